@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything bucketmount needs to build, run the demo and run the tests on a fresh
+# Debian 12 machine: FUSE, the benchmark peers, Go tools (MinIO, csi-sanity, helm), npm packages.
+# Idempotent: already-installed pieces are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+APT_PACKAGES=(fuse3 libfuse2 libfuse-dev pkg-config s3fs rclone python3-numpy rsync attr procps util-linux)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+GOBIN="$(go env GOPATH)/bin"; export PATH="$GOBIN:$PATH"
+go_tool() { # name module@version
+  if [ ! -x "$GOBIN/$1" ]; then echo "setup: go install $2"; go install "$2"; fi
+}
+go_tool csi-sanity github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0
+go_tool minio github.com/minio/minio@latest
+if [ -f scripts/setup-extra.sh ]; then bash scripts/setup-extra.sh; fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+echo "setup: done (tools in $GOBIN)"

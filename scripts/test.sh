@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, type-check, build, then every test file under test/ with node's
+# test runner against real MinIO and real FUSE mounts (one file at a time: they mount things).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$(go env GOPATH 2>/dev/null)/bin:$PATH"
+npm run lint --silent
+npm run typecheck --silent
+npm run build --silent
+shopt -s globstar nullglob
+files=(dist/test/**/*.test.js)
+node --test --test-concurrency=1 --test-timeout=900000 "${files[@]}"

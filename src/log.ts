@@ -1,0 +1,51 @@
+// Structured JSON logging (winston) shared by the CSI plugin and the mount process.
+// Every log line is JSON with a level; callers attach volume id / target path as fields.
+import winston from 'winston';
+
+export type Logger = winston.Logger;
+
+const SECRET_KEYS = /secret|token|password|credential|authorization|session/i;
+
+/** Replace values of secret-looking fields so they never reach a log sink. */
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    out[k] = SECRET_KEYS.test(k) && v !== undefined && v !== '' ? '[REDACTED]' : redact(v, depth + 1);
+  }
+  return out;
+}
+
+const redactFormat = winston.format((info) => {
+  for (const key of Object.keys(info)) {
+    if (key === 'level' || key === 'message') continue;
+    const v = (info as Record<string, unknown>)[key];
+    (info as Record<string, unknown>)[key] = SECRET_KEYS.test(key) && v !== undefined ? '[REDACTED]' : redact(v);
+  }
+  return info;
+});
+
+export interface LoggerOptions {
+  level?: string;
+  /** Write to this file instead of stderr. */
+  file?: string;
+  defaultMeta?: Record<string, unknown>;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const transport = opts.file
+    ? new winston.transports.File({ filename: opts.file })
+    : new winston.transports.Stream({ stream: process.stderr });
+  return winston.createLogger({
+    level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
+    format: winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.json()),
+    defaultMeta: opts.defaultMeta,
+    transports: [transport],
+  });
+}
+
+/** A logger that drops everything (unit tests, library use). */
+export function silentLogger(): Logger {
+  return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
+}

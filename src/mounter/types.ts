@@ -1,0 +1,73 @@
+// The interface between the CSI node service and the mount lifecycle: the node decides *what*
+// to mount (bucket, prefix, options, credentials) and the Mounter runs, shares, refreshes,
+// adopts and cleans up the per-mount FUSE processes that serve it.
+import type { MountConfig } from './mount-args.js';
+import type { S3Credentials } from '../credentials/types.js';
+
+/** What to mount: everything of MountConfig that the node decides except per-process plumbing. */
+export type MountSource = Omit<MountConfig, 'mountPoint' | 'credentialsFile' | 'logFile' | 'foreground' | 'readOnly' | 'volumeId'>;
+
+export interface PublishRequest {
+  volumeId: string;
+  targetPath: string;
+  readOnly: boolean;
+  source: MountSource;
+  /** undefined: the mount process uses the driver's own environment (authenticationSource: driver). */
+  credentials?: S3Credentials;
+  /**
+   * Stable, non-secret fingerprint of the credential identity (e.g. sha256 of access key id +
+   * role + pod service account). Mounts are shared only when source, readOnly and identity match.
+   */
+  credentialIdentity: string;
+  /** Opaque fingerprint of the request's capability, so a conflicting republish can be refused. */
+  capabilityFingerprint: string;
+}
+
+export interface PublishedVolume {
+  volumeId: string;
+  targetPath: string;
+  readOnly: boolean;
+  capabilityFingerprint: string;
+  /** false when the serving process died or the mount answers ENOTCONN. */
+  healthy: boolean;
+  pid?: number;
+}
+
+export interface VolumeUsage {
+  usedBytes?: number;
+  usedObjects?: number;
+  abnormal: boolean;
+  message: string;
+}
+
+export type MountErrorKind = 'invalid-argument' | 'unauthenticated' | 'permission-denied' | 'not-found' | 'unavailable' | 'already-exists' | 'internal';
+
+/** A mount failure the node turns into a gRPC status. The message must say what to fix. */
+export class MountError extends Error {
+  override name = 'MountError';
+  constructor(
+    readonly kind: MountErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Mounter {
+  /** Adopt healthy mounts recorded on disk, clean dead ones and stale state. Called at start-up. */
+  reconcile(): Promise<void>;
+  /** What is published at this target, if anything. */
+  lookup(targetPath: string): Promise<PublishedVolume | undefined>;
+  /**
+   * Mount at targetPath (creating it). Idempotent for an identical request; restores a dead mount
+   * at the same target. Resolves only once the mount serves (stat of its root succeeds).
+   */
+  publish(req: PublishRequest): Promise<void>;
+  /** Replace the credentials of the running mount at targetPath without remounting. */
+  updateCredentials(targetPath: string, credentials: S3Credentials): Promise<void>;
+  /** Unmount (also a dead ENOTCONN mount) and remove targetPath. Idempotent. */
+  unpublish(targetPath: string): Promise<void>;
+  usage(targetPath: string): Promise<VolumeUsage>;
+  /** Stop watching (does NOT unmount: mounts outlive the plugin). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,64 @@
+// Builds the S3 client used by the mount process and the controller: endpoint, region,
+// path-style addressing, checksum behaviour (R2/GCS need checksums off), retries with
+// backoff, connection pooling, and credentials (file, static, or the SDK default chain).
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { fileCredentialsProvider } from '../credentials/file-provider.js';
+import type { S3Credentials } from '../credentials/types.js';
+
+export interface S3Endpoint {
+  /** Custom endpoint (MinIO, R2, GCS, Ceph); undefined = AWS. */
+  endpointUrl?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+  /** false: do not send flexible checksums (Cloudflare R2, GCS XML API, older MinIO). */
+  uploadChecksums?: boolean;
+}
+
+export interface S3ClientOptions extends S3Endpoint {
+  /** One of: a credentials file path, static credentials, or neither (SDK default chain). */
+  credentialsFile?: string;
+  credentials?: S3Credentials;
+  /** Total attempts per request including the first (default 5). */
+  maxAttempts?: number;
+  /** Parallel sockets per client (default 64). */
+  maxSockets?: number;
+  requestTimeoutMs?: number;
+}
+
+/** Region used when none is given and none can be detected (MinIO and most S3-compatibles accept it). */
+export const DEFAULT_REGION = 'us-east-1';
+
+function credentialsOption(opts: S3ClientOptions): AwsCredentialIdentity | AwsCredentialIdentityProvider | undefined {
+  if (opts.credentialsFile) return fileCredentialsProvider(opts.credentialsFile);
+  if (opts.credentials) {
+    const c = opts.credentials;
+    return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken };
+  }
+  return undefined;
+}
+
+export function createS3Client(opts: S3ClientOptions): S3Client {
+  const maxSockets = opts.maxSockets ?? 64;
+  const config: S3ClientConfig = {
+    region: opts.region ?? DEFAULT_REGION,
+    endpoint: opts.endpointUrl,
+    forcePathStyle: opts.forcePathStyle ?? false,
+    maxAttempts: opts.maxAttempts ?? 5,
+    retryMode: 'standard',
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+      connectionTimeout: 10_000,
+      requestTimeout: opts.requestTimeoutMs ?? 120_000,
+    }),
+    requestChecksumCalculation: opts.uploadChecksums === false ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+    responseChecksumValidation: opts.uploadChecksums === false ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+  };
+  const credentials = credentialsOption(opts);
+  if (credentials) config.credentials = credentials;
+  return new S3Client(config);
+}
