@@ -19,6 +19,7 @@ go_tool() { # name module@version
 }
 go_tool csi-sanity github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0
 go_tool minio github.com/minio/minio@latest
-if [ -f scripts/setup-extra.sh ]; then bash scripts/setup-extra.sh; fi
+# Area-specific installers (helm/kubeconform for deploy checks, benchmark peers, ...).
+for extra in scripts/setup.d/*.sh; do [ -f "$extra" ] && GOBIN="$GOBIN" bash "$extra"; done
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
 echo "setup: done (tools in $GOBIN)"
