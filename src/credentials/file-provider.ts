@@ -1,7 +1,7 @@
 // An AWS SDK credential provider that reads a 0600 JSON credentials file and re-reads it when
 // it changes on disk, so the CSI node can refresh a running mount's credentials (token refresh,
 // requiresRepublish) by rewriting the file atomically.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { isS3Credentials, type CredentialsFile } from './types.js';
 
@@ -42,4 +42,23 @@ export function fileCredentialsProvider(path: string): AwsCredentialIdentityProv
     }
     return cached;
   };
+}
+
+/**
+ * Write (or replace) a credentials file atomically with mode 0600: a temp file in the same
+ * directory renamed over the old one, so a reader never sees a half-written file.
+ */
+export function writeCredentialsFile(path: string, contents: CredentialsFile): void {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    writeFileSync(tmp, JSON.stringify(contents), { mode: 0o600 });
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+    throw err;
+  }
 }

@@ -1,20 +1,27 @@
 // Resolves the S3 credentials for a volume from what CSI hands us: `secrets` (from
 // nodePublishSecretRef / provisioner secrets) and `volume_context` (authenticationSource,
-// roleArn, pod service-account tokens). Errors say which key is missing or what was refused.
+// roleArn, pod service-account tokens). Sources:
+//   secret  – static keys from the CSI secrets (default when the secrets carry keys);
+//   pod     – the pod's service-account token exchanged at STS (AssumeRoleWithWebIdentity);
+//   driver  – the node plugin's own environment, handed to the mount process (explicit only).
+// Errors are CredentialsError with a gRPC-style code and say what to fix; never a secret.
 import { createHash } from 'node:crypto';
+import { K8sApiError, createServiceAccountReader, type ServiceAccountReader } from '../k8s/service-account.js';
+import { CredentialsError } from './errors.js';
+import {
+  CREDENTIAL_ATTRIBUTES,
+  DEFAULT_STS_AUDIENCE,
+  ROLE_ARN_ANNOTATION,
+  podInfoFromContext,
+  roleSessionName,
+  selectServiceAccountToken,
+} from './pod-identity.js';
+import { fingerprint, parseSecretCredentials, secretEndpointAndRegion } from './secrets.js';
+import { assumeRoleWithWebIdentity, stsDefaultsFromEnv, type WebIdentityRequest } from './sts.js';
 import type { S3Credentials } from './types.js';
 
-export type CredentialsErrorCode = 'INVALID_ARGUMENT' | 'UNAUTHENTICATED' | 'PERMISSION_DENIED' | 'UNAVAILABLE' | 'FAILED_PRECONDITION';
-
-export class CredentialsError extends Error {
-  override name = 'CredentialsError';
-  constructor(
-    readonly code: CredentialsErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { CredentialsError, type CredentialsErrorCode } from './errors.js';
+export { fingerprint } from './secrets.js';
 
 export interface CredentialRequest {
   volumeId: string;
@@ -22,64 +29,197 @@ export interface CredentialRequest {
   secrets: Record<string, string>;
 }
 
+export type AuthenticationSource = 'secret' | 'pod' | 'driver';
+
 export interface ResolvedCredentials {
   /** undefined when the volume asks for the driver's own credentials. */
   credentials?: S3Credentials;
-  source: 'secret' | 'pod' | 'driver';
+  source: AuthenticationSource;
   /** Non-secret fingerprint of who these credentials are (used to decide mount sharing). */
   identity: string;
   /** Endpoint / region that arrived with the secret (k8s-csi-s3 style), if any. */
   endpoint?: string;
   region?: string;
+  /** ISO-8601 expiry of temporary credentials (pod source; secret with a session token has none known). */
+  expiration?: string;
+  /** Pod source: the role that was assumed (not secret; for logs). */
+  roleArn?: string;
 }
 
-const KEY_ALIASES = {
-  accessKeyId: ['AWS_ACCESS_KEY_ID', 'accessKeyID', 'accessKeyId', 'GOOGLE_ACCESS_KEY_ID'],
-  secretAccessKey: ['AWS_SECRET_ACCESS_KEY', 'secretAccessKey', 'GOOGLE_ACCESS_KEY_SECRET'],
-  sessionToken: ['AWS_SESSION_TOKEN', 'sessionToken'],
-  region: ['AWS_REGION', 'region'],
-  endpoint: ['endpoint', 'AWS_ENDPOINT_URL'],
-} as const;
+export interface ResolverOptions {
+  /** ServiceAccount look-up for the role-ARN annotation (default: @kubernetes/client-node, lazily). */
+  serviceAccounts?: ServiceAccountReader;
+  /** STS exchange (tests may replace it; default: @aws-sdk/client-sts). */
+  assumeRole?: (req: WebIdentityRequest) => Promise<S3Credentials>;
+  /** Node environment for driver-level defaults (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+  now?: () => number;
+  /**
+   * Reuse STS credentials for the same pod identity and token while they have more than this
+   * left (default 10 min), so kubelet's periodic republish does not call STS each time.
+   */
+  reuseMarginMs?: number;
+}
 
-function pick(secrets: Record<string, string>, names: readonly string[]): string | undefined {
-  for (const n of names) {
-    const v = secrets[n];
-    if (v !== undefined && v.trim() !== '') return v.trim();
+export interface ResolveOptions {
+  /** Skip the STS cache (the refresher uses this). */
+  forceRefresh?: boolean;
+}
+
+export interface CredentialResolver {
+  resolve(req: CredentialRequest, opts?: ResolveOptions): Promise<ResolvedCredentials>;
+}
+
+const ROLE_ARN = /^arn:[\w-]+:iam:[^:]*:[^:]*:role\/[\w+=,.@/-]+$/;
+
+function attr(ctx: Record<string, string>, key: string): string | undefined {
+  const v = ctx[key];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/** The volume's authenticationSource after defaults; throws INVALID_ARGUMENT when it cannot be decided. */
+export function authenticationSourceOf(req: CredentialRequest, env: NodeJS.ProcessEnv = process.env): AuthenticationSource {
+  const raw = attr(req.volumeContext, CREDENTIAL_ATTRIBUTES.authenticationSource);
+  if (raw !== undefined) {
+    const v = raw.toLowerCase();
+    if (v === 'secret' || v === 'pod' || v === 'driver') return v;
+    throw new CredentialsError('INVALID_ARGUMENT', `volume attribute authenticationSource is "${raw}": use one of secret, pod, driver`);
   }
-  return undefined;
-}
-
-export function fingerprint(...parts: string[]): string {
-  return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 16);
+  if (parseSecretCredentials(req.secrets)) return 'secret';
+  const def = env.BUCKETMOUNT_DEFAULT_AUTHENTICATION_SOURCE?.trim().toLowerCase();
+  if (def === 'driver' || def === 'pod') return def;
+  throw new CredentialsError(
+    'INVALID_ARGUMENT',
+    `volume ${req.volumeId} has no credentials: reference a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (nodePublishSecretRef or csi.storage.k8s.io/node-publish-secret-name), ` +
+      `or set the volume attribute authenticationSource to pod (service-account token + STS) or driver (the driver's own credentials)`,
+  );
 }
 
 /** Credentials from a CSI `secrets` map; undefined when the map carries none at all. */
 export function credentialsFromSecrets(secrets: Record<string, string>): ResolvedCredentials | undefined {
-  const accessKeyId = pick(secrets, KEY_ALIASES.accessKeyId);
-  const secretAccessKey = pick(secrets, KEY_ALIASES.secretAccessKey);
-  if (accessKeyId === undefined && secretAccessKey === undefined) return undefined;
-  if (accessKeyId === undefined) {
-    throw new CredentialsError('INVALID_ARGUMENT', `secret has a secret key but no access key id: set one of ${KEY_ALIASES.accessKeyId.join(', ')}`);
-  }
-  if (secretAccessKey === undefined) {
-    throw new CredentialsError('INVALID_ARGUMENT', `secret has an access key id but no secret key: set one of ${KEY_ALIASES.secretAccessKey.join(', ')}`);
-  }
-  const sessionToken = pick(secrets, KEY_ALIASES.sessionToken);
+  const parsed = parseSecretCredentials(secrets);
+  if (!parsed) return undefined;
+  const c = parsed.credentials;
   return {
-    credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) },
+    credentials: c,
     source: 'secret',
-    identity: fingerprint('secret', accessKeyId, secretAccessKey, sessionToken ?? ''),
-    endpoint: pick(secrets, KEY_ALIASES.endpoint),
-    region: pick(secrets, KEY_ALIASES.region),
+    identity: fingerprint('secret', c.accessKeyId, c.secretAccessKey, c.sessionToken ?? ''),
+    ...(parsed.endpoint ? { endpoint: parsed.endpoint } : {}),
+    ...(parsed.region ? { region: parsed.region } : {}),
   };
 }
 
-/**
- * The credentials a node publish should mount with. First version: secrets, else driver env.
- * (The credentials issue extends this with authenticationSource: pod / STS web identity.)
- */
-export async function resolveCredentials(req: CredentialRequest): Promise<ResolvedCredentials> {
-  const fromSecret = credentialsFromSecrets(req.secrets);
-  if (fromSecret) return fromSecret;
-  return { source: 'driver', identity: fingerprint('driver') };
+export function createCredentialResolver(opts: ResolverOptions = {}): CredentialResolver {
+  const env = opts.env ?? process.env;
+  const now = opts.now ?? Date.now;
+  const reuseMargin = opts.reuseMarginMs ?? 10 * 60_000;
+  const assume = opts.assumeRole ?? assumeRoleWithWebIdentity;
+  let serviceAccounts = opts.serviceAccounts;
+  const stsCache = new Map<string, { tokenHash: string; creds: S3Credentials }>();
+
+  async function roleArnFor(req: CredentialRequest, namespace: string, sa: string): Promise<string> {
+    const explicit = attr(req.volumeContext, CREDENTIAL_ATTRIBUTES.roleArn);
+    let arn = explicit;
+    if (arn === undefined) {
+      serviceAccounts ??= createServiceAccountReader();
+      let annotations: Record<string, string>;
+      try {
+        annotations = await serviceAccounts.annotations(namespace, sa);
+      } catch (err) {
+        if (err instanceof K8sApiError) {
+          throw new CredentialsError(err.status === undefined || err.status >= 500 ? 'UNAVAILABLE' : 'FAILED_PRECONDITION', `cannot find the role for authenticationSource: pod: ${err.message}`);
+        }
+        throw new CredentialsError('UNAVAILABLE', `cannot find the role for authenticationSource: pod: ${(err as Error).message}`);
+      }
+      arn = annotations[ROLE_ARN_ANNOTATION]?.trim();
+      if (!arn) {
+        throw new CredentialsError(
+          'INVALID_ARGUMENT',
+          `authenticationSource: pod needs a role: set the volume attribute roleArn, or annotate ServiceAccount ${namespace}/${sa} with ${ROLE_ARN_ANNOTATION}`,
+        );
+      }
+    }
+    if (!ROLE_ARN.test(arn)) {
+      const where = explicit !== undefined ? 'volume attribute roleArn' : `annotation ${ROLE_ARN_ANNOTATION} of ServiceAccount ${namespace}/${sa}`;
+      throw new CredentialsError('INVALID_ARGUMENT', `${where} is "${arn}": expected a role ARN like arn:aws:iam::123456789012:role/name`);
+    }
+    return arn;
+  }
+
+  async function fromPod(req: CredentialRequest, ro: ResolveOptions): Promise<ResolvedCredentials> {
+    const ctx = req.volumeContext;
+    const pod = podInfoFromContext(ctx);
+    const missing = [
+      pod.namespace ? undefined : 'csi.storage.k8s.io/pod.namespace',
+      pod.uid ? undefined : 'csi.storage.k8s.io/pod.uid',
+      pod.serviceAccount ? undefined : 'csi.storage.k8s.io/serviceAccount.name',
+    ].filter((m): m is string => m !== undefined);
+    if (missing.length > 0) {
+      throw new CredentialsError('INVALID_ARGUMENT', `authenticationSource: pod needs pod information (${missing.join(', ')} missing): set podInfoOnMount: true on the CSIDriver object`);
+    }
+    const audience = attr(ctx, CREDENTIAL_ATTRIBUTES.stsAudience) ?? env.BUCKETMOUNT_STS_AUDIENCE?.trim() ?? DEFAULT_STS_AUDIENCE;
+    const token = selectServiceAccountToken(ctx, req.secrets, audience);
+    const roleArn = await roleArnFor(req, pod.namespace!, pod.serviceAccount!);
+    const defaults = stsDefaultsFromEnv(env);
+    const endpoint = attr(ctx, CREDENTIAL_ATTRIBUTES.stsEndpoint) ?? defaults.endpoint;
+    if (endpoint !== undefined) {
+      let ok = false;
+      try {
+        ok = ['http:', 'https:'].includes(new URL(endpoint).protocol);
+      } catch {
+        ok = false;
+      }
+      if (!ok) throw new CredentialsError('INVALID_ARGUMENT', `STS endpoint "${endpoint}" (volume attribute stsEndpoint or BUCKETMOUNT_STS_ENDPOINT) is not an http(s) URL`);
+    }
+    const region = attr(ctx, CREDENTIAL_ATTRIBUTES.stsRegion) ?? defaults.region;
+    const identity = fingerprint('pod', roleArn, pod.namespace!, pod.serviceAccount!, pod.uid!, endpoint ?? '', region);
+    const tokenHash = createHash('sha256').update(token.token).digest('hex');
+
+    for (const [k, v] of stsCache) {
+      if (v.creds.expiration && Date.parse(v.creds.expiration) <= now()) stsCache.delete(k); // pods come and go
+    }
+    const cached = stsCache.get(identity);
+    if (!ro.forceRefresh && cached && cached.tokenHash === tokenHash && cached.creds.expiration && Date.parse(cached.creds.expiration) - now() > reuseMargin) {
+      return { credentials: cached.creds, source: 'pod', identity, expiration: cached.creds.expiration, roleArn };
+    }
+    const creds = await assume({
+      roleArn,
+      token: token.token,
+      sessionName: roleSessionName(pod, (s) => createHash('sha256').update(s).digest('hex')),
+      region,
+      ...(endpoint ? { endpoint } : {}),
+    });
+    stsCache.set(identity, { tokenHash, creds });
+    return { credentials: creds, source: 'pod', identity, roleArn, ...(creds.expiration ? { expiration: creds.expiration } : {}) };
+  }
+
+  return {
+    async resolve(req, ro = {}) {
+      const source = authenticationSourceOf(req, env);
+      switch (source) {
+        case 'secret': {
+          const r = credentialsFromSecrets(req.secrets);
+          if (!r) {
+            throw new CredentialsError('INVALID_ARGUMENT', `authenticationSource: secret but the volume's secret has no keys: it needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (nodePublishSecretRef)`);
+          }
+          return r;
+        }
+        case 'pod':
+          // Pod-level volumes never fall back to secret, driver or instance credentials.
+          return fromPod(req, ro);
+        case 'driver':
+          // The mount process gets no credentials and uses the driver's environment (SDK
+          // default chain: AWS_* env, AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, ...).
+          return { source: 'driver', identity: fingerprint('driver'), ...secretEndpointAndRegion(req.secrets) };
+      }
+    },
+  };
+}
+
+let defaultResolver: CredentialResolver | undefined;
+
+/** The credentials a node publish should mount with (module-wide resolver with its STS cache). */
+export async function resolveCredentials(req: CredentialRequest, opts: ResolveOptions = {}): Promise<ResolvedCredentials> {
+  defaultResolver ??= createCredentialResolver();
+  return defaultResolver.resolve(req, opts);
 }

@@ -20,3 +20,21 @@ export const MountExit = {
 } as const;
 
 export type MountExitCode = (typeof MountExit)[keyof typeof MountExit];
+
+/** Map a mount process's exit code to the kind of MountError the CSI node reports. */
+export function exitCodeToErrorKind(code: number | null): 'invalid-argument' | 'unauthenticated' | 'permission-denied' | 'not-found' | 'unavailable' | 'internal' {
+  switch (code) {
+    case MountExit.BAD_ARGS:
+      return 'invalid-argument';
+    case MountExit.UNAUTHENTICATED:
+      return 'unauthenticated';
+    case MountExit.PERMISSION_DENIED:
+      return 'permission-denied';
+    case MountExit.NO_SUCH_BUCKET:
+      return 'not-found';
+    case MountExit.UNAVAILABLE:
+      return 'unavailable';
+    default:
+      return 'internal';
+  }
+}

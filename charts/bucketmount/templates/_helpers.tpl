@@ -1,0 +1,46 @@
+{{/* The CSI driver name is part of the protocol (CSIDriver object, PVs): not configurable. */}}
+{{- define "bucketmount.driverName" -}}bucketmount.csi.io{{- end -}}
+
+{{- define "bucketmount.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bucketmount.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "bucketmount.selector" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "bucketmount.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "bucketmount.sidecarImage" -}}
+{{- printf "%s:%s" .repository .tag -}}
+{{- end -}}
+
+{{- define "bucketmount.kubeletPath" -}}
+{{- .Values.kubeletPath | trimSuffix "/" -}}
+{{- end -}}
+
+{{- define "bucketmount.pluginDir" -}}
+{{- printf "%s/plugins/%s" (include "bucketmount.kubeletPath" .) (include "bucketmount.driverName" .) -}}
+{{- end -}}
+
+{{- define "bucketmount.sidecarSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+{{- end -}}

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// `bucketmount mount <bucket|s3://bucket/prefix/> <dir> [flags]`: mounts an S3 bucket with FUSE.
+// With -f/--foreground it serves in this process (the CSI node uses that); otherwise it starts
+// itself again detached in the foreground mode, waits until the mount serves, and exits 0
+// (or with the child's exit code and error line when mounting failed).
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MountExit } from '../src/mounter/exit-codes.js';
+import { MountArgsError, mountUsage, parseMountArgs, type MountConfig } from '../src/mounter/mount-args.js';
+import { runMount } from '../src/fs/mount-process.js';
+
+function usage(): string {
+  return mountUsage();
+}
+
+function isMounted(dir: string): boolean {
+  const target = resolve(dir);
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => {
+      const f = l.split(' ');
+      return f[4]?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) === target && l.includes(' - fuse');
+    });
+}
+
+async function daemonize(cfg: MountConfig, argv: string[]): Promise<number> {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'mount', ...argv, '--foreground'], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let errText = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (errText += d));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      process.stderr.write(errText);
+      return child.exitCode;
+    }
+    if (isMounted(cfg.mountPoint)) {
+      child.stderr!.destroy();
+      child.unref();
+      return MountExit.OK;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGTERM');
+  process.stderr.write(`bucketmount: error: mount did not become ready within 60 s\n`);
+  return MountExit.FUSE_FAILED;
+}
+
+/** The SDK warns about future Node versions on stderr; keep stderr for our one error line. */
+function quietSdkWarnings(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => {
+    if (w.name === 'NodeVersionSupportWarning' || /AWS SDK for JavaScript/.test(w.message)) return;
+    process.stderr.write(`${w.name}: ${w.message}\n`);
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  quietSdkWarnings();
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(usage() + '\n');
+    return argv.length === 0 ? MountExit.BAD_ARGS : MountExit.OK;
+  }
+  if (argv[0] !== 'mount') {
+    process.stderr.write(`bucketmount: error: unknown command "${argv[0]}" (expected "mount")\n${usage()}\n`);
+    return MountExit.BAD_ARGS;
+  }
+  const rest = argv.slice(1);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(usage() + '\n');
+    return MountExit.OK;
+  }
+  let cfg: MountConfig;
+  try {
+    cfg = parseMountArgs(rest);
+  } catch (err) {
+    if (err instanceof MountArgsError) {
+      process.stderr.write(`bucketmount: error: ${err.message}\n`);
+      return MountExit.BAD_ARGS;
+    }
+    throw err;
+  }
+  if (!cfg.foreground) return daemonize(cfg, rest);
+  return runMount(cfg);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bucketmount: error: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exit(MountExit.INTERNAL);
+  },
+);

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the deploy checks (test/deploy) need, each only when missing:
+#   helm         go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION         (helm lint / helm template)
+#   kubeconform  go install github.com/yannh/kubeconform/cmd/kubeconform@… (schema validation)
+#   Kubernetes OpenAPI spec: the k8s.io/kubernetes module from the Go module proxy
+#     (`go mod download`), which carries api/openapi-spec/swagger.json. The test converts it into
+#     per-kind strict JSON schemas in a temp dir, so validation runs fully offline.
+# Idempotent. Honors $GOBIN (set by scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=/dev/null
+. test/deploy/tool-versions.env
+GOBIN="${GOBIN:-$(go env GOPATH)/bin}"; export GOBIN
+if [ ! -x "$GOBIN/helm" ]; then
+  echo "setup(deploy): go install helm.sh/helm/v3/cmd/helm@${HELM_VERSION} (a few minutes on 2 cores)"
+  go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+fi
+if [ ! -x "$GOBIN/kubeconform" ]; then
+  echo "setup(deploy): go install github.com/yannh/kubeconform/cmd/kubeconform@${KUBECONFORM_VERSION}"
+  go install "github.com/yannh/kubeconform/cmd/kubeconform@${KUBECONFORM_VERSION}"
+fi
+spec="$(go env GOMODCACHE)/k8s.io/kubernetes@${K8S_SCHEMA_VERSION}/api/openapi-spec/swagger.json"
+if [ ! -f "$spec" ]; then
+  echo "setup(deploy): go mod download k8s.io/kubernetes@${K8S_SCHEMA_VERSION} (OpenAPI spec for offline schema validation)"
+  (cd "$(mktemp -d)" && go mod download -json "k8s.io/kubernetes@${K8S_SCHEMA_VERSION}" >/dev/null)
+fi
+[ -f "$spec" ] || { echo "setup(deploy): $spec missing after download" >&2; exit 1; }

@@ -1,0 +1,409 @@
+// The FUSE operation table: turns each fuse-native op into calls on the metadata layer
+// (inodes.ts), per-descriptor read handles (read-handle.ts) and per-file write handles
+// (write-handle.ts), plus rename.ts for renames. Policy checks (--read-only → EROFS,
+// --allow-delete/--allow-overwrite → EPERM) happen here, before any S3 request.
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { FuseOps, FuseStat } from 'fuse-native';
+import { createFields, type FsContext } from './context.js';
+import { DataCache } from './data-cache.js';
+import { Errno, FsError, toErrno } from './errno.js';
+import { Inodes, type Attr } from './inodes.js';
+import { baseName, dirPrefix, fileKey, isInside, parentPath } from './keys.js';
+import { listAllKeys } from './listing.js';
+import { PrefetchBudget, defaultPrefetchConfig, type PrefetchConfig } from './prefetch.js';
+import { ReadHandle } from './read-handle.js';
+import { deleteObject, renameDirectory, renameObject } from './rename.js';
+import { WriteHandle } from './write-handle.js';
+
+const O_ACCMODE = 3;
+const O_TRUNC = 0o1000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+
+interface OpenFile {
+  path: string;
+  key: string;
+  attr: Attr | null;
+  reader?: ReadHandle;
+  writer?: WriteHandle;
+}
+
+export class BucketFs {
+  readonly inodes: Inodes;
+  private readonly handles = new Map<number, OpenFile>();
+  private readonly writers = new Map<string, WriteHandle>();
+  private nextFd = 1;
+  private readonly budget: PrefetchBudget;
+  private readonly pcfg: PrefetchConfig;
+  private readonly cache?: DataCache;
+
+  constructor(private readonly ctx: FsContext) {
+    this.inodes = new Inodes(ctx);
+    this.budget = new PrefetchBudget(ctx.cfg.prefetchBudget);
+    this.pcfg = defaultPrefetchConfig(ctx.cfg.maxPrefetch);
+    if (ctx.cfg.cacheDir) this.cache = new DataCache(ctx.cfg.cacheDir, ctx.log);
+  }
+
+  private key(path: string): string {
+    return fileKey(this.ctx.prefix, path);
+  }
+
+  private pathOfKey(key: string): string {
+    return '/' + key.slice(this.ctx.prefix.length);
+  }
+
+  private stat(attr: Attr): FuseStat {
+    const dir = attr.kind === 'dir';
+    const t = new Date(attr.mtimeMs);
+    return {
+      mode: dir ? S_IFDIR | this.ctx.cfg.dirMode : S_IFREG | this.ctx.cfg.fileMode,
+      uid: this.ctx.cfg.uid,
+      gid: this.ctx.cfg.gid,
+      size: dir ? 4096 : attr.size,
+      nlink: dir ? 2 : 1,
+      blksize: 131072,
+      blocks: Math.ceil((dir ? 4096 : attr.size) / 512),
+      mtime: t,
+      atime: t,
+      ctime: t,
+    };
+  }
+
+  private mutable(kind: 'write' | 'delete' | 'overwrite'): void {
+    if (this.ctx.cfg.readOnly) throw new FsError(Errno.EROFS, 'read-only mount');
+    if (kind === 'delete' && !this.ctx.cfg.allowDelete) throw new FsError(Errno.EPERM, 'deletes are disabled (--allow-delete=false)');
+    if (kind === 'overwrite' && !this.ctx.cfg.allowOverwrite) {
+      throw new FsError(Errno.EPERM, 'overwrites are disabled (--allow-overwrite=false)');
+    }
+  }
+
+  /** Attributes including files that are open for writing and not yet uploaded. */
+  private async attrOf(path: string): Promise<Attr | null> {
+    const w = this.writers.get(path);
+    if (w) return { kind: 'file', size: w.size, mtimeMs: w.mtimeMs };
+    return this.inodes.lookup(path);
+  }
+
+  private onDurable = (r: { key: string; etag?: string; size: number }): void => {
+    const path = this.pathOfKey(r.key);
+    this.inodes.noteFile(path, r.size, Date.now(), r.etag);
+    this.cache?.forget(r.key);
+  };
+
+  private writerFor(path: string, attr: Attr | null): WriteHandle {
+    let w = this.writers.get(path);
+    if (!w) {
+      w = new WriteHandle(this.ctx, this.key(path), attr ? { size: attr.size, etag: attr.etag } : null, this.onDurable);
+      this.writers.set(path, w);
+    }
+    w.refs++;
+    return w;
+  }
+
+  private newFd(f: OpenFile): number {
+    const fd = this.nextFd++;
+    this.handles.set(fd, f);
+    return fd;
+  }
+
+  private handle(fd: number): OpenFile {
+    const h = this.handles.get(fd);
+    if (!h) throw new FsError(Errno.EBADF, `unknown file handle ${fd}`);
+    return h;
+  }
+
+  /** Flush every file with unsaved data (SIGTERM / unmount). */
+  async flushAll(): Promise<void> {
+    const results = await Promise.allSettled([...this.writers.values()].map((w) => w.flush()));
+    for (const r of results) if (r.status === 'rejected') this.ctx.log.error('upload failed during shutdown', { error: String(r.reason) });
+  }
+
+  get pendingWriters(): number {
+    return this.writers.size;
+  }
+
+  // ---- operations (async, throwing FsError / S3 errors) -------------------------------------
+
+  async getattr(path: string): Promise<FuseStat> {
+    const attr = await this.attrOf(path);
+    if (!attr) throw new FsError(Errno.ENOENT, 'no such file');
+    return this.stat(attr);
+  }
+
+  async readdir(path: string): Promise<{ names: string[]; stats: FuseStat[] }> {
+    const attr = await this.attrOf(path);
+    if (!attr) throw new FsError(Errno.ENOENT, 'no such directory');
+    if (attr.kind !== 'dir') throw new FsError(Errno.ENOTDIR, 'not a directory');
+    const entries = new Map(await this.inodes.list(path));
+    for (const [p, w] of this.writers) {
+      if (parentPath(p) === path && p !== '/') {
+        entries.set(baseName(p), { name: baseName(p), kind: 'file', size: w.size, mtimeMs: w.mtimeMs });
+      }
+    }
+    const names = ['.', '..'];
+    const stats = [this.stat(attr), this.stat(this.inodes.rootAttr())];
+    for (const e of entries.values()) {
+      names.push(e.name);
+      stats.push(this.stat(e));
+    }
+    return { names, stats };
+  }
+
+  async open(path: string, flags: number): Promise<number> {
+    const attr = await this.attrOf(path);
+    if (!attr) throw new FsError(Errno.ENOENT, 'no such file');
+    if (attr.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
+    const f: OpenFile = { path, key: this.key(path), attr };
+    if ((flags & O_ACCMODE) !== 0) {
+      this.mutable('overwrite');
+      f.writer = this.writerFor(path, attr);
+      if (flags & O_TRUNC) await f.writer.truncate(0);
+    }
+    return this.newFd(f);
+  }
+
+  async create(path: string): Promise<number> {
+    this.mutable('write');
+    const existing = await this.attrOf(path);
+    if (existing?.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
+    if (existing) this.mutable('overwrite');
+    const f: OpenFile = { path, key: this.key(path), attr: null };
+    f.writer = this.writerFor(path, existing);
+    if (existing) await f.writer.truncate(0);
+    this.inodes.noteFile(path, 0);
+    return this.newFd(f);
+  }
+
+  async read(fd: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    const f = this.handle(fd);
+    if (process.env.BUCKETMOUNT_TRACE) this.ctx.log.debug('read', { fd, len, pos });
+    const w = f.writer ?? this.writers.get(f.path);
+    if (w && w.hasLocalData) return w.read(buf, len, pos);
+    if (!f.reader || (w && f.reader.size !== w.size)) {
+      f.reader?.close();
+      const attr = w ? await this.inodes.lookup(f.path) : f.attr;
+      f.reader = new ReadHandle(this.ctx, f.key, attr?.size ?? 0, attr?.etag, this.pcfg, this.budget, this.cache);
+    }
+    return f.reader.read(buf, len, pos);
+  }
+
+  async write(fd: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    const f = this.handle(fd);
+    if (!f.writer) throw new FsError(Errno.EBADF, 'file not open for writing');
+    await f.writer.write(buf.subarray(0, len), pos);
+    return len;
+  }
+
+  async flush(fd: number): Promise<void> {
+    const f = this.handle(fd);
+    if (f.writer?.isDirty) await this.durable(f.writer);
+  }
+
+  private async durable(w: WriteHandle): Promise<void> {
+    try {
+      await w.flush();
+    } catch (err) {
+      this.ctx.log.error('upload failed', { key: w.key, error: String(err) });
+      throw new FsError(Errno.EIO, `upload of ${w.key} failed`);
+    }
+  }
+
+  async release(fd: number): Promise<void> {
+    const f = this.handle(fd);
+    this.handles.delete(fd);
+    f.reader?.close();
+    const w = f.writer;
+    if (!w) return;
+    w.refs--;
+    if (w.refs > 0) return;
+    try {
+      if (w.isDirty) await this.durable(w);
+    } finally {
+      if (w.refs === 0) {
+        for (const [p, x] of this.writers) if (x === w) this.writers.delete(p);
+        await w.dispose();
+      }
+    }
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    this.mutable('overwrite');
+    const attr = await this.attrOf(path);
+    if (!attr) throw new FsError(Errno.ENOENT, 'no such file');
+    if (attr.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
+    const open = this.writers.get(path);
+    if (open) return open.truncate(size);
+    const w = this.writerFor(path, attr);
+    try {
+      await w.truncate(size);
+      await this.durable(w);
+    } finally {
+      w.refs--;
+      if (w.refs === 0) {
+        this.writers.delete(path);
+        await w.dispose();
+      }
+    }
+  }
+
+  async ftruncate(fd: number, size: number): Promise<void> {
+    const f = this.handle(fd);
+    if (!f.writer) throw new FsError(Errno.EBADF, 'file not open for writing');
+    await f.writer.truncate(size);
+  }
+
+  async unlink(path: string): Promise<void> {
+    this.mutable('delete');
+    const attr = await this.attrOf(path);
+    if (!attr) throw new FsError(Errno.ENOENT, 'no such file');
+    if (attr.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
+    const w = this.writers.get(path);
+    if (w) {
+      this.writers.delete(path);
+      await w.dispose();
+    }
+    await deleteObject(this.ctx, this.key(path));
+    this.cache?.forget(this.key(path));
+    this.inodes.noteGone(path);
+  }
+
+  async mkdir(path: string): Promise<void> {
+    this.mutable('write');
+    if (await this.attrOf(path)) throw new FsError(Errno.EEXIST, 'already exists');
+    await this.ctx.s3.send(
+      new PutObjectCommand({ Bucket: this.ctx.bucket, Key: dirPrefix(this.ctx.prefix, path), Body: '', ...createFields(this.ctx) }),
+    );
+    this.inodes.addLocalDir(path);
+  }
+
+  private async dirIsEmpty(path: string): Promise<boolean> {
+    for (const p of this.writers.keys()) if (p !== path && isInside(path, p)) return false;
+    const prefix = dirPrefix(this.ctx.prefix, path);
+    const keys = await listAllKeys(this.ctx, prefix, 1);
+    return keys.every((k) => k.key === prefix);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    this.mutable('delete');
+    if (path === '/') throw new FsError(Errno.EBUSY, 'cannot remove the mount root');
+    const attr = await this.attrOf(path);
+    if (!attr) throw new FsError(Errno.ENOENT, 'no such directory');
+    if (attr.kind !== 'dir') throw new FsError(Errno.ENOTDIR, 'not a directory');
+    if (!(await this.dirIsEmpty(path))) throw new FsError(Errno.ENOTEMPTY, 'directory not empty');
+    await deleteObject(this.ctx, dirPrefix(this.ctx.prefix, path));
+    this.inodes.noteGone(path);
+  }
+
+  async rename(src: string, dst: string): Promise<void> {
+    this.mutable('delete');
+    if (src === dst) return;
+    const sa = await this.attrOf(src);
+    if (!sa) throw new FsError(Errno.ENOENT, 'no such file or directory');
+    if (sa.kind === 'dir' && isInside(src, dst)) throw new FsError(Errno.EINVAL, 'cannot move a directory into itself');
+    const da = await this.attrOf(dst);
+    if (da) {
+      if (da.kind === 'dir' && sa.kind !== 'dir') throw new FsError(Errno.EISDIR, 'destination is a directory');
+      if (da.kind !== 'dir' && sa.kind === 'dir') throw new FsError(Errno.ENOTDIR, 'destination is not a directory');
+      if (da.kind === 'dir' && !(await this.dirIsEmpty(dst))) throw new FsError(Errno.ENOTEMPTY, 'destination directory not empty');
+      if (da.kind !== 'dir') this.mutable('overwrite');
+    }
+    if (sa.kind === 'file') {
+      const w = this.writers.get(src);
+      if (w?.isDirty) await this.durable(w);
+      const srcAttr = w ? await this.inodes.lookup(src) : sa;
+      await renameObject(this.ctx, this.key(src), this.key(dst), srcAttr?.size);
+      this.cache?.forget(this.key(src));
+      this.cache?.forget(this.key(dst));
+      if (w) {
+        this.writers.delete(src);
+        w.key = this.key(dst);
+        this.writers.set(dst, w);
+      }
+      for (const h of this.handles.values()) {
+        if (h.path === src) {
+          h.path = dst;
+          h.key = this.key(dst);
+        }
+      }
+      this.inodes.noteGone(src);
+      this.inodes.noteFile(dst, srcAttr?.size ?? sa.size, Date.now(), srcAttr?.etag);
+      return;
+    }
+    for (const [p, w] of this.writers) if (isInside(src, p) && w.isDirty) await this.durable(w);
+    const n = await renameDirectory(this.ctx, dirPrefix(this.ctx.prefix, src), dirPrefix(this.ctx.prefix, dst));
+    this.ctx.log.info('renamed directory', { src, dst, objects: n });
+    this.inodes.invalidateTree(src);
+    this.inodes.invalidateTree(dst);
+    this.inodes.noteGone(src);
+    this.inodes.addLocalDir(dst);
+  }
+
+  // ---- fuse-native op table -------------------------------------------------------------------
+
+  ops(): FuseOps {
+    const log = this.ctx.log;
+    const run = <T>(op: string, path: string, fn: () => Promise<T>, done: (err: number, v?: T) => void): void => {
+      fn().then(
+        (v) => done(0, v),
+        (err: unknown) => {
+          const errno = toErrno(err);
+          if (errno === Errno.EIO) log.warn('operation failed', { op, path, error: String(err) });
+          else log.debug('operation error', { op, path, errno, error: String(err) });
+          done(errno);
+        },
+      );
+    };
+    const count = (op: string, path: string, fn: () => Promise<number>, cb: (n: number) => void): void =>
+      run(op, path, fn, (err, n) => cb(err !== 0 ? err : (n ?? 0)));
+    const ok = (cb: (err: number) => void) => (err: number) => cb(err);
+    return {
+      init: (cb) => cb(0),
+      statfs: (_path, cb) =>
+        cb(0, {
+          bsize: 1 << 20,
+          frsize: 1 << 20,
+          blocks: 2 ** 32 - 1,
+          bfree: 2 ** 32 - 1,
+          bavail: 2 ** 32 - 1,
+          files: 2 ** 32 - 1,
+          ffree: 2 ** 32 - 1,
+          favail: 2 ** 32 - 1,
+          fsid: 0,
+          flag: 0,
+          namemax: 255,
+        }),
+      getattr: (path, cb) => run('getattr', path, () => this.getattr(path), cb),
+      access: (_path, _mode, cb) => cb(0),
+      readdir: (path, cb) =>
+        run('readdir', path, () => this.readdir(path), (err, v) => (err ? cb(err) : cb(0, v!.names, v!.stats))),
+      open: (path, flags, cb) => run('open', path, () => this.open(path, flags), cb),
+      create: (path, _mode, cb) => run('create', path, () => this.create(path), cb),
+      read: (path, fd, buf, len, pos, cb) => count('read', path, () => this.read(fd, buf, len, pos), cb),
+      write: (path, fd, buf, len, pos, cb) => count('write', path, () => this.write(fd, buf, len, pos), cb),
+      flush: (path, fd, cb) => run('flush', path, () => this.flush(fd), ok(cb)),
+      fsync: (path, _ds, fd, cb) => run('fsync', path, () => this.flush(fd), ok(cb)),
+      fsyncdir: (_path, _ds, _fd, cb) => cb(0),
+      release: (path, fd, cb) => run('release', path, () => this.release(fd), ok(cb)),
+      truncate: (path, size, cb) => run('truncate', path, () => this.truncate(path, size), ok(cb)),
+      ftruncate: (path, fd, size, cb) => run('ftruncate', path, () => this.ftruncate(fd, size), ok(cb)),
+      unlink: (path, cb) => run('unlink', path, () => this.unlink(path), ok(cb)),
+      mkdir: (path, _mode, cb) => run('mkdir', path, () => this.mkdir(path), ok(cb)),
+      rmdir: (path, cb) => run('rmdir', path, () => this.rmdir(path), ok(cb)),
+      rename: (src, dst, cb) => run('rename', src, () => this.rename(src, dst), ok(cb)),
+      // Mode, owner and times come from mount options; accept the calls so cp -p / rsync -a work.
+      chmod: (path, _mode, cb) => run('chmod', path, () => this.metaOnly(path), ok(cb)),
+      chown: (path, _u, _g, cb) => run('chown', path, () => this.metaOnly(path), ok(cb)),
+      utimens: (path, _a, _m, cb) => run('utimens', path, () => this.metaOnly(path), ok(cb)),
+    };
+  }
+
+  private async metaOnly(path: string): Promise<void> {
+    if (this.ctx.cfg.readOnly) throw new FsError(Errno.EROFS, 'read-only mount');
+    if (!(await this.attrOf(path))) throw new FsError(Errno.ENOENT, 'no such file');
+  }
+
+  /** Used by the mount process for its readiness log line. */
+  describe(): string {
+    return `s3://${this.ctx.bucket}/${this.ctx.prefix}`;
+  }
+}

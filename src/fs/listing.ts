@@ -1,0 +1,97 @@
+// Directory listings from ListObjectsV2 with delimiter "/" and paging. Turns Contents and
+// CommonPrefixes into directory entries: implicit directories from prefixes, a `dir/` marker
+// object is the directory itself, a name that is both a file and a prefix is a directory
+// ("directory wins"), and names that cannot be file names (//, ., .., NUL) are hidden.
+import { ListObjectsV2Command, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
+import { isHiddenName } from './keys.js';
+import { payer, type FsContext } from './context.js';
+
+export interface DirEntry {
+  name: string;
+  kind: 'file' | 'dir';
+  size: number;
+  mtimeMs: number;
+  etag?: string;
+}
+
+export interface ListPage {
+  contents: { key: string; size: number; mtimeMs: number; etag?: string }[];
+  commonPrefixes: string[];
+}
+
+/**
+ * Merge one ListObjectsV2 page for directory prefix `dirPrefix` into `entries` (pure).
+ * Directories always replace files of the same name.
+ */
+export function mergeListingPage(entries: Map<string, DirEntry>, dirPrefix: string, page: ListPage): void {
+  for (const p of page.commonPrefixes) {
+    if (!p.startsWith(dirPrefix)) continue;
+    const name = p.slice(dirPrefix.length, -1);
+    if (isHiddenName(name) || name.includes('/')) continue;
+    const prev = entries.get(name);
+    entries.set(name, { name, kind: 'dir', size: 0, mtimeMs: prev?.mtimeMs ?? 0 });
+  }
+  for (const c of page.contents) {
+    if (!c.key.startsWith(dirPrefix)) continue;
+    const name = c.key.slice(dirPrefix.length);
+    if (name === '') continue; // the directory's own marker object
+    if (isHiddenName(name) || name.includes('/')) continue;
+    const prev = entries.get(name);
+    if (prev?.kind === 'dir') continue; // directory wins
+    entries.set(name, { name, kind: 'file', size: c.size, mtimeMs: c.mtimeMs, etag: c.etag });
+  }
+}
+
+export function pageFromOutput(out: ListObjectsV2CommandOutput): ListPage {
+  return {
+    contents: (out.Contents ?? []).map((c) => ({
+      key: c.Key ?? '',
+      size: c.Size ?? 0,
+      mtimeMs: c.LastModified?.getTime() ?? 0,
+      etag: c.ETag,
+    })),
+    commonPrefixes: (out.CommonPrefixes ?? []).map((p) => p.Prefix ?? ''),
+  };
+}
+
+/** List one directory level under `dirPrefix` (all pages). */
+export async function listDirectory(ctx: FsContext, dirPrefix: string): Promise<Map<string, DirEntry>> {
+  const entries = new Map<string, DirEntry>();
+  let token: string | undefined;
+  do {
+    const out = await ctx.s3.send(
+      new ListObjectsV2Command({
+        Bucket: ctx.bucket,
+        Prefix: dirPrefix,
+        Delimiter: '/',
+        ContinuationToken: token,
+        MaxKeys: 1000,
+        ...payer(ctx),
+      }),
+    );
+    mergeListingPage(entries, dirPrefix, pageFromOutput(out));
+    token = out.IsTruncated ? out.NextContinuationToken : undefined;
+  } while (token);
+  return entries;
+}
+
+/** True when at least one key exists under `dirPrefix` (marker included). */
+export async function prefixExists(ctx: FsContext, dirPrefix: string): Promise<boolean> {
+  const out = await ctx.s3.send(new ListObjectsV2Command({ Bucket: ctx.bucket, Prefix: dirPrefix, MaxKeys: 1, ...payer(ctx) }));
+  return (out.KeyCount ?? out.Contents?.length ?? 0) > 0;
+}
+
+/** Keys under `dirPrefix` other than its own marker, up to `limit + 1` (to detect overflow). */
+export async function listAllKeys(ctx: FsContext, dirPrefix: string, limit: number): Promise<{ key: string; size: number }[]> {
+  const keys: { key: string; size: number }[] = [];
+  let token: string | undefined;
+  do {
+    const out = await ctx.s3.send(
+      new ListObjectsV2Command({ Bucket: ctx.bucket, Prefix: dirPrefix, ContinuationToken: token, MaxKeys: 1000, ...payer(ctx) }),
+    );
+    for (const c of out.Contents ?? []) keys.push({ key: c.Key ?? '', size: c.Size ?? 0 });
+    if (keys.length > limit) break;
+    token = out.IsTruncated ? out.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}

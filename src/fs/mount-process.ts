@@ -1,0 +1,231 @@
+// The mount process: builds the S3 client (credentials file or the SDK's default env chain),
+// detects the bucket region with HeadBucket when --region is absent, checks access before
+// mounting (failures → exit code from exit-codes.ts and one stderr line), mounts the FUSE file
+// system, and on SIGTERM/SIGINT flushes pending uploads, unmounts and exits 0.
+import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Fuse from 'fuse-native';
+import { createLogger, type Logger } from '../log.js';
+import { MountExit, type MountExitCode } from '../mounter/exit-codes.js';
+import type { MountConfig } from '../mounter/mount-args.js';
+import { createS3Client, DEFAULT_REGION } from '../s3/client.js';
+import { classifyS3Error, describeS3Error } from '../s3/errors.js';
+import type { FsContext } from './context.js';
+import { BucketFs } from './filesystem.js';
+
+export class MountFailure extends Error {
+  override name = 'MountFailure';
+  constructor(
+    readonly exitCode: MountExitCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const UNSIGNED_COMMANDS = new Set(['UploadPartCommand', 'PutObjectCommand']);
+
+function clientFor(cfg: MountConfig, region: string | undefined): S3Client {
+  const client = createS3Client({
+    endpointUrl: cfg.endpointUrl,
+    region,
+    forcePathStyle: cfg.forcePathStyle,
+    uploadChecksums: cfg.uploadChecksums,
+    credentialsFile: cfg.credentialsFile,
+  });
+  // With CRC32 checksums on, data bodies are signed as UNSIGNED-PAYLOAD: the CRC32 protects the
+  // data, and the SHA-256 of every part (synchronous on the event loop) was the write bottleneck.
+  if (cfg.uploadChecksums) {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const req = args.request as { headers?: Record<string, string> };
+        if (UNSIGNED_COMMANDS.has(context.commandName ?? '') && req.headers) req.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        return next(args);
+      },
+      { step: 'build', name: 'bucketmountUnsignedPayload' },
+    );
+  }
+  return client;
+}
+
+function failureFor(err: unknown, what: string): MountFailure {
+  const desc = describeS3Error(err);
+  switch (classifyS3Error(err)) {
+    case 'no-such-bucket':
+    case 'not-found':
+      return new MountFailure(MountExit.NO_SUCH_BUCKET, `${what}: bucket does not exist (${desc})`);
+    case 'unauthenticated':
+      return new MountFailure(MountExit.UNAUTHENTICATED, `${what}: credentials rejected (${desc})`);
+    case 'access-denied':
+      return new MountFailure(MountExit.PERMISSION_DENIED, `${what}: access denied (${desc})`);
+    case 'unavailable':
+      return new MountFailure(MountExit.UNAVAILABLE, `${what}: S3 endpoint unavailable (${desc})`);
+    default:
+      if ((err as Error)?.name === 'CredentialsProviderError' || (err as Error)?.name === 'CredentialsFileError') {
+        return new MountFailure(MountExit.UNAUTHENTICATED, `${what}: no usable credentials (${(err as Error).message})`);
+      }
+      return new MountFailure(MountExit.INTERNAL, `${what}: ${desc}`);
+  }
+}
+
+/** Region from HeadBucket (its x-amz-bucket-region header), also when it answers 301/400/403. */
+async function detectRegion(cfg: MountConfig, log: Logger): Promise<string | undefined> {
+  const probe = clientFor(cfg, DEFAULT_REGION);
+  try {
+    const out = await probe.send(new HeadBucketCommand({ Bucket: cfg.bucket }));
+    return out.BucketRegion ?? undefined;
+  } catch (err) {
+    const headers = (err as { $response?: { headers?: Record<string, string> } }).$response?.headers ?? {};
+    const region = headers['x-amz-bucket-region'];
+    if (region) return region;
+    log.debug('region detection failed; using default', { error: describeS3Error(err) });
+    return undefined;
+  } finally {
+    probe.destroy();
+  }
+}
+
+/** Build the S3 context and check that the bucket/prefix is reachable and listable. */
+export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext> {
+  const region = cfg.region ?? (await detectRegion(cfg, log));
+  const s3 = clientFor(cfg, region);
+  try {
+    await s3.send(
+      new ListObjectsV2Command({
+        Bucket: cfg.bucket,
+        Prefix: cfg.prefix,
+        MaxKeys: 1,
+        ...(cfg.requesterPays ? { RequestPayer: 'requester' as const } : {}),
+      }),
+    );
+  } catch (err) {
+    s3.destroy();
+    throw failureFor(err, `cannot access s3://${cfg.bucket}/${cfg.prefix}`);
+  }
+  let spoolDir: string;
+  if (cfg.spoolDir) {
+    mkdirSync(cfg.spoolDir, { recursive: true, mode: 0o700 });
+    spoolDir = mkdtempSync(join(cfg.spoolDir, 'bucketmount-'));
+  } else {
+    spoolDir = mkdtempSync(join(tmpdir(), 'bucketmount-spool-'));
+  }
+  log.info('bucket access ok', { bucket: cfg.bucket, prefix: cfg.prefix, region: region ?? DEFAULT_REGION });
+  return { s3, bucket: cfg.bucket, prefix: cfg.prefix, cfg, log, spoolDir };
+}
+
+/** fuse-native with our libfuse options (big writes, kernel cache timeouts, hard_remove). */
+class BucketFuse extends Fuse {
+  constructor(
+    mnt: string,
+    ops: ConstructorParameters<typeof Fuse>[1],
+    private readonly cfg: MountConfig,
+  ) {
+    super(mnt, ops, { force: true, mkdir: false, timeout: false });
+  }
+
+  override _fuseOptions(): string {
+    const ttl = (this.cfg.metadataTtlMs / 1000).toString();
+    const o = [
+      `fsname=bucketmount:${this.cfg.bucket}`,
+      'subtype=bucketmount',
+      'big_writes',
+      'max_write=131072',
+      'max_read=131072',
+      'hard_remove',
+      `entry_timeout=${ttl}`,
+      `attr_timeout=${ttl}`,
+      'negative_timeout=0',
+    ];
+    if (this.cfg.allowOther) o.push('allow_other', 'default_permissions');
+    if (this.cfg.readOnly) o.push('ro');
+    return '-o' + o.join(',');
+  }
+}
+
+function mountFuse(fuse: Fuse): Promise<void> {
+  return new Promise((res, rej) => fuse.mount((err) => (err ? rej(err) : res())));
+}
+
+function unmountFuse(fuse: Fuse): Promise<void> {
+  return new Promise((res) =>
+    fuse.unmount(() => {
+      res();
+    }),
+  );
+}
+
+/** Is `dir` a dead FUSE mount (ENOTCONN)? Then clear it lazily so we can mount again. */
+function clearDeadMount(dir: string, log: Logger): void {
+  try {
+    statSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTCONN') {
+      log.warn('clearing dead mount', { dir });
+      try {
+        execFileSync('fusermount', ['-u', '-z', dir], { stdio: 'ignore' });
+      } catch {
+        /* umount below */
+      }
+    }
+  }
+}
+
+/** Run the mount in this process until SIGTERM/SIGINT. Resolves with the exit code. */
+export async function runMount(cfg: MountConfig): Promise<number> {
+  const log = createLogger({ level: cfg.logLevel, file: cfg.logFile, defaultMeta: { component: 'mount', volumeId: cfg.volumeId } });
+  const fail = (code: number, msg: string): number => {
+    process.stderr.write(`bucketmount: error: ${msg}\n`);
+    log.error(msg, { exitCode: code });
+    return code;
+  };
+  const mnt = resolve(cfg.mountPoint);
+  clearDeadMount(mnt, log);
+  try {
+    const st = statSync(mnt);
+    if (!st.isDirectory()) return fail(MountExit.BAD_ARGS, `mount point ${mnt} is not a directory`);
+  } catch {
+    return fail(MountExit.BAD_ARGS, `mount point ${mnt} does not exist`);
+  }
+  let ctx: FsContext;
+  try {
+    ctx = await prepare(cfg, log);
+  } catch (err) {
+    if (err instanceof MountFailure) return fail(err.exitCode, err.message);
+    return fail(MountExit.INTERNAL, (err as Error).message);
+  }
+  const fs = new BucketFs(ctx);
+  const fuse = new BucketFuse(mnt, fs.ops(), cfg);
+  try {
+    await mountFuse(fuse);
+  } catch (err) {
+    ctx.s3.destroy();
+    return fail(MountExit.FUSE_FAILED, `FUSE mount at ${mnt} failed: ${(err as Error).message}`);
+  }
+  log.info('mounted', { mountPoint: mnt, source: fs.describe(), readOnly: cfg.readOnly });
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info('stopping: flushing pending uploads', { signal, pending: fs.pendingWriters });
+      void (async () => {
+        await fs.flushAll();
+        await unmountFuse(fuse);
+        ctx.s3.destroy();
+        rmSync(ctx.spoolDir, { recursive: true, force: true });
+        log.info('unmounted', { mountPoint: mnt });
+        await new Promise<void>((r) => log.on('finish', () => r()).end());
+        resolveExit(MountExit.OK);
+      })().catch((err: unknown) => {
+        log.error('shutdown failed', { error: String(err) });
+        resolveExit(MountExit.INTERNAL);
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}

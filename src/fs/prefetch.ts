@@ -1,0 +1,85 @@
+// Pure read-ahead policy for one open file: decides whether a read continues a sequential
+// stream (with tolerance for small forward seeks and for the kernel delivering read-ahead
+// requests slightly out of order) and how big the prefetch window is: it starts at
+// `initialWindow`, doubles while the reader stays sequential, up to `maxWindow`, and falls
+// back to "fetch exactly what was asked" on random access so random reads waste nothing.
+// Also the global memory budget shared by all handles.
+
+export interface PrefetchConfig {
+  initialWindow: number;
+  maxWindow: number;
+  /** Largest single ranged GET. */
+  chunkSize: number;
+  /** Forward/backward distance from the last read still treated as sequential. */
+  seekTolerance: number;
+}
+
+export const MiB = 1024 * 1024;
+
+export function defaultPrefetchConfig(maxWindow: number): PrefetchConfig {
+  const initialWindow = Math.min(MiB, maxWindow);
+  return { initialWindow, maxWindow, chunkSize: Math.min(8 * MiB, maxWindow), seekTolerance: MiB };
+}
+
+export interface ReadDecision {
+  sequential: boolean;
+  /** Bytes to keep queued ahead of the read position (0 on random access). */
+  window: number;
+}
+
+export class PrefetchPolicy {
+  private lastEnd = -1;
+  private window: number;
+  private streak = 0;
+
+  constructor(readonly cfg: PrefetchConfig) {
+    this.window = cfg.initialWindow;
+  }
+
+  /** Classify a read of `len` bytes at `pos` and return the window to keep ahead. */
+  onRead(pos: number, len: number): ReadDecision {
+    const first = this.lastEnd < 0;
+    const near = !first && Math.abs(pos - this.lastEnd) <= Math.max(this.cfg.seekTolerance, len);
+    const sequential = (first && pos === 0) || near;
+    if (sequential) {
+      this.streak++;
+    } else {
+      this.streak = 0;
+      this.window = this.cfg.initialWindow;
+    }
+    this.lastEnd = Math.max(pos + len, near ? this.lastEnd : 0);
+    if (!sequential) return { sequential: false, window: 0 };
+    return { sequential: true, window: this.window };
+  }
+
+  /** The reader consumed what we queued: grow the window (capped). */
+  grow(): void {
+    this.window = Math.min(this.window * 2, this.cfg.maxWindow);
+  }
+
+  get currentWindow(): number {
+    return this.window;
+  }
+}
+
+/** Global read-ahead memory budget shared by every open file of the mount. */
+export class PrefetchBudget {
+  private used = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** Reserve `n` bytes of read-ahead; false when the budget is exhausted. */
+  tryReserve(n: number): boolean {
+    if (this.used + n > this.limit) return false;
+    this.used += n;
+    return true;
+  }
+
+  release(n: number): void {
+    this.used = Math.max(0, this.used - n);
+  }
+
+  get inUse(): number {
+    return this.used;
+  }
+}

@@ -1,0 +1,270 @@
+// Writes to one file (shared by every open descriptor of that path). Three states:
+//  - stream:  a new or truncated file written sequentially; bytes go straight into a multipart
+//             upload with parts sent while writing (ObjectUploader).
+//  - staged:  anything else (append, writes at offsets, truncate, random writes, reads of what
+//             was written): a sparse staging file in the spool dir. For appends the existing
+//             object is not downloaded; on upload its bytes are copied server-side when it is
+//             large enough (≥ 5 MiB), otherwise downloaded once.
+//  - clean:   no unsaved changes.
+// flush/fsync/release upload and return only once the object is durable; a failed upload is
+// returned as an error (EIO) to that call and the data stays staged for the next attempt.
+import { closeSync, openSync } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { FsContext } from './context.js';
+import { getRange } from './read-handle.js';
+import { MIN_PART, ObjectUploader, type UploadResult } from './uploader.js';
+
+type Mode = 'clean' | 'stream' | 'staged';
+
+/** Serialises async operations on one file. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(fn, fn);
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+}
+
+export class WriteHandle {
+  private mode: Mode;
+  private uploader?: ObjectUploader;
+  private spoolPath?: string;
+  private spool?: FileHandle;
+  /** Size of the S3 object the staging file is based on. */
+  private baseSize: number;
+  /** True when the staging file holds the base object's bytes [0, baseSize). */
+  private baseLoaded = false;
+  private dirty: boolean;
+  private readonly mutex = new Mutex();
+  /** Open descriptors referring to this file. */
+  refs = 0;
+  size: number;
+  mtimeMs = Date.now();
+
+  constructor(
+    private readonly ctx: FsContext,
+    public key: string,
+    existing: { size: number; etag?: string } | null,
+    private onDurable: (r: UploadResult & { key: string }) => void,
+  ) {
+    if (existing) {
+      this.mode = 'clean';
+      this.size = this.baseSize = existing.size;
+      this.baseEtag = existing.etag;
+      this.dirty = false;
+    } else {
+      // A newly created file: it must exist in S3 after close even if nothing is written.
+      this.mode = 'stream';
+      this.size = this.baseSize = 0;
+      this.dirty = true;
+      this.uploader = new ObjectUploader(ctx, key, ctx.cfg.partSize);
+    }
+  }
+
+  baseEtag?: string;
+
+  get isDirty(): boolean {
+    return this.dirty;
+  }
+
+  /** True when reads must be answered from local state rather than S3. */
+  get hasLocalData(): boolean {
+    return this.mode !== 'clean';
+  }
+
+  write(data: Buffer, pos: number): Promise<void> {
+    // `data` stays valid until our caller answers the kernel, which happens after this resolves;
+    // the uploader and the staging file copy it, so no extra copy here.
+    const copy = data;
+    return this.mutex.run(async () => {
+      this.mtimeMs = Date.now();
+      if (this.mode === 'clean' && pos === 0 && this.size === 0) this.startStream();
+      if (this.mode === 'stream' && pos === this.size) {
+        await this.uploader!.append(copy);
+        this.size += copy.length;
+        this.dirty = true;
+        return;
+      }
+      if (this.mode !== 'staged') await this.toStaged();
+      if (pos < this.baseSize) await this.loadBase();
+      await this.spool!.write(copy, 0, copy.length, pos);
+      this.size = Math.max(this.size, pos + copy.length);
+      this.dirty = true;
+    });
+  }
+
+  read(out: Buffer, len: number, pos: number): Promise<number> {
+    return this.mutex.run(async () => {
+      if (this.mode === 'stream') await this.toStaged();
+      if (pos >= this.size) return 0;
+      const end = Math.min(this.size, pos + len);
+      if (this.mode === 'clean') {
+        const buf = await getRange(this.ctx, this.key, pos, end);
+        buf.copy(out);
+        return buf.length;
+      }
+      if (pos < this.baseSize && !this.baseLoaded) await this.loadBase();
+      const { bytesRead } = await this.spool!.read(out, 0, end - pos, pos);
+      // A sparse staging file reads zeros in holes, which is what POSIX wants.
+      return bytesRead < end - pos ? (out.fill(0, bytesRead, end - pos), end - pos) : bytesRead;
+    });
+  }
+
+  truncate(size: number): Promise<void> {
+    return this.mutex.run(async () => {
+      this.mtimeMs = Date.now();
+      if (size === this.size && this.mode !== 'clean') return;
+      if (size === 0 && this.mode !== 'staged') {
+        await this.uploader?.abort();
+        this.uploader = undefined;
+        this.startStream();
+        return;
+      }
+      if (this.mode !== 'staged') await this.toStaged();
+      if (size < this.baseSize) await this.loadBase();
+      await this.spool!.truncate(size);
+      this.size = size;
+      this.dirty = true;
+    });
+  }
+
+  /** Make everything written so far durable in S3. */
+  flush(): Promise<void> {
+    return this.mutex.run(() => this.upload());
+  }
+
+  private startStream(): void {
+    this.mode = 'stream';
+    this.uploader = new ObjectUploader(this.ctx, this.key, this.ctx.cfg.partSize);
+    this.size = this.baseSize = 0;
+    this.baseLoaded = false;
+    this.dirty = true;
+  }
+
+  private async openSpool(): Promise<void> {
+    if (this.spool) return;
+    this.spoolPath = join(this.ctx.spoolDir, `spool-${randomBytes(8).toString('hex')}`);
+    closeSync(openSync(this.spoolPath, 'w', 0o600));
+    this.spool = await open(this.spoolPath, 'r+');
+  }
+
+  /** Switch to a staging file, keeping what was written. */
+  private async toStaged(): Promise<void> {
+    await this.openSpool();
+    if (this.mode === 'stream') {
+      const up = this.uploader!;
+      this.uploader = undefined;
+      if (up.unsent) {
+        const buf = up.takeBuffer();
+        await this.spool!.truncate(0);
+        await this.spool!.write(buf, 0, buf.length, 0);
+        this.baseSize = 0;
+        this.baseLoaded = true;
+      } else {
+        // Parts are already in S3: finish that object, then stage on top of it.
+        const r = await up.complete();
+        this.baseEtag = r.etag;
+        this.baseSize = this.size;
+        this.baseLoaded = false;
+        await this.spool!.truncate(0);
+        this.onDurable({ ...r, key: this.key });
+      }
+    } else {
+      await this.spool!.truncate(0);
+      this.baseLoaded = this.baseSize === 0;
+    }
+    this.mode = 'staged';
+  }
+
+  /** Download the base object into the staging file (below bytes written since). */
+  private async loadBase(): Promise<void> {
+    if (this.baseLoaded || this.baseSize === 0) {
+      this.baseLoaded = true;
+      return;
+    }
+    const chunk = 16 * 1024 * 1024;
+    const jobs: Promise<void>[] = [];
+    for (let off = 0; off < this.baseSize; off += chunk) {
+      const end = Math.min(this.baseSize, off + chunk);
+      jobs.push(
+        getRange(this.ctx, this.key, off, end, this.baseEtag).then(async (buf) => {
+          await this.spool!.write(buf, 0, buf.length, off);
+        }),
+      );
+      if (jobs.length >= 4) await Promise.all(jobs.splice(0));
+    }
+    await Promise.all(jobs);
+    this.baseLoaded = true;
+  }
+
+  private async upload(): Promise<void> {
+    if (!this.dirty) return;
+    let result: UploadResult;
+    if (this.mode === 'stream') {
+      const up = this.uploader!;
+      this.uploader = undefined;
+      try {
+        result = await up.complete();
+      } catch (err) {
+        // Nothing may be lost: the bytes are gone from memory, so the file is reported broken.
+        this.mode = 'clean';
+        this.dirty = false;
+        throw err;
+      }
+      this.mode = 'clean';
+    } else if (this.mode === 'staged') {
+      result = await this.uploadStaged();
+      this.baseSize = this.size;
+      this.baseLoaded = false;
+      await this.spool!.truncate(0);
+      this.mode = 'clean';
+    } else {
+      return;
+    }
+    this.baseEtag = result.etag;
+    this.baseSize = this.size;
+    this.dirty = false;
+    this.onDurable({ ...result, key: this.key });
+  }
+
+  private async uploadStaged(): Promise<UploadResult> {
+    const up = new ObjectUploader(this.ctx, this.key, this.ctx.cfg.partSize);
+    let from = 0;
+    try {
+      if (!this.baseLoaded && this.baseSize > 0) {
+        if (this.baseSize >= MIN_PART && this.size >= this.baseSize) {
+          await up.copyRange(this.key, 0, this.baseSize, this.baseEtag);
+          from = this.baseSize;
+        } else {
+          await this.loadBase();
+        }
+      }
+      const chunk = Buffer.allocUnsafe(Math.min(this.ctx.cfg.partSize, Math.max(this.size - from, 1)));
+      for (let off = from; off < this.size; ) {
+        const n = Math.min(chunk.length, this.size - off);
+        const { bytesRead } = await this.spool!.read(chunk, 0, n, off);
+        if (bytesRead < n) chunk.fill(0, bytesRead, n);
+        await up.append(chunk.subarray(0, n));
+        off += n;
+      }
+      return await up.complete();
+    } catch (err) {
+      await up.abort();
+      throw err;
+    }
+  }
+
+  /** Drop local state (after unlink, or once the last descriptor closed and data is durable). */
+  async dispose(): Promise<void> {
+    await this.mutex.run(async () => {
+      await this.uploader?.abort();
+      this.uploader = undefined;
+      if (this.spool) await this.spool.close().catch(() => undefined);
+      this.spool = undefined;
+      if (this.spoolPath) await rm(this.spoolPath, { force: true });
+    });
+  }
+}

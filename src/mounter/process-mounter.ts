@@ -1,0 +1,425 @@
+// The Mounter the CSI node uses: one detached FUSE mount process per share (a per-volume staging
+// mount under the state dir, shared by publishes whose volume/source/options/read-only/credential
+// identity match exactly), bind-mounted into each target. State is kept on disk so a restarted
+// plugin adopts healthy mounts (reconcile), and dead mounts (ENOTCONN) are cleaned or restored.
+//
+//   CSI plugin ──spawn (detached, own session)──▶ bucketmount mount <src> <stateDir>/shares/<id>/mnt
+//        │                                            │ FUSE
+//        └── mount --bind <stateDir>/shares/<id>/mnt ─┴──▶ <target 1>, <target 2>, …
+import { mkdir, readdir, rmdir, unlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'winston';
+import type { S3Credentials } from '../credentials/types.js';
+import { canonicalJson, newShareId, shareKey, StateStore, writeCredentialsFile, type MounterState, type ShareState } from './state-store.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { bindMount, isFuse, mountsUnder, probeMount, readMountInfo, topMountAt, unmountAll } from './mountinfo.js';
+import { pidsWithArg, processAlive, sendSignal, waitGone } from './proc.js';
+import { mountProcessEnv, spawnMount } from './spawn-mount.js';
+import { MountError, type Mounter, type PublishedVolume, type PublishRequest, type VolumeUsage } from './types.js';
+import type { MountConfig } from './mount-args.js';
+
+export interface ProcessMounterOptions {
+  stateDir: string;
+  logger: Logger;
+  /** argv prefix of the mount command; default [node, <repo>/dist/cmd/bucketmount.js]. */
+  mountCommand?: string[];
+  /** How long publish waits for a new mount to serve (default 30 s). */
+  readyTimeoutMs?: number;
+  /** How long a dropped share may take to flush uploads and exit after SIGTERM (default 60 s). */
+  unmountTimeoutMs?: number;
+  /** Bound for one stat() health probe (default 3 s). */
+  probeTimeoutMs?: number;
+  /** Environment for mount processes (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export const DEFAULT_MOUNT_COMMAND = [process.execPath, fileURLToPath(new URL('../../cmd/bucketmount.js', import.meta.url))];
+
+export interface ProcessMounter extends Mounter {
+  readonly stateDir: string;
+  /** A copy of the current state (tests, debugging). */
+  snapshot(): MounterState;
+}
+
+export function createProcessMounter(opts: ProcessMounterOptions): ProcessMounter {
+  return new ProcessMounterImpl(opts);
+}
+
+class ProcessMounterImpl implements ProcessMounter {
+  readonly stateDir: string;
+  private readonly store: StateStore;
+  private readonly log: Logger;
+  private readonly command: string[];
+  private readonly readyTimeoutMs: number;
+  private readonly unmountTimeoutMs: number;
+  private readonly probeTimeoutMs: number;
+  private readonly env: NodeJS.ProcessEnv;
+  private state: MounterState;
+  private readonly targetLocks = new KeyedMutex();
+  private readonly shareLocks = new KeyedMutex();
+
+  constructor(opts: ProcessMounterOptions) {
+    this.stateDir = resolve(opts.stateDir);
+    this.store = new StateStore(this.stateDir);
+    this.log = opts.logger.child({ component: 'mounter' });
+    this.command = opts.mountCommand ?? DEFAULT_MOUNT_COMMAND;
+    this.readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
+    this.unmountTimeoutMs = opts.unmountTimeoutMs ?? 60_000;
+    this.probeTimeoutMs = opts.probeTimeoutMs ?? 3_000;
+    this.env = opts.env ?? process.env;
+    this.state = this.store.load();
+  }
+
+  snapshot(): MounterState {
+    return JSON.parse(JSON.stringify(this.state)) as MounterState;
+  }
+
+  private save(): Promise<void> {
+    return this.store.save(this.state);
+  }
+
+  private findShare(key: string): ShareState | undefined {
+    return Object.values(this.state.shares).find((s) => s.key === key);
+  }
+
+  private async shareServes(share: ShareState): Promise<boolean> {
+    if (!processAlive(share.pid, share.pidStartTime)) return false;
+    if (!isFuse(topMountAt(share.stagingPath))) return false;
+    return (await probeMount(share.stagingPath, this.probeTimeoutMs)).result === 'serving';
+  }
+
+  /** The target is a bind mount of this (serving) share and answers stat. */
+  private async targetServes(target: string, share: ShareState): Promise<boolean> {
+    const table = readMountInfo();
+    const t = topMountAt(target, table);
+    const s = topMountAt(share.stagingPath, table);
+    if (!t || !s || t.device !== s.device || !isFuse(t)) return false;
+    if (!processAlive(share.pid, share.pidStartTime)) return false;
+    return (await probeMount(target, this.probeTimeoutMs)).result === 'serving';
+  }
+
+  // ---------------------------------------------------------------- reconcile
+
+  async reconcile(): Promise<void> {
+    this.state = this.store.load();
+    const log = this.log;
+    log.info('reconciling mount state', { shares: Object.keys(this.state.shares).length, targets: Object.keys(this.state.targets).length });
+    for (const share of Object.values(this.state.shares)) {
+      await this.shareLocks.run(share.key, async () => {
+        share.targets = share.targets.filter((t) => this.state.targets[t]?.shareId === share.id);
+        if (await this.shareServes(share)) {
+          log.info('adopting healthy mount', { share: share.id, pid: share.pid, volumeId: share.volumeId, targets: share.targets.length });
+          for (const target of [...share.targets]) {
+            if (await this.targetServes(target, share)) continue;
+            await unmountAll(target, { lazyOnly: true });
+            if (existsSync(target)) {
+              try {
+                await bindMount(share.stagingPath, target, false);
+                log.warn('restored missing bind mount of an adopted share', { target, share: share.id });
+                continue;
+              } catch (err) {
+                log.error('cannot restore bind mount', { target, error: (err as Error).message });
+              }
+            }
+            share.targets = share.targets.filter((t) => t !== target);
+            delete this.state.targets[target];
+          }
+          if (share.targets.length === 0) await this.dropShare(share, 'adopted share has no targets left');
+        } else {
+          // Dead: the pod keeps seeing the dead (ENOTCONN) bind mount until kubelet republishes
+          // (restored) or unpublishes (cleaned); we never leave an empty local dir in its place.
+          log.warn('recorded mount is dead; cleaning it up', { share: share.id, pid: share.pid, volumeId: share.volumeId });
+          await this.dropShare(share, 'dead at reconcile');
+        }
+      });
+    }
+    // Stale target records: no share and nothing there any more.
+    for (const t of Object.values(this.state.targets)) {
+      if (!this.state.shares[t.shareId] && !existsSync(t.targetPath) && !topMountAt(t.targetPath)) delete this.state.targets[t.targetPath];
+    }
+    await this.cleanOrphans();
+    await this.save();
+  }
+
+  /** Mounts, processes and directories under the shares dir that no recorded share owns. */
+  private async cleanOrphans(): Promise<void> {
+    const live = new Set(Object.values(this.state.shares).map((s) => s.id));
+    const livePids = new Set(Object.values(this.state.shares).map((s) => s.pid));
+    for (const pid of pidsWithArg(this.store.sharesDir + '/')) {
+      if (livePids.has(pid)) continue;
+      this.log.warn('killing orphan mount process', { pid });
+      sendSignal(pid, 'SIGTERM');
+      if (!(await waitGone(pid, undefined, Math.min(this.unmountTimeoutMs, 10_000)))) sendSignal(pid, 'SIGKILL');
+    }
+    for (const m of mountsUnder(this.store.sharesDir).reverse()) {
+      const id = m.mountPoint.slice(this.store.sharesDir.length + 1).split('/')[0]!;
+      if (!live.has(id)) await unmountAll(m.mountPoint, { lazyOnly: true });
+    }
+    for (const id of await readdir(this.store.sharesDir).catch(() => [] as string[])) {
+      if (!live.has(id)) await this.removeShareFiles(id);
+    }
+  }
+
+  // ---------------------------------------------------------------- publish
+
+  async lookup(targetPath: string): Promise<PublishedVolume | undefined> {
+    const target = resolve(targetPath);
+    const t = this.state.targets[target];
+    if (!t) return undefined;
+    const share = this.state.shares[t.shareId];
+    const healthy = share ? await this.targetServes(target, share) : false;
+    return {
+      volumeId: t.volumeId,
+      targetPath: target,
+      readOnly: t.readOnly,
+      capabilityFingerprint: t.capabilityFingerprint,
+      healthy,
+      pid: share?.pid,
+    };
+  }
+
+  async publish(req: PublishRequest): Promise<void> {
+    if (!req.volumeId) throw new MountError('invalid-argument', 'volume id is missing');
+    if (!req.targetPath || !isAbsolute(req.targetPath)) {
+      throw new MountError('invalid-argument', `target path "${req.targetPath}" must be an absolute path`);
+    }
+    const target = resolve(req.targetPath);
+    if (target === this.stateDir || target.startsWith(this.stateDir + '/')) {
+      throw new MountError('invalid-argument', `target path ${target} may not be inside the driver's state dir ${this.stateDir}`);
+    }
+    const key = shareKey(req.volumeId, req.source, req.readOnly, req.credentialIdentity);
+    await this.targetLocks.run(target, async () => {
+      const existing = this.state.targets[target];
+      if (existing) {
+        if (existing.shareKey !== key || existing.capabilityFingerprint !== req.capabilityFingerprint) {
+          throw new MountError(
+            'already-exists',
+            `target ${target} is already published for volume ${existing.volumeId} with different ${existing.volumeId !== req.volumeId ? 'volume' : existing.shareKey !== key ? 'source, options, read-only flag or credentials' : 'access mode/capability'}; unpublish it first`,
+          );
+        }
+        const share = this.state.shares[existing.shareId];
+        if (share && (await this.targetServes(target, share))) {
+          if (req.credentials && share.credentialsFile) await writeCredentialsFile(share.credentialsFile, req.credentials);
+          return; // idempotent
+        }
+        this.log.warn('republish of a dead or missing mount: restoring it', { target, volumeId: req.volumeId });
+        await unmountAll(target, { lazyOnly: true });
+        delete this.state.targets[target];
+        if (share) {
+          await this.shareLocks.run(share.key, async () => {
+            share.targets = share.targets.filter((t) => t !== target);
+          });
+        }
+      } else {
+        const top = topMountAt(target);
+        if (top) {
+          const p = await probeMount(target, this.probeTimeoutMs);
+          if (p.result === 'serving' && !isFuse(top)) {
+            throw new MountError('already-exists', `something else (${top.fsType} from ${top.source}) is mounted at ${target}; unmount it first`);
+          }
+          this.log.warn('removing an unrecorded mount at the target', { target, fsType: top.fsType, probe: p.detail });
+          await unmountAll(target, { lazyOnly: p.result !== 'serving' });
+        }
+      }
+      await this.shareLocks.run(key, async () => {
+        let share = this.findShare(key);
+        if (share && !(await this.shareServes(share))) {
+          this.log.warn('shared mount is dead; replacing it', { share: share.id, pid: share.pid });
+          // Its other targets are dead too; they get restored on their own republish.
+          await this.dropShare(share, 'dead');
+          share = undefined;
+        }
+        if (!share) share = await this.startShare(req, key);
+        else if (req.credentials && share.credentialsFile) await writeCredentialsFile(share.credentialsFile, req.credentials);
+        try {
+          await mkdir(target, { recursive: true });
+          await bindMount(share.stagingPath, target, false);
+          const p = await probeMount(target, this.probeTimeoutMs);
+          if (p.result !== 'serving') throw new Error(`the bind mount does not serve (${p.detail})`);
+        } catch (err) {
+          await unmountAll(target, { lazyOnly: true });
+          if (share.targets.length === 0) await this.dropShare(share, 'publish failed');
+          throw err instanceof MountError ? err : new MountError('internal', `publishing ${target} failed: ${(err as Error).message}`);
+        }
+        share.targets.push(target);
+        this.state.targets[target] = {
+          targetPath: target,
+          volumeId: req.volumeId,
+          shareId: share.id,
+          shareKey: key,
+          readOnly: req.readOnly,
+          capabilityFingerprint: req.capabilityFingerprint,
+        };
+        await this.save();
+        this.log.info('published', { target, volumeId: req.volumeId, share: share.id, pid: share.pid, shared: share.targets.length > 1 });
+      });
+    });
+  }
+
+  /** Start a new mount process for a share and wait until it serves. Caller holds the share lock. */
+  private async startShare(req: PublishRequest, key: string): Promise<ShareState> {
+    const id = newShareId(key);
+    const dir = await this.store.createShareDir(id);
+    const share: ShareState = {
+      id,
+      key,
+      volumeId: req.volumeId,
+      readOnly: req.readOnly,
+      source: req.source,
+      credentialIdentity: req.credentialIdentity,
+      pid: 0,
+      stagingPath: join(dir, 'mnt'),
+      logFile: join(dir, 'mount.log'),
+      credentialsFile: req.credentials ? join(dir, 'credentials.json') : undefined,
+      targets: [],
+      createdAt: new Date().toISOString(),
+    };
+    this.state.shares[id] = share;
+    try {
+      await this.save();
+      if (req.credentials && share.credentialsFile) await writeCredentialsFile(share.credentialsFile, req.credentials);
+      const cfg: MountConfig = {
+        ...req.source,
+        mountPoint: share.stagingPath,
+        readOnly: req.readOnly,
+        foreground: true,
+        credentialsFile: share.credentialsFile,
+        logFile: share.logFile,
+        volumeId: req.volumeId,
+      };
+      await spawnMount({
+        command: this.command,
+        cfg,
+        outputFile: share.logFile,
+        env: mountProcessEnv(this.env, req.credentials !== undefined),
+        readyTimeoutMs: this.readyTimeoutMs,
+        logger: this.log,
+        onSpawn: async (pid, startTime) => {
+          share.pid = pid;
+          share.pidStartTime = startTime;
+          await this.save();
+        },
+      });
+      return share;
+    } catch (err) {
+      delete this.state.shares[id];
+      await this.save();
+      await this.removeShareFiles(id);
+      throw err;
+    }
+  }
+
+  /**
+   * Stop a share: SIGTERM (the mount process flushes pending uploads, unmounts, exits), bounded
+   * wait, SIGKILL fallback, then remove the staging mount (fusermount -u / umount -l) and files.
+   * Caller holds the share lock.
+   */
+  private async dropShare(share: ShareState, reason: string): Promise<void> {
+    this.log.info('stopping mount process', { share: share.id, pid: share.pid, reason });
+    if (processAlive(share.pid, share.pidStartTime)) {
+      sendSignal(share.pid, 'SIGTERM');
+      if (!(await waitGone(share.pid, share.pidStartTime, this.unmountTimeoutMs))) {
+        this.log.error('mount process did not exit after SIGTERM; killing it (pending uploads may be lost)', {
+          share: share.id,
+          pid: share.pid,
+          waitedMs: this.unmountTimeoutMs,
+        });
+        sendSignal(share.pid, 'SIGKILL');
+        await waitGone(share.pid, share.pidStartTime, 5000);
+      }
+    }
+    const left = await unmountAll(share.stagingPath);
+    if (left.length) this.log.error('staging mount could not be removed', { share: share.id, path: share.stagingPath });
+    delete this.state.shares[share.id];
+    await this.save();
+    if (!left.length) await this.removeShareFiles(share.id);
+  }
+
+  /** Remove a share's files without ever recursing into a (possibly still mounted) directory. */
+  private async removeShareFiles(id: string): Promise<void> {
+    const dir = this.store.shareDir(id);
+    if (mountsUnder(dir).length) {
+      this.log.error('not removing share dir: something is still mounted in it', { dir });
+      return;
+    }
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const p = join(dir, name);
+      await unlink(p).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EISDIR' || err.code === 'EPERM') await rmdir(p).catch(() => undefined);
+      });
+    }
+    await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') this.log.warn('cannot remove share dir', { dir, error: err.code });
+    });
+  }
+
+  // ---------------------------------------------------------------- unpublish etc.
+
+  async unpublish(targetPath: string): Promise<void> {
+    if (!targetPath || !isAbsolute(targetPath)) {
+      throw new MountError('invalid-argument', `target path "${targetPath}" must be an absolute path`);
+    }
+    const target = resolve(targetPath);
+    await this.targetLocks.run(target, async () => {
+      const t = this.state.targets[target];
+      const left = await unmountAll(target);
+      if (left.length) throw new MountError('internal', `cannot unmount ${target}: still mounted (${left.map((m) => m.fsType).join(', ')})`);
+      await rmdir(target).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return;
+        if (err.code === 'ENOTEMPTY') this.log.warn('target dir is not empty after unmount; leaving it', { target });
+        else throw new MountError('internal', `cannot remove target dir ${target}: ${err.code ?? err.message}`);
+      });
+      if (!t) return;
+      delete this.state.targets[target];
+      const share = this.state.shares[t.shareId];
+      if (share) {
+        await this.shareLocks.run(share.key, async () => {
+          share.targets = share.targets.filter((x) => x !== target);
+          if (share.targets.length === 0 && this.state.shares[share.id] === share) await this.dropShare(share, 'last target unpublished');
+        });
+      }
+      await this.save();
+      this.log.info('unpublished', { target, volumeId: t.volumeId });
+    });
+  }
+
+  async updateCredentials(targetPath: string, credentials: S3Credentials): Promise<void> {
+    const target = resolve(targetPath);
+    const t = this.state.targets[target];
+    if (!t) throw new MountError('not-found', `nothing is published at ${target}`);
+    const share = this.state.shares[t.shareId];
+    if (!share) throw new MountError('not-found', `the mount at ${target} is dead; republish it`);
+    if (!share.credentialsFile) {
+      throw new MountError('invalid-argument', `the mount at ${target} uses the driver's own credentials and cannot take volume credentials; republish it`);
+    }
+    await writeCredentialsFile(share.credentialsFile, credentials);
+    this.log.info('credentials updated', { target, share: share.id });
+  }
+
+  async usage(targetPath: string): Promise<VolumeUsage> {
+    const target = resolve(targetPath);
+    const t = this.state.targets[target];
+    if (!t) throw new MountError('not-found', `nothing is published at ${target}`);
+    const share = this.state.shares[t.shareId];
+    if (!share || !(await this.targetServes(target, share))) {
+      const probe = await probeMount(target, this.probeTimeoutMs);
+      return {
+        abnormal: true,
+        message: `mount of volume ${t.volumeId} is not serving (${share ? `process ${share.pid}` : 'process gone'}; ${probe.detail}); the next NodePublishVolume restores it`,
+      };
+    }
+    return {
+      abnormal: false,
+      message: `mount serves (process ${share.pid}); used bytes are unknown: S3 has no cheap size query`,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.store.save(this.state);
+  }
+}
+
+/** Exported for tests: the exact sharing identity. */
+export { shareKey, canonicalJson };

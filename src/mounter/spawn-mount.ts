@@ -1,0 +1,142 @@
+// Starts one FUSE mount process (`bucketmount mount ... --foreground`) detached from the caller:
+// its own session, stdio to its log file, unref'd, so it outlives the CSI plugin. Waits until
+// the mount serves (present in mountinfo and stat of its root succeeds); on failure or timeout
+// kills it, removes the half-made mount and throws a MountError carrying the exit-code mapping
+// and the last lines of the process's log. Secrets never go on argv: only a 0600 file path.
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readSync, statSync } from 'node:fs';
+import type { Logger } from 'winston';
+import { mountConfigToArgs, type MountConfig } from './mount-args.js';
+import { exitCodeToErrorKind } from './exit-codes.js';
+import { MountError } from './types.js';
+import { isFuse, probeMount, topMountAt, unmountAll } from './mountinfo.js';
+import { procStartTime, processAlive, sendSignal, waitGone } from './proc.js';
+
+/** Credential-bearing variables removed from the mount process's env when it gets its own credentials. */
+export const CREDENTIAL_ENV = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_SECURITY_TOKEN',
+  'AWS_PROFILE',
+  'AWS_DEFAULT_PROFILE',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_ROLE_ARN',
+  'AWS_ROLE_SESSION_NAME',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_CONFIG_FILE',
+];
+
+/** Environment for a mount process: the node's env, minus its credentials when the volume brings its own. */
+export function mountProcessEnv(base: NodeJS.ProcessEnv, ownCredentials: boolean): NodeJS.ProcessEnv {
+  const env = { ...base };
+  if (ownCredentials) for (const k of CREDENTIAL_ENV) delete env[k];
+  return env;
+}
+
+/** The last meaningful lines of a mount log, the `bucketmount: error:` line first. */
+export function lastLogLines(logFile: string, maxLines = 5): string {
+  let text = '';
+  try {
+    const size = statSync(logFile).size;
+    const fd = openSync(logFile, 'r');
+    try {
+      const len = Math.min(size, 16 * 1024);
+      const buf = Buffer.alloc(len);
+      readSync(fd, buf, 0, len, size - len);
+      text = buf.toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '(no log output)';
+  }
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const errorLine = [...lines].reverse().find((l) => l.startsWith('bucketmount: error:'));
+  const tail = lines.slice(-maxLines).filter((l) => l !== errorLine);
+  const picked = (errorLine ? [errorLine, ...tail.slice(-(maxLines - 1))] : tail).map((l) => (l.length > 400 ? l.slice(0, 400) + '…' : l));
+  return picked.length ? picked.join(' | ') : '(no log output)';
+}
+
+export interface SpawnMountOptions {
+  /** argv prefix of the mount command, e.g. [node, dist/cmd/bucketmount.js]. */
+  command: string[];
+  cfg: MountConfig;
+  /** Where stdout/stderr go (the process's --log-file is usually the same file). */
+  outputFile: string;
+  env: NodeJS.ProcessEnv;
+  readyTimeoutMs: number;
+  logger: Logger;
+  /** Called right after spawn so the caller can record the pid before waiting. */
+  onSpawn?: (pid: number, startTime: string | undefined) => Promise<void>;
+}
+
+export interface SpawnedMount {
+  pid: number;
+  startTime?: string;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function spawnMount(opts: SpawnMountOptions): Promise<SpawnedMount> {
+  const { cfg, logger } = opts;
+  const cfgArgs = mountConfigToArgs({ ...cfg, foreground: true });
+  const argv = [...opts.command.slice(1), 'mount', ...cfgArgs];
+  const what = `s3://${cfg.bucket}/${cfg.prefix}`;
+  const out = openSync(opts.outputFile, 'a', 0o600);
+  let child;
+  try {
+    child = spawn(opts.command[0]!, argv, { detached: true, stdio: ['ignore', out, out], env: opts.env });
+  } finally {
+    closeSync(out);
+  }
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let spawnError: Error | undefined;
+  child.on('exit', (code, signal) => (exited = { code, signal }));
+  child.on('error', (err) => (spawnError = err));
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) {
+    await sleep(0);
+    throw new MountError('internal', `cannot start the mount command ${opts.command.join(' ')}: ${spawnError?.message ?? 'spawn failed'}`);
+  }
+  const startTime = procStartTime(pid);
+  logger.info('mount process started', { pid, source: what, mountPoint: cfg.mountPoint });
+  await opts.onSpawn?.(pid, startTime);
+
+  const deadline = Date.now() + opts.readyTimeoutMs;
+  let lastProbe = 'not mounted yet';
+  while (true) {
+    if (exited || spawnError) {
+      await unmountAll(cfg.mountPoint, { lazyOnly: true });
+      const code = exited?.code ?? null;
+      const how = spawnError ? `could not start (${spawnError.message})` : exited?.signal ? `was killed by ${exited.signal}` : `exited with code ${code}`;
+      throw new MountError(exitCodeToErrorKind(code), `mounting ${what} failed: the mount process ${how}: ${lastLogLines(opts.outputFile)}`);
+    }
+    if (isFuse(topMountAt(cfg.mountPoint))) {
+      const p = await probeMount(cfg.mountPoint, Math.max(500, Math.min(3000, deadline - Date.now())));
+      if (p.result === 'serving') {
+        logger.info('mount serves', { pid, source: what, mountPoint: cfg.mountPoint });
+        return { pid, startTime };
+      }
+      lastProbe = p.detail;
+    }
+    if (Date.now() >= deadline) break;
+    await sleep(100);
+  }
+  // Not ready in time: kill it and remove whatever it mounted.
+  logger.warn('mount process did not become ready; killing it', { pid, source: what, lastProbe });
+  if (processAlive(pid, startTime)) {
+    sendSignal(pid, 'SIGKILL');
+    await waitGone(pid, startTime, 5000);
+  }
+  await unmountAll(cfg.mountPoint, { lazyOnly: true });
+  throw new MountError(
+    'unavailable',
+    `mounting ${what} did not serve within ${opts.readyTimeoutMs} ms (${lastProbe}); last log lines: ${lastLogLines(opts.outputFile)}`,
+  );
+}

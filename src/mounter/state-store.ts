@@ -1,0 +1,158 @@
+// The mounter's on-disk state under its state dir: which shared (staging) mounts exist, which
+// process serves each, and which targets are bind-mounted from them. Written atomically
+// (temp file + fsync + rename) so a crash of the plugin never leaves a half-written file, and
+// read back at start-up by reconcile(). Per-share files (credentials 0600, logs) live in
+// <stateDir>/shares/<id>/ with mode 0700 directories.
+import { mkdirSync, readFileSync, chmodSync } from 'node:fs';
+import { open, rename, rm, mkdir, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import type { MountSource } from './types.js';
+import type { S3Credentials } from '../credentials/types.js';
+
+export const STATE_VERSION = 1;
+
+export interface ShareState {
+  /** Directory name under <stateDir>/shares/ (unique per incarnation of the share). */
+  id: string;
+  /** Share key: the exact identity a publish must match to reuse this mount. */
+  key: string;
+  volumeId: string;
+  readOnly: boolean;
+  source: MountSource;
+  credentialIdentity: string;
+  /** 0 while the process is being started. */
+  pid: number;
+  /** Start time of the process (/proc/<pid>/stat field 22), to detect pid reuse. */
+  pidStartTime?: string;
+  stagingPath: string;
+  logFile: string;
+  credentialsFile?: string;
+  targets: string[];
+  createdAt: string;
+}
+
+export interface TargetState {
+  targetPath: string;
+  volumeId: string;
+  /** The share it was bound from; may name a share that no longer exists (dead, reconciled). */
+  shareId: string;
+  shareKey: string;
+  readOnly: boolean;
+  capabilityFingerprint: string;
+}
+
+export interface MounterState {
+  version: number;
+  shares: Record<string, ShareState>;
+  targets: Record<string, TargetState>;
+}
+
+export function emptyState(): MounterState {
+  return { version: STATE_VERSION, shares: {}, targets: {} };
+}
+
+/** Canonical JSON (sorted keys) so equal objects give equal strings. */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(v as Record<string, unknown>)
+    .filter(([, x]) => x !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+}
+
+/**
+ * The sharing key: two publishes share one mount process only when volume, bucket, prefix,
+ * every option, read-only and credential identity are all exactly equal.
+ */
+export function shareKey(volumeId: string, source: MountSource, readOnly: boolean, credentialIdentity: string): string {
+  const body = canonicalJson({ volumeId, source, readOnly, credentialIdentity });
+  return createHash('sha256').update(body).digest('hex');
+}
+
+/** A fresh share directory name: short key prefix plus randomness (an incarnation). */
+export function newShareId(key: string): string {
+  return `${key.slice(0, 12)}-${randomBytes(4).toString('hex')}`;
+}
+
+export class StateStore {
+  readonly file: string;
+  readonly sharesDir: string;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(readonly stateDir: string) {
+    this.file = join(stateDir, 'state.json');
+    this.sharesDir = join(stateDir, 'shares');
+  }
+
+  /** Create the state dir (0700) and load the state; a missing file is an empty state. */
+  load(): MounterState {
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    chmodSync(this.stateDir, 0o700);
+    mkdirSync(this.sharesDir, { recursive: true, mode: 0o700 });
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+      throw err;
+    }
+    const parsed = JSON.parse(text) as Partial<MounterState>;
+    if (parsed.version !== STATE_VERSION || typeof parsed.shares !== 'object' || typeof parsed.targets !== 'object') {
+      throw new Error(`state file ${this.file} has an unknown format (version ${String(parsed.version)}); move it away to start clean`);
+    }
+    return { version: STATE_VERSION, shares: parsed.shares ?? {}, targets: parsed.targets ?? {} };
+  }
+
+  /** Write a snapshot atomically. Writes are serialised; each writes the snapshot it was given. */
+  save(state: MounterState): Promise<void> {
+    const body = JSON.stringify(state, null, 2) + '\n';
+    const next = this.writing.then(() => atomicWrite(this.file, body, 0o600));
+    this.writing = next.catch(() => undefined);
+    return next;
+  }
+
+  shareDir(id: string): string {
+    return join(this.sharesDir, id);
+  }
+
+  async createShareDir(id: string): Promise<string> {
+    const dir = this.shareDir(id);
+    await mkdir(join(dir, 'mnt'), { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+    return dir;
+  }
+
+  async removeShareDir(id: string): Promise<void> {
+    await rm(this.shareDir(id), { recursive: true, force: true });
+  }
+}
+
+/** Write a file atomically with the given mode: temp file in the same dir, fsync, rename. */
+export async function atomicWrite(file: string, body: string, mode: number): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(body);
+    await fh.chmod(mode);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** The credentials file the mount process reads (and re-reads on change): JSON, mode 0600. */
+export async function writeCredentialsFile(file: string, credentials: S3Credentials, region?: string): Promise<void> {
+  const body: Record<string, string> = { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey };
+  if (credentials.sessionToken) body.sessionToken = credentials.sessionToken;
+  if (credentials.expiration) body.expiration = credentials.expiration;
+  if (region) body.region = region;
+  await atomicWrite(file, JSON.stringify(body), 0o600);
+}

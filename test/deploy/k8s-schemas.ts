@@ -1,0 +1,129 @@
+// Offline Kubernetes JSON schemas for kubeconform: converts the OpenAPI v2 spec shipped in the
+// k8s.io/kubernetes Go module (api/openapi-spec/swagger.json, fetched at setup time by
+// scripts/setup.d/deploy.sh with `go mod download`) into one strict JSON schema per kind, named
+// the way kubeconform's `{{ .ResourceKind }}{{ .KindSuffix }}.json` template expects.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Schema = { [key: string]: Json };
+
+/** Reads KEY=VALUE lines of test/deploy/tool-versions.env. */
+export function readToolVersions(repoRoot: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(join(repoRoot, 'test/deploy/tool-versions.env'), 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(\S+)\s*$/.exec(line);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+/** Where `go mod download` put the spec; throws a message saying how to get it when missing. */
+export function locateSwagger(k8sVersion: string): string {
+  let modCache: string;
+  try {
+    modCache = execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim();
+  } catch (err) {
+    throw new Error(`cannot run "go env GOMODCACHE" to find the Kubernetes OpenAPI spec: ${String(err)}`);
+  }
+  const path = join(modCache, `k8s.io/kubernetes@${k8sVersion}`, 'api/openapi-spec/swagger.json');
+  if (!existsSync(path)) {
+    throw new Error(`Kubernetes OpenAPI spec not found at ${path}: run scripts/setup.d/deploy.sh (go mod download k8s.io/kubernetes@${k8sVersion})`);
+  }
+  return path;
+}
+
+/** kubeconform's file-name suffix for an apiVersion: "apps/v1" → "-apps-v1", "v1" → "-v1". */
+export function kindSuffix(apiVersion: string): string {
+  const parts = apiVersion.split('/');
+  let suffix = '-' + parts[0].split('.')[0].toLowerCase();
+  if (parts.length > 1) suffix += '-' + parts[1].toLowerCase();
+  return suffix;
+}
+
+const INT_OR_STRING: Schema = { oneOf: [{ type: 'string' }, { type: 'integer' }] };
+const QUANTITY: Schema = { oneOf: [{ type: 'string' }, { type: 'number' }] };
+
+/** One definition made strict: no unknown fields, int-or-string and quantities typed as the API accepts them. */
+function strictify(node: Json, name?: string): Json {
+  if (Array.isArray(node)) return node.map((n) => strictify(n));
+  if (node === null || typeof node !== 'object') return node;
+  if (name === 'io.k8s.apimachinery.pkg.api.resource.Quantity') return QUANTITY;
+  if (node.format === 'int-or-string') return INT_OR_STRING;
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'description' || key === 'format' || key.startsWith('x-kubernetes-')) continue;
+    if (key === 'properties' && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      const props: Schema = {};
+      for (const [p, s] of Object.entries(value)) props[p] = strictify(s);
+      out.properties = props;
+      continue;
+    }
+    out[key] = strictify(value);
+  }
+  if (out.properties !== undefined && out.additionalProperties === undefined) out.additionalProperties = false;
+  return out;
+}
+
+function collectRefs(node: Json, into: Set<string>): void {
+  if (Array.isArray(node)) {
+    for (const n of node) collectRefs(n, into);
+  } else if (node !== null && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === '$ref' && typeof value === 'string' && value.startsWith('#/definitions/')) into.add(value.slice('#/definitions/'.length));
+      else collectRefs(value, into);
+    }
+  }
+}
+
+export interface SchemaSet {
+  dir: string;
+  /** kubeconform -schema-location template for this directory */
+  location: string;
+  /** "apiVersion/Kind" pairs written */
+  kinds: string[];
+}
+
+/** Writes one standalone strict schema per API kind of the spec into dir. */
+export function generateSchemas(swaggerPath: string, dir: string): SchemaSet {
+  const spec = JSON.parse(readFileSync(swaggerPath, 'utf8')) as { definitions: Record<string, Json> };
+  const defs: Record<string, Json> = {};
+  for (const [name, def] of Object.entries(spec.definitions)) defs[name] = strictify(def, name);
+  mkdirSync(dir, { recursive: true });
+  const kinds: string[] = [];
+  const written = new Set<string>();
+  for (const [name, raw] of Object.entries(spec.definitions)) {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) continue;
+    const gvks = raw['x-kubernetes-group-version-kind'];
+    if (!Array.isArray(gvks) || gvks.length !== 1) continue; // shared types like DeleteOptions
+    const gvk = gvks[0] as { group: string; version: string; kind: string };
+    const apiVersion = gvk.group === '' ? gvk.version : `${gvk.group}/${gvk.version}`;
+    const file = `${gvk.kind.toLowerCase()}${kindSuffix(apiVersion)}.json`;
+    if (written.has(file)) continue;
+    // Only the definitions this kind reaches, so every file stays small.
+    const needed = new Set<string>();
+    const queue = [name];
+    while (queue.length > 0) {
+      const current = queue.pop() as string;
+      if (needed.has(current)) continue;
+      needed.add(current);
+      const refs = new Set<string>();
+      collectRefs(defs[current], refs);
+      for (const r of refs) if (!needed.has(r)) queue.push(r);
+    }
+    const definitions: Schema = {};
+    for (const n of needed) definitions[n] = defs[n];
+    const top = { ...(defs[name] as Schema) };
+    const props = { ...(top.properties as Schema) };
+    props.apiVersion = { type: 'string', enum: [apiVersion] };
+    props.kind = { type: 'string', enum: [gvk.kind] };
+    top.properties = props;
+    top.required = [...new Set([...(Array.isArray(top.required) ? top.required : []), 'apiVersion', 'kind'])];
+    top.definitions = definitions;
+    writeFileSync(join(dir, file), JSON.stringify(top));
+    written.add(file);
+    kinds.push(`${apiVersion}/${gvk.kind}`);
+  }
+  return { dir, location: join(dir, '{{ .ResourceKind }}{{ .KindSuffix }}.json'), kinds };
+}

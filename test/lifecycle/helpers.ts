@@ -1,0 +1,97 @@
+// Shared helpers for the lifecycle tests: publish requests against a MinIO server, leak checks
+// (mounts, mount processes, state entries and files under a state dir) and last-resort cleanup
+// that runs even when a test fails.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MinioServer } from '../support/minio.js';
+import { parseMountArgs } from '../../src/mounter/mount-args.js';
+import type { MountSource, PublishRequest } from '../../src/mounter/types.js';
+import { mountsUnder, readMountInfo } from '../../src/mounter/mountinfo.js';
+import { pidsWithArg, sendSignal } from '../../src/mounter/proc.js';
+
+export function mountSource(minio: MinioServer, bucket: string, extraFlags: string[] = []): MountSource {
+  const cfg = parseMountArgs([bucket, '/unused', `--endpoint-url=${minio.endpoint}`, '--force-path-style', '--metadata-ttl=0', '--region=us-east-1', ...extraFlags]);
+  const { mountPoint: _m, credentialsFile: _c, logFile: _l, foreground: _f, readOnly: _r, volumeId: _v, ...source } = cfg;
+  return source;
+}
+
+export function publishRequest(
+  minio: MinioServer,
+  bucket: string,
+  targetPath: string,
+  over: Partial<PublishRequest> & { flags?: string[] } = {},
+): PublishRequest {
+  const { flags, ...rest } = over;
+  return {
+    volumeId: `vol-${bucket}`,
+    targetPath,
+    readOnly: false,
+    source: mountSource(minio, bucket, flags),
+    credentials: { accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey },
+    credentialIdentity: `static:${minio.accessKey}`,
+    capabilityFingerprint: 'mount:rw:single-node-writer',
+    ...rest,
+  };
+}
+
+/** A temp dir holding `state/` (the mounter's state dir) and `pods/` (targets). */
+export function makeWorkDir(): { root: string; stateDir: string; podsDir: string } {
+  const root = mkdtempSync(join(tmpdir(), 'bm-lifecycle-'));
+  return { root, stateDir: join(root, 'state'), podsDir: join(root, 'pods') };
+}
+
+export interface Leftovers {
+  mounts: string[];
+  processes: number[];
+  shares: string[];
+  stateEntries: number;
+}
+
+/** What is left behind under a work dir: mounts, mount processes, share dirs, state records. */
+export function leftovers(root: string, stateDir: string): Leftovers {
+  const mounts = mountsUnder(root, readMountInfo()).map((m) => m.mountPoint);
+  const processes = pidsWithArg(stateDir + '/');
+  const sharesDir = join(stateDir, 'shares');
+  const shares = existsSync(sharesDir) ? readdirSync(sharesDir) : [];
+  let stateEntries = 0;
+  const file = join(stateDir, 'state.json');
+  if (existsSync(file)) {
+    const st = JSON.parse(readFileSync(file, 'utf8')) as { shares: object; targets: object };
+    stateEntries = Object.keys(st.shares).length + Object.keys(st.targets).length;
+  }
+  return { mounts, processes, shares, stateEntries };
+}
+
+export const NOTHING_LEFT: Leftovers = { mounts: [], processes: [], shares: [], stateEntries: 0 };
+
+/** Last-resort cleanup: kill mount processes, lazily unmount everything under root, remove it. */
+export function forceCleanup(root: string, stateDir: string): void {
+  for (const pid of pidsWithArg(stateDir + '/')) sendSignal(pid, 'SIGKILL');
+  for (const m of mountsUnder(root, readMountInfo()).reverse()) {
+    try {
+      execFileSync('umount', ['-l', m.mountPoint], { stdio: 'ignore' });
+    } catch {
+      /* already gone */
+    }
+  }
+  if (mountsUnder(root, readMountInfo()).length === 0) rmSync(root, { recursive: true, force: true });
+  else {
+    try {
+      rmdirSync(root);
+    } catch {
+      /* leave it rather than recurse into a mount */
+    }
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}

@@ -1,0 +1,156 @@
+// Lifecycle of mounts published through the ProcessMounter, with real MinIO and real FUSE:
+// publish/unpublish, sharing one mount process between targets, a killed mount process
+// (unpublish cleans up, republish restores), unpublish with uploads pending, and readiness
+// failures that must report the mount process's error and leave nothing behind.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync, statSync, readdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { startMinio, type MinioServer } from '../support/minio.js';
+import { createProcessMounter, type ProcessMounter } from '../../src/mounter/process-mounter.js';
+import { MountError } from '../../src/mounter/types.js';
+import { silentLogger } from '../../src/log.js';
+import { isFuse, topMountAt } from '../../src/mounter/mountinfo.js';
+import { processAlive, sendSignal } from '../../src/mounter/proc.js';
+import { publishRequest, makeWorkDir, leftovers, NOTHING_LEFT, forceCleanup, waitFor } from './helpers.js';
+
+let minio: MinioServer;
+const work = makeWorkDir();
+let mounter: ProcessMounter;
+
+before(async () => {
+  minio = await startMinio({ buckets: ['life-a', 'life-b'] });
+  mounter = createProcessMounter({ stateDir: work.stateDir, logger: silentLogger(), readyTimeoutMs: 20_000, unmountTimeoutMs: 20_000 });
+  await mounter.reconcile();
+});
+
+after(async () => {
+  await mounter?.close();
+  forceCleanup(work.root, work.stateDir);
+  await minio?.stop();
+});
+
+async function getObject(bucket: string, key: string): Promise<Buffer> {
+  const r = await minio.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await r.Body!.transformToByteArray());
+}
+
+test('publish serves, is idempotent, unpublish leaves nothing behind', async () => {
+  const target = join(work.podsDir, 'p1', 'vol');
+  const req = publishRequest(minio, 'life-a', target);
+  await mounter.publish(req);
+  assert.ok(isFuse(topMountAt(target)));
+  writeFileSync(join(target, 'hello.txt'), 'hello');
+  const info = await mounter.lookup(target);
+  assert.equal(info?.healthy, true);
+  const pid = info!.pid!;
+  await mounter.publish(req); // no-op
+  assert.equal((await mounter.lookup(target))?.pid, pid);
+  const conflicting = { ...req, readOnly: true };
+  await assert.rejects(mounter.publish(conflicting), (e: unknown) => e instanceof MountError && e.kind === 'already-exists');
+  const u = await mounter.usage(target);
+  assert.equal(u.abnormal, false);
+  // the credentials file is 0600 and secrets are not on the command line
+  const share = Object.values(mounter.snapshot().shares)[0]!;
+  assert.equal(statSync(share.credentialsFile!).mode & 0o777, 0o600);
+  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  assert.ok(!cmdline.includes(minio.secretKey), 'secret on argv');
+  const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+  assert.ok(!environ.includes(minio.secretKey), 'secret in env');
+  await mounter.unpublish(target);
+  await mounter.unpublish(target); // idempotent
+  assert.ok(!existsSync(target));
+  assert.ok(!processAlive(pid));
+  assert.deepEqual((await getObject('life-a', 'hello.txt')).toString(), 'hello');
+  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+});
+
+test('identical publishes share one mount process; the share goes with its last target', async () => {
+  const t1 = join(work.podsDir, 'p2', 'vol');
+  const t2 = join(work.podsDir, 'p3', 'vol');
+  const t3 = join(work.podsDir, 'p4', 'vol');
+  await mounter.publish(publishRequest(minio, 'life-a', t1));
+  await mounter.publish(publishRequest(minio, 'life-a', t2));
+  await mounter.publish(publishRequest(minio, 'life-a', t3, { readOnly: true, capabilityFingerprint: 'ro' }));
+  const [l1, l2, l3] = await Promise.all([mounter.lookup(t1), mounter.lookup(t2), mounter.lookup(t3)]);
+  assert.equal(l1!.pid, l2!.pid);
+  assert.notEqual(l1!.pid, l3!.pid, 'read-only publish must not share a read-write mount');
+  writeFileSync(join(t1, 'shared.txt'), 'via t1');
+  await waitFor('file visible through the other target', () => existsSync(join(t2, 'shared.txt')));
+  assert.throws(() => writeFileSync(join(t3, 'ro.txt'), 'x'), /EROFS|EACCES|EPERM/);
+  await mounter.unpublish(t1);
+  assert.ok(processAlive(l2!.pid!), 'share must stay while a target uses it');
+  assert.equal(readFileSync(join(t2, 'shared.txt'), 'utf8'), 'via t1');
+  await mounter.unpublish(t2);
+  await mounter.unpublish(t3);
+  assert.ok(!processAlive(l2!.pid!) && !processAlive(l3!.pid!));
+  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+});
+
+test('kill -9 of a mount process: lookup/usage report it, republish restores, unpublish cleans up', async () => {
+  const target = join(work.podsDir, 'p5', 'vol');
+  const req = publishRequest(minio, 'life-b', target);
+  await mounter.publish(req);
+  writeFileSync(join(target, 'before.txt'), 'before');
+  await waitFor('upload of before.txt', async () => (await getObject('life-b', 'before.txt').catch(() => undefined)) !== undefined, 20_000);
+  const pid = (await mounter.lookup(target))!.pid!;
+  sendSignal(pid, 'SIGKILL');
+  await waitFor('mount process gone', () => !processAlive(pid));
+  assert.equal((await mounter.lookup(target))?.healthy, false);
+  assert.equal((await mounter.usage(target)).abnormal, true);
+  assert.throws(() => readdirSync(target), /ENOTCONN|ECONNABORTED/);
+  // kubelet republish restores the dead mount at the same target
+  await mounter.publish(req);
+  const after = await mounter.lookup(target);
+  assert.equal(after?.healthy, true);
+  assert.notEqual(after?.pid, pid);
+  assert.equal(readFileSync(join(target, 'before.txt'), 'utf8'), 'before');
+  // kill again: unpublish of a dead mount succeeds and cleans everything
+  sendSignal(after!.pid!, 'SIGKILL');
+  await waitFor('mount process gone', () => !processAlive(after!.pid!));
+  await mounter.unpublish(target);
+  assert.ok(!existsSync(target));
+  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+});
+
+test('unpublish right after writes loses nothing (SIGTERM flushes pending uploads)', async () => {
+  const target = join(work.podsDir, 'p6', 'vol');
+  await mounter.publish(publishRequest(minio, 'life-b', target));
+  const big = Buffer.alloc(24 * 1024 * 1024, 7);
+  for (let i = 0; i < 24; i++) big.writeUInt32LE(i * 7919, i * 1024 * 1024);
+  await Promise.all([writeFile(join(target, 'big.bin'), big), ...Array.from({ length: 10 }, (_, i) => writeFile(join(target, `small-${i}.txt`), `n${i}`))]);
+  await mounter.unpublish(target);
+  assert.ok((await getObject('life-b', 'big.bin')).equals(big));
+  for (let i = 0; i < 10; i++) assert.equal((await getObject('life-b', `small-${i}.txt`)).toString(), `n${i}`);
+  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+});
+
+test('readiness failures: clear MountError with the process\'s error line, nothing left behind', async () => {
+  const target = join(work.podsDir, 'p7', 'vol');
+  await assert.rejects(
+    mounter.publish(publishRequest(minio, 'no-such-bucket-x', target)),
+    (e: unknown) => e instanceof MountError && e.kind === 'not-found' && /bucketmount: error: .*no-such-bucket-x/.test(e.message),
+  );
+  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+  await assert.rejects(
+    mounter.publish(
+      publishRequest(minio, 'life-a', target, { credentials: { accessKeyId: minio.accessKey, secretAccessKey: 'wrong-secret' }, credentialIdentity: 'bad' }),
+    ),
+    (e: unknown) => e instanceof MountError && e.kind === 'unauthenticated' && /bucketmount: error:/.test(e.message) && !e.message.includes('wrong-secret'),
+  );
+  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+  // a mount command that never serves runs into the readiness timeout and is killed
+  const slow = createProcessMounter({
+    stateDir: work.stateDir,
+    logger: silentLogger(),
+    mountCommand: [process.execPath, '-e', 'console.error("bucketmount: pretending to start"); setInterval(() => {}, 1000)', '--'],
+    readyTimeoutMs: 1500,
+  });
+  await assert.rejects(
+    slow.publish(publishRequest(minio, 'life-a', target)),
+    (e: unknown) => e instanceof MountError && e.kind === 'unavailable' && /did not serve within 1500 ms/.test(e.message) && /pretending to start/.test(e.message),
+  );
+  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+});
