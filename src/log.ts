@@ -49,3 +49,15 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 export function silentLogger(): Logger {
   return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
 }
+
+/**
+ * The AWS SDK warns on stderr that future releases need Node >= 22. We pin Node 20 deliberately;
+ * drop that one warning (keep every other warning) so stderr stays readable.
+ */
+export function quietSdkNodeVersionWarning(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => {
+    if (w.name === 'NodeVersionSupportWarning' || /AWS SDK for JavaScript/.test(w.message)) return;
+    process.stderr.write(`${w.name}: ${w.message}\n`);
+  });
+}

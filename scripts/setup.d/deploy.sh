@@ -2,6 +2,7 @@
 # Installs what the deploy checks (test/deploy) need, each only when missing:
 #   helm         go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION         (helm lint / helm template)
 #   kubeconform  go install github.com/yannh/kubeconform/cmd/kubeconform@… (schema validation)
+#   kustomize    go install sigs.k8s.io/kustomize/kustomize/v5@…          (kustomize build deploy/, as kubectl apply -k)
 #   Kubernetes OpenAPI spec: the k8s.io/kubernetes module from the Go module proxy
 #     (`go mod download`), which carries api/openapi-spec/swagger.json. The test converts it into
 #     per-kind strict JSON schemas in a temp dir, so validation runs fully offline.
@@ -18,6 +19,10 @@ fi
 if [ ! -x "$GOBIN/kubeconform" ]; then
   echo "setup(deploy): go install github.com/yannh/kubeconform/cmd/kubeconform@${KUBECONFORM_VERSION}"
   go install "github.com/yannh/kubeconform/cmd/kubeconform@${KUBECONFORM_VERSION}"
+fi
+if [ ! -x "$GOBIN/kustomize" ]; then
+  echo "setup(deploy): go install sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
+  go install "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
 fi
 spec="$(go env GOMODCACHE)/k8s.io/kubernetes@${K8S_SCHEMA_VERSION}/api/openapi-spec/swagger.json"
 if [ ! -f "$spec" ]; then

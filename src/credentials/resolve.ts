@@ -3,8 +3,23 @@
 // roleArn, pod service-account tokens). Sources:
 //   secret  – static keys from the CSI secrets (default when the secrets carry keys);
 //   pod     – the pod's service-account token exchanged at STS (AssumeRoleWithWebIdentity);
-//   driver  – the node plugin's own environment, handed to the mount process (explicit only).
+//             never falls back to anything else;
+//   driver  – the node plugin's own environment (AWS_* env, IRSA web-identity file), handed to
+//             the mount process; only when the volume says `authenticationSource: driver`.
 // Errors are CredentialsError with a gRPC-style code and say what to fix; never a secret.
+//
+// API used by the CSI node (src/csi/node.ts) – keep stable:
+//   createCredentialResolver(opts?: ResolverOptions): CredentialResolver
+//     .resolve(req: CredentialRequest, opts?: ResolveOptions): Promise<ResolvedCredentials>
+//   resolveCredentials(req, opts?)  – same, on a module-wide resolver (shared STS cache)
+//   ResolvedCredentials: { credentials?: S3Credentials (undefined = driver source), source,
+//     identity (non-secret fingerprint; part of the mount-sharing key), endpoint?, region?,
+//     expiration?, roleArn? }
+//   Throws CredentialsError { code: 'INVALID_ARGUMENT' | 'UNAUTHENTICATED' | 'PERMISSION_DENIED' |
+//     'UNAVAILABLE' | 'FAILED_PRECONDITION' } – map `code` 1:1 to the gRPC status.
+// After a successful publish the node calls CredentialRefresher.track(target, req, resolved,
+// (c) => mounter.updateCredentials(target, c)) and untrack(target) on unpublish
+// (src/credentials/refresher.ts).
 import { createHash } from 'node:crypto';
 import { K8sApiError, createServiceAccountReader, type ServiceAccountReader } from '../k8s/service-account.js';
 import { CredentialsError } from './errors.js';
@@ -86,8 +101,10 @@ export function authenticationSourceOf(req: CredentialRequest, env: NodeJS.Proce
     throw new CredentialsError('INVALID_ARGUMENT', `volume attribute authenticationSource is "${raw}": use one of secret, pod, driver`);
   }
   if (parseSecretCredentials(req.secrets)) return 'secret';
+  // A node-wide default may select pod identity; it can never select the driver's own
+  // credentials (only an explicit `authenticationSource: driver` on the volume does that).
   const def = env.BUCKETMOUNT_DEFAULT_AUTHENTICATION_SOURCE?.trim().toLowerCase();
-  if (def === 'driver' || def === 'pod') return def;
+  if (def === 'pod') return def;
   throw new CredentialsError(
     'INVALID_ARGUMENT',
     `volume ${req.volumeId} has no credentials: reference a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (nodePublishSecretRef or csi.storage.k8s.io/node-publish-secret-name), ` +

@@ -36,6 +36,7 @@ export class BucketFs {
   private readonly budget: PrefetchBudget;
   private readonly pcfg: PrefetchConfig;
   private readonly cache?: DataCache;
+  private readonly started = Date.now();
 
   constructor(private readonly ctx: FsContext) {
     this.inodes = new Inodes(ctx);
@@ -54,7 +55,9 @@ export class BucketFs {
 
   private stat(attr: Attr): FuseStat {
     const dir = attr.kind === 'dir';
-    const t = new Date(attr.mtimeMs);
+    // Directories have no object of their own to take a time from: they all carry the mount
+    // time, so tools that compare a directory's times before and after a walk (tar) see no change.
+    const t = new Date(dir ? this.started : attr.mtimeMs);
     return {
       mode: dir ? S_IFDIR | this.ctx.cfg.dirMode : S_IFREG | this.ctx.cfg.fileMode,
       uid: this.ctx.cfg.uid,
@@ -204,7 +207,10 @@ export class BucketFs {
       await w.flush();
     } catch (err) {
       this.ctx.log.error('upload failed', { key: w.key, error: String(err) });
-      throw new FsError(Errno.EIO, `upload of ${w.key} failed`);
+      // Permission problems and a full spool disk keep their errno; everything else is EIO.
+      const errno = toErrno(err);
+      const keep: number[] = [Errno.EACCES, Errno.ENOSPC, Errno.EFBIG];
+      throw new FsError(keep.includes(errno) ? errno : Errno.EIO, `upload of ${w.key} failed`);
     }
   }
 
@@ -216,9 +222,13 @@ export class BucketFs {
     if (!w) return;
     w.refs--;
     if (w.refs > 0) return;
+    let saved = false;
     try {
       if (w.isDirty) await this.durable(w);
+      saved = true;
     } finally {
+      // After a failed upload our cached size/etag may describe bytes that never landed.
+      if (!saved) this.inodes.invalidateTree(f.path);
       if (w.refs === 0) {
         for (const [p, x] of this.writers) if (x === w) this.writers.delete(p);
         await w.dispose();

@@ -4,7 +4,7 @@
 // system, and on SIGTERM/SIGINT flushes pending uploads, unmounts and exits 0.
 import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Fuse from 'fuse-native';
@@ -135,6 +135,7 @@ class BucketFuse extends Fuse {
       'max_write=131072',
       'max_read=131072',
       'hard_remove',
+      'atomic_o_trunc',
       `entry_timeout=${ttl}`,
       `attr_timeout=${ttl}`,
       'negative_timeout=0',
@@ -155,6 +156,21 @@ function unmountFuse(fuse: Fuse): Promise<void> {
       res();
     }),
   );
+}
+
+/** True while /proc/self/mountinfo lists a FUSE mount at `dir`. */
+function isMountedAt(dir: string): boolean {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((l) => {
+        const [left, right] = l.split(' - ');
+        const mp = left?.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+        return mp === dir && (right?.startsWith('fuse') ?? false);
+      });
+  } catch {
+    return true;
+  }
 }
 
 /** Is `dir` a dead FUSE mount (ENOTCONN)? Then clear it lazily so we can mount again. */
@@ -227,5 +243,16 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // Credentials are re-read from --credentials-file whenever it changes; SIGHUP only asks for
+    // that explicitly (and must never kill the mount).
+    process.on('SIGHUP', () => log.info('SIGHUP: credentials are re-read from the credentials file on the next request'));
+    // Unmounted from outside (fusermount -u, umount): flush what is pending and exit.
+    const watch = setInterval(() => {
+      if (!stopping && !isMountedAt(mnt)) {
+        clearInterval(watch);
+        stop('external unmount');
+      }
+    }, 2000);
+    watch.unref();
   });
 }

@@ -43,8 +43,11 @@ export class ObjectUploader {
     private readonly concurrency = 4,
   ) {}
 
+  /** Parts copied server-side: their CRC32 is unknown, so the upload is created without one. */
+  private hasCopies = false;
+
   private get checksums(): boolean {
-    return this.ctx.cfg.uploadChecksums;
+    return this.ctx.cfg.uploadChecksums && !this.hasCopies;
   }
 
   private ensureUpload(): Promise<string> {
@@ -82,7 +85,10 @@ export class ObjectUploader {
 
   /** Server-side copy of [start, end) of `sourceKey` as the next part(s); only before any data. */
   async copyRange(sourceKey: string, start: number, end: number, ifMatch?: string): Promise<void> {
-    if (this.bufLen > 0) throw new Error('copyRange must come before appended data');
+    if (this.bufLen > 0 || (this.nextPart > 1 && !this.hasCopies)) throw new Error('copyRange must come before appended data');
+    // S3 servers refuse UploadPartCopy into an upload created with ChecksumAlgorithm (MinIO:
+    // "checksum missing"); data parts still carry the SDK's own CRC32 header.
+    this.hasCopies = true;
     // Equal-sized parts so that none but possibly the last is under the 5 MiB minimum.
     const count = Math.ceil((end - start) / MAX_COPY_PART);
     const each = Math.ceil((end - start) / count);

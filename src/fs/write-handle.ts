@@ -13,10 +13,15 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { FsContext } from './context.js';
+import { Errno, FsError } from './errno.js';
 import { getRange } from './read-handle.js';
 import { MIN_PART, ObjectUploader, type UploadResult } from './uploader.js';
 
 type Mode = 'clean' | 'stream' | 'staged';
+
+function lostData(key: string): FsError {
+  return new FsError(Errno.EIO, `an earlier upload of ${key} failed and its data is lost; truncate the file to write it again`);
+}
 
 /** Serialises async operations on one file. */
 class Mutex {
@@ -38,6 +43,14 @@ export class WriteHandle {
   /** True when the staging file holds the base object's bytes [0, baseSize). */
   private baseLoaded = false;
   private dirty: boolean;
+  /** Unlinked or disposed: later writes are dropped and nothing is uploaded any more. */
+  private gone = false;
+  /**
+   * A streamed upload failed after its bytes left memory: the file content is lost. Every later
+   * write, fsync and close fails with EIO until the file is truncated to 0 (O_TRUNC), so a
+   * caller is never told that an object with missing bytes was saved.
+   */
+  private broken = false;
   private readonly mutex = new Mutex();
   /** Open descriptors referring to this file. */
   refs = 0;
@@ -67,12 +80,12 @@ export class WriteHandle {
   baseEtag?: string;
 
   get isDirty(): boolean {
-    return this.dirty;
+    return this.dirty || this.broken;
   }
 
   /** True when reads must be answered from local state rather than S3. */
   get hasLocalData(): boolean {
-    return this.mode !== 'clean';
+    return this.mode !== 'clean' || this.broken;
   }
 
   write(data: Buffer, pos: number): Promise<void> {
@@ -80,6 +93,8 @@ export class WriteHandle {
     // the uploader and the staging file copy it, so no extra copy here.
     const copy = data;
     return this.mutex.run(async () => {
+      if (this.gone) return;
+      if (this.broken) throw lostData(this.key);
       this.mtimeMs = Date.now();
       if (this.mode === 'clean' && pos === 0 && this.size === 0) this.startStream();
       if (this.mode === 'stream' && pos === this.size) {
@@ -98,6 +113,8 @@ export class WriteHandle {
 
   read(out: Buffer, len: number, pos: number): Promise<number> {
     return this.mutex.run(async () => {
+      if (this.gone) return 0;
+      if (this.broken) throw lostData(this.key);
       if (this.mode === 'stream') await this.toStaged();
       if (pos >= this.size) return 0;
       const end = Math.min(this.size, pos + len);
@@ -115,7 +132,13 @@ export class WriteHandle {
 
   truncate(size: number): Promise<void> {
     return this.mutex.run(async () => {
+      if (this.gone) return;
       this.mtimeMs = Date.now();
+      if (this.broken) {
+        if (size !== 0) throw lostData(this.key);
+        this.broken = false;
+        this.mode = 'clean';
+      }
       if (size === this.size && this.mode !== 'clean') return;
       if (size === 0 && this.mode !== 'staged') {
         await this.uploader?.abort();
@@ -165,7 +188,15 @@ export class WriteHandle {
         this.baseLoaded = true;
       } else {
         // Parts are already in S3: finish that object, then stage on top of it.
-        const r = await up.complete();
+        let r: UploadResult;
+        try {
+          r = await up.complete();
+        } catch (err) {
+          this.mode = 'clean';
+          this.dirty = false;
+          this.broken = true;
+          throw err;
+        }
         this.baseEtag = r.etag;
         this.baseSize = this.size;
         this.baseLoaded = false;
@@ -201,6 +232,8 @@ export class WriteHandle {
   }
 
   private async upload(): Promise<void> {
+    if (this.gone) return;
+    if (this.broken) throw lostData(this.key);
     if (!this.dirty) return;
     let result: UploadResult;
     if (this.mode === 'stream') {
@@ -209,9 +242,10 @@ export class WriteHandle {
       try {
         result = await up.complete();
       } catch (err) {
-        // Nothing may be lost: the bytes are gone from memory, so the file is reported broken.
+        // The streamed bytes are gone from memory: report this and every later save as failed.
         this.mode = 'clean';
         this.dirty = false;
+        this.broken = true;
         throw err;
       }
       this.mode = 'clean';
@@ -260,6 +294,8 @@ export class WriteHandle {
   /** Drop local state (after unlink, or once the last descriptor closed and data is durable). */
   async dispose(): Promise<void> {
     await this.mutex.run(async () => {
+      this.gone = true;
+      this.dirty = false;
       await this.uploader?.abort();
       this.uploader = undefined;
       if (this.spool) await this.spool.close().catch(() => undefined);

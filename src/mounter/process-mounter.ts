@@ -6,7 +6,7 @@
 //   CSI plugin ──spawn (detached, own session)──▶ bucketmount mount <src> <stateDir>/shares/<id>/mnt
 //        │                                            │ FUSE
 //        └── mount --bind <stateDir>/shares/<id>/mnt ─┴──▶ <target 1>, <target 2>, …
-import { mkdir, readdir, rmdir, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, unlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import type { Logger } from 'winston';
 import type { S3Credentials } from '../credentials/types.js';
 import { canonicalJson, newShareId, shareKey, StateStore, writeCredentialsFile, type MounterState, type ShareState } from './state-store.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { bindMount, isFuse, mountsUnder, probeMount, readMountInfo, topMountAt, unmountAll } from './mountinfo.js';
+import { bindMount, isFuse, mountsUnder, probeMount, readMountInfo, topMountAt, unmountAll, type ProbeResult } from './mountinfo.js';
 import { pidsWithArg, processAlive, sendSignal, waitGone } from './proc.js';
 import { mountProcessEnv, spawnMount } from './spawn-mount.js';
 import { MountError, type Mounter, type PublishedVolume, type PublishRequest, type VolumeUsage } from './types.js';
@@ -31,6 +31,8 @@ export interface ProcessMounterOptions {
   unmountTimeoutMs?: number;
   /** Bound for one stat() health probe (default 3 s). */
   probeTimeoutMs?: number;
+  /** Second, longer bound before a mount that did not answer is declared hung (default 20 s). */
+  hungProbeTimeoutMs?: number;
   /** Environment for mount processes (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
@@ -55,10 +57,13 @@ class ProcessMounterImpl implements ProcessMounter {
   private readonly readyTimeoutMs: number;
   private readonly unmountTimeoutMs: number;
   private readonly probeTimeoutMs: number;
+  private readonly hungProbeTimeoutMs: number;
   private readonly env: NodeJS.ProcessEnv;
   private state: MounterState;
   private readonly targetLocks = new KeyedMutex();
   private readonly shareLocks = new KeyedMutex();
+  /** Settles when the latest reconcile() has finished; every other operation waits for it. */
+  private reconciled: Promise<void> = Promise.resolve();
 
   constructor(opts: ProcessMounterOptions) {
     this.stateDir = resolve(opts.stateDir);
@@ -68,6 +73,7 @@ class ProcessMounterImpl implements ProcessMounter {
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
     this.unmountTimeoutMs = opts.unmountTimeoutMs ?? 60_000;
     this.probeTimeoutMs = opts.probeTimeoutMs ?? 3_000;
+    this.hungProbeTimeoutMs = opts.hungProbeTimeoutMs ?? 20_000;
     this.env = opts.env ?? process.env;
     this.state = this.store.load();
   }
@@ -84,10 +90,22 @@ class ProcessMounterImpl implements ProcessMounter {
     return Object.values(this.state.shares).find((s) => s.key === key);
   }
 
+  /**
+   * stat() probe of a mount. A mount that does not answer in probeTimeoutMs gets a second, longer
+   * chance (hungProbeTimeoutMs): a busy but live mount process must not be mistaken for a dead one
+   * and replaced (that would cut off every other target of its share).
+   */
+  private async probe(path: string): Promise<{ result: ProbeResult; detail: string }> {
+    const p = await probeMount(path, this.probeTimeoutMs);
+    if (p.result !== 'hung') return p;
+    this.log.warn('mount is slow to answer; probing again with a longer timeout', { path, timeoutMs: this.hungProbeTimeoutMs });
+    return probeMount(path, this.hungProbeTimeoutMs);
+  }
+
   private async shareServes(share: ShareState): Promise<boolean> {
     if (!processAlive(share.pid, share.pidStartTime)) return false;
     if (!isFuse(topMountAt(share.stagingPath))) return false;
-    return (await probeMount(share.stagingPath, this.probeTimeoutMs)).result === 'serving';
+    return (await this.probe(share.stagingPath)).result === 'serving';
   }
 
   /** The target is a bind mount of this (serving) share and answers stat. */
@@ -97,12 +115,18 @@ class ProcessMounterImpl implements ProcessMounter {
     const s = topMountAt(share.stagingPath, table);
     if (!t || !s || t.device !== s.device || !isFuse(t)) return false;
     if (!processAlive(share.pid, share.pidStartTime)) return false;
-    return (await probeMount(target, this.probeTimeoutMs)).result === 'serving';
+    return (await this.probe(target)).result === 'serving';
   }
 
   // ---------------------------------------------------------------- reconcile
 
-  async reconcile(): Promise<void> {
+  reconcile(): Promise<void> {
+    const run = this.reconciled.then(() => this.reconcileNow());
+    this.reconciled = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reconcileNow(): Promise<void> {
     this.state = this.store.load();
     const log = this.log;
     log.info('reconciling mount state', { shares: Object.keys(this.state.shares).length, targets: Object.keys(this.state.targets).length });
@@ -165,6 +189,7 @@ class ProcessMounterImpl implements ProcessMounter {
   // ---------------------------------------------------------------- publish
 
   async lookup(targetPath: string): Promise<PublishedVolume | undefined> {
+    await this.reconciled;
     const target = resolve(targetPath);
     const t = this.state.targets[target];
     if (!t) return undefined;
@@ -190,6 +215,7 @@ class ProcessMounterImpl implements ProcessMounter {
       throw new MountError('invalid-argument', `target path ${target} may not be inside the driver's state dir ${this.stateDir}`);
     }
     const key = shareKey(req.volumeId, req.source, req.readOnly, req.credentialIdentity);
+    await this.reconciled;
     await this.targetLocks.run(target, async () => {
       const existing = this.state.targets[target];
       if (existing) {
@@ -215,7 +241,7 @@ class ProcessMounterImpl implements ProcessMounter {
       } else {
         const top = topMountAt(target);
         if (top) {
-          const p = await probeMount(target, this.probeTimeoutMs);
+          const p = await this.probe(target);
           if (p.result === 'serving' && !isFuse(top)) {
             throw new MountError('already-exists', `something else (${top.fsType} from ${top.source}) is mounted at ${target}; unmount it first`);
           }
@@ -236,7 +262,7 @@ class ProcessMounterImpl implements ProcessMounter {
         try {
           await mkdir(target, { recursive: true });
           await bindMount(share.stagingPath, target, false);
-          const p = await probeMount(target, this.probeTimeoutMs);
+          const p = await this.probe(target);
           if (p.result !== 'serving') throw new Error(`the bind mount does not serve (${p.detail})`);
         } catch (err) {
           await unmountAll(target, { lazyOnly: true });
@@ -282,6 +308,8 @@ class ProcessMounterImpl implements ProcessMounter {
       if (req.credentials && share.credentialsFile) await writeCredentialsFile(share.credentialsFile, req.credentials);
       const cfg: MountConfig = {
         ...req.source,
+        // Spool files live with the share, so they go with it even after a kill -9.
+        spoolDir: req.source.spoolDir ?? join(dir, 'spool'),
         mountPoint: share.stagingPath,
         readOnly: req.readOnly,
         foreground: true,
@@ -346,8 +374,13 @@ class ProcessMounterImpl implements ProcessMounter {
     }
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const p = join(dir, name);
+      if (name === 'mnt') {
+        await rmdir(p).catch(() => undefined); // never recurse into a mount point
+        continue;
+      }
       await unlink(p).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EISDIR' || err.code === 'EPERM') await rmdir(p).catch(() => undefined);
+        // Directories other than mnt (spool): nothing is mounted under dir (checked above).
+        if (err.code === 'EISDIR' || err.code === 'EPERM') await rm(p, { recursive: true, force: true }).catch(() => undefined);
       });
     }
     await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
@@ -362,6 +395,7 @@ class ProcessMounterImpl implements ProcessMounter {
       throw new MountError('invalid-argument', `target path "${targetPath}" must be an absolute path`);
     }
     const target = resolve(targetPath);
+    await this.reconciled;
     await this.targetLocks.run(target, async () => {
       const t = this.state.targets[target];
       const left = await unmountAll(target);
@@ -387,18 +421,24 @@ class ProcessMounterImpl implements ProcessMounter {
 
   async updateCredentials(targetPath: string, credentials: S3Credentials): Promise<void> {
     const target = resolve(targetPath);
-    const t = this.state.targets[target];
-    if (!t) throw new MountError('not-found', `nothing is published at ${target}`);
-    const share = this.state.shares[t.shareId];
-    if (!share) throw new MountError('not-found', `the mount at ${target} is dead; republish it`);
-    if (!share.credentialsFile) {
-      throw new MountError('invalid-argument', `the mount at ${target} uses the driver's own credentials and cannot take volume credentials; republish it`);
-    }
-    await writeCredentialsFile(share.credentialsFile, credentials);
-    this.log.info('credentials updated', { target, share: share.id });
+    await this.reconciled;
+    await this.targetLocks.run(target, async () => {
+      const t = this.state.targets[target];
+      if (!t) throw new MountError('not-found', `nothing is published at ${target}`);
+      const share = this.state.shares[t.shareId];
+      if (!share) throw new MountError('not-found', `the mount at ${target} is dead; republish it`);
+      if (!share.credentialsFile) {
+        throw new MountError('invalid-argument', `the mount at ${target} uses the driver's own credentials and cannot take volume credentials; republish it`);
+      }
+      // The mount process's credential provider re-reads the file when its inode changes
+      // (atomic rename), so the running mount signs its next request with these credentials.
+      await writeCredentialsFile(share.credentialsFile, credentials);
+      this.log.info('credentials updated', { target, share: share.id });
+    });
   }
 
   async usage(targetPath: string): Promise<VolumeUsage> {
+    await this.reconciled;
     const target = resolve(targetPath);
     const t = this.state.targets[target];
     if (!t) throw new MountError('not-found', `nothing is published at ${target}`);

@@ -1,12 +1,13 @@
 // Builds the S3 client used by the mount process and the controller: endpoint, region,
 // path-style addressing, checksum behaviour (R2/GCS need checksums off), retries with
-// backoff, connection pooling, and credentials (file, static, or the SDK default chain).
+// backoff (retry.ts, no client-wide quota), connection pooling, and credentials (file, static, or the SDK default chain).
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { fileCredentialsProvider } from '../credentials/file-provider.js';
+import { BoundedRetryStrategy } from './retry.js';
 import type { S3Credentials } from '../credentials/types.js';
 
 export interface S3Endpoint {
@@ -48,7 +49,7 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
     endpoint: opts.endpointUrl,
     forcePathStyle: opts.forcePathStyle ?? false,
     maxAttempts: opts.maxAttempts ?? 5,
-    retryMode: 'standard',
+    retryStrategy: new BoundedRetryStrategy({ maxAttempts: opts.maxAttempts ?? 5 }),
     requestHandler: new NodeHttpHandler({
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),

@@ -1,5 +1,5 @@
-// Test helper: the two MinIO admin API calls the STS tests need (add a canned policy, read the
-// server's info), signed with AWS Signature V4 using node:crypto and MinIO's root credentials.
+// Test helper: the MinIO admin API call the STS tests need (add a canned policy), signed with
+// AWS Signature V4 using node:crypto and MinIO's root credentials.
 import { createHash, createHmac } from 'node:crypto';
 import type { MinioServer } from '../support/minio.js';
 
@@ -39,9 +39,22 @@ async function adminRequest(minio: MinioServer, method: string, path: string, qu
   return text;
 }
 
-/** Create or replace a named IAM policy on the MinIO server. */
+/**
+ * Create or replace a named IAM policy on the MinIO server. MinIO answers 503
+ * XMinioServerNotInitialized while its IAM subsystem is still loading right after start, so
+ * that answer is retried for up to 60 s; once this succeeds, IAM (and STS) is ready.
+ */
 export async function addCannedPolicy(minio: MinioServer, name: string, policy: object): Promise<void> {
-  await adminRequest(minio, 'PUT', '/minio/admin/v3/add-canned-policy', { name }, JSON.stringify(policy));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await adminRequest(minio, 'PUT', '/minio/admin/v3/add-canned-policy', { name }, JSON.stringify(policy));
+      return;
+    } catch (err) {
+      if (!/XMinioServerNotInitialized/.test((err as Error).message) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 /** A policy that allows list of `prefix` and read/write/delete of objects under it, nothing else. */

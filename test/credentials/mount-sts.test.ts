@@ -2,7 +2,7 @@
 // MinIO: reads and writes through FUSE work within the role's prefix; kubelet-style republishes
 // with fresh short-lived tokens rewrite the 0600 credentials file and the same mount process keeps
 // serving past every token expiry (no remount); a bad file is really used (access fails) and a
-// good one restores access; neither argv (`ps`) nor the mount log shows a token or secret.
+// good one restores access, with valid keys in the process environment (no fallback to them); neither argv (`ps`) nor the mount log shows a token or secret.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -81,8 +81,9 @@ test('FUSE mount on STS credentials: read/write, refresh past token expiry witho
     bucket: BUCKET,
     prefix: PREFIX,
     flags: ['--credentials-file', credFile, '--metadata-ttl=0'],
-    // Only the credentials file: no root keys in the environment, no instance metadata.
-    env: { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_EC2_METADATA_DISABLED: 'true' },
+    // MinIO's root keys stay in the environment (mountBucket's default): with --credentials-file
+    // the mount must use the file only, which the wrong-file step below proves.
+    env: { AWS_EC2_METADATA_DISABLED: 'true' },
   });
   const pid = mount.pid;
   assert.equal(readFileSync(join(mount.dir, 'hello.txt'), 'utf8'), 'hello team a');
@@ -98,12 +99,17 @@ test('FUSE mount on STS credentials: read/write, refresh past token expiry witho
   };
   await refresher.track(mount.dir, req0, first, push);
   const errors: string[] = [];
+  const inFlight = new Set<Promise<void>>();
   const kubelet = setInterval(() => {
     const r = request();
-    void resolver
+    const p: Promise<void> = resolver
       .resolve(r)
       .then((res) => refresher.track(mount!.dir, r, res, push))
-      .catch((e: Error) => errors.push(`republish: ${e.message}`));
+      .catch((e: Error) => {
+        errors.push(`republish: ${e.message}`);
+      });
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
   }, 3_000);
   try {
     const stopAt = Date.parse(first.expiration!) + 12_000;
@@ -122,13 +128,15 @@ test('FUSE mount on STS credentials: read/write, refresh past token expiry witho
     }
   } finally {
     clearInterval(kubelet);
+    await Promise.all([...inFlight]); // a republish still running must not land after the test
     refresher.close();
   }
   assert.deepEqual(errors, []);
   assert.equal(mount.pid, pid);
   assert.ok(isFuseMounted(mount.dir), 'still the same mount');
 
-  // A wrong credentials file is really used: new lookups fail ...
+  // A wrong credentials file is really used: new lookups fail, with valid root keys in the
+  // process's environment (no fallback to the environment) ...
   writeCredentialsFile(credFile, { accessKeyId: 'WRONGKEY', secretAccessKey: 'wrong-secret' });
   await new Promise((r) => setTimeout(r, 6_000)); // the file provider's cache lasts up to 5 s
   await minio.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}after-bad.txt`, Body: 'x' }));

@@ -184,12 +184,17 @@ describe('pod OIDC token → MinIO STS', () => {
     const stopAt = Date.now() + 20_000; // 2.5 token lifetimes
     let i = 0;
     // kubelet: republish every 3 s with a freshly minted token
+    const inFlight = new Set<Promise<void>>();
     const kubelet = setInterval(() => {
       const req = podRequest(mint());
-      void resolver
+      const p: Promise<void> = resolver
         .resolve(req)
         .then((r) => refresher.track(target, req, r, push))
-        .catch((e: Error) => errors.push(`republish: ${e.message}`));
+        .catch((e: Error) => {
+          errors.push(`republish: ${e.message}`);
+        });
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
     }, 3_000);
     try {
       while (Date.now() < stopAt) {
@@ -206,6 +211,7 @@ describe('pod OIDC token → MinIO STS', () => {
       }
     } finally {
       clearInterval(kubelet);
+      await Promise.all([...inFlight]); // a republish still running must not land after the test
       refresher.close();
       s3.destroy();
     }

@@ -1,18 +1,22 @@
-// Validates everything a cluster admin would apply: the plain manifests in deploy/ and the Helm
-// chart in charts/bucketmount (helm lint, helm template with default values and with a values
-// file that sets every option), all checked with kubeconform -strict against Kubernetes JSON
-// schemas generated offline from the k8s.io/kubernetes OpenAPI spec, plus the properties that
-// matter for this driver (CSIDriver fields, privileges, mount propagation, RBAC, no real secrets).
-// helm and kubeconform are installed by scripts/setup.d/deploy.sh; when missing the tests FAIL.
+// Validates everything a cluster admin would apply: the plain manifests in deploy/ (each file, and
+// the output of `kustomize build` as `kubectl apply -k` would send it) and the Helm chart in
+// charts/bucketmount (helm lint, helm template with default values and with a values file that
+// sets every option), all checked with kubeconform -strict against Kubernetes JSON schemas
+// generated offline from the k8s.io/kubernetes OpenAPI spec, plus the properties that matter for
+// this driver (CSIDriver fields, privileges, mount propagation, RBAC, no real secrets).
+// helm, kustomize and kubeconform are installed by scripts/setup.d/deploy.sh; when missing the
+// tests FAIL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAll } from 'js-yaml';
 import { generateSchemas, locateSwagger, readToolVersions, type SchemaSet } from './k8s-schemas.js';
+import { normaliseMountOptions } from '../../src/mounter/mount-args.js';
+import { parseStorageClassParams, parseVolumeAttributes } from '../../src/csi/params.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const CHART = join(ROOT, 'charts/bucketmount');
@@ -26,12 +30,9 @@ const KUBE_VERSION = VERSIONS.K8S_SCHEMA_VERSION.replace(/^v/, '');
 type Obj = { [key: string]: unknown };
 interface Doc { source: string; obj: Obj }
 
-// Allowed keys, from the driver's contract (README csi-config / credentials sections).
-const VOLUME_ATTRIBUTES = new Set(['bucketName', 'prefix', 'endpoint', 'region', 'forcePathStyle', 'readOnly', 'mountOptions',
-  'authenticationSource', 'roleArn', 'stsAudience', 'stsEndpoint', 'stsRegion']);
-const SC_PARAMETERS = new Set(['bucket', 'endpoint', 'region', 'forcePathStyle', 'mountOptions',
-  'csi.storage.k8s.io/provisioner-secret-name', 'csi.storage.k8s.io/provisioner-secret-namespace',
-  'csi.storage.k8s.io/node-publish-secret-name', 'csi.storage.k8s.io/node-publish-secret-namespace']);
+// Volume attributes, StorageClass parameters and mount options are checked with the driver's own
+// parsers (src/csi/params.ts, src/mounter/mount-args.ts), so a key or option the driver would
+// refuse at CreateVolume / NodePublishVolume fails here first.
 const SECRET_KEYS = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_REGION', 'accessKeyID',
   'secretAccessKey', 'endpoint', 'region', 'GOOGLE_ACCESS_KEY_ID', 'GOOGLE_ACCESS_KEY_SECRET']);
 const NON_SECRET_KEYS = new Set(['endpoint', 'region', 'AWS_REGION']);
@@ -95,6 +96,7 @@ function yamlFiles(dir: string): string[] {
 }
 
 let helm = '';
+let kustomize = '';
 let kubeconform = '';
 let schemas: SchemaSet | undefined;
 let work = '';
@@ -102,6 +104,7 @@ let work = '';
 before(() => {
   work = mkdtempSync(join(tmpdir(), 'bucketmount-deploy-'));
   helm = findTool('helm');
+  kustomize = findTool('kustomize');
   kubeconform = findTool('kubeconform');
   schemas = generateSchemas(locateSwagger(VERSIONS.K8S_SCHEMA_VERSION), join(work, 'schemas'));
 });
@@ -139,6 +142,15 @@ function helmTemplate(extra: string[]): { file: string; docs: Doc[] } {
   return { file, docs: parseDocs(r.stdout, relative(ROOT, file)) };
 }
 
+/** `kustomize build dir` (what `kubectl apply -k dir` applies), saved under work/ for kubeconform. */
+function kustomizeBuild(dir: string, name: string): { file: string; docs: Doc[] } {
+  const r = run(kustomize, ['build', dir]);
+  assert.equal(r.code, 0, `kustomize build ${dir} failed: ${r.stderr}`);
+  const file = join(work, `kustomize-${name}.yaml`);
+  writeFileSync(file, r.stdout);
+  return { file, docs: parseDocs(r.stdout, `kustomize build ${relative(ROOT, dir)}`) };
+}
+
 function plainDocs(): Doc[] {
   return yamlFiles(join(ROOT, 'deploy')).flatMap((f) => parseDocs(readFileSync(f, 'utf8'), relative(ROOT, f)));
 }
@@ -157,6 +169,11 @@ function checkCsiDriver(docs: Doc[], audience: string): void {
   assert.equal(get(d, 'spec.fsGroupPolicy'), 'None');
   assert.deepEqual(get(d, 'spec.volumeLifecycleModes'), ['Persistent', 'Ephemeral']);
   assert.deepEqual(arr(d, 'spec.tokenRequests').map((t) => t.audience), [audience]);
+  // The node plugin's default STS audience must be one kubelet mints tokens for.
+  const ds = ofKind(docs, 'DaemonSet')[0]?.obj;
+  const driver = arr(ds, 'spec.template.spec.containers').find((c) => c.name === 'bucketmount');
+  const env = new Map(arr(driver, 'env').map((e) => [e.name, e.value]));
+  assert.equal(env.get('BUCKETMOUNT_STS_AUDIENCE'), audience, 'node plugin STS audience = CSIDriver tokenRequests audience');
 }
 
 function checkNodeDaemonSet(docs: Doc[], kubeletPath: string): void {
@@ -287,17 +304,19 @@ function checkVolumes(docs: Doc[]): void {
     }
   }
   for (const { where, attrs } of attrSets) {
-    for (const [k, v] of Object.entries(attrs)) {
-      assert.ok(VOLUME_ATTRIBUTES.has(k), `${where}: unknown volume attribute ${k}`);
-      assert.equal(typeof v, 'string', `${where}: ${k} must be a string`);
-    }
+    for (const [k, v] of Object.entries(attrs)) assert.equal(typeof v, 'string', `${where}: ${k} must be a string`);
     assert.ok(attrs.bucketName, `${where}: bucketName`);
-    if (attrs.prefix !== undefined) assert.match(attrs.prefix, /^[^/].*\/$/, `${where}: prefix ends with "/"`);
     if (attrs.authenticationSource !== undefined) assert.ok(['secret', 'pod', 'driver'].includes(attrs.authenticationSource));
+    assert.doesNotThrow(() => parseVolumeAttributes(attrs), `${where}: the node plugin refuses these volume attributes`);
+  }
+  for (const d of ofKind(docs, 'PersistentVolume')) {
+    const opts = (get(d.obj, 'spec.mountOptions') ?? []) as string[];
+    assert.doesNotThrow(() => normaliseMountOptions(opts), `${d.source}: PV mountOptions`);
   }
   for (const d of ofKind(docs, 'StorageClass')) {
     assert.equal(d.obj.provisioner, DRIVER);
-    for (const k of Object.keys((d.obj.parameters ?? {}) as Obj)) assert.ok(SC_PARAMETERS.has(k), `${d.source}: unknown StorageClass parameter ${k}`);
+    const params = (d.obj.parameters ?? {}) as Record<string, string>;
+    assert.doesNotThrow(() => parseStorageClassParams(params), `${d.source}: the controller refuses these StorageClass parameters`);
   }
 }
 
@@ -337,6 +356,11 @@ test('helm template (default values) renders schema-valid manifests with the rig
   checkSecrets(docs);
   checkVolumes(docs);
   assert.equal(ofKind(docs, 'Secret').length, 0, 'no Secret unless credentials.create');
+  assert.equal(get(ofKind(docs, 'CSIDriver')[0].obj, 'spec.serviceAccountTokenInSecrets'), undefined, 'tokens in volume context by default (older API servers)');
+  for (const d of [...ofKind(docs, 'DaemonSet'), ...ofKind(docs, 'Deployment')]) {
+    const driver = arr(d.obj, 'spec.template.spec.containers').find((c) => c.name === 'bucketmount') as Obj;
+    assert.ok(!(driver.args as string[]).some((a) => a.startsWith('--default-')), 'no S3 fallbacks by default');
+  }
   assert.equal(get(ofKind(docs, 'DaemonSet')[0].obj, 'spec.updateStrategy.type'), 'OnDelete');
 });
 
@@ -350,6 +374,7 @@ test('helm template with every option set renders schema-valid manifests that ho
   checkRbac(docs);
   checkSecrets(docs);
   checkVolumes(docs);
+  assert.equal(get(ofKind(docs, 'CSIDriver')[0].obj, 'spec.serviceAccountTokenInSecrets'), true, 'oidc.tokenInSecrets');
   const secret = ofKind(docs, 'Secret');
   assert.equal(secret.length, 1);
   assert.equal(get(secret[0].obj, 'metadata.name'), 's3-keys');
@@ -359,7 +384,7 @@ test('helm template with every option set renders schema-valid manifests that ho
   assert.equal(get(prefix, 'metadata.annotations')?.constructor, Object);
   assert.equal((get(prefix, 'metadata.annotations') as Obj)['storageclass.kubernetes.io/is-default-class'], 'true');
   assert.deepEqual(get(prefix, 'parameters'), {
-    bucket: 'team-data', region: 'eu-central-1', endpoint: 'https://s3.eu-central-1.example.internal', forcePathStyle: 'true',
+    bucket: 'team-data', basePrefix: 'k8s/', region: 'eu-central-1', endpoint: 'https://s3.eu-central-1.example.internal', forcePathStyle: 'true',
     mountOptions: 'uid=1000,gid=1000,allow-other,metadata-ttl=5',
     'csi.storage.k8s.io/provisioner-secret-name': 's3-keys', 'csi.storage.k8s.io/provisioner-secret-namespace': 'bucketmount',
     'csi.storage.k8s.io/node-publish-secret-name': 's3-keys', 'csi.storage.k8s.io/node-publish-secret-namespace': 'bucketmount',
@@ -369,6 +394,8 @@ test('helm template with every option set renders schema-valid manifests that ho
   assert.equal(get(scs[1].obj, 'parameters.bucket'), undefined, 'bucket-per-volume class has no bucket');
   assert.equal(get(scs[2].obj, 'parameters')?.constructor, Object);
   assert.equal((get(scs[2].obj, 'parameters') as Obj)['csi.storage.k8s.io/node-publish-secret-name'], undefined);
+  assert.equal(get(scs[2].obj, 'parameters.authenticationSource'), 'pod');
+  assert.equal(get(scs[2].obj, 'parameters.roleArn'), 'arn:aws:iam::111122223333:role/bucketmount-volumes');
   const ds = ofKind(docs, 'DaemonSet')[0].obj;
   const driver = arr(ds, 'spec.template.spec.containers').find((c) => c.name === 'bucketmount') as Obj;
   assert.equal(driver.image, 'registry.example.internal/storage/bucketmount:0.1.0-test');
@@ -380,6 +407,13 @@ test('helm template with every option set renders schema-valid manifests that ho
   assert.equal(env.get('BUCKETMOUNT_FLUSH_TIMEOUT_SECONDS'), '240');
   assert.deepEqual(get(driver, 'envFrom'), [{ secretRef: { name: 'node-fallback-credentials' } }]);
   assert.deepEqual(get(driver, 'resources.limits'), { memory: '8Gi' });
+  // S3 fallbacks reach both driver containers as flags.
+  const ctrlDriver = arr(ofKind(docs, 'Deployment')[0].obj, 'spec.template.spec.containers').find((c) => c.name === 'bucketmount') as Obj;
+  for (const c of [driver, ctrlDriver]) {
+    for (const flag of ['--default-endpoint=https://minio.storage.svc:9000', '--default-region=eu-central-1', '--default-force-path-style=true']) {
+      assert.ok((c.args as string[]).includes(flag), `${flag} in ${(c.args as string[]).join(' ')}`);
+    }
+  }
   // Helm merges maps with the defaults: the os selector stays unless set to null.
   assert.deepEqual(get(ds, 'spec.template.spec.nodeSelector'), { 'kubernetes.io/os': 'linux', 'storage.example.com/s3-mounts': 'true' });
   assert.equal(arr(ds, 'spec.template.spec.tolerations')[0].key, 'dedicated');
@@ -405,13 +439,23 @@ test('the chart refuses bad values with a message that says what to fix', () => 
   assert.notEqual(unknown.code, 0, 'typo in a StorageClass key is rejected');
 });
 
-test('plain manifests in deploy/ are schema-valid and match the chart on what matters', () => {
+test('plain manifests in deploy/ and their kustomize builds are schema-valid and match the chart on what matters', () => {
   const files = yamlFiles(join(ROOT, 'deploy'));
   assert.ok(files.length >= 15, `found ${files.length} manifest files`);
   assertConform(files, 30);
   const docs = plainDocs();
-  const base = parseKustomizationResources(join(ROOT, 'deploy/kustomization.yaml'));
-  const baseDocs = docs.filter((d) => base.some((f) => d.source === `deploy/${f}`));
+  // What `kubectl apply -k deploy/` and `-k deploy/storageclasses/` send to the API server.
+  const base = kustomizeBuild(join(ROOT, 'deploy'), 'base');
+  const classes = kustomizeBuild(join(ROOT, 'deploy/storageclasses'), 'storageclasses');
+  assertConform([base.file, classes.file], 14);
+  const baseDocs = base.docs;
+  assert.equal(baseDocs.length, 12, `kustomize build deploy/ objects: ${baseDocs.map((d) => String(d.obj.kind)).join(', ')}`);
+  for (const d of baseDocs) {
+    const labels = (get(d.obj, 'metadata.labels') ?? {}) as Obj;
+    assert.equal(labels['app.kubernetes.io/part-of'], 'bucketmount', `${String(d.obj.kind)} ${String(get(d.obj, 'metadata.name'))}: part-of label`);
+  }
+  checkImages(base.docs);
+  checkVolumes(classes.docs);
   checkCsiDriver(baseDocs, 'sts.amazonaws.com');
   checkNodeDaemonSet(baseDocs, '/var/lib/kubelet');
   checkController(baseDocs);
@@ -445,6 +489,17 @@ function parseKustomizationResources(path: string): string[] {
   for (const r of resources) assert.ok(existsSync(join(path, '..', r)), `${path}: resource ${r} exists`);
   return resources;
 }
+
+test('`kustomize edit set image` (README install step) retargets both driver containers', () => {
+  const copy = join(work, 'deploy-copy');
+  cpSync(join(ROOT, 'deploy'), copy, { recursive: true });
+  const r = spawnSync(kustomize, ['edit', 'set', 'image', 'bucketmount=registry.example.internal/storage/bucketmount:9.9.9'], { cwd: copy, encoding: 'utf8' });
+  assert.equal(r.status, 0, `kustomize edit set image: ${r.stderr}`);
+  const { docs } = kustomizeBuild(copy, 'edited');
+  const images = docs.flatMap((d) => arr(d.obj, 'spec.template.spec.containers'))
+    .filter((c) => c.name === 'bucketmount').map((c) => c.image);
+  assert.deepEqual(images, ['registry.example.internal/storage/bucketmount:9.9.9', 'registry.example.internal/storage/bucketmount:9.9.9']);
+});
 
 test('kustomizations list every manifest of their directory', () => {
   for (const dir of ['deploy', 'deploy/storageclasses']) {

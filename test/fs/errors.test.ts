@@ -16,6 +16,7 @@ const m = (p: string): string => join(s.mnt.dir, p);
 let proxy: FaultProxy;
 let viaProxy: MountedBucket;
 before(async () => {
+  await s.ready;
   proxy = await startFaultProxy(s.minio.endpoint);
   viaProxy = await s.mount({ endpointUrl: proxy.endpoint });
 });

@@ -6,10 +6,10 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createWriteStream } from 'node:fs';
-import { open, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { errnoOf, fsSuite, patternBytes, sha256 } from './helpers.js';
+import { errnoOf, fsSuite, patternBytes, sha256, sleep } from './helpers.js';
 import { startFaultProxy, Faults, type FaultProxy, type S3Op } from '../support/fault-proxy.js';
 import type { MountedBucket } from '../support/mount.js';
 
@@ -22,6 +22,8 @@ let mnt: MountedBucket;
 const m = (p: string): string => join(mnt.dir, p);
 
 before(async () => {
+  // node 20 runs root-level before() hooks concurrently: wait for fsSuite's MinIO first
+  for (let i = 0; !s.minio && i < 3000; i++) await sleep(20);
   proxy = await startFaultProxy(s.minio.endpoint, { seed: 7 });
   // small parts so a 16 MiB file is a 4-part multipart upload; no TTL so every read goes to S3
   mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--part-size=5', '--metadata-ttl=0'] });
@@ -157,4 +159,153 @@ test('after persistent faults stop, the mount works normally again', T, async ()
   await writeFile(m('t/recovered.txt'), 'fine again');
   assert.equal(await s.getText('t/recovered.txt'), 'fine again');
   assert.equal(await readFile(m('t/recovered.txt'), 'utf8'), 'fine again');
+});
+
+// ---- listings -------------------------------------------------------------------------------
+
+let listKeys: string[] | undefined;
+/** 1050 keys under list/ (two ListObjectsV2 pages), created once. */
+async function listFixture(): Promise<string[]> {
+  if (listKeys) return listKeys;
+  const keys = Array.from({ length: 1050 }, (_, i) => `list/k${String(i).padStart(4, '0')}`);
+  for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => s.put(k, k)));
+  listKeys = keys;
+  return keys;
+}
+
+for (const [name, action] of [
+  ['500 InternalError', Faults.internalError],
+  ['503 SlowDown', Faults.slowDown],
+  ['connection reset', Faults.reset],
+] as const) {
+  test(`transient ${name} on ListObjectsV2 (first and second page): readdir is complete`, T, async () => {
+    const keys = await listFixture();
+    await sleep(1100); // let any cached listing of list/ expire (the mount runs with --metadata-ttl=0, to be safe)
+    const first = proxy.inject({ action, op: 'ListObjects', path: /prefix=list%2F(&|$)(?!.*continuation-token)/, count: 1 });
+    const second = proxy.inject({ action, op: 'ListObjects', path: /prefix=list%2F.*continuation-token|continuation-token.*prefix=list%2F/, count: 1 });
+    const names = (await readdir(m('list'))).sort();
+    assert.deepEqual(names, keys.map((k) => k.slice('list/'.length)));
+    assert.equal(first.hits + second.hits >= 1, true, `faults hit: first page ${first.hits}, second page ${second.hits}`);
+  });
+}
+
+test('persistent ListObjectsV2 failure: readdir reports EIO, not an empty directory', T, async () => {
+  await listFixture();
+  proxy.inject({ action: Faults.serviceUnavailable, op: 'ListObjects', path: /prefix=list%2F/ });
+  assert.equal(await errnoOf(readdir(m('list'))), 'EIO');
+});
+
+// ---- 403 --------------------------------------------------------------------------------------
+
+test('403 AccessDenied maps to EACCES on read, on write/close and on readdir (not EIO)', T, async () => {
+  await s.put('t/forbidden/r.txt', 'secret');
+  proxy.inject({ action: Faults.accessDenied, op: 'GetObject', path: /forbidden\/r\.txt/ });
+  proxy.inject({ action: Faults.accessDenied, op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'], path: /forbidden\/w\.txt/ });
+  assert.equal(await errnoOf(readFile(m('t/forbidden/r.txt'))), 'EACCES', 'read');
+  assert.equal(await errnoOf(writeFile(m('t/forbidden/w.txt'), 'no')), 'EACCES', 'write + close');
+  assert.equal(await s.exists('t/forbidden/w.txt'), false);
+  proxy.inject({ action: Faults.accessDenied, op: 'ListObjects', path: /prefix=t%2Fforbidden%2F/ });
+  assert.equal(await errnoOf(readdir(m('t/forbidden'))), 'EACCES', 'readdir');
+});
+
+// ---- rename, unlink, mkdir ----------------------------------------------------------------------
+
+test('transient faults on CopyObject and DeleteObject: rename still moves every byte', T, async () => {
+  const data = patternBytes(3 * MiB + 1, 60);
+  await s.put('t/mv-src.bin', data);
+  const rules = [
+    proxy.inject({ action: Faults.internalError, op: 'CopyObject', path: /mv-dst/, count: 1 }),
+    proxy.inject({ action: Faults.reset, op: 'CopyObject', path: /mv-dst/, count: 1 }),
+    proxy.inject({ action: Faults.slowDown, op: 'DeleteObject', path: /mv-src/, count: 2 }),
+  ];
+  await rename(m('t/mv-src.bin'), m('t/mv-dst.bin'));
+  assert.equal(sha256(await s.getBytes('t/mv-dst.bin')), sha256(data));
+  assert.equal(await s.exists('t/mv-src.bin'), false);
+  assert.deepEqual(rules.map((r) => r.hits), [1, 1, 2]);
+});
+
+test('persistent CopyObject failure: rename reports EIO and the source stays intact', T, async () => {
+  const data = patternBytes(100_000, 61);
+  await s.put('t/keep-src.bin', data);
+  proxy.inject({ action: Faults.internalError, op: 'CopyObject', path: /keep-dst/ });
+  assert.equal(await errnoOf(rename(m('t/keep-src.bin'), m('t/keep-dst.bin'))), 'EIO');
+  assert.equal(sha256(await s.getBytes('t/keep-src.bin')), sha256(data));
+  assert.equal(await s.exists('t/keep-dst.bin'), false);
+  proxy.clearRules();
+  assert.equal(sha256(await readFile(m('t/keep-src.bin'))), sha256(data), 'still readable through the mount');
+});
+
+test('persistent DeleteObject and marker PutObject failures: unlink and mkdir report EIO and change nothing', T, async () => {
+  await s.put('t/undeletable.txt', 'stays');
+  proxy.inject({ action: Faults.serviceUnavailable, op: 'DeleteObject', path: /undeletable/ });
+  assert.equal(await errnoOf(unlink(m('t/undeletable.txt'))), 'EIO');
+  assert.equal(await s.getText('t/undeletable.txt'), 'stays');
+  proxy.inject({ action: Faults.internalError, op: 'PutObject', path: /no-marker/ });
+  assert.equal(await errnoOf(mkdir(m('t/no-marker'))), 'EIO');
+  assert.equal(await s.exists('t/no-marker/'), false);
+  proxy.clearRules();
+  assert.equal(await errnoOf(stat(m('t/no-marker'))), 'ENOENT', 'the failed mkdir left no directory behind');
+  assert.equal(await readFile(m('t/undeletable.txt'), 'utf8'), 'stays');
+});
+
+// ---- staged writes (append, offsets) ------------------------------------------------------------
+
+test('transient faults on UploadPartCopy and UploadPart while appending to a 6 MiB object: exact result', T, async () => {
+  const base = patternBytes(6 * MiB + 11, 62);
+  const tail = patternBytes(200_000, 63);
+  await s.put('t/append-big.bin', base);
+  const rules = [
+    proxy.inject({ action: Faults.internalError, op: 'UploadPartCopy', path: /append-big/, count: 1 }),
+    proxy.inject({ action: Faults.reset, op: ['UploadPart', 'PutObject'], path: /append-big/, count: 1 }),
+    proxy.inject({ action: Faults.slowDown, op: 'CompleteMultipartUpload', path: /append-big/, count: 1 }),
+  ];
+  await appendFile(m('t/append-big.bin'), tail);
+  assert.equal(sha256(await s.getBytes('t/append-big.bin')), sha256(Buffer.concat([base, tail])));
+  assert.ok(rules.reduce((n, r) => n + r.hits, 0) >= 2, `faults hit: ${rules.map((r) => `${String(r.spec.op)}:${r.hits}`).join(' ')}`);
+});
+
+test('persistent failure of a staged append: close reports EIO and the old object is untouched', T, async () => {
+  const base = patternBytes(300_000, 64);
+  await s.put('t/append-fail.bin', base);
+  proxy.inject({ action: Faults.internalError, op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'UploadPartCopy', 'CompleteMultipartUpload'], path: /append-fail/ });
+  assert.equal(await errnoOf(appendFile(m('t/append-fail.bin'), 'more')), 'EIO');
+  proxy.clearRules();
+  assert.equal(sha256(await s.getBytes('t/append-fail.bin')), sha256(base));
+});
+
+test('a failed fsync of staged data can be retried: the bytes are kept and land on the next fsync', T, async () => {
+  await s.put('t/retry-sync.log', 'line 0\n');
+  const fh = await open(m('t/retry-sync.log'), 'a');
+  try {
+    await fh.write('line 1\n');
+    const rule = proxy.inject({ action: Faults.reset, op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'], path: /retry-sync/ });
+    assert.equal(await errnoOf(fh.sync()), 'EIO');
+    assert.equal(await s.getText('t/retry-sync.log'), 'line 0\n', 'nothing half-written');
+    rule.remove();
+    await fh.write('line 2\n');
+    await fh.sync();
+    assert.equal(await s.getText('t/retry-sync.log'), 'line 0\nline 1\nline 2\n');
+  } finally {
+    await fh.close();
+  }
+});
+
+test('after a failed fsync of a streamed file, later writes never make close report success for an object with lost bytes', T, async () => {
+  const first = patternBytes(6 * MiB, 65);
+  const second = Buffer.from('tail after the failure');
+  const fh = await open(m('t/stream-fail.bin'), 'w');
+  let closeCode: string | undefined;
+  try {
+    await fh.write(first);
+    const rule = proxy.inject({ action: Faults.internalError, op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'], path: /stream-fail/ });
+    assert.equal(await errnoOf(fh.sync()), 'EIO');
+    rule.remove();
+    await errnoOf(fh.write(second));
+  } finally {
+    closeCode = await errnoOf(fh.close());
+  }
+  if (closeCode === undefined && (await s.exists('t/stream-fail.bin'))) {
+    // close claimed success: then every byte must be there
+    assert.equal(sha256(await s.getBytes('t/stream-fail.bin')), sha256(Buffer.concat([first, second])), 'close reported success but bytes were lost');
+  }
 });

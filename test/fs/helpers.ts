@@ -30,6 +30,11 @@ export interface FsSuite {
   del(key: string, bucket?: string): Promise<void>;
   /** Every key under prefix (all pages). */
   keys(prefix?: string, bucket?: string): Promise<string[]>;
+  /**
+   * Resolves once the suite's before() finished (MinIO up, default mount serving). A test file's
+   * own before() hooks should await it: node 20 does not wait for one root hook before the next.
+   */
+  ready: Promise<void>;
 }
 
 /**
@@ -41,7 +46,23 @@ export function fsSuite(opts: { bucket?: string; flags?: string[]; mount?: boole
   const bucket = opts.bucket ?? 'posix';
   const extra: MountedBucket[] = [];
   const suite = { bucket } as FsSuite;
+  let markReady!: () => void;
+  let markFailed!: (err: unknown) => void;
+  suite.ready = new Promise<void>((res, rej) => {
+    markReady = res;
+    markFailed = rej;
+  });
+  suite.ready.catch(() => undefined);
   before(async () => {
+    try {
+      await setUp();
+      markReady();
+    } catch (err) {
+      markFailed(err);
+      throw err;
+    }
+  });
+  async function setUp(): Promise<void> {
     suite.minio = await startMinio({ buckets: [bucket] });
     const m = suite.minio;
     const c = (): MinioServer['client'] => m.client;
@@ -83,7 +104,7 @@ export function fsSuite(opts: { bucket?: string; flags?: string[]; mount?: boole
       return out.sort();
     };
     if (opts.mount !== false) suite.mnt = await suite.mount({ flags: opts.flags });
-  });
+  }
   after(async () => {
     for (const mb of extra.reverse()) {
       try {

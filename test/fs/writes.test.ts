@@ -119,6 +119,7 @@ test('truncate shrinks and extends files', T, async () => {
 });
 
 test('fsync makes the object durable before close', T, async () => {
+  await mkdir(m('sync'), { recursive: true });
   const fh = await open(m('sync/file.txt'), 'w');
   try {
     await fh.write('durable bytes');
@@ -344,7 +345,7 @@ test('shell tools write into the mount: cp, dd, tar, rsync', T, async () => {
 test('many small files written in parallel all land', T, async () => {
   await mkdir(m('par'), { recursive: true });
   await Promise.all(Array.from({ length: 40 }, (_, i) => writeFile(m(`par/f${i}.txt`), `file ${i}\n`.repeat(i + 1))));
-  const keys = await s.keys('par/');
+  const keys = (await s.keys('par/')).filter((k) => k !== 'par/');
   assert.equal(keys.length, 40);
   for (const i of [0, 17, 39]) assert.equal(await s.getText(`par/f${i}.txt`), `file ${i}\n`.repeat(i + 1));
 });

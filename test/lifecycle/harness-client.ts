@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { S3Credentials } from '../../src/credentials/types.js';
 import { MountError, type MountErrorKind, type PublishRequest, type PublishedVolume, type VolumeUsage } from '../../src/mounter/types.js';
 
 const HARNESS = fileURLToPath(new URL('./plugin-harness.js', import.meta.url));
@@ -46,6 +47,11 @@ export class HarnessPlugin {
     });
   }
 
+  /** What the harness logged (warnings and errors of the mounter) so far. */
+  logs(): string {
+    return this.stderr;
+  }
+
   reconcile(): Promise<void> {
     return this.call('reconcile') as Promise<void>;
   }
@@ -60,6 +66,12 @@ export class HarnessPlugin {
   }
   usage(target: string): Promise<VolumeUsage> {
     return this.call('usage', target) as Promise<VolumeUsage>;
+  }
+  updateCredentials(target: string, credentials: S3Credentials): Promise<void> {
+    return this.call('updateCredentials', { target, credentials }) as Promise<void>;
+  }
+  pid(): Promise<number> {
+    return this.call('pid') as Promise<number>;
   }
 
   /** SIGKILL, like a crashing plugin. */

@@ -5,7 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync, statSync, readdirSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startMinio, type MinioServer } from '../support/minio.js';
@@ -59,6 +60,9 @@ test('publish serves, is idempotent, unpublish leaves nothing behind', async () 
   assert.ok(!cmdline.includes(minio.secretKey), 'secret on argv');
   const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
   assert.ok(!environ.includes(minio.secretKey), 'secret in env');
+  const ps = execFileSync('ps', ['-eww', '-o', 'pid=,args='], { encoding: 'utf8' });
+  assert.ok(ps.split('\n').some((l) => l.trim().startsWith(`${pid} `)), 'mount process listed by ps');
+  assert.ok(!ps.includes(minio.secretKey), 'secret in ps output');
   await mounter.unpublish(target);
   await mounter.unpublish(target); // idempotent
   assert.ok(!existsSync(target));
@@ -152,5 +156,57 @@ test('readiness failures: clear MountError with the process\'s error line, nothi
     slow.publish(publishRequest(minio, 'life-a', target)),
     (e: unknown) => e instanceof MountError && e.kind === 'unavailable' && /did not serve within 1500 ms/.test(e.message) && /pretending to start/.test(e.message),
   );
+  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+});
+
+test('updateCredentials rewrites the 0600 file and the running mount picks it up without remount', async () => {
+  const target = join(work.podsDir, 'p8', 'vol');
+  await mounter.publish(publishRequest(minio, 'life-a', target));
+  const pid = (await mounter.lookup(target))!.pid!;
+  const share = Object.values(mounter.snapshot().shares)[0]!;
+  let n = 0;
+  // stat of a fresh name asks S3 (metadata TTL 0): ENOENT with good credentials, an access
+  // error once requests are signed with a wrong secret.
+  const probe = (): string => {
+    try {
+      statSync(join(target, `probe-${n++}`));
+      return 'exists';
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code ?? 'error';
+    }
+  };
+  assert.equal(probe(), 'ENOENT');
+  await mounter.updateCredentials(target, { accessKeyId: minio.accessKey, secretAccessKey: 'rotated-but-wrong' });
+  assert.equal(statSync(share.credentialsFile!).mode & 0o777, 0o600);
+  assert.ok(readFileSync(share.credentialsFile!, 'utf8').includes('rotated-but-wrong'));
+  await waitFor('mount uses the rotated (wrong) secret', () => probe() !== 'ENOENT', 20_000);
+  await mounter.updateCredentials(target, { accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey });
+  await waitFor('mount uses the restored secret', () => probe() === 'ENOENT', 20_000);
+  writeFileSync(join(target, 'after-rotation.txt'), 'rotated');
+  assert.equal((await getObject('life-a', 'after-rotation.txt')).toString(), 'rotated');
+  assert.equal((await mounter.lookup(target))?.pid, pid, 'no remount');
+  // a republish with fresh credentials (requiresRepublish) also rewrites the file in place
+  await mounter.publish(publishRequest(minio, 'life-a', target));
+  assert.equal((await mounter.lookup(target))?.pid, pid);
+  await assert.rejects(mounter.updateCredentials(join(work.podsDir, 'nothing'), { accessKeyId: 'a', secretAccessKey: 'b' }), (e: unknown) => e instanceof MountError && e.kind === 'not-found');
+  await mounter.unpublish(target);
+  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+});
+
+test('unpublish while a file is still open for writing: the SIGTERM flush uploads what was written', async () => {
+  const target = join(work.podsDir, 'p9', 'vol');
+  await mounter.publish(publishRequest(minio, 'life-b', target));
+  const pid = (await mounter.lookup(target))!.pid!;
+  const data = Buffer.alloc(12 * 1024 * 1024);
+  for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i ^ 0x5a5a5a5a, i);
+  const fh = await open(join(target, 'open-at-unpublish.bin'), 'w');
+  await fh.write(data);
+  // The writer has not closed the file: the target is busy, unpublish detaches it lazily and
+  // the share's mount process flushes on SIGTERM before it exits.
+  await mounter.unpublish(target);
+  assert.ok(!processAlive(pid));
+  await fh.close().catch(() => undefined); // the connection is gone; the data is already stored
+  assert.ok((await getObject('life-b', 'open-at-unpublish.bin')).equals(data));
+  assert.ok(!existsSync(target));
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
 });

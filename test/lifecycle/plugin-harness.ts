@@ -7,10 +7,11 @@ import { createInterface } from 'node:readline';
 import { createProcessMounter } from '../../src/mounter/process-mounter.js';
 import { createLogger } from '../../src/log.js';
 import { MountError, type PublishRequest } from '../../src/mounter/types.js';
+import type { S3Credentials } from '../../src/credentials/types.js';
 
 interface Command {
   id: number;
-  op: 'reconcile' | 'publish' | 'unpublish' | 'lookup' | 'usage' | 'pid';
+  op: 'reconcile' | 'publish' | 'unpublish' | 'lookup' | 'usage' | 'updateCredentials' | 'pid';
   args?: unknown;
 }
 
@@ -38,6 +39,10 @@ async function exec(cmd: Command): Promise<unknown> {
       return mounter.lookup(cmd.args as string);
     case 'usage':
       return mounter.usage(cmd.args as string);
+    case 'updateCredentials': {
+      const { target, credentials } = cmd.args as { target: string; credentials: S3Credentials };
+      return mounter.updateCredentials(target, credentials);
+    }
     case 'pid':
       return process.pid;
   }

@@ -78,7 +78,9 @@ test('authenticationSource defaults: secret when keys exist, otherwise an error 
   const msg = code(() => authenticationSourceOf(req({}), {}));
   assert.match(msg, /^INVALID_ARGUMENT: volume vol-1 has no credentials: reference a Secret/);
   assert.match(msg, /authenticationSource/);
-  assert.equal(authenticationSourceOf(req({}), { BUCKETMOUNT_DEFAULT_AUTHENTICATION_SOURCE: 'driver' }), 'driver');
+  assert.equal(authenticationSourceOf(req({}), { BUCKETMOUNT_DEFAULT_AUTHENTICATION_SOURCE: 'pod' }), 'pod');
+  // The driver's own credentials are never a default: only an explicit volume attribute selects them.
+  assert.match(code(() => authenticationSourceOf(req({}), { BUCKETMOUNT_DEFAULT_AUTHENTICATION_SOURCE: 'driver' })), /^INVALID_ARGUMENT: volume vol-1 has no credentials/);
   assert.equal(authenticationSourceOf(req({}, { authenticationSource: 'Pod' }), {}), 'pod');
   assert.match(code(() => authenticationSourceOf(req({}, { authenticationSource: 'instance' }), {})), /use one of secret, pod, driver/);
 });
@@ -92,17 +94,4 @@ test('driver source hands no credentials to the mount process, even when the sec
 
 test('explicit secret source without keys is INVALID_ARGUMENT', async () => {
   await assert.rejects(createCredentialResolver({ env: {} }).resolve(req({}, { authenticationSource: 'secret' })), (e: unknown) => e instanceof CredentialsError && e.code === 'INVALID_ARGUMENT' && /AWS_ACCESS_KEY_ID/.test(e.message));
-});
-
-test('mount process env: secret/pod volumes lose every driver credential variable, driver volumes keep them', async () => {
-  const { mountProcessEnv } = await import('../../src/credentials/mount-env.js');
-  const base = { PATH: '/bin', AWS_ACCESS_KEY_ID: 'DRIVER', AWS_SECRET_ACCESS_KEY: 'x', AWS_WEB_IDENTITY_TOKEN_FILE: '/var/run/token', AWS_ROLE_ARN: 'arn', AWS_REGION: 'eu-west-1' };
-  for (const source of ['secret', 'pod'] as const) {
-    const env = mountProcessEnv(base, source);
-    assert.equal(env.PATH, '/bin');
-    assert.equal(env.AWS_REGION, 'eu-west-1');
-    assert.equal(env.AWS_EC2_METADATA_DISABLED, 'true');
-    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_ARN']) assert.equal(env[k], undefined, k);
-  }
-  assert.equal(mountProcessEnv(base, 'driver').AWS_WEB_IDENTITY_TOKEN_FILE, '/var/run/token');
 });

@@ -44,3 +44,17 @@ readOnlyRootFilesystem: true
 capabilities:
   drop: ["ALL"]
 {{- end -}}
+
+{{- /* Driver flags shared by controller and node: log level and the S3 fallbacks. */ -}}
+{{- define "bucketmount.commonArgs" -}}
+- --log-level={{ .Values.logLevel }}
+{{- with .Values.s3Defaults.endpoint }}
+- --default-endpoint={{ . }}
+{{- end }}
+{{- with .Values.s3Defaults.region }}
+- --default-region={{ . }}
+{{- end }}
+{{- if not (kindIs "invalid" .Values.s3Defaults.forcePathStyle) }}
+- --default-force-path-style={{ .Values.s3Defaults.forcePathStyle }}
+{{- end }}
+{{- end -}}

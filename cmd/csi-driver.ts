@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+// `csi-driver`: the bucketmount CSI plugin. Serves Identity plus the Controller service
+// (--mode controller), the Node service (--mode node) or both (--mode all) on a unix socket.
+// Node mode reconciles recorded mounts at start-up (adopting live ones) and never unmounts on
+// shutdown: the FUSE mount processes outlive the plugin. SIGTERM/SIGINT stop it gracefully.
+import { constants as fsConstants, existsSync } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createLogger } from '../src/log.js';
+import { ControllerService } from '../src/csi/controller.js';
+import { IdentityService, PLUGIN_NAME, pluginVersion, type Readiness } from '../src/csi/identity.js';
+import { NodeService } from '../src/csi/node.js';
+import { parseBoolValue, parseEndpoint, parseRegion, type S3Settings } from '../src/csi/params.js';
+import { startCsiServer, type ServedServices } from '../src/csi/server.js';
+import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
+
+const HELP = `usage: csi-driver [flags]
+
+  --mode <node|controller|all>     which CSI services to serve (default all)
+  --endpoint <unix:///path.sock>   gRPC socket (default $CSI_ENDPOINT or unix:///csi/csi.sock)
+  --node-id <id>                   node id reported by NodeGetInfo (default $NODE_ID or the hostname)
+  --state-dir <dir>                mount state of the node plugin (default $BUCKETMOUNT_STATE_DIR or /var/lib/bucketmount)
+  --log-level <error|warn|info|debug>  (default $LOG_LEVEL or info)
+  --default-endpoint <url>         S3 endpoint when neither volume nor secret names one (default $BUCKETMOUNT_DEFAULT_ENDPOINT; unset = AWS)
+  --default-region <region>        region when neither volume nor secret names one (default $BUCKETMOUNT_DEFAULT_REGION or $AWS_REGION)
+  --default-force-path-style <true|false>  path-style addressing default (default $BUCKETMOUNT_DEFAULT_FORCE_PATH_STYLE; unset = true for custom endpoints)
+  --version                        print the version
+  -h, --help                       this help`;
+
+function fail(msg: string): never {
+  process.stderr.write(`csi-driver: error: ${msg}\n`);
+  process.exit(2);
+}
+
+function parseFlags(argv: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        mode: { type: 'string' },
+        endpoint: { type: 'string' },
+        'node-id': { type: 'string' },
+        'state-dir': { type: 'string' },
+        'log-level': { type: 'string' },
+        'default-endpoint': { type: 'string' },
+        'default-region': { type: 'string' },
+        'default-force-path-style': { type: 'string' },
+        version: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    fail(`${(err as Error).message}\n${HELP}`);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(HELP + '\n');
+    process.exit(0);
+  }
+  if (v.version) {
+    process.stdout.write(`${PLUGIN_NAME} ${pluginVersion()}\n`);
+    process.exit(0);
+  }
+  const env = process.env;
+  const mode = v.mode ?? 'all';
+  if (mode !== 'node' && mode !== 'controller' && mode !== 'all') fail(`--mode must be node, controller or all, got "${mode}"`);
+  const logLevel = v['log-level'] ?? env.LOG_LEVEL ?? 'info';
+  if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) fail(`--log-level must be error, warn, info or debug, got "${logLevel}"`);
+  let defaults: S3Settings;
+  try {
+    defaults = {
+      endpoint: parseEndpoint('--default-endpoint', v['default-endpoint'] ?? (env.BUCKETMOUNT_DEFAULT_ENDPOINT || undefined)),
+      region: parseRegion('--default-region', v['default-region'] ?? (env.BUCKETMOUNT_DEFAULT_REGION || env.AWS_REGION || undefined)),
+      forcePathStyle: parseBoolValue('--default-force-path-style', v['default-force-path-style'] ?? (env.BUCKETMOUNT_DEFAULT_FORCE_PATH_STYLE || undefined)),
+    };
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  return {
+    mode,
+    endpoint: v.endpoint ?? env.CSI_ENDPOINT ?? 'unix:///csi/csi.sock',
+    nodeId: v['node-id'] ?? env.NODE_ID ?? hostname(),
+    stateDir: v['state-dir'] ?? env.BUCKETMOUNT_STATE_DIR ?? '/var/lib/bucketmount',
+    logLevel,
+    defaults,
+  };
+}
+
+async function nodeReadiness(mounterReady: () => boolean): Promise<Readiness> {
+  try {
+    await access('/dev/fuse', fsConstants.R_OK | fsConstants.W_OK);
+  } catch {
+    return { ready: false, reason: '/dev/fuse is not accessible: the node plugin needs the FUSE device (privileged container or /dev/fuse mounted)' };
+  }
+  const script = DEFAULT_MOUNT_COMMAND[1];
+  if (script && !existsSync(script)) return { ready: false, reason: `mount command ${script} is missing` };
+  if (!mounterReady()) return { ready: false, reason: 'still reconciling recorded mounts' };
+  return { ready: true };
+}
+
+async function main(): Promise<void> {
+  const cfg = parseFlags(process.argv.slice(2));
+  const log = createLogger({ level: cfg.logLevel, defaultMeta: { component: 'csi-driver', mode: cfg.mode } });
+  const serveController = cfg.mode !== 'node';
+  const serveNode = cfg.mode !== 'controller';
+
+  let mounter: ProcessMounter | undefined;
+  let reconciled = false;
+  const services: ServedServices = {
+    identity: new IdentityService({
+      controllerService: serveController,
+      readiness: async () => (serveNode ? nodeReadiness(() => reconciled) : { ready: true }),
+      onNotReady: (reason) => log.warn('probe: not ready', { reason }),
+    }).handlers(),
+  };
+  if (serveController) services.controller = new ControllerService({ logger: log, defaults: cfg.defaults }).handlers();
+  if (serveNode) {
+    mounter = createProcessMounter({ stateDir: cfg.stateDir, logger: log });
+    services.node = new NodeService({ nodeId: cfg.nodeId, mounter, logger: log, defaults: cfg.defaults }).handlers();
+  }
+
+  const server = await startCsiServer(cfg.endpoint, services, log);
+  log.info('started', { version: pluginVersion(), nodeId: cfg.nodeId, stateDir: serveNode ? cfg.stateDir : undefined, defaultEndpoint: cfg.defaults.endpoint, defaultRegion: cfg.defaults.region });
+  if (mounter) {
+    try {
+      await mounter.reconcile();
+      reconciled = true;
+    } catch (err) {
+      log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message });
+    }
+  }
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down (mounts stay up)', { signal });
+    void (async () => {
+      await server.shutdown(10_000);
+      await mounter?.close();
+      log.info('stopped');
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`csi-driver: error: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

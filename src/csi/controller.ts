@@ -1,0 +1,271 @@
+// CSI Controller service: dynamic provisioning of bucket-per-volume and prefix-per-volume
+// volumes (CreateVolume / DeleteVolume), ValidateVolumeCapabilities, ControllerGetCapabilities.
+// Everything else is UNIMPLEMENTED (no attach, snapshots, expansion: S3 needs none of them).
+// The controller holds no state: volume ids carry the location (see volume-id.ts) and the
+// storage itself records the capacity (see provisioner.ts).
+import type { S3Client } from '@aws-sdk/client-s3';
+import { status } from '@grpc/grpc-js';
+import type { Logger } from 'winston';
+import { credentialsFromSecrets } from '../credentials/resolve.js';
+import { KeyedMutex } from '../mounter/keyed-mutex.js';
+import { createS3Client } from '../s3/client.js';
+import { unsupportedReason } from './capabilities.js';
+import { CsiError, invalid, notFound, unimplemented } from './errors.js';
+import { effectiveS3Settings, parseStorageClassParams, type S3Settings } from './params.js';
+import { createVolumeStorage, deleteVolumeStorage, findVolume, recordCapacity } from './provisioner.js';
+import type {
+  ControllerExpandVolumeRequest,
+  ControllerExpandVolumeResponse,
+  ControllerGetCapabilitiesResponse,
+  CreateVolumeRequest,
+  CreateVolumeResponse,
+  DeleteVolumeRequest,
+  DeleteVolumeResponse,
+  StringMap,
+  ValidateVolumeCapabilitiesRequest,
+  ValidateVolumeCapabilitiesResponse,
+  VolumeCapability,
+} from './types.js';
+import { decodeVolumeId, encodeVolumeId, locationForVolume, VolumeIdError, type VolumeLocation } from './volume-id.js';
+import type { Handlers } from './server.js';
+
+export interface ControllerOptions {
+  logger: Logger;
+  /** Endpoint / region / path style used when neither the StorageClass nor the secret sets them. */
+  defaults: S3Settings;
+  /** S3 client factory (default: createS3Client); the controller destroys clients after use. */
+  s3Factory?: typeof createS3Client;
+}
+
+const MAX_NAME_BYTES = 128;
+// eslint-disable-next-line no-control-regex
+const BANNED_NAME_CHARS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+
+function checkCapabilities(caps: VolumeCapability[] | undefined, rpc: string): VolumeCapability[] {
+  if (!caps || caps.length === 0) throw invalid(`${rpc}: volume_capabilities is missing: give at least one capability (access type mount + access mode)`);
+  return caps;
+}
+
+export class ControllerService {
+  private readonly log: Logger;
+  private readonly defaults: S3Settings;
+  private readonly s3Factory: typeof createS3Client;
+  private readonly locks = new KeyedMutex();
+
+  constructor(opts: ControllerOptions) {
+    this.log = opts.logger.child({ service: 'controller' });
+    this.defaults = opts.defaults;
+    this.s3Factory = opts.s3Factory ?? createS3Client;
+  }
+
+  /** S3 client for a volume location, with credentials from the secrets (else the driver's env). */
+  private client(loc: Pick<VolumeLocation, 'endpoint' | 'region' | 'forcePathStyle'>, secrets: StringMap): { s3: S3Client; settings: ReturnType<typeof effectiveS3Settings> } {
+    const fromSecret = credentialsFromSecrets(secrets);
+    const settings = effectiveS3Settings(
+      { endpoint: loc.endpoint, region: loc.region, forcePathStyle: loc.forcePathStyle },
+      { endpoint: fromSecret?.endpoint, region: fromSecret?.region },
+      this.defaults,
+    );
+    const s3 = this.s3Factory({
+      endpointUrl: settings.endpoint,
+      region: settings.region,
+      forcePathStyle: settings.forcePathStyle,
+      credentials: fromSecret?.credentials,
+      maxAttempts: 3,
+      maxSockets: 8,
+      requestTimeoutMs: 30_000,
+    });
+    return { s3, settings };
+  }
+
+  async createVolume(req: CreateVolumeRequest): Promise<CreateVolumeResponse> {
+    const name = req.name ?? '';
+    if (name === '') throw invalid('CreateVolume: name is missing');
+    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw invalid(`CreateVolume: name is longer than ${MAX_NAME_BYTES} bytes`);
+    if (BANNED_NAME_CHARS.test(name)) throw invalid('CreateVolume: name contains control characters');
+    const caps = checkCapabilities(req.volumeCapabilities, 'CreateVolume');
+    for (const c of caps) {
+      const why = unsupportedReason(c);
+      if (why) throw invalid(`CreateVolume: ${why}`);
+    }
+    if (req.volumeContentSource) throw invalid('CreateVolume: volume_content_source (snapshots / cloning) is not supported by bucketmount');
+    const required = Number(req.capacityRange?.requiredBytes ?? 0);
+    const limit = Number(req.capacityRange?.limitBytes ?? 0);
+    if (required < 0 || limit < 0) throw invalid('CreateVolume: capacity_range values must not be negative');
+    if (limit > 0 && required > limit) throw new CsiError(status.OUT_OF_RANGE, `CreateVolume: required_bytes ${required} is larger than limit_bytes ${limit}`);
+    const capacity = required > 0 ? required : limit;
+
+    const params = parseStorageClassParams(req.parameters ?? {});
+    const secrets = req.secrets ?? {};
+    const fromSecret = credentialsFromSecrets(secrets);
+    // Settings DeleteVolume would fall back to (it sees only the id and the secrets): record in
+    // the id only what differs from them.
+    const deleteTime = effectiveS3Settings({ endpoint: fromSecret?.endpoint, region: fromSecret?.region }, this.defaults);
+    const effective = effectiveS3Settings(params, { endpoint: fromSecret?.endpoint, region: fromSecret?.region }, this.defaults);
+    const overrides: Omit<VolumeLocation, 'bucket' | 'prefix'> = {};
+    if (effective.endpoint !== deleteTime.endpoint && effective.endpoint !== undefined) overrides.endpoint = effective.endpoint;
+    if (effective.region !== deleteTime.region && effective.region !== undefined) overrides.region = effective.region;
+    if (effective.forcePathStyle !== deleteTime.forcePathStyle) overrides.forcePathStyle = effective.forcePathStyle;
+
+    let loc: VolumeLocation;
+    try {
+      loc = locationForVolume(name, { bucket: params.bucket, basePrefix: params.basePrefix, overrides });
+    } catch (err) {
+      if (err instanceof VolumeIdError) throw invalid(`CreateVolume: ${err.message}`);
+      throw err;
+    }
+    const volumeId = encodeVolumeId(loc);
+    const log = this.log.child({ volumeId, name });
+
+    return this.locks.run(volumeId, async () => {
+      const { s3 } = this.client(loc, secrets);
+      try {
+        const existing = await findVolume(s3, loc);
+        let capacityBytes = capacity;
+        if (existing) {
+          const c = existing.capacityBytes;
+          const compatible = c === 0 || capacity === 0 ? true : c >= required && (limit === 0 || c <= limit);
+          if (!compatible) {
+            throw new CsiError(
+              status.ALREADY_EXISTS,
+              `volume ${name} already exists with capacity ${c} bytes, which does not fit the requested range (required ${required}, limit ${limit || 'none'}); use another name or the original size`,
+            );
+          }
+          capacityBytes = c;
+          log.info('volume already exists; returning it', { capacityBytes });
+        } else {
+          await createVolumeStorage(s3, loc, name, capacity, effective.region);
+          log.info('volume created', { bucket: loc.bucket, prefix: loc.prefix, mode: loc.prefix ? 'prefix' : 'bucket', capacityBytes });
+        }
+        const volumeContext: StringMap = { bucketName: loc.bucket };
+        if (loc.prefix) volumeContext.prefix = loc.prefix;
+        if (effective.endpoint) volumeContext.endpoint = effective.endpoint;
+        if (effective.region) volumeContext.region = effective.region;
+        volumeContext.forcePathStyle = String(effective.forcePathStyle);
+        if (params.mountOptions.length) volumeContext.mountOptions = params.mountOptions.join(',');
+        Object.assign(volumeContext, params.credentialAttributes);
+        return { volume: { volumeId, capacityBytes, volumeContext } };
+      } finally {
+        s3.destroy();
+      }
+    });
+  }
+
+  async deleteVolume(req: DeleteVolumeRequest): Promise<DeleteVolumeResponse> {
+    const volumeId = req.volumeId ?? '';
+    if (volumeId === '') throw invalid('DeleteVolume: volume_id is missing');
+    const loc = decodeVolumeId(volumeId);
+    const log = this.log.child({ volumeId });
+    if (!loc) {
+      log.info('DeleteVolume: not a bucketmount volume id; nothing to delete');
+      return {};
+    }
+    return this.locks.run(volumeId, async () => {
+      const { s3, settings } = this.client(loc, req.secrets ?? {});
+      try {
+        const r = await deleteVolumeStorage(s3, loc);
+        log.info('volume deleted', { bucket: loc.bucket, prefix: loc.prefix, endpoint: settings.endpoint, deletedObjects: r.deletedObjects });
+        return {};
+      } finally {
+        s3.destroy();
+      }
+    });
+  }
+
+  async validateVolumeCapabilities(req: ValidateVolumeCapabilitiesRequest): Promise<ValidateVolumeCapabilitiesResponse> {
+    const volumeId = req.volumeId ?? '';
+    if (volumeId === '') throw invalid('ValidateVolumeCapabilities: volume_id is missing');
+    const caps = checkCapabilities(req.volumeCapabilities, 'ValidateVolumeCapabilities');
+    const loc = decodeVolumeId(volumeId);
+    if (!loc) throw notFound(`volume ${volumeId} does not exist (not a volume id made by this driver)`);
+    const { s3 } = this.client(loc, req.secrets ?? {});
+    try {
+      if (!(await findVolume(s3, loc))) throw notFound(`volume ${volumeId} does not exist`);
+    } finally {
+      s3.destroy();
+    }
+    for (const c of caps) {
+      const why = unsupportedReason(c);
+      if (why) return { message: why };
+    }
+    if (req.parameters && Object.keys(req.parameters).length > 0) {
+      try {
+        parseStorageClassParams(req.parameters);
+      } catch (err) {
+        return { message: (err as Error).message };
+      }
+    }
+    return {
+      confirmed: {
+        volumeContext: req.volumeContext ?? {},
+        volumeCapabilities: caps,
+        parameters: req.parameters ?? {},
+        mutableParameters: {},
+      },
+    };
+  }
+
+  /**
+   * S3 has no size to grow: expansion updates the capacity recorded with the volume (what
+   * CreateVolume compares against and reports); nothing changes on the node.
+   */
+  async controllerExpandVolume(req: ControllerExpandVolumeRequest): Promise<ControllerExpandVolumeResponse> {
+    const volumeId = req.volumeId ?? '';
+    if (volumeId === '') throw invalid('ControllerExpandVolume: volume_id is missing');
+    if (!req.capacityRange) throw invalid('ControllerExpandVolume: capacity_range is missing');
+    const required = Number(req.capacityRange.requiredBytes ?? 0);
+    const limit = Number(req.capacityRange.limitBytes ?? 0);
+    if (required < 0 || limit < 0) throw invalid('ControllerExpandVolume: capacity_range values must not be negative');
+    if (limit > 0 && required > limit) throw new CsiError(status.OUT_OF_RANGE, `ControllerExpandVolume: required_bytes ${required} is larger than limit_bytes ${limit}`);
+    const wanted = required > 0 ? required : limit;
+    if (wanted === 0) throw invalid('ControllerExpandVolume: capacity_range has neither required_bytes nor limit_bytes');
+    const loc = decodeVolumeId(volumeId);
+    if (!loc) throw notFound(`volume ${volumeId} does not exist (not a volume id made by this driver)`);
+    return this.locks.run(volumeId, async () => {
+      const { s3 } = this.client(loc, req.secrets ?? {});
+      try {
+        const rec = await findVolume(s3, loc);
+        if (!rec) throw notFound(`volume ${volumeId} does not exist`);
+        if (rec.capacityBytes >= wanted && (limit === 0 || rec.capacityBytes <= limit)) {
+          return { capacityBytes: rec.capacityBytes, nodeExpansionRequired: false };
+        }
+        await recordCapacity(s3, loc, wanted);
+        this.log.info('volume capacity updated', { volumeId, from: rec.capacityBytes, to: wanted });
+        return { capacityBytes: wanted, nodeExpansionRequired: false };
+      } finally {
+        s3.destroy();
+      }
+    });
+  }
+
+  controllerGetCapabilities(): ControllerGetCapabilitiesResponse {
+    return {
+      capabilities: [{ rpc: { type: 'CREATE_DELETE_VOLUME' } }, { rpc: { type: 'EXPAND_VOLUME' } }, { rpc: { type: 'SINGLE_NODE_MULTI_WRITER' } }],
+    };
+  }
+
+  handlers(): Handlers {
+    const notImpl = (rpc: string, why: string) => async (): Promise<never> => {
+      throw unimplemented(rpc, why);
+    };
+    const noAttach = 'volumes need no attach step (attachRequired: false)';
+    const noSnap = 'S3 volumes have no snapshots';
+    return {
+      CreateVolume: (r) => this.createVolume(r as CreateVolumeRequest),
+      DeleteVolume: (r) => this.deleteVolume(r as DeleteVolumeRequest),
+      ValidateVolumeCapabilities: (r) => this.validateVolumeCapabilities(r as ValidateVolumeCapabilitiesRequest),
+      ControllerGetCapabilities: async () => this.controllerGetCapabilities(),
+      ControllerPublishVolume: notImpl('ControllerPublishVolume', noAttach),
+      ControllerUnpublishVolume: notImpl('ControllerUnpublishVolume', noAttach),
+      ListVolumes: notImpl('ListVolumes', 'volumes live in buckets the controller is not configured to enumerate'),
+      GetCapacity: notImpl('GetCapacity', 'S3 has no capacity limit to report'),
+      CreateSnapshot: notImpl('CreateSnapshot', noSnap),
+      DeleteSnapshot: notImpl('DeleteSnapshot', noSnap),
+      ListSnapshots: notImpl('ListSnapshots', noSnap),
+      GetSnapshot: notImpl('GetSnapshot', noSnap),
+      ControllerExpandVolume: (r) => this.controllerExpandVolume(r as ControllerExpandVolumeRequest),
+      ControllerGetVolume: notImpl('ControllerGetVolume', 'GET_VOLUME is not advertised'),
+      ControllerModifyVolume: notImpl('ControllerModifyVolume', 'MODIFY_VOLUME is not advertised'),
+    };
+  }
+}

@@ -1,0 +1,88 @@
+// Errors of the CSI services: a gRPC status code plus a message that says what to fix, and the
+// mapping from the errors of the layers below (credentials, mounter, mount arguments, S3) to
+// those codes. Messages never carry secret values.
+import { status } from '@grpc/grpc-js';
+import { CredentialsError } from '../credentials/errors.js';
+import { MountError, type MountErrorKind } from '../mounter/types.js';
+import { MountArgsError } from '../mounter/mount-args.js';
+import { classifyS3Error, describeS3Error, s3ErrorName, type S3ErrorKind } from '../s3/errors.js';
+
+export class CsiError extends Error {
+  override name = 'CsiError';
+  constructor(
+    readonly code: status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const invalid = (msg: string): CsiError => new CsiError(status.INVALID_ARGUMENT, msg);
+export const notFound = (msg: string): CsiError => new CsiError(status.NOT_FOUND, msg);
+export const unimplemented = (rpc: string, why: string): CsiError => new CsiError(status.UNIMPLEMENTED, `${rpc} is not implemented by bucketmount: ${why}`);
+
+const MOUNT_KIND_CODES: Record<MountErrorKind, status> = {
+  'invalid-argument': status.INVALID_ARGUMENT,
+  unauthenticated: status.UNAUTHENTICATED,
+  'permission-denied': status.PERMISSION_DENIED,
+  'not-found': status.NOT_FOUND,
+  unavailable: status.UNAVAILABLE,
+  'already-exists': status.ALREADY_EXISTS,
+  internal: status.INTERNAL,
+};
+
+const CREDENTIAL_CODES: Record<CredentialsError['code'], status> = {
+  INVALID_ARGUMENT: status.INVALID_ARGUMENT,
+  UNAUTHENTICATED: status.UNAUTHENTICATED,
+  PERMISSION_DENIED: status.PERMISSION_DENIED,
+  UNAVAILABLE: status.UNAVAILABLE,
+  FAILED_PRECONDITION: status.FAILED_PRECONDITION,
+};
+
+const S3_KIND_CODES: Record<S3ErrorKind, status> = {
+  'not-found': status.NOT_FOUND,
+  'no-such-bucket': status.NOT_FOUND,
+  unauthenticated: status.UNAUTHENTICATED,
+  'access-denied': status.PERMISSION_DENIED,
+  'already-exists': status.ALREADY_EXISTS,
+  precondition: status.FAILED_PRECONDITION,
+  'not-empty': status.FAILED_PRECONDITION,
+  invalid: status.INVALID_ARGUMENT,
+  unavailable: status.UNAVAILABLE,
+  other: status.INTERNAL,
+};
+
+/** What the operator should do about an S3 error of this kind. */
+const S3_HINTS: Partial<Record<S3ErrorKind, string>> = {
+  unauthenticated: 'check the access key id and secret access key in the secret (or the session token expiry)',
+  'access-denied': 'the credentials are valid but the bucket policy / IAM policy does not allow this operation',
+  unavailable: 'the S3 endpoint could not be reached or is overloaded; check the endpoint URL and the network, then retry',
+  'no-such-bucket': 'check the bucket name and the region/endpoint',
+  invalid: 'check the bucket name, region and endpoint parameters',
+};
+
+/** A gRPC status for an error thrown by S3 during `what` (e.g. "creating bucket b"). */
+export function s3ToCsi(err: unknown, what: string): CsiError {
+  const kind = classifyS3Error(err);
+  const hint = S3_HINTS[kind];
+  return new CsiError(S3_KIND_CODES[kind], `${what} failed: ${describeS3Error(err)}${hint ? ` (${hint})` : ''}`);
+}
+
+/** Map any error thrown inside an RPC handler to a CsiError. */
+export function toCsiError(err: unknown): CsiError {
+  if (err instanceof CsiError) return err;
+  if (err instanceof CredentialsError) return new CsiError(CREDENTIAL_CODES[err.code], err.message);
+  if (err instanceof MountError) return new CsiError(MOUNT_KIND_CODES[err.kind], err.message);
+  if (err instanceof MountArgsError) return invalid(err.message);
+  if (err && typeof err === 'object' && ('$metadata' in err || s3ErrorName(err) !== 'Error')) {
+    const kind = classifyS3Error(err);
+    if (kind !== 'other') return s3ToCsi(err, 'S3 request');
+  }
+  const msg = err instanceof Error ? err.message : String(err);
+  return new CsiError(status.INTERNAL, `internal error: ${msg}`);
+}
+
+/** The gRPC status code name (for logs and tests), e.g. "INVALID_ARGUMENT". */
+export function codeName(code: status): string {
+  return status[code] ?? String(code);
+}

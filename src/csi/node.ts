@@ -1,0 +1,208 @@
+// CSI Node service: NodePublishVolume resolves the volume's credentials (src/credentials) and
+// asks the Mounter (src/mounter) to serve bucket[/prefix] at the target through a separate FUSE
+// mount process; NodeUnpublishVolume unmounts and removes the target; a republish of a healthy
+// mount (kubelet's requiresRepublish) only refreshes its credentials. Also NodeGetInfo,
+// NodeGetCapabilities and NodeGetVolumeStats (statfs of the mount + its health).
+import { statfs } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import type { Logger } from 'winston';
+import { resolveCredentials, type CredentialRequest, type ResolvedCredentials } from '../credentials/resolve.js';
+import { MountArgsError, parseMountArgs } from '../mounter/mount-args.js';
+import type { Mounter, MountSource } from '../mounter/types.js';
+import { capabilityFingerprint, isReadOnlyMode, unsupportedReason } from './capabilities.js';
+import { CsiError, invalid, notFound, unimplemented } from './errors.js';
+import { effectiveS3Settings, parseMountFlags, parseVolumeAttributes, type S3Settings } from './params.js';
+import type {
+  NodeGetCapabilitiesResponse,
+  NodeGetInfoResponse,
+  NodeGetVolumeStatsRequest,
+  NodeGetVolumeStatsResponse,
+  NodePublishVolumeRequest,
+  NodePublishVolumeResponse,
+  NodeUnpublishVolumeRequest,
+  NodeUnpublishVolumeResponse,
+  VolumeUsage,
+} from './types.js';
+import { decodeVolumeId } from './volume-id.js';
+import type { Handlers } from './server.js';
+import { status } from '@grpc/grpc-js';
+
+export interface NodeOptions {
+  nodeId: string;
+  mounter: Mounter;
+  logger: Logger;
+  /** Endpoint / region / path style when neither the volume nor its secret sets them. */
+  defaults: S3Settings;
+  /** Credential resolution (default: src/credentials resolveCredentials). */
+  resolve?: (req: CredentialRequest) => Promise<ResolvedCredentials>;
+  /** Extra mount-command flags for every mount (e.g. --cache dir); volume options come after. */
+  baseMountFlags?: string[];
+}
+
+function required(value: string | undefined, rpc: string, field: string): string {
+  if (value === undefined || value === '') throw invalid(`${rpc}: ${field} is missing`);
+  return value;
+}
+
+/** Build the mount source (bucket, prefix, endpoint, options) for a publish. */
+export function mountSourceFor(args: {
+  bucket: string;
+  prefix: string;
+  settings: ReturnType<typeof effectiveS3Settings>;
+  flags: string[];
+}): MountSource {
+  const argv = [`${args.bucket}${args.prefix ? '/' + args.prefix : ''}`, '/nonexistent-placeholder'];
+  if (args.settings.endpoint) argv.push(`--endpoint-url=${args.settings.endpoint}`);
+  if (args.settings.region) argv.push(`--region=${args.settings.region}`);
+  if (args.settings.forcePathStyle) argv.push('--force-path-style');
+  argv.push(...args.flags);
+  let cfg;
+  try {
+    cfg = parseMountArgs(argv);
+  } catch (err) {
+    if (err instanceof MountArgsError) throw invalid(`mount options: ${err.message}`);
+    throw err;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  const { mountPoint, credentialsFile, logFile, foreground, readOnly, volumeId, ...source } = cfg;
+  return source;
+}
+
+export class NodeService {
+  private readonly log: Logger;
+  private readonly resolve: (req: CredentialRequest) => Promise<ResolvedCredentials>;
+
+  constructor(private readonly opts: NodeOptions) {
+    this.log = opts.logger.child({ service: 'node' });
+    this.resolve = opts.resolve ?? ((r) => resolveCredentials(r));
+  }
+
+  async nodePublishVolume(req: NodePublishVolumeRequest): Promise<NodePublishVolumeResponse> {
+    const rpc = 'NodePublishVolume';
+    const volumeId = required(req.volumeId, rpc, 'volume_id');
+    const targetPath = required(req.targetPath, rpc, 'target_path');
+    if (!isAbsolute(targetPath)) throw invalid(`${rpc}: target_path "${targetPath}" must be an absolute path`);
+    const cap = req.volumeCapability;
+    if (!cap) throw invalid(`${rpc}: volume_capability is missing`);
+    const why = unsupportedReason(cap);
+    if (why) throw invalid(`${rpc}: ${why}`);
+    const log = this.log.child({ volumeId, targetPath });
+
+    const ctx = req.volumeContext ?? {};
+    const attrs = parseVolumeAttributes(ctx);
+    let bucket = attrs.bucket;
+    let prefix = attrs.prefix;
+    if (bucket === undefined) {
+      const loc = decodeVolumeId(volumeId);
+      if (!loc) throw invalid(`${rpc}: volume ${volumeId} has no bucketName volume attribute; set volumeAttributes.bucketName (and optionally prefix ending in "/") on the PersistentVolume`);
+      bucket = loc.bucket;
+      prefix = loc.prefix;
+    }
+    const readOnly = req.readonly === true || isReadOnlyMode(cap) || attrs.readOnly;
+    const fingerprint = capabilityFingerprint(cap, readOnly);
+
+    const resolved = await this.resolve({ volumeId, volumeContext: ctx, secrets: req.secrets ?? {} });
+
+    const existing = await this.opts.mounter.lookup(targetPath);
+    if (existing) {
+      if (existing.volumeId !== volumeId || existing.capabilityFingerprint !== fingerprint || existing.readOnly !== readOnly) {
+        throw new CsiError(
+          status.ALREADY_EXISTS,
+          `${rpc}: target ${targetPath} is already published ${existing.volumeId !== volumeId ? `for volume ${existing.volumeId}` : 'with a different capability or read-only flag'}; unpublish it first`,
+        );
+      }
+      if (existing.healthy) {
+        if (resolved.credentials) {
+          await this.opts.mounter.updateCredentials(targetPath, resolved.credentials);
+          log.info('already published; credentials refreshed', { source: resolved.source, expiration: resolved.expiration });
+        } else {
+          log.info('already published');
+        }
+        return {};
+      }
+      log.warn('published mount is not healthy; publishing again');
+    }
+
+    const settings = effectiveS3Settings({ endpoint: attrs.endpoint, region: attrs.region, forcePathStyle: attrs.forcePathStyle }, { endpoint: resolved.endpoint, region: resolved.region }, this.opts.defaults);
+    const flags = [...(this.opts.baseMountFlags ?? []), ...parseMountFlags(cap.mount?.mountFlags ?? []), ...attrs.mountOptions];
+    const source = mountSourceFor({ bucket, prefix, settings, flags });
+    await this.opts.mounter.publish({
+      volumeId,
+      targetPath,
+      readOnly,
+      source,
+      credentials: resolved.credentials,
+      credentialIdentity: resolved.identity,
+      capabilityFingerprint: fingerprint,
+    });
+    log.info('published', { bucket, prefix, endpoint: settings.endpoint, readOnly, accessMode: cap.accessMode?.mode, credentialSource: resolved.source });
+    return {};
+  }
+
+  async nodeUnpublishVolume(req: NodeUnpublishVolumeRequest): Promise<NodeUnpublishVolumeResponse> {
+    const rpc = 'NodeUnpublishVolume';
+    const volumeId = required(req.volumeId, rpc, 'volume_id');
+    const targetPath = required(req.targetPath, rpc, 'target_path');
+    if (!isAbsolute(targetPath)) throw invalid(`${rpc}: target_path "${targetPath}" must be an absolute path`);
+    await this.opts.mounter.unpublish(targetPath);
+    this.log.info('unpublished', { volumeId, targetPath });
+    return {};
+  }
+
+  async nodeGetVolumeStats(req: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
+    const rpc = 'NodeGetVolumeStats';
+    const volumeId = required(req.volumeId, rpc, 'volume_id');
+    const volumePath = required(req.volumePath, rpc, 'volume_path');
+    const published = isAbsolute(volumePath) ? await this.opts.mounter.lookup(volumePath) : undefined;
+    if (!published || published.volumeId !== volumeId) throw notFound(`${rpc}: volume ${volumeId} is not published at ${volumePath}`);
+    const u = await this.opts.mounter.usage(volumePath);
+    const usage: VolumeUsage[] = [];
+    if (!u.abnormal) {
+      try {
+        // What the mount's statfs reports (what df shows); used bytes from the mounter when it knows.
+        const st = await statfs(volumePath);
+        const total = st.blocks * st.bsize;
+        const available = st.bavail * st.bsize;
+        usage.push({ unit: 'BYTES', total, available, used: u.usedBytes ?? Math.max(0, total - st.bfree * st.bsize) });
+        if (st.files > 0) usage.push({ unit: 'INODES', total: st.files, available: st.ffree, used: u.usedObjects ?? Math.max(0, st.files - st.ffree) });
+      } catch (err) {
+        return { usage: [], volumeCondition: { abnormal: true, message: `statfs of ${volumePath} failed: ${(err as Error).message}` } };
+      }
+    } else if (u.usedBytes !== undefined) {
+      usage.push({ unit: 'BYTES', total: 0, available: 0, used: u.usedBytes });
+    }
+    return { usage, volumeCondition: { abnormal: u.abnormal, message: u.message } };
+  }
+
+  nodeGetCapabilities(): NodeGetCapabilitiesResponse {
+    return {
+      capabilities: [
+        { rpc: { type: 'GET_VOLUME_STATS' } },
+        { rpc: { type: 'VOLUME_CONDITION' } },
+        { rpc: { type: 'SINGLE_NODE_MULTI_WRITER' } },
+      ],
+    };
+  }
+
+  nodeGetInfo(): NodeGetInfoResponse {
+    return { nodeId: this.opts.nodeId, maxVolumesPerNode: 0 };
+  }
+
+  handlers(): Handlers {
+    const noStage = async (): Promise<never> => {
+      throw unimplemented('NodeStageVolume/NodeUnstageVolume', 'STAGE_UNSTAGE_VOLUME is not advertised; volumes are published directly');
+    };
+    return {
+      NodePublishVolume: (r) => this.nodePublishVolume(r as NodePublishVolumeRequest),
+      NodeUnpublishVolume: (r) => this.nodeUnpublishVolume(r as NodeUnpublishVolumeRequest),
+      NodeGetVolumeStats: (r) => this.nodeGetVolumeStats(r as NodeGetVolumeStatsRequest),
+      NodeGetCapabilities: async () => this.nodeGetCapabilities(),
+      NodeGetInfo: async () => this.nodeGetInfo(),
+      NodeStageVolume: noStage,
+      NodeUnstageVolume: noStage,
+      NodeExpandVolume: async () => {
+        throw unimplemented('NodeExpandVolume', 'S3 volumes have no size to expand');
+      },
+    };
+  }
+}

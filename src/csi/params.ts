@@ -1,0 +1,165 @@
+// Parsing and validation of what users write: StorageClass parameters (CreateVolume) and
+// volume attributes (static PV volumeAttributes, or the context CreateVolume returned), into
+// typed settings. Errors are CsiError INVALID_ARGUMENT naming the key to fix.
+import { MountArgsError, normaliseMountOptions, validateBucketName, validatePrefix } from '../mounter/mount-args.js';
+import { CREDENTIAL_ATTRIBUTES } from '../credentials/pod-identity.js';
+import { invalid } from './errors.js';
+
+/** Volume-attribute keys the credentials module reads; passed through from StorageClass to volumes. */
+export const CREDENTIAL_KEYS: readonly string[] = Object.values(CREDENTIAL_ATTRIBUTES);
+
+export const ATTR = {
+  bucketName: 'bucketName',
+  prefix: 'prefix',
+  endpoint: 'endpoint',
+  region: 'region',
+  forcePathStyle: 'forcePathStyle',
+  readOnly: 'readOnly',
+  mountOptions: 'mountOptions',
+} as const;
+
+export const STORAGE_CLASS_KEYS = ['bucket', 'bucketName', 'basePrefix', 'endpoint', 'region', 'forcePathStyle', 'mountOptions', ...CREDENTIAL_KEYS] as const;
+const VOLUME_ATTRIBUTE_KEYS = new Set<string>([...Object.values(ATTR), ...CREDENTIAL_KEYS]);
+
+export interface S3Settings {
+  endpoint?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+}
+
+export interface StorageClassParams extends S3Settings {
+  /** Shared bucket (prefix mode); undefined = one bucket per volume. */
+  bucket?: string;
+  /** Prefix inside the shared bucket under which volume prefixes are made ('' or ends with '/'). */
+  basePrefix: string;
+  /** Normalised mount-command flags. */
+  mountOptions: string[];
+  /** Credential attributes to hand on to the node in the volume context. */
+  credentialAttributes: Record<string, string>;
+}
+
+export interface VolumeAttributes extends S3Settings {
+  bucket?: string;
+  prefix: string;
+  readOnly: boolean;
+  mountOptions: string[];
+}
+
+function trimmed(m: Record<string, string>, k: string): string | undefined {
+  const v = m[k];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+export function parseBoolValue(where: string, v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  const s = v.toLowerCase();
+  if (s === 'true' || s === '1' || s === 'yes') return true;
+  if (s === 'false' || s === '0' || s === 'no') return false;
+  throw invalid(`${where} must be "true" or "false", got "${v}"`);
+}
+
+export function parseEndpoint(where: string, v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw invalid(`${where} "${v}" is not a URL: expected e.g. https://s3.example.com or http://minio.minio:9000`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid(`${where} must be an http or https URL, got "${v}"`);
+  return v.replace(/\/+$/, '');
+}
+
+export function parseRegion(where: string, v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/i.test(v)) throw invalid(`${where} "${v}" is not a region name like us-east-1`);
+  return v;
+}
+
+function parseMountOptionList(where: string, list: readonly string[]): string[] {
+  try {
+    return normaliseMountOptions(list);
+  } catch (err) {
+    if (err instanceof MountArgsError) throw invalid(`${where}: ${err.message}`);
+    throw err;
+  }
+}
+
+function checked<T>(where: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof MountArgsError) throw invalid(`${where}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Keys Kubernetes components add themselves (csi.storage.k8s.io/…, storage.kubernetes.io/…). */
+const isNamespacedKey = (k: string): boolean => k.includes('/');
+
+export function parseStorageClassParams(params: Record<string, string>): StorageClassParams {
+  const known = new Set<string>(STORAGE_CLASS_KEYS);
+  for (const k of Object.keys(params)) {
+    if (!known.has(k) && !isNamespacedKey(k)) {
+      throw invalid(`unknown StorageClass parameter "${k}"; known parameters: ${STORAGE_CLASS_KEYS.join(', ')}`);
+    }
+  }
+  const bucketRaw = trimmed(params, 'bucket') ?? trimmed(params, 'bucketName');
+  const bucket = bucketRaw === undefined ? undefined : checked('StorageClass parameter bucket', () => validateBucketName(bucketRaw));
+  const basePrefix = checked('StorageClass parameter basePrefix', () => validatePrefix(trimmed(params, 'basePrefix') ?? ''));
+  if (basePrefix !== '' && bucket === undefined) throw invalid('StorageClass parameter basePrefix needs the bucket parameter (prefix mode)');
+  const credentialAttributes: Record<string, string> = {};
+  for (const k of CREDENTIAL_KEYS) {
+    const v = trimmed(params, k);
+    if (v !== undefined) credentialAttributes[k] = v;
+  }
+  return {
+    bucket,
+    basePrefix,
+    endpoint: parseEndpoint('StorageClass parameter endpoint', trimmed(params, 'endpoint')),
+    region: parseRegion('StorageClass parameter region', trimmed(params, 'region')),
+    forcePathStyle: parseBoolValue('StorageClass parameter forcePathStyle', trimmed(params, 'forcePathStyle')),
+    mountOptions: parseMountOptionList('StorageClass parameter mountOptions', trimmed(params, 'mountOptions') ? [params.mountOptions!] : []),
+    credentialAttributes,
+  };
+}
+
+/** Parse volume attributes (volume_context); unknown un-namespaced keys are refused (typos). */
+export function parseVolumeAttributes(ctx: Record<string, string>): VolumeAttributes {
+  for (const k of Object.keys(ctx)) {
+    if (!VOLUME_ATTRIBUTE_KEYS.has(k) && !isNamespacedKey(k)) {
+      throw invalid(`unknown volume attribute "${k}"; known attributes: ${[...VOLUME_ATTRIBUTE_KEYS].join(', ')}`);
+    }
+  }
+  const bucketRaw = trimmed(ctx, ATTR.bucketName);
+  return {
+    bucket: bucketRaw === undefined ? undefined : checked('volume attribute bucketName', () => validateBucketName(bucketRaw)),
+    prefix: checked('volume attribute prefix', () => validatePrefix(trimmed(ctx, ATTR.prefix) ?? '')),
+    endpoint: parseEndpoint('volume attribute endpoint', trimmed(ctx, ATTR.endpoint)),
+    region: parseRegion('volume attribute region', trimmed(ctx, ATTR.region)),
+    forcePathStyle: parseBoolValue('volume attribute forcePathStyle', trimmed(ctx, ATTR.forcePathStyle)),
+    readOnly: parseBoolValue('volume attribute readOnly', trimmed(ctx, ATTR.readOnly)) ?? false,
+    mountOptions: parseMountOptionList('volume attribute mountOptions', trimmed(ctx, ATTR.mountOptions) ? [ctx.mountOptions!] : []),
+  };
+}
+
+/** Mount flags from the capability (PV/StorageClass mountOptions arrive as mount_flags). */
+export function parseMountFlags(flags: readonly string[]): string[] {
+  return parseMountOptionList('mount options (PV/StorageClass mountOptions)', flags);
+}
+
+/**
+ * Effective endpoint / region / path style from layers, first defined wins (e.g. volume
+ * attribute, secret, driver default). Path style defaults to true for custom endpoints (MinIO,
+ * Ceph, GCS need it) and false for AWS.
+ */
+export function effectiveS3Settings(...layers: (S3Settings | undefined)[]): { endpoint?: string; region?: string; forcePathStyle: boolean } {
+  const first = <K extends keyof S3Settings>(k: K): S3Settings[K] => layers.find((l) => l?.[k] !== undefined)?.[k];
+  const endpoint = first('endpoint');
+  const region = first('region');
+  return {
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    ...(region !== undefined ? { region } : {}),
+    forcePathStyle: first('forcePathStyle') ?? endpoint !== undefined,
+  };
+}

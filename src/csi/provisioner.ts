@@ -1,0 +1,249 @@
+// The S3 side of dynamic provisioning: create / find / delete the storage behind a volume.
+//   bucket mode: a bucket per volume, tagged as ours with its capacity; deleted after emptying.
+//   prefix mode: a zero-byte marker object "<prefix>" (the prefix itself, ending in "/") holding
+//                the capacity in metadata; deletion removes every key under "<prefix>" — listed
+//                with the trailing "/", so deleting pvc-1 never touches pvc-10/.
+// Capacity is recorded only so a repeated CreateVolume can tell compatible from incompatible.
+import {
+  AbortMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  GetBucketTaggingCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutBucketTaggingCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { status } from '@grpc/grpc-js';
+import { classifyS3Error } from '../s3/errors.js';
+import { CsiError, s3ToCsi } from './errors.js';
+import type { VolumeLocation } from './volume-id.js';
+
+export const OWNER_TAG = 'bucketmount-volume';
+export const CAPACITY_TAG = 'bucketmount-capacity';
+/** Metadata keys on the prefix marker (x-amz-meta-…). */
+const META_OWNER = 'bucketmount-volume';
+const META_CAPACITY = 'bucketmount-capacity';
+
+export interface VolumeRecord {
+  /** Recorded capacity in bytes (0 = unknown). */
+  capacityBytes: number;
+}
+
+function isKind(err: unknown, ...kinds: ReturnType<typeof classifyS3Error>[]): boolean {
+  return kinds.includes(classifyS3Error(err));
+}
+
+/** The recorded volume at this location, or undefined when there is none. */
+export async function findVolume(s3: S3Client, loc: VolumeLocation): Promise<VolumeRecord | undefined> {
+  if (loc.prefix === '') {
+    let tags;
+    try {
+      tags = await s3.send(new GetBucketTaggingCommand({ Bucket: loc.bucket }));
+    } catch (err) {
+      if (isKind(err, 'no-such-bucket')) return undefined;
+      const name = (err as { name?: string }).name;
+      if (name === 'NoSuchTagSet' || name === 'NoSuchTagSetError') {
+        return undefined; // exists, not ours (or not tagged yet)
+      }
+      throw s3ToCsi(err, `reading tags of bucket ${loc.bucket}`);
+    }
+    const owner = tags.TagSet?.find((t) => t.Key === OWNER_TAG);
+    if (!owner) return undefined;
+    const cap = Number(tags.TagSet?.find((t) => t.Key === CAPACITY_TAG)?.Value ?? '0');
+    return { capacityBytes: Number.isFinite(cap) ? cap : 0 };
+  }
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.prefix }));
+    const cap = Number(head.Metadata?.[META_CAPACITY] ?? '0');
+    return { capacityBytes: Number.isFinite(cap) ? cap : 0 };
+  } catch (err) {
+    if (isKind(err, 'not-found')) {
+      // A 404 HEAD cannot tell a missing key from a missing bucket: ask the bucket.
+      try {
+        await s3.send(new HeadBucketCommand({ Bucket: loc.bucket }));
+      } catch (e2) {
+        if (isKind(e2, 'not-found', 'no-such-bucket')) return undefined;
+        throw s3ToCsi(e2, `checking bucket ${loc.bucket}`);
+      }
+      return undefined;
+    }
+    if (isKind(err, 'no-such-bucket')) return undefined;
+    throw s3ToCsi(err, `checking volume marker s3://${loc.bucket}/${loc.prefix}`);
+  }
+}
+
+async function bucketIsEmpty(s3: S3Client, bucket: string): Promise<boolean> {
+  const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }));
+  return (r.KeyCount ?? r.Contents?.length ?? 0) === 0;
+}
+
+/** Create the storage for a new volume (caller checked that none is recorded). */
+export async function createVolumeStorage(s3: S3Client, loc: VolumeLocation, volumeName: string, capacityBytes: number, region: string | undefined): Promise<void> {
+  if (loc.prefix === '') {
+    try {
+      await s3.send(
+        new CreateBucketCommand({
+          Bucket: loc.bucket,
+          ...(region && region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
+        }),
+      );
+    } catch (err) {
+      if (!isKind(err, 'already-exists')) throw s3ToCsi(err, `creating bucket ${loc.bucket}`);
+      // Ours from an interrupted earlier attempt only if empty; never adopt someone's data.
+      let empty: boolean;
+      try {
+        empty = await bucketIsEmpty(s3, loc.bucket);
+      } catch (e2) {
+        if (isKind(e2, 'access-denied')) {
+          throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for volume ${volumeName} already exists and is owned by someone else; use another volume name or the bucket parameter (prefix mode)`);
+        }
+        throw s3ToCsi(e2, `listing bucket ${loc.bucket}`);
+      }
+      if (!empty) {
+        throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for volume ${volumeName} already exists, holds data and was not created by bucketmount; delete or rename it, or use the bucket parameter (prefix mode)`);
+      }
+    }
+    try {
+      await s3.send(
+        new PutBucketTaggingCommand({
+          Bucket: loc.bucket,
+          Tagging: {
+            TagSet: [
+              { Key: OWNER_TAG, Value: 'true' },
+              { Key: CAPACITY_TAG, Value: String(capacityBytes) },
+            ],
+          },
+        }),
+      );
+    } catch (err) {
+      throw s3ToCsi(err, `tagging bucket ${loc.bucket}`);
+    }
+    return;
+  }
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: loc.bucket }));
+  } catch (err) {
+    if (isKind(err, 'not-found', 'no-such-bucket')) {
+      throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} (StorageClass parameter bucket) does not exist: create it first, or leave the parameter out for one bucket per volume`);
+    }
+    throw s3ToCsi(err, `checking bucket ${loc.bucket}`);
+  }
+  try {
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: loc.bucket,
+        Key: loc.prefix,
+        Body: '',
+        ContentType: 'application/x-directory',
+        Metadata: { [META_OWNER]: 'true', [META_CAPACITY]: String(capacityBytes) },
+      }),
+    );
+  } catch (err) {
+    throw s3ToCsi(err, `creating volume marker s3://${loc.bucket}/${loc.prefix}`);
+  }
+}
+
+/** Delete every object whose key starts with `prefix` ('' = the whole bucket). */
+async function deleteAllUnder(s3: S3Client, bucket: string, prefix: string): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    // Always restart from the beginning: we delete what we list, so there is no token to keep.
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1000 }));
+    const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => k.startsWith(prefix));
+    if (keys.length === 0) break;
+    const r = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+    if (r.Errors && r.Errors.length > 0) {
+      const e = r.Errors[0]!;
+      throw new CsiError(status.INTERNAL, `deleting ${r.Errors.length} object(s) under s3://${bucket}/${prefix} failed, first: ${e.Key}: ${e.Code} ${e.Message ?? ''}`);
+    }
+    deleted += keys.length;
+  }
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  for (;;) {
+    const mp = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+    for (const u of mp.Uploads ?? []) {
+      if (!u.Key?.startsWith(prefix)) continue;
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+    }
+    if (!mp.IsTruncated) break;
+    keyMarker = mp.NextKeyMarker;
+    uploadIdMarker = mp.NextUploadIdMarker;
+  }
+  return deleted;
+}
+
+/** Remove a volume's storage. Idempotent: a missing bucket / prefix is success. */
+export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Promise<{ deletedObjects: number }> {
+  if (loc.prefix === '') {
+    const rec = await findVolume(s3, loc);
+    if (!rec) {
+      try {
+        await s3.send(new HeadBucketCommand({ Bucket: loc.bucket }));
+      } catch (err) {
+        if (isKind(err, 'not-found', 'no-such-bucket')) return { deletedObjects: 0 };
+        throw s3ToCsi(err, `checking bucket ${loc.bucket}`);
+      }
+      throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} exists but was not created by bucketmount (no ${OWNER_TAG} tag); not deleting it`);
+    }
+    let n: number;
+    try {
+      n = await deleteAllUnder(s3, loc.bucket, '');
+      await s3.send(new DeleteBucketCommand({ Bucket: loc.bucket }));
+    } catch (err) {
+      if (err instanceof CsiError) throw err;
+      if (isKind(err, 'no-such-bucket')) return { deletedObjects: 0 };
+      if (isKind(err, 'not-empty')) {
+        throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} is still not empty after deleting its objects (versioning enabled?); remove the object versions and retry`);
+      }
+      throw s3ToCsi(err, `deleting bucket ${loc.bucket}`);
+    }
+    return { deletedObjects: n };
+  }
+  if (!loc.prefix.endsWith('/')) throw new CsiError(status.INTERNAL, `refusing to delete prefix "${loc.prefix}" without a trailing "/"`);
+  try {
+    return { deletedObjects: await deleteAllUnder(s3, loc.bucket, loc.prefix) };
+  } catch (err) {
+    if (err instanceof CsiError) throw err;
+    if (isKind(err, 'no-such-bucket')) return { deletedObjects: 0 };
+    throw s3ToCsi(err, `deleting s3://${loc.bucket}/${loc.prefix}`);
+  }
+}
+
+/** Record a new capacity for an existing volume (ControllerExpandVolume). */
+export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacityBytes: number): Promise<void> {
+  if (loc.prefix === '') {
+    try {
+      await s3.send(
+        new PutBucketTaggingCommand({
+          Bucket: loc.bucket,
+          Tagging: { TagSet: [{ Key: OWNER_TAG, Value: 'true' }, { Key: CAPACITY_TAG, Value: String(capacityBytes) }] },
+        }),
+      );
+    } catch (err) {
+      throw s3ToCsi(err, `tagging bucket ${loc.bucket}`);
+    }
+    return;
+  }
+  try {
+    // A zero-byte self-copy replacing the metadata.
+    await s3.send(
+      new CopyObjectCommand({
+        Bucket: loc.bucket,
+        Key: loc.prefix,
+        CopySource: `${loc.bucket}/${loc.prefix.split('/').map(encodeURIComponent).join('/')}`,
+        MetadataDirective: 'REPLACE',
+        ContentType: 'application/x-directory',
+        Metadata: { [META_OWNER]: 'true', [META_CAPACITY]: String(capacityBytes) },
+      }),
+    );
+  } catch (err) {
+    throw s3ToCsi(err, `updating volume marker s3://${loc.bucket}/${loc.prefix}`);
+  }
+}

@@ -1,0 +1,279 @@
+// The file systems under test: how to mount the benchmark bucket with ours (bucketmount), s3fs,
+// rclone mount, goofys and geesefs, plus the no-op fuse-native zero file system (FUSE ceiling).
+// Every mount runs in the foreground so the spawned pid is the FUSE server (for peak RSS).
+// Credentials go through env or a 0600 file, never argv.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isFuseMounted, lazyUnmountSync, MOUNT_BIN } from '../support/mount.js';
+import type { PeerName } from './options.js';
+import { peakRssKiB, sleep } from './proc.js';
+
+/** Where and as whom to reach the shared MinIO bucket. */
+export interface BenchTarget {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+  bucket: string;
+  /** Private scratch directory (passwd files, rclone config). */
+  workDir: string;
+  partSizeMiB: number;
+}
+
+export interface MountOptions {
+  /** Run ours under `node --cpu-prof` writing the profile into this directory. */
+  cpuProfDir?: string;
+  /** Bytes served by the zero file system. */
+  zeroSize?: number;
+}
+
+export interface ActiveMount {
+  name: string;
+  dir: string;
+  /** pid of the FUSE server process. */
+  pid: number;
+  /** Peak RSS (VmHWM, KiB) so far. */
+  peakRss(): number | undefined;
+  logs(): string;
+  /** Unmount and wait for the server to exit; returns its final peak RSS. Idempotent. */
+  unmount(): Promise<number | undefined>;
+}
+
+export interface MountTool {
+  name: string;
+  /** Undefined when usable, otherwise why not (missing binary, did not build). */
+  unavailable(): string | undefined;
+  /** One line for the README: version and flags used. */
+  describe(): string;
+  mount(t: BenchTarget, dir: string, o?: MountOptions): Promise<ActiveMount>;
+}
+
+const NOOP_FUSE = fileURLToPath(new URL('./noop-fuse.js', import.meta.url));
+
+function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  delete env.AWS_PROFILE;
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+function s3Env(t: BenchTarget): Record<string, string> {
+  return { AWS_ACCESS_KEY_ID: t.accessKey, AWS_SECRET_ACCESS_KEY: t.secretKey, AWS_REGION: t.region };
+}
+
+/** First executable among $PATH, $GOBIN, $(go env GOPATH)/bin and ~/go/bin. */
+export function findBinary(name: string): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(':').filter(Boolean);
+  if (process.env.GOBIN) dirs.push(process.env.GOBIN);
+  const gopath = spawnSync('go', ['env', 'GOPATH'], { encoding: 'utf8' });
+  if (gopath.status === 0 && gopath.stdout.trim()) dirs.push(join(gopath.stdout.trim(), 'bin'));
+  dirs.push(join(homedir(), 'go', 'bin'));
+  for (const d of dirs) {
+    const p = join(d, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+function versionLine(bin: string, args: string[]): string {
+  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 10_000 });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n').find((l) => l.trim())?.trim() ?? '?';
+}
+
+function waitExit(proc: ChildProcess, ms: number): Promise<boolean> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    proc.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** Every server process started here, killed and lazily unmounted if the bench process dies. */
+const live = new Set<{ proc: ChildProcess; dir: string }>();
+process.on('exit', () => {
+  for (const m of live) {
+    try {
+      if (m.proc.exitCode === null) m.proc.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+    lazyUnmountSync(m.dir);
+  }
+});
+
+/** Unmount every mount still active (called from the runner's cleanup). */
+export async function unmountAll(): Promise<void> {
+  for (const m of [...live]) {
+    if (m.proc.exitCode === null && m.proc.signalCode === null) {
+      m.proc.kill('SIGTERM');
+      if (!(await waitExit(m.proc, 10_000))) m.proc.kill('SIGKILL');
+    }
+    lazyUnmountSync(m.dir);
+    live.delete(m);
+  }
+}
+
+type StopStyle = 'sigterm' | 'fusermount';
+
+/** Spawn a foreground FUSE server and wait until `dir` is a serving FUSE mount. */
+async function spawnMount(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, dir: string, stop: StopStyle): Promise<ActiveMount> {
+  mkdirSync(dir, { recursive: true });
+  const proc = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const entry = { proc, dir };
+  live.add(entry);
+  let output = '';
+  const keep = (d: string): void => {
+    output = (output + d).slice(-16_384);
+  };
+  proc.stdout!.setEncoding('utf8').on('data', keep);
+  proc.stderr!.setEncoding('utf8').on('data', keep);
+  let lastRss: number | undefined;
+  const peakRss = (): number | undefined => {
+    const v = peakRssKiB(proc.pid!);
+    if (v !== undefined) lastRss = Math.max(lastRss ?? 0, v);
+    return lastRss;
+  };
+  let stopped = false;
+  const unmount = async (): Promise<number | undefined> => {
+    if (stopped) return lastRss;
+    stopped = true;
+    peakRss();
+    if (proc.exitCode === null && proc.signalCode === null) {
+      if (stop === 'fusermount') spawnSync('fusermount', ['-u', dir], { stdio: 'ignore' });
+      else proc.kill('SIGTERM');
+      if (!(await waitExit(proc, 60_000))) {
+        lazyUnmountSync(dir);
+        proc.kill('SIGKILL');
+        await waitExit(proc, 5_000);
+      }
+    }
+    lazyUnmountSync(dir);
+    live.delete(entry);
+    return lastRss;
+  };
+  const deadline = Date.now() + 30_000;
+  while (true) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      await unmount();
+      throw new Error(`${name} exited (code ${proc.exitCode}, signal ${proc.signalCode}) before serving: ${output.slice(-2000)}`);
+    }
+    if (isFuseMounted(dir)) {
+      const r = spawnSync('stat', ['-c', '%F', dir], { encoding: 'utf8', timeout: 10_000 });
+      if (r.status === 0 && r.stdout.includes('directory')) break;
+    }
+    if (Date.now() > deadline) {
+      await unmount();
+      throw new Error(`${name} did not serve at ${dir} within 30 s: ${output.slice(-2000)}`);
+    }
+    await sleep(50);
+  }
+  return { name, dir, pid: proc.pid!, peakRss, logs: () => output, unmount };
+}
+
+const ours: MountTool = {
+  name: 'ours',
+  unavailable: () => (existsSync(MOUNT_BIN) ? undefined : `${MOUNT_BIN} missing (run npm run build)`),
+  describe: () => 'bucketmount (this repo), defaults: `--part-size 8` MiB, 4 parts in flight, prefetch up to 64 MiB per handle, `--metadata-ttl 1`',
+  mount(t, dir, o = {}) {
+    const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
+    const args = [
+      ...prof,
+      MOUNT_BIN,
+      'mount',
+      t.bucket,
+      dir,
+      `--endpoint-url=${t.endpoint}`,
+      '--force-path-style',
+      `--region=${t.region}`,
+      `--part-size=${t.partSizeMiB}`,
+      '--foreground',
+      '--log-level=warn',
+      `--spool-dir=${join(t.workDir, 'spool')}`,
+    ];
+    return spawnMount('ours', process.execPath, args, baseEnv(s3Env(t)), dir, 'sigterm');
+  },
+};
+
+const s3fs: MountTool = {
+  name: 's3fs',
+  unavailable: () => (findBinary('s3fs') ? undefined : 's3fs not installed (apt-get install s3fs)'),
+  describe: () => `${versionLine('s3fs', ['--version'])}; \`-o use_path_request_style\`, otherwise defaults (no local cache)`,
+  mount(t, dir) {
+    const passwd = join(t.workDir, 's3fs.passwd');
+    writeFileSync(passwd, `${t.accessKey}:${t.secretKey}\n`, { mode: 0o600 });
+    const args = [t.bucket, dir, '-f', '-o', `url=${t.endpoint}`, '-o', 'use_path_request_style', '-o', `passwd_file=${passwd}`, '-o', `endpoint=${t.region}`];
+    return spawnMount('s3fs', findBinary('s3fs')!, args, baseEnv(), dir, 'fusermount');
+  },
+};
+
+const rclone: MountTool = {
+  name: 'rclone',
+  unavailable: () => (findBinary('rclone') ? undefined : 'rclone not installed (apt-get install rclone)'),
+  describe: () =>
+    `${versionLine('rclone', ['version'])}; \`rclone mount --vfs-cache-mode off\` (writes stream to S3 and close() returns once the object exists; \`writes\` mode would return from close() before the upload)`,
+  mount(t, dir) {
+    const conf = join(t.workDir, 'rclone.conf');
+    writeFileSync(conf, '', { mode: 0o600 });
+    const env = baseEnv({
+      RCLONE_CONFIG: conf,
+      RCLONE_CONFIG_BENCH_TYPE: 's3',
+      RCLONE_CONFIG_BENCH_PROVIDER: 'Minio',
+      RCLONE_CONFIG_BENCH_ENV_AUTH: 'false',
+      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: t.accessKey,
+      RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: t.secretKey,
+      RCLONE_CONFIG_BENCH_ENDPOINT: t.endpoint,
+      RCLONE_CONFIG_BENCH_REGION: t.region,
+    });
+    const args = ['mount', `bench:${t.bucket}`, dir, '--vfs-cache-mode', 'off', '--log-level', 'ERROR'];
+    return spawnMount('rclone', findBinary('rclone')!, args, env, dir, 'sigterm');
+  },
+};
+
+function goPeer(name: 'goofys' | 'geesefs'): MountTool {
+  return {
+    name,
+    unavailable: () => (findBinary(name) ? undefined : `${name} did not build: the Go module proxy here refuses its module (see scripts/setup.d/bench.sh)`),
+    describe: () => `${name} ${versionLine(findBinary(name) ?? name, ['--version'])}; defaults`,
+    mount(t, dir) {
+      const args = ['-f', '--endpoint', t.endpoint, '--region', t.region, t.bucket, dir];
+      return spawnMount(name, findBinary(name)!, args, baseEnv(s3Env(t)), dir, 'sigterm');
+    },
+  };
+}
+
+export const PEERS: Record<PeerName, MountTool> = { ours, s3fs, rclone, goofys: goPeer('goofys'), geesefs: goPeer('geesefs') };
+
+/** The no-op fuse-native file system serving one file `/zero` of zeros: the FUSE read ceiling. */
+export const ZERO_FS: MountTool = {
+  name: 'fuse-ceiling',
+  unavailable: () => (existsSync(NOOP_FUSE) ? undefined : `${NOOP_FUSE} missing`),
+  describe: () => 'no-op fuse-native file system (same max_read as ours) answering every read with zeros',
+  mount(_t, dir, o = {}) {
+    const args = [NOOP_FUSE, dir, String(o.zeroSize ?? 0)];
+    return spawnMount('fuse-ceiling', process.execPath, args, baseEnv(), dir, 'sigterm');
+  },
+};
+
+/** Remove the scratch directory, but never while anything is still mounted below it. */
+export function removeWorkDir(dir: string): boolean {
+  const below = (): string[] =>
+    readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) ?? '')
+      .filter((mp) => mp.startsWith(dir + '/'));
+  for (const mp of below()) lazyUnmountSync(mp);
+  if (below().length) return false;
+  rmSync(dir, { recursive: true, force: true });
+  return true;
+}

@@ -1,0 +1,65 @@
+// Result types shared by the runner, the workloads and the reports, and the list of workload
+// rows with how each is shown (throughput, latency or wall time).
+export interface Measurement {
+  seconds: number;
+  bytes?: number;
+  ops?: number;
+  /** Peak RSS (VmHWM, KiB) of the mount process during this workload. */
+  rssKiB?: number;
+  /** Set when the run failed, timed out, or produced wrong data; the time is then not comparable. */
+  error?: string;
+}
+
+export type WorkloadId = 'seqRead' | 'seqWrite' | 'ttfb' | 'randRead' | 'lsDir' | 'findTree' | 'createSmall' | 'cpSmall' | 'rmSmall';
+
+export interface WorkloadInfo {
+  id: WorkloadId;
+  title: string;
+  /** How the row is shown: MiB/s (higher is better), ms per op, or seconds (lower is better). */
+  unit: 'MiB/s' | 'ms' | 's';
+}
+
+export const WORKLOADS: WorkloadInfo[] = [
+  { id: 'seqRead', title: 'sequential read (cold)', unit: 'MiB/s' },
+  { id: 'seqWrite', title: 'sequential write incl. close', unit: 'MiB/s' },
+  { id: 'ttfb', title: 'time to first byte', unit: 'ms' },
+  { id: 'randRead', title: 'random 4 KiB read', unit: 'ms' },
+  { id: 'lsDir', title: 'ls -l', unit: 's' },
+  { id: 'findTree', title: 'find', unit: 's' },
+  { id: 'createSmall', title: 'create 4 KiB files', unit: 's' },
+  { id: 'cpSmall', title: 'cp -r small files', unit: 's' },
+  { id: 'rmSmall', title: 'rm -r small files', unit: 's' },
+];
+
+export interface SystemResult {
+  name: string;
+  available: boolean;
+  /** Why it was skipped. */
+  reason?: string;
+  description?: string;
+  rows: Partial<Record<WorkloadId, Measurement>>;
+  /** Largest VmHWM (KiB) of any of its mount processes. */
+  peakRssKiB?: number;
+}
+
+export interface BenchResults {
+  date: string;
+  machine: { cpus: number; cpuModel: string; memGiB: number; kernel: string; node: string; minio: string };
+  options: Record<string, unknown>;
+  systems: SystemResult[];
+  notes: string[];
+}
+
+/** The number a row is compared by: MiB/s, ms per op, or seconds. */
+export function displayValue(w: WorkloadInfo, m: Measurement | undefined): number | undefined {
+  if (!m || m.error) return undefined;
+  if (w.unit === 'MiB/s') return m.bytes ? m.bytes / (1024 * 1024) / m.seconds : undefined;
+  if (w.unit === 'ms') return (m.seconds * 1000) / (m.ops ?? 1);
+  return m.seconds;
+}
+
+/** How many times faster `a` is than `b` on this row (>1 = a faster). */
+export function speedup(w: WorkloadInfo, a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined || b === undefined || a <= 0 || b <= 0) return undefined;
+  return w.unit === 'MiB/s' ? a / b : b / a;
+}

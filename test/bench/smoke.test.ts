@@ -1,0 +1,46 @@
+// CI smoke test of the benchmark harness: runs `run.js --smoke` (tiny sizes; raw SDK, FUSE
+// ceiling, ours and s3fs against a real MinIO with real FUSE mounts) into a temp directory and
+// checks only that it finished and wrote its JSON, Markdown and PNG. No speed assertions.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { BenchResults } from './results.js';
+
+const RUN = fileURLToPath(new URL('./run.js', import.meta.url));
+
+function fuseMounts(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => / - fuse/.test(l) && l.includes('bucketmount-bench-'));
+}
+
+test('benchmark smoke preset completes and writes results', { timeout: 180_000 }, async () => {
+  const out = mkdtempSync(join(tmpdir(), 'bucketmount-bench-out-'));
+  try {
+    const child = spawn(process.execPath, [RUN, '--smoke', '--no-readme', '--peers', 'ours,s3fs', '--out', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    assert.equal(code, 0, `bench exited ${code}:\n${output.slice(-4000)}`);
+
+    const res = JSON.parse(readFileSync(join(out, 'smoke-results.json'), 'utf8')) as BenchResults;
+    const names = res.systems.map((s) => s.name);
+    for (const n of ['raw SDK', 'fuse-ceiling', 'ours', 's3fs']) assert.ok(names.includes(n), `results lack ${n}: ${names.join(', ')}`);
+    const ours = res.systems.find((s) => s.name === 'ours')!;
+    for (const row of ['seqRead', 'seqWrite', 'ttfb', 'randRead', 'lsDir', 'findTree', 'createSmall', 'cpSmall', 'rmSmall'] as const) {
+      assert.ok(ours.rows[row], `ours has no ${row} row`);
+    }
+    assert.ok(existsSync(join(out, 'smoke-results.md')));
+    assert.deepEqual([...readFileSync(join(out, 'smoke-results.png')).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+    assert.deepEqual(fuseMounts(), [], 'the benchmark left FUSE mounts behind');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
