@@ -57,6 +57,8 @@ function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
   delete env.AWS_PROFILE;
   delete env.NODE_OPTIONS;
+  // rclone (and Go SDKs) refuse a custom CA bundle on their transport; MinIO here is plain HTTP.
+  delete env.AWS_CA_BUNDLE;
   return env;
 }
 

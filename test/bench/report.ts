@@ -38,8 +38,10 @@ function cell(w: WorkloadInfo, s: SystemResult | undefined, footnotes: string[])
   if (!s || !m) return '–';
   const v = displayValue(w, m);
   if (v === undefined) {
-    footnotes.push(`${s.name}, ${w.title}: ${m.error ?? 'no value'}`);
-    return `failed [${footnotes.length}]`;
+    const note = `${s.name}: ${(m.error ?? 'no value').replace(/\s+/g, ' ').slice(0, 300)}`;
+    let i = footnotes.indexOf(note);
+    if (i === -1) i = footnotes.push(note) - 1;
+    return `failed [${i + 1}]`;
   }
   return formatValue(w, v);
 }
@@ -77,7 +79,7 @@ export function markdownTable(res: BenchResults, o: BenchOptions): string {
   out.push('"ours ÷ raw": ours\' speed as a share of the raw SDK doing the same requests (100% = as fast as the SDK alone). "(ours ×)": how many times faster ours is than that peer on the row (above 1 = ours faster).');
   const skipped = res.systems.filter((s) => !s.available);
   if (skipped.length) out.push('', `Not measured: ${skipped.map((s) => `${s.name} (${s.reason})`).join('; ')}.`);
-  if (footnotes.length) out.push('', ...footnotes.map((f, i) => `[${i + 1}] ${f.replace(/\s+/g, ' ').slice(0, 300)}`));
+  if (footnotes.length) out.push('', ...footnotes.map((f, i) => `[${i + 1}] ${f}`));
   return out.join('\n');
 }
 
