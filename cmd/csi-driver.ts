@@ -7,7 +7,7 @@ import { constants as fsConstants, existsSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../src/log.js';
+import { createLogger, quietSdkNodeVersionWarning } from '../src/log.js';
 import { ControllerService } from '../src/csi/controller.js';
 import { IdentityService, PLUGIN_NAME, pluginVersion, type Readiness } from '../src/csi/identity.js';
 import { NodeService } from '../src/csi/node.js';
@@ -103,12 +103,14 @@ async function nodeReadiness(mounterReady: () => boolean): Promise<Readiness> {
 }
 
 async function main(): Promise<void> {
+  quietSdkNodeVersionWarning();
   const cfg = parseFlags(process.argv.slice(2));
   const log = createLogger({ level: cfg.logLevel, defaultMeta: { component: 'csi-driver', mode: cfg.mode } });
   const serveController = cfg.mode !== 'node';
   const serveNode = cfg.mode !== 'controller';
 
   let mounter: ProcessMounter | undefined;
+  let nodeService: NodeService | undefined;
   let reconciled = false;
   const services: ServedServices = {
     identity: new IdentityService({
@@ -120,7 +122,8 @@ async function main(): Promise<void> {
   if (serveController) services.controller = new ControllerService({ logger: log, defaults: cfg.defaults }).handlers();
   if (serveNode) {
     mounter = createProcessMounter({ stateDir: cfg.stateDir, logger: log });
-    services.node = new NodeService({ nodeId: cfg.nodeId, mounter, logger: log, defaults: cfg.defaults }).handlers();
+    nodeService = new NodeService({ nodeId: cfg.nodeId, mounter, logger: log, defaults: cfg.defaults });
+    services.node = nodeService.handlers();
   }
 
   const server = await startCsiServer(cfg.endpoint, services, log);
@@ -141,6 +144,7 @@ async function main(): Promise<void> {
     log.info('shutting down (mounts stay up)', { signal });
     void (async () => {
       await server.shutdown(10_000);
+      nodeService?.close();
       await mounter?.close();
       log.info('stopped');
       process.exit(0);

@@ -4,9 +4,10 @@
 // mount (kubelet's requiresRepublish) only refreshes its credentials. Also NodeGetInfo,
 // NodeGetCapabilities and NodeGetVolumeStats (statfs of the mount + its health).
 import { statfs } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, resolve as resolvePath } from 'node:path';
 import type { Logger } from 'winston';
 import { resolveCredentials, type CredentialRequest, type ResolvedCredentials } from '../credentials/resolve.js';
+import { CredentialRefresher } from '../credentials/refresher.js';
 import { MountArgsError, parseMountArgs } from '../mounter/mount-args.js';
 import type { Mounter, MountSource } from '../mounter/types.js';
 import { capabilityFingerprint, isReadOnlyMode, unsupportedReason } from './capabilities.js';
@@ -37,6 +38,8 @@ export interface NodeOptions {
   resolve?: (req: CredentialRequest) => Promise<ResolvedCredentials>;
   /** Extra mount-command flags for every mount (e.g. --cache dir); volume options come after. */
   baseMountFlags?: string[];
+  /** Refreshes temporary (STS) credentials before expiry (default: a CredentialRefresher). */
+  refresher?: CredentialRefresher;
 }
 
 function required(value: string | undefined, rpc: string, field: string): string {
@@ -71,10 +74,23 @@ export function mountSourceFor(args: {
 export class NodeService {
   private readonly log: Logger;
   private readonly resolve: (req: CredentialRequest) => Promise<ResolvedCredentials>;
+  private readonly refresher: CredentialRefresher;
 
   constructor(private readonly opts: NodeOptions) {
     this.log = opts.logger.child({ service: 'node' });
     this.resolve = opts.resolve ?? ((r) => resolveCredentials(r));
+    this.refresher = opts.refresher ?? new CredentialRefresher({ logger: this.log });
+  }
+
+  /** Keep the mount's temporary credentials fresh between kubelet republishes. */
+  private track(targetPath: string, request: CredentialRequest, resolved: ResolvedCredentials): Promise<void> {
+    const target = resolvePath(targetPath);
+    return this.refresher.track(target, request, resolved, (c) => this.opts.mounter.updateCredentials(target, c));
+  }
+
+  /** Stop credential refresh timers (mounts stay up). */
+  close(): void {
+    this.refresher.close();
   }
 
   async nodePublishVolume(req: NodePublishVolumeRequest): Promise<NodePublishVolumeResponse> {
@@ -101,7 +117,8 @@ export class NodeService {
     const readOnly = req.readonly === true || isReadOnlyMode(cap) || attrs.readOnly;
     const fingerprint = capabilityFingerprint(cap, readOnly);
 
-    const resolved = await this.resolve({ volumeId, volumeContext: ctx, secrets: req.secrets ?? {} });
+    const credRequest: CredentialRequest = { volumeId, volumeContext: ctx, secrets: req.secrets ?? {} };
+    const resolved = await this.resolve(credRequest);
 
     const existing = await this.opts.mounter.lookup(targetPath);
     if (existing) {
@@ -114,6 +131,7 @@ export class NodeService {
       if (existing.healthy) {
         if (resolved.credentials) {
           await this.opts.mounter.updateCredentials(targetPath, resolved.credentials);
+          await this.track(targetPath, credRequest, resolved);
           log.info('already published; credentials refreshed', { source: resolved.source, expiration: resolved.expiration });
         } else {
           log.info('already published');
@@ -135,6 +153,7 @@ export class NodeService {
       credentialIdentity: resolved.identity,
       capabilityFingerprint: fingerprint,
     });
+    await this.track(targetPath, credRequest, resolved);
     log.info('published', { bucket, prefix, endpoint: settings.endpoint, readOnly, accessMode: cap.accessMode?.mode, credentialSource: resolved.source });
     return {};
   }
@@ -144,6 +163,7 @@ export class NodeService {
     const volumeId = required(req.volumeId, rpc, 'volume_id');
     const targetPath = required(req.targetPath, rpc, 'target_path');
     if (!isAbsolute(targetPath)) throw invalid(`${rpc}: target_path "${targetPath}" must be an absolute path`);
+    this.refresher.untrack(resolvePath(targetPath));
     await this.opts.mounter.unpublish(targetPath);
     this.log.info('unpublished', { volumeId, targetPath });
     return {};
