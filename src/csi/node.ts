@@ -79,7 +79,7 @@ export class NodeService {
   constructor(private readonly opts: NodeOptions) {
     this.log = opts.logger.child({ service: 'node' });
     this.resolve = opts.resolve ?? ((r) => resolveCredentials(r));
-    this.refresher = opts.refresher ?? new CredentialRefresher({ logger: this.log });
+    this.refresher = opts.refresher ?? new CredentialRefresher({ logger: this.log, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
   }
 
   /** Keep the mount's temporary credentials fresh between kubelet republishes. */

@@ -29,6 +29,8 @@ export interface BenchOptions {
   /** Multipart part size (MiB) and parallel parts, shared by ours and the raw SDK upload. */
   partSizeMiB: number;
   uploadConcurrency: number;
+  /** Run the whole sequence (raw, ceiling, every peer) this many times; rows report the median. */
+  rounds: number;
   /** Per-workload time limit (s); a run over it is killed and recorded as a timeout. */
   timeoutS: number;
   verbose: boolean;
@@ -48,6 +50,7 @@ const FULL: BenchOptions = {
   profile: false,
   partSizeMiB: 8,
   uploadConcurrency: 4,
+  rounds: 1,
   timeoutS: 900,
   verbose: false,
 };
@@ -94,6 +97,7 @@ export const BENCH_USAGE = `usage: npm run bench -- [flags]
   --out DIR               output directory (default docs/bench)
   --no-readme             do not touch README.md
   --profile               extra node --cpu-prof runs of ours for seq read/write
+  --rounds N              repeat everything N times, interleaved; rows show the median (default 1)
   --timeout-s N           per-workload limit in seconds (default 900)
   --verbose               log progress details`;
 
@@ -113,6 +117,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       'no-readme': { type: 'boolean' },
       profile: { type: 'boolean' },
       'timeout-s': { type: 'string' },
+      rounds: { type: 'string' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -127,6 +132,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     smallCount: posInt('small-count', values['small-count'], base.smallCount),
     randomReads: posInt('random-reads', values['random-reads'], base.randomReads),
     timeoutS: posInt('timeout-s', values['timeout-s'], base.timeoutS),
+    rounds: posInt('rounds', values.rounds, base.rounds),
     peers: values.peers !== undefined ? parsePeers(values.peers) : base.peers,
     out: values.out ?? base.out,
     profile: values.profile ?? false,

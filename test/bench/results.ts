@@ -8,6 +8,8 @@ export interface Measurement {
   rssKiB?: number;
   /** Set when the run failed, timed out, or produced wrong data; the time is then not comparable. */
   error?: string;
+  /** With several rounds: every round's value in the row's unit (MiB/s, ms or s); this one is the median. */
+  samples?: number[];
 }
 
 export type WorkloadId = 'seqRead' | 'seqWrite' | 'ttfb' | 'randRead' | 'lsDir' | 'findTree' | 'createSmall' | 'cpSmall' | 'rmSmall';
@@ -62,4 +64,28 @@ export function displayValue(w: WorkloadInfo, m: Measurement | undefined): numbe
 export function speedup(w: WorkloadInfo, a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined || b === undefined || a <= 0 || b <= 0) return undefined;
   return w.unit === 'MiB/s' ? a / b : b / a;
+}
+
+/**
+ * Merge the same system's results from several rounds: per row the round with the median value
+ * (failed rounds count only when every round failed), all values kept in `samples`.
+ */
+export function mergeRounds(rounds: SystemResult[]): SystemResult {
+  const first = rounds[0]!;
+  const merged: SystemResult = { ...first, rows: {} };
+  for (const r of rounds) if (r.peakRssKiB !== undefined) merged.peakRssKiB = Math.max(merged.peakRssKiB ?? 0, r.peakRssKiB);
+  for (const w of WORKLOADS) {
+    const ok = rounds
+      .map((r) => r.rows[w.id])
+      .filter((m): m is Measurement => m !== undefined)
+      .map((m) => ({ m, v: displayValue(w, m) }));
+    const good = ok.filter((x) => x.v !== undefined).sort((a, b) => a.v! - b.v!);
+    if (good.length) {
+      const mid = good[Math.floor((good.length - 1) / 2)]!;
+      merged.rows[w.id] = { ...mid.m, samples: ok.length > 1 ? ok.map((x) => x.v ?? NaN) : undefined };
+    } else if (ok.length) {
+      merged.rows[w.id] = ok[0]!.m;
+    }
+  }
+  return merged;
 }

@@ -15,7 +15,7 @@ import { BenchArgsError, parseBenchArgs, type BenchOptions } from './options.js'
 import { findBinary, PEERS, removeWorkDir, unmountAll, ZERO_FS, type BenchTarget } from './peers.js';
 import { profileMarkdown, summariseProfile } from './profile.js';
 import { checkTargets, machineLine, markdownTable, rowTitles, targetsMarkdown, updateReadme } from './report.js';
-import type { BenchResults, SystemResult } from './results.js';
+import { mergeRounds, type BenchResults, type SystemResult } from './results.js';
 import { FsSuite, runRaw, type SuiteContext } from './suite.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -132,22 +132,32 @@ async function main(argv: string[]): Promise<number> {
       systems: [],
       notes: [],
     };
-    results.systems.push(await runRaw(ctx));
-    const ceilingReason = ZERO_FS.unavailable();
-    results.systems.push(ceilingReason ? { name: ZERO_FS.name, available: false, reason: ceilingReason, rows: {} } : await new FsSuite(ctx, ZERO_FS).runCeiling());
-    for (const name of o.peers) {
-      const tool = PEERS[name];
-      const reason = tool.unavailable();
-      if (reason) {
-        log.warn('peer not available', { peer: name, reason });
-        results.systems.push({ name, available: false, reason, rows: {} });
-        continue;
+    // Rounds interleave the systems, so a burst of load from other work on the machine hits
+    // every system rather than one; each row then reports the median round.
+    const perSystem = new Map<string, SystemResult[]>();
+    const add = (r: SystemResult): void => {
+      perSystem.set(r.name, [...(perSystem.get(r.name) ?? []), r]);
+    };
+    for (let round = 1; round <= o.rounds; round++) {
+      log.info('round', { round, of: o.rounds });
+      add(await runRaw(ctx));
+      const ceilingReason = ZERO_FS.unavailable();
+      add(ceilingReason ? { name: ZERO_FS.name, available: false, reason: ceilingReason, rows: {} } : await new FsSuite(ctx, ZERO_FS).runCeiling());
+      for (const name of o.peers) {
+        const tool = PEERS[name];
+        const reason = tool.unavailable();
+        if (reason) {
+          if (round === 1) log.warn('peer not available', { peer: name, reason });
+          add({ name, available: false, reason, rows: {} });
+          continue;
+        }
+        log.info('running', { system: name, round });
+        const r: SystemResult = await new FsSuite(ctx, tool).run();
+        r.description = tool.describe();
+        add(r);
       }
-      log.info('running', { system: name });
-      const r: SystemResult = await new FsSuite(ctx, tool).run();
-      r.description = tool.describe();
-      results.systems.push(r);
     }
+    for (const rounds of perSystem.values()) results.systems.push(mergeRounds(rounds));
     let profiles = '';
     if (o.profile && o.peers.includes('ours')) profiles = await profileOurs(ctx, outDir);
 

@@ -12,7 +12,8 @@ import { appendFile, chmod, chown, mkdir, mkdtemp, open, readFile, readdir, rena
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { errnoOf, fsSuite, patternBytes, py, run, runOk, sha256, sleep } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { errnoOf, fsSuite, patternBytes, python, sha256, sleep, type ShResult } from './helpers.js';
 import { startFaultProxy, Faults, type FaultProxy, type S3Op } from '../support/fault-proxy.js';
 import type { MountedBucket } from '../support/mount.js';
 
@@ -100,6 +101,32 @@ after(async () => {
 });
 
 
+// The fault proxy lives in this process, so tools must run asynchronously: a spawnSync would
+// block the proxy while the tool waits for the mount, which waits for the proxy (deadlock).
+function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<ShResult> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => (stderr += String(err)));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function runOk(cmd: string, args: string[]): Promise<string> {
+  const r = await run(cmd, args);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+const py = (script: string, args: string[]): Promise<string> => runOk(python(), ['-c', script, ...args]);
+
 /** Read `len` bytes at `pos` with one pread. */
 async function pread(path: string, pos: number, len: number): Promise<Buffer> {
   const fh = await open(path, 'r');
@@ -113,8 +140,8 @@ async function pread(path: string, pos: number, len: number): Promise<Buffer> {
 }
 
 /** Errno names of several operations run in python (symlink, link, xattr, ...). */
-function pyErrnos(exprs: string[], args: string[]): string {
-  return py(
+async function pyErrnos(exprs: string[], args: string[]): Promise<string> {
+  return (await py(
     [
       'import os, sys, errno',
       'def e(f):',
@@ -125,7 +152,7 @@ function pyErrnos(exprs: string[], args: string[]): string {
       `print(" ".join([${exprs.map((x) => `e(lambda: ${x})`).join(', ')}]))`,
     ].join('\n'),
     args,
-  ).trim();
+  )).trim();
 }
 
 // ---- one probe per table row ----------------------------------------------------------------
@@ -180,7 +207,7 @@ const probes: Array<[string, () => Promise<string>]> = [
   [
     'empty file (`touch`)',
     async () => {
-      runOk('touch', [m('empty.txt')]);
+      await runOk('touch', [m('empty.txt')]);
       const h = await s.head('empty.txt');
       return h?.ContentLength === 0 && (await stat(m('empty.txt'))).size === 0 ? 'ok' : `object: ${JSON.stringify(h?.ContentLength)}`;
     },
@@ -198,7 +225,7 @@ const probes: Array<[string, () => Promise<string>]> = [
     async () => {
       await s.put('app.log', 'one\n');
       await appendFile(m('app.log'), 'two\n');
-      runOk('sh', ['-c', 'echo three >> "$1"', 'sh', m('app.log')]);
+      await runOk('sh', ['-c', 'echo three >> "$1"', 'sh', m('app.log')]);
       return (await s.getText('app.log')) === 'one\ntwo\nthree\n' ? 'ok' : `got ${JSON.stringify(await s.getText('app.log'))}`;
     },
   ],
@@ -235,7 +262,7 @@ const probes: Array<[string, () => Promise<string>]> = [
     'truncate, `ftruncate`',
     async () => {
       await s.put('tr.bin', patternBytes(100_000, 5));
-      runOk('truncate', ['-s', '10', m('tr.bin')]);
+      await runOk('truncate', ['-s', '10', m('tr.bin')]);
       const a = (await s.getBytes('tr.bin')).equals(patternBytes(100_000, 5).subarray(0, 10));
       const fh = await open(m('tr.bin'), 'r+');
       try {
@@ -378,7 +405,7 @@ const probes: Array<[string, () => Promise<string>]> = [
   [
     'create a file in a new directory',
     async () => {
-      runOk('sh', ['-c', 'cd "$1" && mkdir -p a/b/c && echo hi > a/b/c/f', 'sh', mnt.dir]);
+      await runOk('sh', ['-c', 'cd "$1" && mkdir -p a/b/c && echo hi > a/b/c/f', 'sh', mnt.dir]);
       return (await s.getText('a/b/c/f')) === 'hi\n' ? 'ok' : 'missing';
     },
   ],
@@ -411,7 +438,7 @@ const probes: Array<[string, () => Promise<string>]> = [
       for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => s.put(k, 'x')));
       const heads = proxy.count({ op: 'HeadObject' });
       const lists = proxy.count({ op: 'ListObjects' });
-      const names = runOk('ls', ['-l', m('many')])
+      const names = (await runOk('ls', ['-l', m('many')]))
         .split('\n')
         .filter((l) => / k\d{4}$/.test(l)).length;
       const headsDuring = proxy.count({ op: 'HeadObject' }) - heads;
@@ -473,7 +500,7 @@ const probes: Array<[string, () => Promise<string>]> = [
       for (let i = 0; i < 25; i++) await s.put(`big-dir/f${i}`, String(i));
       const code = await errnoOf(rename(m('big-dir'), m('big-dir-2')));
       const unchanged = (await s.keys('big-dir/')).length === 25 && (await s.keys('big-dir-2/')).length === 0;
-      const mv = run('mv', [m('big-dir'), m('big-dir-3')]);
+      const mv = await run('mv', [m('big-dir'), m('big-dir-3')]);
       const moved = mv.code === 0 && (await s.keys('big-dir-3/')).length === 25 && (await s.keys('big-dir/')).length === 0;
       return `${code ?? 'ok'}${unchanged ? '' : ' (changed)'}, mv ${moved ? 'copies' : `fails: ${mv.stderr.trim()}`}`;
     },
@@ -495,14 +522,14 @@ const probes: Array<[string, () => Promise<string>]> = [
     'symlink, hard link',
     async () => {
       await writeFile(m('link-src.txt'), 'x');
-      return pyErrnos(['os.symlink("link-src.txt", sys.argv[1] + "/sl")', 'os.link(sys.argv[1] + "/link-src.txt", sys.argv[1] + "/hl")'], [mnt.dir]);
+      return await pyErrnos(['os.symlink("link-src.txt", sys.argv[1] + "/sl")', 'os.link(sys.argv[1] + "/link-src.txt", sys.argv[1] + "/hl")'], [mnt.dir]);
     },
   ],
   [
     'extended attributes',
     async () => {
       await writeFile(m('xattr.txt'), 'x');
-      return pyErrnos(['os.setxattr(sys.argv[1], "user.k", b"v")', 'os.getxattr(sys.argv[1], "user.k")'], [m('xattr.txt')]);
+      return await pyErrnos(['os.setxattr(sys.argv[1], "user.k", b"v")', 'os.getxattr(sys.argv[1], "user.k")'], [m('xattr.txt')]);
     },
   ],
   [
@@ -529,7 +556,7 @@ const probes: Array<[string, () => Promise<string>]> = [
     '`statfs` (`df`)',
     async () => {
       const st = await statfs(mnt.dir);
-      return st.blocks > 0 && run('df', [mnt.dir]).code === 0 ? 'ok' : 'fails';
+      return st.blocks > 0 && (await run('df', [mnt.dir])).code === 0 ? 'ok' : 'fails';
     },
   ],
   [
@@ -537,7 +564,7 @@ const probes: Array<[string, () => Promise<string>]> = [
     async () => {
       const data = patternBytes(300_000, 8);
       await s.put('mm.bin', data);
-      const out = py('import mmap, sys, hashlib\nf = open(sys.argv[1], "rb")\nm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\nprint(hashlib.sha256(m[:]).hexdigest())', [m('mm.bin')]);
+      const out = await py('import mmap, sys, hashlib\nf = open(sys.argv[1], "rb")\nm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\nprint(hashlib.sha256(m[:]).hexdigest())', [m('mm.bin')]);
       return out.trim() === sha256(data) ? 'ok' : 'wrong bytes';
     },
   ],
@@ -599,7 +626,7 @@ const probes: Array<[string, () => Promise<string>]> = [
   [
     '`np.savez`, TensorBoard logs, torch checkpoints',
     async () => {
-      const out = py(
+      const out = await py(
         [
           'import sys, os, numpy as np, pickle',
           'd = sys.argv[1]; os.makedirs(d, exist_ok=True)',
@@ -624,14 +651,14 @@ const probes: Array<[string, () => Promise<string>]> = [
       await mkdir(join(src, 'd'), { recursive: true });
       await writeFile(join(src, 'd/f.bin'), patternBytes(100_000, 9));
       await writeFile(join(src, 'g.txt'), 'g');
-      runOk('cp', ['-r', src, m('t-cp')]);
-      runOk('mv', [m('t-cp'), m('t-mv')]);
-      runOk('dd', [`if=${join(src, 'd/f.bin')}`, `of=${m('t-dd.bin')}`, 'bs=64k', 'status=none']);
-      runOk('dd', [`if=${join(src, 'g.txt')}`, `of=${m('t-dd.bin')}`, 'seek=5', 'bs=1', 'conv=notrunc', 'status=none']);
-      runOk('tar', ['-cf', m('t.tar'), '-C', src, '.']);
+      await runOk('cp', ['-r', src, m('t-cp')]);
+      await runOk('mv', [m('t-cp'), m('t-mv')]);
+      await runOk('dd', [`if=${join(src, 'd/f.bin')}`, `of=${m('t-dd.bin')}`, 'bs=64k', 'status=none']);
+      await runOk('dd', [`if=${join(src, 'g.txt')}`, `of=${m('t-dd.bin')}`, 'seek=5', 'bs=1', 'conv=notrunc', 'status=none']);
+      await runOk('tar', ['-cf', m('t.tar'), '-C', src, '.']);
       await mkdir(m('t-untar'));
-      runOk('tar', ['-xf', m('t.tar'), '-C', m('t-untar')]);
-      runOk('rsync', ['-a', src + '/', m('t-rsync') + '/']);
+      await runOk('tar', ['-xf', m('t.tar'), '-C', m('t-untar')]);
+      await runOk('rsync', ['-a', src + '/', m('t-rsync') + '/']);
       const want = sha256(patternBytes(100_000, 9));
       const dd = patternBytes(100_000, 9);
       dd.write('g', 5);

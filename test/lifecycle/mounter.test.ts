@@ -63,6 +63,8 @@ test('publish serves, is idempotent, unpublish leaves nothing behind', async () 
   const ps = execFileSync('ps', ['-eww', '-o', 'pid=,args='], { encoding: 'utf8' });
   assert.ok(ps.split('\n').some((l) => l.trim().startsWith(`${pid} `)), 'mount process listed by ps');
   assert.ok(!ps.includes(minio.secretKey), 'secret in ps output');
+  assert.ok(!readFileSync(share.logFile, 'utf8').includes(minio.secretKey), 'secret in the mount log');
+  assert.ok(!readFileSync(join(work.stateDir, 'state.json'), 'utf8').includes(minio.secretKey), 'secret in state.json');
   await mounter.unpublish(target);
   await mounter.unpublish(target); // idempotent
   assert.ok(!existsSync(target));
