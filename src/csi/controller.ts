@@ -12,7 +12,7 @@ import { createS3Client } from '../s3/client.js';
 import { unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';
 import { effectiveS3Settings, parseStorageClassParams, type S3Settings } from './params.js';
-import { createVolumeStorage, deleteVolumeStorage, findVolume, recordCapacity } from './provisioner.js';
+import { copyVolumeData, createVolumeStorage, deleteVolumeStorage, findVolume, prepareVolumeStorage, recordCapacity } from './provisioner.js';
 import type {
   ControllerExpandVolumeRequest,
   ControllerExpandVolumeResponse,
@@ -88,7 +88,10 @@ export class ControllerService {
       const why = unsupportedReason(c);
       if (why) throw invalid(`CreateVolume: ${why}`);
     }
-    if (req.volumeContentSource) throw invalid('CreateVolume: volume_content_source (snapshots / cloning) is not supported by bucketmount');
+    const source = req.volumeContentSource;
+    if (source?.snapshot) throw invalid('CreateVolume: creating a volume from a snapshot is not supported by bucketmount (no snapshots); clone a volume instead');
+    const sourceId = source?.volume ? (source.volume.volumeId ?? '') : undefined;
+    if (sourceId === '') throw invalid('CreateVolume: volume_content_source.volume.volume_id is missing');
     const required = Number(req.capacityRange?.requiredBytes ?? 0);
     const limit = Number(req.capacityRange?.limitBytes ?? 0);
     if (required < 0 || limit < 0) throw invalid('CreateVolume: capacity_range values must not be negative');
@@ -117,8 +120,11 @@ export class ControllerService {
     const volumeId = encodeVolumeId(loc);
     const log = this.log.child({ volumeId, name });
 
+    const srcLoc = sourceId === undefined ? undefined : decodeVolumeId(sourceId);
+    if (sourceId !== undefined && !srcLoc) throw notFound(`CreateVolume: source volume ${sourceId} does not exist (not a volume id made by this driver)`);
+
     return this.locks.run(volumeId, async () => {
-      const { s3 } = this.client(loc, secrets);
+      const { s3, settings } = this.client(loc, secrets);
       try {
         const existing = await findVolume(s3, loc);
         let capacityBytes = capacity;
@@ -133,6 +139,9 @@ export class ControllerService {
           }
           capacityBytes = c;
           log.info('volume already exists; returning it', { capacityBytes });
+        } else if (srcLoc) {
+          capacityBytes = await this.cloneInto(s3, settings, srcLoc, sourceId!, loc, name, { required, limit, capacity, region: effective.region, secrets });
+          log.info('volume cloned', { sourceVolumeId: sourceId, bucket: loc.bucket, prefix: loc.prefix, capacityBytes });
         } else {
           await createVolumeStorage(s3, loc, name, capacity, effective.region);
           log.info('volume created', { bucket: loc.bucket, prefix: loc.prefix, mode: loc.prefix ? 'prefix' : 'bucket', capacityBytes });
@@ -144,11 +153,39 @@ export class ControllerService {
         volumeContext.forcePathStyle = String(effective.forcePathStyle);
         if (params.mountOptions.length) volumeContext.mountOptions = params.mountOptions.join(',');
         Object.assign(volumeContext, params.credentialAttributes);
-        return { volume: { volumeId, capacityBytes, volumeContext } };
+        return { volume: { volumeId, capacityBytes, volumeContext, ...(sourceId !== undefined ? { contentSource: { volume: { volumeId: sourceId } } } : {}) } };
       } finally {
         s3.destroy();
       }
     });
+  }
+
+  /** Create `dst` as a server-side copy of `src` (same endpoint); returns the recorded capacity. */
+  private async cloneInto(
+    s3: S3Client,
+    settings: ReturnType<typeof effectiveS3Settings>,
+    src: VolumeLocation,
+    srcId: string,
+    dst: VolumeLocation,
+    name: string,
+    r: { required: number; limit: number; capacity: number; region: string | undefined; secrets: StringMap },
+  ): Promise<number> {
+    const srcSettings = effectiveS3Settings({ endpoint: src.endpoint, region: src.region, forcePathStyle: src.forcePathStyle }, { endpoint: credentialsFromSecrets(r.secrets)?.endpoint }, this.defaults);
+    if (srcSettings.endpoint !== settings.endpoint) {
+      throw invalid(`CreateVolume: source volume ${srcId} is on endpoint ${srcSettings.endpoint ?? 'AWS'}, the new volume on ${settings.endpoint ?? 'AWS'}; cloning works only within one endpoint`);
+    }
+    const srcRec = await findVolume(s3, src);
+    if (!srcRec) throw notFound(`CreateVolume: source volume ${srcId} does not exist`);
+    if (r.limit > 0 && srcRec.capacityBytes > r.limit) {
+      throw new CsiError(status.OUT_OF_RANGE, `CreateVolume: source volume ${srcId} has capacity ${srcRec.capacityBytes}, more than limit_bytes ${r.limit}`);
+    }
+    const capacity = Math.max(r.capacity, srcRec.capacityBytes);
+    await prepareVolumeStorage(s3, dst, name, r.region);
+    const copied = await copyVolumeData(s3, src, dst);
+    // Recorded last: a clone interrupted half-way does not count as existing and is redone.
+    await recordCapacity(s3, dst, capacity);
+    this.log.debug('clone copied objects', { volumeId: encodeVolumeId(dst), copied });
+    return capacity;
   }
 
   async deleteVolume(req: DeleteVolumeRequest): Promise<DeleteVolumeResponse> {
@@ -240,7 +277,12 @@ export class ControllerService {
 
   controllerGetCapabilities(): ControllerGetCapabilitiesResponse {
     return {
-      capabilities: [{ rpc: { type: 'CREATE_DELETE_VOLUME' } }, { rpc: { type: 'EXPAND_VOLUME' } }, { rpc: { type: 'SINGLE_NODE_MULTI_WRITER' } }],
+      capabilities: [
+        { rpc: { type: 'CREATE_DELETE_VOLUME' } },
+        { rpc: { type: 'CLONE_VOLUME' } },
+        { rpc: { type: 'EXPAND_VOLUME' } },
+        { rpc: { type: 'SINGLE_NODE_MULTI_WRITER' } },
+      ],
     };
   }
 

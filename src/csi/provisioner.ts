@@ -85,6 +85,16 @@ async function bucketIsEmpty(s3: S3Client, bucket: string): Promise<boolean> {
 
 /** Create the storage for a new volume (caller checked that none is recorded). */
 export async function createVolumeStorage(s3: S3Client, loc: VolumeLocation, volumeName: string, capacityBytes: number, region: string | undefined): Promise<void> {
+  await prepareVolumeStorage(s3, loc, volumeName, region);
+  await recordCapacity(s3, loc, capacityBytes);
+}
+
+/**
+ * Make the place for a volume's data: create its bucket (bucket mode; an empty bucket left by
+ * an interrupted attempt is reused) or check that the shared bucket exists (prefix mode). The
+ * volume counts as existing only once recordCapacity wrote its tag / marker.
+ */
+export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, volumeName: string, region: string | undefined): Promise<void> {
   if (loc.prefix === '') {
     try {
       await s3.send(
@@ -109,21 +119,6 @@ export async function createVolumeStorage(s3: S3Client, loc: VolumeLocation, vol
         throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for volume ${volumeName} already exists, holds data and was not created by bucketmount; delete or rename it, or use the bucket parameter (prefix mode)`);
       }
     }
-    try {
-      await s3.send(
-        new PutBucketTaggingCommand({
-          Bucket: loc.bucket,
-          Tagging: {
-            TagSet: [
-              { Key: OWNER_TAG, Value: 'true' },
-              { Key: CAPACITY_TAG, Value: String(capacityBytes) },
-            ],
-          },
-        }),
-      );
-    } catch (err) {
-      throw s3ToCsi(err, `tagging bucket ${loc.bucket}`);
-    }
     return;
   }
   try {
@@ -133,19 +128,6 @@ export async function createVolumeStorage(s3: S3Client, loc: VolumeLocation, vol
       throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} (StorageClass parameter bucket) does not exist: create it first, or leave the parameter out for one bucket per volume`);
     }
     throw s3ToCsi(err, `checking bucket ${loc.bucket}`);
-  }
-  try {
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: loc.bucket,
-        Key: loc.prefix,
-        Body: '',
-        ContentType: 'application/x-directory',
-        Metadata: { [META_OWNER]: 'true', [META_CAPACITY]: String(capacityBytes) },
-      }),
-    );
-  } catch (err) {
-    throw s3ToCsi(err, `creating volume marker s3://${loc.bucket}/${loc.prefix}`);
   }
 }
 
@@ -216,7 +198,7 @@ export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Pr
   }
 }
 
-/** Record a new capacity for an existing volume (ControllerExpandVolume). */
+/** Record the volume as existing with this capacity (bucket tag / prefix marker); also ControllerExpandVolume. */
 export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacityBytes: number): Promise<void> {
   if (loc.prefix === '') {
     try {
@@ -232,18 +214,69 @@ export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacity
     return;
   }
   try {
-    // A zero-byte self-copy replacing the metadata.
+    // The marker is a zero-byte object: writing it again replaces only its metadata.
     await s3.send(
-      new CopyObjectCommand({
+      new PutObjectCommand({
         Bucket: loc.bucket,
         Key: loc.prefix,
-        CopySource: `${loc.bucket}/${loc.prefix.split('/').map(encodeURIComponent).join('/')}`,
-        MetadataDirective: 'REPLACE',
+        Body: '',
         ContentType: 'application/x-directory',
         Metadata: { [META_OWNER]: 'true', [META_CAPACITY]: String(capacityBytes) },
       }),
     );
   } catch (err) {
-    throw s3ToCsi(err, `updating volume marker s3://${loc.bucket}/${loc.prefix}`);
+    throw s3ToCsi(err, `writing volume marker s3://${loc.bucket}/${loc.prefix}`);
   }
+}
+
+/** Largest object a single CopyObject can copy. */
+const MAX_SINGLE_COPY = 5 * 1024 ** 3;
+
+/**
+ * Copy every object of `src` into `dst` with server-side copies (same endpoint and
+ * credentials), skipping the source's marker and anything already under the destination
+ * prefix (a clone inside its own source). Not atomic: the source should not be written to
+ * while it is cloned.
+ */
+export async function copyVolumeData(s3: S3Client, src: VolumeLocation, dst: VolumeLocation): Promise<number> {
+  const keys: { key: string; size: number }[] = [];
+  let token: string | undefined;
+  try {
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: src.bucket, Prefix: src.prefix || undefined, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) {
+        const key = o.Key!;
+        if (key === src.prefix) continue;
+        if (src.bucket === dst.bucket && key.startsWith(dst.prefix)) continue;
+        keys.push({ key, size: o.Size ?? 0 });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  } catch (err) {
+    throw s3ToCsi(err, `listing source volume s3://${src.bucket}/${src.prefix}`);
+  }
+  const tooBig = keys.find((k) => k.size > MAX_SINGLE_COPY);
+  if (tooBig) {
+    throw new CsiError(status.FAILED_PRECONDITION, `cannot clone: object ${tooBig.key} is larger than 5 GiB, which a server-side copy cannot copy in one request`);
+  }
+  const queue = [...keys];
+  const worker = async (): Promise<void> => {
+    for (let k = queue.shift(); k; k = queue.shift()) {
+      const rel = k.key.slice(src.prefix.length);
+      try {
+        await s3.send(
+          new CopyObjectCommand({
+            Bucket: dst.bucket,
+            Key: dst.prefix + rel,
+            CopySource: `${src.bucket}/${k.key.split('/').map(encodeURIComponent).join('/')}`,
+            MetadataDirective: 'COPY',
+          }),
+        );
+      } catch (err) {
+        throw s3ToCsi(err, `copying s3://${src.bucket}/${k.key} to s3://${dst.bucket}/${dst.prefix}${rel}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, keys.length) }, worker));
+  return keys.length;
 }

@@ -27,6 +27,13 @@ export interface CapacityRange {
   limitBytes?: number;
 }
 
+export interface VolumeContentSource {
+  snapshot?: { snapshotId?: string } | null;
+  volume?: { volumeId?: string } | null;
+  /** Set by the decoder: which source is present. */
+  type?: 'snapshot' | 'volume';
+}
+
 export interface Topology {
   segments?: StringMap;
 }
@@ -35,7 +42,7 @@ export interface Volume {
   capacityBytes?: number;
   volumeId: string;
   volumeContext?: StringMap;
-  contentSource?: unknown;
+  contentSource?: VolumeContentSource | null;
   accessibleTopology?: Topology[];
 }
 
@@ -73,7 +80,7 @@ export interface CreateVolumeRequest {
   volumeCapabilities?: VolumeCapability[];
   parameters?: StringMap;
   secrets?: StringMap;
-  volumeContentSource?: unknown;
+  volumeContentSource?: VolumeContentSource | null;
   accessibilityRequirements?: unknown;
   mutableParameters?: StringMap;
 }

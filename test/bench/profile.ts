@@ -78,7 +78,7 @@ export function profileMarkdown(title: string, s: ProfileSummary): string {
   const lines = [
     `#### ${title}`,
     '',
-    `Profile ${s.file}: ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(s.busyMs / 1000).toFixed(1)} s on the main thread (${((100 * s.busyMs) / Math.max(1, s.totalMs)).toFixed(0)}%), GC ${(s.gcMs / 1000).toFixed(2)} s.`,
+    `Profile ${relative(process.cwd(), s.file)}: ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(s.busyMs / 1000).toFixed(1)} s on the main thread (${((100 * s.busyMs) / Math.max(1, s.totalMs)).toFixed(0)}%), GC ${(s.gcMs / 1000).toFixed(2)} s.`,
     '',
     '| self ms | % busy | function | where |',
     '|---:|---:|---|---|',

@@ -74,13 +74,29 @@ export function markdownTable(res: BenchResults, o: BenchOptions): string {
     lines.push(`| ${cells.join(' | ')} |`);
   }
   const rss = (s: SystemResult | undefined): string => (s?.peakRssKiB ? `${(s.peakRssKiB / 1024).toFixed(0)} MiB` : '–');
-  lines.push(`| peak RSS of the mount process | – | ${rss(ceiling)} | **${rss(ours)}** | – | ${peers.map((p) => rss(p)).join(' | ')} |`);
+  lines.push(`| ${['peak RSS of the mount process', '–', rss(ceiling), `**${rss(ours)}**`, '–', ...peers.map((p) => rss(p))].join(' | ')} |`);
   const out = [lines.join('\n'), ''];
   out.push('"ours ÷ raw": ours\' speed as a share of the raw SDK doing the same requests (100% = as fast as the SDK alone). "(ours ×)": how many times faster ours is than that peer on the row (above 1 = ours faster).');
+  const spread = spreadLines(res, titles);
+  if (spread.length) out.push('', 'Spread across rounds (min – max of the per-round values; the table shows the median):', '', ...spread);
   const skipped = res.systems.filter((s) => !s.available);
   if (skipped.length) out.push('', `Not measured: ${skipped.map((s) => `${s.name} (${s.reason})`).join('; ')}.`);
   if (footnotes.length) out.push('', ...footnotes.map((f, i) => `[${i + 1}] ${f}`));
   return out.join('\n');
+}
+
+function spreadLines(res: BenchResults, titles: Record<WorkloadId, string>): string[] {
+  const systems = res.systems.filter((s) => Object.values(s.rows).some((m) => m?.samples && m.samples.length > 1));
+  if (!systems.length) return [];
+  const lines = [`| workload | ${systems.map((s) => s.name).join(' | ')} |`, `|---|${systems.map(() => '---:').join('|')}|`];
+  for (const w of WORKLOADS) {
+    const cells = systems.map((s) => {
+      const v = (s.rows[w.id]?.samples ?? []).filter((x) => Number.isFinite(x));
+      return v.length > 1 ? `${formatValue(w, Math.min(...v))} – ${formatValue(w, Math.max(...v))}` : '–';
+    });
+    lines.push(`| ${titles[w.id]} | ${cells.join(' | ')} |`);
+  }
+  return lines;
 }
 
 export interface TargetCheck {

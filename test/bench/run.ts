@@ -7,15 +7,15 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../../src/log.js';
+import { createLogger, quietSdkNodeVersionWarning } from '../../src/log.js';
 import { startMinio, findMinioBinary, type MinioServer } from '../support/minio.js';
 import { renderChart } from './chart.js';
-import { populate } from './dataset.js';
+import { deletePrefix, populate } from './dataset.js';
 import { BenchArgsError, parseBenchArgs, type BenchOptions } from './options.js';
 import { findBinary, PEERS, removeWorkDir, unmountAll, ZERO_FS, type BenchTarget } from './peers.js';
 import { profileMarkdown, summariseProfile } from './profile.js';
 import { checkTargets, machineLine, markdownTable, rowTitles, targetsMarkdown, updateReadme } from './report.js';
-import { mergeRounds, type BenchResults, type SystemResult } from './results.js';
+import { mergeRounds, type BenchResults, type Measurement, type SystemResult } from './results.js';
 import { FsSuite, runRaw, type SuiteContext } from './suite.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -55,34 +55,33 @@ function newestProfile(dir: string): string | undefined {
 
 async function profileOurs(ctx: SuiteContext, outDir: string): Promise<string> {
   const parts = ['### CPU profiles of the mount process (`node --cpu-prof`, separate runs)', ''];
-  for (const row of ['seqRead', 'seqWrite'] as const) {
+  for (const row of ['seqRead', 'seqWrite', 'smallFiles'] as const) {
     const dir = join(outDir, 'profiles', row);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const suite = new FsSuite(ctx, PEERS.ours);
-    const m = row === 'seqRead' ? await suite.seqRead({ cpuProfDir: dir }) : await suite.seqWrite('w-profile', { cpuProfDir: dir });
+    let m: Measurement;
+    if (row === 'seqRead') m = await suite.seqRead({ cpuProfDir: dir });
+    else if (row === 'seqWrite') m = await suite.seqWrite('w-profile', { cpuProfDir: dir });
+    else {
+      await suite.smallFiles('w-profile', { cpuProfDir: dir });
+      const r = suite.result.rows;
+      m = { seconds: (r.createSmall?.seconds ?? 0) + (r.cpSmall?.seconds ?? 0) + (r.rmSmall?.seconds ?? 0), error: r.rmSmall?.error };
+    }
+    await deletePrefix(ctx.admin, ctx.target.bucket, 'w-profile/');
     const file = newestProfile(dir);
     if (!file) {
       parts.push(`${row}: no profile written (${m.error ?? 'process did not exit cleanly'})`, '');
       continue;
     }
-    const mibs = m.bytes ? `${(m.bytes / 2 ** 20 / m.seconds).toFixed(0)} MiB/s under the profiler` : '';
+    const mibs = m.bytes ? `${(m.bytes / 2 ** 20 / m.seconds).toFixed(0)} MiB/s under the profiler` : `create + cp -r + rm -r: ${m.seconds.toFixed(1)} s under the profiler`;
     parts.push(profileMarkdown(`${row} (${mibs})`, summariseProfile(file)));
   }
   return parts.join('\n');
 }
 
-/** The SDK warns about future Node versions; keep stderr for the benchmark's own lines. */
-function quietSdkWarnings(): void {
-  process.removeAllListeners('warning');
-  process.on('warning', (w) => {
-    if (w.name === 'NodeVersionSupportWarning' || /AWS SDK for JavaScript/.test(w.message)) return;
-    process.stderr.write(`${w.name}: ${w.message}\n`);
-  });
-}
-
 async function main(argv: string[]): Promise<number> {
-  quietSdkWarnings();
+  quietSdkNodeVersionWarning();
   let o: BenchOptions;
   try {
     o = parseBenchArgs(argv);

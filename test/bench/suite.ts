@@ -142,7 +142,8 @@ export class FsSuite {
     return this.withMount('seqRead', (m) => wl.seqRead(join(m.dir, BIG_KEY), this.ctx.opts.sizeMiB * MiB), mo);
   }
 
-  private async smallFiles(wdir: string): Promise<void> {
+  /** create → cp -r → rm -r in one mount (public for the profiled run). */
+  async smallFiles(wdir: string, mo: MountOptions = {}): Promise<void> {
     const { opts, target, admin } = this.ctx;
     const limit = opts.timeoutS * 1000;
     const rows: Partial<Record<WorkloadId, Measurement>> = {};
@@ -169,7 +170,7 @@ export class FsSuite {
         if (n !== 0) rows.rmSmall.error = `${n} objects left in the bucket after rm -r`;
       }
       return rows.rmSmall;
-    }, {}, 3 * limit + 30_000);
+    }, mo, 3 * limit + 30_000);
     for (const id of ['createSmall', 'cpSmall', 'rmSmall'] as const) {
       this.record(id, rows[id] ?? { seconds: 0, error: 'not run (an earlier step failed)' });
     }

@@ -202,6 +202,18 @@ test('prefix volumes: write through the mount, read-only, republish rules, stats
 
   // DeleteVolume of pvc-1 must not touch pvc-10/.
   await minio.client.send(new PutObjectCommand({ Bucket: 'shared', Key: 'vols/pvc-1/deep/a.bin', Body: 'x' }));
+  // Clone pvc-1 (server-side copies), into the same bucket and into a bucket of its own.
+  const clone = (await c.controller.createVolume({ name: 'pvc-clone', volumeCapabilities: [RWX], parameters: params, secrets, volumeContentSource: { volume: { volumeId: v1.volumeId } } })).volume;
+  assert.equal(clone.capacityBytes, 2 ** 31, 'clone gets at least the source capacity');
+  const cloned = await minio.client.send(new ListObjectsV2Command({ Bucket: 'shared', Prefix: 'vols/pvc-clone/' }));
+  assert.deepEqual((cloned.Contents ?? []).map((o) => o.Key).sort(), ['vols/pvc-clone/', 'vols/pvc-clone/deep/a.bin', 'vols/pvc-clone/hello.txt']);
+  const cloneB = (await c.controller.createVolume({ name: 'pvc-clone-b', volumeCapabilities: [RWX], secrets, volumeContentSource: { volume: { volumeId: v1.volumeId } } })).volume;
+  const gotB = await minio.client.send(new GetObjectCommand({ Bucket: 'pvc-clone-b', Key: 'hello.txt' }));
+  assert.equal(await gotB.Body!.transformToString(), 'hello from csi');
+  await expectCode(c.controller.createVolume({ name: 'pvc-clone-x', volumeCapabilities: [RWX], parameters: params, secrets, volumeContentSource: { volume: { volumeId: 'bm1:shared/vols/missing/' } } }), 'NOT_FOUND');
+  await expectCode(c.controller.createVolume({ name: 'pvc-clone-x', volumeCapabilities: [RWX], parameters: params, secrets, volumeContentSource: { snapshot: { snapshotId: 's' } } }), 'INVALID_ARGUMENT', /snapshot/);
+  for (const v of [clone, cloneB]) await c.controller.deleteVolume({ volumeId: v.volumeId, secrets });
+
   await c.controller.deleteVolume({ volumeId: v1.volumeId, secrets });
   await c.controller.deleteVolume({ volumeId: v1.volumeId, secrets }); // idempotent
   const left = await minio.client.send(new ListObjectsV2Command({ Bucket: 'shared', Prefix: 'vols/' }));

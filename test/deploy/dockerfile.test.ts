@@ -2,13 +2,16 @@
 // and is not excluded by .dockerignore, the runtime stage is node:20-bookworm-slim with the FUSE
 // packages, runs as non-root by default, ships the two entry points and the node supervisor the
 // manifests start, and the shipped code imports only production dependencies (the image prunes
-// dev dependencies). Real `docker build` + run: only where a Docker engine answers (CI machines
-// of this project have the client only), otherwise that one test is skipped with the reason.
+// dev dependencies). The runtime stage's /app is rebuilt in a temp dir from the Dockerfile's own
+// `COPY --from=build` lines (this tree's dist/, production-pruned node_modules) and both entry
+// points are started from it. Real `docker build` + run: only where a Docker engine answers (CI
+// machines of this project have the client only), otherwise that one test is skipped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -141,5 +144,58 @@ test('docker build produces an image whose entry points start (only where a Dock
     t.diagnostic(`image size: ${(Number(size.stdout.trim()) / 1024 / 1024).toFixed(0)} MiB`);
   } finally {
     spawnSync('docker', ['image', 'rm', '-f', tag], { encoding: 'utf8' });
+  }
+});
+
+test('the runtime stage\'s /app layout (its COPY --from=build lines, production modules only) starts both entry points', async () => {
+  const lines = instructions();
+  const runtime = lines.slice(lines.lastIndexOf(lines.filter((l) => l.startsWith('FROM ')).at(-1) as string));
+  assert.ok(runtime.includes('WORKDIR /app'), 'runtime WORKDIR is /app');
+  const copies = runtime.filter((l) => l.startsWith('COPY --from=build '));
+  assert.ok(copies.length >= 4);
+  assert.ok(existsSync(join(ROOT, 'dist/cmd/csi-driver.js')), 'dist/ is built (npm run build) before this test');
+  const app = mkdtempSync(join(tmpdir(), 'bucketmount-app-'));
+  let driver: ReturnType<typeof spawn> | undefined;
+  try {
+    for (const line of copies) {
+      const [src, dest] = line.split(/\s+/).slice(2);
+      assert.ok(src.startsWith('/src/'), `${line}: copies from the build stage's /src`);
+      const to = resolve(app, dest.replace(/^\/app\/?/, './'));
+      cpSync(join(ROOT, src.slice('/src/'.length)), to, { recursive: true });
+    }
+    // The build stage runs `npm prune --omit=dev` before node_modules is copied: same here.
+    cpSync(join(ROOT, 'package-lock.json'), join(app, 'package-lock.json'));
+    const prune = spawnSync('npm', ['prune', '--omit=dev', '--offline', '--no-audit', '--no-fund'], { cwd: app, encoding: 'utf8', timeout: 120000 });
+    assert.equal(prune.status, 0, `npm prune: ${prune.stderr}`);
+    rmSync(join(app, 'package-lock.json'));
+    for (const dev of ['typescript', 'eslint']) assert.ok(!existsSync(join(app, 'node_modules', dev)), `${dev} pruned`);
+
+    const version = spawnSync(process.execPath, [join(app, 'dist/cmd/csi-driver.js'), '--version'], { encoding: 'utf8', cwd: app });
+    assert.equal(version.status, 0, version.stderr);
+    assert.match(version.stdout, /^bucketmount\.csi\.io \d+\.\d+\.\d+/);
+    const mountHelp = spawnSync(process.execPath, [join(app, 'dist/cmd/bucketmount.js'), '--help'], { encoding: 'utf8', cwd: app });
+    assert.equal(mountHelp.status, 0, mountHelp.stderr);
+    assert.match(mountHelp.stdout + mountHelp.stderr, /bucketmount mount/);
+
+    // The controller really serves: proto found beside dist/, gRPC up on the socket; SIGTERM stops it.
+    const sock = join(app, 'csi.sock');
+    driver = spawn(process.execPath, [join(app, 'dist/cmd/csi-driver.js'), '--mode=controller', `--endpoint=unix://${sock}`, '--log-level=warn'],
+      { cwd: app, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    driver.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<number | null>((r) => driver?.on('exit', (code) => r(code)));
+    const deadline = Date.now() + 30000;
+    while (!existsSync(sock)) {
+      assert.equal(driver.exitCode, null, `csi-driver exited early: ${stderr}`);
+      assert.ok(Date.now() < deadline, `no socket after 30 s: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(statSync(sock).isSocket());
+    assert.equal(statSync(sock).mode & 0o777, 0o700, 'socket mode 0700');
+    driver.kill('SIGTERM');
+    assert.equal(await exited, 0, `csi-driver exit status after SIGTERM: ${stderr}`);
+  } finally {
+    if (driver && driver.exitCode === null && driver.signalCode === null) driver.kill('SIGKILL');
+    rmSync(app, { recursive: true, force: true });
   }
 });

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { GetObjectCommand, PutObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { startMinio, type MinioServer } from '../support/minio.js';
-import { startFaultProxy, Faults, s3OpOf, type FaultProxy } from '../support/fault-proxy.js';
+import { startFaultProxy, Faults, fakeListing, s3OpOf, type FaultProxy } from '../support/fault-proxy.js';
 import { createS3Client } from '../../src/s3/client.js';
 
 let minio: MinioServer;
@@ -92,4 +92,16 @@ test('faults a fraction of requests', async () => {
   assert.equal(rule.matched, 40);
   assert.ok(failed > 5 && failed < 35, `${failed} of 40 failed`);
   proxy.clearRules();
+});
+
+test('answers ListObjectsV2 from a fake key list (keys MinIO refuses), parsed by the SDK', async () => {
+  const keys = ['odd/a//b', 'odd//e', 'odd/./c', 'odd/../d', 'odd/ok', 'odd/sub/x', 'odd/both', 'odd/both/y'].map((key) => ({ key, size: 3 }));
+  const rule = proxy.inject({ action: fakeListing('proxy', keys), op: 'ListObjects', path: /prefix=odd/ });
+  const l = await client.send(new ListObjectsV2Command({ Bucket: 'proxy', Prefix: 'odd/', Delimiter: '/' }));
+  assert.deepEqual((l.Contents ?? []).map((c) => c.Key), ['odd/both', 'odd/ok']);
+  assert.deepEqual((l.CommonPrefixes ?? []).map((p) => p.Prefix).sort(), ['odd/../', 'odd/./', 'odd//', 'odd/a/', 'odd/both/', 'odd/sub/'].sort());
+  const one = await client.send(new ListObjectsV2Command({ Bucket: 'proxy', Prefix: 'odd/both/', MaxKeys: 1 }));
+  assert.deepEqual((one.Contents ?? []).map((c) => c.Key), ['odd/both/y']);
+  assert.equal(rule.hits, 2);
+  rule.remove();
 });

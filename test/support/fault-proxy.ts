@@ -1,7 +1,8 @@
 // Test helper: a small HTTP proxy on 127.0.0.1 in front of MinIO that injects S3 faults.
 // Rules match requests by method, path+query pattern and S3 operation, and answer with an
 // S3 XML error (500 InternalError, 503 ServiceUnavailable, 503 SlowDown, 403 AccessDenied, ...)
-// or reset the connection, for the next N matching requests or a fraction of them. Everything
+// or reset the connection, for the next N matching requests or a fraction of them; it can also
+// answer ListObjectsV2 from a fake key list (keys MinIO refuses to store). Everything
 // else is forwarded unchanged — including the Host header, which SigV4 signatures cover.
 // Every request is counted and recorded (method, path, operation, what was injected).
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
@@ -31,7 +32,12 @@ export type FaultAction =
   /** Forward the request, then cut the response body off half-way (only useful for GET). */
   | { kind: 'truncate-body' }
   /** Delay the request by ms before forwarding. */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /**
+   * Answer from the test instead of MinIO (not forwarded): lets a test emulate S3 servers that
+   * store keys MinIO refuses (`a//b`, `a/./b`, `a/../b`, a key that is both file and prefix).
+   */
+  | { kind: 'respond'; respond: (req: { method: string; url: string }) => { status: number; headers?: Record<string, string>; body: string } };
 
 export const Faults = {
   internalError: { kind: 'error', status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' },
@@ -130,6 +136,59 @@ function errorXml(code: string, message: string, resource: string): string {
   );
 }
 
+export interface FakeObject {
+  key: string;
+  size: number;
+}
+
+/**
+ * A ListObjectsV2 answer computed from `objects` for the request's prefix, delimiter, max-keys
+ * and encoding-type (no paging: fine for the few keys a test fakes).
+ */
+export function listObjectsV2Xml(bucket: string, objects: FakeObject[], url: string): string {
+  const q = new URL(url, 'http://x').searchParams;
+  const prefix = q.get('prefix') ?? '';
+  const delimiter = q.get('delimiter') ?? '';
+  const maxKeys = Number(q.get('max-keys') ?? 1000);
+  const urlEncode = q.get('encoding-type') === 'url';
+  const esc = (s: string): string => {
+    const v = urlEncode ? encodeURIComponent(s).replace(/%2F/g, '/') : s;
+    return v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  };
+  const contents: FakeObject[] = [];
+  const prefixes = new Set<string>();
+  for (const o of [...objects].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    if (!o.key.startsWith(prefix)) continue;
+    const rest = o.key.slice(prefix.length);
+    const i = delimiter ? rest.indexOf(delimiter) : -1;
+    if (i >= 0) prefixes.add(prefix + rest.slice(0, i + delimiter.length));
+    else contents.push(o);
+  }
+  const entries = [...contents.map((c) => ({ c })), ...[...prefixes].map((p) => ({ p }))].slice(0, maxKeys);
+  const truncated = contents.length + prefixes.size > maxKeys;
+  const when = new Date(0).toISOString();
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+    `<Name>${esc(bucket)}</Name><Prefix>${esc(prefix)}</Prefix><KeyCount>${entries.length}</KeyCount><MaxKeys>${maxKeys}</MaxKeys>` +
+    (delimiter ? `<Delimiter>${esc(delimiter)}</Delimiter>` : '') +
+    (urlEncode ? '<EncodingType>url</EncodingType>' : '') +
+    `<IsTruncated>${truncated}</IsTruncated>` +
+    entries
+      .map((e) =>
+        'c' in e
+          ? `<Contents><Key>${esc(e.c.key)}</Key><LastModified>${when}</LastModified><ETag>"fake"</ETag><Size>${e.c.size}</Size><StorageClass>STANDARD</StorageClass></Contents>`
+          : `<CommonPrefixes><Prefix>${esc(e.p)}</Prefix></CommonPrefixes>`,
+      )
+      .join('') +
+    '</ListBucketResult>'
+  );
+}
+
+/** A 'respond' action answering ListObjectsV2 from a fixed set of fake objects. */
+export function fakeListing(bucket: string, objects: FakeObject[]): FaultAction {
+  return { kind: 'respond', respond: ({ url }) => ({ status: 200, body: listObjectsV2Xml(bucket, objects, url) }) };
+}
+
 /** Small deterministic PRNG so fractional faults are reproducible. */
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -204,6 +263,17 @@ export async function startFaultProxy(target: string, opts: { seed?: number } = 
     if (!action) return forward(req, res, rec, false);
     rec.injected = action.kind === 'error' ? action.code : action.kind;
     switch (action.kind) {
+      case 'respond': {
+        req.resume();
+        req.on('end', () => {
+          const r = action.respond({ method: req.method ?? 'GET', url: req.url ?? '/' });
+          rec.status = r.status;
+          const body = req.method === 'HEAD' ? '' : r.body;
+          res.writeHead(r.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-amz-request-id': 'fault-proxy', ...r.headers });
+          res.end(body);
+        });
+        return;
+      }
       case 'reset':
         req.socket.destroy();
         return;
