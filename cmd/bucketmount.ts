@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { MountExit } from '../src/mounter/exit-codes.js';
 import { MountArgsError, mountUsage, parseMountArgs, type MountConfig } from '../src/mounter/mount-args.js';
 import { runMount } from '../src/fs/mount-process.js';
+import { quietSdkNodeVersionWarning } from '../src/log.js';
 
 function usage(): string {
   return mountUsage();
@@ -50,17 +51,8 @@ async function daemonize(cfg: MountConfig, argv: string[]): Promise<number> {
   return MountExit.FUSE_FAILED;
 }
 
-/** The SDK warns about future Node versions on stderr; keep stderr for our one error line. */
-function quietSdkWarnings(): void {
-  process.removeAllListeners('warning');
-  process.on('warning', (w) => {
-    if (w.name === 'NodeVersionSupportWarning' || /AWS SDK for JavaScript/.test(w.message)) return;
-    process.stderr.write(`${w.name}: ${w.message}\n`);
-  });
-}
-
 async function main(argv: string[]): Promise<number> {
-  quietSdkWarnings();
+  quietSdkNodeVersionWarning();
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     process.stdout.write(usage() + '\n');
     return argv.length === 0 ? MountExit.BAD_ARGS : MountExit.OK;

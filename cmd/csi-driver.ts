@@ -12,7 +12,7 @@ import { ControllerService } from '../src/csi/controller.js';
 import { IdentityService, PLUGIN_NAME, pluginVersion, type Readiness } from '../src/csi/identity.js';
 import { NodeService } from '../src/csi/node.js';
 import { parseBoolValue, parseEndpoint, parseRegion, type S3Settings } from '../src/csi/params.js';
-import { startCsiServer, type ServedServices } from '../src/csi/server.js';
+import { socketPathOf, startCsiServer, type ServedServices } from '../src/csi/server.js';
 import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
 
 const HELP = `usage: csi-driver [flags]
@@ -80,9 +80,15 @@ function parseFlags(argv: string[]) {
   } catch (err) {
     fail((err as Error).message);
   }
+  const endpoint = v.endpoint ?? env.CSI_ENDPOINT ?? 'unix:///csi/csi.sock';
+  try {
+    socketPathOf(endpoint);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   return {
     mode,
-    endpoint: v.endpoint ?? env.CSI_ENDPOINT ?? 'unix:///csi/csi.sock',
+    endpoint,
     nodeId: v['node-id'] ?? env.NODE_ID ?? hostname(),
     stateDir: v['state-dir'] ?? env.BUCKETMOUNT_STATE_DIR ?? '/var/lib/bucketmount',
     logLevel,
@@ -126,17 +132,15 @@ async function main(): Promise<void> {
     services.node = nodeService.handlers();
   }
 
+  // Started before the socket exists: node calls that arrive meanwhile wait for it (the mounter gates them).
+  const reconciling = mounter?.reconcile().then(
+    () => {
+      reconciled = true;
+    },
+    (err: unknown) => log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message }),
+  );
   const server = await startCsiServer(cfg.endpoint, services, log);
   log.info('started', { version: pluginVersion(), nodeId: cfg.nodeId, stateDir: serveNode ? cfg.stateDir : undefined, defaultEndpoint: cfg.defaults.endpoint, defaultRegion: cfg.defaults.region });
-  if (mounter) {
-    try {
-      await mounter.reconcile();
-      reconciled = true;
-    } catch (err) {
-      log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message });
-    }
-  }
-
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -152,6 +156,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  await reconciling;
 }
 
 main().catch((err: unknown) => {

@@ -11,8 +11,8 @@ import { KeyedMutex } from '../mounter/keyed-mutex.js';
 import { createS3Client } from '../s3/client.js';
 import { unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';
-import { effectiveS3Settings, parseStorageClassParams, type S3Settings } from './params.js';
-import { copyVolumeData, createVolumeStorage, deleteVolumeStorage, findVolume, prepareVolumeStorage, recordCapacity } from './provisioner.js';
+import { effectiveS3Settings, parseStorageClassParams, parseVolumeAttributes, type S3Settings } from './params.js';
+import { copyVolumeData, createVolumeStorage, deleteVolumeStorage, findVolume, locationExists, prepareVolumeStorage, recordCapacity } from './provisioner.js';
 import type {
   ControllerExpandVolumeRequest,
   ControllerExpandVolumeResponse,
@@ -213,11 +213,19 @@ export class ControllerService {
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('ValidateVolumeCapabilities: volume_id is missing');
     const caps = checkCapabilities(req.volumeCapabilities, 'ValidateVolumeCapabilities');
-    const loc = decodeVolumeId(volumeId);
-    if (!loc) throw notFound(`volume ${volumeId} does not exist (not a volume id made by this driver)`);
+    // Provisioned volumes: the id says where; static volumes: the volume context does.
+    let loc = decodeVolumeId(volumeId);
+    let staticVolume = false;
+    if (!loc && req.volumeContext?.bucketName) {
+      const attrs = parseVolumeAttributes(req.volumeContext);
+      loc = { bucket: attrs.bucket!, prefix: attrs.prefix, endpoint: attrs.endpoint, region: attrs.region, forcePathStyle: attrs.forcePathStyle };
+      staticVolume = true;
+    }
+    if (!loc) throw notFound(`volume ${volumeId} does not exist (not a volume id made by this driver, and no bucketName in the volume context)`);
     const { s3 } = this.client(loc, req.secrets ?? {});
     try {
-      if (!(await findVolume(s3, loc))) throw notFound(`volume ${volumeId} does not exist`);
+      const exists = staticVolume ? await locationExists(s3, loc) : (await findVolume(s3, loc)) !== undefined;
+      if (!exists) throw notFound(`volume ${volumeId} does not exist (s3://${loc.bucket}/${loc.prefix})`);
     } finally {
       s3.destroy();
     }

@@ -61,8 +61,19 @@ const S3_HINTS: Partial<Record<S3ErrorKind, string>> = {
   invalid: 'check the bucket name, region and endpoint parameters',
 };
 
+/** The SDK found no credentials at all (no secret keys and nothing in the driver's environment). */
+function isNoCredentials(err: unknown): boolean {
+  return s3ErrorName(err) === 'CredentialsProviderError';
+}
+
 /** A gRPC status for an error thrown by S3 during `what` (e.g. "creating bucket b"). */
 export function s3ToCsi(err: unknown, what: string): CsiError {
+  if (isNoCredentials(err)) {
+    return new CsiError(
+      status.UNAUTHENTICATED,
+      `${what} failed: no S3 credentials: the request's secret has no AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the driver's environment has none; reference a Secret (csi.storage.k8s.io/provisioner-secret-name / node-publish-secret-name)`,
+    );
+  }
   const kind = classifyS3Error(err);
   const hint = S3_HINTS[kind];
   return new CsiError(S3_KIND_CODES[kind], `${what} failed: ${describeS3Error(err)}${hint ? ` (${hint})` : ''}`);
@@ -74,6 +85,7 @@ export function toCsiError(err: unknown): CsiError {
   if (err instanceof CredentialsError) return new CsiError(CREDENTIAL_CODES[err.code], err.message);
   if (err instanceof MountError) return new CsiError(MOUNT_KIND_CODES[err.kind], err.message);
   if (err instanceof MountArgsError) return invalid(err.message);
+  if (isNoCredentials(err)) return s3ToCsi(err, 'S3 request');
   if (err && typeof err === 'object' && ('$metadata' in err || s3ErrorName(err) !== 'Error')) {
     const kind = classifyS3Error(err);
     if (kind !== 'other') return s3ToCsi(err, 'S3 request');

@@ -78,6 +78,17 @@ export async function findVolume(s3: S3Client, loc: VolumeLocation): Promise<Vol
   }
 }
 
+/** Whether a static volume's bucket exists (an empty or not yet used prefix is a valid volume). */
+export async function locationExists(s3: S3Client, loc: VolumeLocation): Promise<boolean> {
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: loc.bucket }));
+    return true;
+  } catch (err) {
+    if (isKind(err, 'not-found', 'no-such-bucket')) return false;
+    throw s3ToCsi(err, `checking bucket ${loc.bucket}`);
+  }
+}
+
 async function bucketIsEmpty(s3: S3Client, bucket: string): Promise<boolean> {
   const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }));
   return (r.KeyCount ?? r.Contents?.length ?? 0) === 0;
@@ -134,11 +145,17 @@ export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, vo
 /** Delete every object whose key starts with `prefix` ('' = the whole bucket). */
 async function deleteAllUnder(s3: S3Client, bucket: string, prefix: string): Promise<number> {
   let deleted = 0;
+  let previousFirst: string | undefined;
   for (;;) {
     // Always restart from the beginning: we delete what we list, so there is no token to keep.
     const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1000 }));
     const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => k.startsWith(prefix));
     if (keys.length === 0) break;
+    if (keys[0] === previousFirst) {
+      // Deleted without error but still listed (object lock, eventual consistency gone wrong): do not loop forever.
+      throw new CsiError(status.FAILED_PRECONDITION, `object s3://${bucket}/${keys[0]} is still listed after it was deleted (object lock or retention?); remove it by hand and retry`);
+    }
+    previousFirst = keys[0];
     const r = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
     if (r.Errors && r.Errors.length > 0) {
       const e = r.Errors[0]!;

@@ -115,6 +115,16 @@ export class BucketFs {
     return h;
   }
 
+  /**
+   * `path` was removed through the mount: keep its parent directory visible even when it only
+   * existed through keys below it (no marker), so `rm -r`, `mv` and `rsync --delete` can still
+   * rmdir it. It stays until rmdir or remount; nothing is written to S3.
+   */
+  private keepParent(path: string): void {
+    const parent = parentPath(path);
+    if (parent !== '/') this.inodes.addLocalDir(parent);
+  }
+
   /** Flush every file with unsaved data (SIGTERM / unmount). */
   async flushAll(): Promise<void> {
     const results = await Promise.allSettled([...this.writers.values()].map((w) => w.flush()));
@@ -275,6 +285,7 @@ export class BucketFs {
     await deleteObject(this.ctx, this.key(path));
     this.cache?.forget(this.key(path));
     this.inodes.noteGone(path);
+    this.keepParent(path);
   }
 
   async mkdir(path: string): Promise<void> {
@@ -302,6 +313,7 @@ export class BucketFs {
     if (!(await this.dirIsEmpty(path))) throw new FsError(Errno.ENOTEMPTY, 'directory not empty');
     await deleteObject(this.ctx, dirPrefix(this.ctx.prefix, path));
     this.inodes.noteGone(path);
+    this.keepParent(path);
   }
 
   async rename(src: string, dst: string): Promise<void> {
@@ -336,6 +348,7 @@ export class BucketFs {
         }
       }
       this.inodes.noteGone(src);
+      this.keepParent(src);
       this.inodes.noteFile(dst, srcAttr?.size ?? sa.size, Date.now(), srcAttr?.etag);
       return;
     }
@@ -345,6 +358,7 @@ export class BucketFs {
     this.inodes.invalidateTree(src);
     this.inodes.invalidateTree(dst);
     this.inodes.noteGone(src);
+    this.keepParent(src);
     this.inodes.addLocalDir(dst);
   }
 

@@ -54,7 +54,8 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
       connectionTimeout: 10_000,
-      requestTimeout: opts.requestTimeoutMs ?? 120_000,
+      // Socket idle timeout: a stalled server costs at most this per attempt, not forever.
+      requestTimeout: opts.requestTimeoutMs ?? 30_000,
     }),
     requestChecksumCalculation: opts.uploadChecksums === false ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
     responseChecksumValidation: opts.uploadChecksums === false ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',

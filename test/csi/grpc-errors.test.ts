@@ -85,6 +85,11 @@ test('missing or invalid fields → INVALID_ARGUMENT with a message naming the f
   await expectCode(c.controller.deleteVolume({}), 'INVALID_ARGUMENT', /volume_id/);
   await expectCode(c.controller.validateVolumeCapabilities({ volumeId: 'bm1:shared/x/' }), 'INVALID_ARGUMENT', /volume_capabilities/);
   await expectCode(c.controller.validateVolumeCapabilities({ volumeId: 'bm1:shared/nope/', volumeCapabilities: [RWX], secrets }), 'NOT_FOUND');
+  // Static volumes: the volume context says where.
+  const vs = await c.controller.validateVolumeCapabilities({ volumeId: 'static-pv', volumeContext: { bucketName: 'shared', prefix: 'any/' }, volumeCapabilities: [RWX], secrets });
+  assert.ok(vs.confirmed);
+  await expectCode(c.controller.validateVolumeCapabilities({ volumeId: 'static-pv', volumeContext: { bucketName: 'not-there' }, volumeCapabilities: [RWX], secrets }), 'NOT_FOUND');
+  await expectCode(c.controller.validateVolumeCapabilities({ volumeId: 'static-pv', volumeCapabilities: [RWX], secrets }), 'NOT_FOUND');
   const t = join(targets, 'invalid');
   await expectCode(c.node.nodePublishVolume({ targetPath: t, volumeCapability: RWX }), 'INVALID_ARGUMENT', /volume_id/);
   await expectCode(c.node.nodePublishVolume({ volumeId: 'v', volumeCapability: RWX }), 'INVALID_ARGUMENT', /target_path/);

@@ -105,3 +105,11 @@ test('answers ListObjectsV2 from a fake key list (keys MinIO refuses), parsed by
   assert.equal(rule.hits, 2);
   rule.remove();
 });
+
+test('drops the response after the server acted on the request', async () => {
+  const rule = proxy.inject({ action: Faults.dropResponse, op: 'PutObject', path: /dropped\.txt/, count: 1 });
+  assert.ok(await errName(client.send(new PutObjectCommand({ Bucket: 'proxy', Key: 'dropped.txt', Body: 'landed' }))), 'the client saw an error');
+  assert.equal(rule.hits, 1);
+  const r = await client.send(new GetObjectCommand({ Bucket: 'proxy', Key: 'dropped.txt' }));
+  assert.equal(await r.Body!.transformToString(), 'landed', 'but the object was stored');
+});

@@ -333,6 +333,16 @@ test('truncate: truncate(1) shrink and extend, python os.truncate and ftruncate'
   await expectObject('trunc.bin', Buffer.alloc(0));
 });
 
+test('rm -r and find -delete of trees that exist only as keys (no directory markers)', T, async () => {
+  for (const k of ['keys-only/a.txt', 'keys-only/sub/b.txt', 'keys-only/sub/deeper/c.txt', 'find-only/x/y.txt', 'find-only/z.txt']) await s.put(k, k);
+  await new Promise((r) => setTimeout(r, 1200)); // the listing TTL, so the mount sees the new keys
+  runOk('rm', ['-r', m('keys-only')]);
+  assert.deepEqual(await s.keys('keys-only/'), []);
+  assert.equal((await readdir(s.mnt.dir)).includes('keys-only'), false);
+  runOk('find', [m('find-only'), '-delete']);
+  assert.deepEqual(await s.keys('find-only/'), []);
+});
+
 test('everything survives a remount byte for byte', T, async () => {
   assert.ok(expected.size >= 20, `${expected.size} objects recorded`);
   const again = await s.mount();

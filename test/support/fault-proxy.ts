@@ -31,6 +31,8 @@ export type FaultAction =
   | { kind: 'reset' }
   /** Forward the request, then cut the response body off half-way (only useful for GET). */
   | { kind: 'truncate-body' }
+  /** Forward the request (the server acts on it), then reset instead of answering: a lost response. */
+  | { kind: 'drop-response' }
   /** Delay the request by ms before forwarding. */
   | { kind: 'delay'; ms: number }
   /**
@@ -46,6 +48,7 @@ export const Faults = {
   accessDenied: { kind: 'error', status: 403, code: 'AccessDenied', message: 'Access Denied.' },
   reset: { kind: 'reset' },
   truncateBody: { kind: 'truncate-body' },
+  dropResponse: { kind: 'drop-response' },
 } as const satisfies Record<string, FaultAction>;
 
 export interface FaultRuleSpec {
@@ -223,11 +226,16 @@ export async function startFaultProxy(target: string, opts: { seed?: number } = 
     return undefined;
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse, rec: RecordedRequest, truncate: boolean): void => {
+  const forward = (req: IncomingMessage, res: ServerResponse, rec: RecordedRequest, truncate: boolean, drop = false): void => {
     const upstream = httpRequest(
       { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
       (up) => {
         rec.status = up.statusCode;
+        if (drop) {
+          up.resume();
+          up.on('end', () => res.socket?.destroy());
+          return;
+        }
         res.writeHead(up.statusCode ?? 502, up.rawHeaders);
         if (truncate) {
           const len = Number(up.headers['content-length'] ?? 0);
@@ -279,6 +287,8 @@ export async function startFaultProxy(target: string, opts: { seed?: number } = 
         return;
       case 'truncate-body':
         return forward(req, res, rec, true);
+      case 'drop-response':
+        return forward(req, res, rec, false, true);
       case 'delay':
         setTimeout(() => forward(req, res, rec, false), action.ms);
         return;

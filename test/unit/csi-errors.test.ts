@@ -62,6 +62,12 @@ test('S3 errors map to status codes with a hint', () => {
   assert.ok(!s3ToCsi(signed, 'x').message.includes('abcdef123'));
 });
 
+test('no credentials at all → UNAUTHENTICATED naming the secret to set', () => {
+  const e = toCsiError(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }));
+  assert.equal(e.code, status.UNAUTHENTICATED);
+  assert.match(e.message, /provisioner-secret-name/);
+});
+
 test('CsiError passes through; unknown errors become INTERNAL', () => {
   const c = new CsiError(status.NOT_FOUND, 'gone');
   assert.equal(toCsiError(c), c);
