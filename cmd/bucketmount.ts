@@ -77,6 +77,10 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   if (!cfg.foreground) return daemonize(cfg, rest);
+  // Started by daemonize(): once it exits, stderr is a closed pipe. Log writes then fail with
+  // EPIPE, which must not take the mount down.
+  process.stderr.on('error', () => undefined);
+  process.stdout.on('error', () => undefined);
   return runMount(cfg);
 }
 

@@ -6,7 +6,7 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { classifyS3Error } from '../s3/errors.js';
 import { payer, type FsContext } from './context.js';
 import { baseName, dirPrefix, fileKey, isHiddenName, parentPath } from './keys.js';
-import { listDirectory, prefixExists, type DirEntry } from './listing.js';
+import { listDirectory, probeDirectory, type DirEntry } from './listing.js';
 
 export interface Attr {
   kind: 'file' | 'dir';
@@ -20,12 +20,22 @@ interface Cached<T> {
   expires: number;
 }
 
+/** Directories with fewer entries than this are re-listed (one request) to answer lookups. */
+const SMALL_DIR = 1000;
+
 export class Inodes {
   private readonly attrs = new Map<string, Cached<Attr | null>>();
   private readonly dirs = new Map<string, Cached<Map<string, DirEntry>>>();
   private readonly inflightLists = new Map<string, Promise<Map<string, DirEntry>>>();
   /** Directories created by us that have no marker/children visible yet (never expire). */
   private readonly localDirs = new Set<string>();
+  /**
+   * Bumped whenever we change something inside a directory: a listing that was requested
+   * before the change may miss it, so it is not cached (and readdir lists again).
+   */
+  private readonly generations = new Map<string, number>();
+  /** Entries seen by directory probes: trusted for names they contain, not for missing ones. */
+  private readonly hints = new Map<string, Cached<Map<string, DirEntry>>>();
   private readonly started = Date.now();
 
   constructor(private readonly ctx: FsContext) {}
@@ -46,14 +56,25 @@ export class Inodes {
     const now = Date.now();
     const hit = this.attrs.get(path);
     if (hit && hit.expires > now) return hit.value;
-    // Answer from a fresh listing of the parent when we have one.
-    const parent = this.dirs.get(parentPath(path));
-    if (parent && parent.expires > now) {
+    // Answer from a fresh listing of the parent when we have one. A small directory whose
+    // listing expired is listed again (one request) rather than HEAD + LIST per looked-up name.
+    const pp = parentPath(path);
+    let parent = this.dirs.get(pp);
+    if (parent && parent.expires <= now && parent.value.size < SMALL_DIR && this.ttl > 0) {
+      await this.list(pp);
+      parent = this.dirs.get(pp);
+    }
+    if (parent && parent.expires > Date.now()) {
       const e = parent.value.get(name);
       if (e) return { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, etag: e.etag };
       if (!this.localDirs.has(path)) return null;
     }
     if (this.localDirs.has(path)) return { kind: 'dir', size: 0, mtimeMs: now };
+    const hint = this.hints.get(pp);
+    if (hint && hint.expires > Date.now()) {
+      const e = hint.value.get(name);
+      if (e) return { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, etag: e.etag };
+    }
     const attr = await this.fetch(path);
     this.attrs.set(path, { value: attr, expires: Date.now() + this.ttl });
     return attr;
@@ -62,6 +83,7 @@ export class Inodes {
   /** HEAD the file key and probe the directory prefix in parallel; the directory wins. */
   private async fetch(path: string): Promise<Attr | null> {
     const key = fileKey(this.ctx.prefix, path);
+    const gen = this.generation(path);
     const [head, isDir] = await Promise.all([
       this.ctx.s3
         .send(new HeadObjectCommand({ Bucket: this.ctx.bucket, Key: key, ...payer(this.ctx) }))
@@ -69,7 +91,15 @@ export class Inodes {
           if (classifyS3Error(err) === 'not-found') return null;
           throw err;
         }),
-      prefixExists(this.ctx, dirPrefix(this.ctx.prefix, path)),
+      probeDirectory(this.ctx, dirPrefix(this.ctx.prefix, path)).then((probe) => {
+        // The probe often holds the whole directory: names found in it need no request of
+        // their own for a TTL (names missing from it are still looked up, so objects created
+        // elsewhere a moment ago are found).
+        if (probe.entries && this.ttl > 0 && this.generation(path) === gen) {
+          this.hints.set(path, { value: probe.entries, expires: Date.now() + this.ttl });
+        }
+        return probe.exists;
+      }),
     ]);
     if (isDir) return { kind: 'dir', size: 0, mtimeMs: head?.LastModified?.getTime() ?? Date.now() };
     if (head) return { kind: 'file', size: head.ContentLength ?? 0, mtimeMs: head.LastModified?.getTime() ?? 0, etag: head.ETag };
@@ -81,24 +111,46 @@ export class Inodes {
     const now = Date.now();
     const hit = this.dirs.get(path);
     if (hit && hit.expires > now) return hit.value;
-    let p = this.inflightLists.get(path);
-    if (!p) {
-      p = listDirectory(this.ctx, dirPrefix(this.ctx.prefix, path)).finally(() => this.inflightLists.delete(path));
-      this.inflightLists.set(path, p);
+    for (let attempt = 0; ; attempt++) {
+      const gen = this.generation(path);
+      let p = this.inflightLists.get(path);
+      if (!p) {
+        p = listDirectory(this.ctx, dirPrefix(this.ctx.prefix, path)).finally(() => this.inflightLists.delete(path));
+        this.inflightLists.set(path, p);
+      }
+      const entries = new Map(await p);
+      if (this.generation(path) === gen || attempt >= 2) return this.cacheListing(path, entries, gen);
     }
-    const entries = await p;
+  }
+
+  private generation(path: string): number {
+    return this.generations.get(path) ?? 0;
+  }
+
+  private bump(dir: string): void {
+    this.generations.set(dir, this.generation(dir) + 1);
+    this.hints.delete(dir);
+  }
+
+  /**
+   * Store a complete listing of `path` (our local directories merged in), unless we changed
+   * the directory since the listing was requested (generation `gen`).
+   */
+  private cacheListing(path: string, entries: Map<string, DirEntry>, gen: number): Map<string, DirEntry> {
+    const now = Date.now();
     for (const d of this.localDirs) {
       if (parentPath(d) === path && !entries.has(baseName(d))) {
         entries.set(baseName(d), { name: baseName(d), kind: 'dir', size: 0, mtimeMs: now });
       }
     }
-    this.dirs.set(path, { value: entries, expires: Date.now() + this.ttl });
+    if (this.generation(path) === gen) this.dirs.set(path, { value: entries, expires: Date.now() + this.ttl });
     return entries;
   }
 
   /** Record that `path` now is a file of `size` bytes (our own write). */
   noteFile(path: string, size: number, mtimeMs = Date.now(), etag?: string): void {
     const attr: Attr = { kind: 'file', size, mtimeMs, etag };
+    this.bump(parentPath(path));
     this.attrs.set(path, { value: attr, expires: Date.now() + this.ttl });
     const parent = this.dirs.get(parentPath(path));
     if (parent) parent.value.set(baseName(path), { name: baseName(path), ...attr });
@@ -109,6 +161,7 @@ export class Inodes {
   noteDir(path: string): void {
     if (path === '/') return;
     const attr: Attr = { kind: 'dir', size: 0, mtimeMs: Date.now() };
+    this.bump(parentPath(path));
     this.attrs.set(path, { value: attr, expires: Date.now() + this.ttl });
     const parent = this.dirs.get(parentPath(path));
     if (parent) parent.value.set(baseName(path), { name: baseName(path), ...attr });
@@ -132,6 +185,8 @@ export class Inodes {
   /** Record that `path` no longer exists (unlink, rmdir, rename source). */
   noteGone(path: string): void {
     this.localDirs.delete(path);
+    this.bump(parentPath(path));
+    this.bump(path);
     this.attrs.set(path, { value: null, expires: Date.now() + this.ttl });
     this.dirs.get(parentPath(path))?.value.delete(baseName(path));
     this.dirs.delete(path);
@@ -142,6 +197,9 @@ export class Inodes {
   /** Drop everything cached at or below `path` (directory rename, errors). */
   invalidateTree(path: string): void {
     const pre = path === '/' ? '/' : path + '/';
+    this.bump(path);
+    this.bump(parentPath(path));
+    for (const k of [...this.dirs.keys()]) if (k.startsWith(pre)) this.bump(k);
     for (const m of [this.attrs, this.dirs] as Map<string, unknown>[]) {
       for (const k of [...m.keys()]) if (k === path || k.startsWith(pre)) m.delete(k);
     }

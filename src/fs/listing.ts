@@ -75,6 +75,21 @@ export async function listDirectory(ctx: FsContext, dirPrefix: string): Promise<
   return entries;
 }
 
+/**
+ * First page of a directory listing: tells whether the directory exists (any key under it,
+ * marker included) and, when the page holds the whole directory, its entries.
+ */
+export async function probeDirectory(ctx: FsContext, dirPrefix: string): Promise<{ exists: boolean; entries?: Map<string, DirEntry> }> {
+  const out = await ctx.s3.send(
+    new ListObjectsV2Command({ Bucket: ctx.bucket, Prefix: dirPrefix, Delimiter: '/', MaxKeys: 1000, ...payer(ctx) }),
+  );
+  const exists = (out.KeyCount ?? (out.Contents?.length ?? 0) + (out.CommonPrefixes?.length ?? 0)) > 0;
+  if (!exists || out.IsTruncated) return { exists };
+  const entries = new Map<string, DirEntry>();
+  mergeListingPage(entries, dirPrefix, pageFromOutput(out));
+  return { exists, entries };
+}
+
 /** True when at least one key exists under `dirPrefix` (marker included). */
 export async function prefixExists(ctx: FsContext, dirPrefix: string): Promise<boolean> {
   const out = await ctx.s3.send(new ListObjectsV2Command({ Bucket: ctx.bucket, Prefix: dirPrefix, MaxKeys: 1, ...payer(ctx) }));

@@ -18,7 +18,7 @@ export const MiB = 1024 * 1024;
 
 export function defaultPrefetchConfig(maxWindow: number): PrefetchConfig {
   const initialWindow = Math.min(MiB, maxWindow);
-  return { initialWindow, maxWindow, chunkSize: Math.min(8 * MiB, maxWindow), seekTolerance: MiB };
+  return { initialWindow, maxWindow, chunkSize: Math.min(8 * MiB, maxWindow), seekTolerance: 2 * MiB };
 }
 
 export interface ReadDecision {

@@ -1,46 +1,24 @@
 // Reads of one open file: ranged GETs driven by the prefetch policy. Sequential readers get a
-// queue of in-flight chunk GETs ahead of them (window grows up to --max-prefetch, memory
-// bounded by the global --prefetch-budget); random readers get exactly the bytes they asked
-// for. Optionally serves and fills a local whole-object data cache (--cache).
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { payer, type FsContext } from './context.js';
+// queue of in-flight streamed chunk GETs ahead of them (window grows up to --max-prefetch,
+// memory bounded by the global --prefetch-budget) and each read returns as soon as its own
+// bytes arrived; random readers get exactly the bytes they asked for. Optionally serves and
+// fills a local whole-object data cache (--cache).
+import type { FsContext } from './context.js';
 import { PrefetchPolicy, type PrefetchBudget, type PrefetchConfig } from './prefetch.js';
 import type { DataCache } from './data-cache.js';
+import { RangeFetch, getRange } from './range-fetch.js';
+import { sharedPool } from './buffer-pool.js';
+
+export { getRange };
 
 interface Chunk {
   start: number;
   end: number;
-  data: Promise<Buffer>;
+  /** Streaming fetch, or bytes served by the local data cache. */
+  fetch?: RangeFetch;
+  local?: Promise<Buffer | undefined>;
   /** Bytes reserved from the global budget (0 when fetched for an immediate read). */
   reserved: number;
-}
-
-/** One ranged GET [start, end) returning exactly those bytes; retries body read failures. */
-export async function getRange(ctx: FsContext, key: string, start: number, end: number, etag?: string): Promise<Buffer> {
-  let lastErr: unknown;
-  if (process.env.BUCKETMOUNT_TRACE) ctx.log.debug('get', { key, start, end });
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const out = await ctx.s3.send(
-        new GetObjectCommand({
-          Bucket: ctx.bucket,
-          Key: key,
-          Range: `bytes=${start}-${end - 1}`,
-          IfMatch: etag,
-          ...payer(ctx),
-        }),
-      );
-      const bytes = await out.Body!.transformToByteArray();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    } catch (err) {
-      lastErr = err;
-      const name = (err as { name?: string }).name ?? '';
-      // Service errors were already retried by the SDK; retry only broken bodies / resets here.
-      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== undefined && name !== 'InternalError') throw err;
-      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
-    }
-  }
-  throw lastErr;
 }
 
 export class ReadHandle {
@@ -67,26 +45,62 @@ export class ReadHandle {
   private drop(keep: (c: Chunk) => boolean): void {
     const kept: Chunk[] = [];
     for (const c of this.chunks) {
-      if (keep(c)) kept.push(c);
-      else this.budget.release(c.reserved);
+      if (keep(c)) {
+        kept.push(c);
+      } else {
+        this.budget.release(c.reserved);
+        // With --cache the buffer may still be on its way to disk: leave it to the GC then.
+        if (c.fetch?.cancel() && !this.cache) sharedPool.give(c.fetch.buf);
+      }
     }
     this.chunks = kept;
   }
 
   private enqueue(start: number, end: number, reserved: number): void {
-    const data = this.fetch(start, end);
-    data.catch(() => undefined); // surfaced when a read awaits it
-    this.chunks.push({ start, end, data, reserved });
+    const c: Chunk = { start, end, reserved };
+    if (this.cache && this.etag) {
+      c.local = this.cache.read(this.key, this.etag, this.size, start, end);
+    } else {
+      this.startFetch(c);
+    }
+    this.chunks.push(c);
   }
 
-  private async fetch(start: number, end: number): Promise<Buffer> {
+  private startFetch(c: Chunk): RangeFetch {
+    const f = new RangeFetch(this.ctx, this.key, c.start, c.end, this.etag, this.cache ? undefined : sharedPool);
+    c.fetch = f;
     if (this.cache) {
-      const local = await this.cache.read(this.key, this.etag, this.size, start, end);
-      if (local) return local;
+      const cache = this.cache;
+      f.done.then(
+        () => cache.store(this.key, this.etag, this.size, c.start, f.buf),
+        () => undefined,
+      );
     }
-    const buf = await getRange(this.ctx, this.key, start, end, this.etag);
-    this.cache?.store(this.key, this.etag, this.size, start, buf);
-    return buf;
+    return f;
+  }
+
+  /** Copy bytes [from, to) (absolute offsets inside chunk c) to out at outOff. */
+  private async copyOut(c: Chunk, from: number, to: number, out: Buffer, outOff: number): Promise<void> {
+    if (c.local) {
+      const buf = await c.local;
+      if (buf) {
+        buf.copy(out, outOff, from - c.start, to - c.start);
+        return;
+      }
+      c.local = undefined;
+      if (!c.fetch) this.startFetch(c);
+    }
+    let f = c.fetch!;
+    if (f.isCancelled) {
+      // Dropped by a concurrent read of the same handle: fetch just what this read needs.
+      f = new RangeFetch(this.ctx, this.key, from, to, this.etag);
+      await f.wait(to - from);
+      f.buf.copy(out, outOff, 0, to - from);
+      return;
+    }
+    const w = f.wait(to - c.start);
+    if (w) await w;
+    f.buf.copy(out, outOff, from - c.start, to - c.start);
   }
 
   /** Read up to `len` bytes at `pos` into `out`; returns the count (0 at EOF). */
@@ -97,8 +111,10 @@ export class ReadHandle {
     const d = this.policy.onRead(pos, end - pos);
     if (!d.sequential) {
       this.drop(() => false);
-      const buf = await this.fetch(pos, end);
-      buf.copy(out, 0, 0, end - pos);
+      const c: Chunk = { start: pos, end, reserved: 0 };
+      if (this.cache && this.etag) c.local = this.cache.read(this.key, this.etag, this.size, pos, end);
+      else this.startFetch(c);
+      await this.copyOut(c, pos, end, out, 0);
       return end - pos;
     }
     // Keep chunks that still cover pos (or a little behind, for reordered kernel read-ahead).
@@ -122,15 +138,14 @@ export class ReadHandle {
       }
       if (issued) this.policy.grow();
     }
-    // Copy [pos, end) out of the queued chunks.
+    // Copy [pos, end) out of the queued chunks, waiting only for the bytes needed.
     let copied = 0;
-    for (const c of this.chunks) {
+    for (const c of [...this.chunks]) {
       if (c.end <= pos + copied || c.start >= end) continue;
-      const buf = await c.data;
-      const from = pos + copied - c.start;
-      const n = Math.min(c.end, end) - (pos + copied);
-      buf.copy(out, copied, from, from + n);
-      copied += n;
+      const from = pos + copied;
+      const to = Math.min(c.end, end);
+      await this.copyOut(c, from, to, out, copied);
+      copied += to - from;
       if (pos + copied >= end) break;
     }
     return copied;

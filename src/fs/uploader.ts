@@ -13,9 +13,19 @@ import {
   UploadPartCopyCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
+import { crc32 } from 'node:zlib';
+import { sharedPool } from './buffer-pool.js';
 import { createFields, payer, type FsContext } from './context.js';
 
 export const MIN_PART = 5 * 1024 * 1024;
+/** First buffer of a new object: small files never allocate a whole part. */
+const FIRST_BUFFER = 64 * 1024;
+
+function crcBase64(crc: number): string {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(crc >>> 0);
+  return b.toString('base64');
+}
 export const MAX_COPY_PART = 5 * 1024 * 1024 * 1024;
 
 export interface UploadResult {
@@ -26,6 +36,8 @@ export interface UploadResult {
 export class ObjectUploader {
   private buf: Buffer | null = null;
   private bufLen = 0;
+  /** CRC32 of buf[0, bufLen), computed as data arrives (spreads the cost over the writes). */
+  private bufCrc = 0;
   private uploadId?: string;
   private creating?: Promise<string>;
   private readonly parts: CompletedPart[] = [];
@@ -128,11 +140,16 @@ export class ObjectUploader {
     let off = 0;
     while (off < data.length) {
       if (!this.buf) {
-        this.buf = Buffer.allocUnsafe(this.partSize);
+        // The first part grows from 64 KiB; later parts use pooled whole-part buffers.
+        this.buf = this.nextPart === 1 ? Buffer.allocUnsafe(Math.min(FIRST_BUFFER, this.partSize)) : sharedPool.take(this.partSize);
         this.bufLen = 0;
+        this.bufCrc = 0;
       }
-      const n = Math.min(data.length - off, this.partSize - this.bufLen);
+      const want = Math.min(data.length - off, this.partSize - this.bufLen);
+      if (this.bufLen + want > this.buf.length) this.growBuffer(this.bufLen + want);
+      const n = Math.min(want, this.buf.length - this.bufLen);
       data.copy(this.buf, this.bufLen, off, off + n);
+      if (this.checksums) this.bufCrc = crc32(data.subarray(off, off + n), this.bufCrc);
       this.bufLen += n;
       off += n;
       this.size += n;
@@ -140,10 +157,22 @@ export class ObjectUploader {
     }
   }
 
+  private growBuffer(min: number): void {
+    let size = this.buf!.length;
+    while (size < min) size *= 2;
+    size = Math.min(size, this.partSize);
+    const next = size === this.partSize ? sharedPool.take(size) : Buffer.allocUnsafe(size);
+    this.buf!.copy(next, 0, 0, this.bufLen);
+    this.buf = next;
+  }
+
   private async sendPart(): Promise<void> {
-    const body = this.buf!.subarray(0, this.bufLen);
+    const whole = this.buf!;
+    const body = whole.subarray(0, this.bufLen);
+    const crc = this.checksums ? crcBase64(this.bufCrc) : undefined;
     this.buf = null;
     this.bufLen = 0;
+    this.bufCrc = 0;
     await this.waitForSlot();
     const partNumber = this.nextPart++;
     this.track(
@@ -158,11 +187,13 @@ export class ObjectUploader {
             Body: body,
             ContentLength: body.length,
             ...payer(this.ctx),
-            ...(this.checksums ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
+            ...(crc ? { ChecksumAlgorithm: 'CRC32' as const, ChecksumCRC32: crc } : {}),
           }),
         );
-        this.parts.push({ PartNumber: partNumber, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 });
-      })(),
+        this.parts.push({ PartNumber: partNumber, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 ?? crc });
+      })().finally(() => {
+        if (whole.length === this.partSize) sharedPool.give(whole);
+      }),
     );
   }
 
@@ -186,18 +217,25 @@ export class ObjectUploader {
     this.finished = true;
     try {
       if (this.nextPart === 1) {
-        const body = this.buf ? this.buf.subarray(0, this.bufLen) : Buffer.alloc(0);
+        const whole = this.buf;
+        const body = whole ? whole.subarray(0, this.bufLen) : Buffer.alloc(0);
+        const crc = this.checksums ? crcBase64(whole ? this.bufCrc : 0) : undefined;
         this.buf = null;
-        const out = await this.ctx.s3.send(
-          new PutObjectCommand({
-            Bucket: this.ctx.bucket,
-            Key: this.key,
-            Body: body,
-            ContentLength: body.length,
-            ...createFields(this.ctx),
-          }),
-        );
-        return { etag: out.ETag, size: this.size };
+        try {
+          const out = await this.ctx.s3.send(
+            new PutObjectCommand({
+              Bucket: this.ctx.bucket,
+              Key: this.key,
+              Body: body,
+              ContentLength: body.length,
+              ...createFields(this.ctx),
+              ...(crc ? { ChecksumAlgorithm: 'CRC32' as const, ChecksumCRC32: crc } : {}),
+            }),
+          );
+          return { etag: out.ETag, size: this.size };
+        } finally {
+          if (whole?.length === this.partSize) sharedPool.give(whole);
+        }
       }
       if (this.bufLen > 0) await this.sendPart();
       while (this.inflight.size) await Promise.race(this.inflight);

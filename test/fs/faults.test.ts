@@ -1,8 +1,10 @@
 // Fault injection: a proxy in front of MinIO answers 500 InternalError, 503 ServiceUnavailable,
-// 503 SlowDown or resets connections on GetObject, PutObject, UploadPart and
-// CompleteMultipartUpload. Transient faults must be retried so the operation succeeds and the
-// bytes in the bucket are exactly right; persistent faults must surface as EIO from
-// read/write/fsync/close — never a success report for data that did not land.
+// 503 SlowDown, 403 AccessDenied, resets connections, cuts bodies off or drops answers on
+// GetObject, PutObject, UploadPart(Copy), Create/CompleteMultipartUpload, ListObjectsV2,
+// CopyObject and DeleteObject. Transient faults must be retried so the operation succeeds and the
+// bytes in the bucket (read back with the SDK, compared by sha256) are exactly right; persistent
+// faults must surface as EIO (EACCES for 403) from read/write/fsync/close/readdir/rename — never
+// a success report for data that did not land, and never damage to what was already stored.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createWriteStream } from 'node:fs';
@@ -102,14 +104,16 @@ test('transient faults on UploadPart and CompleteMultipartUpload: a 16 MiB file 
   assert.ok(hit >= 3, `faults hit: ${rules.map((r) => `${r.spec.op}:${r.hits}`).join(' ')}`);
 });
 
-test('random faults on a fifth of all requests: every file lands exactly', T, async () => {
+// Faults are drawn at random, but capped in total below the 5 attempts a request gets, so no
+// request can be unlucky 5 times in a row: the test is deterministic in its outcome.
+test('random faults on any operation: every file lands exactly', T, async () => {
   const ops: S3Op[] = ['GetObject', 'PutObject', 'UploadPart', 'CompleteMultipartUpload', 'CreateMultipartUpload', 'HeadObject', 'ListObjects', 'CopyObject', 'DeleteObject'];
   const files = Array.from({ length: 8 }, (_, i) => ({ key: `t/rand/f${i}.bin`, data: patternBytes(i === 7 ? 11 * MiB : 1000 * (i + 1) * 37, 50 + i) }));
   await mkdir(m('t/rand'), { recursive: true });
   const rules = [
-    proxy.inject({ action: Faults.internalError, op: ops, fraction: 0.1 }),
-    proxy.inject({ action: Faults.slowDown, op: ops, fraction: 0.05 }),
-    proxy.inject({ action: Faults.reset, op: ops, fraction: 0.05 }),
+    proxy.inject({ action: Faults.internalError, op: ops, fraction: 0.1, count: 2 }),
+    proxy.inject({ action: Faults.slowDown, op: ops, fraction: 0.1, count: 1 }),
+    proxy.inject({ action: Faults.reset, op: ops, fraction: 0.1, count: 1 }),
   ];
   for (const f of files) await writeStream(m(f.key), f.data);
   for (const f of files) assert.equal(sha256(await readFile(m(f.key))), sha256(f.data), `${f.key} via the mount`);
@@ -366,4 +370,27 @@ test('a download cut off while staging an offset write is retried: the patched o
   want.write('PATCHED', MiB);
   assert.equal(sha256(await s.getBytes('t/patch-cut.bin')), sha256(want));
   assert.equal(rule.hits, 1);
+});
+
+test('read-ahead under a storm of GetObject faults (resets, 500s, cut-off bodies): a 24 MiB read is exact', T, async () => {
+  const data = patternBytes(24 * MiB + 333, 68);
+  await s.put('t/storm.bin', data);
+  const rules = [
+    // random, but at most 4 faults in all (< 5 attempts per request)
+    proxy.inject({ action: Faults.reset, op: 'GetObject', path: /storm/, fraction: 0.4, count: 2 }),
+    proxy.inject({ action: Faults.internalError, op: 'GetObject', path: /storm/, fraction: 0.4, count: 1 }),
+    proxy.inject({ action: Faults.truncateBody, op: 'GetObject', path: /storm/, fraction: 0.4, count: 1 }),
+  ];
+  assert.equal(sha256(await readFile(m('t/storm.bin'))), sha256(data));
+  assert.ok(rules.reduce((n, r) => n + r.hits, 0) >= 1, `faults hit: ${rules.map((r) => r.hits).join(' ')}`);
+});
+
+test('a failing lookup is EIO, never ENOENT: O_CREAT, O_EXCL and appends cannot clobber an object S3 could not confirm', T, async () => {
+  await s.put('t/unsure.txt', 'precious');
+  proxy.inject({ action: Faults.internalError, op: ['HeadObject', 'ListObjects'], path: /unsure/ });
+  assert.equal(await errnoOf(stat(m('t/unsure.txt'))), 'EIO', 'stat');
+  assert.equal(await errnoOf(open(m('t/unsure.txt'), 'wx')), 'EIO', 'open O_CREAT|O_EXCL');
+  assert.notEqual(await errnoOf(appendFile(m('t/unsure.txt'), ' + more')), undefined, 'append must not start a new object');
+  proxy.clearRules();
+  assert.equal(await s.getText('t/unsure.txt'), 'precious');
 });

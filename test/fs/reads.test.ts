@@ -2,10 +2,11 @@
 // FUSE mount of a real MinIO bucket, with Node syscalls and shell tools (cp, dd, cmp, cat).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, readFile, stat, mkdtemp, rm } from 'node:fs/promises';
+import { open, readFile, readdir, stat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fsSuite, patternBytes, runOk, sha256, errnoOf } from './helpers.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 
 const s = fsSuite({ bucket: 'reads' });
 const MiB = 1024 * 1024;
@@ -141,4 +142,31 @@ test('an object changed behind the mount is seen after the metadata TTL', T, asy
   // default metadata TTL is 1 s; wait a little longer than that
   await new Promise((r) => setTimeout(r, 2500));
   assert.equal(await readFile(join(s.mnt.dir, 'seq/changing.txt'), 'utf8'), 'second, longer version');
+});
+
+test('--cache serves repeated reads of the same object version from local disk', T, async () => {
+  const proxy = await startFaultProxy(s.minio.endpoint);
+  const cacheDir = await mkdtemp(join(tmpdir(), 'fs-reads-cache-'));
+  const mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: [`--cache=${cacheDir}`] });
+  try {
+    const data = patternBytes(5 * MiB + 99, 12);
+    await s.put('cached/obj.bin', data);
+    assert.equal(sha256(await readFile(join(mnt.dir, 'cached/obj.bin'))), sha256(data));
+    const gets = proxy.count({ op: 'GetObject', path: /cached\/obj\.bin/ });
+    assert.ok(gets > 0);
+    // the cache file is written in the background; give it a moment
+    for (let i = 0; i < 50 && (await readdir(cacheDir)).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(sha256(await readFile(join(mnt.dir, 'cached/obj.bin'))), sha256(data));
+    assert.equal(proxy.count({ op: 'GetObject', path: /cached\/obj\.bin/ }), gets, 'second read made no GetObject');
+    // a new version behind the mount is fetched again once the TTL passed
+    const v2 = patternBytes(5 * MiB + 99, 13);
+    await s.put('cached/obj.bin', v2);
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(sha256(await readFile(join(mnt.dir, 'cached/obj.bin'))), sha256(v2));
+  } finally {
+    await mnt.unmount();
+    await proxy.close();
+    await rm(cacheDir, { recursive: true, force: true });
+  }
 });

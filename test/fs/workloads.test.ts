@@ -343,6 +343,30 @@ test('rm -r and find -delete of trees that exist only as keys (no directory mark
   assert.deepEqual(await s.keys('find-only/'), []);
 });
 
+test('everyday tools: sed -i, gzip and gunzip in place, sort -o, python shutil.copytree and rmtree', T, async () => {
+  await mkdir(m('tools'));
+  await writeFile(m('tools/conf.txt'), 'name=old\nport=80\n');
+  runOk('sed', ['-i', 's/old/new/; s/80/8080/', m('tools/conf.txt')]);
+  await expectObject('tools/conf.txt', Buffer.from('name=new\nport=8080\n'));
+  const text = Buffer.from(Array.from({ length: 5000 }, (_, i) => `row ${(i * 7919) % 5000}\n`).join(''));
+  await writeFile(m('tools/data.txt'), text);
+  runOk('gzip', [m('tools/data.txt')]);
+  assert.equal(await s.exists('tools/data.txt'), false, 'gzip removed the original');
+  assert.ok(await s.exists('tools/data.txt.gz'));
+  runOk('gunzip', [m('tools/data.txt.gz')]);
+  await expectObject('tools/data.txt', text);
+  assert.equal(await s.exists('tools/data.txt.gz'), false);
+  runOk('sort', ['-n', '-k2', '-o', m('tools/data.txt'), m('tools/data.txt')]);
+  const sorted = Buffer.from(Array.from({ length: 5000 }, (_, i) => `row ${i}\n`).join(''));
+  await expectObject('tools/data.txt', sorted);
+  py(['import shutil, sys', 'shutil.copytree(sys.argv[1], sys.argv[2])', 'shutil.rmtree(sys.argv[1])'].join('\n'), [m('tools'), m('tools-copy')]);
+  assert.deepEqual((await s.keys('tools/')), [], 'rmtree removed every key');
+  await expectObject('tools-copy/conf.txt', Buffer.from('name=new\nport=8080\n'));
+  await expectObject('tools-copy/data.txt', sorted);
+  expected.delete('tools/conf.txt');
+  expected.delete('tools/data.txt');
+});
+
 test('everything survives a remount byte for byte', T, async () => {
   assert.ok(expected.size >= 20, `${expected.size} objects recorded`);
   const again = await s.mount();

@@ -1,0 +1,143 @@
+// One ranged GET streamed into a buffer allocated once: socket chunks are copied in as they
+// arrive and readers wait only until the bytes they need are there (not for the whole range).
+// A body that breaks off part-way is resumed from the first missing byte. Cancelling an
+// unfinished fetch nobody waits for stops the download (random seeks waste no bandwidth).
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import type { BufferPool } from './buffer-pool.js';
+import { payer, type FsContext } from './context.js';
+
+interface Waiter {
+  need: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+const BODY_ATTEMPTS = 4;
+
+export class RangeFetch {
+  readonly buf: Buffer;
+  /** Bytes of buf already received. */
+  filled = 0;
+  private error?: unknown;
+  private waiters: Waiter[] = [];
+  private body?: Readable;
+  private cancelled = false;
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly ctx: FsContext,
+    private readonly key: string,
+    readonly start: number,
+    readonly end: number,
+    private readonly etag?: string,
+    pool?: BufferPool,
+  ) {
+    this.buf = pool ? pool.take(end - start) : Buffer.allocUnsafe(end - start);
+    this.done = this.run();
+    this.done.catch(() => undefined);
+  }
+
+  get length(): number {
+    return this.end - this.start;
+  }
+
+  get isCancelled(): boolean {
+    return this.cancelled;
+  }
+
+  /** Resolves once bytes [start, start + need) are in buf. */
+  wait(need: number): Promise<void> | undefined {
+    if (this.filled >= need) return undefined;
+    if (this.error !== undefined) return Promise.reject(this.error);
+    if (this.cancelled) return Promise.reject(new Error(`read of ${this.key} was cancelled`));
+    return new Promise((resolve, reject) => this.waiters.push({ need, resolve, reject }));
+  }
+
+  /**
+   * Stop downloading (only when nobody waits). Returns true when nothing will write to or read
+   * from buf any more, so it may go back to a pool.
+   */
+  cancel(): boolean {
+    if (this.waiters.length > 0) return false;
+    this.cancelled = true;
+    this.body?.destroy();
+    return true;
+  }
+
+  private wake(): void {
+    if (this.waiters.length === 0) return;
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (this.filled >= w.need) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  private fail(err: unknown): void {
+    this.error = err;
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w.reject(err);
+  }
+
+  private async run(): Promise<void> {
+    let lastErr: unknown;
+    for (let attempt = 0; attempt < BODY_ATTEMPTS && !this.cancelled; attempt++) {
+      try {
+        await this.fetchFrom(this.start + this.filled);
+        if (this.filled >= this.length || this.cancelled) return;
+        lastErr = new Error(`short body for ${this.key}: ${this.filled} of ${this.length} bytes`);
+      } catch (err) {
+        lastErr = err;
+        const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        const name = (err as { name?: string }).name ?? '';
+        // Service errors were already retried by the SDK; resume only broken bodies / resets here.
+        if (status !== undefined && name !== 'InternalError') break;
+      }
+      if (this.cancelled) return;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+    if (this.cancelled) return;
+    this.fail(lastErr);
+    throw lastErr;
+  }
+
+  private async fetchFrom(from: number): Promise<void> {
+    const out = await this.ctx.s3.send(
+      new GetObjectCommand({
+        Bucket: this.ctx.bucket,
+        Key: this.key,
+        Range: `bytes=${from}-${this.end - 1}`,
+        IfMatch: this.etag,
+        ...payer(this.ctx),
+      }),
+    );
+    const body = out.Body as Readable | undefined;
+    if (!body) return;
+    this.body = body;
+    await new Promise<void>((resolve, reject) => {
+      body.on('data', (chunk: Buffer) => {
+        if (this.cancelled) return;
+        const room = this.length - this.filled;
+        const n = Math.min(room, chunk.length);
+        chunk.copy(this.buf, this.filled, 0, n);
+        this.filled += n;
+        this.wake();
+      });
+      body.once('end', () => resolve());
+      body.once('close', () => resolve());
+      body.once('error', (err) => reject(err));
+    });
+  }
+}
+
+/** One ranged GET [start, end) returning exactly those bytes (resumes broken bodies). */
+export async function getRange(ctx: FsContext, key: string, start: number, end: number, etag?: string): Promise<Buffer> {
+  if (end <= start) return Buffer.alloc(0);
+  const f = new RangeFetch(ctx, key, start, end, etag);
+  await f.done;
+  if (f.filled < f.length) throw new Error(`short body for ${key}: ${f.filled} of ${f.length} bytes`);
+  return f.buf;
+}
