@@ -25,6 +25,10 @@ const HELP = `usage: csi-driver [flags]
   --default-endpoint <url>         S3 endpoint when neither volume nor secret names one (default $BUCKETMOUNT_DEFAULT_ENDPOINT; unset = AWS)
   --default-region <region>        region when neither volume nor secret names one (default $BUCKETMOUNT_DEFAULT_REGION or $AWS_REGION)
   --default-force-path-style <true|false>  path-style addressing default (default $BUCKETMOUNT_DEFAULT_FORCE_PATH_STYLE; unset = true for custom endpoints)
+  --snapshot-wait <seconds>        how long CreateSnapshot waits for its copy before answering
+                                   ready_to_use=false (default $BUCKETMOUNT_SNAPSHOT_WAIT or 20)
+  --list-volumes                   serve ListVolumes (needs S3 credentials of the controller's own, e.g.
+                                   AWS_* env or IRSA, for the default endpoint; $BUCKETMOUNT_LIST_VOLUMES=true)
   --version                        print the version
   -h, --help                       this help`;
 
@@ -47,6 +51,8 @@ function parseFlags(argv: string[]) {
         'default-endpoint': { type: 'string' },
         'default-region': { type: 'string' },
         'default-force-path-style': { type: 'string' },
+        'snapshot-wait': { type: 'string' },
+        'list-volumes': { type: 'boolean' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -80,6 +86,15 @@ function parseFlags(argv: string[]) {
   } catch (err) {
     fail((err as Error).message);
   }
+  const waitRaw = v['snapshot-wait'] ?? (env.BUCKETMOUNT_SNAPSHOT_WAIT || '20');
+  const snapshotWaitS = Number(waitRaw);
+  if (!/^\d+(\.\d+)?$/.test(waitRaw) || !Number.isFinite(snapshotWaitS)) fail(`--snapshot-wait must be a number of seconds >= 0, got "${waitRaw}"`);
+  let listVolumes = v['list-volumes'] ?? false;
+  try {
+    listVolumes ||= parseBoolValue('BUCKETMOUNT_LIST_VOLUMES', env.BUCKETMOUNT_LIST_VOLUMES || undefined) ?? false;
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const endpoint = v.endpoint ?? env.CSI_ENDPOINT ?? 'unix:///csi/csi.sock';
   try {
     socketPathOf(endpoint);
@@ -93,6 +108,8 @@ function parseFlags(argv: string[]) {
     stateDir: v['state-dir'] ?? env.BUCKETMOUNT_STATE_DIR ?? '/var/lib/bucketmount',
     logLevel,
     defaults,
+    snapshotWaitMs: Math.round(snapshotWaitS * 1000),
+    listVolumes,
   };
 }
 
@@ -125,7 +142,8 @@ async function main(): Promise<void> {
       onNotReady: (reason) => log.warn('probe: not ready', { reason }),
     }).handlers(),
   };
-  if (serveController) services.controller = new ControllerService({ logger: log, defaults: cfg.defaults }).handlers();
+  const controller = serveController ? new ControllerService({ logger: log, defaults: cfg.defaults, snapshotWaitMs: cfg.snapshotWaitMs, listVolumes: cfg.listVolumes }) : undefined;
+  if (controller) services.controller = controller.handlers();
   if (serveNode) {
     mounter = createProcessMounter({ stateDir: cfg.stateDir, logger: log });
     nodeService = new NodeService({ nodeId: cfg.nodeId, mounter, logger: log, defaults: cfg.defaults });
@@ -148,6 +166,8 @@ async function main(): Promise<void> {
     log.info('shutting down (mounts stay up)', { signal });
     void (async () => {
       await server.shutdown(10_000);
+      // Running snapshot copies stop; their markers stay not ready and the next CreateSnapshot redoes them.
+      controller?.snapshots.abortAll();
       nodeService?.close();
       await mounter?.close();
       log.info('stopped');

@@ -47,6 +47,10 @@ export interface ControllerClient {
   validateVolumeCapabilities(req: T.ValidateVolumeCapabilitiesRequest): Promise<T.ValidateVolumeCapabilitiesResponse>;
   controllerGetCapabilities(req?: T.ControllerGetCapabilitiesRequest): Promise<T.ControllerGetCapabilitiesResponse>;
   controllerExpandVolume(req: T.ControllerExpandVolumeRequest): Promise<T.ControllerExpandVolumeResponse>;
+  createSnapshot(req: T.CreateSnapshotRequest): Promise<T.CreateSnapshotResponse>;
+  deleteSnapshot(req: T.DeleteSnapshotRequest): Promise<T.DeleteSnapshotResponse>;
+  listSnapshots(req: T.ListSnapshotsRequest): Promise<T.ListSnapshotsResponse>;
+  listVolumes(req: T.ListVolumesRequest): Promise<T.ListVolumesResponse>;
 }
 
 export interface NodeClient {
@@ -101,7 +105,7 @@ export function createCsiClients(endpoint: string, opts: { timeoutMs?: number } 
   };
   return {
     identity: serviceClient<IdentityClient>(clients.Identity, ['GetPluginInfo', 'GetPluginCapabilities', 'Probe'], timeoutMs),
-    controller: serviceClient<ControllerClient>(clients.Controller, ['CreateVolume', 'DeleteVolume', 'ValidateVolumeCapabilities', 'ControllerGetCapabilities', 'ControllerExpandVolume'], timeoutMs),
+    controller: serviceClient<ControllerClient>(clients.Controller, ['CreateVolume', 'DeleteVolume', 'ValidateVolumeCapabilities', 'ControllerGetCapabilities', 'ControllerExpandVolume', 'CreateSnapshot', 'DeleteSnapshot', 'ListSnapshots', 'ListVolumes'], timeoutMs),
     node: serviceClient<NodeClient>(clients.Node, ['NodePublishVolume', 'NodeUnpublishVolume', 'NodeGetVolumeStats', 'NodeGetCapabilities', 'NodeGetInfo'], timeoutMs),
     raw: (service, rpc, req) => promisify(clients[service], rpc, timeoutMs)(req),
     close() {

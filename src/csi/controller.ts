@@ -1,6 +1,7 @@
 // CSI Controller service: dynamic provisioning of bucket-per-volume and prefix-per-volume
-// volumes (CreateVolume / DeleteVolume), ValidateVolumeCapabilities, ControllerGetCapabilities.
-// Everything else is UNIMPLEMENTED (no attach, snapshots, expansion: S3 needs none of them).
+// volumes (CreateVolume / DeleteVolume), ValidateVolumeCapabilities, ControllerGetCapabilities,
+// clones, controller-side expansion; snapshots are delegated to snapshotter.ts. Everything else
+// is UNIMPLEMENTED (no attach step, no capacity); ListVolumes only with --list-volumes.
 // The controller holds no state: volume ids carry the location (see volume-id.ts) and the
 // storage itself records the capacity (see provisioner.ts).
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -27,6 +28,9 @@ import type {
   VolumeCapability,
 } from './types.js';
 import { decodeVolumeId, encodeVolumeId, locationForVolume, VolumeIdError, type VolumeLocation } from './volume-id.js';
+import { SnapshotService } from './snapshotter.js';
+import type { CreateSnapshotRequest, DeleteSnapshotRequest, ListSnapshotsRequest, ListVolumesRequest, ListVolumesResponse } from './types.js';
+import { decodeVolumePageToken, encodeVolumePageToken, listAllVolumes } from './volume-catalogue.js';
 import type { Handlers } from './server.js';
 
 export interface ControllerOptions {
@@ -35,6 +39,13 @@ export interface ControllerOptions {
   defaults: S3Settings;
   /** S3 client factory (default: createS3Client); the controller destroys clients after use. */
   s3Factory?: typeof createS3Client;
+  /** How long CreateSnapshot waits for its copy before answering ready_to_use=false. */
+  snapshotWaitMs?: number;
+  /**
+   * Serve ListVolumes (advertise LIST_VOLUMES): needs credentials of the controller's own (environment,
+   * IRSA) for the default endpoint, because ListVolumes carries no secrets.
+   */
+  listVolumes?: boolean;
 }
 
 const MAX_NAME_BYTES = 128;
@@ -51,11 +62,15 @@ export class ControllerService {
   private readonly defaults: S3Settings;
   private readonly s3Factory: typeof createS3Client;
   private readonly locks = new KeyedMutex();
+  readonly snapshots: SnapshotService;
+  private readonly listVolumesEnabled: boolean;
 
   constructor(opts: ControllerOptions) {
     this.log = opts.logger.child({ service: 'controller' });
     this.defaults = opts.defaults;
     this.s3Factory = opts.s3Factory ?? createS3Client;
+    this.listVolumesEnabled = opts.listVolumes ?? false;
+    this.snapshots = new SnapshotService({ logger: opts.logger, client: (loc, secrets) => this.client(loc, secrets), waitMs: opts.snapshotWaitMs });
   }
 
   /** S3 client for a volume location, with credentials from the secrets (else the driver's env). */
@@ -89,7 +104,8 @@ export class ControllerService {
       if (why) throw invalid(`CreateVolume: ${why}`);
     }
     const source = req.volumeContentSource;
-    if (source?.snapshot) throw invalid('CreateVolume: creating a volume from a snapshot is not supported by bucketmount (no snapshots); clone a volume instead');
+    const snapshotId = source?.snapshot ? (source.snapshot.snapshotId ?? '') : undefined;
+    if (snapshotId === '') throw invalid('CreateVolume: volume_content_source.snapshot.snapshot_id is missing');
     const sourceId = source?.volume ? (source.volume.volumeId ?? '') : undefined;
     if (sourceId === '') throw invalid('CreateVolume: volume_content_source.volume.volume_id is missing');
     const required = Number(req.capacityRange?.requiredBytes ?? 0);
@@ -139,6 +155,9 @@ export class ControllerService {
           }
           capacityBytes = c;
           log.info('volume already exists; returning it', { capacityBytes });
+        } else if (snapshotId !== undefined) {
+          capacityBytes = await this.snapshots.restoreInto(s3, settings.endpoint, snapshotId, loc, name, { required, limit, capacity, region: effective.region, secrets });
+          log.info('volume restored', { snapshotId, bucket: loc.bucket, prefix: loc.prefix, capacityBytes });
         } else if (srcLoc) {
           capacityBytes = await this.cloneInto(s3, settings, srcLoc, sourceId!, loc, name, { required, limit, capacity, region: effective.region, secrets });
           log.info('volume cloned', { sourceVolumeId: sourceId, bucket: loc.bucket, prefix: loc.prefix, capacityBytes });
@@ -153,7 +172,8 @@ export class ControllerService {
         volumeContext.forcePathStyle = String(effective.forcePathStyle);
         if (params.mountOptions.length) volumeContext.mountOptions = params.mountOptions.join(',');
         Object.assign(volumeContext, params.credentialAttributes);
-        return { volume: { volumeId, capacityBytes, volumeContext, ...(sourceId !== undefined ? { contentSource: { volume: { volumeId: sourceId } } } : {}) } };
+        const contentSource = sourceId !== undefined ? { volume: { volumeId: sourceId } } : snapshotId !== undefined ? { snapshot: { snapshotId } } : undefined;
+        return { volume: { volumeId, capacityBytes, volumeContext, ...(contentSource ? { contentSource } : {}) } };
       } finally {
         s3.destroy();
       }
@@ -283,11 +303,41 @@ export class ControllerService {
     });
   }
 
+  /**
+   * The volumes of the catalogue (volume-catalogue.ts) on the default endpoint, seen with the
+   * controller's own credentials; sorted by id, paged with an opaque token.
+   */
+  async listVolumes(req: ListVolumesRequest): Promise<ListVolumesResponse> {
+    if (!this.listVolumesEnabled) throw unimplemented('ListVolumes', 'LIST_VOLUMES is not advertised: start the controller with --list-volumes and credentials of its own');
+    const max = Number(req.maxEntries ?? 0);
+    if (max < 0) throw invalid('ListVolumes: max_entries must not be negative');
+    let after: string | undefined;
+    if (req.startingToken) {
+      after = decodeVolumePageToken(req.startingToken);
+      if (after === undefined) throw new CsiError(status.ABORTED, `ListVolumes: starting_token "${req.startingToken}" was not returned by this driver; list again without it`);
+    }
+    const { s3 } = this.client({}, {});
+    let vols;
+    try {
+      vols = await listAllVolumes(s3);
+    } finally {
+      s3.destroy();
+    }
+    vols.sort((a, b) => (a.volumeId < b.volumeId ? -1 : a.volumeId > b.volumeId ? 1 : 0));
+    if (after !== undefined) vols = vols.filter((v) => v.volumeId > after!);
+    const page = max > 0 ? vols.slice(0, max) : vols;
+    const nextToken = max > 0 && vols.length > max ? encodeVolumePageToken(page[page.length - 1]!.volumeId) : '';
+    return { entries: page.map((v) => ({ volume: { volumeId: v.volumeId, capacityBytes: v.capacityBytes } })), nextToken };
+  }
+
   controllerGetCapabilities(): ControllerGetCapabilitiesResponse {
     return {
       capabilities: [
+        ...(this.listVolumesEnabled ? [{ rpc: { type: 'LIST_VOLUMES' as const } }] : []),
         { rpc: { type: 'CREATE_DELETE_VOLUME' } },
         { rpc: { type: 'CLONE_VOLUME' } },
+        { rpc: { type: 'CREATE_DELETE_SNAPSHOT' } },
+        { rpc: { type: 'LIST_SNAPSHOTS' } },
         { rpc: { type: 'EXPAND_VOLUME' } },
         { rpc: { type: 'SINGLE_NODE_MULTI_WRITER' } },
       ],
@@ -299,7 +349,6 @@ export class ControllerService {
       throw unimplemented(rpc, why);
     };
     const noAttach = 'volumes need no attach step (attachRequired: false)';
-    const noSnap = 'S3 volumes have no snapshots';
     return {
       CreateVolume: (r) => this.createVolume(r as CreateVolumeRequest),
       DeleteVolume: (r) => this.deleteVolume(r as DeleteVolumeRequest),
@@ -307,12 +356,12 @@ export class ControllerService {
       ControllerGetCapabilities: async () => this.controllerGetCapabilities(),
       ControllerPublishVolume: notImpl('ControllerPublishVolume', noAttach),
       ControllerUnpublishVolume: notImpl('ControllerUnpublishVolume', noAttach),
-      ListVolumes: notImpl('ListVolumes', 'volumes live in buckets the controller is not configured to enumerate'),
+      ListVolumes: (r) => this.listVolumes(r as ListVolumesRequest),
       GetCapacity: notImpl('GetCapacity', 'S3 has no capacity limit to report'),
-      CreateSnapshot: notImpl('CreateSnapshot', noSnap),
-      DeleteSnapshot: notImpl('DeleteSnapshot', noSnap),
-      ListSnapshots: notImpl('ListSnapshots', noSnap),
-      GetSnapshot: notImpl('GetSnapshot', noSnap),
+      CreateSnapshot: (r) => this.snapshots.createSnapshot(r as CreateSnapshotRequest),
+      DeleteSnapshot: (r) => this.snapshots.deleteSnapshot(r as DeleteSnapshotRequest),
+      ListSnapshots: (r) => this.snapshots.listSnapshots(r as ListSnapshotsRequest),
+      GetSnapshot: (r) => this.snapshots.getSnapshot(r as { snapshotId?: string; secrets?: StringMap }),
       ControllerExpandVolume: (r) => this.controllerExpandVolume(r as ControllerExpandVolumeRequest),
       ControllerGetVolume: notImpl('ControllerGetVolume', 'GET_VOLUME is not advertised'),
       ControllerModifyVolume: notImpl('ControllerModifyVolume', 'MODIFY_VOLUME is not advertised'),

@@ -163,3 +163,22 @@ export function effectiveS3Settings(...layers: (S3Settings | undefined)[]): { en
     forcePathStyle: first('forcePathStyle') ?? endpoint !== undefined,
   };
 }
+
+export const SNAPSHOT_CLASS_KEYS = ['snapshotBucket'] as const;
+
+export interface SnapshotClassParams {
+  /** Bucket for the snapshot's objects; undefined = the volume's shared bucket / a bucket per snapshot. */
+  snapshotBucket?: string;
+}
+
+/** Parse VolumeSnapshotClass parameters (CreateSnapshot parameters). */
+export function parseSnapshotClassParams(params: Record<string, string>): SnapshotClassParams {
+  const known = new Set<string>(SNAPSHOT_CLASS_KEYS);
+  for (const k of Object.keys(params)) {
+    if (!known.has(k) && !isNamespacedKey(k)) {
+      throw invalid(`unknown VolumeSnapshotClass parameter "${k}"; known parameters: ${SNAPSHOT_CLASS_KEYS.join(', ')}`);
+    }
+  }
+  const raw = trimmed(params, 'snapshotBucket');
+  return { snapshotBucket: raw === undefined ? undefined : checked('VolumeSnapshotClass parameter snapshotBucket', () => validateBucketName(raw)) };
+}

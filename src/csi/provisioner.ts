@@ -4,11 +4,15 @@
 //                the capacity in metadata; deletion removes every key under "<prefix>" — listed
 //                with the trailing "/", so deleting pvc-1 never touches pvc-10/.
 // Capacity is recorded only so a repeated CreateVolume can tell compatible from incompatible.
+// Also the server-side copy used by clones and snapshots (multipart copy above 5 GiB).
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   CreateBucketCommand,
   DeleteBucketCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetBucketTaggingCommand,
   HeadBucketCommand,
@@ -17,11 +21,15 @@ import {
   ListObjectsV2Command,
   PutBucketTaggingCommand,
   PutObjectCommand,
+  UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
 import { classifyS3Error } from '../s3/errors.js';
 import { CsiError, s3ToCsi } from './errors.js';
+import { SNAPSHOT_ROOT } from './snapshot-id.js';
+import { catalogueKey, VOLUME_CATALOGUE_ROOT, VOLUME_ID_TAG, volumeIdTagValue } from './volume-catalogue.js';
+import { encodeVolumeId } from './volume-id.js';
 import type { VolumeLocation } from './volume-id.js';
 
 export const OWNER_TAG = 'bucketmount-volume';
@@ -143,7 +151,7 @@ export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, vo
 }
 
 /** Delete every object whose key starts with `prefix` ('' = the whole bucket). */
-async function deleteAllUnder(s3: S3Client, bucket: string, prefix: string): Promise<number> {
+export async function deleteAllUnder(s3: S3Client, bucket: string, prefix: string): Promise<number> {
   let deleted = 0;
   let previousFirst: string | undefined;
   for (;;) {
@@ -207,7 +215,10 @@ export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Pr
   }
   if (!loc.prefix.endsWith('/')) throw new CsiError(status.INTERNAL, `refusing to delete prefix "${loc.prefix}" without a trailing "/"`);
   try {
-    return { deletedObjects: await deleteAllUnder(s3, loc.bucket, loc.prefix) };
+    const deletedObjects = await deleteAllUnder(s3, loc.bucket, loc.prefix);
+    // The catalogue entry goes last: a half-deleted volume stays listed until DeleteVolume is retried.
+    await s3.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: catalogueKey(encodeVolumeId(loc)) }));
+    return { deletedObjects };
   } catch (err) {
     if (err instanceof CsiError) throw err;
     if (isKind(err, 'no-such-bucket')) return { deletedObjects: 0 };
@@ -215,20 +226,35 @@ export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Pr
   }
 }
 
-/** Record the volume as existing with this capacity (bucket tag / prefix marker); also ControllerExpandVolume. */
+/**
+ * Record the volume as existing with this capacity (bucket tags / prefix marker) and catalogue it
+ * for ListVolumes (see volume-catalogue.ts); also ControllerExpandVolume.
+ */
 export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacityBytes: number): Promise<void> {
   if (loc.prefix === '') {
     try {
       await s3.send(
         new PutBucketTaggingCommand({
           Bucket: loc.bucket,
-          Tagging: { TagSet: [{ Key: OWNER_TAG, Value: 'true' }, { Key: CAPACITY_TAG, Value: String(capacityBytes) }] },
+          Tagging: {
+            TagSet: [
+              { Key: OWNER_TAG, Value: 'true' },
+              { Key: CAPACITY_TAG, Value: String(capacityBytes) },
+              { Key: VOLUME_ID_TAG, Value: volumeIdTagValue(encodeVolumeId(loc)) },
+            ],
+          },
         }),
       );
     } catch (err) {
       throw s3ToCsi(err, `tagging bucket ${loc.bucket}`);
     }
     return;
+  }
+  try {
+    // Catalogued (for ListVolumes) before the marker makes the volume exist.
+    await s3.send(new PutObjectCommand({ Bucket: loc.bucket, Key: catalogueKey(encodeVolumeId(loc)), Body: '' }));
+  } catch (err) {
+    throw s3ToCsi(err, `writing the volume catalogue entry in bucket ${loc.bucket}`);
   }
   try {
     // The marker is a zero-byte object: writing it again replaces only its metadata.
@@ -246,16 +272,79 @@ export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacity
   }
 }
 
-/** Largest object a single CopyObject can copy. */
+/** Largest object a single CopyObject can copy; bigger ones are copied part by part. */
 const MAX_SINGLE_COPY = 5 * 1024 ** 3;
+/** S3 allows at most 10,000 parts; parts (but the last) must be at least 5 MiB. */
+const MAX_PARTS = 10_000;
+const MIN_PART = 5 * 1024 ** 2;
+
+export interface CopyOptions {
+  /** Objects larger than this are copied with UploadPartCopy (default 5 GiB, the S3 limit). */
+  multipartThreshold?: number;
+  /** Part size of multipart copies (default 512 MiB, raised when 10,000 parts would not do). */
+  partSize?: number;
+  /** Checked between objects: a cancelled copy stops with an ABORTED error. */
+  signal?: AbortSignal;
+}
+
+export interface CopyResult {
+  objects: number;
+  bytes: number;
+}
+
+const encodeCopySource = (bucket: string, key: string): string => `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+
+/** Server-side copy of one object of `size` bytes: CopyObject, or UploadPartCopy above the threshold. */
+export async function copyObject(s3: S3Client, from: { bucket: string; key: string; size: number }, to: { bucket: string; key: string }, opts: CopyOptions = {}): Promise<void> {
+  const source = encodeCopySource(from.bucket, from.key);
+  if (from.size <= (opts.multipartThreshold ?? MAX_SINGLE_COPY)) {
+    await s3.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: source, MetadataDirective: 'COPY' }));
+    return;
+  }
+  const head = await s3.send(new HeadObjectCommand({ Bucket: from.bucket, Key: from.key }));
+  const partSize = Math.max(opts.partSize ?? 512 * 1024 ** 2, MIN_PART, Math.ceil(from.size / MAX_PARTS));
+  const up = await s3.send(
+    new CreateMultipartUploadCommand({
+      Bucket: to.bucket,
+      Key: to.key,
+      ContentType: head.ContentType,
+      Metadata: head.Metadata,
+      ...(head.CacheControl ? { CacheControl: head.CacheControl } : {}),
+      ...(head.ContentEncoding ? { ContentEncoding: head.ContentEncoding } : {}),
+    }),
+  );
+  const uploadId = up.UploadId!;
+  try {
+    const parts: { PartNumber: number; ETag: string }[] = [];
+    for (let start = 0, n = 1; start < from.size; start += partSize, n++) {
+      const end = Math.min(start + partSize, from.size) - 1;
+      const r = await s3.send(
+        new UploadPartCopyCommand({
+          Bucket: to.bucket,
+          Key: to.key,
+          UploadId: uploadId,
+          PartNumber: n,
+          CopySource: source,
+          CopySourceRange: `bytes=${start}-${end}`,
+          ...(head.ETag ? { CopySourceIfMatch: head.ETag } : {}),
+        }),
+      );
+      parts.push({ PartNumber: n, ETag: r.CopyPartResult!.ETag! });
+    }
+    await s3.send(new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+  } catch (err) {
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId })).catch(() => undefined);
+    throw err;
+  }
+}
 
 /**
  * Copy every object of `src` into `dst` with server-side copies (same endpoint and
- * credentials), skipping the source's marker and anything already under the destination
- * prefix (a clone inside its own source). Not atomic: the source should not be written to
- * while it is cloned.
+ * credentials), skipping the source's marker, anything already under the destination prefix
+ * (a copy inside its own source) and, for a whole-bucket source, the reserved snapshot prefix.
+ * Not atomic: the source should not be written to while it is copied.
  */
-export async function copyVolumeData(s3: S3Client, src: VolumeLocation, dst: VolumeLocation): Promise<number> {
+export async function copyVolumeData(s3: S3Client, src: VolumeLocation, dst: VolumeLocation, opts: CopyOptions = {}): Promise<CopyResult> {
   const keys: { key: string; size: number }[] = [];
   let token: string | undefined;
   try {
@@ -265,35 +354,37 @@ export async function copyVolumeData(s3: S3Client, src: VolumeLocation, dst: Vol
         const key = o.Key!;
         if (key === src.prefix) continue;
         if (src.bucket === dst.bucket && key.startsWith(dst.prefix)) continue;
+        if (src.prefix === '' && (key.startsWith(SNAPSHOT_ROOT) || key.startsWith(VOLUME_CATALOGUE_ROOT))) continue;
         keys.push({ key, size: o.Size ?? 0 });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   } catch (err) {
-    throw s3ToCsi(err, `listing source volume s3://${src.bucket}/${src.prefix}`);
-  }
-  const tooBig = keys.find((k) => k.size > MAX_SINGLE_COPY);
-  if (tooBig) {
-    throw new CsiError(status.FAILED_PRECONDITION, `cannot clone: object ${tooBig.key} is larger than 5 GiB, which a server-side copy cannot copy in one request`);
+    throw s3ToCsi(err, `listing s3://${src.bucket}/${src.prefix}`);
   }
   const queue = [...keys];
+  let failed = false;
   const worker = async (): Promise<void> => {
-    for (let k = queue.shift(); k; k = queue.shift()) {
+    for (let k = queue.shift(); k && !failed; k = queue.shift()) {
+      if (opts.signal?.aborted) throw new CsiError(status.ABORTED, `copy to s3://${dst.bucket}/${dst.prefix} was cancelled`);
       const rel = k.key.slice(src.prefix.length);
       try {
-        await s3.send(
-          new CopyObjectCommand({
-            Bucket: dst.bucket,
-            Key: dst.prefix + rel,
-            CopySource: `${src.bucket}/${k.key.split('/').map(encodeURIComponent).join('/')}`,
-            MetadataDirective: 'COPY',
-          }),
-        );
+        await copyObject(s3, { bucket: src.bucket, key: k.key, size: k.size }, { bucket: dst.bucket, key: dst.prefix + rel }, opts);
       } catch (err) {
         throw s3ToCsi(err, `copying s3://${src.bucket}/${k.key} to s3://${dst.bucket}/${dst.prefix}${rel}`);
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(8, keys.length) }, worker));
-  return keys.length;
+  // Wait for every worker (not just the first failure) so no copy lands after we return.
+  const results = await Promise.allSettled(
+    Array.from({ length: Math.min(8, keys.length) }, () =>
+      worker().catch((err: unknown) => {
+        failed = true;
+        throw err;
+      }),
+    ),
+  );
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
+  return { objects: keys.length, bytes: keys.reduce((a, k) => a + k.size, 0) };
 }

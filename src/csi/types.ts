@@ -141,6 +141,55 @@ export interface ControllerExpandVolumeResponse {
   nodeExpansionRequired: boolean;
 }
 
+export interface ListVolumesRequest {
+  maxEntries?: number;
+  startingToken?: string;
+}
+export interface ListVolumesResponse {
+  entries: { volume: Volume }[];
+  nextToken: string;
+}
+
+// ---------------------------------------------------------------- snapshots
+
+export interface Timestamp {
+  seconds: number;
+  nanos: number;
+}
+export interface Snapshot {
+  sizeBytes: number;
+  snapshotId: string;
+  sourceVolumeId: string;
+  creationTime: Timestamp;
+  readyToUse: boolean;
+  groupSnapshotId?: string;
+}
+export interface CreateSnapshotRequest {
+  sourceVolumeId?: string;
+  name?: string;
+  secrets?: StringMap;
+  parameters?: StringMap;
+}
+export interface CreateSnapshotResponse {
+  snapshot: Snapshot;
+}
+export interface DeleteSnapshotRequest {
+  snapshotId?: string;
+  secrets?: StringMap;
+}
+export type DeleteSnapshotResponse = Record<string, never>;
+export interface ListSnapshotsRequest {
+  maxEntries?: number;
+  startingToken?: string;
+  sourceVolumeId?: string;
+  snapshotId?: string;
+  secrets?: StringMap;
+}
+export interface ListSnapshotsResponse {
+  entries: { snapshot: Snapshot }[];
+  nextToken: string;
+}
+
 // ---------------------------------------------------------------- node
 
 export interface NodePublishVolumeRequest {

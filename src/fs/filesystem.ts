@@ -3,6 +3,9 @@
 // (write-handle.ts), plus rename.ts for renames. Policy checks (--read-only → EROFS,
 // --allow-delete/--allow-overwrite → EPERM) happen here, before any S3 request.
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import { open as openFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { FuseOps, FuseStat } from 'fuse-native';
 import { createFields, type FsContext } from './context.js';
 import { DataCache } from './data-cache.js';
@@ -11,11 +14,18 @@ import { Inodes, type Attr } from './inodes.js';
 import { baseName, dirPrefix, fileKey, isInside, parentPath } from './keys.js';
 import { listAllKeys } from './listing.js';
 import { PrefetchBudget, defaultPrefetchConfig, type PrefetchConfig } from './prefetch.js';
-import { ReadHandle } from './read-handle.js';
+import { ReadHandle, getRange } from './read-handle.js';
 import { deleteObject, renameDirectory, renameObject } from './rename.js';
 import { WriteHandle } from './write-handle.js';
 
 const O_ACCMODE = 3;
+/** Largest file unlinked while open whose bytes are kept locally for its readers. */
+const GHOST_COPY_LIMIT = 64 * 1024 * 1024;
+
+/** Names libfuse gives files unlinked while open (never shown, never sent to S3). */
+function isGhostName(path: string): boolean {
+  return baseName(path).startsWith('.fuse_hidden');
+}
 const O_TRUNC = 0o1000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
@@ -24,6 +34,8 @@ interface OpenFile {
   path: string;
   key: string;
   attr: Attr | null;
+  /** Local copy of a file unlinked while this descriptor had it open for reading. */
+  ghostCopy?: FileHandle;
   reader?: ReadHandle;
   writer?: WriteHandle;
 }
@@ -33,6 +45,11 @@ export class BucketFs {
   private readonly handles = new Map<number, OpenFile>();
   private readonly writers = new Map<string, WriteHandle>();
   private nextFd = 1;
+  /**
+   * Files unlinked while open: libfuse renames them to `.fuse_hidden*` names and unlinks those
+   * after the last close. The object is deleted at once; the hidden name only lives here.
+   */
+  private readonly ghosts = new Map<string, Attr>();
   private readonly budget: PrefetchBudget;
   private readonly pcfg: PrefetchConfig;
   private readonly cache?: DataCache;
@@ -82,6 +99,9 @@ export class BucketFs {
 
   /** Attributes including files that are open for writing and not yet uploaded. */
   private async attrOf(path: string): Promise<Attr | null> {
+    const ghost = this.ghosts.get(path);
+    if (ghost) return ghost;
+    if (isGhostName(path)) return null;
     const w = this.writers.get(path);
     if (w) return { kind: 'file', size: w.size, mtimeMs: w.mtimeMs };
     return this.inodes.lookup(path);
@@ -189,7 +209,7 @@ export class BucketFs {
 
   async read(fd: number, buf: Buffer, len: number, pos: number): Promise<number> {
     const f = this.handle(fd);
-    if (process.env.BUCKETMOUNT_TRACE) this.ctx.log.debug('read', { fd, len, pos });
+    if (f.ghostCopy) return (await f.ghostCopy.read(buf, 0, len, pos)).bytesRead;
     const w = f.writer ?? this.writers.get(f.path);
     if (w && w.hasLocalData) return w.read(buf, len, pos);
     if (!f.reader || (w && f.reader.size !== w.size)) {
@@ -228,6 +248,7 @@ export class BucketFs {
     const f = this.handle(fd);
     this.handles.delete(fd);
     f.reader?.close();
+    await f.ghostCopy?.close().catch(() => undefined);
     const w = f.writer;
     if (!w) return;
     w.refs--;
@@ -273,6 +294,7 @@ export class BucketFs {
   }
 
   async unlink(path: string): Promise<void> {
+    if (this.ghosts.delete(path)) return;
     this.mutable('delete');
     const attr = await this.attrOf(path);
     if (!attr) throw new FsError(Errno.ENOENT, 'no such file');
@@ -319,6 +341,7 @@ export class BucketFs {
   async rename(src: string, dst: string): Promise<void> {
     this.mutable('delete');
     if (src === dst) return;
+    if (isGhostName(dst)) return this.hide(src, dst);
     const sa = await this.attrOf(src);
     if (!sa) throw new FsError(Errno.ENOENT, 'no such file or directory');
     if (sa.kind === 'dir' && isInside(src, dst)) throw new FsError(Errno.EINVAL, 'cannot move a directory into itself');
@@ -360,6 +383,43 @@ export class BucketFs {
     this.inodes.noteGone(src);
     this.keepParent(src);
     this.inodes.addLocalDir(dst);
+  }
+
+  /** unlink of a file that is still open (libfuse's rename to a hidden name). */
+  private async hide(src: string, dst: string): Promise<void> {
+    const attr = await this.attrOf(src);
+    if (!attr) throw new FsError(Errno.ENOENT, 'no such file');
+    if (attr.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
+    const w = this.writers.get(src);
+    if (w) {
+      this.writers.delete(src);
+      await w.dispose();
+    } else {
+      await this.preserveForReaders(src, attr).catch((err: unknown) =>
+        this.ctx.log.warn('could not keep a copy of an unlinked open file', { path: src, error: String(err) }),
+      );
+    }
+    await deleteObject(this.ctx, this.key(src));
+    this.cache?.forget(this.key(src));
+    this.inodes.noteGone(src);
+    this.keepParent(src);
+    for (const h of this.handles.values()) if (h.path === src) h.path = dst;
+    this.ghosts.set(dst, { ...attr, size: w ? w.size : attr.size });
+  }
+
+  /** Keep the bytes of a file about to be deleted for the descriptors reading it (small files). */
+  private async preserveForReaders(src: string, attr: Attr): Promise<void> {
+    const readers = [...this.handles.values()].filter((h) => h.path === src && !h.writer && !h.ghostCopy);
+    if (readers.length === 0 || attr.size > GHOST_COPY_LIMIT) return;
+    const file = join(this.ctx.spoolDir, `ghost-${randomBytes(8).toString('hex')}`);
+    const data = attr.size > 0 ? await getRange(this.ctx, this.key(src), 0, attr.size, attr.etag) : Buffer.alloc(0);
+    await writeFile(file, data, { mode: 0o600 });
+    for (const h of readers) {
+      h.ghostCopy = await openFile(file, 'r');
+      h.reader?.close();
+      h.reader = undefined;
+    }
+    await rm(file, { force: true }); // the open descriptors keep the data
   }
 
   // ---- fuse-native op table -------------------------------------------------------------------

@@ -4,7 +4,7 @@
 // system, and on SIGTERM/SIGINT flushes pending uploads, unmounts and exits 0.
 import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Fuse from 'fuse-native';
@@ -116,7 +116,11 @@ export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext>
   return { s3, bucket: cfg.bucket, prefix: cfg.prefix, cfg, log, spoolDir };
 }
 
-/** fuse-native with our libfuse options (big writes, kernel cache timeouts, hard_remove). */
+/**
+ * fuse-native with our libfuse options (big writes, kernel cache timeouts, atomic O_TRUNC).
+ * Not `hard_remove`: with it libfuse hands NULL paths for unlinked open files to fuse-native,
+ * which crashes; libfuse instead renames such files to `.fuse_hidden*` (see filesystem.ts).
+ */
 class BucketFuse extends Fuse {
   constructor(
     mnt: string,
@@ -134,7 +138,6 @@ class BucketFuse extends Fuse {
       'big_writes',
       'max_write=131072',
       'max_read=131072',
-      'hard_remove',
       'atomic_o_trunc',
       `entry_timeout=${ttl}`,
       `attr_timeout=${ttl}`,
@@ -170,6 +173,26 @@ function isMountedAt(dir: string): boolean {
       });
   } catch {
     return true;
+  }
+}
+
+/** Kernel read-ahead for our mount (KiB): lets sequential readers keep several requests in flight. */
+const READ_AHEAD_KB = 1024;
+
+/**
+ * Raise the kernel's read-ahead for the mount's backing device (default 128 KiB, i.e. one FUSE
+ * request at a time). Best effort: needs root (sysfs); without it reads just pipeline less.
+ */
+function tuneReadahead(dir: string, log: Logger): void {
+  try {
+    const line = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) === dir);
+    const dev = line?.split(' ')[2];
+    if (!dev || !/^\d+:\d+$/.test(dev)) return;
+    writeFileSync(`/sys/class/bdi/${dev}/read_ahead_kb`, String(READ_AHEAD_KB));
+  } catch (err) {
+    log.debug('could not raise kernel read-ahead', { error: String(err) });
   }
 }
 
@@ -220,6 +243,7 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     ctx.s3.destroy();
     return fail(MountExit.FUSE_FAILED, `FUSE mount at ${mnt} failed: ${(err as Error).message}`);
   }
+  tuneReadahead(mnt, log);
   log.info('mounted', { mountPoint: mnt, source: fs.describe(), readOnly: cfg.readOnly });
 
   return new Promise<number>((resolveExit) => {

@@ -2,6 +2,8 @@
 // real FUSE mounts and a real MinIO, once per provisioning mode: prefix-per-volume in a shared
 // bucket (StorageClass parameter bucket) and bucket-per-volume. No specs are skipped by us
 // (no --ginkgo.skip); specs for capabilities the driver does not advertise skip themselves.
+// Snapshot specs run too (CREATE_DELETE_SNAPSHOT, LIST_SNAPSHOTS: real server-side copies), and the
+// ListVolumes specs (--list-volumes with controller credentials from the environment).
 // The summary line of each run is printed and written to dist/test/csi/sanity-summary-<mode>.txt.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -78,6 +80,9 @@ before(async () => {
     'NodePublishVolumeSecret',
     'ControllerExpandVolumeSecret',
     'ControllerModifyVolumeSecret',
+    'CreateSnapshotSecret',
+    'DeleteSnapshotSecret',
+    'ListSnapshotsSecret',
   ];
   writeFileSync(secretsFile, yaml(Object.fromEntries(names.map((n) => [n, keys]))) + '\n', { mode: 0o600 });
 });
@@ -116,7 +121,13 @@ for (const [mode, params] of [
   ['bucket', {}],
 ] as const) {
   test(`csi-sanity passes in ${mode} mode (real FUSE mounts, real MinIO)`, { timeout: 20 * 60_000 }, async () => {
-    const driver = await startDriver({ defaultEndpoint: minio.endpoint });
+    // ListVolumes carries no secrets: the controller lists with credentials of its own (env), as
+    // documented for --list-volumes.
+    const driver = await startDriver({
+      defaultEndpoint: minio.endpoint,
+      extraArgs: ['--list-volumes'],
+      env: { AWS_ACCESS_KEY_ID: minio.accessKey, AWS_SECRET_ACCESS_KEY: minio.secretKey },
+    });
     try {
       const { code, output } = await runSanity(mode, params, driver);
       const summary = parseSummary(output);
@@ -134,7 +145,8 @@ for (const [mode, params] of [
     assert.deepEqual(mountsUnder(work), [], 'no mounts left under the test dir');
     // Everything csi-sanity created was deleted again.
     if (mode === 'prefix') {
-      const left = await minio.client.send(new ListObjectsV2Command({ Bucket: 'sanity-shared', Prefix: 'volumes/' }));
+      // Volumes under volumes/, snapshots under .bucketmount-snapshots/: nothing may be left.
+      const left = await minio.client.send(new ListObjectsV2Command({ Bucket: 'sanity-shared' }));
       assert.equal(left.KeyCount ?? 0, 0, `objects left: ${(left.Contents ?? []).map((o) => o.Key).join(', ')}`);
     } else {
       const buckets = await minio.client.send(new ListBucketsCommand({}));

@@ -216,7 +216,7 @@ test('prefix volumes: write through the mount, read-only, republish rules, stats
   const gotB = await minio.client.send(new GetObjectCommand({ Bucket: 'pvc-clone-b', Key: 'hello.txt' }));
   assert.equal(await gotB.Body!.transformToString(), 'hello from csi');
   await expectCode(c.controller.createVolume({ name: 'pvc-clone-x', volumeCapabilities: [RWX], parameters: params, secrets, volumeContentSource: { volume: { volumeId: 'bm1:shared/vols/missing/' } } }), 'NOT_FOUND');
-  await expectCode(c.controller.createVolume({ name: 'pvc-clone-x', volumeCapabilities: [RWX], parameters: params, secrets, volumeContentSource: { snapshot: { snapshotId: 's' } } }), 'INVALID_ARGUMENT', /snapshot/);
+  await expectCode(c.controller.createVolume({ name: 'pvc-clone-x', volumeCapabilities: [RWX], parameters: params, secrets, volumeContentSource: { snapshot: { snapshotId: 's' } } }), 'NOT_FOUND', /snapshot/);
   for (const v of [clone, cloneB]) await c.controller.deleteVolume({ volumeId: v.volumeId, secrets });
 
   await c.controller.deleteVolume({ volumeId: v1.volumeId, secrets });

@@ -222,13 +222,18 @@ function checkNodeDaemonSet(docs: Doc[], kubeletPath: string): void {
   assert.ok((registrar.args as string[]).includes(`--kubelet-registration-path=${plugin}/csi.sock`));
 }
 
-function checkController(docs: Doc[]): void {
+function checkController(docs: Doc[], snapshots = true): void {
   const deps = ofKind(docs, 'Deployment');
   assert.equal(deps.length, 1, 'exactly one Deployment');
   const spec = get(deps[0].obj, 'spec.template.spec') as Obj;
   assert.equal(get(spec, 'securityContext.runAsNonRoot'), true, 'controller runs as non-root');
   const containers = arr(spec, 'containers');
-  assert.deepEqual(containers.map((c) => c.name).sort(), ['bucketmount', 'csi-provisioner', 'liveness-probe']);
+  assert.deepEqual(containers.map((c) => c.name).sort(), ['bucketmount', 'csi-provisioner', ...(snapshots ? ['csi-snapshotter'] : []), 'liveness-probe']);
+  if (snapshots) {
+    const snap = containers.find((c) => c.name === 'csi-snapshotter') as Obj;
+    assert.ok((snap.args as string[]).includes('--leader-election'));
+    assert.ok((snap.args as string[]).includes('--csi-address=/csi/csi.sock'));
+  }
   for (const c of containers) {
     assert.notEqual(get(c, 'securityContext.privileged'), true);
     assert.equal(get(c, 'securityContext.readOnlyRootFilesystem'), true);
@@ -248,6 +253,27 @@ function checkImages(docs: Doc[]): void {
       if (image.includes('sig-storage/')) assert.match(image, /:v\d+\.\d+\.\d+$/, `${image}: sidecar pinned to a release`);
     }
   }
+}
+
+/** csi-snapshotter's ClusterRole and the provisioner's right to read snapshots (restores). */
+function checkSnapshotRbac(docs: Doc[], snapshots = true): void {
+  const role = ofKind(docs, 'ClusterRole').find((d) => String(get(d.obj, 'metadata.name')).endsWith('-snapshotter'));
+  const binding = ofKind(docs, 'ClusterRoleBinding').find((d) => String(get(d.obj, 'metadata.name')).endsWith('-snapshotter'));
+  const prov = ofKind(docs, 'ClusterRole').find((d) => String(get(d.obj, 'metadata.name')).endsWith('-provisioner'))!;
+  const can = (d: Doc | undefined, resource: string, verb: string): boolean =>
+    arr(d?.obj, 'rules').some((r) => (r.resources as string[]).includes(resource) && (r.verbs as string[]).includes(verb));
+  if (!snapshots) {
+    assert.equal(role, undefined, 'no snapshotter ClusterRole when snapshots are off');
+    assert.equal(binding, undefined);
+    assert.ok(!can(prov, 'volumesnapshots', 'get'));
+    return;
+  }
+  assert.ok(role && binding, 'snapshotter ClusterRole and binding');
+  for (const [res, verb] of [['volumesnapshotcontents', 'update'], ['volumesnapshotcontents/status', 'patch'], ['volumesnapshotclasses', 'list'], ['events', 'create']]) {
+    assert.ok(can(role, res, verb), `snapshotter can ${verb} ${res}`);
+  }
+  assert.equal(get(binding.obj, 'roleRef.name'), get(role.obj, 'metadata.name'));
+  for (const res of ['volumesnapshots', 'volumesnapshotcontents']) assert.ok(can(prov, res, 'get'), `provisioner can get ${res} (restore)`);
 }
 
 function checkRbac(docs: Doc[]): void {
@@ -353,6 +379,7 @@ test('helm template (default values) renders schema-valid manifests with the rig
   checkController(docs);
   checkImages(docs);
   checkRbac(docs);
+  checkSnapshotRbac(docs);
   checkSecrets(docs);
   checkVolumes(docs);
   assert.equal(ofKind(docs, 'Secret').length, 0, 'no Secret unless credentials.create');
@@ -372,6 +399,7 @@ test('helm template with every option set renders schema-valid manifests that ho
   checkController(docs);
   checkImages(docs);
   checkRbac(docs);
+  checkSnapshotRbac(docs);
   checkSecrets(docs);
   checkVolumes(docs);
   assert.equal(get(ofKind(docs, 'CSIDriver')[0].obj, 'spec.serviceAccountTokenInSecrets'), true, 'oidc.tokenInSecrets');
@@ -425,7 +453,19 @@ test('helm template with every option set renders schema-valid manifests that ho
   assert.deepEqual(get(dep, 'spec.template.spec.imagePullSecrets'), [{ name: 'regcred' }]);
   const prov = arr(dep, 'spec.template.spec.containers').find((c) => c.name === 'csi-provisioner') as Obj;
   assert.equal(prov.image, 'registry.example.internal/mirror/csi-provisioner:v6.4.0');
+  const snap = arr(dep, 'spec.template.spec.containers').find((c) => c.name === 'csi-snapshotter') as Obj;
+  assert.equal(snap.image, 'registry.example.internal/mirror/csi-snapshotter:v8.4.0');
+  assert.equal(snap.imagePullPolicy, 'Always');
   assert.ok((prov.args as string[]).includes('--timeout=300s'));
+});
+
+test('snapshots.enabled=false drops the csi-snapshotter sidecar and its RBAC', () => {
+  const r = run(helm, ['template', 'bm', CHART, '--namespace', 'bucketmount', '--kube-version', KUBE_VERSION, '--set', 'snapshots.enabled=false']);
+  assert.equal(r.code, 0, r.stderr);
+  const docs = parseDocs(r.stdout, 'snapshots-off');
+  checkController(docs, false);
+  checkSnapshotRbac(docs, false);
+  checkRbac(docs);
 });
 
 test('the chart refuses bad values with a message that says what to fix', () => {
@@ -449,7 +489,7 @@ test('plain manifests in deploy/ and their kustomize builds are schema-valid and
   const classes = kustomizeBuild(join(ROOT, 'deploy/storageclasses'), 'storageclasses');
   assertConform([base.file, classes.file], 14);
   const baseDocs = base.docs;
-  assert.equal(baseDocs.length, 12, `kustomize build deploy/ objects: ${baseDocs.map((d) => String(d.obj.kind)).join(', ')}`);
+  assert.equal(baseDocs.length, 14, `kustomize build deploy/ objects: ${baseDocs.map((d) => String(d.obj.kind)).join(', ')}`);
   for (const d of baseDocs) {
     const labels = (get(d.obj, 'metadata.labels') ?? {}) as Obj;
     assert.equal(labels['app.kubernetes.io/part-of'], 'bucketmount', `${String(d.obj.kind)} ${String(get(d.obj, 'metadata.name'))}: part-of label`);
@@ -460,6 +500,7 @@ test('plain manifests in deploy/ and their kustomize builds are schema-valid and
   checkNodeDaemonSet(baseDocs, '/var/lib/kubelet');
   checkController(baseDocs);
   checkRbac(baseDocs);
+  checkSnapshotRbac(baseDocs);
   checkImages(docs);
   checkSecrets(docs);
   checkVolumes(docs);

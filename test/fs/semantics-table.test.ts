@@ -84,6 +84,8 @@ let mnt: MountedBucket;
 let local: string;
 const m = (p: string): string => join(mnt.dir, p);
 const TTL_MS = 1000;
+/** Every mount of this file stages under `local`, so even a crashed mount leaves nothing behind. */
+const spoolFlag = (): string => `--spool-dir=${join(local, 'spool')}`;
 /** Objects written with the SDK (another client) show up once the mount's listing TTL passed. */
 const settle = (): Promise<void> => sleep(TTL_MS + 200);
 const UPLOAD_OPS: S3Op[] = ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'];
@@ -91,9 +93,9 @@ const UPLOAD_OPS: S3Op[] = ['PutObject', 'CreateMultipartUpload', 'UploadPart', 
 before(async () => {
   // node 20 runs root-level before() hooks concurrently: wait for fsSuite's MinIO first
   for (let i = 0; !s.minio && i < 3000; i++) await sleep(20);
-  proxy = await startFaultProxy(s.minio.endpoint, { seed: 3 });
-  mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--part-size=5', '--dir-rename-limit=20', `--metadata-ttl=${TTL_MS / 1000}`] });
   local = await mkdtemp(join(tmpdir(), 'fs-semantics-'));
+  proxy = await startFaultProxy(s.minio.endpoint, { seed: 3 });
+  mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--part-size=5', '--dir-rename-limit=20', `--metadata-ttl=${TTL_MS / 1000}`, spoolFlag()] });
 });
 afterEach(() => proxy.clearRules());
 after(async () => {
@@ -406,6 +408,7 @@ const probes: Array<[string, () => Promise<string>]> = [
     'change by another client',
     async () => {
       await s.put('ext.txt', 'v1');
+      await settle();
       await readFile(m('ext.txt'));
       await s.put('ext.txt', 'version 2');
       await sleep(TTL_MS + 300);
@@ -416,6 +419,22 @@ const probes: Array<[string, () => Promise<string>]> = [
       const listed = (await readdir(mnt.dir)).includes('ext-dir');
       const gone = (await errnoOf(stat(m('ext.txt')))) === 'ENOENT';
       return body === 'version 2' && listed && gone ? 'seen after the TTL' : `body ${body}, new dir ${listed}, deleted ${gone}`;
+    },
+  ],
+  [
+    'append right after another client created the key',
+    async () => {
+      // a long TTL, so a slow machine cannot let the cached listing expire between the two steps
+      const cached = await s.mount({ flags: ['--metadata-ttl=30', spoolFlag()] });
+      try {
+        await readdir(cached.dir); // the root listing is now cached
+        await s.put('race.log', 'written elsewhere\n');
+        await appendFile(join(cached.dir, 'race.log'), 'appended here\n');
+      } finally {
+        await cached.unmount();
+      }
+      const body = await s.getText('race.log');
+      return body === 'written elsewhere\nappended here\n' ? 'appends' : body === 'appended here\n' ? 'replaces the object (within the TTL)' : `object: ${JSON.stringify(body)}`;
     },
   ],
   [
@@ -461,7 +480,7 @@ const probes: Array<[string, () => Promise<string>]> = [
     async () => {
       // on its own mount, so a crash here cannot take the other rows down with it
       await s.put('ul-open-r.txt', 'still readable');
-      const own = await s.mount();
+      const own = await s.mount({ flags: [spoolFlag()] });
       const p = (x: string): string => join(own.dir, x);
       try {
         const r = await open(p('ul-open-r.txt'), 'r');
@@ -485,7 +504,7 @@ const probes: Array<[string, () => Promise<string>]> = [
   [
     'two mounts write the same key',
     async () => {
-      const other = await s.mount();
+      const other = await s.mount({ flags: [spoolFlag()] });
       try {
         const a = await open(m('shared.txt'), 'w');
         const b = await open(join(other.dir, 'shared.txt'), 'w');
@@ -506,7 +525,7 @@ const probes: Array<[string, () => Promise<string>]> = [
       for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => s.put(k, 'x')));
       await settle();
       // a long TTL on this mount, so a slow machine cannot let the listing expire half-way
-      const slow = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--metadata-ttl=30'] });
+      const slow = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--metadata-ttl=30', spoolFlag()] });
       const heads = proxy.count({ op: 'HeadObject' });
       const lists = proxy.count({ op: 'ListObjects' });
       let names: number;
@@ -665,7 +684,7 @@ const probes: Array<[string, () => Promise<string>]> = [
     'read-only mount (`--read-only`)',
     async () => {
       await s.put('ro/f.txt', 'readable');
-      const ro = await s.mount({ flags: ['--read-only'] });
+      const ro = await s.mount({ flags: ['--read-only', spoolFlag()] });
       try {
         const p = (x: string): string => join(ro.dir, x);
         const codes = new Set([
@@ -689,7 +708,7 @@ const probes: Array<[string, () => Promise<string>]> = [
     '`--allow-delete=false`, `--allow-overwrite=false`',
     async () => {
       await s.put('nd/f.txt', 'keep');
-      const nd = await s.mount({ flags: ['--allow-delete=false', '--allow-overwrite=false'] });
+      const nd = await s.mount({ flags: ['--allow-delete=false', '--allow-overwrite=false', spoolFlag()] });
       try {
         const p = (x: string): string => join(nd.dir, x);
         const del = await errnoOf(unlink(p('nd/f.txt')));

@@ -14,6 +14,8 @@ import { fsSuite, patternBytes, py, runOk, sha256 } from './helpers.js';
 const s = fsSuite({ bucket: 'workloads' });
 const T = { timeout: 180_000 };
 const MiB = 1024 * 1024;
+/** Objects put with the SDK (another client) show up once the mount's 1 s listing TTL passed. */
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 1200));
 
 let local: string;
 const m = (p: string): string => join(s.mnt.dir, p);
@@ -206,11 +208,13 @@ test('append-mode logs: python open("a") per line and shell >> many times', T, a
   await expectObject('logs/sh.log', Buffer.from(Array.from({ length: 100 }, (_, i) => `shell ${i}\n`).join('')));
   // appending to an object that was written by someone else (not through this mount)
   await s.put('logs/external.log', 'from the sdk\n');
+  await settle();
   sh('echo "appended 1" >> "$1"; echo "appended 2" >> "$1"', m('logs/external.log'));
   await expectObject('logs/external.log', Buffer.from('from the sdk\nappended 1\nappended 2\n'));
   // a long-running log that is already bigger than one multipart part (5 MiB)
   const big = Buffer.from('old log line with some padding to make it long enough\n'.repeat(120_000));
   await s.put('logs/big.log', big);
+  await settle();
   sh('echo "new line 1" >> "$1"; echo "new line 2" >> "$1"', m('logs/big.log'));
   await expectObject('logs/big.log', Buffer.concat([big, Buffer.from('new line 1\nnew line 2\n')]));
 });
@@ -283,6 +287,7 @@ test('mkdir -p a/b/c && echo > a/b/c/f', T, async () => {
 
 test('overwrite an existing file: shorter and longer content, from the shell and python', T, async () => {
   await s.put('ow.txt', 'a much longer original content that must disappear completely\n');
+  await settle();
   sh('echo short > "$1"', m('ow.txt'));
   await expectObject('ow.txt', Buffer.from('short\n'));
   py('import sys; open(sys.argv[1], "w").write("x" * 100000)', [m('ow.txt')]);
@@ -298,6 +303,7 @@ test('overwrite an existing file: shorter and longer content, from the shell and
 test('write at an offset: python r+b seek/write and os.pwrite on an existing object', T, async () => {
   const base = patternBytes(300_000, 21);
   await s.put('offset.bin', base);
+  await settle();
   py(
     [
       'import os, sys',
@@ -320,6 +326,7 @@ test('write at an offset: python r+b seek/write and os.pwrite on an existing obj
 test('truncate: truncate(1) shrink and extend, python os.truncate and ftruncate', T, async () => {
   const base = patternBytes(6 * MiB, 31);
   await s.put('trunc.bin', base);
+  await settle();
   runOk('truncate', ['-s', '1000000', m('trunc.bin')]);
   await expectObject('trunc.bin', base.subarray(0, 1_000_000));
   runOk('truncate', ['-s', '1500000', m('trunc.bin')]);
@@ -335,7 +342,7 @@ test('truncate: truncate(1) shrink and extend, python os.truncate and ftruncate'
 
 test('rm -r and find -delete of trees that exist only as keys (no directory markers)', T, async () => {
   for (const k of ['keys-only/a.txt', 'keys-only/sub/b.txt', 'keys-only/sub/deeper/c.txt', 'find-only/x/y.txt', 'find-only/z.txt']) await s.put(k, k);
-  await new Promise((r) => setTimeout(r, 1200)); // the listing TTL, so the mount sees the new keys
+  await settle();
   runOk('rm', ['-r', m('keys-only')]);
   assert.deepEqual(await s.keys('keys-only/'), []);
   assert.equal((await readdir(s.mnt.dir)).includes('keys-only'), false);
