@@ -156,13 +156,13 @@ export class ControllerService {
           capacityBytes = c;
           log.info('volume already exists; returning it', { capacityBytes });
         } else if (snapshotId !== undefined) {
-          capacityBytes = await this.snapshots.restoreInto(s3, settings.endpoint, snapshotId, loc, name, { required, limit, capacity, region: effective.region, secrets });
+          capacityBytes = await this.snapshots.restoreInto(s3, settings.endpoint, snapshotId, loc, name, { required, limit, capacity, region: effective.region, secrets, catalogue: this.listVolumesEnabled });
           log.info('volume restored', { snapshotId, bucket: loc.bucket, prefix: loc.prefix, capacityBytes });
         } else if (srcLoc) {
           capacityBytes = await this.cloneInto(s3, settings, srcLoc, sourceId!, loc, name, { required, limit, capacity, region: effective.region, secrets });
           log.info('volume cloned', { sourceVolumeId: sourceId, bucket: loc.bucket, prefix: loc.prefix, capacityBytes });
         } else {
-          await createVolumeStorage(s3, loc, name, capacity, effective.region);
+          await createVolumeStorage(s3, loc, name, capacity, effective.region, { catalogue: this.listVolumesEnabled });
           log.info('volume created', { bucket: loc.bucket, prefix: loc.prefix, mode: loc.prefix ? 'prefix' : 'bucket', capacityBytes });
         }
         const volumeContext: StringMap = { bucketName: loc.bucket };
@@ -203,7 +203,7 @@ export class ControllerService {
     await prepareVolumeStorage(s3, dst, name, r.region);
     const copied = await copyVolumeData(s3, src, dst);
     // Recorded last: a clone interrupted half-way does not count as existing and is redone.
-    await recordCapacity(s3, dst, capacity);
+    await recordCapacity(s3, dst, capacity, { catalogue: this.listVolumesEnabled });
     this.log.debug('clone copied objects', { volumeId: encodeVolumeId(dst), copied });
     return capacity;
   }
@@ -294,7 +294,7 @@ export class ControllerService {
         if (rec.capacityBytes >= wanted && (limit === 0 || rec.capacityBytes <= limit)) {
           return { capacityBytes: rec.capacityBytes, nodeExpansionRequired: false };
         }
-        await recordCapacity(s3, loc, wanted);
+        await recordCapacity(s3, loc, wanted, { catalogue: this.listVolumesEnabled });
         this.log.info('volume capacity updated', { volumeId, from: rec.capacityBytes, to: wanted });
         return { capacityBytes: wanted, nodeExpansionRequired: false };
       } finally {

@@ -103,9 +103,9 @@ async function bucketIsEmpty(s3: S3Client, bucket: string): Promise<boolean> {
 }
 
 /** Create the storage for a new volume (caller checked that none is recorded). */
-export async function createVolumeStorage(s3: S3Client, loc: VolumeLocation, volumeName: string, capacityBytes: number, region: string | undefined): Promise<void> {
+export async function createVolumeStorage(s3: S3Client, loc: VolumeLocation, volumeName: string, capacityBytes: number, region: string | undefined, opts: RecordOptions = {}): Promise<void> {
   await prepareVolumeStorage(s3, loc, volumeName, region);
-  await recordCapacity(s3, loc, capacityBytes);
+  await recordCapacity(s3, loc, capacityBytes, opts);
 }
 
 /**
@@ -226,11 +226,17 @@ export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Pr
   }
 }
 
+export interface RecordOptions {
+  /** Prefix mode: also write the volume's catalogue entry (ListVolumes enabled). */
+  catalogue?: boolean;
+}
+
 /**
- * Record the volume as existing with this capacity (bucket tags / prefix marker) and catalogue it
- * for ListVolumes (see volume-catalogue.ts); also ControllerExpandVolume.
+ * Record the volume as existing with this capacity (bucket tags / prefix marker); the bucket tags
+ * always carry the volume id, a prefix volume gets a catalogue entry when asked (see
+ * volume-catalogue.ts). Also ControllerExpandVolume.
  */
-export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacityBytes: number): Promise<void> {
+export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacityBytes: number, opts: RecordOptions = {}): Promise<void> {
   if (loc.prefix === '') {
     try {
       await s3.send(
@@ -252,7 +258,7 @@ export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacity
   }
   try {
     // Catalogued (for ListVolumes) before the marker makes the volume exist.
-    await s3.send(new PutObjectCommand({ Bucket: loc.bucket, Key: catalogueKey(encodeVolumeId(loc)), Body: '' }));
+    if (opts.catalogue) await s3.send(new PutObjectCommand({ Bucket: loc.bucket, Key: catalogueKey(encodeVolumeId(loc)), Body: '' }));
   } catch (err) {
     throw s3ToCsi(err, `writing the volume catalogue entry in bucket ${loc.bucket}`);
   }

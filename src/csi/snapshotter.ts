@@ -245,7 +245,7 @@ export class SnapshotService {
     snapshotId: string,
     dst: VolumeLocation,
     name: string,
-    r: { required: number; limit: number; capacity: number; region: string | undefined; secrets: StringMap },
+    r: { required: number; limit: number; capacity: number; region: string | undefined; secrets: StringMap; catalogue: boolean },
   ): Promise<number> {
     const loc = decodeSnapshotId(snapshotId);
     if (!loc) throw notFound(`CreateVolume: snapshot ${snapshotId} does not exist (not a snapshot id made by this driver)`);
@@ -264,7 +264,7 @@ export class SnapshotService {
     await prepareVolumeStorage(s3, dst, name, r.region);
     const copied = await copyVolumeData(s3, snapshotAsLocation(loc), dst, this.copyOpts);
     // Recorded last: a restore interrupted half-way does not count as existing and is redone.
-    await recordCapacity(s3, dst, capacity);
+    await recordCapacity(s3, dst, capacity, { catalogue: r.catalogue });
     this.log.info('volume restored from snapshot', { snapshotId, objects: copied.objects, bytes: copied.bytes });
     return capacity;
   }

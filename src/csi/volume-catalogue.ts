@@ -4,10 +4,10 @@
 // records its exact id where a listing finds it:
 //   prefix mode: a zero-byte object ".bucketmount-volumes/<base64url(volume id)>" in the shared
 //                bucket (a reserved prefix outside every volume prefix), written before the marker
-//                and removed after the volume's objects;
-//   bucket mode: the bucket tag "bucketmount-volume-id" = base64url(volume id), written with the
-//                capacity tag.
-// Volumes provisioned before the catalogue existed are not listed.
+//                while the controller runs with --list-volumes, and removed after the volume's objects;
+//   bucket mode: the bucket tag "bucketmount-volume-id" = base64url(volume id), always written with
+//                the capacity tag.
+// Volumes provisioned before (prefix mode: without --list-volumes) are not listed.
 import { GetBucketTaggingCommand, ListBucketsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { classifyS3Error } from '../s3/errors.js';
 import { s3ToCsi } from './errors.js';
