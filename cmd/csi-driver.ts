@@ -158,7 +158,7 @@ async function main(): Promise<void> {
     (err: unknown) => log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message }),
   );
   const server = await startCsiServer(cfg.endpoint, services, log);
-  log.info('started', { version: pluginVersion(), nodeId: cfg.nodeId, stateDir: serveNode ? cfg.stateDir : undefined, defaultEndpoint: cfg.defaults.endpoint, defaultRegion: cfg.defaults.region });
+  log.info('started', { version: pluginVersion(), nodeId: cfg.nodeId, stateDir: serveNode ? cfg.stateDir : undefined, defaultEndpoint: cfg.defaults.endpoint, defaultRegion: cfg.defaults.region, listVolumes: serveController ? cfg.listVolumes : undefined, snapshotWaitMs: serveController ? cfg.snapshotWaitMs : undefined });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -12,7 +12,7 @@ import { KeyedMutex } from '../mounter/keyed-mutex.js';
 import { CsiError, invalid, notFound } from './errors.js';
 import { parseSnapshotClassParams } from './params.js';
 import { copyVolumeData, findVolume, prepareVolumeStorage, recordCapacity, type CopyOptions } from './provisioner.js';
-import { decodePageToken, decodeSnapshotId, encodePageToken, encodeSnapshotId, locationForSnapshot, snapshotAsLocation, type SnapshotLocation } from './snapshot-id.js';
+import { decodePageToken, decodeSnapshotId, encodePageToken, encodeSnapshotId, locationForSnapshot, snapshotAsLocation, snapshotPrefix, type SnapshotLocation } from './snapshot-id.js';
 import { deleteSnapshotStorage, listAllSnapshots, prepareSnapshotBucket, readSnapshot, writeSnapshotMarker, type SnapshotRecord } from './snapshot-store.js';
 import type {
   CreateSnapshotRequest,
@@ -96,6 +96,9 @@ export class SnapshotService {
       const { s3, settings } = this.client(loc, secrets);
       try {
         const existing = await readSnapshot(s3, loc);
+        if (existing && existing.snapshotId !== snapshotId) {
+          throw new CsiError(status.ALREADY_EXISTS, `snapshot ${name}: s3://${loc.bucket}/${snapshotPrefix(loc)} already holds snapshot ${existing.snapshotId}; use another name`);
+        }
         if (existing && existing.sourceVolumeId !== sourceId) {
           throw new CsiError(status.ALREADY_EXISTS, `snapshot ${name} already exists for source volume ${existing.sourceVolumeId}, not ${sourceId}; use another name`);
         }
@@ -180,7 +183,7 @@ export class SnapshotService {
       try {
         const rec = await readSnapshot(s3, loc);
         if (rec && rec.snapshotId !== snapshotId) {
-          throw new CsiError(status.FAILED_PRECONDITION, `s3://${loc.bucket}/.bucketmount-snapshots/${loc.segment}/ holds snapshot ${rec.snapshotId}, not ${snapshotId}; not deleting it`);
+          throw new CsiError(status.FAILED_PRECONDITION, `s3://${loc.bucket}/${snapshotPrefix(loc)} holds snapshot ${rec.snapshotId}, not ${snapshotId}; not deleting it`);
         }
         const n = await deleteSnapshotStorage(s3, loc);
         log.info('snapshot deleted', { bucket: loc.bucket, deletedObjects: n, dedicatedBucket: loc.dedicatedBucket });

@@ -207,16 +207,20 @@ export class BucketFs {
     return this.newFd(f);
   }
 
-  async read(fd: number, buf: Buffer, len: number, pos: number): Promise<number> {
+  /** Bytes read; synchronous when they are already in memory (the sequential hot path). */
+  read(fd: number, buf: Buffer, len: number, pos: number): number | Promise<number> {
     const f = this.handle(fd);
-    if (f.ghostCopy) return (await f.ghostCopy.read(buf, 0, len, pos)).bytesRead;
+    if (f.ghostCopy) return f.ghostCopy.read(buf, 0, len, pos).then((r) => r.bytesRead);
     const w = f.writer ?? this.writers.get(f.path);
     if (w && w.hasLocalData) return w.read(buf, len, pos);
-    if (!f.reader || (w && f.reader.size !== w.size)) {
-      f.reader?.close();
-      const attr = w ? await this.inodes.lookup(f.path) : f.attr;
-      f.reader = new ReadHandle(this.ctx, f.key, attr?.size ?? 0, attr?.etag, this.pcfg, this.budget, this.cache);
-    }
+    if (!f.reader || (w && f.reader.size !== w.size)) return this.readFresh(f, w, buf, len, pos);
+    return f.reader.read(buf, len, pos);
+  }
+
+  private async readFresh(f: OpenFile, w: WriteHandle | undefined, buf: Buffer, len: number, pos: number): Promise<number> {
+    f.reader?.close();
+    const attr = w ? await this.inodes.lookup(f.path) : f.attr;
+    f.reader = new ReadHandle(this.ctx, f.key, attr?.size ?? 0, attr?.etag, this.pcfg, this.budget, this.cache);
     return f.reader.read(buf, len, pos);
   }
 
@@ -317,6 +321,7 @@ export class BucketFs {
       new PutObjectCommand({ Bucket: this.ctx.bucket, Key: dirPrefix(this.ctx.prefix, path), Body: '', ...createFields(this.ctx) }),
     );
     this.inodes.addLocalDir(path);
+    this.inodes.seedEmptyDir(path);
   }
 
   private async dirIsEmpty(path: string): Promise<boolean> {
@@ -426,8 +431,11 @@ export class BucketFs {
 
   ops(): FuseOps {
     const log = this.ctx.log;
+    const trace = process.env.BM_PERF_TRACE ? new Map<string, [number, number]>() : undefined;
+    if (trace) process.on('exit', () => process.stderr.write('OPTRACE ' + JSON.stringify([...trace].map(([k, [n, ms]]) => [k, n, (ms / n).toFixed(2)])) + '\n'));
     const run = <T>(op: string, path: string, fn: () => Promise<T>, done: (err: number, v?: T) => void): void => {
-      fn().then(
+      const t0 = performance.now();
+      fn().finally(() => { if (trace) { const e = trace.get(op) ?? [0, 0]; e[0]++; e[1] += performance.now() - t0; trace.set(op, e); } }).then(
         (v) => done(0, v),
         (err: unknown) => {
           const errno = toErrno(err);
@@ -462,7 +470,17 @@ export class BucketFs {
         run('readdir', path, () => this.readdir(path), (err, v) => (err ? cb(err) : cb(0, v!.names, v!.stats))),
       open: (path, flags, cb) => run('open', path, () => this.open(path, flags), cb),
       create: (path, _mode, cb) => run('create', path, () => this.create(path), cb),
-      read: (path, fd, buf, len, pos, cb) => count('read', path, () => this.read(fd, buf, len, pos), cb),
+      read: (path, fd, buf, len, pos, cb) => {
+        let r: number | Promise<number>;
+        try {
+          r = this.read(fd, buf, len, pos);
+        } catch (err) {
+          r = Promise.reject(err);
+        }
+        if (typeof r === 'number') return cb(r);
+        const p = r;
+        count('read', path, () => p, cb);
+      },
       write: (path, fd, buf, len, pos, cb) => count('write', path, () => this.write(fd, buf, len, pos), cb),
       flush: (path, fd, cb) => run('flush', path, () => this.flush(fd), ok(cb)),
       fsync: (path, _ds, fd, cb) => run('fsync', path, () => this.flush(fd), ok(cb)),

@@ -20,8 +20,11 @@ interface Cached<T> {
   expires: number;
 }
 
-/** Directories with fewer entries than this are re-listed (one request) to answer lookups. */
-const SMALL_DIR = 1000;
+/**
+ * Directories with fewer entries than this are re-listed (one request per page, at most once
+ * per TTL) to answer lookups, rather than HEAD + LIST per looked-up name.
+ */
+const SMALL_DIR = 10000;
 
 export class Inodes {
   private readonly attrs = new Map<string, Cached<Attr | null>>();
@@ -172,6 +175,16 @@ export class Inodes {
   addLocalDir(path: string): void {
     this.localDirs.add(path);
     this.noteDir(path);
+  }
+
+  /**
+   * A directory we just created (mkdir): it is known to be empty, so lookups in it are answered
+   * from this (empty, then filled by our own creates) listing for one TTL instead of asking S3
+   * for every new name. Keys other clients put into it during that TTL show up after it.
+   */
+  seedEmptyDir(path: string): void {
+    if (this.ttl <= 0) return;
+    this.dirs.set(path, { value: new Map(), expires: Date.now() + this.ttl });
   }
 
   private noteParentsExist(path: string): void {

@@ -103,8 +103,12 @@ export class ReadHandle {
     f.buf.copy(out, outOff, from - c.start, to - c.start);
   }
 
-  /** Read up to `len` bytes at `pos` into `out`; returns the count (0 at EOF). */
-  async read(out: Buffer, len: number, pos: number): Promise<number> {
+  /**
+   * Read up to `len` bytes at `pos` into `out`; returns the count (0 at EOF). When every byte
+   * is already in memory the count is returned synchronously (no promise per kernel read on
+   * the sequential hot path).
+   */
+  read(out: Buffer, len: number, pos: number): number | Promise<number> {
     if (this.closed) return 0;
     if (pos >= this.size) return 0;
     const end = Math.min(pos + len, this.size);
@@ -114,8 +118,7 @@ export class ReadHandle {
       const c: Chunk = { start: pos, end, reserved: 0 };
       if (this.cache && this.etag) c.local = this.cache.read(this.key, this.etag, this.size, pos, end);
       else this.startFetch(c);
-      await this.copyOut(c, pos, end, out, 0);
-      return end - pos;
+      return this.copyOut(c, pos, end, out, 0).then(() => end - pos);
     }
     // Keep chunks that still cover pos (or a little behind, for reordered kernel read-ahead).
     const behind = this.policy.cfg.seekTolerance;
@@ -139,8 +142,24 @@ export class ReadHandle {
       if (issued) this.policy.grow();
     }
     // Copy [pos, end) out of the queued chunks, waiting only for the bytes needed.
+    const chunks = this.chunks.filter((c) => c.end > pos && c.start < end);
+    const ready = chunks.every((c) => !c.local && c.fetch && !c.fetch.isCancelled && c.fetch.filled >= Math.min(c.end, end) - c.start);
+    if (ready) {
+      let copied = 0;
+      for (const c of chunks) {
+        const from = pos + copied;
+        const to = Math.min(c.end, end);
+        c.fetch!.buf.copy(out, copied, from - c.start, to - c.start);
+        copied += to - from;
+      }
+      return copied;
+    }
+    return this.copyChunks(chunks, out, pos, end);
+  }
+
+  private async copyChunks(chunks: Chunk[], out: Buffer, pos: number, end: number): Promise<number> {
     let copied = 0;
-    for (const c of [...this.chunks]) {
+    for (const c of chunks) {
       if (c.end <= pos + copied || c.start >= end) continue;
       const from = pos + copied;
       const to = Math.min(c.end, end);
