@@ -7,6 +7,7 @@ bash scripts/setup.sh   # idempotent: installs only what is missing (a second on
 export PATH="$(go env GOPATH 2>/dev/null)/bin:$PATH"
 npm run lint --silent
 npm run typecheck --silent
+rm -rf dist          # no stale compiled tests from renamed or deleted files
 npm run build --silent
 shopt -s globstar nullglob
 files=(dist/test/**/*.test.js)

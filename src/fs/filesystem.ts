@@ -431,11 +431,8 @@ export class BucketFs {
 
   ops(): FuseOps {
     const log = this.ctx.log;
-    const trace = process.env.BM_PERF_TRACE ? new Map<string, [number, number]>() : undefined;
-    if (trace) process.on('exit', () => process.stderr.write('OPTRACE ' + JSON.stringify([...trace].map(([k, [n, ms]]) => [k, n, (ms / n).toFixed(2)])) + '\n'));
     const run = <T>(op: string, path: string, fn: () => Promise<T>, done: (err: number, v?: T) => void): void => {
-      const t0 = performance.now();
-      fn().finally(() => { if (trace) { const e = trace.get(op) ?? [0, 0]; e[0]++; e[1] += performance.now() - t0; trace.set(op, e); } }).then(
+      fn().then(
         (v) => done(0, v),
         (err: unknown) => {
           const errno = toErrno(err);

@@ -48,17 +48,6 @@ function clientFor(cfg: MountConfig, region: string | undefined): S3Client {
       { step: 'build', name: 'bucketmountUnsignedPayload' },
     );
   }
-  if (process.env.BM_PERF_TRACE) {
-    const trace = new Map<string, [number, number]>();
-    process.on('exit', () => process.stderr.write('S3TRACE ' + JSON.stringify([...trace].map(([k, [n, ms]]) => [k, n, (ms / n).toFixed(2)])) + '\n'));
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const t0 = performance.now();
-        try { return await next(args); } finally { const k = context.commandName ?? '?'; const e = trace.get(k) ?? [0, 0]; e[0]++; e[1] += performance.now() - t0; trace.set(k, e); }
-      },
-      { step: 'initialize', name: 'bmPerfTrace' },
-    );
-  }
   return client;
 }
 
