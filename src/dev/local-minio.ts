@@ -132,6 +132,11 @@ export async function startMinio(opts: StartMinioOptions = {}): Promise<MinioSer
       return { AWS_ACCESS_KEY_ID: accessKey, AWS_SECRET_ACCESS_KEY: secretKey, AWS_REGION: region };
     },
   };
-  for (const b of opts.buckets ?? []) await server.createBucket(b);
+  try {
+    for (const b of opts.buckets ?? []) await server.createBucket(b);
+  } catch (err) {
+    await server.stop(); // never leave a server and its data dir behind
+    throw err;
+  }
   return server;
 }

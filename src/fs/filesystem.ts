@@ -19,6 +19,8 @@ import { deleteObject, renameDirectory, renameObject } from './rename.js';
 import { WriteHandle } from './write-handle.js';
 
 const O_ACCMODE = 3;
+/** Files up to this size opened for reading are fetched whole right at open. */
+const SMALL_FILE_PREFETCH = 1024 * 1024;
 /** Largest file unlinked while open whose bytes are kept locally for its readers. */
 const GHOST_COPY_LIMIT = 64 * 1024 * 1024;
 
@@ -191,6 +193,9 @@ export class BucketFs {
       this.mutable('overwrite');
       f.writer = this.writerFor(path, attr);
       if (flags & O_TRUNC) await f.writer.truncate(0);
+    } else if (attr.size <= SMALL_FILE_PREFETCH && !this.writers.has(path)) {
+      f.reader = new ReadHandle(this.ctx, f.key, attr.size, attr.etag, this.pcfg, this.budget, this.cache);
+      f.reader.prefetchWhole(SMALL_FILE_PREFETCH);
     }
     return this.newFd(f);
   }
@@ -373,6 +378,9 @@ export class BucketFs {
         if (h.path === src) {
           h.path = dst;
           h.key = this.key(dst);
+          // A reader (e.g. started at open) still points at the old key: start over at the new one.
+          h.reader?.close();
+          h.reader = undefined;
         }
       }
       this.inodes.noteGone(src);

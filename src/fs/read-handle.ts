@@ -79,6 +79,17 @@ export class ReadHandle {
     return f;
   }
 
+  /**
+   * Start fetching a whole small file right at open, so its GET overlaps what the caller does
+   * between open and read (`cp` creates the destination in between). Counted in the budget;
+   * a first read elsewhere than offset 0, or close, cancels it.
+   */
+  prefetchWhole(limit: number): void {
+    if (this.chunks.length > 0 || this.size === 0 || this.size > limit) return;
+    if (!this.budget.tryReserve(this.size)) return;
+    this.enqueue(0, this.size, this.size);
+  }
+
   /** Copy bytes [from, to) (absolute offsets inside chunk c) to out at outOff. */
   private async copyOut(c: Chunk, from: number, to: number, out: Buffer, outOff: number): Promise<void> {
     if (c.local) {

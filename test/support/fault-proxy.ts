@@ -4,8 +4,8 @@
 // or reset the connection, for the next N matching requests or a fraction of them; it can also
 // answer ListObjectsV2 from a fake key list (keys MinIO refuses to store). Everything
 // else is forwarded unchanged — including the Host header, which SigV4 signatures cover.
-// Every request is counted and recorded (method, path, operation, what was injected).
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+// Every request is counted and recorded (method, path, operation, headers, what was injected).
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** The S3 operation a request is, from its method and query string (enough for the tests). */
@@ -80,6 +80,8 @@ export interface RecordedRequest {
   op: S3Op;
   injected?: string;
   status?: number;
+  /** The request headers as the client sent them (lower-case names). */
+  headers: IncomingHttpHeaders;
 }
 
 export interface FaultProxy {
@@ -264,7 +266,7 @@ export async function startFaultProxy(target: string, opts: { seed?: number } = 
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const op = opOfRequest(req);
-    const rec: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', op };
+    const rec: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', op, headers: req.headers };
     requests.push(rec);
     const rule = pick(req, op);
     const action = rule?.spec.action;
