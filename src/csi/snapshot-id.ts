@@ -11,7 +11,7 @@
 // at most 128 bytes, and stable for the same snapshot name + bucket (hash-shortened when long).
 // Also the opaque ListSnapshots paging token.
 import { MountArgsError, validateBucketName } from '../mounter/mount-args.js';
-import { bucketNameForVolume, MAX_ID_BYTES, prefixForVolume, VolumeIdError, type VolumeLocation } from './volume-id.js';
+import { bucketNameForVolume, endpointOptionsSuffix, MAX_ID_BYTES, parseIdOptions, prefixForVolume, VolumeIdError, type VolumeLocation } from './volume-id.js';
 
 export const SNAPSHOT_ID_VERSION = 'bs1';
 /** Reserved key prefix under which snapshots are stored in a bucket. */
@@ -39,12 +39,7 @@ export function snapshotAsLocation(loc: SnapshotLocation): VolumeLocation {
 }
 
 function suffix(loc: Omit<SnapshotLocation, 'bucket' | 'segment'>): string {
-  let s = '';
-  if (loc.dedicatedBucket) s += '|d=1';
-  if (loc.endpoint !== undefined) s += `|e=${encodeURIComponent(loc.endpoint)}`;
-  if (loc.region !== undefined) s += `|r=${encodeURIComponent(loc.region)}`;
-  if (loc.forcePathStyle !== undefined) s += `|s=${loc.forcePathStyle ? 1 : 0}`;
-  return s;
+  return (loc.dedicatedBucket ? '|d=1' : '') + endpointOptionsSuffix(loc);
 }
 
 export function encodeSnapshotId(loc: SnapshotLocation): string {
@@ -69,17 +64,12 @@ export function decodeSnapshotId(id: string): SnapshotLocation | undefined {
   const loc: SnapshotLocation = { bucket, segment, dedicatedBucket: false };
   try {
     validateBucketName(bucket);
-    for (const o of opts) {
-      const eq = o.indexOf('=');
-      if (eq < 0) return undefined;
-      const k = o.slice(0, eq);
-      const v = decodeURIComponent(o.slice(eq + 1));
-      if (k === 'd' && v === '1') loc.dedicatedBucket = true;
-      else if (k === 'e') loc.endpoint = v;
-      else if (k === 'r') loc.region = v;
-      else if (k === 's' && (v === '0' || v === '1')) loc.forcePathStyle = v === '1';
-      else return undefined;
-    }
+    const dedicated = (k: string, v: string): boolean => {
+      if (k !== 'd' || v !== '1') return false;
+      loc.dedicatedBucket = true;
+      return true;
+    };
+    if (!parseIdOptions(opts, loc, dedicated)) return undefined;
   } catch (err) {
     if (err instanceof MountArgsError || err instanceof URIError) return undefined;
     throw err;

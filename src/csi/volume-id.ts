@@ -33,7 +33,11 @@ export function shortHash(s: string, len = 10): string {
   return createHash('sha256').update(s).digest('hex').slice(0, len);
 }
 
-function optionsSuffix(loc: VolumeLocation): string {
+/** The endpoint overrides an id may carry (shared by volume and snapshot ids). */
+export type EndpointOverrides = Pick<VolumeLocation, 'endpoint' | 'region' | 'forcePathStyle'>;
+
+/** `|e=…|r=…|s=…` for the overrides that are set (endpoint and region URL-encoded). */
+export function endpointOptionsSuffix(loc: EndpointOverrides): string {
   let s = '';
   if (loc.endpoint !== undefined) s += `|e=${encodeURIComponent(loc.endpoint)}`;
   if (loc.region !== undefined) s += `|r=${encodeURIComponent(loc.region)}`;
@@ -41,8 +45,26 @@ function optionsSuffix(loc: VolumeLocation): string {
   return s;
 }
 
+/**
+ * Parse the `k=v` options after the id body into `loc`; `extra` handles id-specific keys.
+ * false when an option is malformed or unknown (then the id is not one of ours). May throw URIError.
+ */
+export function parseIdOptions(opts: string[], loc: EndpointOverrides, extra: (k: string, v: string) => boolean = () => false): boolean {
+  for (const o of opts) {
+    const eq = o.indexOf('=');
+    if (eq < 0) return false;
+    const k = o.slice(0, eq);
+    const v = decodeURIComponent(o.slice(eq + 1));
+    if (k === 'e') loc.endpoint = v;
+    else if (k === 'r') loc.region = v;
+    else if (k === 's' && (v === '0' || v === '1')) loc.forcePathStyle = v === '1';
+    else if (!extra(k, v)) return false;
+  }
+  return true;
+}
+
 export function encodeVolumeId(loc: VolumeLocation): string {
-  const id = `${VOLUME_ID_VERSION}:${loc.bucket}${loc.prefix ? '/' + loc.prefix : ''}${optionsSuffix(loc)}`;
+  const id = `${VOLUME_ID_VERSION}:${loc.bucket}${loc.prefix ? '/' + loc.prefix : ''}${endpointOptionsSuffix(loc)}`;
   if (Buffer.byteLength(id) > MAX_ID_BYTES) {
     throw new VolumeIdError(`volume id would be ${Buffer.byteLength(id)} bytes, more than the CSI limit of ${MAX_ID_BYTES}: use a shorter bucket name, base prefix or endpoint (or set the endpoint as the controller default / in the provisioner secret)`);
   }
@@ -61,16 +83,7 @@ export function decodeVolumeId(id: string): VolumeLocation | undefined {
     validateBucketName(bucket);
     validatePrefix(prefix);
     if (slash >= 0 && prefix === '') return undefined;
-    for (const o of opts) {
-      const eq = o.indexOf('=');
-      if (eq < 0) return undefined;
-      const k = o.slice(0, eq);
-      const v = decodeURIComponent(o.slice(eq + 1));
-      if (k === 'e') loc.endpoint = v;
-      else if (k === 'r') loc.region = v;
-      else if (k === 's' && (v === '0' || v === '1')) loc.forcePathStyle = v === '1';
-      else return undefined;
-    }
+    if (!parseIdOptions(opts, loc)) return undefined;
   } catch (err) {
     if (err instanceof MountArgsError || err instanceof URIError) return undefined;
     throw err;
@@ -122,7 +135,7 @@ export function locationForVolume(
     encodeVolumeId(loc);
     return loc;
   }
-  const fixed = `${VOLUME_ID_VERSION}:${opts.bucket}/${optionsSuffix({ bucket: '', prefix: '', ...opts.overrides })}`;
+  const fixed = `${VOLUME_ID_VERSION}:${opts.bucket}/${endpointOptionsSuffix(opts.overrides)}`;
   const prefix = prefixForVolume(name, opts.basePrefix, MAX_ID_BYTES - Buffer.byteLength(fixed));
   const loc: VolumeLocation = { bucket: opts.bucket, prefix, ...opts.overrides };
   encodeVolumeId(loc);
