@@ -39,6 +39,8 @@ export class Inodes {
   private readonly generations = new Map<string, number>();
   /** Entries seen by directory probes: trusted for names they contain, not for missing ones. */
   private readonly hints = new Map<string, Cached<Map<string, DirEntry>>>();
+  /** Lookups answered from each directory's current listing (see worthRelisting). */
+  private readonly listingHits = new Map<string, number>();
   private readonly started = Date.now();
 
   constructor(private readonly ctx: FsContext) {}
@@ -63,11 +65,12 @@ export class Inodes {
     // listing expired is listed again (one request) rather than HEAD + LIST per looked-up name.
     const pp = parentPath(path);
     let parent = this.dirs.get(pp);
-    if (parent && parent.expires <= now && parent.value.size < SMALL_DIR && this.ttl > 0) {
+    if (parent && parent.expires <= now && this.ttl > 0 && this.worthRelisting(pp, parent.value.size)) {
       await this.list(pp);
       parent = this.dirs.get(pp);
     }
     if (parent && parent.expires > Date.now()) {
+      this.listingHits.set(pp, (this.listingHits.get(pp) ?? 0) + 1);
       const e = parent.value.get(name);
       if (e) return { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, etag: e.etag };
       if (!this.localDirs.has(path)) return null;
@@ -81,6 +84,18 @@ export class Inodes {
     const attr = await this.fetch(path);
     this.attrs.set(path, { value: attr, expires: Date.now() + this.ttl });
     return attr;
+  }
+
+  /**
+   * Whether an expired listing of `dir` should be fetched again to answer lookups in it: always
+   * for a small directory (one or two requests), and for a big one when the last listing answered
+   * more lookups than re-listing costs requests (a walk such as `ls -l` or `find` outlasting the
+   * TTL), rather than HEAD + LIST for every remaining name.
+   */
+  private worthRelisting(dir: string, size: number): boolean {
+    if (size < SMALL_DIR) return true;
+    const pages = Math.ceil(size / 1000);
+    return (this.listingHits.get(dir) ?? 0) >= 2 * pages;
   }
 
   /** HEAD the file key and probe the directory prefix in parallel; the directory wins. */
@@ -146,7 +161,10 @@ export class Inodes {
         entries.set(baseName(d), { name: baseName(d), kind: 'dir', size: 0, mtimeMs: now });
       }
     }
-    if (this.generation(path) === gen) this.dirs.set(path, { value: entries, expires: Date.now() + this.ttl });
+    if (this.generation(path) === gen) {
+      this.dirs.set(path, { value: entries, expires: Date.now() + this.ttl });
+      this.listingHits.set(path, 0);
+    }
     return entries;
   }
 
