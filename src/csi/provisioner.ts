@@ -108,6 +108,14 @@ export async function createVolumeStorage(s3: S3Client, loc: VolumeLocation, vol
   await recordCapacity(s3, loc, capacityBytes, opts);
 }
 
+/** CreateBucket in `region` (us-east-1, the default, takes no location constraint). */
+export function createBucketCommand(bucket: string, region: string | undefined): CreateBucketCommand {
+  return new CreateBucketCommand({
+    Bucket: bucket,
+    ...(region && region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
+  });
+}
+
 /**
  * Make the place for a volume's data: create its bucket (bucket mode; an empty bucket left by
  * an interrupted attempt is reused) or check that the shared bucket exists (prefix mode). The
@@ -116,12 +124,7 @@ export async function createVolumeStorage(s3: S3Client, loc: VolumeLocation, vol
 export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, volumeName: string, region: string | undefined): Promise<void> {
   if (loc.prefix === '') {
     try {
-      await s3.send(
-        new CreateBucketCommand({
-          Bucket: loc.bucket,
-          ...(region && region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
-        }),
-      );
+      await s3.send(createBucketCommand(loc.bucket, region));
     } catch (err) {
       if (!isKind(err, 'already-exists')) throw s3ToCsi(err, `creating bucket ${loc.bucket}`);
       // Ours from an interrupted earlier attempt only if empty; never adopt someone's data.

@@ -5,11 +5,11 @@
 // plus server-side copies of the source volume's objects under that prefix. The marker is written
 // first with ready=false and rewritten with ready=true and the byte count once every object is
 // copied, so an interrupted copy is visible as not ready (and redone by the next CreateSnapshot).
-import { CreateBucketCommand, DeleteBucketCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteBucketCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
 import { classifyS3Error } from '../s3/errors.js';
 import { CsiError, s3ToCsi } from './errors.js';
-import { deleteAllUnder, findVolume } from './provisioner.js';
+import { createBucketCommand, deleteAllUnder, findVolume } from './provisioner.js';
 import { decodeSnapshotId, SNAPSHOT_ROOT, snapshotPrefix, type SnapshotLocation } from './snapshot-id.js';
 
 /** x-amz-meta-… keys of the marker. */
@@ -107,12 +107,7 @@ export async function prepareSnapshotBucket(s3: S3Client, loc: SnapshotLocation,
     }
   }
   try {
-    await s3.send(
-      new CreateBucketCommand({
-        Bucket: loc.bucket,
-        ...(region && region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
-      }),
-    );
+    await s3.send(createBucketCommand(loc.bucket, region));
   } catch (err) {
     if (kindOf(err) !== 'already-exists') throw s3ToCsi(err, `creating snapshot bucket ${loc.bucket}`);
     if (await findVolume(s3, { bucket: loc.bucket, prefix: '' })) {

@@ -24,21 +24,29 @@ export interface MinioServer {
   env(): Record<string, string>;
 }
 
-export function findMinioBinary(): string {
-  const candidates = [process.env.MINIO_BIN];
+/**
+ * Find a tool installed by `go install` (or put on $PATH): $<envVar>, $PATH, $(go env GOPATH)/bin,
+ * ~/go/bin, in that order; throws `hint` when it is nowhere.
+ */
+export function findGoTool(name: string, envVar: string, hint: string): string {
+  const candidates = [process.env[envVar]];
   try {
-    candidates.push(execFileSync('sh', ['-c', 'command -v minio'], { encoding: 'utf8' }).trim());
+    candidates.push(execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim());
   } catch {
     /* not on PATH */
   }
   try {
-    candidates.push(join(execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim(), 'bin', 'minio'));
+    candidates.push(join(execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim(), 'bin', name));
   } catch {
     /* no go */
   }
-  candidates.push(join(homedir(), 'go', 'bin', 'minio'));
+  candidates.push(join(homedir(), 'go', 'bin', name));
   for (const c of candidates) if (c && existsSync(c)) return c;
-  throw new Error('MinIO binary not found: run `npm run setup` (go install github.com/minio/minio@latest) or set MINIO_BIN');
+  throw new Error(hint);
+}
+
+export function findMinioBinary(): string {
+  return findGoTool('minio', 'MINIO_BIN', 'MinIO binary not found: run `npm run setup` (go install github.com/minio/minio@latest) or set MINIO_BIN');
 }
 
 export async function freePort(): Promise<number> {

@@ -7,25 +7,18 @@
 // The summary line of each run is printed and written to dist/test/csi/sanity-summary-<mode>.txt.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, homedir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command, ListBucketsCommand } from '@aws-sdk/client-s3';
 import { startMinio, type MinioServer } from '../support/minio.js';
+import { findGoTool } from '../../src/dev/local-minio.js';
 import { startDriver, mountsUnder, type RunningDriver } from './driver.js';
 
 function findCsiSanity(): string {
-  const candidates = [process.env.CSI_SANITY_BIN];
-  try {
-    candidates.push(join(execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim(), 'bin', 'csi-sanity'));
-  } catch {
-    /* no go */
-  }
-  candidates.push(join(homedir(), 'go', 'bin', 'csi-sanity'));
-  for (const c of candidates) if (c && existsSync(c)) return c;
-  throw new Error('csi-sanity not found: go install github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0 (or set CSI_SANITY_BIN)');
+  return findGoTool('csi-sanity', 'CSI_SANITY_BIN', 'csi-sanity not found: go install github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0 (or set CSI_SANITY_BIN)');
 }
 
 export interface SanitySummary {

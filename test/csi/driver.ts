@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCsiClients, type CsiClients } from '../../src/csi/client.js';
+import assert from 'node:assert/strict';
+import { createCsiClients, CsiCallError, type CsiClients } from '../../src/csi/client.js';
 
 export const DRIVER_BIN = fileURLToPath(new URL('../../cmd/csi-driver.js', import.meta.url));
 
@@ -134,4 +135,20 @@ export async function startDriver(opts: DriverOptions = {}): Promise<RunningDriv
     throw err;
   }
   return d;
+}
+
+/**
+ * Await a CSI call that must fail with gRPC status `code` (e.g. 'NOT_FOUND') and, when given, a
+ * message matching `messagePart`; returns the error. Fails the test when the call succeeds.
+ */
+export async function expectCsiError(p: Promise<unknown>, code: string, messagePart?: RegExp): Promise<CsiCallError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof CsiCallError, `expected a CsiCallError, got ${String(err)}`);
+    assert.equal(err.codeName, code, err.message);
+    if (messagePart) assert.match(err.details, messagePart);
+    return err;
+  }
+  assert.fail(`expected ${code}, call succeeded`);
 }

@@ -11,7 +11,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-s
 import { startMinio, freePort, type MinioServer } from '../support/minio.js';
 import { CsiCallError } from '../../src/csi/client.js';
 import type { VolumeCapability } from '../../src/csi/types.js';
-import { startDriver, mountsUnder, type RunningDriver } from './driver.js';
+import { expectCsiError, startDriver, mountsUnder, type RunningDriver } from './driver.js';
 
 let minio: MinioServer;
 let driver: RunningDriver;
@@ -35,16 +35,9 @@ after(async () => {
 });
 
 async function expectCode(p: Promise<unknown>, code: string, messagePart?: RegExp): Promise<CsiCallError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof CsiCallError, `expected a CsiCallError, got ${String(err)}`);
-    assert.equal(err.codeName, code, `${err.message}`);
-    if (messagePart) assert.match(err.details, messagePart);
-    assert.ok(!err.details.includes(minio.secretKey), 'secret in error message');
-    return err;
-  }
-  assert.fail(`expected ${code}, call succeeded`);
+  const err = await expectCsiError(p, code, messagePart);
+  assert.ok(!err.details.includes(minio.secretKey), 'secret in error message');
+  return err;
 }
 
 /** Nothing mounted, no mount process, no share state left for failed publishes. */

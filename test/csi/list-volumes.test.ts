@@ -7,9 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { startMinio, type MinioServer } from '../support/minio.js';
-import { CsiCallError } from '../../src/csi/client.js';
 import type { VolumeCapability } from '../../src/csi/types.js';
-import { startDriver, type RunningDriver } from './driver.js';
+import { expectCsiError, startDriver, type RunningDriver } from './driver.js';
 
 let minio: MinioServer;
 let driver: RunningDriver;
@@ -27,17 +26,7 @@ after(async () => {
   await minio?.stop();
 });
 
-async function expectCode(p: Promise<unknown>, code: string, messagePart?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof CsiCallError, `expected a CsiCallError, got ${String(err)}`);
-    assert.equal(err.codeName, code, err.message);
-    if (messagePart) assert.match(err.details, messagePart);
-    return;
-  }
-  assert.fail(`expected ${code}, call succeeded`);
-}
+const expectCode = expectCsiError;
 
 const listIds = async (d: RunningDriver = driver): Promise<string[]> => (await d.clients.controller.listVolumes({})).entries.map((e) => e.volume.volumeId).sort();
 

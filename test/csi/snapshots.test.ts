@@ -12,11 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startMinio, type MinioServer } from '../support/minio.js';
-import { CsiCallError } from '../../src/csi/client.js';
 import { copyObject } from '../../src/csi/provisioner.js';
 import { decodeSnapshotId, SNAPSHOT_ROOT, snapshotPrefix } from '../../src/csi/snapshot-id.js';
 import type { Snapshot, Volume, VolumeCapability } from '../../src/csi/types.js';
-import { startDriver, mountsUnder, type RunningDriver } from './driver.js';
+import { expectCsiError, startDriver, mountsUnder, type RunningDriver } from './driver.js';
 
 let minio: MinioServer;
 let driver: RunningDriver;
@@ -39,17 +38,7 @@ after(async () => {
   await minio?.stop();
 });
 
-async function expectCode(p: Promise<unknown>, code: string, messagePart?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof CsiCallError, `expected a CsiCallError, got ${String(err)}`);
-    assert.equal(err.codeName, code, err.message);
-    if (messagePart) assert.match(err.details, messagePart);
-    return;
-  }
-  assert.fail(`expected ${code}, call succeeded`);
-}
+const expectCode = expectCsiError;
 
 async function createVolume(name: string, params: Record<string, string> = shared, snapshotId?: string): Promise<Volume> {
   const r = await driver.clients.controller.createVolume({
