@@ -7,11 +7,9 @@
 // a success report for data that did not land, and never damage to what was already stored.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { createWriteStream } from 'node:fs';
 import { appendFile, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { once } from 'node:events';
-import { errnoOf, fsSuite, patternBytes, sha256, sleep } from './helpers.js';
+import { errnoOf, fsSuite, patternBytes, sha256, sleep, writeStream } from './helpers.js';
 import { startFaultProxy, Faults, type FaultProxy, type S3Op } from '../support/fault-proxy.js';
 import type { MountedBucket } from '../support/mount.js';
 
@@ -36,19 +34,6 @@ after(async () => {
   await mnt?.unmount();
   await proxy?.close();
 });
-
-async function writeStream(path: string, data: Buffer): Promise<void> {
-  const ws = createWriteStream(path);
-  const failed = new Promise<never>((_, reject) => ws.on('error', reject));
-  const body = (async () => {
-    for (let off = 0; off < data.length; off += MiB) {
-      if (!ws.write(data.subarray(off, off + MiB))) await once(ws, 'drain');
-    }
-    ws.end();
-    await once(ws, 'close');
-  })();
-  await Promise.race([body, failed]);
-}
 
 for (const [name, action] of [
   ['500 InternalError', Faults.internalError],

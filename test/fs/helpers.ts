@@ -3,6 +3,8 @@
 // python3 (with numpy) that drive the mount like ordinary programs do.
 import { after, before } from 'node:test';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   DeleteObjectCommand,
@@ -193,4 +195,18 @@ export async function errnoOf(p: Promise<unknown> | (() => unknown)): Promise<st
   } catch (err) {
     return (err as NodeJS.ErrnoException).code ?? String(err);
   }
+}
+
+/** Write `data` to `path` in 1 MiB write() calls through a stream (like a program writing as it goes); rejects on any write/close error. */
+export async function writeStream(path: string, data: Buffer): Promise<void> {
+  const ws = createWriteStream(path);
+  const failed = new Promise<never>((_, reject) => ws.on('error', reject));
+  const body = (async () => {
+    for (let off = 0; off < data.length; off += 1024 * 1024) {
+      if (!ws.write(data.subarray(off, off + 1024 * 1024))) await once(ws, 'drain');
+    }
+    ws.end();
+    await once(ws, 'close');
+  })();
+  await Promise.race([body, failed]);
 }

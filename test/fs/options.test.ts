@@ -8,11 +8,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createWriteStream, statfsSync } from 'node:fs';
+import { statfsSync } from 'node:fs';
 import { appendFile, mkdir, open, readFile, readdir, rename, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { once } from 'node:events';
 import {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
@@ -22,7 +21,7 @@ import {
   UploadPartCopyCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
-import { errnoOf, fsSuite, patternBytes, run, sha256 } from './helpers.js';
+import { errnoOf, fsSuite, patternBytes, run, sha256, writeStream } from './helpers.js';
 import { startFaultProxy, type FaultProxy, type RecordedRequest } from '../support/fault-proxy.js';
 import { mountBucket, type MountBucketOptions, type MountedBucket } from '../support/mount.js';
 import { startMinio } from '../support/minio.js';
@@ -86,19 +85,6 @@ function logLines(mnt: MountedBucket, message: string): Array<Record<string, unk
     }
   }
   return out;
-}
-
-async function writeStream(path: string, data: Buffer): Promise<void> {
-  const ws = createWriteStream(path);
-  const failed = new Promise<never>((_, reject) => ws.on('error', reject));
-  const body = (async () => {
-    for (let off = 0; off < data.length; off += MiB) {
-      if (!ws.write(data.subarray(off, off + MiB))) await once(ws, 'drain');
-    }
-    ws.end();
-    await once(ws, 'close');
-  })();
-  await Promise.race([body, failed]);
 }
 
 /**
