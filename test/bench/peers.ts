@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, wri
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isFuseMounted, lazyUnmountSync, MOUNT_BIN } from '../support/mount.js';
+import { guardUntilExit, isFuseMounted, lazyUnmountSync, MOUNT_BIN } from '../support/mount.js';
 import type { PeerName } from './options.js';
 import { peakRssKiB, sleep } from './proc.js';
 
@@ -101,28 +101,22 @@ function waitExit(proc: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-/** Every server process started here, killed and lazily unmounted if the bench process dies. */
-const live = new Set<{ proc: ChildProcess; dir: string }>();
-process.on('exit', () => {
-  for (const m of live) {
-    try {
-      if (m.proc.exitCode === null) m.proc.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
-    lazyUnmountSync(m.dir);
-  }
-});
+/** Every server process started here (each also killed and lazily unmounted if the bench process dies). */
+const live = new Map<{ proc: ChildProcess; dir: string }, () => void>();
+const forget = (m: { proc: ChildProcess; dir: string }): void => {
+  live.get(m)?.();
+  live.delete(m);
+};
 
 /** Unmount every mount still active (called from the runner's cleanup). */
 export async function unmountAll(): Promise<void> {
-  for (const m of [...live]) {
+  for (const m of [...live.keys()]) {
     if (m.proc.exitCode === null && m.proc.signalCode === null) {
       m.proc.kill('SIGTERM');
       if (!(await waitExit(m.proc, 10_000))) m.proc.kill('SIGKILL');
     }
     lazyUnmountSync(m.dir);
-    live.delete(m);
+    forget(m);
   }
 }
 
@@ -133,7 +127,7 @@ async function spawnMount(name: string, cmd: string, args: string[], env: NodeJS
   mkdirSync(dir, { recursive: true });
   const proc = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const entry = { proc, dir };
-  live.add(entry);
+  live.set(entry, guardUntilExit(entry));
   let output = '';
   const keep = (d: string): void => {
     output = (output + d).slice(-16_384);
@@ -161,7 +155,7 @@ async function spawnMount(name: string, cmd: string, args: string[], env: NodeJS
       }
     }
     lazyUnmountSync(dir);
-    live.delete(entry);
+    forget(entry);
     return lastRss;
   };
   const deadline = Date.now() + 30_000;

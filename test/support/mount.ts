@@ -77,6 +77,16 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * Until the returned release is called, kill `entry.proc` and lazily unmount `entry.dir` if this
+ * test process exits first (a failing test never leaves a mount behind). Also used by the bench.
+ */
+export function guardUntilExit(entry: { dir: string; proc: ChildProcess }): () => void {
+  installExitHook();
+  active.add(entry);
+  return () => active.delete(entry);
+}
+
 function unescapeMountinfo(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
