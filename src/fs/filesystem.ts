@@ -11,7 +11,8 @@ import { createFields, type FsContext } from './context.js';
 import { DataCache } from './data-cache.js';
 import { Errno, FsError, toErrno } from './errno.js';
 import { Inodes, type Attr } from './inodes.js';
-import { baseName, dirPrefix, fileKey, isInside, parentPath } from './keys.js';
+import { baseName, dirPrefix, fileKey, isInside, joinPath, parentPath } from './keys.js';
+import { DEFAULT_LIST_AHEAD, ListAhead } from './list-ahead.js';
 import { listAllKeys } from './listing.js';
 import { PrefetchBudget, defaultPrefetchConfig, type PrefetchConfig } from './prefetch.js';
 import { ReadHandle, getRange } from './read-handle.js';
@@ -55,10 +56,20 @@ export class BucketFs {
   private readonly budget: PrefetchBudget;
   private readonly pcfg: PrefetchConfig;
   private readonly cache?: DataCache;
+  /** Fetches the next listings of a tree walk ahead of the walker (not with --metadata-ttl 0). */
+  private readonly listAhead?: ListAhead;
   private readonly started = Date.now();
 
   constructor(private readonly ctx: FsContext) {
     this.inodes = new Inodes(ctx);
+    if (ctx.cfg.metadataTtlMs > 0) {
+      const inodes = this.inodes;
+      this.listAhead = new ListAhead(
+        (dir) => inodes.list(dir),
+        (dir) => inodes.hasListing(dir),
+        { ...DEFAULT_LIST_AHEAD, staleMs: ctx.cfg.metadataTtlMs },
+      );
+    }
     this.budget = new PrefetchBudget(ctx.cfg.prefetchBudget);
     this.pcfg = defaultPrefetchConfig(ctx.cfg.maxPrefetch);
     if (ctx.cfg.cacheDir) this.cache = new DataCache(ctx.cfg.cacheDir, ctx.log);
@@ -170,6 +181,11 @@ export class BucketFs {
     if (!attr) throw new FsError(Errno.ENOENT, 'no such directory');
     if (attr.kind !== 'dir') throw new FsError(Errno.ENOTDIR, 'not a directory');
     const entries = new Map(await this.inodes.list(path));
+    if (this.listAhead) {
+      const subdirs: string[] = [];
+      for (const e of entries.values()) if (e.kind === 'dir') subdirs.push(joinPath(path, e.name));
+      this.listAhead.onReaddir(path, subdirs);
+    }
     for (const [p, w] of this.writers) {
       if (parentPath(p) === path && p !== '/') {
         entries.set(baseName(p), { name: baseName(p), kind: 'file', size: w.size, mtimeMs: w.mtimeMs });

@@ -141,6 +141,12 @@ export class Inodes {
     }
   }
 
+  /** A fresh listing of `path` is cached or on its way. */
+  hasListing(path: string): boolean {
+    const hit = this.dirs.get(path);
+    return (hit !== undefined && hit.expires > Date.now()) || this.inflightLists.has(path);
+  }
+
   private generation(path: string): number {
     return this.generations.get(path) ?? 0;
   }

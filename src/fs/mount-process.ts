@@ -15,6 +15,7 @@ import { createS3Client, DEFAULT_REGION } from '../s3/client.js';
 import { classifyS3Error, describeS3Error } from '../s3/errors.js';
 import type { FsContext } from './context.js';
 import { BucketFs } from './filesystem.js';
+import { warmUp } from './warm-up.js';
 
 export class MountFailure extends Error {
   override name = 'MountFailure';
@@ -92,8 +93,9 @@ async function detectRegion(cfg: MountConfig, log: Logger): Promise<string | und
 export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext> {
   const region = cfg.region ?? (await detectRegion(cfg, log));
   const s3 = clientFor(cfg, region);
+  let firstKey: string | undefined;
   try {
-    await s3.send(
+    const out = await s3.send(
       new ListObjectsV2Command({
         Bucket: cfg.bucket,
         Prefix: cfg.prefix,
@@ -101,6 +103,7 @@ export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext>
         ...(cfg.requesterPays ? { RequestPayer: 'requester' as const } : {}),
       }),
     );
+    firstKey = out.Contents?.[0]?.Key;
   } catch (err) {
     s3.destroy();
     throw failureFor(err, `cannot access s3://${cfg.bucket}/${cfg.prefix}`);
@@ -113,7 +116,9 @@ export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext>
     spoolDir = mkdtempSync(join(tmpdir(), 'bucketmount-spool-'));
   }
   log.info('bucket access ok', { bucket: cfg.bucket, prefix: cfg.prefix, region: region ?? DEFAULT_REGION });
-  return { s3, bucket: cfg.bucket, prefix: cfg.prefix, cfg, log, spoolDir };
+  const ctx: FsContext = { s3, bucket: cfg.bucket, prefix: cfg.prefix, cfg, log, spoolDir };
+  await warmUp(ctx, firstKey);
+  return ctx;
 }
 
 /**

@@ -1,13 +1,18 @@
 // POSIX-behaviour suite, directories: implicit directories from keys, mkdir markers that survive
 // a remount, rmdir (ENOTEMPTY), creating files in new directories, listing past 1000 keys
 // (ListObjectsV2 paging), a key that is both a file and a prefix, and keys that cannot be
-// file names (`//`, `.`, `..`), which are hidden.
+// file names (`//`, `.`, `..`), which are hidden. Also readdir-ahead: a tree walk lists each
+// directory once, ahead of the walker, and a lone `ls` lists nothing extra.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, rm, rmdir, stat, writeFile, readFile, unlink, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { errnoOf, fsSuite, py, runOk, sleep } from './helpers.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 
+const execFileAsync = promisify(execFile);
 const s = fsSuite({ bucket: 'dirs' });
 const T = { timeout: 180_000 };
 const m = (p: string): string => join(s.mnt.dir, p);
@@ -183,4 +188,46 @@ test('find and ls -lR agree with the keys in the bucket', T, async () => {
   runOk('ls', ['-lR', m('tree')]);
   await rm(m('tree'), { recursive: true });
   assert.deepEqual(await s.keys('tree/'), []);
+});
+
+test('a tree walk is listed ahead of the walker, once per directory; a lone ls lists nothing extra', T, async () => {
+  const proxy = await startFaultProxy(s.minio.endpoint);
+  const mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--metadata-ttl=10'] });
+  try {
+    const keys: string[] = [];
+    for (let t = 0; t < 4; t++) for (let l = 0; l < 5; l++) for (let f = 0; f < 3; f++) keys.push(`walk/t${t}/l${l}/f${f}`);
+    await Promise.all(keys.map((k) => s.put(k, k)));
+    const lists = (): number => proxy.count({ op: 'ListObjects', path: /prefix=walk%2F/ });
+
+    proxy.resetCounts();
+    assert.deepEqual((await readdir(join(mnt.dir, 'walk'))).sort(), ['t0', 't1', 't2', 't3']);
+    await sleep(300);
+    const afterLs = lists();
+    assert.ok(afterLs <= 2, `ls of walk/ made ${afterLs} listings (no look-ahead without a walk)`);
+
+    proxy.resetCounts();
+    // Hold the first leaf's listing back: while the walker waits for it, the look-ahead is
+    // already listing the directories after it (without it, nothing else would be asked for).
+    const slow = proxy.inject({ action: { kind: 'delay', ms: 1500 }, op: 'ListObjects', path: /prefix=walk%2Ft0%2Fl0%2F/ });
+    // find runs asynchronously: the fault proxy lives in this process and must keep answering
+    const walk = execFileAsync('find', [join(mnt.dir, 'walk'), '-type', 'f']);
+    await sleep(700);
+    assert.equal(slow.matched, 1, 'the walker reached walk/t0/l0');
+    const ahead = proxy.count({ op: 'ListObjects', path: /prefix=walk%2Ft[123]%2F(&|$)/ });
+    assert.ok(ahead >= 1, `listings of t1..t3 started while t0/l0 was pending (${ahead})`);
+    const { stdout } = await walk;
+    const found = stdout
+      .split('\n')
+      .filter((l) => l)
+      .map((l) => l.slice(mnt.dir.length + 1))
+      .sort();
+    assert.deepEqual(found, [...keys].sort());
+    await sleep(300);
+    // 4 + 20 directories below walk/: each listed once (walk/ itself is still cached)
+    const walked = lists();
+    assert.ok(walked >= 24 && walked <= 26, `find listed ${walked} times for 24 directories`);
+  } finally {
+    await mnt.unmount();
+    await proxy.close();
+  }
 });
