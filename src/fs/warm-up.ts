@@ -2,8 +2,8 @@
 // GetObject and delimiter ListObjectsV2 of a Node process each pay for lazily loaded and
 // compiled SDK code, and a lookup (HEAD + LIST in parallel) needs a second pooled socket.
 // Doing those once at start-up, on the first key of the mount (or on a key that does not
-// exist when the mount is empty), takes them off the first open/read a pod makes
-// (time to first byte after mounting: 22 ms -> see README benchmarks). Failures only log.
+// exist when the mount is empty), takes them off the first open/read a pod makes (the
+// benchmark's time-to-first-byte row). Failures only log at debug level.
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { payer, type FsContext } from './context.js';

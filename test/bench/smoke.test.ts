@@ -1,6 +1,7 @@
 // CI smoke test of the benchmark harness: runs `run.js --smoke` (tiny sizes; raw SDK, FUSE
 // ceiling, ours and s3fs against a real MinIO with real FUSE mounts) into a temp directory and
-// checks only that it finished and wrote its JSON, Markdown and PNG. No speed assertions.
+// checks only that it finished and wrote its JSON, Markdown and PNG; runs the request-floor tool
+// once with a handful of requests. No speed assertions.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -44,4 +45,19 @@ test('benchmark smoke preset completes and writes results', { timeout: 180_000 }
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
+});
+
+test('request-floor tool times every request kind with both clients', { timeout: 120_000 }, async () => {
+  const floor = fileURLToPath(new URL('./request-floor.js', import.meta.url));
+  const child = spawn(process.execPath, [floor, '--count', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  assert.equal(code, 0, `request-floor exited ${code}:\n${stderr.slice(-2000)}`);
+  for (const op of ['PUT 4 KiB', 'GET 4 KiB', 'HEAD', 'DELETE']) {
+    assert.match(stdout, new RegExp(`\\| ${op} \\| [0-9.]+ ms \\| [0-9.]+ ms \\|`), `no ${op} row in:\n${stdout}`);
+  }
+  assert.match(stdout, /Floors for 5 files/);
 });
