@@ -29,8 +29,10 @@ export const DEFAULT_LIST_AHEAD: Omit<ListAheadOptions, 'staleMs'> = { width: 4,
 const REMEMBERED_DIRS = 4096;
 
 export class ListAhead {
-  /** Recently read directories: when, and their subdirectories in listing order. */
-  private readonly read = new Map<string, { at: number; subdirs: string[] }>();
+  /** Recently read directories: when, their subdirectories in listing order, and (built on
+   *  first use) each subdirectory's position, so a walk through a directory with very many
+   *  subdirectories costs O(1) per step rather than a scan of the list. */
+  private readonly read = new Map<string, { at: number; subdirs: string[]; index?: Map<string, number> }>();
   private queue: string[] = [];
   /** Fetched (or being fetched) ahead and not read yet: when the fetch started. */
   private readonly ahead = new Map<string, number>();
@@ -55,10 +57,13 @@ export class ListAhead {
     this.forget(now);
     if (!parent || now - parent.at > this.opts.walkWindowMs) return;
     // A depth-first walker reads dir's subdirectories next, then dir's later siblings.
-    const i = parent.subdirs.indexOf(dir);
-    const next = [...subdirs, ...(i >= 0 ? parent.subdirs.slice(i + 1) : [])];
+    const max = this.opts.maxQueued;
+    parent.index ??= new Map(parent.subdirs.map((d, k) => [d, k]));
+    const i = parent.index.get(dir);
+    const next = subdirs.slice(0, max);
+    if (i !== undefined && next.length < max) next.push(...parent.subdirs.slice(i + 1, i + 1 + max - next.length));
     const fresh = new Set(next);
-    this.queue = [...next, ...this.queue.filter((d) => !fresh.has(d))].slice(0, this.opts.maxQueued);
+    this.queue = [...next, ...this.queue.filter((d) => !fresh.has(d))].slice(0, max);
     this.pump();
   }
 

@@ -140,3 +140,19 @@ test('a failing fetch frees its slot', async () => {
   assert.deepEqual(started, ['/t/b', '/t/c']);
   assert.equal(la.inFlight, 0);
 });
+
+test('a directory with more subdirectories than maxQueued queues at most maxQueued of them', () => {
+  const f = fakeFetch();
+  const c = clock();
+  const la = new ListAhead(f.fetch, () => false, { ...OPTS, width: 1, maxAhead: 1, maxQueued: 10, now: c.now });
+  const wide = Array.from({ length: 50_000 }, (_v, i) => `/w/d${i}`);
+  la.onReaddir('/w', wide);
+  // the walker goes through the first hundred in order: the queue holds the next ones, bounded
+  for (let i = 0; i < 100; i++) {
+    c.at(i + 1);
+    la.onReaddir(`/w/d${i}`, []);
+    assert.ok(la.queued.length <= 10, `queue grew to ${la.queued.length}`);
+  }
+  assert.equal(f.started[0], '/w/d1');
+  assert.ok(la.queued.includes('/w/d101') || la.queued.includes('/w/d100'), la.queued.join(','));
+});
