@@ -28,14 +28,27 @@ const redactFormat = winston.format((info) => {
 
 export interface LoggerOptions {
   level?: string;
-  /** Write to this file instead of stderr. */
+  /** Write to this file instead of stderr (rotated: see maxFileBytes / maxFiles). */
   file?: string;
+  /** Size at which `file` is rotated (default 10 MiB). */
+  maxFileBytes?: number;
+  /** Files kept: `file` plus `file` with 1, 2, ... before the extension, newest first (default 3). */
+  maxFiles?: number;
   defaultMeta?: Record<string, unknown>;
 }
 
+/** A mount lives as long as its pod: its log file must not grow without bound. */
+export const LOG_FILE_DEFAULTS = { maxFileBytes: 10 * 1024 * 1024, maxFiles: 3 } as const;
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const transport = opts.file
-    ? new winston.transports.File({ filename: opts.file })
+    ? new winston.transports.File({
+        filename: opts.file,
+        maxsize: opts.maxFileBytes ?? LOG_FILE_DEFAULTS.maxFileBytes,
+        maxFiles: opts.maxFiles ?? LOG_FILE_DEFAULTS.maxFiles,
+        // The newest lines always stay in `file` itself (older ones move to file1, file2).
+        tailable: true,
+      })
     : new winston.transports.Stream({ stream: process.stderr });
   return winston.createLogger({
     level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
