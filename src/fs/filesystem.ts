@@ -149,13 +149,30 @@ export class BucketFs {
   }
 
   /**
-   * `path` was removed through the mount: keep its parent directory visible even when it only
-   * existed through keys below it (no marker), so `rm -r`, `mv` and `rsync --delete` can still
-   * rmdir it. It stays until rmdir or remount; nothing is written to S3.
+   * `path` was removed through the mount: forget it, and keep its parent directory visible even
+   * when it only existed through keys below it (no marker), so `rm -r`, `mv` and
+   * `rsync --delete` can still rmdir it. The parent stays until rmdir or remount; nothing is
+   * written to S3.
    */
-  private keepParent(path: string): void {
+  private removed(path: string): void {
+    this.inodes.noteGone(path);
     const parent = parentPath(path);
     if (parent !== '/') this.inodes.addLocalDir(parent);
+  }
+
+  /** Attributes of the file at `path`: ENOENT when there is nothing, EISDIR for a directory. */
+  private async fileAttrOf(path: string): Promise<Attr> {
+    const attr = await this.attrOf(path);
+    if (!attr) throw new FsError(Errno.ENOENT, 'no such file');
+    if (attr.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
+    return attr;
+  }
+
+  /** Delete the object of the file at `path` and forget it (unlink, and unlink while open). */
+  private async deleteFile(path: string): Promise<void> {
+    await deleteObject(this.ctx, this.key(path));
+    this.cache?.forget(this.key(path));
+    this.removed(path);
   }
 
   /** Flush every file with unsaved data (SIGTERM / unmount). */
@@ -201,9 +218,7 @@ export class BucketFs {
   }
 
   async open(path: string, flags: number): Promise<number> {
-    const attr = await this.attrOf(path);
-    if (!attr) throw new FsError(Errno.ENOENT, 'no such file');
-    if (attr.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
+    const attr = await this.fileAttrOf(path);
     const f: OpenFile = { path, key: this.key(path), attr };
     if ((flags & O_ACCMODE) !== 0) {
       this.mutable('overwrite');
@@ -294,9 +309,7 @@ export class BucketFs {
 
   async truncate(path: string, size: number): Promise<void> {
     this.mutable('overwrite');
-    const attr = await this.attrOf(path);
-    if (!attr) throw new FsError(Errno.ENOENT, 'no such file');
-    if (attr.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
+    const attr = await this.fileAttrOf(path);
     const open = this.writers.get(path);
     if (open) return open.truncate(size);
     const w = this.writerFor(path, attr);
@@ -321,18 +334,13 @@ export class BucketFs {
   async unlink(path: string): Promise<void> {
     if (this.ghosts.delete(path)) return;
     this.mutable('delete');
-    const attr = await this.attrOf(path);
-    if (!attr) throw new FsError(Errno.ENOENT, 'no such file');
-    if (attr.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
+    await this.fileAttrOf(path);
     const w = this.writers.get(path);
     if (w) {
       this.writers.delete(path);
       await w.dispose();
     }
-    await deleteObject(this.ctx, this.key(path));
-    this.cache?.forget(this.key(path));
-    this.inodes.noteGone(path);
-    this.keepParent(path);
+    await this.deleteFile(path);
   }
 
   async mkdir(path: string): Promise<void> {
@@ -360,8 +368,7 @@ export class BucketFs {
     if (attr.kind !== 'dir') throw new FsError(Errno.ENOTDIR, 'not a directory');
     if (!(await this.dirIsEmpty(path))) throw new FsError(Errno.ENOTEMPTY, 'directory not empty');
     await deleteObject(this.ctx, dirPrefix(this.ctx.prefix, path));
-    this.inodes.noteGone(path);
-    this.keepParent(path);
+    this.removed(path);
   }
 
   async rename(src: string, dst: string): Promise<void> {
@@ -399,8 +406,7 @@ export class BucketFs {
           h.reader = undefined;
         }
       }
-      this.inodes.noteGone(src);
-      this.keepParent(src);
+      this.removed(src);
       this.inodes.noteFile(dst, srcAttr?.size ?? sa.size, Date.now(), srcAttr?.etag);
       return;
     }
@@ -409,16 +415,13 @@ export class BucketFs {
     this.ctx.log.info('renamed directory', { src, dst, objects: n });
     this.inodes.invalidateTree(src);
     this.inodes.invalidateTree(dst);
-    this.inodes.noteGone(src);
-    this.keepParent(src);
+    this.removed(src);
     this.inodes.addLocalDir(dst);
   }
 
   /** unlink of a file that is still open (libfuse's rename to a hidden name). */
   private async hide(src: string, dst: string): Promise<void> {
-    const attr = await this.attrOf(src);
-    if (!attr) throw new FsError(Errno.ENOENT, 'no such file');
-    if (attr.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
+    const attr = await this.fileAttrOf(src);
     const w = this.writers.get(src);
     if (w) {
       this.writers.delete(src);
@@ -428,10 +431,7 @@ export class BucketFs {
         this.ctx.log.warn('could not keep a copy of an unlinked open file', { path: src, error: String(err) }),
       );
     }
-    await deleteObject(this.ctx, this.key(src));
-    this.cache?.forget(this.key(src));
-    this.inodes.noteGone(src);
-    this.keepParent(src);
+    await this.deleteFile(src);
     for (const h of this.handles.values()) if (h.path === src) h.path = dst;
     this.ghosts.set(dst, { ...attr, size: w ? w.size : attr.size });
   }
