@@ -11,7 +11,7 @@ import Fuse from 'fuse-native';
 import { createLogger, type Logger } from '../log.js';
 import { MountExit, type MountExitCode } from '../mounter/exit-codes.js';
 import type { MountConfig } from '../mounter/mount-args.js';
-import { createS3Client, DEFAULT_REGION } from '../s3/client.js';
+import { createS3Client, DEFAULT_REGION, signDataBodiesUnsigned } from '../s3/client.js';
 import { classifyS3Error, describeS3Error } from '../s3/errors.js';
 import type { FsContext } from './context.js';
 import { BucketFs } from './filesystem.js';
@@ -27,8 +27,6 @@ export class MountFailure extends Error {
   }
 }
 
-const UNSIGNED_COMMANDS = new Set(['UploadPartCommand', 'PutObjectCommand']);
-
 function clientFor(cfg: MountConfig, region: string | undefined): S3Client {
   const client = createS3Client({
     endpointUrl: cfg.endpointUrl,
@@ -37,18 +35,7 @@ function clientFor(cfg: MountConfig, region: string | undefined): S3Client {
     uploadChecksums: cfg.uploadChecksums,
     credentialsFile: cfg.credentialsFile,
   });
-  // With CRC32 checksums on, data bodies are signed as UNSIGNED-PAYLOAD: the CRC32 protects the
-  // data, and the SHA-256 of every part (synchronous on the event loop) was the write bottleneck.
-  if (cfg.uploadChecksums) {
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const req = args.request as { headers?: Record<string, string> };
-        if (UNSIGNED_COMMANDS.has(context.commandName ?? '') && req.headers) req.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-        return next(args);
-      },
-      { step: 'build', name: 'bucketmountUnsignedPayload' },
-    );
-  }
+  if (cfg.uploadChecksums) signDataBodiesUnsigned(client);
   return client;
 }
 

@@ -67,3 +67,22 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
   if (credentials) config.credentials = credentials;
   return new S3Client(config);
 }
+
+const DATA_BODY_COMMANDS = new Set(['UploadPartCommand', 'PutObjectCommand']);
+
+/**
+ * Sign the bodies of PutObject / UploadPart as UNSIGNED-PAYLOAD. Only for a client that sends
+ * CRC32 checksums: the CRC32 protects the data, and the SHA-256 of every part (synchronous on
+ * the event loop) was the write bottleneck. The mount's client and the benchmark's raw client
+ * both use it, so the raw limit measures the same requests.
+ */
+export function signDataBodiesUnsigned(client: S3Client): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const req = args.request as { headers?: Record<string, string> };
+      if (DATA_BODY_COMMANDS.has(context.commandName ?? '') && req.headers) req.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { step: 'build', name: 'bucketmountUnsignedPayload' },
+  );
+}

@@ -5,13 +5,11 @@ import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectC
 import { Upload } from '@aws-sdk/lib-storage';
 import { randomFillSync } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { createS3Client } from '../../src/s3/client.js';
+import { createS3Client, signDataBodiesUnsigned } from '../../src/s3/client.js';
 import { BlockChecker, MiB, patternStream } from './dataset.js';
 import type { BenchTarget } from './peers.js';
 import { Rng } from './rng.js';
 import type { Measurement } from './results.js';
-
-const UNSIGNED = new Set(['UploadPartCommand', 'PutObjectCommand']);
 
 /** Same client the mount builds: keep-alive pool, CRC32 checksums, unsigned payload bodies. */
 export function rawClient(t: BenchTarget): S3Client {
@@ -21,14 +19,7 @@ export function rawClient(t: BenchTarget): S3Client {
     forcePathStyle: true,
     credentials: { accessKeyId: t.accessKey, secretAccessKey: t.secretKey },
   });
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const req = args.request as { headers?: Record<string, string> };
-      if (UNSIGNED.has(context.commandName ?? '') && req.headers) req.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-      return next(args);
-    },
-    { step: 'build', name: 'benchUnsignedPayload' },
-  );
+  signDataBodiesUnsigned(client);
   return client;
 }
 
