@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, wri
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { guardUntilExit, isFuseMounted, lazyUnmountSync, MOUNT_BIN } from '../support/mount.js';
+import { guardUntilExit, isFuseMounted, lazyUnmountSync, MOUNT_BIN, waitExit } from '../support/mount.js';
 import type { PeerName } from './options.js';
 import { peakRssKiB, sleep } from './proc.js';
 
@@ -88,17 +88,6 @@ export function findBinary(name: string): string | undefined {
 function versionLine(bin: string, args: string[]): string {
   const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 10_000 });
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n').find((l) => l.trim())?.trim() ?? '?';
-}
-
-function waitExit(proc: ChildProcess, ms: number): Promise<boolean> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    proc.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
 }
 
 /** Every server process started here (each also killed and lazily unmounted if the bench process dies). */

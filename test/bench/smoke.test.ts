@@ -13,6 +13,17 @@ import type { BenchResults } from './results.js';
 
 const RUN = fileURLToPath(new URL('./run.js', import.meta.url));
 
+/** Run a compiled script with this Node; resolves with its exit code and output. */
+async function runScript(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  return { code, stdout, stderr };
+}
+
 function fuseMounts(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
@@ -23,14 +34,8 @@ test('benchmark smoke preset completes and writes results', { timeout: 180_000 }
   const out = mkdtempSync(join(tmpdir(), 'bucketmount-bench-out-'));
   const before = new Set(fuseMounts()); // only mounts this run adds count (another bench may run beside it)
   try {
-    const child = spawn(process.execPath, [RUN, '--smoke', '--no-readme', '--peers', 'ours,s3fs', '--out', out], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
-    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
-    assert.equal(code, 0, `bench exited ${code}:\n${output.slice(-4000)}`);
+    const { code, stdout, stderr } = await runScript(RUN, ['--smoke', '--no-readme', '--peers', 'ours,s3fs', '--out', out]);
+    assert.equal(code, 0, `bench exited ${code}:\n${(stdout + stderr).slice(-4000)}`);
 
     const res = JSON.parse(readFileSync(join(out, 'smoke-results.json'), 'utf8')) as BenchResults;
     const names = res.systems.map((s) => s.name);
@@ -48,13 +53,7 @@ test('benchmark smoke preset completes and writes results', { timeout: 180_000 }
 });
 
 test('request-floor tool times every request kind with both clients', { timeout: 120_000 }, async () => {
-  const floor = fileURLToPath(new URL('./request-floor.js', import.meta.url));
-  const child = spawn(process.execPath, [floor, '--count', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  const { code, stdout, stderr } = await runScript(fileURLToPath(new URL('./request-floor.js', import.meta.url)), ['--count', '5']);
   assert.equal(code, 0, `request-floor exited ${code}:\n${stderr.slice(-2000)}`);
   for (const op of ['PUT 4 KiB', 'GET 4 KiB', 'HEAD', 'DELETE']) {
     assert.match(stdout, new RegExp(`\\| ${op} \\| [0-9.]+ ms \\| [0-9.]+ ms \\|`), `no ${op} row in:\n${stdout}`);

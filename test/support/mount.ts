@@ -126,7 +126,8 @@ export function lazyUnmountSync(dir: string): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function waitExit(proc: ChildProcess, ms: number): Promise<boolean> {
+/** Resolves true once `proc` has exited (at once if it already has), false after `ms`. */
+export function waitExit(proc: ChildProcess, ms: number): Promise<boolean> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);
