@@ -18,7 +18,8 @@ go_tool() { # name module@version
   if [ ! -x "$GOBIN/$1" ]; then echo "setup: go install $2"; go install "$2"; fi
 }
 go_tool csi-sanity github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0
-go_tool minio github.com/minio/minio@latest
+# MinIO is pinned to the pseudo-version the module proxy served as newest on 2026-12-06.
+go_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 # Area-specific installers (helm/kubeconform for deploy checks, benchmark peers, ...).
 for extra in scripts/setup.d/*.sh; do [ -f "$extra" ] && GOBIN="$GOBIN" bash "$extra"; done
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi

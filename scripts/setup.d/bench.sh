@@ -17,6 +17,6 @@ peer() { # name module@version
     echo "setup(bench): $1 did not build ($2); the benchmark reports it as unavailable" >&2
   fi
 }
-peer geesefs github.com/yandex-cloud/geesefs@latest
-peer goofys github.com/kahing/goofys@latest
+peer geesefs github.com/yandex-cloud/geesefs@v0.43.0
+peer goofys github.com/kahing/goofys@v0.24.0
 exit 0

@@ -12,9 +12,13 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=/dev/null
 . test/deploy/tool-versions.env
 GOBIN="${GOBIN:-$(go env GOPATH)/bin}"; export GOBIN
-if [ ! -x "$GOBIN/helm" ]; then
+# Helm's own release build stamps the Kubernetes version that `helm template` assumes (from the
+# client-go it is built with); a plain `go install` leaves it at v1.20, which the chart's
+# kubeVersion refuses. Stamp it the same way, and rebuild a helm that was built without it.
+helm_ldflags="-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=${HELM_K8S_VERSION%%.*} -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${HELM_K8S_VERSION#*.} -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=${HELM_K8S_VERSION%%.*} -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${HELM_K8S_VERSION#*.}"
+if [ ! -x "$GOBIN/helm" ] || ! go version -m "$GOBIN/helm" | grep -q "chartutil.k8sVersionMinor=${HELM_K8S_VERSION#*.}"; then
   echo "setup(deploy): go install helm.sh/helm/v3/cmd/helm@${HELM_VERSION} (a few minutes on 2 cores)"
-  go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+  go install -ldflags "$helm_ldflags" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
 fi
 if [ ! -x "$GOBIN/kubeconform" ]; then
   echo "setup(deploy): go install github.com/yannh/kubeconform/cmd/kubeconform@${KUBECONFORM_VERSION}"

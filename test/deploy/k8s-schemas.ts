@@ -4,10 +4,25 @@
 // the way kubeconform's `{{ .ResourceKind }}{{ .KindSuffix }}.json` template expects.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Schema = { [key: string]: Json };
+
+/** A tool from PATH or $(go env GOPATH)/bin (where scripts/setup.d/deploy.sh installs it); throws when missing. */
+export function findTool(name: string): string {
+  const dirs = (process.env.PATH ?? '').split(delimiter);
+  try {
+    dirs.push(join(execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim(), 'bin'));
+  } catch {
+    // no go: PATH only
+  }
+  for (const d of dirs) {
+    const p = join(d, name);
+    if (d !== '' && existsSync(p)) return p;
+  }
+  throw new Error(`${name} not found in PATH or $(go env GOPATH)/bin: run scripts/setup.d/deploy.sh`);
+}
 
 /** Reads KEY=VALUE lines of test/deploy/tool-versions.env. */
 export function readToolVersions(repoRoot: string): Record<string, string> {

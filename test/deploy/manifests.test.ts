@@ -8,13 +8,13 @@
 // tests FAIL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAll } from 'js-yaml';
-import { generateSchemas, locateSwagger, readToolVersions, type SchemaSet } from './k8s-schemas.js';
+import { findTool, generateSchemas, locateSwagger, readToolVersions, type SchemaSet } from './k8s-schemas.js';
 import { normaliseMountOptions } from '../../src/mounter/mount-args.js';
 import { parseStorageClassParams, parseVolumeAttributes } from '../../src/csi/params.js';
 
@@ -36,20 +36,6 @@ interface Doc { source: string; obj: Obj }
 const SECRET_KEYS = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_REGION', 'accessKeyID',
   'secretAccessKey', 'endpoint', 'region', 'GOOGLE_ACCESS_KEY_ID', 'GOOGLE_ACCESS_KEY_SECRET']);
 const NON_SECRET_KEYS = new Set(['endpoint', 'region', 'AWS_REGION']);
-
-function findTool(name: string): string {
-  const dirs = (process.env.PATH ?? '').split(delimiter);
-  try {
-    dirs.push(join(execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim(), 'bin'));
-  } catch {
-    // no go: PATH only
-  }
-  for (const d of dirs) {
-    const p = join(d, name);
-    if (d !== '' && existsSync(p)) return p;
-  }
-  throw new Error(`${name} not found in PATH or $(go env GOPATH)/bin: run scripts/setup.d/deploy.sh`);
-}
 
 function run(cmd: string, args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
