@@ -249,6 +249,7 @@ export async function runMount(cfg: MountConfig): Promise<number> {
         await unmountFuse(fuse);
         ctx.s3.destroy();
         rmSync(ctx.spoolDir, { recursive: true, force: true });
+        fs.closeCache();
         log.info('unmounted', { mountPoint: mnt });
         await new Promise<void>((r) => log.on('finish', () => r()).end());
         resolveExit(MountExit.OK);

@@ -337,7 +337,7 @@ function checkVolumes(docs: Doc[]): void {
   }
   for (const d of ofKind(docs, 'PersistentVolume')) {
     const opts = (get(d.obj, 'spec.mountOptions') ?? []) as string[];
-    assert.doesNotThrow(() => normaliseMountOptions(opts), `${d.source}: PV mountOptions`);
+    assert.doesNotThrow(() => normaliseMountOptions(opts, 'volume'), `${d.source}: PV mountOptions`);
   }
   for (const d of ofKind(docs, 'StorageClass')) {
     assert.equal(d.obj.provisioner, DRIVER);
