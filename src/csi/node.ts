@@ -115,6 +115,7 @@ export function mountSourceFor(args: {
   return {
     ...source,
     allowOther: true,
+    defaultPermissions: true,
     ...(group !== undefined ? { gid: group } : {}),
     fileMode: given('file-mode') ? source.fileMode : fileMode,
     dirMode: given('dir-mode') ? source.dirMode : dirMode,

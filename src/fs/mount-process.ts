@@ -135,7 +135,8 @@ class BucketFuse extends Fuse {
       `attr_timeout=${ttl}`,
       'negative_timeout=0',
     ];
-    if (this.cfg.allowOther) o.push('allow_other', 'default_permissions');
+    if (this.cfg.allowOther) o.push('allow_other');
+    if (this.cfg.allowOther || this.cfg.defaultPermissions) o.push('default_permissions');
     if (this.cfg.readOnly) o.push('ro');
     return '-o' + o.join(',');
   }

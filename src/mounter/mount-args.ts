@@ -22,6 +22,8 @@ export interface MountConfig {
   fileMode: number;
   dirMode: number;
   allowOther: boolean;
+  /** Kernel checks file modes (always with allowOther). */
+  defaultPermissions?: boolean;
   /**
    * Local data cache on (--cache <dir> or --data-cache). The cache lives in a fresh 0700
    * directory made inside cacheDir (default: the temp dir) and removed at unmount.
@@ -265,6 +267,7 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
     fileMode: parseMode('file-mode', str('file-mode'), MOUNT_DEFAULTS.fileMode),
     dirMode: parseMode('dir-mode', str('dir-mode'), MOUNT_DEFAULTS.dirMode),
     allowOther: bool('allow-other'),
+    defaultPermissions: bool('default-permissions') || bool('allow-other'),
     dataCache,
     cacheDir,
     cacheMaxBytes: cacheMax === undefined ? undefined : parseIntFlag('cache-max-size', cacheMax, 0, 1, 16 * 1024 * 1024) * MiB,
@@ -310,6 +313,7 @@ export function mountConfigToArgs(cfg: MountConfig): string[] {
   opt('file-mode', '0' + cfg.fileMode.toString(8));
   opt('dir-mode', '0' + cfg.dirMode.toString(8));
   flag('allow-other', cfg.allowOther);
+  flag('default-permissions', cfg.defaultPermissions === true && !cfg.allowOther);
   opt('cache', cfg.cacheDir);
   if (cfg.dataCache && cfg.cacheDir === undefined) args.push('--data-cache');
   opt('cache-max-size', cfg.cacheMaxBytes === undefined ? undefined : String(cfg.cacheMaxBytes / MiB));

@@ -22,7 +22,7 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import type { NodePublishVolumeRequest, VolumeCapability } from '../../src/csi/types.js';
-import { expectCsiError, mountsUnder, startDriver, type RunningDriver } from './driver.js';
+import { expectCsiError, forceCleanDir, mountsUnder, startDriver, type RunningDriver } from './driver.js';
 
 const BUCKET = 'data';
 const AUDIENCE = 'sts.amazonaws.com';
@@ -57,10 +57,14 @@ before(async () => {
 
 after(async () => {
   await driver?.cleanup();
-  assert.deepEqual(mountsUnder(targets ?? '/nonexistent'), []);
-  if (targets) rmSync(targets, { recursive: true, force: true });
+  const left = targets ? mountsUnder(targets) : [];
+  if (targets) {
+    forceCleanDir(targets); // a failed test must not leave bind mounts behind
+    rmSync(targets, { recursive: true, force: true });
+  }
   await minio?.stop();
   await issuer?.stop();
+  assert.deepEqual(left, []);
 });
 
 const target = (): string => join(targets, `t${++n}`);
@@ -139,11 +143,15 @@ test('host paths from volumes are refused: cache=<path>, spool-dir=<path> (attri
     [{ volumeContext: inlineContext({ authenticationSource: 'pod', mountOptions: 'cache' }) }, /inline volume attribute mountOptions.*PV\/StorageClass authors/],
     [{ volumeContext: inlineContext({ authenticationSource: 'pod', mountOptions: `spool-dir=${evil}` }) }, /only the node plugin/],
   ];
-  for (const [req, re] of cases) {
-    await expectCsiError(publish({ targetPath: t, ...req }), 'PERMISSION_DENIED', re);
-    assertNoSideEffect(t);
+  try {
+    for (const [req, re] of cases) {
+      await expectCsiError(publish({ targetPath: t, ...req }), 'PERMISSION_DENIED', re);
+      assertNoSideEffect(t);
+    }
+    assert.equal(existsSync(evil), false, 'the volume-chosen path was never created');
+  } finally {
+    rmSync(evil, { recursive: true, force: true }); // the old code let the mount process create it
   }
-  assert.equal(existsSync(evil), false, 'the volume-chosen path was never created');
 });
 
 function filesUnder(dir: string): string[] {

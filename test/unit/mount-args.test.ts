@@ -41,6 +41,16 @@ test('data cache flags: --cache <dir> turns it on, --data-cache alone uses the t
   assert.throws(() => parseMountArgs(['bkt', '/m', '--cache=/x', '--data-cache=false']), /drop --data-cache=false/);
 });
 
+test('--default-permissions alone, and implied by --allow-other', () => {
+  const a = parseMountArgs(['bkt', '/m', '--default-permissions']);
+  assert.deepEqual([a.allowOther, a.defaultPermissions], [false, true]);
+  assert.deepEqual(parseMountArgs(mountConfigToArgs(a)), a);
+  const b = parseMountArgs(['bkt', '/m', '--allow-other']);
+  assert.deepEqual([b.allowOther, b.defaultPermissions], [true, true]);
+  assert.deepEqual(parseMountArgs(mountConfigToArgs(b)), b);
+  assert.equal(parseMountArgs(['bkt', '/m']).defaultPermissions, false);
+});
+
 test('clear errors for bad flags', () => {
   assert.throws(() => parseMountArgs(['bkt', '/m', '--bogus']), /Unknown option/);
   assert.throws(() => parseMountArgs(['bkt', '/m', '--prefix=a']), /must end with/);

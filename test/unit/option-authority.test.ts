@@ -110,6 +110,7 @@ test('CSI ownership and modes: allow_other always; fsGroup → group-writable; n
   const base = { bucket: 'data', prefix: '', settings: { forcePathStyle: false } };
   const open = mountSourceFor({ ...base, flags: [] });
   assert.equal(open.allowOther, true);
+  assert.equal(open.defaultPermissions, true);
   assert.deepEqual([open.fileMode, open.dirMode], [0o666, 0o777]);
   const grp = mountSourceFor({ ...base, flags: [], volumeMountGroup: 2000 });
   assert.deepEqual([grp.gid, grp.fileMode, grp.dirMode], [2000, 0o664, 0o775]);
