@@ -213,7 +213,7 @@ export class NodeService {
       capabilityFingerprint: fingerprint,
     });
     await this.track(targetPath, credRequest, resolved);
-    log.info('published', { bucket, prefix, endpoint: settings.endpoint, readOnly, accessMode: cap.accessMode?.mode, credentialSource: resolved.source });
+    log.info('published', { bucket, prefix, endpoint: source.endpointUrl, readOnly, accessMode: cap.accessMode?.mode, credentialSource: resolved.source });
     return {};
   }
 

@@ -22,7 +22,7 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import type { NodePublishVolumeRequest, VolumeCapability } from '../../src/csi/types.js';
-import { expectCsiError, forceCleanDir, mountsUnder, startDriver, type RunningDriver } from './driver.js';
+import { DRIVER_BIN, expectCsiError, forceCleanDir, mountsUnder, startDriver, type RunningDriver } from './driver.js';
 
 const BUCKET = 'data';
 const AUDIENCE = 'sts.amazonaws.com';
@@ -218,6 +218,20 @@ test('driver credentials + a volume-chosen endpoint → PERMISSION_DENIED; secre
   await publish({ targetPath: t, volumeContext: { bucketName: BUCKET, endpoint: other }, secrets });
   assert.equal(readFileSync(join(t, 'hello.txt'), 'utf8'), 'hello');
   await unpublish(t);
+});
+
+test('node flags: driver can never be an inline source; bad values stop the plugin with a clear message', () => {
+  const bad: [string, RegExp][] = [
+    ['--inline-auth-sources=pod,driver', /may not contain driver/],
+    ['--inline-auth-sources=node', /comma list of pod and secret/],
+    ['--allowed-endpoints=ftp://x', /allowed-endpoints/],
+    ['--cache-max-size=0', /--cache-max-size must be a whole number of MiB/],
+  ];
+  for (const [flag, re] of bad) {
+    const r = spawnSync(process.execPath, [DRIVER_BIN, '--mode=node', flag], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 2, `${flag}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
 });
 
 function asUser(args: string[], script: string): { status: number | null; out: string } {
