@@ -3,14 +3,16 @@
 // (--mode controller), the Node service (--mode node) or both (--mode all) on a unix socket.
 // Node mode reconciles recorded mounts at start-up (adopting live ones) and never unmounts on
 // shutdown: the FUSE mount processes outlive the plugin. SIGTERM/SIGINT stop it gracefully.
-import { constants as fsConstants, existsSync } from 'node:fs';
+import { chmodSync, constants as fsConstants, existsSync, mkdirSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, quietSdkNodeVersionWarning } from '../src/log.js';
 import { ControllerService } from '../src/csi/controller.js';
 import { IdentityService, PLUGIN_NAME, pluginVersion, type Readiness } from '../src/csi/identity.js';
-import { NodeService } from '../src/csi/node.js';
+import { cacheRootFor, NodeService } from '../src/csi/node.js';
+import { DEFAULT_INLINE_AUTH_SOURCES, parseInlineAuthSources, type AuthenticationSource } from '../src/credentials/resolve.js';
 import { parseBoolValue, parseEndpoint, parseRegion, type S3Settings } from '../src/csi/params.js';
 import { socketPathOf, startCsiServer, type ServedServices } from '../src/csi/server.js';
 import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
@@ -27,6 +29,13 @@ const HELP = `usage: csi-driver [flags]
   --default-force-path-style <true|false>  path-style addressing default (default $BUCKETMOUNT_DEFAULT_FORCE_PATH_STYLE; unset = true for custom endpoints)
   --snapshot-wait <seconds>        how long CreateSnapshot waits for its copy before answering
                                    ready_to_use=false (default $BUCKETMOUNT_SNAPSHOT_WAIT or 20)
+  --inline-auth-sources <list>     credential sources inline (ephemeral) volumes may use: comma list of pod, secret;
+                                   "" = none (default $BUCKETMOUNT_INLINE_AUTH_SOURCES or pod); driver is never allowed
+  --allowed-endpoints <urls>       comma list of S3 endpoints volumes may use besides --default-endpoint; when set it
+                                   restricts every volume (default $BUCKETMOUNT_ALLOWED_ENDPOINTS; unset = volumes with
+                                   their own credentials may use any endpoint, driver credentials only the default)
+  --cache-root <dir>               where data caches live, one 0700 dir per mount (default <state-dir>/cache)
+  --cache-max-size <MiB>           data cache bound per mount, LRU (default 10% of the cache-root file system)
   --list-volumes                   serve ListVolumes (needs S3 credentials of the controller's own, e.g.
                                    AWS_* env or IRSA, for the default endpoint; $BUCKETMOUNT_LIST_VOLUMES=true)
   --version                        print the version
@@ -52,6 +61,10 @@ function parseFlags(argv: string[]) {
         'default-region': { type: 'string' },
         'default-force-path-style': { type: 'string' },
         'snapshot-wait': { type: 'string' },
+        'inline-auth-sources': { type: 'string' },
+        'allowed-endpoints': { type: 'string' },
+        'cache-root': { type: 'string' },
+        'cache-max-size': { type: 'string' },
         'list-volumes': { type: 'boolean' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -95,17 +108,38 @@ function parseFlags(argv: string[]) {
   } catch (err) {
     fail((err as Error).message);
   }
+  let inlineAuthSources: AuthenticationSource[] = [...DEFAULT_INLINE_AUTH_SOURCES];
+  let allowedEndpoints: string[] = [];
+  try {
+    const inlineRaw = v['inline-auth-sources'] ?? env.BUCKETMOUNT_INLINE_AUTH_SOURCES;
+    if (inlineRaw !== undefined) inlineAuthSources = parseInlineAuthSources(inlineRaw);
+    const allowedRaw = v['allowed-endpoints'] ?? env.BUCKETMOUNT_ALLOWED_ENDPOINTS ?? '';
+    allowedEndpoints = allowedRaw
+      .split(',')
+      .map((e) => e.trim())
+      .filter((e) => e !== '')
+      .map((e) => parseEndpoint('--allowed-endpoints', e)!);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const cacheMaxRaw = v['cache-max-size'];
+  if (cacheMaxRaw !== undefined && (!/^\d+$/.test(cacheMaxRaw) || Number(cacheMaxRaw) < 1)) fail(`--cache-max-size must be a whole number of MiB >= 1, got "${cacheMaxRaw}"`);
   const endpoint = v.endpoint ?? env.CSI_ENDPOINT ?? 'unix:///csi/csi.sock';
   try {
     socketPathOf(endpoint);
   } catch (err) {
     fail((err as Error).message);
   }
+  const stateDir = v['state-dir'] ?? env.BUCKETMOUNT_STATE_DIR ?? '/var/lib/bucketmount';
   return {
     mode,
     endpoint,
     nodeId: v['node-id'] ?? env.NODE_ID ?? hostname(),
-    stateDir: v['state-dir'] ?? env.BUCKETMOUNT_STATE_DIR ?? '/var/lib/bucketmount',
+    stateDir,
+    inlineAuthSources,
+    allowedEndpoints,
+    cacheRoot: resolvePath(v['cache-root'] ?? cacheRootFor(stateDir)),
+    cacheMaxSize: cacheMaxRaw,
     logLevel,
     defaults,
     snapshotWaitMs: Math.round(snapshotWaitS * 1000),
@@ -145,8 +179,20 @@ async function main(): Promise<void> {
   const controller = serveController ? new ControllerService({ logger: log, defaults: cfg.defaults, snapshotWaitMs: cfg.snapshotWaitMs, listVolumes: cfg.listVolumes }) : undefined;
   if (controller) services.controller = controller.handlers();
   if (serveNode) {
-    mounter = createProcessMounter({ stateDir: cfg.stateDir, logger: log });
-    nodeService = new NodeService({ nodeId: cfg.nodeId, mounter, logger: log, defaults: cfg.defaults });
+    // Host paths are node decisions: the cache root is the node's, 0700, one subdirectory per share.
+    mkdirSync(cfg.cacheRoot, { recursive: true, mode: 0o700 });
+    chmodSync(cfg.cacheRoot, 0o700);
+    mounter = createProcessMounter({ stateDir: cfg.stateDir, logger: log, cacheRoot: cfg.cacheRoot });
+    nodeService = new NodeService({
+      nodeId: cfg.nodeId,
+      mounter,
+      logger: log,
+      defaults: cfg.defaults,
+      inlineAuthSources: cfg.inlineAuthSources,
+      allowedEndpoints: cfg.allowedEndpoints,
+      cacheRoot: cfg.cacheRoot,
+      baseMountFlags: cfg.cacheMaxSize !== undefined ? [`--cache-max-size=${cfg.cacheMaxSize}`] : [],
+    });
     services.node = nodeService.handlers();
   }
 
@@ -158,7 +204,7 @@ async function main(): Promise<void> {
     (err: unknown) => log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message }),
   );
   const server = await startCsiServer(cfg.endpoint, services, log);
-  log.info('started', { version: pluginVersion(), nodeId: cfg.nodeId, stateDir: serveNode ? cfg.stateDir : undefined, defaultEndpoint: cfg.defaults.endpoint, defaultRegion: cfg.defaults.region, listVolumes: serveController ? cfg.listVolumes : undefined, snapshotWaitMs: serveController ? cfg.snapshotWaitMs : undefined });
+  log.info('started', { version: pluginVersion(), nodeId: cfg.nodeId, stateDir: serveNode ? cfg.stateDir : undefined, inlineAuthSources: serveNode ? cfg.inlineAuthSources : undefined, allowedEndpoints: serveNode && cfg.allowedEndpoints.length ? cfg.allowedEndpoints : undefined, cacheRoot: serveNode ? cfg.cacheRoot : undefined, defaultEndpoint: cfg.defaults.endpoint, defaultRegion: cfg.defaults.region, listVolumes: serveController ? cfg.listVolumes : undefined, snapshotWaitMs: serveController ? cfg.snapshotWaitMs : undefined });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

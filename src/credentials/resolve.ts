@@ -112,6 +112,47 @@ export function authenticationSourceOf(req: CredentialRequest, env: NodeJS.Proce
   );
 }
 
+/** Credential sources an inline (ephemeral) volume may use by default (node flag --inline-auth-sources). */
+export const DEFAULT_INLINE_AUTH_SOURCES: readonly AuthenticationSource[] = ['pod'];
+
+/**
+ * Parse the node flag --inline-auth-sources: a comma list of pod and secret ('' = no inline
+ * volumes at all). `driver` is refused: an inline volume's attributes are the pod author's, and
+ * the driver source hands any pod the node plugin's own cloud identity.
+ */
+export function parseInlineAuthSources(raw: string): AuthenticationSource[] {
+  const out: AuthenticationSource[] = [];
+  for (const part of raw.split(',').map((p) => p.trim().toLowerCase()).filter((p) => p !== '')) {
+    if (part === 'driver') throw new Error('--inline-auth-sources may not contain driver: it would give every pod author the node plugin\'s own credentials');
+    if (part !== 'pod' && part !== 'secret') throw new Error(`--inline-auth-sources takes a comma list of pod and secret, got "${part}"`);
+    if (!out.includes(part)) out.push(part);
+  }
+  return out;
+}
+
+/**
+ * The inline-volume rule, checked before anything is resolved or mounted: an inline volume
+ * (pod-authored attributes) may use only the sources the node allows (`allowed`). Throws
+ * CredentialsError PERMISSION_DENIED saying why and which node flag the admin would change.
+ */
+export function checkInlineAuthSource(req: CredentialRequest, inline: boolean, allowed: readonly AuthenticationSource[], env: NodeJS.ProcessEnv = process.env): void {
+  if (!inline) return;
+  const source = authenticationSourceOf(req, env);
+  if (allowed.includes(source)) return;
+  const why =
+    source === 'driver'
+      ? "it would give the pod the node plugin's own cloud identity (its keys or IAM role)"
+      : source === 'secret'
+        ? 'a Secret reference in a pod spec is not allowed for inline volumes on this cluster'
+        : 'pod identity is not allowed for inline volumes on this cluster';
+  throw new CredentialsError(
+    'PERMISSION_DENIED',
+    `inline volume ${req.volumeId} (csi.storage.k8s.io/ephemeral=true) uses authenticationSource ${source}: refused because ${why}; ` +
+      `inline volumes may use ${allowed.length ? allowed.join(', ') : 'no credential source (inline volumes are off)'}. ` +
+      `Use a PersistentVolume for other sources, or the node admin changes the node plugin flag --inline-auth-sources (Helm value node.inlineAuthSources; pod and/or secret)`,
+  );
+}
+
 /** Credentials from a CSI `secrets` map; undefined when the map carries none at all. */
 export function credentialsFromSecrets(secrets: Record<string, string>): ResolvedCredentials | undefined {
   const parsed = parseSecretCredentials(secrets);

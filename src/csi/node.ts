@@ -3,16 +3,28 @@
 // mount process; NodeUnpublishVolume unmounts and removes the target; a republish of a healthy
 // mount (kubelet's requiresRepublish) only refreshes its credentials. Also NodeGetInfo,
 // NodeGetCapabilities and NodeGetVolumeStats (statfs of the mount + its health).
+// Authority (docs/security/authz.md): inline volumes use only the credential sources the node
+// allows; mount options are checked against their author's tier (option-authority.ts); host
+// paths (cache) come from the node; driver credentials only talk to the node's endpoints.
 import { statfs } from 'node:fs/promises';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import type { Logger } from 'winston';
-import { resolveCredentials, type CredentialRequest, type ResolvedCredentials } from '../credentials/resolve.js';
+import { join } from 'node:path';
+import {
+  DEFAULT_INLINE_AUTH_SOURCES,
+  checkInlineAuthSource,
+  resolveCredentials,
+  type AuthenticationSource,
+  type CredentialRequest,
+  type ResolvedCredentials,
+} from '../credentials/resolve.js';
 import { CredentialRefresher } from '../credentials/refresher.js';
 import { MountArgsError, parseMountArgs } from '../mounter/mount-args.js';
+import { endpointRefusal } from '../mounter/option-authority.js';
 import type { Mounter, MountSource } from '../mounter/types.js';
 import { capabilityFingerprint, isReadOnlyMode, unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';
-import { effectiveS3Settings, parseMountFlags, parseVolumeAttributes, type S3Settings } from './params.js';
+import { effectiveS3Settings, isInlineVolume, optionAuthorOf, parseMountFlags, parseVolumeAttributes, type S3Settings } from './params.js';
 import type {
   NodeGetCapabilitiesResponse,
   NodeGetInfoResponse,
@@ -36,8 +48,14 @@ export interface NodeOptions {
   defaults: S3Settings;
   /** Credential resolution (default: src/credentials resolveCredentials). */
   resolve?: (req: CredentialRequest) => Promise<ResolvedCredentials>;
-  /** Extra mount-command flags for every mount (e.g. --cache dir); volume options come after. */
+  /** Extra mount-command flags for every mount (node-owned, e.g. --cache-max-size); volume options come after. */
   baseMountFlags?: string[];
+  /** Credential sources inline volumes may use (--inline-auth-sources; default pod only). */
+  inlineAuthSources?: readonly AuthenticationSource[];
+  /** When non-empty, the only endpoints any volume may use besides the default (--allowed-endpoints). */
+  allowedEndpoints?: readonly string[];
+  /** Directory under which each share with a data cache gets its own subdirectory (--cache-root). */
+  cacheRoot?: string;
   /** Refreshes temporary (STS) credentials before expiry (default: a CredentialRefresher). */
   refresher?: CredentialRefresher;
 }
@@ -47,12 +65,34 @@ function required(value: string | undefined, rpc: string, field: string): string
   return value;
 }
 
-/** Build the mount source (bucket, prefix, endpoint, options) for a publish. */
+/** Default cache root: under the node plugin's state dir. */
+export const cacheRootFor = (stateDir: string): string => join(stateDir, 'cache');
+
+/** Parse CSI's volume_mount_group (kubelet passes the pod's fsGroup with fsGroupPolicy: File). */
+export function parseVolumeMountGroup(v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d{1,10}$/.test(v) || Number(v) > 2 ** 32 - 2) throw invalid(`volume_capability.mount.volume_mount_group must be a numeric group id, got "${v.slice(0, 64)}"`);
+  return Number(v);
+}
+
+/**
+ * Build the mount source (bucket, prefix, endpoint, options) for a publish. CSI publishes always
+ * use allow_other + default_permissions (any pod uid may use the mount, the kernel checks modes).
+ * Ownership and modes unless the options set them:
+ *   - volume_mount_group (the pod's fsGroup) → gid = that group, modes 0664/0775;
+ *   - uid or gid option given → the standalone defaults 0644/0755 (owner access);
+ *   - nothing given → 0666/0777: every uid in the pod may read and write; the S3 credentials
+ *     are the access boundary, and only the pod's own containers see the mount.
+ * A data cache (option data-cache / cache) is put under the node's cacheRoot; the mounter gives
+ * each share its own subdirectory.
+ */
 export function mountSourceFor(args: {
   bucket: string;
   prefix: string;
   settings: ReturnType<typeof effectiveS3Settings>;
   flags: string[];
+  volumeMountGroup?: number;
+  cacheRoot?: string;
 }): MountSource {
   const argv = [`${args.bucket}${args.prefix ? '/' + args.prefix : ''}`, '/nonexistent-placeholder'];
   if (args.settings.endpoint) argv.push(`--endpoint-url=${args.settings.endpoint}`);
@@ -68,7 +108,21 @@ export function mountSourceFor(args: {
   }
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   const { mountPoint, credentialsFile, logFile, foreground, readOnly, volumeId, ...source } = cfg;
-  return source;
+  const given = (name: string): boolean => args.flags.some((f) => f === `--${name}` || f.startsWith(`--${name}=`));
+  const uidOrGid = given('uid') || given('gid');
+  const group = given('gid') ? undefined : args.volumeMountGroup;
+  const [fileMode, dirMode] = group !== undefined ? [0o664, 0o775] : uidOrGid ? [0o644, 0o755] : [0o666, 0o777];
+  return {
+    ...source,
+    allowOther: true,
+    defaultPermissions: true,
+    ...(group !== undefined ? { gid: group } : {}),
+    fileMode: given('file-mode') ? source.fileMode : fileMode,
+    dirMode: given('dir-mode') ? source.dirMode : dirMode,
+    // Node-owned: a volume can only switch the cache on; its place is the node's cache root.
+    cacheDir: source.dataCache === true && args.cacheRoot ? args.cacheRoot : undefined,
+    dataCache: source.dataCache === true && args.cacheRoot !== undefined,
+  };
 }
 
 export class NodeService {
@@ -118,7 +172,15 @@ export class NodeService {
     const fingerprint = capabilityFingerprint(cap, readOnly);
 
     const credRequest: CredentialRequest = { volumeId, volumeContext: ctx, secrets: req.secrets ?? {} };
+    // Inline volumes: pod-authored attributes may not reach the node's identity (before any side effect).
+    checkInlineAuthSource(credRequest, isInlineVolume(ctx), this.opts.inlineAuthSources ?? DEFAULT_INLINE_AUTH_SOURCES);
+    const flags = [...(this.opts.baseMountFlags ?? []), ...parseMountFlags(cap.mount?.mountFlags ?? [], optionAuthorOf(ctx)), ...attrs.mountOptions];
+    const volumeMountGroup = parseVolumeMountGroup(cap.mount?.volumeMountGroup);
     const resolved = await this.resolve(credRequest);
+    const settings = effectiveS3Settings({ endpoint: attrs.endpoint, region: attrs.region, forcePathStyle: attrs.forcePathStyle }, { endpoint: resolved.endpoint, region: resolved.region }, this.opts.defaults);
+    const source = mountSourceFor({ bucket, prefix, settings, flags, volumeMountGroup, cacheRoot: this.opts.cacheRoot });
+    const refusal = endpointRefusal({ endpoint: source.endpointUrl, credentialSource: resolved.source, nodeDefault: this.opts.defaults.endpoint, allowed: this.opts.allowedEndpoints ?? [] });
+    if (refusal) throw new CsiError(status.PERMISSION_DENIED, `${rpc}: ${refusal}`);
 
     const existing = await this.opts.mounter.lookup(targetPath);
     if (existing) {
@@ -141,9 +203,6 @@ export class NodeService {
       log.warn('published mount is not healthy; publishing again');
     }
 
-    const settings = effectiveS3Settings({ endpoint: attrs.endpoint, region: attrs.region, forcePathStyle: attrs.forcePathStyle }, { endpoint: resolved.endpoint, region: resolved.region }, this.opts.defaults);
-    const flags = [...(this.opts.baseMountFlags ?? []), ...parseMountFlags(cap.mount?.mountFlags ?? []), ...attrs.mountOptions];
-    const source = mountSourceFor({ bucket, prefix, settings, flags });
     await this.opts.mounter.publish({
       volumeId,
       targetPath,
@@ -154,7 +213,7 @@ export class NodeService {
       capabilityFingerprint: fingerprint,
     });
     await this.track(targetPath, credRequest, resolved);
-    log.info('published', { bucket, prefix, endpoint: settings.endpoint, readOnly, accessMode: cap.accessMode?.mode, credentialSource: resolved.source });
+    log.info('published', { bucket, prefix, endpoint: source.endpointUrl, readOnly, accessMode: cap.accessMode?.mode, credentialSource: resolved.source });
     return {};
   }
 
@@ -200,6 +259,9 @@ export class NodeService {
         { rpc: { type: 'GET_VOLUME_STATS' } },
         { rpc: { type: 'VOLUME_CONDITION' } },
         { rpc: { type: 'SINGLE_NODE_MULTI_WRITER' } },
+        // kubelet (CSIDriver fsGroupPolicy: File) passes the pod's fsGroup as volume_mount_group
+        // instead of chown-ing every object; mountSourceFor makes it the files' group.
+        { rpc: { type: 'VOLUME_MOUNT_GROUP' } },
       ],
     };
   }

@@ -1,9 +1,25 @@
 // Parsing and validation of what users write: StorageClass parameters (CreateVolume) and
 // volume attributes (static PV volumeAttributes, or the context CreateVolume returned), into
-// typed settings. Errors are CsiError INVALID_ARGUMENT naming the key to fix.
-import { MountArgsError, normaliseMountOptions, validateBucketName, validatePrefix } from '../mounter/mount-args.js';
+// typed settings. Errors are CsiError INVALID_ARGUMENT naming the key to fix (PERMISSION_DENIED
+// for a mount option its author may not set: option-authority.ts).
+import { status } from '@grpc/grpc-js';
+import { MountArgsError, MountOptionAuthorityError, normaliseMountOptions, validateBucketName, validatePrefix } from '../mounter/mount-args.js';
+import type { OptionAuthor } from '../mounter/option-authority.js';
 import { CREDENTIAL_ATTRIBUTES } from '../credentials/pod-identity.js';
-import { invalid } from './errors.js';
+import { CsiError, invalid } from './errors.js';
+
+/** volume_context key kubelet sets (podInfoOnMount) on inline volumes: their attributes are the pod author's. */
+export const EPHEMERAL_KEY = 'csi.storage.k8s.io/ephemeral';
+
+/** An inline (ephemeral) volume: a pod author wrote its attributes. */
+export function isInlineVolume(ctx: Record<string, string>): boolean {
+  return ctx[EPHEMERAL_KEY]?.trim().toLowerCase() === 'true';
+}
+
+/** Who wrote a publish's volume attributes and mount options (option-authority.ts tiers). */
+export function optionAuthorOf(ctx: Record<string, string>): OptionAuthor {
+  return isInlineVolume(ctx) ? 'pod' : 'volume';
+}
 
 /** Volume-attribute keys the credentials module reads; passed through from StorageClass to volumes. */
 export const CREDENTIAL_KEYS: readonly string[] = Object.values(CREDENTIAL_ATTRIBUTES);
@@ -76,10 +92,11 @@ export function parseRegion(where: string, v: string | undefined): string | unde
   return v;
 }
 
-function parseMountOptionList(where: string, list: readonly string[]): string[] {
+function parseMountOptionList(where: string, list: readonly string[], author: OptionAuthor): string[] {
   try {
-    return normaliseMountOptions(list);
+    return normaliseMountOptions(list, author);
   } catch (err) {
+    if (err instanceof MountOptionAuthorityError) throw new CsiError(status.PERMISSION_DENIED, `${where}: ${err.message}`);
     if (err instanceof MountArgsError) throw invalid(`${where}: ${err.message}`);
     throw err;
   }
@@ -119,12 +136,15 @@ export function parseStorageClassParams(params: Record<string, string>): Storage
     endpoint: parseEndpoint('StorageClass parameter endpoint', trimmed(params, 'endpoint')),
     region: parseRegion('StorageClass parameter region', trimmed(params, 'region')),
     forcePathStyle: parseBoolValue('StorageClass parameter forcePathStyle', trimmed(params, 'forcePathStyle')),
-    mountOptions: parseMountOptionList('StorageClass parameter mountOptions', trimmed(params, 'mountOptions') ? [params.mountOptions!] : []),
+    mountOptions: parseMountOptionList('StorageClass parameter mountOptions', trimmed(params, 'mountOptions') ? [params.mountOptions!] : [], 'volume'),
     credentialAttributes,
   };
 }
 
-/** Parse volume attributes (volume_context); unknown un-namespaced keys are refused (typos). */
+/**
+ * Parse volume attributes (volume_context); unknown un-namespaced keys are refused (typos). The
+ * mountOptions attribute of an inline volume is checked as the pod author's (optionAuthorOf).
+ */
 export function parseVolumeAttributes(ctx: Record<string, string>): VolumeAttributes {
   for (const k of Object.keys(ctx)) {
     if (!VOLUME_ATTRIBUTE_KEYS.has(k) && !isNamespacedKey(k)) {
@@ -139,13 +159,17 @@ export function parseVolumeAttributes(ctx: Record<string, string>): VolumeAttrib
     region: parseRegion('volume attribute region', trimmed(ctx, ATTR.region)),
     forcePathStyle: parseBoolValue('volume attribute forcePathStyle', trimmed(ctx, ATTR.forcePathStyle)),
     readOnly: parseBoolValue('volume attribute readOnly', trimmed(ctx, ATTR.readOnly)) ?? false,
-    mountOptions: parseMountOptionList('volume attribute mountOptions', trimmed(ctx, ATTR.mountOptions) ? [ctx.mountOptions!] : []),
+    mountOptions: parseMountOptionList(
+      isInlineVolume(ctx) ? 'inline volume attribute mountOptions' : 'volume attribute mountOptions',
+      trimmed(ctx, ATTR.mountOptions) ? [ctx.mountOptions!] : [],
+      optionAuthorOf(ctx),
+    ),
   };
 }
 
-/** Mount flags from the capability (PV/StorageClass mountOptions arrive as mount_flags). */
-export function parseMountFlags(flags: readonly string[]): string[] {
-  return parseMountOptionList('mount options (PV/StorageClass mountOptions)', flags);
+/** Mount flags from the capability (PV/StorageClass mountOptions arrive as mount_flags), written by `author`. */
+export function parseMountFlags(flags: readonly string[], author: OptionAuthor): string[] {
+  return parseMountOptionList(author === 'pod' ? 'mount options of an inline volume' : 'mount options (PV/StorageClass mountOptions)', flags, author);
 }
 
 /**

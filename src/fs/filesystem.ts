@@ -6,6 +6,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { open as openFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import type { FuseOps, FuseStat } from 'fuse-native';
 import { createFields, type FsContext } from './context.js';
 import { DataCache } from './data-cache.js';
@@ -72,7 +73,12 @@ export class BucketFs {
     }
     this.budget = new PrefetchBudget(ctx.cfg.prefetchBudget);
     this.pcfg = defaultPrefetchConfig(ctx.cfg.maxPrefetch);
-    if (ctx.cfg.cacheDir) this.cache = new DataCache(ctx.cfg.cacheDir, ctx.log);
+    if (ctx.cfg.dataCache || ctx.cfg.cacheDir) this.cache = new DataCache(ctx.cfg.cacheDir ?? tmpdir(), ctx.log, { maxBytes: ctx.cfg.cacheMaxBytes });
+  }
+
+  /** Remove the data cache's files (at unmount). */
+  closeCache(): void {
+    this.cache?.close();
   }
 
   private key(path: string): string {

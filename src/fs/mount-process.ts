@@ -135,7 +135,8 @@ class BucketFuse extends Fuse {
       `attr_timeout=${ttl}`,
       'negative_timeout=0',
     ];
-    if (this.cfg.allowOther) o.push('allow_other', 'default_permissions');
+    if (this.cfg.allowOther) o.push('allow_other');
+    if (this.cfg.allowOther || this.cfg.defaultPermissions) o.push('default_permissions');
     if (this.cfg.readOnly) o.push('ro');
     return '-o' + o.join(',');
   }
@@ -249,6 +250,7 @@ export async function runMount(cfg: MountConfig): Promise<number> {
         await unmountFuse(fuse);
         ctx.s3.destroy();
         rmSync(ctx.spoolDir, { recursive: true, force: true });
+        fs.closeCache();
         log.info('unmounted', { mountPoint: mnt });
         await new Promise<void>((r) => log.on('finish', () => r()).end());
         resolveExit(MountExit.OK);

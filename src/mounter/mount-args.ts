@@ -1,8 +1,10 @@
 // The mount command's configuration: parsing `bucketmount mount` flags into a MountConfig,
 // turning a MountConfig back into argv (the CSI node spawns the mount process with it), and
 // normalising Kubernetes-style mount options ("uid=1000", "allow-other") into flags.
-// This module is the single contract between the CSI node and the FUSE mount process.
+// This module is the single contract between the CSI node and the FUSE mount process. Who may
+// set which option (pod / volume / node) is the table in option-authority.ts.
 import { parseArgs } from 'node:util';
+import { AUTHOR_DESCRIPTION, OPTION_AUTHORITY, mayAuthorSet, type OptionAuthor } from './option-authority.js';
 
 export interface MountConfig {
   bucket: string;
@@ -20,8 +22,17 @@ export interface MountConfig {
   fileMode: number;
   dirMode: number;
   allowOther: boolean;
-  /** Local directory for cached object data; undefined = no data cache. */
+  /** Kernel checks file modes (always with allowOther). */
+  defaultPermissions?: boolean;
+  /**
+   * Local data cache on (--cache <dir> or --data-cache). The cache lives in a fresh 0700
+   * directory made inside cacheDir (default: the temp dir) and removed at unmount.
+   */
+  dataCache?: boolean;
+  /** Directory in which the data cache makes its own subdirectory (standalone --cache; CSI: <cache-root>/<share>). */
   cacheDir?: string;
+  /** Most bytes the data cache keeps (LRU eviction); undefined = 10% of the cache file system. */
+  cacheMaxBytes?: number;
   /** Local directory where files written at offsets / appended are staged before upload. */
   spoolDir?: string;
   metadataTtlMs: number;
@@ -83,8 +94,11 @@ const FLAGS = {
   gid: { type: 'string', help: 'owner gid of every file (default: the mounting group)' },
   'file-mode': { type: 'string', help: 'octal permission bits for files (default 0644)' },
   'dir-mode': { type: 'string', help: 'octal permission bits for directories (default 0755)' },
-  'allow-other': { type: 'boolean', help: 'let users other than the mounter access the mount' },
-  cache: { type: 'string', help: 'directory for a local cache of object data' },
+  'allow-other': { type: 'boolean', help: 'let users other than the mounter access the mount (implies --default-permissions)' },
+  'default-permissions': { type: 'boolean', help: 'let the kernel check file modes (always on with --allow-other)' },
+  cache: { type: 'string', help: 'keep a local cache of object data in a fresh subdirectory of this directory' },
+  'data-cache': { type: 'string', help: 'keep a local data cache (in --cache, else the temp dir); "false" to turn off' },
+  'cache-max-size': { type: 'string', help: 'most MiB the data cache keeps, LRU (default 10% of its file system)' },
   'spool-dir': { type: 'string', help: 'directory for staging random/append writes (default: a temp dir)' },
   'metadata-ttl': { type: 'string', help: 'seconds to cache attributes and listings (default 1, max 60)' },
   'requester-pays': { type: 'boolean', help: 'send x-amz-request-payer: requester' },
@@ -101,7 +115,10 @@ const FLAGS = {
   foreground: { type: 'boolean', short: 'f', help: 'stay in the foreground (default: daemonize)' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
 
-type FlagName = keyof typeof FLAGS;
+export type FlagName = keyof typeof FLAGS;
+
+/** Every flag name, in --help order (the option-authority table must cover each). */
+export const FLAG_NAMES = Object.keys(FLAGS) as FlagName[];
 
 export function mountUsage(): string {
   const lines = ['usage: bucketmount mount <bucket | s3://bucket/prefix/> <directory> [flags]', '', 'flags:'];
@@ -130,7 +147,8 @@ function parseIntFlag(name: string, v: string | undefined, dflt: number, min: nu
 
 function parseMode(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
-  if (!/^0?[0-7]{3,4}$/.test(v)) throw new MountArgsError(`--${name} must be octal permission bits like 0644, got "${v}"`);
+  // No setuid/setgid/sticky bits: a volume must not be able to show a setuid-root file.
+  if (!/^0?[0-7]{3}$/.test(v)) throw new MountArgsError(`--${name} must be octal permission bits from 000 to 0777 like 0644, got "${v}"`);
   return parseInt(v, 8);
 }
 
@@ -165,7 +183,7 @@ export function parseSource(source: string): { bucket: string; prefix: string } 
 }
 
 /** Bare boolean-ish flags whose value is optional ("--allow-delete" alone means true). */
-const OPTIONAL_VALUE_FLAGS = new Set<FlagName>(['allow-delete', 'allow-overwrite']);
+const OPTIONAL_VALUE_FLAGS = new Set<FlagName>(['allow-delete', 'allow-overwrite', 'data-cache']);
 
 /**
  * Parse argv after "mount" (positionals: source, directory). Throws MountArgsError with a
@@ -230,6 +248,10 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
     metadataTtlMs = Math.round(n * 1000);
   }
   const MiB = 1024 * 1024;
+  const cacheDir = str('cache');
+  const dataCache = parseBool('data-cache', str('data-cache'), cacheDir !== undefined);
+  if (!dataCache && cacheDir !== undefined) throw new MountArgsError('--cache <dir> turns the data cache on; drop --data-cache=false');
+  const cacheMax = str('cache-max-size');
   const cfg: MountConfig = {
     bucket: src.bucket,
     prefix,
@@ -245,7 +267,10 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
     fileMode: parseMode('file-mode', str('file-mode'), MOUNT_DEFAULTS.fileMode),
     dirMode: parseMode('dir-mode', str('dir-mode'), MOUNT_DEFAULTS.dirMode),
     allowOther: bool('allow-other'),
-    cacheDir: str('cache'),
+    defaultPermissions: bool('default-permissions') || bool('allow-other'),
+    dataCache,
+    cacheDir,
+    cacheMaxBytes: cacheMax === undefined ? undefined : parseIntFlag('cache-max-size', cacheMax, 0, 1, 16 * 1024 * 1024) * MiB,
     spoolDir: str('spool-dir'),
     metadataTtlMs,
     requesterPays: bool('requester-pays'),
@@ -288,7 +313,10 @@ export function mountConfigToArgs(cfg: MountConfig): string[] {
   opt('file-mode', '0' + cfg.fileMode.toString(8));
   opt('dir-mode', '0' + cfg.dirMode.toString(8));
   flag('allow-other', cfg.allowOther);
+  flag('default-permissions', cfg.defaultPermissions === true && !cfg.allowOther);
   opt('cache', cfg.cacheDir);
+  if (cfg.dataCache && cfg.cacheDir === undefined) args.push('--data-cache');
+  opt('cache-max-size', cfg.cacheMaxBytes === undefined ? undefined : String(cfg.cacheMaxBytes / MiB));
   opt('spool-dir', cfg.spoolDir);
   opt('metadata-ttl', String(cfg.metadataTtlMs / 1000));
   flag('requester-pays', cfg.requesterPays);
@@ -306,24 +334,49 @@ export function mountConfigToArgs(cfg: MountConfig): string[] {
   return args;
 }
 
-/** Flags a volume's mountOptions may not set: the CSI node decides these itself. */
-const NODE_OWNED_FLAGS = new Set<string>(['credentials-file', 'volume-id', 'log-file', 'foreground', 'prefix', 'read-only']);
+/** A mount option its author may not set (the CSI node answers PERMISSION_DENIED). */
+export class MountOptionAuthorityError extends MountArgsError {
+  override name = 'MountOptionAuthorityError';
+}
+
+const BOOL_WORDS = /^(true|false|yes|no|1|0)$/i;
 
 /**
  * Normalise Kubernetes mount options (PV `mountOptions`, StorageClass `mountOptions`, or the
  * `mountOptions` volume attribute) into mount-command flags. Accepts "uid=1000", "--uid=1000",
- * "allow-other", "ro", and comma- or space-separated lists. Rejects unknown or node-owned flags.
+ * "allow-other", "ro", and comma- or space-separated lists. `author` is who wrote them (see
+ * option-authority.ts): options above the author's tier throw MountOptionAuthorityError, values
+ * over the table's ceiling too; unknown options throw MountArgsError. The volume form of `cache`
+ * is a switch (cache, cache=true|false) that becomes --data-cache; a path is refused: host paths
+ * are the node's (--cache-root).
  */
-export function normaliseMountOptions(options: readonly string[]): string[] {
+export function normaliseMountOptions(options: readonly string[], author: OptionAuthor): string[] {
   const out: string[] = [];
   for (const raw of options.flatMap((o) => o.split(/[\s,]+/)).filter((o) => o !== '')) {
     const body = raw.replace(/^--?/, '');
     if (body === 'ro' || body === 'rw') continue; // read-only is decided by the CSI readonly field
     const eq = body.indexOf('=');
-    const name = (eq < 0 ? body : body.slice(0, eq)).replace(/_/g, '-');
+    let name = (eq < 0 ? body : body.slice(0, eq)).replace(/_/g, '-');
+    let value = eq < 0 ? undefined : body.slice(eq + 1);
     if (!(name in FLAGS)) throw new MountArgsError(`unknown mount option "${raw}"`);
-    if (NODE_OWNED_FLAGS.has(name)) throw new MountArgsError(`mount option "${raw}" is set by the driver and may not be given`);
-    out.push(eq < 0 ? `--${name}` : `--${name}=${body.slice(eq + 1)}`);
+    if (name === 'cache' && author !== 'node') {
+      if (value !== undefined && !BOOL_WORDS.test(value)) {
+        throw new MountOptionAuthorityError(
+          `mount option "${raw}" chooses a host path, which ${AUTHOR_DESCRIPTION.node} may do (--cache-root); a volume may only turn the data cache on or off: "cache" or "cache=false"`,
+        );
+      }
+      name = 'data-cache';
+      value = value?.toLowerCase();
+    }
+    const flag = name as FlagName;
+    const rule = OPTION_AUTHORITY[flag];
+    if (!mayAuthorSet(flag, author)) {
+      throw new MountOptionAuthorityError(`mount option "${raw}" may be set by ${AUTHOR_DESCRIPTION[rule.author]}; it came from ${author === 'pod' ? 'an inline volume (pod author)' : 'a PV/StorageClass (volume author)'}`);
+    }
+    if ('ceiling' in rule && author !== 'node' && value !== undefined && /^\d+$/.test(value) && Number(value) > rule.ceiling) {
+      throw new MountOptionAuthorityError(`mount option "${raw}" is over ${rule.ceiling}, the most a volume may set (${rule.why})`);
+    }
+    out.push(value === undefined ? `--${name}` : `--${name}=${value}`);
   }
   return out;
 }

@@ -35,6 +35,8 @@ export interface ProcessMounterOptions {
   hungProbeTimeoutMs?: number;
   /** Environment for mount processes (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Where shares' data caches live (<cacheRoot>/<share id>; default <stateDir>/cache). */
+  cacheRoot?: string;
 }
 
 export const DEFAULT_MOUNT_COMMAND = [process.execPath, fileURLToPath(new URL('../../cmd/bucketmount.js', import.meta.url))];
@@ -59,6 +61,7 @@ class ProcessMounterImpl implements ProcessMounter {
   private readonly probeTimeoutMs: number;
   private readonly hungProbeTimeoutMs: number;
   private readonly env: NodeJS.ProcessEnv;
+  private readonly cacheRoot: string;
   private state: MounterState;
   private readonly targetLocks = new KeyedMutex();
   private readonly shareLocks = new KeyedMutex();
@@ -75,6 +78,7 @@ class ProcessMounterImpl implements ProcessMounter {
     this.probeTimeoutMs = opts.probeTimeoutMs ?? 3_000;
     this.hungProbeTimeoutMs = opts.hungProbeTimeoutMs ?? 20_000;
     this.env = opts.env ?? process.env;
+    this.cacheRoot = resolve(opts.cacheRoot ?? join(this.stateDir, 'cache'));
     this.state = this.store.load();
   }
 
@@ -310,6 +314,8 @@ class ProcessMounterImpl implements ProcessMounter {
         ...req.source,
         // Spool files live with the share, so they go with it even after a kill -9.
         spoolDir: req.source.spoolDir ?? join(dir, 'spool'),
+        // A data cache gets its own 0700 dir per share, removed with the share (removeShareFiles).
+        cacheDir: req.source.cacheDir === undefined ? undefined : join(req.source.cacheDir, id),
         mountPoint: share.stagingPath,
         readOnly: req.readOnly,
         foreground: true,
@@ -334,7 +340,7 @@ class ProcessMounterImpl implements ProcessMounter {
     } catch (err) {
       delete this.state.shares[id];
       await this.save();
-      await this.removeShareFiles(id);
+      await this.removeShareFiles(id, req.source.cacheDir);
       throw err;
     }
   }
@@ -362,11 +368,12 @@ class ProcessMounterImpl implements ProcessMounter {
     if (left.length) this.log.error('staging mount could not be removed', { share: share.id, path: share.stagingPath });
     delete this.state.shares[share.id];
     await this.save();
-    if (!left.length) await this.removeShareFiles(share.id);
+    if (!left.length) await this.removeShareFiles(share.id, share.source.cacheDir);
   }
 
-  /** Remove a share's files without ever recursing into a (possibly still mounted) directory. */
-  private async removeShareFiles(id: string): Promise<void> {
+  /** Remove a share's files (and its data cache under cacheRoot) without ever recursing into a (possibly still mounted) directory. */
+  private async removeShareFiles(id: string, cacheRoot = this.cacheRoot): Promise<void> {
+    await rm(join(cacheRoot, id), { recursive: true, force: true }).catch(() => undefined);
     const dir = this.store.shareDir(id);
     if (mountsUnder(dir).length) {
       this.log.error('not removing share dir: something is still mounted in it', { dir });

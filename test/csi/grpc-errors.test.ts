@@ -95,8 +95,8 @@ test('missing or invalid fields → INVALID_ARGUMENT with a message naming the f
   );
   await expectCode(
     c.node.nodePublishVolume({ volumeId: 'v', targetPath: t, volumeCapability: { ...RWX, mount: { mountFlags: ['credentials-file=/x'] } }, secrets, volumeContext: { bucketName: 'shared' } }),
-    'INVALID_ARGUMENT',
-    /set by the driver/,
+    'PERMISSION_DENIED', // a node-only option (docs/security/authz.md)
+    /only the node plugin/,
   );
   await expectCode(c.node.nodePublishVolume({ volumeId: 'v', targetPath: t, volumeCapability: RWX, volumeContext: { bucketName: 'shared' } }), 'INVALID_ARGUMENT', /no credentials/);
   await expectCode(c.node.nodeUnpublishVolume({ targetPath: t }), 'INVALID_ARGUMENT', /volume_id/);

@@ -152,7 +152,7 @@ function checkCsiDriver(docs: Doc[], audience: string): void {
   assert.equal(get(d, 'spec.attachRequired'), false);
   assert.equal(get(d, 'spec.podInfoOnMount'), true);
   assert.equal(get(d, 'spec.requiresRepublish'), true);
-  assert.equal(get(d, 'spec.fsGroupPolicy'), 'None');
+  assert.equal(get(d, 'spec.fsGroupPolicy'), 'File'); // with VOLUME_MOUNT_GROUP: kubelet passes fsGroup, never chowns
   assert.deepEqual(get(d, 'spec.volumeLifecycleModes'), ['Persistent', 'Ephemeral']);
   assert.deepEqual(arr(d, 'spec.tokenRequests').map((t) => t.audience), [audience]);
   // The node plugin's default STS audience must be one kubelet mints tokens for.
@@ -312,7 +312,8 @@ function checkVolumes(docs: Doc[]): void {
     for (const v of arr(podSpec, 'volumes')) {
       if (v.csi === undefined) continue;
       assert.equal(get(v, 'csi.driver'), DRIVER);
-      attrSets.push({ where: `${d.source} inline`, attrs: (get(v, 'csi.volumeAttributes') ?? {}) as Record<string, string> });
+      attrSets.push({ where: `${d.source} inline`, attrs: { ...((get(v, 'csi.volumeAttributes') ?? {}) as Record<string, string>), 'csi.storage.k8s.io/ephemeral': 'true' } });
+      assert.equal(get(v, 'csi.volumeAttributes.authenticationSource'), 'pod', `${d.source}: inline volumes use pod identity by default (--inline-auth-sources=pod)`);
     }
   }
   for (const { where, attrs } of attrSets) {
@@ -323,7 +324,7 @@ function checkVolumes(docs: Doc[]): void {
   }
   for (const d of ofKind(docs, 'PersistentVolume')) {
     const opts = (get(d.obj, 'spec.mountOptions') ?? []) as string[];
-    assert.doesNotThrow(() => normaliseMountOptions(opts), `${d.source}: PV mountOptions`);
+    assert.doesNotThrow(() => normaliseMountOptions(opts, 'volume'), `${d.source}: PV mountOptions`);
   }
   for (const d of ofKind(docs, 'StorageClass')) {
     assert.equal(d.obj.provisioner, DRIVER);

@@ -50,8 +50,8 @@ test('volume attributes (static PVs)', () => {
   invalidArg(() => parseVolumeAttributes({ bucketName: 'data', prefix: 'a' }), /must end with "\/"/);
   invalidArg(() => parseVolumeAttributes({ bucket: 'data' }), /unknown volume attribute "bucket"/);
   invalidArg(() => parseVolumeAttributes({ readOnly: 'sometimes' }), /readOnly/);
-  invalidArg(() => parseMountFlags(['foreground']), /set by the driver/);
-  assert.deepEqual(parseMountFlags(['ro', 'uid=5']), ['--uid=5']);
+  assert.throws(() => parseMountFlags(['foreground'], 'volume'), (err: unknown) => err instanceof CsiError && err.code === status.PERMISSION_DENIED && /only the node plugin/.test(err.message));
+  assert.deepEqual(parseMountFlags(['ro', 'uid=5'], 'volume'), ['--uid=5']);
 });
 
 test('effective S3 settings: first layer wins; path style defaults on for custom endpoints', () => {

@@ -21,6 +21,36 @@ test('defaults and flags', () => {
   assert.equal(c.partSize, 8 * 1024 * 1024);
 });
 
+test('modes are permission bits only (no setuid/setgid/sticky)', () => {
+  assert.equal(parseMountArgs(['bkt', '/m', '--file-mode=0777']).fileMode, 0o777);
+  assert.throws(() => parseMountArgs(['bkt', '/m', '--file-mode=4755']), /000 to 0777/);
+  assert.throws(() => parseMountArgs(['bkt', '/m', '--dir-mode=01777']), /000 to 0777/);
+});
+
+test('data cache flags: --cache <dir> turns it on, --data-cache alone uses the temp dir, --cache-max-size in MiB', () => {
+  assert.equal(parseMountArgs(['bkt', '/m']).dataCache, false);
+  const c = parseMountArgs(['bkt', '/m', '--cache=/var/c', '--cache-max-size=10']);
+  assert.equal(c.dataCache, true);
+  assert.equal(c.cacheDir, '/var/c');
+  assert.equal(c.cacheMaxBytes, 10 * 1024 * 1024);
+  const d = parseMountArgs(['bkt', '/m', '--data-cache']);
+  assert.equal(d.dataCache, true);
+  assert.equal(d.cacheDir, undefined);
+  assert.deepEqual(parseMountArgs(mountConfigToArgs(d)), d);
+  assert.deepEqual(parseMountArgs(mountConfigToArgs(c)), c);
+  assert.throws(() => parseMountArgs(['bkt', '/m', '--cache=/x', '--data-cache=false']), /drop --data-cache=false/);
+});
+
+test('--default-permissions alone, and implied by --allow-other', () => {
+  const a = parseMountArgs(['bkt', '/m', '--default-permissions']);
+  assert.deepEqual([a.allowOther, a.defaultPermissions], [false, true]);
+  assert.deepEqual(parseMountArgs(mountConfigToArgs(a)), a);
+  const b = parseMountArgs(['bkt', '/m', '--allow-other']);
+  assert.deepEqual([b.allowOther, b.defaultPermissions], [true, true]);
+  assert.deepEqual(parseMountArgs(mountConfigToArgs(b)), b);
+  assert.equal(parseMountArgs(['bkt', '/m']).defaultPermissions, false);
+});
+
 test('clear errors for bad flags', () => {
   assert.throws(() => parseMountArgs(['bkt', '/m', '--bogus']), /Unknown option/);
   assert.throws(() => parseMountArgs(['bkt', '/m', '--prefix=a']), /must end with/);
@@ -36,7 +66,7 @@ test('mountConfigToArgs round-trips', () => {
 });
 
 test('normalises Kubernetes mount options', () => {
-  assert.deepEqual(normaliseMountOptions(['uid=1000', 'allow-other', '--gid=5,file_mode=0640', 'ro']), ['--uid=1000', '--allow-other', '--gid=5', '--file-mode=0640']);
-  assert.throws(() => normaliseMountOptions(['credentials-file=/x']), /set by the driver/);
-  assert.throws(() => normaliseMountOptions(['nope']), /unknown mount option/);
+  assert.deepEqual(normaliseMountOptions(['uid=1000', 'allow-other', '--gid=5,file_mode=0640', 'ro'], 'pod'), ['--uid=1000', '--allow-other', '--gid=5', '--file-mode=0640']);
+  assert.throws(() => normaliseMountOptions(['credentials-file=/x'], 'volume'), /only the node plugin/);
+  assert.throws(() => normaliseMountOptions(['nope'], 'volume'), /unknown mount option/);
 });
