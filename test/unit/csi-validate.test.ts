@@ -14,6 +14,10 @@ import { LIMITS, validatePublishRequest, validateRequest } from '../../src/csi/v
 import { bucketNameForVolume } from '../../src/csi/volume-id.js';
 import { MAX_PREFIX_BYTES, MountArgsError, validateBucketName, validatePrefix } from '../../src/mounter/mount-args.js';
 import { lastLogLines, LOG_TAIL_MAX_BYTES } from '../../src/mounter/spawn-mount.js';
+import { startCsiServer } from '../../src/csi/server.js';
+import { createCsiClients, CsiCallError } from '../../src/csi/client.js';
+import { IdentityService } from '../../src/csi/identity.js';
+import { silentLogger } from '../../src/log.js';
 
 /** Asserts `f` throws INVALID_ARGUMENT whose message matches `re` and is short; returns the message. */
 function invalidArg(f: () => unknown, re: RegExp): string {
@@ -53,6 +57,40 @@ test('status messages are bounded to MAX_STATUS_MESSAGE_BYTES', () => {
   assert.ok(Buffer.byteLength(m) <= MAX_STATUS_MESSAGE_BYTES);
   assert.ok(m.startsWith('volume attribute prefix:') && m.endsWith(' end'));
   assert.equal(statusMessage(new CsiError(status.NOT_FOUND, 'small')), 'small');
+});
+
+test('server: a 100 KiB error message arrives cut to the bound, and the connection keeps answering', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bm-csi-bound-'));
+  const huge = 'start ' + 'm'.repeat(100 * 1024) + ' end';
+  const server = await startCsiServer(
+    `unix://${join(dir, 'csi.sock')}`,
+    {
+      identity: new IdentityService({ controllerService: false, readiness: async () => ({ ready: true }) }).handlers(),
+      node: {
+        NodePublishVolume: async () => {
+          throw new CsiError(status.INTERNAL, huge);
+        },
+        NodeGetInfo: async () => ({ nodeId: 'n1' }),
+      },
+    },
+    silentLogger(),
+  );
+  const c = createCsiClients(`unix://${join(dir, 'csi.sock')}`, { timeoutMs: 10_000 });
+  try {
+    await assert.rejects(c.node.nodePublishVolume({}), (err: unknown) => {
+      assert.ok(err instanceof CsiCallError, String(err));
+      assert.equal(err.codeName, 'INTERNAL');
+      assert.ok(Buffer.byteLength(err.details) <= MAX_STATUS_MESSAGE_BYTES, `${Buffer.byteLength(err.details)} bytes`);
+      assert.ok(err.details.startsWith('start ') && err.details.endsWith(' end'));
+      return true;
+    });
+    assert.equal((await c.identity.probe()).ready?.value, true);
+    assert.equal((await c.node.nodeGetInfo()).nodeId, 'n1');
+  } finally {
+    c.close();
+    await server.shutdown(2000);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('mount log tail is bounded', () => {
