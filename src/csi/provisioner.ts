@@ -87,10 +87,10 @@ async function readMarker(s3: S3Client, loc: VolumeLocation): Promise<Marker> {
   }
 }
 
-/** Whether any object has a key under `prefix` other than `except`. */
-async function holdsObjects(s3: S3Client, bucket: string, prefix: string, except?: string): Promise<boolean> {
-  const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 2 }));
-  return (r.Contents ?? []).some((o) => o.Key !== except);
+/** Whether any object has a key under `prefix`. */
+async function holdsObjects(s3: S3Client, bucket: string, prefix: string): Promise<boolean> {
+  const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 }));
+  return (r.Contents ?? []).length > 0;
 }
 
 function isKind(err: unknown, ...kinds: ReturnType<typeof classifyS3Error>[]): boolean {
