@@ -13,7 +13,7 @@ import { createS3Client } from '../s3/client.js';
 import { unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';
 import { effectiveS3Settings, parseStorageClassParams, parseVolumeAttributes, type S3Settings } from './params.js';
-import { copyVolumeData, createVolumeStorage, deleteVolumeStorage, findVolume, locationExists, prepareVolumeStorage, recordCapacity } from './provisioner.js';
+import { checkVolumeName, copyVolumeData, createVolumeStorage, deleteVolumeStorage, findVolume, locationExists, prepareVolumeStorage, recordCapacity } from './provisioner.js';
 import type {
   ControllerExpandVolumeRequest,
   ControllerExpandVolumeResponse,
@@ -32,6 +32,7 @@ import { SnapshotService } from './snapshotter.js';
 import type { CreateSnapshotRequest, DeleteSnapshotRequest, ListSnapshotsRequest, ListVolumesRequest, ListVolumesResponse } from './types.js';
 import { decodeVolumePageToken, encodeVolumePageToken, listAllVolumes } from './volume-catalogue.js';
 import type { Handlers } from './server.js';
+import { validateRequest } from './validate.js';
 
 export interface ControllerOptions {
   logger: Logger;
@@ -94,6 +95,7 @@ export class ControllerService {
   }
 
   async createVolume(req: CreateVolumeRequest): Promise<CreateVolumeResponse> {
+    validateRequest('CreateVolume', req);
     const name = req.name ?? '';
     if (name === '') throw invalid('CreateVolume: name is missing');
     if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw invalid(`CreateVolume: name is longer than ${MAX_NAME_BYTES} bytes`);
@@ -145,6 +147,7 @@ export class ControllerService {
         const existing = await findVolume(s3, loc);
         let capacityBytes = capacity;
         if (existing) {
+          checkVolumeName(existing, loc, name);
           const c = existing.capacityBytes;
           const compatible = c === 0 || capacity === 0 ? true : c >= required && (limit === 0 || c <= limit);
           if (!compatible) {
@@ -203,12 +206,13 @@ export class ControllerService {
     await prepareVolumeStorage(s3, dst, name, r.region);
     const copied = await copyVolumeData(s3, src, dst);
     // Recorded last: a clone interrupted half-way does not count as existing and is redone.
-    await recordCapacity(s3, dst, capacity, { catalogue: this.listVolumesEnabled });
+    await recordCapacity(s3, dst, capacity, { catalogue: this.listVolumesEnabled, name });
     this.log.debug('clone copied objects', { volumeId: encodeVolumeId(dst), copied });
     return capacity;
   }
 
   async deleteVolume(req: DeleteVolumeRequest): Promise<DeleteVolumeResponse> {
+    validateRequest('DeleteVolume', req);
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('DeleteVolume: volume_id is missing');
     const loc = decodeVolumeId(volumeId);
@@ -230,6 +234,7 @@ export class ControllerService {
   }
 
   async validateVolumeCapabilities(req: ValidateVolumeCapabilitiesRequest): Promise<ValidateVolumeCapabilitiesResponse> {
+    validateRequest('ValidateVolumeCapabilities', req);
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('ValidateVolumeCapabilities: volume_id is missing');
     const caps = checkCapabilities(req.volumeCapabilities, 'ValidateVolumeCapabilities');
@@ -275,6 +280,7 @@ export class ControllerService {
    * CreateVolume compares against and reports); nothing changes on the node.
    */
   async controllerExpandVolume(req: ControllerExpandVolumeRequest): Promise<ControllerExpandVolumeResponse> {
+    validateRequest('ControllerExpandVolume', req);
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('ControllerExpandVolume: volume_id is missing');
     if (!req.capacityRange) throw invalid('ControllerExpandVolume: capacity_range is missing');
@@ -294,7 +300,7 @@ export class ControllerService {
         if (rec.capacityBytes >= wanted && (limit === 0 || rec.capacityBytes <= limit)) {
           return { capacityBytes: rec.capacityBytes, nodeExpansionRequired: false };
         }
-        await recordCapacity(s3, loc, wanted, { catalogue: this.listVolumesEnabled });
+        await recordCapacity(s3, loc, wanted, { catalogue: this.listVolumesEnabled, name: rec.name });
         this.log.info('volume capacity updated', { volumeId, from: rec.capacityBytes, to: wanted });
         return { capacityBytes: wanted, nodeExpansionRequired: false };
       } finally {
@@ -308,6 +314,7 @@ export class ControllerService {
    * controller's own credentials; sorted by id, paged with an opaque token.
    */
   async listVolumes(req: ListVolumesRequest): Promise<ListVolumesResponse> {
+    validateRequest('ListVolumes', req);
     if (!this.listVolumesEnabled) throw unimplemented('ListVolumes', 'LIST_VOLUMES is not advertised: start the controller with --list-volumes and credentials of its own');
     const max = Number(req.maxEntries ?? 0);
     if (max < 0) throw invalid('ListVolumes: max_entries must not be negative');
@@ -349,6 +356,10 @@ export class ControllerService {
       throw unimplemented(rpc, why);
     };
     const noAttach = 'volumes need no attach step (attachRequired: false)';
+    const validated = (rpc: string, f: (r: unknown) => Promise<unknown>) => async (r: unknown): Promise<unknown> => {
+      validateRequest(rpc, r);
+      return f(r);
+    };
     return {
       CreateVolume: (r) => this.createVolume(r as CreateVolumeRequest),
       DeleteVolume: (r) => this.deleteVolume(r as DeleteVolumeRequest),
@@ -358,10 +369,10 @@ export class ControllerService {
       ControllerUnpublishVolume: notImpl('ControllerUnpublishVolume', noAttach),
       ListVolumes: (r) => this.listVolumes(r as ListVolumesRequest),
       GetCapacity: notImpl('GetCapacity', 'S3 has no capacity limit to report'),
-      CreateSnapshot: (r) => this.snapshots.createSnapshot(r as CreateSnapshotRequest),
-      DeleteSnapshot: (r) => this.snapshots.deleteSnapshot(r as DeleteSnapshotRequest),
-      ListSnapshots: (r) => this.snapshots.listSnapshots(r as ListSnapshotsRequest),
-      GetSnapshot: (r) => this.snapshots.getSnapshot(r as { snapshotId?: string; secrets?: StringMap }),
+      CreateSnapshot: validated('CreateSnapshot', (r) => this.snapshots.createSnapshot(r as CreateSnapshotRequest)),
+      DeleteSnapshot: validated('DeleteSnapshot', (r) => this.snapshots.deleteSnapshot(r as DeleteSnapshotRequest)),
+      ListSnapshots: validated('ListSnapshots', (r) => this.snapshots.listSnapshots(r as ListSnapshotsRequest)),
+      GetSnapshot: validated('GetSnapshot', (r) => this.snapshots.getSnapshot(r as { snapshotId?: string; secrets?: StringMap })),
       ControllerExpandVolume: (r) => this.controllerExpandVolume(r as ControllerExpandVolumeRequest),
       ControllerGetVolume: notImpl('ControllerGetVolume', 'GET_VOLUME is not advertised'),
       ControllerModifyVolume: notImpl('ControllerModifyVolume', 'MODIFY_VOLUME is not advertised'),

@@ -1,7 +1,9 @@
 // Errors of the CSI services: a gRPC status code plus a message that says what to fix, and the
 // mapping from the errors of the layers below (credentials, mounter, mount arguments, S3) to
-// those codes. Messages never carry secret values.
+// those codes. Messages never carry secret values, and the server sends at most
+// MAX_STATUS_MESSAGE_BYTES of them (statusMessage).
 import { status } from '@grpc/grpc-js';
+import { cutMiddle } from '../bounded-text.js';
 import { CredentialsError } from '../credentials/errors.js';
 import { MountError, type MountErrorKind } from '../mounter/types.js';
 import { MountArgsError } from '../mounter/mount-args.js';
@@ -92,6 +94,18 @@ export function toCsiError(err: unknown): CsiError {
   }
   const msg = err instanceof Error ? err.message : String(err);
   return new CsiError(status.INTERNAL, `internal error: ${msg}`);
+}
+
+/**
+ * Longest status message sent. The message travels in an HTTP/2 trailer (grpc-message,
+ * percent-encoded, up to 3× longer): a message of tens of KiB exceeds the peer's header-list
+ * limit, the reply never arrives and the connection wedges for every later call.
+ */
+export const MAX_STATUS_MESSAGE_BYTES = 2048;
+
+/** The message to send for `e`: cut in the middle (with a marker) to MAX_STATUS_MESSAGE_BYTES. */
+export function statusMessage(e: CsiError): string {
+  return cutMiddle(e.message, MAX_STATUS_MESSAGE_BYTES);
 }
 
 /** The gRPC status code name (for logs and tests), e.g. "INVALID_ARGUMENT". */

@@ -1,9 +1,13 @@
 // The S3 side of dynamic provisioning: create / find / delete the storage behind a volume.
-//   bucket mode: a bucket per volume, tagged as ours with its capacity; deleted after emptying.
+//   bucket mode: a bucket per volume, tagged as ours with its capacity and volume name; deleted
+//                after emptying, and only when it carries our tag.
 //   prefix mode: a zero-byte marker object "<prefix>" (the prefix itself, ending in "/") holding
-//                the capacity in metadata; deletion removes every key under "<prefix>" — listed
-//                with the trailing "/", so deleting pvc-1 never touches pvc-10/.
-// Capacity is recorded only so a repeated CreateVolume can tell compatible from incompatible.
+//                the capacity and volume name in metadata ("pending" while a volume is being
+//                filled); deletion removes every key under "<prefix>" — listed with the trailing
+//                "/", so deleting pvc-1 never touches pvc-10/ — and only when the marker is ours.
+// Capacity is recorded only so a repeated CreateVolume can tell compatible from incompatible; the
+// volume name so that a different name mapping to the same id (volume-id.ts hashes long or odd
+// names) is refused. Volumes of older versions carry no name: they match any name.
 // Also the server-side copy used by clones and snapshots (multipart copy above 5 GiB).
 import {
   AbortMultipartUploadCommand,
@@ -26,6 +30,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
 import { classifyS3Error } from '../s3/errors.js';
+import { quote } from '../bounded-text.js';
 import { CsiError, s3ToCsi } from './errors.js';
 import { SNAPSHOT_ROOT } from './snapshot-id.js';
 import { catalogueKey, VOLUME_CATALOGUE_ROOT, VOLUME_ID_TAG, volumeIdTagValue } from './volume-catalogue.js';
@@ -34,13 +39,58 @@ import type { VolumeLocation } from './volume-id.js';
 
 export const OWNER_TAG = 'bucketmount-volume';
 export const CAPACITY_TAG = 'bucketmount-capacity';
+/** Bucket tag holding base64url(volume name). */
+export const NAME_TAG = 'bucketmount-volume-name';
 /** Metadata keys on the prefix marker (x-amz-meta-…). */
 const META_OWNER = 'bucketmount-volume';
 const META_CAPACITY = 'bucketmount-capacity';
+const META_NAME = 'bucketmount-volume-name';
+/** META_OWNER values: a complete volume, or one still being filled (clone / restore). */
+const OWNER_DONE = 'true';
+const OWNER_PENDING = 'pending';
 
 export interface VolumeRecord {
   /** Recorded capacity in bytes (0 = unknown). */
   capacityBytes: number;
+  /** The volume name it was created for; undefined for volumes of versions that did not record it. */
+  name?: string;
+}
+
+/** Names are any UTF-8; tag values and metadata allow only a few characters: store them base64url. */
+const encodeName = (name: string): string => Buffer.from(name, 'utf8').toString('base64url');
+const decodeName = (v: string | undefined): string | undefined => (v === undefined ? undefined : Buffer.from(v, 'base64url').toString('utf8'));
+
+/** What sits at a prefix volume's marker key. */
+type Marker = { state: 'absent' } | { state: 'foreign' } | { state: 'pending' | 'done'; record: VolumeRecord };
+
+async function readMarker(s3: S3Client, loc: VolumeLocation): Promise<Marker> {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.prefix }));
+    const owner = head.Metadata?.[META_OWNER];
+    if (owner !== OWNER_DONE && owner !== OWNER_PENDING) return { state: 'foreign' };
+    const cap = Number(head.Metadata?.[META_CAPACITY] ?? '0');
+    const name = decodeName(head.Metadata?.[META_NAME]);
+    return { state: owner === OWNER_DONE ? 'done' : 'pending', record: { capacityBytes: Number.isFinite(cap) ? cap : 0, ...(name !== undefined ? { name } : {}) } };
+  } catch (err) {
+    if (isKind(err, 'not-found')) {
+      // A 404 HEAD cannot tell a missing key from a missing bucket: ask the bucket.
+      try {
+        await s3.send(new HeadBucketCommand({ Bucket: loc.bucket }));
+      } catch (e2) {
+        if (isKind(e2, 'not-found', 'no-such-bucket')) return { state: 'absent' };
+        throw s3ToCsi(e2, `checking bucket ${loc.bucket}`);
+      }
+      return { state: 'absent' };
+    }
+    if (isKind(err, 'no-such-bucket')) return { state: 'absent' };
+    throw s3ToCsi(err, `checking volume marker s3://${loc.bucket}/${loc.prefix}`);
+  }
+}
+
+/** Whether any object has a key under `prefix`. */
+async function holdsObjects(s3: S3Client, bucket: string, prefix: string): Promise<boolean> {
+  const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 }));
+  return (r.Contents ?? []).length > 0;
 }
 
 function isKind(err: unknown, ...kinds: ReturnType<typeof classifyS3Error>[]): boolean {
@@ -64,26 +114,23 @@ export async function findVolume(s3: S3Client, loc: VolumeLocation): Promise<Vol
     const owner = tags.TagSet?.find((t) => t.Key === OWNER_TAG);
     if (!owner) return undefined;
     const cap = Number(tags.TagSet?.find((t) => t.Key === CAPACITY_TAG)?.Value ?? '0');
-    return { capacityBytes: Number.isFinite(cap) ? cap : 0 };
+    const name = decodeName(tags.TagSet?.find((t) => t.Key === NAME_TAG)?.Value);
+    return { capacityBytes: Number.isFinite(cap) ? cap : 0, ...(name !== undefined ? { name } : {}) };
   }
-  try {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.prefix }));
-    const cap = Number(head.Metadata?.[META_CAPACITY] ?? '0');
-    return { capacityBytes: Number.isFinite(cap) ? cap : 0 };
-  } catch (err) {
-    if (isKind(err, 'not-found')) {
-      // A 404 HEAD cannot tell a missing key from a missing bucket: ask the bucket.
-      try {
-        await s3.send(new HeadBucketCommand({ Bucket: loc.bucket }));
-      } catch (e2) {
-        if (isKind(e2, 'not-found', 'no-such-bucket')) return undefined;
-        throw s3ToCsi(e2, `checking bucket ${loc.bucket}`);
-      }
-      return undefined;
-    }
-    if (isKind(err, 'no-such-bucket')) return undefined;
-    throw s3ToCsi(err, `checking volume marker s3://${loc.bucket}/${loc.prefix}`);
-  }
+  const m = await readMarker(s3, loc);
+  return m.state === 'done' ? m.record : undefined;
+}
+
+/**
+ * Refuse (ALREADY_EXISTS) to create volume `name` where a volume recorded for another name
+ * lives: two names can map to one id (volume-id.ts shortens names with a hash).
+ */
+export function checkVolumeName(rec: VolumeRecord, loc: VolumeLocation, name: string): void {
+  if (rec.name === undefined || rec.name === name) return;
+  throw new CsiError(
+    status.ALREADY_EXISTS,
+    `volume name ${quote(name)} maps to s3://${loc.bucket}/${loc.prefix}, which already holds a volume of another name; use another volume name`,
+  );
 }
 
 /** Whether a static volume's bucket exists (an empty or not yet used prefix is a valid volume). */
@@ -103,9 +150,9 @@ async function bucketIsEmpty(s3: S3Client, bucket: string): Promise<boolean> {
 }
 
 /** Create the storage for a new volume (caller checked that none is recorded). */
-export async function createVolumeStorage(s3: S3Client, loc: VolumeLocation, volumeName: string, capacityBytes: number, region: string | undefined, opts: RecordOptions = {}): Promise<void> {
+export async function createVolumeStorage(s3: S3Client, loc: VolumeLocation, volumeName: string, capacityBytes: number, region: string | undefined, opts: Omit<RecordOptions, 'name'> = {}): Promise<void> {
   await prepareVolumeStorage(s3, loc, volumeName, region);
-  await recordCapacity(s3, loc, capacityBytes, opts);
+  await recordCapacity(s3, loc, capacityBytes, { ...opts, name: volumeName });
 }
 
 /** CreateBucket in `region` (us-east-1, the default, takes no location constraint). */
@@ -151,16 +198,50 @@ export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, vo
     }
     throw s3ToCsi(err, `checking bucket ${loc.bucket}`);
   }
+  // Never adopt someone's data: the prefix must be empty, or be a volume of this name still being filled.
+  const m = await readMarker(s3, loc);
+  if (m.state === 'pending' || m.state === 'done') {
+    checkVolumeName(m.record, loc, volumeName);
+    return;
+  }
+  const where = `s3://${loc.bucket}/${loc.prefix}`;
+  let used: boolean;
+  try {
+    used = m.state === 'foreign' || (await holdsObjects(s3, loc.bucket, loc.prefix));
+  } catch (err) {
+    throw s3ToCsi(err, `listing ${where}`);
+  }
+  if (used) {
+    throw new CsiError(status.ALREADY_EXISTS, `${where} for volume ${quote(volumeName)} already holds objects that were not created by bucketmount; delete or move them, or use another volume name or basePrefix`);
+  }
+  await writeMarker(s3, loc, { owner: OWNER_PENDING, capacityBytes: 0, name: volumeName });
 }
 
-/** Delete every object whose key starts with `prefix` ('' = the whole bucket). */
-export async function deleteAllUnder(s3: S3Client, bucket: string, prefix: string): Promise<number> {
+async function writeMarker(s3: S3Client, loc: VolumeLocation, m: { owner: string; capacityBytes: number; name: string | undefined }): Promise<void> {
+  try {
+    // The marker is a zero-byte object: writing it again replaces only its metadata.
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: loc.bucket,
+        Key: loc.prefix,
+        Body: '',
+        ContentType: 'application/x-directory',
+        Metadata: { [META_OWNER]: m.owner, [META_CAPACITY]: String(m.capacityBytes), ...(m.name !== undefined ? { [META_NAME]: encodeName(m.name) } : {}) },
+      }),
+    );
+  } catch (err) {
+    throw s3ToCsi(err, `writing volume marker s3://${loc.bucket}/${loc.prefix}`);
+  }
+}
+
+/** Delete every object whose key starts with `prefix` ('' = the whole bucket), except the key `keep`. */
+export async function deleteAllUnder(s3: S3Client, bucket: string, prefix: string, keep?: string): Promise<number> {
   let deleted = 0;
   let previousFirst: string | undefined;
   for (;;) {
     // Always restart from the beginning: we delete what we list, so there is no token to keep.
     const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1000 }));
-    const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => k.startsWith(prefix));
+    const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => k.startsWith(prefix) && k !== keep);
     if (keys.length === 0) break;
     if (keys[0] === previousFirst) {
       // Deleted without error but still listed (object lock, eventual consistency gone wrong): do not loop forever.
@@ -189,7 +270,12 @@ export async function deleteAllUnder(s3: S3Client, bucket: string, prefix: strin
   return deleted;
 }
 
-/** Remove a volume's storage. Idempotent: a missing bucket / prefix is success. */
+/**
+ * Remove a volume's storage. Idempotent: a missing bucket / prefix is success. Deletes only
+ * what carries our mark (bucket tag / prefix marker): data without it is refused with
+ * FAILED_PRECONDITION and left alone. A prefix volume's marker goes last, so an interrupted
+ * delete is finished by the retry.
+ */
 export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Promise<{ deletedObjects: number }> {
   if (loc.prefix === '') {
     const rec = await findVolume(s3, loc);
@@ -217,11 +303,23 @@ export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Pr
     return { deletedObjects: n };
   }
   if (!loc.prefix.endsWith('/')) throw new CsiError(status.INTERNAL, `refusing to delete prefix "${loc.prefix}" without a trailing "/"`);
+  const where = `s3://${loc.bucket}/${loc.prefix}`;
+  const m = await readMarker(s3, loc);
   try {
-    const deletedObjects = await deleteAllUnder(s3, loc.bucket, loc.prefix);
-    // The catalogue entry goes last: a half-deleted volume stays listed until DeleteVolume is retried.
+    if (m.state === 'absent' || m.state === 'foreign') {
+      if (m.state === 'foreign' || (await holdsObjects(s3, loc.bucket, loc.prefix))) {
+        throw new CsiError(status.FAILED_PRECONDITION, `${where} holds objects but no volume marker written by bucketmount; not deleting them (remove them by hand if they belong to this volume)`);
+      }
+      // Nothing of the volume is left (deleted before, or never created): drop a stray catalogue entry.
+      await s3.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: catalogueKey(encodeVolumeId(loc)) }));
+      return { deletedObjects: 0 };
+    }
+    const deletedObjects = await deleteAllUnder(s3, loc.bucket, loc.prefix, loc.prefix);
+    // The catalogue entry, then the marker go last: a half-deleted volume stays listed and
+    // deletable until DeleteVolume is retried.
     await s3.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: catalogueKey(encodeVolumeId(loc)) }));
-    return { deletedObjects };
+    await s3.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: loc.prefix }));
+    return { deletedObjects: deletedObjects + 1 };
   } catch (err) {
     if (err instanceof CsiError) throw err;
     if (isKind(err, 'no-such-bucket')) return { deletedObjects: 0 };
@@ -232,6 +330,8 @@ export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Pr
 export interface RecordOptions {
   /** Prefix mode: also write the volume's catalogue entry (ListVolumes enabled). */
   catalogue?: boolean;
+  /** The volume's name (undefined only for a volume of an older version that has none recorded). */
+  name: string | undefined;
 }
 
 /**
@@ -239,7 +339,7 @@ export interface RecordOptions {
  * always carry the volume id, a prefix volume gets a catalogue entry when asked (see
  * volume-catalogue.ts). Also ControllerExpandVolume.
  */
-export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacityBytes: number, opts: RecordOptions = {}): Promise<void> {
+export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacityBytes: number, opts: RecordOptions): Promise<void> {
   if (loc.prefix === '') {
     try {
       await s3.send(
@@ -250,6 +350,7 @@ export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacity
               { Key: OWNER_TAG, Value: 'true' },
               { Key: CAPACITY_TAG, Value: String(capacityBytes) },
               { Key: VOLUME_ID_TAG, Value: volumeIdTagValue(encodeVolumeId(loc)) },
+              ...(opts.name !== undefined ? [{ Key: NAME_TAG, Value: encodeName(opts.name) }] : []),
             ],
           },
         }),
@@ -265,20 +366,7 @@ export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacity
   } catch (err) {
     throw s3ToCsi(err, `writing the volume catalogue entry in bucket ${loc.bucket}`);
   }
-  try {
-    // The marker is a zero-byte object: writing it again replaces only its metadata.
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: loc.bucket,
-        Key: loc.prefix,
-        Body: '',
-        ContentType: 'application/x-directory',
-        Metadata: { [META_OWNER]: 'true', [META_CAPACITY]: String(capacityBytes) },
-      }),
-    );
-  } catch (err) {
-    throw s3ToCsi(err, `writing volume marker s3://${loc.bucket}/${loc.prefix}`);
-  }
+  await writeMarker(s3, loc, { owner: OWNER_DONE, capacityBytes, name: opts.name });
 }
 
 /** Largest object a single CopyObject can copy; bigger ones are copied part by part. */

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'winston';
-import { codeName, toCsiError, unimplemented } from './errors.js';
+import { codeName, statusMessage, toCsiError, unimplemented } from './errors.js';
 import { loadCsi } from './proto.js';
 
 /** Handlers of one service, by RPC name as in the .proto (e.g. "CreateVolume"). */
@@ -49,9 +49,10 @@ function wrap(log: Logger, service: string, method: string, handler: (request: u
       },
       (err: unknown) => {
         const e = toCsiError(err);
+        const message = statusMessage(e);
         const level = e.code === grpc.status.INTERNAL ? 'error' : 'warn';
-        log.log(level, 'call failed', { rpc: `${service}.${method}`, code: codeName(e.code), error: e.message, ms: Date.now() - started, ...summary });
-        callback({ code: e.code, details: e.message, name: e.name, message: e.message });
+        log.log(level, 'call failed', { rpc: `${service}.${method}`, code: codeName(e.code), error: message, ms: Date.now() - started, ...summary });
+        callback({ code: e.code, details: message, name: e.name, message });
       },
     );
   };

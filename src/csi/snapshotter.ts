@@ -267,7 +267,7 @@ export class SnapshotService {
     await prepareVolumeStorage(s3, dst, name, r.region);
     const copied = await copyVolumeData(s3, snapshotAsLocation(loc), dst, this.copyOpts);
     // Recorded last: a restore interrupted half-way does not count as existing and is redone.
-    await recordCapacity(s3, dst, capacity, { catalogue: r.catalogue });
+    await recordCapacity(s3, dst, capacity, { catalogue: r.catalogue, name });
     this.log.info('volume restored from snapshot', { snapshotId, objects: copied.objects, bytes: copied.bytes });
     return capacity;
   }

@@ -8,7 +8,9 @@
 //
 // Ids are ASCII and at most 128 bytes (the CSI string limit). Names that are not valid bucket
 // names / key segments, or too long, are shortened deterministically with a hash, so the same
-// volume name always gives the same id.
+// volume name always gives the same id. Different names can give the same id (a hashed form is
+// itself a plain name; the hash is short): the provisioner records the full name with the
+// volume and refuses a second name (provisioner.ts checkVolumeName).
 import { createHash } from 'node:crypto';
 import { MountArgsError, validateBucketName, validatePrefix } from '../mounter/mount-args.js';
 
@@ -96,7 +98,7 @@ export function decodeVolumeId(id: string): VolumeLocation | undefined {
  * name, otherwise a lower-cased, cleaned, shortened form plus a hash of the full name.
  */
 export function bucketNameForVolume(name: string): string {
-  if (/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(name) && !name.startsWith('xn--') && !name.endsWith('-s3alias')) return name;
+  if (/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(name) && isValidBucketName(name)) return name;
   const clean = name
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')
@@ -105,7 +107,18 @@ export function bucketNameForVolume(name: string): string {
     .replace(/^xn--/, 'xn-');
   const hash = shortHash(name);
   const head = clean.slice(0, 63 - hash.length - 1).replace(/-+$/, '');
-  return head ? `${head}-${hash}` : `vol-${hash}`;
+  const named = head ? `${head}-${hash}` : '';
+  return isValidBucketName(named) ? named : `vol-${hash}`;
+}
+
+function isValidBucketName(bucket: string): boolean {
+  try {
+    validateBucketName(bucket);
+    return true;
+  } catch (err) {
+    if (err instanceof MountArgsError) return false;
+    throw err;
+  }
 }
 
 /**

@@ -5,6 +5,7 @@
 // set which option (pod / volume / node) is the table in option-authority.ts.
 import { parseArgs } from 'node:util';
 import { AUTHOR_DESCRIPTION, OPTION_AUTHORITY, mayAuthorSet, type OptionAuthor } from './option-authority.js';
+import { quote } from '../bounded-text.js';
 
 export interface MountConfig {
   bucket: string;
@@ -152,24 +153,49 @@ function parseMode(name: string, v: string | undefined, dflt: number): number {
   return parseInt(v, 8);
 }
 
-/** Validate a prefix: '' or a relative key prefix ending in '/'. */
+/**
+ * Longest prefix: S3 keys are at most 1,024 bytes, and a prefix must leave room for the names
+ * below it (a 255-byte file name and its "/").
+ */
+export const MAX_PREFIX_BYTES = 1024 - 256;
+
+/** Validate a prefix: '' or a relative key prefix ending in '/', without control characters. */
 export function validatePrefix(prefix: string): string {
   if (prefix === '') return '';
-  if (!prefix.endsWith('/')) throw new MountArgsError(`prefix "${prefix}" must end with "/"`);
-  if (prefix.startsWith('/')) throw new MountArgsError(`prefix "${prefix}" must not start with "/"`);
+  const bytes = Buffer.byteLength(prefix);
+  if (bytes > MAX_PREFIX_BYTES) {
+    throw new MountArgsError(`prefix ${quote(prefix)} is ${bytes} bytes, more than ${MAX_PREFIX_BYTES} (S3 keys are at most 1024 bytes and the prefix must leave room for file names)`);
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(prefix)) throw new MountArgsError(`prefix ${quote(prefix)} must not contain control characters`);
+  if (!prefix.endsWith('/')) throw new MountArgsError(`prefix ${quote(prefix)} must end with "/"`);
+  if (prefix.startsWith('/')) throw new MountArgsError(`prefix ${quote(prefix)} must not start with "/"`);
   if (prefix.split('/').slice(0, -1).some((p) => p === '' || p === '.' || p === '..')) {
-    throw new MountArgsError(`prefix "${prefix}" must not contain empty, "." or ".." segments`);
+    throw new MountArgsError(`prefix ${quote(prefix)} must not contain empty, "." or ".." segments`);
   }
   return prefix;
 }
 
-/** Bucket names per S3 rules (3-63 chars, lowercase letters, digits, dots, hyphens). */
+/** Prefixes and suffixes S3 reserves (access points, Object Lambda, directory/table buckets, …). */
+const RESERVED_BUCKET_PREFIXES = ['xn--', 'sthree-', 'amzn-s3-demo-'];
+const RESERVED_BUCKET_SUFFIXES = ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3'];
+
+/**
+ * Bucket names per the S3 naming rules: 3-63 characters of lowercase letters, digits, dots and
+ * hyphens, starting and ending with a letter or digit, no "..", not shaped like an IPv4
+ * address, none of the reserved prefixes / suffixes.
+ */
 export function validateBucketName(bucket: string): string {
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..')) {
     throw new MountArgsError(
-      `bucket name "${bucket}" is not valid: 3-63 characters of lowercase letters, digits, "." and "-", starting and ending with a letter or digit`,
+      `bucket name ${quote(bucket)} is not valid: 3-63 characters of lowercase letters, digits, "." and "-", starting and ending with a letter or digit`,
     );
   }
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(bucket)) throw new MountArgsError(`bucket name ${quote(bucket)} is not valid: S3 bucket names must not be formatted as an IP address`);
+  const start = RESERVED_BUCKET_PREFIXES.find((p) => bucket.startsWith(p));
+  if (start) throw new MountArgsError(`bucket name ${quote(bucket)} is not valid: S3 reserves names starting with "${start}"`);
+  const end = RESERVED_BUCKET_SUFFIXES.find((p) => bucket.endsWith(p));
+  if (end) throw new MountArgsError(`bucket name ${quote(bucket)} is not valid: S3 reserves names ending with "${end}"`);
   return bucket;
 }
 

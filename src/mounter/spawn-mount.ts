@@ -11,6 +11,7 @@ import { exitCodeToErrorKind } from './exit-codes.js';
 import { MountError } from './types.js';
 import { isFuse, probeMount, topMountAt, unmountAll } from './mountinfo.js';
 import { procStartTime, processAlive, sendSignal, waitGone } from './proc.js';
+import { cutMiddle } from '../bounded-text.js';
 
 /** Credential-bearing variables removed from the mount process's env when it gets its own credentials. */
 export const CREDENTIAL_ENV = [
@@ -38,7 +39,10 @@ export function mountProcessEnv(base: NodeJS.ProcessEnv, ownCredentials: boolean
   return env;
 }
 
-/** The last meaningful lines of a mount log, the `bucketmount: error:` line first. */
+/** Most bytes of mount log that an error message quotes (it ends up in a gRPC status message). */
+export const LOG_TAIL_MAX_BYTES = 1024;
+
+/** The last meaningful lines of a mount log, the `bucketmount: error:` line first; at most LOG_TAIL_MAX_BYTES. */
 export function lastLogLines(logFile: string, maxLines = 5): string {
   let text = '';
   try {
@@ -59,7 +63,7 @@ export function lastLogLines(logFile: string, maxLines = 5): string {
   const errorLine = [...lines].reverse().find((l) => l.startsWith('bucketmount: error:'));
   const tail = lines.slice(-maxLines).filter((l) => l !== errorLine);
   const picked = (errorLine ? [errorLine, ...tail.slice(-(maxLines - 1))] : tail).map((l) => (l.length > 400 ? l.slice(0, 400) + '…' : l));
-  return picked.length ? picked.join(' | ') : '(no log output)';
+  return picked.length ? cutMiddle(picked.join(' | '), LOG_TAIL_MAX_BYTES) : '(no log output)';
 }
 
 export interface SpawnMountOptions {
