@@ -6,7 +6,8 @@
 // the one this process bound (a successor may already have replaced it).
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { chmod, lstat, rename, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, rm, symlink, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { Logger } from 'winston';
 import { PLUGIN_NAME } from './identity.js';
@@ -86,22 +87,26 @@ export async function startKubeletRegistration(opts: KubeletRegistrationOptions)
     }
     if (code !== 'ENOENT') throw err;
   }
-  // Bound under a hidden name (kubelet ignores dot files), then renamed over the final name: kubelet
-  // sees one complete socket appear (replacing one left by an earlier run), and libuv, which unlinks
-  // the path it bound when the server closes, never removes the final name a successor may own.
-  const bound = join(dir, `.${basename(registrationPath)}.${process.pid}`);
-  await unlink(bound).catch(() => undefined);
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix://${bound}`, grpc.ServerCredentials.createInsecure(), (err) =>
-      err ? reject(new Error(`cannot serve kubelet registration on ${registrationPath}: ${err.message}`, { cause: err })) : resolve(),
-    );
-  });
+  // Bound through a private alias of the directory (a symlink in a fresh 0700 temp dir), removed
+  // right after: libuv unlinks the path it bound when the server closes, and that path then no
+  // longer resolves, so stopping never removes a socket a successor has put at the final name.
+  // (Binding under a hidden name and renaming makes kubelet's watcher log a stat error.)
+  const aliasDir = await mkdtemp(join(tmpdir(), 'bm-kreg-alias-'));
+  const bound = join(aliasDir, 'd', basename(registrationPath));
   try {
-    await chmod(bound, 0o700);
-    await rename(bound, registrationPath);
+    await symlink(dir, join(aliasDir, 'd'));
+    await unlink(registrationPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    }); // a socket left by an earlier run
+    await new Promise<void>((resolve, reject) => {
+      server.bindAsync(`unix://${bound}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    });
+    await chmod(registrationPath, 0o700);
   } catch (err) {
     server.forceShutdown();
     throw new Error(`cannot serve kubelet registration on ${registrationPath}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await rm(aliasDir, { recursive: true, force: true });
   }
   const ours = await lstat(registrationPath);
   log.info('serving kubelet registration', { socket: registrationPath, name: info.name, csiEndpoint: info.endpoint });

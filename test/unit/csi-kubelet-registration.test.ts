@@ -28,6 +28,11 @@ function capturingLogger(): { logger: winston.Logger; lines: Record<string, unkn
   return { logger: winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] }), lines };
 }
 
+/** The private directory aliases the server binds through (removed right after binding). */
+function aliasDirs(): string[] {
+  return readdirSync(tmpdir()).filter((n) => n.startsWith('bm-kreg-alias-'));
+}
+
 function bindStaleSocket(path: string): void {
   spawnSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', path]);
   assert.ok(statSync(path).isSocket(), `stale socket ${path} exists`);
@@ -94,6 +99,7 @@ test('kubelet registration: GetInfo on the wire, NotifyRegistrationStatus logged
   try {
     assert.equal(statSync(sock).mode & 0o777, 0o700);
     assert.deepEqual(readdirSync(dir), [`${PLUGIN_NAME}-reg.sock`], 'only the final socket in the directory kubelet watches');
+    assert.deepEqual(aliasDirs(), [], 'the bind alias is gone once serving');
 
     // What kubelet's Go client sends and decodes: method path and field numbers of the API.
     const raw = wireFields(await rawCall(client, '/pluginregistration.Registration/GetInfo', Buffer.alloc(0)));
@@ -129,7 +135,7 @@ test('kubelet registration: a socket replaced by a successor is left in place on
   const dir = mkdtempSync(join(tmpdir(), 'bm-kreg-'));
   const sock = join(dir, 'reg.sock');
   const reg = await startKubeletRegistration({ registrationPath: sock, csiEndpoint: '/csi/csi.sock', logger: silentLogger() });
-  // A successor (e.g. the restarted plugin) put its own socket there, the way it does: rename over.
+  // A successor (e.g. the restarted plugin) put its own socket there (bound elsewhere, renamed over).
   const successor = join(dir, '.successor');
   bindStaleSocket(successor);
   renameSync(successor, sock);
@@ -137,7 +143,8 @@ test('kubelet registration: a socket replaced by a successor is left in place on
   await reg.shutdown();
   assert.ok(existsSync(sock), "the successor's socket is still there");
   assert.equal(statSync(sock).ino, successorIno);
-  assert.deepEqual(readdirSync(dir), ['reg.sock'], 'no hidden bind name left behind');
+  assert.deepEqual(readdirSync(dir), ['reg.sock']);
+  assert.deepEqual(aliasDirs(), [], 'no bind alias left behind');
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -150,5 +157,6 @@ test('kubelet registration: bad paths are refused before anything is bound', asy
   writeFileSync(join(dir, 'reg.sock'), 'not a socket');
   await assert.rejects(startKubeletRegistration({ registrationPath: join(dir, 'reg.sock'), csiEndpoint: '/csi/csi.sock', logger }), /not a socket; refusing/);
   assert.deepEqual(readdirSync(dir), ['reg.sock']);
+  assert.deepEqual(aliasDirs(), []);
   rmSync(dir, { recursive: true, force: true });
 });
