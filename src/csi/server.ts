@@ -5,9 +5,10 @@
 // errors.ts; any method without a handler answers UNIMPLEMENTED), logs every call with its
 // volume id / target path (never secrets), and shuts down gracefully.
 import * as grpc from '@grpc/grpc-js';
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, lstat, mkdir, rename, unlink } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'winston';
 import { codeName, toCsiError, unimplemented } from './errors.js';
 import { loadCsi } from './proto.js';
@@ -128,11 +129,24 @@ export async function startCsiServer(endpoint: string, services: ServedServices,
 
   await mkdir(dirname(socketPath), { recursive: true });
   await removeStaleSocket(socketPath);
+  // Bound under a private name and renamed into place: the socket library unlinks the path it
+  // bound when the server closes, which would delete whatever socket sits at the public path by
+  // then (another instance's). The private name is gone by then, so that unlink is harmless.
+  const privatePath = join(dirname(socketPath), `.${basename(socketPath)}.${process.pid}-${randomBytes(4).toString('hex')}`);
   await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    server.bindAsync(`unix://${privatePath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
   });
-  await chmod(socketPath, 0o700);
-  const created = await lstat(socketPath);
+  // Inode numbers are reused at once (ours unlinked, another socket bound), so identity is inode + change time.
+  let created;
+  try {
+    await chmod(privatePath, 0o700);
+    await rename(privatePath, socketPath);
+    created = await lstat(socketPath, { bigint: true });
+  } catch (err) {
+    server.forceShutdown();
+    await unlink(privatePath).catch(() => undefined);
+    throw err;
+  }
   logger.info('CSI server listening', { endpoint: `unix://${socketPath}`, controller: !!services.controller, node: !!services.node });
 
   let stopped = false;
@@ -153,8 +167,8 @@ export async function startCsiServer(endpoint: string, services: ServedServices,
         });
       });
       // Only our own socket file: another instance may have bound a new one at the same path.
-      const now = await lstat(socketPath).catch(() => undefined);
-      if (now && now.ino === created.ino && now.dev === created.dev) await unlink(socketPath).catch(() => undefined);
+      const now = await lstat(socketPath, { bigint: true }).catch(() => undefined);
+      if (now && now.ino === created.ino && now.dev === created.dev && now.ctimeNs === created.ctimeNs) await unlink(socketPath).catch(() => undefined);
       else if (now) logger.warn('the socket file is not the one this server created; leaving it', { socketPath });
     },
   };
