@@ -334,6 +334,8 @@ class ProcessMounterImpl implements ProcessMounter {
         if (share) {
           await this.shareLocks.run(share.key, async () => {
             share.targets = share.targets.filter((t) => t !== target);
+            // A mount of another identity that no target uses any more stops (the same key is reused below).
+            if (share.key !== key && share.targets.length === 0 && this.state.shares[share.id] === share) await this.dropShare(share, 'its last target moved to another credential identity');
           });
         }
       } else if (topMountAt(target)) {

@@ -46,7 +46,8 @@ before(async () => {
   secretsB = { AWS_ACCESS_KEY_ID: c.AccessKeyId!, AWS_SECRET_ACCESS_KEY: c.SecretAccessKey!, AWS_SESSION_TOKEN: c.SessionToken! };
   await put('a/only-a.txt', 'for identity A');
   await put('b/for-b.txt', 'for identity B');
-  d = await startDriver({ mode: 'node', defaultEndpoint: minio.endpoint, env: { [SECRET_ENV]: SECRET_VALUE } });
+  // The plugin's own (driver) identity is MinIO's root keys, as a node plugin with env keys would have.
+  d = await startDriver({ mode: 'node', defaultEndpoint: minio.endpoint, env: { [SECRET_ENV]: SECRET_VALUE, ...minio.env() } });
 });
 
 after(async () => {
@@ -170,6 +171,21 @@ test("a republish of a share's only target with other credentials rotates them i
   await unpublish(t);
 });
 
+test('a sole target switching from driver credentials to a secret moves to a new mount; the old process stops', { timeout: 120_000 }, async () => {
+  const t = join(podDir('switch'), 'vol');
+  await d.clients.node.nodePublishVolume({ volumeId: 'pv-boundaries', targetPath: t, volumeCapability: RWX, volumeContext: { bucketName: BUCKET, authenticationSource: 'driver' }, secrets: {} });
+  const driverShare = shareOf(t);
+  assert.equal(driverShare.credentialsFile, undefined);
+  await publish(t, secretsB);
+  const now = shareOf(t);
+  assert.notEqual(now.id, driverShare.id);
+  assert.ok(now.credentialsFile);
+  assert.ok(!processAlive(driverShare.pid), 'the unused driver-credential mount stopped');
+  assert.equal(mountCount(t), 1);
+  await unpublish(t);
+  assert.deepEqual(mountProcesses(), []);
+});
+
 test('NodeUnpublishVolume leaves a foreign tmpfs (unrecorded path) mounted and answers OK', { timeout: 60_000 }, async () => {
   const p = join(podDir('foreign'), 'tmp');
   tmpfsAt(p);
@@ -269,7 +285,12 @@ test("mount processes get an allow-listed environment: the plugin's other variab
   assert.ok(!environ.some((e) => e.startsWith(`${SECRET_ENV}=`)), `${SECRET_ENV} reached the mount process`);
   assert.ok(!environ.join('\n').includes(SECRET_VALUE));
   assert.ok(environ.some((e) => e.startsWith('PATH=')), 'PATH is passed');
-  assert.ok(!environ.some((e) => e.startsWith('AWS_')), 'no AWS_* for a mount with its own credentials');
+  assert.deepEqual(
+    environ.filter((e) => e.startsWith('AWS_')).map((e) => e.split('=')[0]),
+    ['AWS_REGION'],
+    "none of the plugin's AWS_* but the region for a mount with its own credentials",
+  );
+  assert.ok(!environ.join('\n').includes(minio.secretKey), "the plugin's (driver) secret key is not there");
   // The plugin itself did have it (the test is not vacuous).
   assert.ok(readFileSync(`/proc/${d.proc.pid}/environ`, 'utf8').includes(`${SECRET_ENV}=${SECRET_VALUE}`));
   await unpublish(t);
