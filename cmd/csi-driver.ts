@@ -160,10 +160,6 @@ async function main(): Promise<void> {
         stateDir: cfg.stateDir,
         timeoutMs: cfg.lockTimeoutMs,
         logger: log,
-        onLost: (reason) => {
-          log.error('lost the state dir lock; exiting (mounts stay up, the next start adopts them)', { reason });
-          process.exit(1);
-        },
       });
     } catch (err) {
       log.error('cannot lock the state dir', { error: (err as Error).message });

@@ -7,7 +7,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -291,6 +291,19 @@ test("mount processes get an allow-listed environment: the plugin's other variab
     "none of the plugin's AWS_* but the region for a mount with its own credentials",
   );
   assert.ok(!environ.join('\n').includes(minio.secretKey), "the plugin's (driver) secret key is not there");
+  // Nor does it inherit the plugin's state dir lock (it would keep the lock after the plugin died).
+  const fds = readdirSync(`/proc/${pid}/fd`).map((f) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${f}`);
+    } catch {
+      return '';
+    }
+  });
+  assert.ok(!fds.includes(join(d.stateDir, 'lock')), 'the mount process holds the state dir lock file open');
+  assert.ok(
+    readdirSync(`/proc/${d.proc.pid}/fd`).some((f) => readlinkSync(`/proc/${d.proc.pid}/fd/${f}`) === join(d.stateDir, 'lock')),
+    'the plugin holds it',
+  );
   // The plugin itself did have it (the test is not vacuous).
   assert.ok(readFileSync(`/proc/${d.proc.pid}/environ`, 'utf8').includes(`${SECRET_ENV}=${SECRET_VALUE}`));
   await unpublish(t);
