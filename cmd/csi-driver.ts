@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `csi-driver`: the bucketmount CSI plugin. Serves Identity plus the Controller service
 // (--mode controller), the Node service (--mode node) or both (--mode all) on a unix socket.
-// Node mode reconciles recorded mounts at start-up (adopting live ones) and never unmounts on
-// shutdown: the FUSE mount processes outlive the plugin. SIGTERM/SIGINT stop it gracefully.
+// Node mode first takes an exclusive lock on its state dir (one plugin per state dir; a second
+// instance waits up to --lock-timeout, then exits), then reconciles recorded mounts (adopting
+// live ones) and never unmounts on shutdown: the FUSE mount processes outlive the plugin.
+// SIGTERM/SIGINT stop it gracefully.
 import { chmodSync, constants as fsConstants, existsSync, mkdirSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -17,6 +19,7 @@ import { parseBoolValue, parseEndpoint, parseRegion, type S3Settings } from '../
 import { socketPathOf, startCsiServer, type ServedServices } from '../src/csi/server.js';
 import { startKubeletRegistration } from '../src/csi/kubelet-registration.js';
 import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
+import { lockStateDir } from '../src/mounter/state-lock.js';
 
 const HELP = `usage: csi-driver [flags]
 
@@ -24,6 +27,8 @@ const HELP = `usage: csi-driver [flags]
   --endpoint <unix:///path.sock>   gRPC socket (default $CSI_ENDPOINT or unix:///csi/csi.sock)
   --node-id <id>                   node id reported by NodeGetInfo (default $NODE_ID or the hostname)
   --state-dir <dir>                mount state of the node plugin (default $BUCKETMOUNT_STATE_DIR or /var/lib/bucketmount)
+  --lock-timeout <seconds>         node mode: how long to wait for the state dir lock another csi-driver
+                                   holds before exiting (default $BUCKETMOUNT_LOCK_TIMEOUT or 300; 0 = exit at once)
   --log-level <error|warn|info|debug>  (default $LOG_LEVEL or info)
   --default-endpoint <url>         S3 endpoint when neither volume nor secret names one (default $BUCKETMOUNT_DEFAULT_ENDPOINT; unset = AWS)
   --default-region <region>        region when neither volume nor secret names one (default $BUCKETMOUNT_DEFAULT_REGION or $AWS_REGION)
@@ -62,6 +67,7 @@ function parseFlags(argv: string[]) {
         endpoint: { type: 'string' },
         'node-id': { type: 'string' },
         'state-dir': { type: 'string' },
+        'lock-timeout': { type: 'string' },
         'log-level': { type: 'string' },
         'default-endpoint': { type: 'string' },
         'default-region': { type: 'string' },
@@ -132,6 +138,8 @@ function parseFlags(argv: string[]) {
   }
   const cacheMaxRaw = v['cache-max-size'];
   if (cacheMaxRaw !== undefined && (!/^\d+$/.test(cacheMaxRaw) || Number(cacheMaxRaw) < 1)) fail(`--cache-max-size must be a whole number of MiB >= 1, got "${cacheMaxRaw}"`);
+  const lockRaw = v['lock-timeout'] ?? (env.BUCKETMOUNT_LOCK_TIMEOUT || '300');
+  if (!/^\d+(\.\d+)?$/.test(lockRaw)) fail(`--lock-timeout must be a number of seconds >= 0, got "${lockRaw}"`);
   const endpoint = v.endpoint ?? env.CSI_ENDPOINT ?? 'unix:///csi/csi.sock';
   try {
     socketPathOf(endpoint);
@@ -162,6 +170,7 @@ function parseFlags(argv: string[]) {
     snapshotWaitMs: Math.round(snapshotWaitS * 1000),
     listVolumes,
     kubeletRegistration,
+    lockTimeoutMs: Math.round(Number(lockRaw) * 1000),
   };
 }
 
@@ -206,6 +215,18 @@ async function main(): Promise<void> {
   const controller = serveController ? new ControllerService({ logger: log, defaults: cfg.defaults, snapshotWaitMs: cfg.snapshotWaitMs, listVolumes: cfg.listVolumes }) : undefined;
   if (controller) services.controller = controller.handlers();
   if (serveNode) {
+    // Before anything reads or writes the state dir or touches the socket: one plugin per state dir.
+    try {
+      await lockStateDir({
+        stateDir: cfg.stateDir,
+        timeoutMs: cfg.lockTimeoutMs,
+        logger: log,
+      });
+    } catch (err) {
+      log.error('cannot lock the state dir', { error: (err as Error).message });
+      fail((err as Error).message);
+    }
+    log.info('state dir locked', { stateDir: cfg.stateDir });
     // Host paths are node decisions: the cache root is the node's, 0700, one subdirectory per share.
     mkdirSync(cfg.cacheRoot, { recursive: true, mode: 0o700 });
     chmodSync(cfg.cacheRoot, 0o700);

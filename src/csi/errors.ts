@@ -30,6 +30,7 @@ const MOUNT_KIND_CODES: Record<MountErrorKind, status> = {
   'not-found': status.NOT_FOUND,
   unavailable: status.UNAVAILABLE,
   'already-exists': status.ALREADY_EXISTS,
+  'failed-precondition': status.FAILED_PRECONDITION,
   internal: status.INTERNAL,
 };
 

@@ -140,7 +140,8 @@ export class NodeService {
   /** Keep the mount's temporary credentials fresh between kubelet republishes. */
   private track(targetPath: string, request: CredentialRequest, resolved: ResolvedCredentials): Promise<void> {
     const target = resolvePath(targetPath);
-    return this.refresher.track(target, request, resolved, (c) => this.opts.mounter.updateCredentials(target, c));
+    // The identity travels with the callback: a refresh of an identity the target no longer has is refused.
+    return this.refresher.track(target, request, resolved, (c) => this.opts.mounter.updateCredentials(target, c, resolved.identity));
   }
 
   /** Stop credential refresh timers (mounts stay up). */
@@ -192,9 +193,9 @@ export class NodeService {
           `${rpc}: target ${targetPath} is already published ${existing.volumeId !== volumeId ? `for volume ${existing.volumeId}` : 'with a different capability or read-only flag'}; unpublish it first`,
         );
       }
-      if (existing.healthy) {
+      if (existing.healthy && existing.credentialIdentity === resolved.identity) {
         if (resolved.credentials) {
-          await this.opts.mounter.updateCredentials(targetPath, resolved.credentials);
+          await this.opts.mounter.updateCredentials(targetPath, resolved.credentials, resolved.identity);
           await this.track(targetPath, credRequest, resolved);
           log.info('already published; credentials refreshed', { source: resolved.source, expiration: resolved.expiration });
         } else {
@@ -202,7 +203,10 @@ export class NodeService {
         }
         return {};
       }
-      log.warn('published mount is not healthy; publishing again');
+      // Another identity: publish below gives this target a mount of that identity and never
+      // changes the credentials of a mount other targets share.
+      if (existing.healthy) log.info('already published with another credential identity; publishing with the new one');
+      else log.warn('published mount is not healthy; publishing again');
     }
 
     await this.opts.mounter.publish({

@@ -1,10 +1,14 @@
-// The gRPC server of the plugin: serves the CSI services on a unix socket (stale socket file
-// removed first, socket mode 0700), turns handler promises into gRPC replies (errors mapped by
+// The gRPC server of the plugin: serves the CSI services on a unix socket (socket mode 0700; a
+// socket file left by an earlier run is removed only when nothing answers on it, and at shutdown
+// the file is removed only if it is still the one this server created), turns handler promises
+// into gRPC replies (errors mapped by
 // errors.ts; any method without a handler answers UNIMPLEMENTED), logs every call with its
 // volume id / target path (never secrets), and shuts down gracefully.
 import * as grpc from '@grpc/grpc-js';
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chmod, lstat, mkdir, rename, unlink } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'winston';
 import { codeName, statusMessage, toCsiError, unimplemented } from './errors.js';
 import { loadCsi } from './proto.js';
@@ -75,6 +79,40 @@ function implementation(log: Logger, service: string, def: grpc.ServiceDefinitio
   return impl;
 }
 
+/** Does a server accept connections on this unix socket? (ECONNREFUSED: a stale file.) */
+function socketAnswers(path: string, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection(path);
+    const done = (v: boolean): void => {
+      clearTimeout(timer);
+      c.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(true), timeoutMs); // a listener that does not accept yet is alive
+    c.once('connect', () => done(true));
+    c.once('error', () => done(false));
+  });
+}
+
+/**
+ * Remove the socket file of an earlier run, but never one a live server listens on (another
+ * plugin instance or another driver's socket) and never a file that is not a socket.
+ */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(socketPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!st.isSocket()) throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
+  if (await socketAnswers(socketPath)) {
+    throw new Error(`another process serves ${socketPath}; refusing to replace its socket (is another csi-driver running with this --endpoint?)`);
+  }
+  await unlink(socketPath);
+}
+
 export interface CsiServer {
   socketPath: string;
   /** Stop accepting calls, wait up to timeoutMs for running calls, then force. */
@@ -91,17 +129,25 @@ export async function startCsiServer(endpoint: string, services: ServedServices,
   if (services.node) server.addService(csi.Node.service, implementation(log, 'Node', csi.Node.service, services.node));
 
   await mkdir(dirname(socketPath), { recursive: true });
-  try {
-    const st = await lstat(socketPath);
-    if (!st.isSocket()) throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
-    await unlink(socketPath); // stale socket of an earlier run
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  await removeStaleSocket(socketPath);
+  // Bound under a private name and renamed into place: the socket library unlinks the path it
+  // bound when the server closes, which would delete whatever socket sits at the public path by
+  // then (another instance's). The private name is gone by then, so that unlink is harmless.
+  const privatePath = join(dirname(socketPath), `.${basename(socketPath)}.${process.pid}-${randomBytes(4).toString('hex')}`);
   await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    server.bindAsync(`unix://${privatePath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
   });
-  await chmod(socketPath, 0o700);
+  // Inode numbers are reused at once (ours unlinked, another socket bound), so identity is inode + change time.
+  let created;
+  try {
+    await chmod(privatePath, 0o700);
+    await rename(privatePath, socketPath);
+    created = await lstat(socketPath, { bigint: true });
+  } catch (err) {
+    server.forceShutdown();
+    await unlink(privatePath).catch(() => undefined);
+    throw err;
+  }
   logger.info('CSI server listening', { endpoint: `unix://${socketPath}`, controller: !!services.controller, node: !!services.node });
 
   let stopped = false;
@@ -121,7 +167,10 @@ export async function startCsiServer(endpoint: string, services: ServedServices,
           resolve();
         });
       });
-      await unlink(socketPath).catch(() => undefined);
+      // Only our own socket file: another instance may have bound a new one at the same path.
+      const now = await lstat(socketPath, { bigint: true }).catch(() => undefined);
+      if (now && now.ino === created.ino && now.dev === created.dev && now.ctimeNs === created.ctimeNs) await unlink(socketPath).catch(() => undefined);
+      else if (now) logger.warn('the socket file is not the one this server created; leaving it', { socketPath });
     },
   };
 }

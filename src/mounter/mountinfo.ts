@@ -137,3 +137,31 @@ export async function unmountAll(path: string, opts: { lazyOnly?: boolean } = {}
   }
   return mountsAt(path);
 }
+
+/** fsType of the mounts our mount command makes (fuse-native `subtype=bucketmount`); binds keep it. */
+export const BUCKETMOUNT_FS_TYPE = 'fuse.bucketmount';
+
+export function isBucketmountFuse(m: MountInfoEntry | undefined): boolean {
+  return m !== undefined && m.fsType === BUCKETMOUNT_FS_TYPE;
+}
+
+/** A short, human description of a mount for error messages and logs. */
+export function describeMount(m: MountInfoEntry): string {
+  return `${m.fsType} from ${m.source.length > 200 ? m.source.slice(0, 200) + '…' : m.source}`;
+}
+
+/**
+ * Remove exactly the top-most mount at `path`, and only while it is still `expected` (same
+ * mount id): a normal umount unless lazyOnly, then `fusermount -u -z` for FUSE, then
+ * `umount -l`. Returns true when that mount is gone.
+ */
+export async function unmountTop(path: string, expected: MountInfoEntry, opts: { lazyOnly?: boolean } = {}): Promise<boolean> {
+  const still = (): boolean => topMountAt(path)?.mountId === expected.mountId;
+  if (!still()) return true;
+  if (!opts.lazyOnly && (await run('umount', [path])).ok && !still()) return true;
+  if (!still()) return true;
+  if (isFuse(expected) && (await run('fusermount', ['-u', '-z', path])).ok && !still()) return true;
+  if (!still()) return true;
+  await run('umount', ['-l', path]);
+  return !still();
+}

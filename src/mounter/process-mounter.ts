@@ -14,10 +14,26 @@ import type { Logger } from 'winston';
 import type { S3Credentials } from '../credentials/types.js';
 import { canonicalJson, newShareId, shareKey, StateStore, writeCredentialsFile, type MounterState, type ShareState } from './state-store.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { bindMount, isFuse, mountsUnder, probeMount, readMountInfo, topMountAt, unmountAll, type ProbeResult } from './mountinfo.js';
+import {
+  bindMount,
+  describeMount,
+  isBucketmountFuse,
+  isFuse,
+  mountsAt,
+  mountsUnder,
+  probeMount,
+  readMountInfo,
+  topMountAt,
+  unmountAll,
+  unmountTop,
+  type MountInfoEntry,
+  type ProbeResult,
+} from './mountinfo.js';
+import { resolveTarget } from './target-path.js';
 import { pidsWithArg, processAlive, sendSignal, waitGone } from './proc.js';
 import { mountProcessEnv, spawnMount } from './spawn-mount.js';
 import { MountError, type Mounter, type PublishedVolume, type PublishRequest, type VolumeUsage } from './types.js';
+import type { TargetState } from './state-store.js';
 import type { MountConfig } from './mount-args.js';
 
 export interface ProcessMounterOptions {
@@ -141,8 +157,12 @@ class ProcessMounterImpl implements ProcessMounter {
           log.info('adopting healthy mount', { share: share.id, pid: share.pid, volumeId: share.volumeId, targets: share.targets.length });
           for (const target of [...share.targets]) {
             if (await this.targetServes(target, share)) continue;
-            await unmountAll(target, { lazyOnly: true });
-            if (existsSync(target)) {
+            const left = await this.removeOurMounts(target, true, { lazyOnly: true }).catch((err: Error) => {
+              log.error('cannot take the broken bind mount off a target', { target, error: err.message });
+              return undefined;
+            });
+            if (left?.blockedBy) continue; // a foreign mount on top: leave it all to unpublish (which reports it)
+            if (left && left.foreign.length === 0 && existsSync(target)) {
               try {
                 await bindMount(share.stagingPath, target, false);
                 log.warn('restored missing bind mount of an adopted share', { target, share: share.id });
@@ -156,8 +176,9 @@ class ProcessMounterImpl implements ProcessMounter {
           }
           if (share.targets.length === 0) await this.dropShare(share, 'adopted share has no targets left');
         } else {
-          // Dead: the pod keeps seeing the dead (ENOTCONN) bind mount until kubelet republishes
-          // (restored) or unpublishes (cleaned); we never leave an empty local dir in its place.
+          // Dead: its targets keep the dead (ENOTCONN) bind mount until kubelet republishes (the
+          // host-side target is restored; running containers keep their dead view until they
+          // restart) or unpublishes (cleaned); we never leave an empty local dir in its place.
           log.warn('recorded mount is dead; cleaning it up', { share: share.id, pid: share.pid, volumeId: share.volumeId });
           await this.dropShare(share, 'dead at reconcile');
         }
@@ -192,9 +213,63 @@ class ProcessMounterImpl implements ProcessMounter {
 
   // ---------------------------------------------------------------- publish
 
+  /** The recorded form of a target path: parents resolved with realpath, last component as given. */
+  private async targetKey(targetPath: string): Promise<string> {
+    return (await resolveTarget(resolve(targetPath))).path;
+  }
+
+  /** Credential identity a target was published with (older state files: its share's). */
+  private identityOf(t: TargetState): string | undefined {
+    return t.credentialIdentity ?? this.state.shares[t.shareId]?.credentialIdentity;
+  }
+
+  /**
+   * Is this mount one this plugin made? A mount of a share's FUSE file system (same device as a
+   * staging mount under <stateDir>/shares), or a bucketmount FUSE mount that is a recorded target
+   * or dead (its share is gone: nobody serves it). Anything else (a tmpfs, a foreign bind, a live
+   * bucketmount mount of someone else) is not ours.
+   */
+  private async isOurs(m: MountInfoEntry, table: MountInfoEntry[], recorded: boolean): Promise<boolean> {
+    const shareDevices = new Set(mountsUnder(this.store.sharesDir, table).map((x) => x.device));
+    if (shareDevices.has(m.device)) return true;
+    if (!isBucketmountFuse(m)) return false;
+    if (recorded) return true;
+    return (await probeMount(m.mountPoint, this.probeTimeoutMs)).result === 'dead';
+  }
+
+  /**
+   * Take our mounts off a target, top first, stopping at the first mount that is not ours.
+   * Returns what is left: `blockedBy` when a foreign mount sits on top of one of ours (we would
+   * have to remove it to reach ours), `foreign` for the mounts left (none of ours among them
+   * unless blockedBy), `removed` how many of ours went.
+   */
+  private async removeOurMounts(
+    target: string,
+    recorded: boolean,
+    opts: { lazyOnly?: boolean } = {},
+  ): Promise<{ removed: number; foreign: MountInfoEntry[]; blockedBy?: MountInfoEntry }> {
+    let removed = 0;
+    for (let round = 0; round < 16; round++) {
+      const table = readMountInfo();
+      const stack = mountsAt(target, table);
+      const top = stack[stack.length - 1];
+      if (!top) return { removed, foreign: [] };
+      if (!(await this.isOurs(top, table, recorded))) {
+        let oursBelow = false;
+        for (const m of stack.slice(0, -1)) if (await this.isOurs(m, table, recorded)) oursBelow = true;
+        return { removed, foreign: stack, ...(oursBelow ? { blockedBy: top } : {}) };
+      }
+      if (!(await unmountTop(target, top, opts))) {
+        throw new MountError('internal', `cannot unmount ${target} (${describeMount(top)}): umount, fusermount -u -z and umount -l all failed`);
+      }
+      removed++;
+    }
+    throw new MountError('internal', `cannot unmount ${target}: mounts keep reappearing`);
+  }
+
   async lookup(targetPath: string): Promise<PublishedVolume | undefined> {
     await this.reconciled;
-    const target = resolve(targetPath);
+    const target = await this.targetKey(targetPath);
     const t = this.state.targets[target];
     if (!t) return undefined;
     const share = this.state.shares[t.shareId];
@@ -206,6 +281,8 @@ class ProcessMounterImpl implements ProcessMounter {
       capabilityFingerprint: t.capabilityFingerprint,
       healthy,
       pid: share?.pid,
+      credentialIdentity: this.identityOf(t),
+      ...(t.staleSince ? { staleSince: t.staleSince } : {}),
     };
   }
 
@@ -214,7 +291,12 @@ class ProcessMounterImpl implements ProcessMounter {
     if (!req.targetPath || !isAbsolute(req.targetPath)) {
       throw new MountError('invalid-argument', `target path "${req.targetPath}" must be an absolute path`);
     }
-    const target = resolve(req.targetPath);
+    const resolved = await resolveTarget(resolve(req.targetPath));
+    const target = resolved.path;
+    if (resolved.kind === 'symlink') {
+      throw new MountError('invalid-argument', `target path ${target} is a symbolic link; refusing to mount at the link's destination (give the real directory)`);
+    }
+    if (resolved.kind === 'other') throw new MountError('invalid-argument', `target path ${target} exists and is not a directory`);
     if (target === this.stateDir || target.startsWith(this.stateDir + '/')) {
       throw new MountError('invalid-argument', `target path ${target} may not be inside the driver's state dir ${this.stateDir}`);
     }
@@ -222,36 +304,46 @@ class ProcessMounterImpl implements ProcessMounter {
     await this.reconciled;
     await this.targetLocks.run(target, async () => {
       const existing = this.state.targets[target];
+      /** Set when the mount this target's containers use is replaced (see TargetState.staleSince). */
+      let stale: { since: string; reason: string } | undefined;
       if (existing) {
-        if (existing.shareKey !== key || existing.capabilityFingerprint !== req.capabilityFingerprint) {
+        const oldIdentity = this.identityOf(existing);
+        const otherIdentityOnly =
+          existing.shareKey !== key && oldIdentity !== undefined && shareKey(req.volumeId, req.source, req.readOnly, oldIdentity) === existing.shareKey;
+        if ((existing.shareKey !== key && !otherIdentityOnly) || existing.capabilityFingerprint !== req.capabilityFingerprint) {
           throw new MountError(
             'already-exists',
-            `target ${target} is already published for volume ${existing.volumeId} with different ${existing.volumeId !== req.volumeId ? 'volume' : existing.shareKey !== key ? 'source, options, read-only flag or credentials' : 'access mode/capability'}; unpublish it first`,
+            `target ${target} is already published for volume ${existing.volumeId} with different ${existing.volumeId !== req.volumeId ? 'volume' : existing.shareKey !== key ? 'source, options or read-only flag' : 'access mode/capability'}; unpublish it first`,
           );
         }
         const share = this.state.shares[existing.shareId];
-        if (share && (await this.targetServes(target, share))) {
+        const serves = share !== undefined && (await this.targetServes(target, share));
+        if (serves && !otherIdentityOnly) {
           if (req.credentials && share.credentialsFile) await writeCredentialsFile(share.credentialsFile, req.credentials);
           return; // idempotent
         }
-        this.log.warn('republish of a dead or missing mount: restoring it', { target, volumeId: req.volumeId });
-        await unmountAll(target, { lazyOnly: true });
+        if (serves && (await this.takeIdentityInPlace(share, existing, req, key))) return;
+        if (serves) {
+          // Other targets use this share: they keep it, this target gets a mount of its own identity.
+          this.log.info('republish with another credential identity: moving the target to a mount of that identity', { target, volumeId: req.volumeId, from: share.id });
+          stale = { since: new Date().toISOString(), reason: 'republished with another credential identity; the target now has a mount of its own' };
+        } else {
+          const died = share === undefined || !(await this.shareServes(share));
+          this.log.warn('republish of a dead or missing mount: restoring it on the host; running containers keep the dead mount until they restart', { target, volumeId: req.volumeId });
+          if (died) stale = { since: new Date().toISOString(), reason: 'the mount process that served it died' };
+        }
+        if (existing.staleSince) stale = { since: existing.staleSince, reason: existing.staleReason ?? stale?.reason ?? 'replaced' };
+        await this.clearTarget(target, true);
         delete this.state.targets[target];
         if (share) {
           await this.shareLocks.run(share.key, async () => {
             share.targets = share.targets.filter((t) => t !== target);
+            // A mount of another identity that no target uses any more stops (the same key is reused below).
+            if (share.key !== key && share.targets.length === 0 && this.state.shares[share.id] === share) await this.dropShare(share, 'its last target moved to another credential identity');
           });
         }
-      } else {
-        const top = topMountAt(target);
-        if (top) {
-          const p = await this.probe(target);
-          if (p.result === 'serving' && !isFuse(top)) {
-            throw new MountError('already-exists', `something else (${top.fsType} from ${top.source}) is mounted at ${target}; unmount it first`);
-          }
-          this.log.warn('removing an unrecorded mount at the target', { target, fsType: top.fsType, probe: p.detail });
-          await unmountAll(target, { lazyOnly: p.result !== 'serving' });
-        }
+      } else if (topMountAt(target)) {
+        await this.clearTarget(target, false);
       }
       await this.shareLocks.run(key, async () => {
         let share = this.findShare(key);
@@ -265,11 +357,13 @@ class ProcessMounterImpl implements ProcessMounter {
         else if (req.credentials && share.credentialsFile) await writeCredentialsFile(share.credentialsFile, req.credentials);
         try {
           await mkdir(target, { recursive: true });
+          const again = await resolveTarget(target);
+          if (again.path !== target || again.kind !== 'dir') throw new MountError('invalid-argument', `target path ${target} changed while publishing (now ${again.kind} at ${again.path})`);
           await bindMount(share.stagingPath, target, false);
           const p = await this.probe(target);
           if (p.result !== 'serving') throw new Error(`the bind mount does not serve (${p.detail})`);
         } catch (err) {
-          await unmountAll(target, { lazyOnly: true });
+          await this.removeOurMounts(target, true, { lazyOnly: true }).catch(() => undefined);
           if (share.targets.length === 0) await this.dropShare(share, 'publish failed');
           throw err instanceof MountError ? err : new MountError('internal', `publishing ${target} failed: ${(err as Error).message}`);
         }
@@ -281,10 +375,45 @@ class ProcessMounterImpl implements ProcessMounter {
           shareKey: key,
           readOnly: req.readOnly,
           capabilityFingerprint: req.capabilityFingerprint,
+          credentialIdentity: req.credentialIdentity,
+          ...(stale ? { staleSince: stale.since, staleReason: stale.reason } : {}),
         };
         await this.save();
         this.log.info('published', { target, volumeId: req.volumeId, share: share.id, pid: share.pid, shared: share.targets.length > 1 });
       });
+    });
+  }
+
+  /**
+   * Take our mounts off a target before (re)binding it; refuse when a mount this plugin did not
+   * make is there (we never unmount it, and binding over it would hide it).
+   */
+  private async clearTarget(target: string, recorded: boolean): Promise<void> {
+    const left = await this.removeOurMounts(target, recorded, { lazyOnly: true });
+    const top = left.foreign[left.foreign.length - 1];
+    if (top) throw new MountError('already-exists', `something this driver did not mount (${describeMount(top)}) is mounted at ${target}; unmount it first`);
+  }
+
+  /**
+   * A republish of a share's only target with another credential identity: nobody else uses the
+   * mount, so it takes the new identity in place (same process, new credentials file), as a
+   * secret rotation expects. False when that is not possible (other targets, or a switch
+   * between driver credentials and volume credentials): the caller moves the target instead.
+   */
+  private async takeIdentityInPlace(share: ShareState, existing: TargetState, req: PublishRequest, key: string): Promise<boolean> {
+    if (!req.credentials || !share.credentialsFile) return false;
+    const credentialsFile = share.credentialsFile;
+    const credentials = req.credentials;
+    return this.shareLocks.run(share.key, async () => {
+      if (this.state.shares[share.id] !== share || share.targets.length !== 1 || share.targets[0] !== existing.targetPath) return false;
+      await writeCredentialsFile(credentialsFile, credentials);
+      share.key = key;
+      share.credentialIdentity = req.credentialIdentity;
+      existing.shareKey = key;
+      existing.credentialIdentity = req.credentialIdentity;
+      await this.save();
+      this.log.info('republish with another credential identity: the sole target\'s mount takes it in place', { target: existing.targetPath, share: share.id });
+      return true;
     });
   }
 
@@ -401,17 +530,27 @@ class ProcessMounterImpl implements ProcessMounter {
     if (!targetPath || !isAbsolute(targetPath)) {
       throw new MountError('invalid-argument', `target path "${targetPath}" must be an absolute path`);
     }
-    const target = resolve(targetPath);
+    const { path: target, kind } = await resolveTarget(resolve(targetPath));
     await this.reconciled;
     await this.targetLocks.run(target, async () => {
       const t = this.state.targets[target];
-      const left = await unmountAll(target);
-      if (left.length) throw new MountError('internal', `cannot unmount ${target}: still mounted (${left.map((m) => m.fsType).join(', ')})`);
-      await rmdir(target).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return;
-        if (err.code === 'ENOTEMPTY') this.log.warn('target dir is not empty after unmount; leaving it', { target });
-        else throw new MountError('internal', `cannot remove target dir ${target}: ${err.code ?? err.message}`);
-      });
+      // Only what this plugin mounted goes; a foreign mount stays, and so does its directory.
+      const left = await this.removeOurMounts(target, t !== undefined);
+      if (left.blockedBy) {
+        throw new MountError(
+          'failed-precondition',
+          `a mount this driver did not make (${describeMount(left.blockedBy)}) sits on top of the bucketmount mount at ${target}; unmount it first, then retry`,
+        );
+      }
+      if (left.foreign.length) {
+        this.log.warn('leaving mounts this driver did not make at the target', { target, mounts: left.foreign.map(describeMount) });
+      } else if ((t || left.removed > 0) && (kind === 'dir' || kind === 'mount')) {
+        await rmdir(target).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return;
+          if (err.code === 'ENOTEMPTY') this.log.warn('target dir is not empty after unmount; leaving it', { target });
+          else throw new MountError('internal', `cannot remove target dir ${target}: ${err.code ?? err.message}`);
+        });
+      }
       if (!t) return;
       delete this.state.targets[target];
       const share = this.state.shares[t.shareId];
@@ -426,8 +565,8 @@ class ProcessMounterImpl implements ProcessMounter {
     });
   }
 
-  async updateCredentials(targetPath: string, credentials: S3Credentials): Promise<void> {
-    const target = resolve(targetPath);
+  async updateCredentials(targetPath: string, credentials: S3Credentials, credentialIdentity: string): Promise<void> {
+    const target = await this.targetKey(targetPath);
     await this.reconciled;
     await this.targetLocks.run(target, async () => {
       const t = this.state.targets[target];
@@ -436,6 +575,10 @@ class ProcessMounterImpl implements ProcessMounter {
       if (!share) throw new MountError('not-found', `the mount at ${target} is dead; republish it`);
       if (!share.credentialsFile) {
         throw new MountError('invalid-argument', `the mount at ${target} uses the driver's own credentials and cannot take volume credentials; republish it`);
+      }
+      if (share.credentialIdentity !== credentialIdentity) {
+        // E.g. a refresh of the identity this target had before a republish moved it.
+        throw new MountError('failed-precondition', `the mount at ${target} serves another credential identity; not writing these credentials into it (republish the target)`);
       }
       // The mount process's credential provider re-reads the file when its inode changes
       // (atomic rename), so the running mount signs its next request with these credentials.
@@ -446,7 +589,7 @@ class ProcessMounterImpl implements ProcessMounter {
 
   async usage(targetPath: string): Promise<VolumeUsage> {
     await this.reconciled;
-    const target = resolve(targetPath);
+    const target = await this.targetKey(targetPath);
     const t = this.state.targets[target];
     if (!t) throw new MountError('not-found', `nothing is published at ${target}`);
     const share = this.state.shares[t.shareId];
@@ -454,7 +597,13 @@ class ProcessMounterImpl implements ProcessMounter {
       const probe = await probeMount(target, this.probeTimeoutMs);
       return {
         abnormal: true,
-        message: `mount of volume ${t.volumeId} is not serving (${share ? `process ${share.pid}` : 'process gone'}; ${probe.detail}); the next NodePublishVolume restores it`,
+        message: `mount of volume ${t.volumeId} is not serving (${share ? `process ${share.pid}` : 'process gone'}; ${probe.detail}); the next NodePublishVolume restores it on the host, but running containers keep the dead mount until they restart`,
+      };
+    }
+    if (t.staleSince) {
+      return {
+        abnormal: true,
+        message: `the mount this volume's containers started with was replaced at ${t.staleSince} (${t.staleReason ?? 'replaced'}); the host-side target serves (process ${share.pid}), but a running container keeps its own view of the old mount (a dead one answers "Transport endpoint is not connected") until it restarts: restart the pod (a liveness probe that stats the mount path does this automatically)`,
       };
     }
     return {

@@ -2,7 +2,8 @@
 // its own session, stdio to its log file, unref'd, so it outlives the CSI plugin. Waits until
 // the mount serves (present in mountinfo and stat of its root succeeds); on failure or timeout
 // kills it, removes the half-made mount and throws a MountError carrying the exit-code mapping
-// and the last lines of the process's log. Secrets never go on argv: only a 0600 file path.
+// and the last lines of the process's log. Secrets never go on argv: only a 0600 file path; the
+// environment is built from an allow-list, not inherited.
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readSync, statSync } from 'node:fs';
 import type { Logger } from 'winston';
@@ -13,29 +14,53 @@ import { isFuse, probeMount, topMountAt, unmountAll } from './mountinfo.js';
 import { procStartTime, processAlive, sendSignal, waitGone } from './proc.js';
 import { cutMiddle } from '../bounded-text.js';
 
-/** Credential-bearing variables removed from the mount process's env when it gets its own credentials. */
-export const CREDENTIAL_ENV = [
-  'AWS_ACCESS_KEY_ID',
-  'AWS_SECRET_ACCESS_KEY',
-  'AWS_SESSION_TOKEN',
-  'AWS_SECURITY_TOKEN',
-  'AWS_PROFILE',
-  'AWS_DEFAULT_PROFILE',
-  'AWS_WEB_IDENTITY_TOKEN_FILE',
-  'AWS_ROLE_ARN',
-  'AWS_ROLE_SESSION_NAME',
-  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
-  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
-  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
-  'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
-  'AWS_SHARED_CREDENTIALS_FILE',
-  'AWS_CONFIG_FILE',
+/**
+ * Variables a mount process gets from the plugin's environment, whatever the volume's
+ * credential source (docs/security/mounter.md says why each is there):
+ * - PATH: finding fusermount / umount;
+ * - TZ: log timestamps in the node's zone;
+ * - HTTP(S)_PROXY / NO_PROXY (both spellings): node-admin network settings the S3 client needs;
+ * - NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, SSL_CERT_DIR: node-admin TLS trust for private endpoints;
+ * - AWS_REGION, AWS_DEFAULT_REGION: not secret, the node's default region (same as --default-region).
+ * Not passed: NODE_OPTIONS (could load code or open an inspector port in every mount), HOME (the
+ * SDK would read the node's ~/.aws files), and everything else the plugin happens to carry.
+ */
+export const MOUNT_ENV_ALLOW = [
+  'PATH',
+  'TZ',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
 ];
 
-/** Environment for a mount process: the node's env, minus its credentials when the volume brings its own. */
+/** Only for `authenticationSource: driver` mounts, which sign with the node's own identity. */
+export const DRIVER_IDENTITY_ENV = ['HOME'];
+
+/**
+ * Environment for a mount process, built from an allow-list (never the plugin's whole env).
+ * A mount with its own credentials (a 0600 file) gets no AWS_* at all; a mount with the
+ * driver's credentials (ownCredentials false) also gets the plugin's AWS_* (keys, IRSA
+ * web-identity file, region, profile) and HOME, as the SDK's default chain needs them.
+ */
 export function mountProcessEnv(base: NodeJS.ProcessEnv, ownCredentials: boolean): NodeJS.ProcessEnv {
-  const env = { ...base };
-  if (ownCredentials) for (const k of CREDENTIAL_ENV) delete env[k];
+  const env: NodeJS.ProcessEnv = {};
+  const take = (k: string): void => {
+    if (base[k] !== undefined) env[k] = base[k];
+  };
+  for (const k of MOUNT_ENV_ALLOW) take(k);
+  if (!ownCredentials) {
+    for (const k of DRIVER_IDENTITY_ENV) take(k);
+    for (const k of Object.keys(base)) if (k.startsWith('AWS_')) take(k);
+  }
+  env.PATH ??= '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   return env;
 }
 

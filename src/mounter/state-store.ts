@@ -40,6 +40,17 @@ export interface TargetState {
   shareKey: string;
   readOnly: boolean;
   capabilityFingerprint: string;
+  /** Credential identity of the share it is bound from (absent in state files of older versions). */
+  credentialIdentity?: string;
+  /**
+   * When the mount the target was first published with stopped being the one that serves it
+   * (its process died and a republish restored the host-side target, or the target moved to a
+   * mount of another credential identity). Containers started before keep their own bind of the
+   * old mount until they restart, so NodeGetVolumeStats stays abnormal until unpublish.
+   */
+  staleSince?: string;
+  /** Why (shown in NodeGetVolumeStats's message). */
+  staleReason?: string;
 }
 
 export interface MounterState {

@@ -31,6 +31,14 @@ export interface PublishedVolume {
   /** false when the serving process died or the mount answers ENOTCONN. */
   healthy: boolean;
   pid?: number;
+  /** Credential identity of the mount that serves the target (a republish compares it). */
+  credentialIdentity?: string;
+  /**
+   * Set once the mount the target's containers started with is no longer the one serving the
+   * host-side target (its process died and a republish restored it, or the target moved to a
+   * mount of another credential identity): running containers keep the old mount until restarted.
+   */
+  staleSince?: string;
 }
 
 export interface VolumeUsage {
@@ -40,7 +48,7 @@ export interface VolumeUsage {
   message: string;
 }
 
-export type MountErrorKind = 'invalid-argument' | 'unauthenticated' | 'permission-denied' | 'not-found' | 'unavailable' | 'already-exists' | 'internal';
+export type MountErrorKind = 'invalid-argument' | 'unauthenticated' | 'permission-denied' | 'not-found' | 'unavailable' | 'already-exists' | 'failed-precondition' | 'internal';
 
 /** A mount failure the node turns into a gRPC status. The message must say what to fix. */
 export class MountError extends Error {
@@ -60,12 +68,23 @@ export interface Mounter {
   lookup(targetPath: string): Promise<PublishedVolume | undefined>;
   /**
    * Mount at targetPath (creating it). Idempotent for an identical request; restores a dead mount
-   * at the same target. Resolves only once the mount serves (stat of its root succeeds).
+   * at the same target. Resolves only once the mount serves (stat of its root succeeds). A target
+   * whose last path component is a symlink is refused (invalid-argument); symlinked parent dirs
+   * are resolved once and the real path is recorded. A republish with another credential identity
+   * never changes what the target's share-mates use: a sole target's mount takes the new identity
+   * in place, a shared target moves to a mount of the new identity.
    */
   publish(req: PublishRequest): Promise<void>;
-  /** Replace the credentials of the running mount at targetPath without remounting. */
-  updateCredentials(targetPath: string, credentials: S3Credentials): Promise<void>;
-  /** Unmount (also a dead ENOTCONN mount) and remove targetPath. Idempotent. */
+  /**
+   * Replace the credentials of the running mount at targetPath without remounting. Refused
+   * (failed-precondition) unless that mount serves `credentialIdentity`: credentials of one
+   * identity never reach a mount that another identity's targets use.
+   */
+  updateCredentials(targetPath: string, credentials: S3Credentials, credentialIdentity: string): Promise<void>;
+  /**
+   * Unmount what this plugin mounted at targetPath (also a dead ENOTCONN mount) and remove the
+   * directory; a mount the plugin did not make is never touched. Idempotent.
+   */
   unpublish(targetPath: string): Promise<void>;
   usage(targetPath: string): Promise<VolumeUsage>;
   /** Stop watching (does NOT unmount: mounts outlive the plugin). */

@@ -212,10 +212,10 @@ test('static secret keys that S3 rejects fail the publish with UNAUTHENTICATED',
 test('republish with fresh short-lived tokens and the refresher keep one mount process serving past every expiry', async () => {
   const target = join(work.podsDir, 'f', 'data');
   const refresher = new CredentialRefresher({ resolve: (req, o) => resolve(req, o.forceRefresh === true), logger });
-  const push = (c: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) => mounter.updateCredentials(target, c);
   // First publish: 8 s token → MinIO gives the credentials the token's own 8 s expiry.
   const req0 = podRequest('trainer-3', 8);
   const first = await resolve(req0);
+  const push = (c: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) => mounter.updateCredentials(target, c, first.identity);
   assert.ok(Date.parse(first.expiration!) - Date.now() < 10_000, 'short-lived credentials');
   await mounter.publish(publishRequest(target, first, 'team-a/'));
   await refresher.track(target, req0, first, push);

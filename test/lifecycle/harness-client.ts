@@ -67,8 +67,8 @@ export class HarnessPlugin {
   usage(target: string): Promise<VolumeUsage> {
     return this.call('usage', target) as Promise<VolumeUsage>;
   }
-  updateCredentials(target: string, credentials: S3Credentials): Promise<void> {
-    return this.call('updateCredentials', { target, credentials }) as Promise<void>;
+  updateCredentials(target: string, credentials: S3Credentials, credentialIdentity: string): Promise<void> {
+    return this.call('updateCredentials', { target, credentials, credentialIdentity }) as Promise<void>;
   }
   pid(): Promise<number> {
     return this.call('pid') as Promise<number>;

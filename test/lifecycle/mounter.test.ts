@@ -178,11 +178,18 @@ test('updateCredentials rewrites the 0600 file and the running mount picks it up
     }
   };
   assert.equal(probe(), 'ENOENT');
-  await mounter.updateCredentials(target, { accessKeyId: minio.accessKey, secretAccessKey: 'rotated-but-wrong' });
+  const identity = `static:${minio.accessKey}`;
+  // Credentials of another identity never reach this mount (a late refresh of an identity the target no longer has).
+  await assert.rejects(
+    mounter.updateCredentials(target, { accessKeyId: 'other', secretAccessKey: 'other-secret' }, 'static:other'),
+    (e: unknown) => e instanceof MountError && e.kind === 'failed-precondition',
+  );
+  assert.ok(!readFileSync(share.credentialsFile!, 'utf8').includes('other-secret'));
+  await mounter.updateCredentials(target, { accessKeyId: minio.accessKey, secretAccessKey: 'rotated-but-wrong' }, identity);
   assert.equal(statSync(share.credentialsFile!).mode & 0o777, 0o600);
   assert.ok(readFileSync(share.credentialsFile!, 'utf8').includes('rotated-but-wrong'));
   await waitFor('mount uses the rotated (wrong) secret', () => probe() !== 'ENOENT', 20_000);
-  await mounter.updateCredentials(target, { accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey });
+  await mounter.updateCredentials(target, { accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey }, identity);
   await waitFor('mount uses the restored secret', () => probe() === 'ENOENT', 20_000);
   writeFileSync(join(target, 'after-rotation.txt'), 'rotated');
   assert.equal((await getObject('life-a', 'after-rotation.txt')).toString(), 'rotated');
@@ -190,7 +197,7 @@ test('updateCredentials rewrites the 0600 file and the running mount picks it up
   // a republish with fresh credentials (requiresRepublish) also rewrites the file in place
   await mounter.publish(publishRequest(minio, 'life-a', target));
   assert.equal((await mounter.lookup(target))?.pid, pid);
-  await assert.rejects(mounter.updateCredentials(join(work.podsDir, 'nothing'), { accessKeyId: 'a', secretAccessKey: 'b' }), (e: unknown) => e instanceof MountError && e.kind === 'not-found');
+  await assert.rejects(mounter.updateCredentials(join(work.podsDir, 'nothing'), { accessKeyId: 'a', secretAccessKey: 'b' }, identity), (e: unknown) => e instanceof MountError && e.kind === 'not-found');
   await mounter.unpublish(target);
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
 });

@@ -40,8 +40,8 @@ async function exec(cmd: Command): Promise<unknown> {
     case 'usage':
       return mounter.usage(cmd.args as string);
     case 'updateCredentials': {
-      const { target, credentials } = cmd.args as { target: string; credentials: S3Credentials };
-      return mounter.updateCredentials(target, credentials);
+      const { target, credentials, credentialIdentity } = cmd.args as { target: string; credentials: S3Credentials; credentialIdentity: string };
+      return mounter.updateCredentials(target, credentials, credentialIdentity);
     }
     case 'pid':
       return process.pid;

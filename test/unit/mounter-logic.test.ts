@@ -136,10 +136,32 @@ test('parseProcStat handles spaces and parens in comm; processAlive', () => {
   assert.ok(!processAlive(2 ** 22 + 7));
 });
 
-test('mountProcessEnv strips node credentials only when the volume brings its own', () => {
-  const base = { PATH: '/bin', AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b', AWS_ROLE_ARN: 'r', AWS_REGION: 'x' };
-  assert.deepEqual(mountProcessEnv(base, true), { PATH: '/bin', AWS_REGION: 'x' });
-  assert.deepEqual(mountProcessEnv(base, false), base);
+test('mountProcessEnv: an allow-list; node credentials (AWS_*, HOME) only for driver-credential mounts', () => {
+  const base = {
+    PATH: '/bin',
+    HOME: '/root',
+    AWS_ACCESS_KEY_ID: 'a',
+    AWS_SECRET_ACCESS_KEY: 'b',
+    AWS_ROLE_ARN: 'r',
+    AWS_REGION: 'x',
+    HTTPS_PROXY: 'http://proxy:3128',
+    no_proxy: '10.0.0.0/8',
+    NODE_OPTIONS: '--inspect',
+    SECRET_X: 'plugin-only',
+    KUBERNETES_SERVICE_HOST: '10.0.0.1',
+  };
+  assert.deepEqual(mountProcessEnv(base, true), { PATH: '/bin', AWS_REGION: 'x', HTTPS_PROXY: 'http://proxy:3128', no_proxy: '10.0.0.0/8' });
+  assert.deepEqual(mountProcessEnv(base, false), {
+    PATH: '/bin',
+    HOME: '/root',
+    AWS_ACCESS_KEY_ID: 'a',
+    AWS_SECRET_ACCESS_KEY: 'b',
+    AWS_ROLE_ARN: 'r',
+    AWS_REGION: 'x',
+    HTTPS_PROXY: 'http://proxy:3128',
+    no_proxy: '10.0.0.0/8',
+  });
+  assert.ok(mountProcessEnv({}, true).PATH, 'a PATH even when the plugin has none');
 });
 
 test('exit codes map to error kinds', () => {
