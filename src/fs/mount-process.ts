@@ -87,31 +87,35 @@ export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext>
   const check = clientFor(cfg, region, 'startup');
   const s3 = clientFor(cfg, region);
   let firstKey: string | undefined;
+  let journal: UploadJournal | undefined;
   try {
-    const out = await check.send(
-      new ListObjectsV2Command({
-        Bucket: cfg.bucket,
-        Prefix: cfg.prefix,
-        MaxKeys: 1,
-        ...(cfg.requesterPays ? { RequestPayer: 'requester' as const } : {}),
-      }),
-    );
-    firstKey = out.Contents?.[0]?.Key;
+    try {
+      const out = await check.send(
+        new ListObjectsV2Command({
+          Bucket: cfg.bucket,
+          Prefix: cfg.prefix,
+          MaxKeys: 1,
+          ...(cfg.requesterPays ? { RequestPayer: 'requester' as const } : {}),
+        }),
+      );
+      firstKey = out.Contents?.[0]?.Key;
+    } catch (err) {
+      throw failureFor(err, `cannot access s3://${cfg.bucket}/${cfg.prefix}`);
+    }
+    // Aborts use the start-up client too: a left-over the endpoint cannot abort now stays for the next start.
+    if (cfg.uploadJournal) {
+      try {
+        journal = await UploadJournal.open(cfg.uploadJournal, check, log, { requesterPays: cfg.requesterPays });
+      } catch (err) {
+        if (err instanceof JournalBusyError) throw new MountFailure(MountExit.BAD_ARGS, err.message);
+        throw new MountFailure(MountExit.INTERNAL, `upload journal: ${(err as Error).message}`);
+      }
+    }
   } catch (err) {
     s3.destroy();
-    throw failureFor(err, `cannot access s3://${cfg.bucket}/${cfg.prefix}`);
+    throw err;
   } finally {
     check.destroy();
-  }
-  let journal: UploadJournal | undefined;
-  if (cfg.uploadJournal) {
-    try {
-      journal = await UploadJournal.open(cfg.uploadJournal, s3, log, { requesterPays: cfg.requesterPays });
-    } catch (err) {
-      s3.destroy();
-      if (err instanceof JournalBusyError) throw new MountFailure(MountExit.BAD_ARGS, err.message);
-      throw new MountFailure(MountExit.INTERNAL, `upload journal: ${(err as Error).message}`);
-    }
   }
   let spoolDir: string;
   if (cfg.spoolDir) {
