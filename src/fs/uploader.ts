@@ -254,7 +254,10 @@ export class ObjectUploader {
         await this.ensureUpload();
         // A file stream can be read once, so the SDK does not retry it: each attempt opens the file again.
         const out = spool
-          ? await retryByTime(this.retry, () => this.ctx.s3.send(request(createReadStream(spool.path, { start: 0, end: size - 1 }))))
+          ? await retryByTime(this.retry, () => {
+              const body = createReadStream(spool.path, { start: 0, end: size - 1 });
+              return this.ctx.s3.send(request(body)).finally(() => body.destroy());
+            })
           : await this.ctx.s3.send(request(whole!.subarray(0, size)));
         this.parts.push({ PartNumber: partNumber, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 ?? crc });
       })().finally(async () => {
