@@ -3,6 +3,7 @@
 import type { S3Client, StorageClass } from '@aws-sdk/client-s3';
 import type { Logger } from '../log.js';
 import type { MountConfig } from '../mounter/mount-args.js';
+import type { UploadJournal } from './upload-journal.js';
 
 export interface FsContext {
   s3: S3Client;
@@ -13,6 +14,8 @@ export interface FsContext {
   log: Logger;
   /** Directory for staging files (created at start-up). */
   spoolDir: string;
+  /** Records started multipart uploads so a crashed mount's are aborted at the next start (--upload-journal). */
+  journal?: UploadJournal;
 }
 
 /** Extra fields for every request (requester-pays buckets). */

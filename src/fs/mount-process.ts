@@ -1,7 +1,9 @@
 // The mount process: builds the S3 client (credentials file or the SDK's default env chain),
 // detects the bucket region with HeadBucket when --region is absent, checks access before
-// mounting (failures → exit code from exit-codes.ts and one stderr line), mounts the FUSE file
-// system, and on SIGTERM/SIGINT flushes pending uploads, unmounts and exits 0.
+// mounting (failures → exit code from exit-codes.ts and one stderr line), aborts the multipart
+// uploads a crashed predecessor left in --upload-journal, mounts the FUSE file system, and on
+// SIGTERM/SIGINT flushes pending uploads, unmounts and exits 0. Start-up checks retry briefly (a
+// few attempts: the caller retries the mount); the mount's own requests retry for --retry-timeout.
 import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -10,12 +12,13 @@ import { join, resolve } from 'node:path';
 import Fuse from 'fuse-native';
 import { createLogger, type Logger } from '../log.js';
 import { MountExit, type MountExitCode } from '../mounter/exit-codes.js';
-import type { MountConfig } from '../mounter/mount-args.js';
+import { MOUNT_DEFAULTS, type MountConfig } from '../mounter/mount-args.js';
 import { createS3Client, DEFAULT_REGION, signDataBodiesUnsigned } from '../s3/client.js';
 import { classifyS3Error, describeS3Error } from '../s3/errors.js';
 import type { FsContext } from './context.js';
 import { BucketFs } from './filesystem.js';
 import { warmUp } from './warm-up.js';
+import { JournalBusyError, UploadJournal } from './upload-journal.js';
 
 export class MountFailure extends Error {
   override name = 'MountFailure';
@@ -27,13 +30,15 @@ export class MountFailure extends Error {
   }
 }
 
-function clientFor(cfg: MountConfig, region: string | undefined): S3Client {
+/** 'startup': a few attempts (fail fast, the caller retries the mount); 'mount': retry for --retry-timeout. */
+function clientFor(cfg: MountConfig, region: string | undefined, retries: 'startup' | 'mount' = 'mount'): S3Client {
   const client = createS3Client({
     endpointUrl: cfg.endpointUrl,
     region,
     forcePathStyle: cfg.forcePathStyle,
     uploadChecksums: cfg.uploadChecksums,
     credentialsFile: cfg.credentialsFile,
+    ...(retries === 'mount' ? { retryTimeoutMs: cfg.retryTimeoutMs ?? MOUNT_DEFAULTS.retryTimeoutMs } : {}),
   });
   if (cfg.uploadChecksums) signDataBodiesUnsigned(client);
   return client;
@@ -61,7 +66,7 @@ function failureFor(err: unknown, what: string): MountFailure {
 
 /** Region from HeadBucket (its x-amz-bucket-region header), also when it answers 301/400/403. */
 async function detectRegion(cfg: MountConfig, log: Logger): Promise<string | undefined> {
-  const probe = clientFor(cfg, DEFAULT_REGION);
+  const probe = clientFor(cfg, DEFAULT_REGION, 'startup');
   try {
     const out = await probe.send(new HeadBucketCommand({ Bucket: cfg.bucket }));
     return out.BucketRegion ?? undefined;
@@ -79,21 +84,38 @@ async function detectRegion(cfg: MountConfig, log: Logger): Promise<string | und
 /** Build the S3 context and check that the bucket/prefix is reachable and listable. */
 export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext> {
   const region = cfg.region ?? (await detectRegion(cfg, log));
+  const check = clientFor(cfg, region, 'startup');
   const s3 = clientFor(cfg, region);
   let firstKey: string | undefined;
+  let journal: UploadJournal | undefined;
   try {
-    const out = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: cfg.bucket,
-        Prefix: cfg.prefix,
-        MaxKeys: 1,
-        ...(cfg.requesterPays ? { RequestPayer: 'requester' as const } : {}),
-      }),
-    );
-    firstKey = out.Contents?.[0]?.Key;
+    try {
+      const out = await check.send(
+        new ListObjectsV2Command({
+          Bucket: cfg.bucket,
+          Prefix: cfg.prefix,
+          MaxKeys: 1,
+          ...(cfg.requesterPays ? { RequestPayer: 'requester' as const } : {}),
+        }),
+      );
+      firstKey = out.Contents?.[0]?.Key;
+    } catch (err) {
+      throw failureFor(err, `cannot access s3://${cfg.bucket}/${cfg.prefix}`);
+    }
+    // Aborts use the start-up client too: a left-over the endpoint cannot abort now stays for the next start.
+    if (cfg.uploadJournal) {
+      try {
+        journal = await UploadJournal.open(cfg.uploadJournal, check, log, { requesterPays: cfg.requesterPays });
+      } catch (err) {
+        if (err instanceof JournalBusyError) throw new MountFailure(MountExit.BAD_ARGS, err.message);
+        throw new MountFailure(MountExit.INTERNAL, `upload journal: ${(err as Error).message}`);
+      }
+    }
   } catch (err) {
     s3.destroy();
-    throw failureFor(err, `cannot access s3://${cfg.bucket}/${cfg.prefix}`);
+    throw err;
+  } finally {
+    check.destroy();
   }
   let spoolDir: string;
   if (cfg.spoolDir) {
@@ -103,7 +125,7 @@ export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext>
     spoolDir = mkdtempSync(join(tmpdir(), 'bucketmount-spool-'));
   }
   log.info('bucket access ok', { bucket: cfg.bucket, prefix: cfg.prefix, region: region ?? DEFAULT_REGION });
-  const ctx: FsContext = { s3, bucket: cfg.bucket, prefix: cfg.prefix, cfg, log, spoolDir };
+  const ctx: FsContext = { s3, bucket: cfg.bucket, prefix: cfg.prefix, cfg, log, spoolDir, journal };
   await warmUp(ctx, firstKey);
   return ctx;
 }
@@ -247,6 +269,7 @@ export async function runMount(cfg: MountConfig): Promise<number> {
       log.info('stopping: flushing pending uploads', { signal, pending: fs.pendingWriters });
       void (async () => {
         await fs.flushAll();
+        ctx.journal?.close();
         await unmountFuse(fuse);
         ctx.s3.destroy();
         rmSync(ctx.spoolDir, { recursive: true, force: true });

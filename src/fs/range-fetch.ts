@@ -15,6 +15,13 @@ interface Waiter {
 
 const BODY_ATTEMPTS = 4;
 
+/** The GetObject request failed after the SDK's retries (as opposed to its body breaking off). */
+class RequestFailed extends Error {
+  constructor(cause: unknown) {
+    super('GetObject failed', { cause });
+  }
+}
+
 export class RangeFetch {
   readonly buf: Buffer;
   /** Bytes of buf already received. */
@@ -91,10 +98,11 @@ export class RangeFetch {
         lastErr = new Error(`short body for ${this.key}: ${this.filled} of ${this.length} bytes`);
       } catch (err) {
         lastErr = err;
-        const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-        const name = (err as { name?: string }).name ?? '';
-        // Service errors were already retried by the SDK; resume only broken bodies / resets here.
-        if (status !== undefined && name !== 'InternalError') break;
+        // The request itself was already retried by the SDK (for --retry-timeout); resume only broken bodies here.
+        if (err instanceof RequestFailed) {
+          lastErr = err.cause;
+          break;
+        }
       }
       if (this.cancelled) return;
       await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
@@ -105,15 +113,19 @@ export class RangeFetch {
   }
 
   private async fetchFrom(from: number): Promise<void> {
-    const out = await this.ctx.s3.send(
-      new GetObjectCommand({
-        Bucket: this.ctx.bucket,
-        Key: this.key,
-        Range: `bytes=${from}-${this.end - 1}`,
-        IfMatch: this.etag,
-        ...payer(this.ctx),
-      }),
-    );
+    const out = await this.ctx.s3
+      .send(
+        new GetObjectCommand({
+          Bucket: this.ctx.bucket,
+          Key: this.key,
+          Range: `bytes=${from}-${this.end - 1}`,
+          IfMatch: this.etag,
+          ...payer(this.ctx),
+        }),
+      )
+      .catch((err: unknown) => {
+        throw new RequestFailed(err);
+      });
     const body = out.Body as Readable | undefined;
     if (!body) return;
     this.body = body;

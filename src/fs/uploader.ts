@@ -1,9 +1,12 @@
 // Streams one object to S3 as a multipart upload while data arrives: bytes are collected into
-// part-size buffers and each full part is uploaded immediately, several in parallel (bounded,
-// which also bounds memory). Small objects become a single PutObject. Server-side copies of
-// existing byte ranges (UploadPartCopy) can lead the upload, so appends to large objects do not
-// re-send unchanged data. Every part request is retried by the SDK; a final failure aborts the
-// upload and is reported to the caller (EIO), never dropped.
+// parts and each full part is uploaded immediately, several in parallel (bounded by count and
+// bytes, which also bounds memory). Part sizes grow with the object (part-schedule.ts) so objects
+// up to S3's 5 TiB limit fit in 10,000 parts; parts too big for memory are spooled to a file in
+// the spool dir and uploaded from it. Small objects become a single PutObject. Server-side copies
+// of existing byte ranges (UploadPartCopy) can lead the upload, so appends to large objects do
+// not re-send unchanged data. Every part request is retried (retry.ts, by time); a final failure
+// aborts the upload and is reported to the caller (EIO), never dropped. Started uploads are
+// recorded in the upload journal until completed or aborted (upload-journal.ts).
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -14,8 +17,16 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { crc32 } from 'node:zlib';
+import { createReadStream } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { BoundedRetryStrategy, DEFAULT_RETRY_BUDGET_MS, retryByTime } from '../s3/retry.js';
+import { classifyS3Error } from '../s3/errors.js';
 import { sharedPool } from './buffer-pool.js';
 import { createFields, payer, type FsContext } from './context.js';
+import { Errno, FsError } from './errno.js';
+import { DEFAULT_SCHEDULE, MAX_PARTS, inflightLimit, partSizeFor, spoolsPart, type PartSchedule } from './part-schedule.js';
 
 export const MIN_PART = 5 * 1024 * 1024;
 /** First buffer of a new object: small files never allocate a whole part. */
@@ -33,11 +44,27 @@ export interface UploadResult {
   size: number;
 }
 
+/** A part being written to disk (parts bigger than the schedule's memoryPartMax). */
+interface SpooledPart {
+  fh: FileHandle;
+  path: string;
+}
+
 export class ObjectUploader {
+  /** The part being filled, in memory... */
   private buf: Buffer | null = null;
+  /** ...or on disk. */
+  private spool: SpooledPart | null = null;
+  /** Bytes of the part being filled. */
   private bufLen = 0;
-  /** CRC32 of buf[0, bufLen), computed as data arrives (spreads the cost over the writes). */
+  /** Size the part being filled will have when full (from the schedule). */
+  private curSize = 0;
+  /** CRC32 of the part's bytes [0, bufLen), computed as data arrives (spreads the cost over the writes). */
   private bufCrc = 0;
+  /** Bytes of the data parts in flight. */
+  private inflightBytes = 0;
+  private readonly retry: BoundedRetryStrategy;
+  private readonly maxInflightBytes: number;
   private uploadId?: string;
   private creating?: Promise<string>;
   private readonly parts: CompletedPart[] = [];
@@ -51,9 +78,14 @@ export class ObjectUploader {
   constructor(
     private readonly ctx: FsContext,
     readonly key: string,
+    /** Size of the first parts (--part-size); later parts grow per `schedule`. */
     private readonly partSize: number,
     private readonly concurrency = 4,
-  ) {}
+    private readonly schedule: PartSchedule = DEFAULT_SCHEDULE,
+  ) {
+    this.retry = new BoundedRetryStrategy({ budgetMs: ctx.cfg.retryTimeoutMs ?? DEFAULT_RETRY_BUDGET_MS });
+    this.maxInflightBytes = inflightLimit(partSize, schedule);
+  }
 
   /** Parts copied server-side: their CRC32 is unknown, so the upload is created without one. */
   private hasCopies = false;
@@ -76,6 +108,7 @@ export class ObjectUploader {
         )
         .then((out) => {
           this.uploadId = out.UploadId!;
+          this.ctx.journal?.add(this.ctx.bucket, this.key, this.uploadId);
           return this.uploadId;
         });
     }
@@ -90,8 +123,11 @@ export class ObjectUploader {
     this.inflight.add(done);
   }
 
-  private async waitForSlot(): Promise<void> {
-    while (this.inflight.size >= this.concurrency) await Promise.race(this.inflight);
+  /** Wait until a part of `bytes` may start: fewer than `concurrency` in flight and within the byte bound (one part always may). */
+  private async waitForSlot(bytes = 0): Promise<void> {
+    while (this.inflight.size >= this.concurrency || (this.inflight.size > 0 && this.inflightBytes + bytes > this.maxInflightBytes)) {
+      await Promise.race(this.inflight);
+    }
     if (this.error) throw this.error;
   }
 
@@ -139,60 +175,95 @@ export class ObjectUploader {
     if (this.finished) throw new Error('upload already finished');
     let off = 0;
     while (off < data.length) {
-      if (!this.buf) {
-        // The first part grows from 64 KiB; later parts use pooled whole-part buffers.
-        this.buf = this.nextPart === 1 ? Buffer.allocUnsafe(Math.min(FIRST_BUFFER, this.partSize)) : sharedPool.take(this.partSize);
-        this.bufLen = 0;
-        this.bufCrc = 0;
+      if (!this.buf && !this.spool) await this.startPart();
+      const want = Math.min(data.length - off, this.curSize - this.bufLen);
+      let n = want;
+      if (this.spool) {
+        await this.spool.fh.write(data, off, n, this.bufLen);
+      } else {
+        if (this.bufLen + want > this.buf!.length) this.growBuffer(this.bufLen + want);
+        n = Math.min(want, this.buf!.length - this.bufLen);
+        data.copy(this.buf!, this.bufLen, off, off + n);
       }
-      const want = Math.min(data.length - off, this.partSize - this.bufLen);
-      if (this.bufLen + want > this.buf.length) this.growBuffer(this.bufLen + want);
-      const n = Math.min(want, this.buf.length - this.bufLen);
-      data.copy(this.buf, this.bufLen, off, off + n);
       if (this.checksums) this.bufCrc = crc32(data.subarray(off, off + n), this.bufCrc);
       this.bufLen += n;
       off += n;
       this.size += n;
-      if (this.bufLen === this.partSize) await this.sendPart();
+      if (this.bufLen === this.curSize) await this.sendPart();
+    }
+  }
+
+  /** Begin the next part: its size comes from the schedule; big parts go to a spool file. */
+  private async startPart(): Promise<void> {
+    if (this.nextPart > MAX_PARTS) {
+      throw new FsError(Errno.EFBIG, `${this.key}: an S3 object has at most ${MAX_PARTS} parts (${this.size} bytes written)`);
+    }
+    this.curSize = partSizeFor(this.nextPart, this.partSize, this.schedule);
+    this.bufLen = 0;
+    this.bufCrc = 0;
+    if (spoolsPart(this.curSize, this.partSize, this.schedule)) {
+      const path = join(this.ctx.spoolDir, `part-${randomBytes(8).toString('hex')}`);
+      this.spool = { fh: await open(path, 'w+', 0o600), path };
+    } else {
+      // The first part grows from 64 KiB; later parts use pooled whole-part buffers.
+      this.buf = this.nextPart === 1 ? Buffer.allocUnsafe(Math.min(FIRST_BUFFER, this.curSize)) : sharedPool.take(this.curSize);
     }
   }
 
   private growBuffer(min: number): void {
     let size = this.buf!.length;
     while (size < min) size *= 2;
-    size = Math.min(size, this.partSize);
-    const next = size === this.partSize ? sharedPool.take(size) : Buffer.allocUnsafe(size);
+    size = Math.min(size, this.curSize);
+    const next = size === this.curSize ? sharedPool.take(size) : Buffer.allocUnsafe(size);
     this.buf!.copy(next, 0, 0, this.bufLen);
     this.buf = next;
   }
 
   private async sendPart(): Promise<void> {
-    const whole = this.buf!;
-    const body = whole.subarray(0, this.bufLen);
+    const whole = this.buf;
+    const spool = this.spool;
+    const size = this.bufLen;
+    const partSize = this.curSize;
     const crc = this.checksums ? crcBase64(this.bufCrc) : undefined;
     this.buf = null;
+    this.spool = null;
     this.bufLen = 0;
     this.bufCrc = 0;
-    await this.waitForSlot();
+    if (spool) await spool.fh.close();
+    try {
+      await this.waitForSlot(size);
+    } catch (err) {
+      if (spool) await rm(spool.path, { force: true });
+      throw err;
+    }
     const partNumber = this.nextPart++;
+    this.inflightBytes += size;
+    const request = (body: UploadPartCommand['input']['Body']): UploadPartCommand =>
+      new UploadPartCommand({
+        Bucket: this.ctx.bucket,
+        Key: this.key,
+        UploadId: this.uploadId,
+        PartNumber: partNumber,
+        Body: body,
+        ContentLength: size,
+        ...payer(this.ctx),
+        ...(crc ? { ChecksumAlgorithm: 'CRC32' as const, ChecksumCRC32: crc } : {}),
+      });
     this.track(
       (async () => {
-        const id = await this.ensureUpload();
-        const out = await this.ctx.s3.send(
-          new UploadPartCommand({
-            Bucket: this.ctx.bucket,
-            Key: this.key,
-            UploadId: id,
-            PartNumber: partNumber,
-            Body: body,
-            ContentLength: body.length,
-            ...payer(this.ctx),
-            ...(crc ? { ChecksumAlgorithm: 'CRC32' as const, ChecksumCRC32: crc } : {}),
-          }),
-        );
+        await this.ensureUpload();
+        // A file stream can be read once, so the SDK does not retry it: each attempt opens the file again.
+        const out = spool
+          ? await retryByTime(this.retry, () => {
+              const body = createReadStream(spool.path, { start: 0, end: size - 1 });
+              return this.ctx.s3.send(request(body)).finally(() => body.destroy());
+            })
+          : await this.ctx.s3.send(request(whole!.subarray(0, size)));
         this.parts.push({ PartNumber: partNumber, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 ?? crc });
-      })().finally(() => {
-        if (whole.length === this.partSize) sharedPool.give(whole);
+      })().finally(async () => {
+        this.inflightBytes -= size;
+        if (whole && whole.length === partSize) sharedPool.give(whole);
+        if (spool) await rm(spool.path, { force: true });
       }),
     );
   }
@@ -234,7 +305,7 @@ export class ObjectUploader {
           );
           return { etag: out.ETag, size: this.size };
         } finally {
-          if (whole?.length === this.partSize) sharedPool.give(whole);
+          if (whole?.length === this.curSize) sharedPool.give(whole);
         }
       }
       if (this.bufLen > 0) await this.sendPart();
@@ -253,6 +324,7 @@ export class ObjectUploader {
           ...payer(this.ctx),
         }),
       );
+      this.ctx.journal?.remove(id);
       return { etag: out.ETag, size: this.size };
     } catch (err) {
       await this.abort();
@@ -264,13 +336,24 @@ export class ObjectUploader {
   async abort(): Promise<void> {
     this.finished = true;
     this.buf = null;
+    const spool = this.spool;
+    this.spool = null;
+    if (spool) {
+      await spool.fh.close().catch(() => undefined);
+      await rm(spool.path, { force: true });
+    }
     await Promise.allSettled([...this.inflight]);
     if (this.uploadId || this.creating) {
       const id = await this.creating?.catch(() => undefined);
       if (id) {
-        await this.ctx.s3
-          .send(new AbortMultipartUploadCommand({ Bucket: this.ctx.bucket, Key: this.key, UploadId: id, ...payer(this.ctx) }))
-          .catch((err: unknown) => this.ctx.log.warn('abort multipart upload failed', { key: this.key, error: String(err) }));
+        try {
+          await this.ctx.s3.send(new AbortMultipartUploadCommand({ Bucket: this.ctx.bucket, Key: this.key, UploadId: id, ...payer(this.ctx) }));
+          this.ctx.journal?.remove(id);
+        } catch (err) {
+          if (classifyS3Error(err) === 'not-found') this.ctx.journal?.remove(id);
+          // Still in the journal: the next mount process with this journal aborts it.
+          else this.ctx.log.warn('abort multipart upload failed', { key: this.key, error: String(err) });
+        }
       }
     }
   }

@@ -55,6 +55,13 @@ export interface MountConfig {
   volumeId?: string;
   logLevel: string;
   logFile?: string;
+  /**
+   * How long one S3 request is retried after retryable failures (ms; outages up to this are ridden
+   * out); undefined = MOUNT_DEFAULTS.retryTimeoutMs (optional so existing share keys do not change).
+   */
+  retryTimeoutMs?: number;
+  /** File recording this mount's unfinished multipart uploads; left-overs of a dead predecessor are aborted at start. */
+  uploadJournal?: string;
 }
 
 export const MOUNT_DEFAULTS = {
@@ -76,6 +83,7 @@ export const MOUNT_DEFAULTS = {
   prefetchBudget: 512 * 1024 * 1024,
   dirRenameLimit: 10000,
   logLevel: 'info',
+  retryTimeoutMs: 60_000,
 } as const;
 
 export class MountArgsError extends Error {
@@ -114,6 +122,8 @@ const FLAGS = {
   'log-level': { type: 'string', help: 'error|warn|info|debug (default info)' },
   'log-file': { type: 'string', help: 'write JSON logs here instead of stderr' },
   foreground: { type: 'boolean', short: 'f', help: 'stay in the foreground (default: daemonize)' },
+  'retry-timeout': { type: 'string', help: 'seconds to retry a failing S3 request before EIO (default 60, 0..3600)' },
+  'upload-journal': { type: 'string', help: 'file recording unfinished multipart uploads; a dead mount\'s are aborted at start' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -311,6 +321,8 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
     volumeId: str('volume-id'),
     logLevel: str('log-level') ?? MOUNT_DEFAULTS.logLevel,
     logFile: str('log-file'),
+    retryTimeoutMs: str('retry-timeout') === undefined ? undefined : parseIntFlag('retry-timeout', str('retry-timeout'), 0, 0, 3600) * 1000,
+    uploadJournal: str('upload-journal'),
   };
   if (!['error', 'warn', 'info', 'debug'].includes(cfg.logLevel)) {
     throw new MountArgsError(`--log-level must be error, warn, info or debug, got "${cfg.logLevel}"`);
@@ -357,6 +369,8 @@ export function mountConfigToArgs(cfg: MountConfig): string[] {
   opt('log-level', cfg.logLevel);
   opt('log-file', cfg.logFile);
   flag('foreground', cfg.foreground);
+  opt('retry-timeout', cfg.retryTimeoutMs === undefined ? undefined : String(cfg.retryTimeoutMs / 1000));
+  opt('upload-journal', cfg.uploadJournal);
   return args;
 }
 

@@ -66,6 +66,8 @@ export const OPTION_AUTHORITY = {
   'log-level': { author: 'volume', why: 'verbosity of this mount\'s log (rotated at 10 MiB, 3 files kept), read by node admins' },
   'log-file': { author: 'node', why: 'a host path chosen by the node (per share)' },
   foreground: { author: 'node', why: 'process plumbing of the node\'s mounter' },
+  'retry-timeout': { author: 'pod', why: 'how long this mount\'s own requests retry an unreachable endpoint before EIO (0..3600 s)' },
+  'upload-journal': { author: 'node', why: 'a host path chosen by the node (per share, under the state dir)' },
 } as const satisfies Record<string, OptionRule>;
 
 export type OptionName = keyof typeof OPTION_AUTHORITY;

@@ -451,6 +451,8 @@ class ProcessMounterImpl implements ProcessMounter {
         credentialsFile: share.credentialsFile,
         logFile: share.logFile,
         volumeId: req.volumeId,
+        // Outside the share dir (removed with the share), keyed like the share: a crashed mount's successor aborts its uploads.
+        uploadJournal: join(this.stateDir, 'upload-journals', `${key}.json`),
       };
       await spawnMount({
         command: this.command,

@@ -1,6 +1,6 @@
 // Builds the S3 client used by the mount process and the controller: endpoint, region,
 // path-style addressing, checksum behaviour (R2/GCS need checksums off), retries with
-// backoff (retry.ts, no client-wide quota), connection pooling, and credentials (file, static, or the SDK default chain).
+// backoff by attempts or by time (retry.ts, no client-wide quota), connection pooling, and credentials (file, static, or the SDK default chain).
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
@@ -23,8 +23,10 @@ export interface S3ClientOptions extends S3Endpoint {
   /** One of: a credentials file path, static credentials, or neither (SDK default chain). */
   credentialsFile?: string;
   credentials?: S3Credentials;
-  /** Total attempts per request including the first (default 5). */
+  /** Total attempts per request including the first (default 5, or unlimited with retryTimeoutMs). */
   maxAttempts?: number;
+  /** Retry each request for this long (ms) from its first attempt instead of a number of attempts. */
+  retryTimeoutMs?: number;
   /** Parallel sockets per client (default 64). */
   maxSockets?: number;
   requestTimeoutMs?: number;
@@ -49,7 +51,9 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
     endpoint: opts.endpointUrl,
     forcePathStyle: opts.forcePathStyle ?? false,
     maxAttempts: opts.maxAttempts ?? 5,
-    retryStrategy: new BoundedRetryStrategy({ maxAttempts: opts.maxAttempts ?? 5 }),
+    retryStrategy: new BoundedRetryStrategy(
+      opts.retryTimeoutMs !== undefined ? { budgetMs: opts.retryTimeoutMs, maxAttempts: opts.maxAttempts } : { maxAttempts: opts.maxAttempts ?? 5 },
+    ),
     requestHandler: new NodeHttpHandler({
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),

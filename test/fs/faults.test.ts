@@ -25,8 +25,9 @@ before(async () => {
   // node 20 runs root-level before() hooks concurrently: wait for fsSuite's MinIO first
   for (let i = 0; !s.minio && i < 3000; i++) await sleep(20);
   proxy = await startFaultProxy(s.minio.endpoint, { seed: 7 });
-  // small parts so a 16 MiB file is a 4-part multipart upload; no TTL so every read goes to S3
-  mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--part-size=5', '--metadata-ttl=0'] });
+  // small parts so a 16 MiB file is a 4-part multipart upload; no TTL so every read goes to S3;
+  // persistent faults give up after 3 s of retries (default 60 s: outages are s3safety.test.ts's)
+  mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--part-size=5', '--metadata-ttl=0', '--retry-timeout=3'] });
   await mkdir(m('t'), { recursive: true });
 });
 afterEach(() => proxy.clearRules());

@@ -95,7 +95,7 @@ before(async () => {
   for (let i = 0; !s.minio && i < 3000; i++) await sleep(20);
   local = await mkdtemp(join(tmpdir(), 'fs-semantics-'));
   proxy = await startFaultProxy(s.minio.endpoint, { seed: 3 });
-  mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--part-size=5', '--dir-rename-limit=20', `--metadata-ttl=${TTL_MS / 1000}`, spoolFlag()] });
+  mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--part-size=5', '--dir-rename-limit=20', `--metadata-ttl=${TTL_MS / 1000}`, spoolFlag(), '--retry-timeout=3'] });
 });
 afterEach(() => proxy.clearRules());
 after(async () => {

@@ -4,6 +4,7 @@
 // or reset the connection, for the next N matching requests or a fraction of them; it can also
 // answer ListObjectsV2 from a fake key list (keys MinIO refuses to store). Everything
 // else is forwarded unchanged — including the Host header, which SigV4 signatures cover.
+// refuse()/accept() simulate an endpoint outage (connections refused, then served again).
 // Every request is counted and recorded (method, path, operation, headers, what was injected).
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -94,6 +95,10 @@ export interface FaultProxy {
   /** Count recorded requests matching a filter. */
   count(filter?: { op?: S3Op; method?: string; path?: RegExp; injected?: boolean }): number;
   resetCounts(): void;
+  /** Endpoint outage: stop listening and cut every open connection (clients see ECONNREFUSED). */
+  refuse(): Promise<void>;
+  /** End the outage: listen on the same port again. */
+  accept(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -357,10 +362,24 @@ export async function startFaultProxy(target: string, opts: { seed?: number } = 
     resetCounts() {
       requests.length = 0;
     },
+    async refuse() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+    async accept() {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    },
     async close() {
       rules.length = 0;
       for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
   return proxy;

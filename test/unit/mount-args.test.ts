@@ -70,3 +70,17 @@ test('normalises Kubernetes mount options', () => {
   assert.throws(() => normaliseMountOptions(['credentials-file=/x'], 'volume'), /only the node plugin/);
   assert.throws(() => normaliseMountOptions(['nope'], 'volume'), /unknown mount option/);
 });
+
+test('--retry-timeout (seconds, default unset = 60 s) and --upload-journal parse, round-trip, and the journal is node-owned', () => {
+  const d = parseMountArgs(['bkt', '/m']);
+  assert.equal(d.retryTimeoutMs, undefined, 'unset: existing share keys do not change');
+  const c = parseMountArgs(['bkt', '/m', '--retry-timeout=20', '--upload-journal=/var/lib/x/j.json']);
+  assert.equal(c.retryTimeoutMs, 20_000);
+  assert.equal(c.uploadJournal, '/var/lib/x/j.json');
+  assert.deepEqual(parseMountArgs(mountConfigToArgs(c)), c);
+  assert.equal(parseMountArgs(['bkt', '/m', '--retry-timeout=0']).retryTimeoutMs, 0);
+  assert.throws(() => parseMountArgs(['bkt', '/m', '--retry-timeout=3601']), /between 0 and 3600/);
+  assert.throws(() => parseMountArgs(['bkt', '/m', '--retry-timeout=1.5']), /whole number/);
+  assert.deepEqual(normaliseMountOptions(['retry-timeout=120'], 'pod'), ['--retry-timeout=120']);
+  assert.throws(() => normaliseMountOptions(['upload-journal=/etc/cron.d/x'], 'volume'), /only the node plugin/);
+});
