@@ -8,9 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsSuite, py, python, sha256, sleep } from './helpers.js';
+import { fsSuite, py, python, released, sha256, sleep } from './helpers.js';
 
 const s = fsSuite({ bucket: 'closerace' });
 const T = { timeout: 300_000 };
@@ -127,6 +126,7 @@ test('a big streamed file: truncate, rename and append right after close (10 tim
     10,
   );
   assert.equal(local, '');
+  await released(m('bg'));
   const bad: string[] = [];
   for (let i = 0; i < 10; i++) {
     if ((await s.getBytes(`bg/f${i}`)).toString('latin1') !== String.fromCharCode(i % 251).repeat(4)) bad.push(`f${i}`);
@@ -164,8 +164,7 @@ test('a forked child closing its copy of the descriptor never publishes a partia
     await sleep(5);
   }
   assert.equal(await exited, 0, out);
-  // wait for the release of the last descriptor (a stat through the mount orders after it)
-  await stat(m('fork.bin'));
+  await released(s.mnt.dir);
   const got = await s.getBytes('fork.bin');
   assert.equal(got.length, 2 * part);
   const chunk = (seed: number): Buffer => {
