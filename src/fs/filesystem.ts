@@ -1,11 +1,13 @@
 // The FUSE operation table: turns each fuse-native op into calls on the metadata layer
 // (inodes.ts), per-descriptor read handles (read-handle.ts) and per-file write handles
 // (write-handle.ts), plus rename.ts for renames. Policy checks (--read-only → EROFS,
-// --allow-delete/--allow-overwrite → EPERM) happen here, before any S3 request.
+// --allow-delete/--allow-overwrite → EPERM) happen here, before any S3 request. Every operation
+// on a path first waits for the releases of that path still running (pending-closes.ts), so it
+// sees the effect of every earlier close.
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { open as openFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { FuseOps, FuseStat } from 'fuse-native';
 import { createFields, type FsContext } from './context.js';
@@ -14,8 +16,10 @@ import { Errno, FsError, toErrno } from './errno.js';
 import { Inodes, type Attr } from './inodes.js';
 import { baseName, dirPrefix, fileKey, isInside, joinPath, parentPath } from './keys.js';
 import { DEFAULT_LIST_AHEAD, ListAhead } from './list-ahead.js';
+import { mountDeviceOf, otherWriterHolds } from './open-writers.js';
 import { listAllKeys } from './listing.js';
 import { PrefetchBudget, defaultPrefetchConfig, type PrefetchConfig } from './prefetch.js';
+import { PendingCloses } from './pending-closes.js';
 import { ReadHandle, getRange } from './read-handle.js';
 import { deleteObject, renameDirectory, renameObject } from './rename.js';
 import { WriteHandle } from './write-handle.js';
@@ -47,7 +51,12 @@ interface OpenFile {
 export class BucketFs {
   readonly inodes: Inodes;
   private readonly handles = new Map<number, OpenFile>();
+  /** "major:minor" of this mount, found on the first flush that needs it ('' = not found). */
+  private mountDevice: string | undefined;
+  /** Files with open descriptors (a file whose last descriptor is being released is not here). */
   private readonly writers = new Map<string, WriteHandle>();
+  /** Releases of last descriptors still uploading: later operations on those paths wait. */
+  private readonly closing = new PendingCloses();
   private nextFd = 1;
   /**
    * Files unlinked while open: libfuse renames them to `.fuse_hidden*` names and unlinks those
@@ -132,12 +141,26 @@ export class BucketFs {
     this.cache?.forget(r.key);
   };
 
-  private writerFor(path: string, attr: Attr | null): WriteHandle {
-    let w = this.writers.get(path);
-    if (!w) {
-      w = new WriteHandle(this.ctx, this.key(path), attr ? { size: attr.size, etag: attr.etag } : null, this.onDurable);
-      this.writers.set(path, w);
+  /**
+   * The write handle of `path` with one more reference: the open one, or a new one based on
+   * what S3 holds once no release of the path is running. `attr` (null: no such file) describes
+   * the file as seen after such a wait, with nothing awaited since.
+   */
+  private async writerFor(path: string, attr: Attr | null): Promise<WriteHandle> {
+    for (;;) {
+      const w = this.writers.get(path);
+      if (w) {
+        w.refs++;
+        return w;
+      }
+      if (!this.closing.has(path)) break;
+      // A release started after the caller looked: wait for it and look again.
+      await this.closing.settle(path);
+      attr = await this.attrOf(path);
+      if (attr?.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
     }
+    const w = new WriteHandle(this.ctx, this.key(path), attr ? { size: attr.size, etag: attr.etag } : null, this.onDurable);
+    this.writers.set(path, w);
     w.refs++;
     return w;
   }
@@ -185,21 +208,24 @@ export class BucketFs {
   async flushAll(): Promise<void> {
     const results = await Promise.allSettled([...this.writers.values()].map((w) => w.flush()));
     for (const r of results) if (r.status === 'rejected') this.ctx.log.error('upload failed during shutdown', { error: String(r.reason) });
+    await this.closing.settleTree('/');
   }
 
   get pendingWriters(): number {
-    return this.writers.size;
+    return this.writers.size + this.closing.size;
   }
 
   // ---- operations (async, throwing FsError / S3 errors) -------------------------------------
 
   async getattr(path: string): Promise<FuseStat> {
+    await this.closing.settle(path);
     const attr = await this.attrOf(path);
     if (!attr) throw new FsError(Errno.ENOENT, 'no such file');
     return this.stat(attr);
   }
 
   async readdir(path: string): Promise<{ names: string[]; stats: FuseStat[] }> {
+    await this.closing.settleTree(path);
     const attr = await this.attrOf(path);
     if (!attr) throw new FsError(Errno.ENOENT, 'no such directory');
     if (attr.kind !== 'dir') throw new FsError(Errno.ENOTDIR, 'not a directory');
@@ -224,11 +250,12 @@ export class BucketFs {
   }
 
   async open(path: string, flags: number): Promise<number> {
+    await this.closing.settle(path);
     const attr = await this.fileAttrOf(path);
     const f: OpenFile = { path, key: this.key(path), attr };
     if ((flags & O_ACCMODE) !== 0) {
       this.mutable('overwrite');
-      f.writer = this.writerFor(path, attr);
+      f.writer = await this.writerFor(path, attr);
       if (flags & O_TRUNC) await f.writer.truncate(0);
     } else if (attr.size <= SMALL_FILE_PREFETCH && !this.writers.has(path)) {
       f.reader = new ReadHandle(this.ctx, f.key, attr.size, attr.etag, this.pcfg, this.budget, this.cache);
@@ -239,11 +266,12 @@ export class BucketFs {
 
   async create(path: string): Promise<number> {
     this.mutable('write');
+    await this.closing.settle(path);
     const existing = await this.attrOf(path);
     if (existing?.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
     if (existing) this.mutable('overwrite');
     const f: OpenFile = { path, key: this.key(path), attr: null };
-    f.writer = this.writerFor(path, existing);
+    f.writer = await this.writerFor(path, existing);
     if (existing) await f.writer.truncate(0);
     this.inodes.noteFile(path, 0);
     return this.newFd(f);
@@ -273,14 +301,33 @@ export class BucketFs {
     return len;
   }
 
+  /** FUSE flush: the close of one copy of a descriptor (see WriteHandle.flushAtClose). */
   async flush(fd: number): Promise<void> {
+    const f = this.handle(fd);
+    if (f.writer?.isDirty) await this.durable(f.writer, (w) => w.flushAtClose(() => this.othersStillWriting(f.path)));
+  }
+
+  /** Another process still holds `path` open for writing (see open-writers.ts); false when unknown. */
+  private async othersStillWriting(path: string): Promise<boolean> {
+    this.mountDevice ??= mountDeviceOf(resolvePath(this.ctx.cfg.mountPoint)) ?? '';
+    if (this.mountDevice === '') return false;
+    try {
+      return await otherWriterHolds(this.mountDevice, path);
+    } catch (err) {
+      this.ctx.log.warn('cannot tell whether other processes still write the file; publishing it now', { path, error: String(err) });
+      return false;
+    }
+  }
+
+  async fsync(fd: number): Promise<void> {
     const f = this.handle(fd);
     if (f.writer?.isDirty) await this.durable(f.writer);
   }
 
-  private async durable(w: WriteHandle): Promise<void> {
+  /** Run an upload step of `w` (default: publish everything) and map its failure to an errno. */
+  private async durable(w: WriteHandle, step: (w: WriteHandle) => Promise<void> = (x) => x.flush()): Promise<void> {
     try {
-      await w.flush();
+      await step(w);
     } catch (err) {
       this.ctx.log.error('upload failed', { key: w.key, error: String(err) });
       // Permission problems and a full spool disk keep their errno; everything else is EIO.
@@ -294,40 +341,47 @@ export class BucketFs {
     const f = this.handle(fd);
     this.handles.delete(fd);
     f.reader?.close();
-    await f.ghostCopy?.close().catch(() => undefined);
-    const w = f.writer;
-    if (!w) return;
-    w.refs--;
-    if (w.refs > 0) return;
-    let saved = false;
     try {
-      if (w.isDirty) await this.durable(w);
-      saved = true;
+      if (f.writer) await this.unref(f.path, f.writer);
     } finally {
-      // After a failed upload our cached size/etag may describe bytes that never landed.
-      if (!saved) this.inodes.invalidateTree(f.path);
-      if (w.refs === 0) {
-        for (const [p, x] of this.writers) if (x === w) this.writers.delete(p);
-        await w.dispose();
-      }
+      await f.ghostCopy?.close().catch(() => undefined);
     }
   }
 
+  /** Drop one reference to `w`; the last one publishes the file and drops its local state. */
+  private async unref(path: string, w: WriteHandle): Promise<void> {
+    w.refs--;
+    if (w.refs > 0) return;
+    // From here until the upload finished, operations on the path wait (pending-closes.ts).
+    for (const [p, x] of this.writers) if (x === w) this.writers.delete(p);
+    await this.closing.track(path, this.closeLast(path, w));
+  }
+
+  /** Publish what the last descriptor of `path` left unsaved and drop the file's local state. */
+  private async closeLast(path: string, w: WriteHandle): Promise<void> {
+    try {
+      await this.durable(w, (x) => x.closeLast());
+    } catch (err) {
+      // After a failed upload our cached size/etag may describe bytes that never landed.
+      this.inodes.invalidateTree(path);
+      throw err;
+    }
+  }
+
+  /**
+   * truncate(2) by path: applied to the open file if there is one, and published before it
+   * returns in every case (a descriptor whose close() already returned may not be released yet).
+   */
   async truncate(path: string, size: number): Promise<void> {
     this.mutable('overwrite');
+    await this.closing.settle(path);
     const attr = await this.fileAttrOf(path);
-    const open = this.writers.get(path);
-    if (open) return open.truncate(size);
-    const w = this.writerFor(path, attr);
+    const w = await this.writerFor(path, attr);
     try {
       await w.truncate(size);
       await this.durable(w);
     } finally {
-      w.refs--;
-      if (w.refs === 0) {
-        this.writers.delete(path);
-        await w.dispose();
-      }
+      await this.unref(path, w);
     }
   }
 
@@ -338,6 +392,7 @@ export class BucketFs {
   }
 
   async unlink(path: string): Promise<void> {
+    await this.closing.settle(path);
     if (this.ghosts.delete(path)) return;
     this.mutable('delete');
     await this.fileAttrOf(path);
@@ -351,6 +406,7 @@ export class BucketFs {
 
   async mkdir(path: string): Promise<void> {
     this.mutable('write');
+    await this.closing.settle(path);
     if (await this.attrOf(path)) throw new FsError(Errno.EEXIST, 'already exists');
     await this.ctx.s3.send(
       new PutObjectCommand({ Bucket: this.ctx.bucket, Key: dirPrefix(this.ctx.prefix, path), Body: '', ...createFields(this.ctx) }),
@@ -369,6 +425,7 @@ export class BucketFs {
   async rmdir(path: string): Promise<void> {
     this.mutable('delete');
     if (path === '/') throw new FsError(Errno.EBUSY, 'cannot remove the mount root');
+    await this.closing.settleTree(path);
     const attr = await this.attrOf(path);
     if (!attr) throw new FsError(Errno.ENOENT, 'no such directory');
     if (attr.kind !== 'dir') throw new FsError(Errno.ENOTDIR, 'not a directory');
@@ -380,6 +437,7 @@ export class BucketFs {
   async rename(src: string, dst: string): Promise<void> {
     this.mutable('delete');
     if (src === dst) return;
+    await Promise.all([this.closing.settleTree(src), this.closing.settleTree(dst)]);
     if (isGhostName(dst)) return this.hide(src, dst);
     const sa = await this.attrOf(src);
     if (!sa) throw new FsError(Errno.ENOENT, 'no such file or directory');
@@ -510,7 +568,7 @@ export class BucketFs {
       },
       write: (path, fd, buf, len, pos, cb) => count('write', path, () => this.write(fd, buf, len, pos), cb),
       flush: (path, fd, cb) => run('flush', path, () => this.flush(fd), ok(cb)),
-      fsync: (path, _ds, fd, cb) => run('fsync', path, () => this.flush(fd), ok(cb)),
+      fsync: (path, _ds, fd, cb) => run('fsync', path, () => this.fsync(fd), ok(cb)),
       fsyncdir: (_path, _ds, _fd, cb) => cb(0),
       release: (path, fd, cb) => run('release', path, () => this.release(fd), ok(cb)),
       truncate: (path, size, cb) => run('truncate', path, () => this.truncate(path, size), ok(cb)),
@@ -528,6 +586,7 @@ export class BucketFs {
 
   private async metaOnly(path: string): Promise<void> {
     if (this.ctx.cfg.readOnly) throw new FsError(Errno.EROFS, 'read-only mount');
+    await this.closing.settle(path);
     if (!(await this.attrOf(path))) throw new FsError(Errno.ENOENT, 'no such file');
   }
 

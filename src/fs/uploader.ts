@@ -268,6 +268,12 @@ export class ObjectUploader {
     );
   }
 
+  /** Wait for every part sent so far; throws the first failure (the upload stays open). */
+  async drain(): Promise<void> {
+    while (this.inflight.size) await Promise.race(this.inflight);
+    if (this.error) throw this.error;
+  }
+
   /** True when nothing has been sent yet (all data is still in the local buffer). */
   get unsent(): boolean {
     return this.nextPart === 1;

@@ -6,8 +6,13 @@
 //             object is not downloaded; on upload its bytes are copied server-side when it is
 //             large enough (≥ 5 MiB), otherwise downloaded once.
 //  - clean:   no unsaved changes.
-// flush/fsync/release upload and return only once the object is durable; a failed upload is
-// returned as an error (EIO) to that call and the data stays staged for the next attempt.
+// When the object is published (made visible in S3): at fsync, at the last release of the file
+// (close()), and at a FUSE flush (the close of any copy of a descriptor) unless the file is being
+// streamed and parts were already sent — then that flush only waits for those parts (so their
+// failure is still reported to close()), because it may come from a forked child closing its
+// inherited copy while the writer goes on (fuse-native does not tell which process flushes).
+// A failed upload is returned as an error (EIO) to that call; staged data stays for the next
+// attempt.
 import { closeSync, openSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -154,9 +159,49 @@ export class WriteHandle {
     });
   }
 
-  /** Make everything written so far durable in S3. */
+  /** Make everything written so far durable and visible in S3 (fsync, rename, truncate by path). */
   flush(): Promise<void> {
     return this.mutex.run(() => this.upload());
+  }
+
+  /**
+   * A FUSE flush (close of one copy of a descriptor): publish, except for a streamed upload that
+   * already sent parts while another process still holds the file open for writing (a forked
+   * child closed its inherited copy: more writes may follow). There, wait for the parts sent so
+   * far (their failure is reported) and publish at the next close or at release.
+   */
+  flushAtClose(othersStillWriting: () => Promise<boolean>): Promise<void> {
+    return this.mutex.run(async () => {
+      if (!this.gone && !this.broken && this.mode === 'stream' && this.uploader && !this.uploader.unsent && (await othersStillWriting())) {
+        try {
+          await this.uploader.drain();
+        } catch (err) {
+          await this.uploader.abort();
+          this.uploader = undefined;
+          this.mode = 'clean';
+          this.dirty = false;
+          this.broken = true;
+          throw err;
+        }
+        return;
+      }
+      await this.upload();
+    });
+  }
+
+  /**
+   * The last descriptor was released: publish what is unsaved, then drop local state. Runs in
+   * the file's queue, so every write, truncate or flush queued before it is part of the upload.
+   * The state is dropped even when the upload fails (the error is returned).
+   */
+  closeLast(): Promise<void> {
+    return this.mutex.run(async () => {
+      try {
+        await this.upload();
+      } finally {
+        await this.dropLocal();
+      }
+    });
   }
 
   private startStream(): void {
@@ -293,14 +338,16 @@ export class WriteHandle {
 
   /** Drop local state (after unlink, or once the last descriptor closed and data is durable). */
   async dispose(): Promise<void> {
-    await this.mutex.run(async () => {
-      this.gone = true;
-      this.dirty = false;
-      await this.uploader?.abort();
-      this.uploader = undefined;
-      if (this.spool) await this.spool.close().catch(() => undefined);
-      this.spool = undefined;
-      if (this.spoolPath) await rm(this.spoolPath, { force: true });
-    });
+    await this.mutex.run(() => this.dropLocal());
+  }
+
+  private async dropLocal(): Promise<void> {
+    this.gone = true;
+    this.dirty = false;
+    await this.uploader?.abort();
+    this.uploader = undefined;
+    if (this.spool) await this.spool.close().catch(() => undefined);
+    this.spool = undefined;
+    if (this.spoolPath) await rm(this.spoolPath, { force: true });
   }
 }

@@ -9,7 +9,7 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoOf, fsSuite, patternBytes, sha256, sleep, writeStream } from './helpers.js';
+import { errnoOf, fsSuite, patternBytes, released, sha256, sleep, writeStream } from './helpers.js';
 import { startFaultProxy, Faults, type FaultProxy, type S3Op } from '../support/fault-proxy.js';
 import type { MountedBucket } from '../support/mount.js';
 
@@ -85,6 +85,7 @@ test('transient faults on UploadPart and CompleteMultipartUpload: a 16 MiB file 
     proxy.inject({ action: Faults.slowDown, op: 'CreateMultipartUpload', path: /mp-transient/, count: 1 }),
   ];
   await writeStream(m('t/mp-transient.bin'), data);
+  await released(m('t'));
   assert.equal(sha256(await s.getBytes('t/mp-transient.bin')), sha256(data));
   const hit = rules.reduce((n, r) => n + r.hits, 0);
   assert.ok(hit >= 3, `faults hit: ${rules.map((r) => `${r.spec.op}:${r.hits}`).join(' ')}`);
@@ -323,6 +324,7 @@ test('a lost CompleteMultipartUpload answer never turns into success with wrong 
   const data = patternBytes(11 * MiB + 9, 66);
   const rule = proxy.inject({ action: Faults.dropResponse, op: 'CompleteMultipartUpload', path: /lost-complete/, count: 1 });
   const code = await errnoOf(writeStream(m('t/lost-complete.bin'), data));
+  await released(m('t'));
   assert.equal(rule.hits, 1);
   assert.ok(code === undefined || code === 'EIO', `close → ${code}`);
   if (code === undefined) assert.equal(sha256(await s.getBytes('t/lost-complete.bin')), sha256(data), 'success must mean exact bytes');

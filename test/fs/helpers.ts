@@ -5,6 +5,7 @@ import { after, before } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   DeleteObjectCommand,
@@ -185,6 +186,15 @@ export function py(script: string, args: string[] = [], opts: { cwd?: string } =
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Wait until the mount finished releasing every file closed below directory `dir`: a streamed
+ * file larger than one part is completed when its last descriptor is released, just after
+ * close() returned, and a readdir through the mount orders after those releases.
+ */
+export async function released(dir: string): Promise<void> {
+  await readdir(dir);
+}
 
 /** Error code of a rejected promise / thrown error (e.g. 'ENOENT'). */
 export async function errnoOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {

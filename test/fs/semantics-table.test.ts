@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
-import { errnoOf, fsSuite, patternBytes, python, sha256, sleep, type ShResult } from './helpers.js';
+import { errnoOf, fsSuite, patternBytes, python, released, sha256, sleep, type ShResult } from './helpers.js';
 import { startFaultProxy, Faults, fakeListing, type FaultProxy, type S3Op } from '../support/fault-proxy.js';
 import type { MountedBucket } from '../support/mount.js';
 
@@ -206,6 +206,7 @@ const probes: Array<[string, () => Promise<string>]> = [
       } finally {
         await fh.close();
       }
+      await released(mnt.dir);
       if (sha256(await s.getBytes('new.bin')) !== sha256(data)) return 'wrong bytes in the bucket';
       return streamed ? 'ok, streamed' : 'ok, uploaded at close';
     },
@@ -318,6 +319,57 @@ const probes: Array<[string, () => Promise<string>]> = [
       } finally {
         await fh.close();
       }
+    },
+  ],
+  [
+    '`close` of a copy of a descriptor (fork)',
+    async () => {
+      // 6 MiB, then a child that inherits the descriptor and closes its copy, then 1 MiB more:
+      // parts were already sent (5 MiB parts), so the file is being streamed. python3 runs it
+      // (asynchronously: the fault proxy lives in this process) while HEAD polls the object.
+      const script = [
+        'import subprocess, sys',
+        'with open(sys.argv[1], "wb") as f:',
+        '    f.write(bytes(range(256)) * (6 * 4096)); f.flush()',
+        '    subprocess.run(["true"], close_fds=False, pass_fds=(f.fileno(),))',
+        '    f.write(bytes(range(256)) * 4096)',
+      ].join('\n');
+      let done = false;
+      const writer = run(python(), ['-c', script, m('fork.bin')]).finally(() => (done = true));
+      const seen = new Set<number>();
+      while (!done) {
+        const size = (await s.head('fork.bin'))?.ContentLength;
+        if (size !== undefined) seen.add(size);
+        await sleep(5);
+      }
+      const r = await writer;
+      if (r.code !== 0) return `writer failed: ${r.stderr}`;
+      await released(mnt.dir);
+      const want = Buffer.concat(Array.from({ length: 7 * 4096 }, () => Buffer.from(Array.from({ length: 256 }, (_, k) => k))));
+      const whole = sha256(await s.getBytes('fork.bin')) === sha256(want);
+      const early = [...seen].filter((n) => n !== want.length);
+      if (early.length > 0) return `a child's close published ${early.join(', ')} bytes`;
+      return whole ? 'not published, complete at the last close' : 'wrong bytes in the bucket';
+    },
+  ],
+  [
+    'operation right after `close`',
+    async () => {
+      // python3 without pauses: write 10 bytes, close, truncate to 4 at once (100 files)
+      await mkdir(m('after-close'), { recursive: true });
+      await py(
+        [
+          'import os, sys',
+          'for i in range(100):',
+          '    p = os.path.join(sys.argv[1], "f%d" % i)',
+          '    with open(p, "wb") as f: f.write(b"0123456789")',
+          '    os.truncate(p, 4)',
+        ].join('\n'),
+        [m('after-close')],
+      );
+      const lost: number[] = [];
+      for (let i = 0; i < 100; i++) if ((await s.getText(`after-close/f${i}`)) !== '0123') lost.push(i);
+      return lost.length === 0 ? 'sees every earlier close' : `${lost.length} of 100 truncates lost`;
     },
   ],
   [

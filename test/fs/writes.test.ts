@@ -11,7 +11,7 @@ import { appendFile, mkdir, mkdtemp, open, readFile, rm, stat, truncate, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { fsSuite, patternBytes, py, python, runOk, sha256 } from './helpers.js';
+import { fsSuite, patternBytes, py, python, released, runOk, sha256 } from './helpers.js';
 
 const s = fsSuite({ bucket: 'writes' });
 const MiB = 1024 * 1024;
@@ -30,6 +30,7 @@ test('streaming write of a 50 MiB file lands byte-exact in the bucket', T, async
   ws.end();
   await once(ws, 'close');
   assert.equal(wsError, undefined);
+  await released(m('big'));
   const head = await s.head('big/stream.bin');
   assert.equal(head?.ContentLength, data.length);
   assert.equal(sha256(await s.getBytes('big/stream.bin')), sha256(data));
@@ -311,6 +312,7 @@ test('shell tools write into the mount: cp, dd, tar, rsync', T, async () => {
       await writeFile(join(local, rel), data);
     }
     const check = async (dest: string): Promise<void> => {
+      await released(m(dest));
       for (const [rel, data] of Object.entries(files)) {
         const key = `${dest}/${rel.slice('tree/'.length)}`;
         assert.equal(sha256(await s.getBytes(key)), sha256(data), key);
@@ -319,6 +321,7 @@ test('shell tools write into the mount: cp, dd, tar, rsync', T, async () => {
     runOk('cp', ['-r', join(local, 'tree'), m('cp-dest')]);
     await check('cp-dest');
     runOk('dd', [`if=${join(local, 'tree/sub/b.bin')}`, `of=${m('dd.bin')}`, 'bs=1M', 'status=none']);
+    await released(s.mnt.dir);
     assert.equal(sha256(await s.getBytes('dd.bin')), sha256(files['tree/sub/b.bin']!));
     await mkdir(m('tar-dest'));
     runOk('sh', ['-c', 'tar -cf - -C "$1" . | tar -xf - --no-same-owner --no-same-permissions -m -C "$2"', 'sh', join(local, 'tree'), m('tar-dest')]);

@@ -1,0 +1,58 @@
+// The ordering barrier between a file's last close and every later operation on its path.
+// libfuse answers close() after FLUSH and sends RELEASE afterwards, asynchronously; the release
+// of a file's last descriptor finishes its upload and drops its local state. Every operation on
+// a path (and directory operations on the paths below it) first waits here for the releases of
+// that path that are still running, so it sees what every earlier close left behind.
+import { isInside } from './keys.js';
+
+export class PendingCloses {
+  /** Path → releases of it that have not finished yet. */
+  private readonly pending = new Map<string, Set<Promise<unknown>>>();
+
+  /** Register the release `p` of `path` (call before its first await); returns `p`. */
+  track<T>(path: string, p: Promise<T>): Promise<T> {
+    let set = this.pending.get(path);
+    if (!set) this.pending.set(path, (set = new Set()));
+    const entry: Promise<unknown> = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    set.add(entry);
+    void entry.then(() => {
+      set.delete(entry);
+      if (set.size === 0 && this.pending.get(path) === set) this.pending.delete(path);
+    });
+    return p;
+  }
+
+  /** True while a release of `path` is running. */
+  has(path: string): boolean {
+    return this.pending.has(path);
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const s of this.pending.values()) n += s.size;
+    return n;
+  }
+
+  /** Wait until no release of any of `paths` is running (their outcome is not reported here). */
+  async settle(...paths: string[]): Promise<void> {
+    for (;;) {
+      const waits: Promise<unknown>[] = [];
+      for (const p of paths) for (const e of this.pending.get(p) ?? []) waits.push(e);
+      if (waits.length === 0) return;
+      await Promise.all(waits);
+    }
+  }
+
+  /** Wait for the releases of `dir` itself and of every path below it ('/' waits for all). */
+  async settleTree(dir: string): Promise<void> {
+    for (;;) {
+      const waits: Promise<unknown>[] = [];
+      for (const [p, set] of this.pending) if (isInside(dir, p)) waits.push(...set);
+      if (waits.length === 0) return;
+      await Promise.all(waits);
+    }
+  }
+}
