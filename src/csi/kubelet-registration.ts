@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { Logger } from 'winston';
 import { PLUGIN_NAME } from './identity.js';
+import { socketIdentity, stopGrpcServer, unlinkIfOurs } from './server.js';
 import { LOADER_OPTIONS, protoFilePath } from './proto.js';
 
 /** PluginInfo.type kubelet expects from a CSI driver. */
@@ -108,7 +109,7 @@ export async function startKubeletRegistration(opts: KubeletRegistrationOptions)
   } finally {
     await rm(aliasDir, { recursive: true, force: true });
   }
-  const ours = await lstat(registrationPath);
+  const ours = await socketIdentity(registrationPath);
   log.info('serving kubelet registration', { socket: registrationPath, name: info.name, csiEndpoint: info.endpoint });
 
   let stopped = false;
@@ -118,19 +119,8 @@ export async function startKubeletRegistration(opts: KubeletRegistrationOptions)
     async shutdown(timeoutMs = 2000) {
       if (stopped) return;
       stopped = true;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, timeoutMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      const now = await lstat(registrationPath).catch(() => undefined);
-      if (now && now.dev === ours.dev && now.ino === ours.ino) await unlink(registrationPath).catch(() => undefined);
-      else log.info('registration socket replaced by another process; left in place', { socket: registrationPath });
+      await stopGrpcServer(server, timeoutMs);
+      if (!(await unlinkIfOurs(registrationPath, ours))) log.info('registration socket replaced by another process; left in place', { socket: registrationPath });
     },
   };
 }

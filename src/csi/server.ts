@@ -7,6 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, rename, unlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import { createConnection } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'winston';
@@ -113,6 +114,36 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
   await unlink(socketPath);
 }
 
+/** Stop a gRPC server: no new calls, running calls get `timeoutMs`, then it is forced. */
+export async function stopGrpcServer(server: grpc.Server, timeoutMs: number, onForce?: () => void): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      onForce?.();
+      server.forceShutdown();
+      resolve();
+    }, timeoutMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Identity of a socket file this process bound: inode numbers are reused at once, so inode + change time. */
+export type SocketIdentity = Pick<BigIntStats, 'dev' | 'ino' | 'ctimeNs'>;
+
+export function socketIdentity(path: string): Promise<SocketIdentity> {
+  return lstat(path, { bigint: true });
+}
+
+/** Remove the socket file at `path` only if it is still the one `created` identifies; true when removed. */
+export async function unlinkIfOurs(path: string, created: SocketIdentity): Promise<boolean> {
+  const now = await lstat(path, { bigint: true }).catch(() => undefined);
+  if (!now || now.ino !== created.ino || now.dev !== created.dev || now.ctimeNs !== created.ctimeNs) return false;
+  await unlink(path).catch(() => undefined);
+  return true;
+}
+
 export interface CsiServer {
   socketPath: string;
   /** Stop accepting calls, wait up to timeoutMs for running calls, then force. */
@@ -142,7 +173,7 @@ export async function startCsiServer(endpoint: string, services: ServedServices,
   try {
     await chmod(privatePath, 0o700);
     await rename(privatePath, socketPath);
-    created = await lstat(socketPath, { bigint: true });
+    created = await socketIdentity(socketPath);
   } catch (err) {
     server.forceShutdown();
     await unlink(privatePath).catch(() => undefined);
@@ -156,21 +187,9 @@ export async function startCsiServer(endpoint: string, services: ServedServices,
     async shutdown(timeoutMs = 10_000) {
       if (stopped) return;
       stopped = true;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          logger.warn('forcing gRPC shutdown: calls still running', { timeoutMs });
-          server.forceShutdown();
-          resolve();
-        }, timeoutMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await stopGrpcServer(server, timeoutMs, () => logger.warn('forcing gRPC shutdown: calls still running', { timeoutMs }));
       // Only our own socket file: another instance may have bound a new one at the same path.
-      const now = await lstat(socketPath, { bigint: true }).catch(() => undefined);
-      if (now && now.ino === created.ino && now.dev === created.dev && now.ctimeNs === created.ctimeNs) await unlink(socketPath).catch(() => undefined);
-      else if (now) logger.warn('the socket file is not the one this server created; leaving it', { socketPath });
+      if (!(await unlinkIfOurs(socketPath, created))) logger.warn('the socket file is not the one this server created; leaving it', { socketPath });
     },
   };
 }
