@@ -42,6 +42,8 @@ const HELP = `usage: csi-driver [flags]
                                    their own credentials may use any endpoint, driver credentials only the default)
   --cache-root <dir>               where data caches live, one 0700 dir per mount (default <state-dir>/cache)
   --cache-max-size <MiB>           data cache bound per mount, LRU (default 10% of the cache-root file system)
+  --host-proc <dir>                the node's procfs as mounted in this container (e.g. /host/proc), read by mount
+                                   processes to tell a forked child's close from the writer's last one (default /proc)
   --kubelet-registration-path <sock>  node/all mode: register with kubelet by serving its plugin-registration
                                    API on this socket, in kubelet's plugins_registry directory (e.g.
                                    /var/lib/kubelet/plugins_registry/bucketmount.csi.io-reg.sock); unset = no registration
@@ -77,6 +79,7 @@ function parseFlags(argv: string[]) {
         'allowed-endpoints': { type: 'string' },
         'cache-root': { type: 'string' },
         'cache-max-size': { type: 'string' },
+        'host-proc': { type: 'string' },
         'list-volumes': { type: 'boolean' },
         'kubelet-registration-path': { type: 'string' },
         'kubelet-csi-endpoint': { type: 'string' },
@@ -136,6 +139,7 @@ function parseFlags(argv: string[]) {
   } catch (err) {
     fail((err as Error).message);
   }
+  if (v['host-proc'] !== undefined && !v['host-proc'].startsWith('/')) fail(`--host-proc must be an absolute path, got "${v['host-proc']}"`);
   const cacheMaxRaw = v['cache-max-size'];
   if (cacheMaxRaw !== undefined && (!/^\d+$/.test(cacheMaxRaw) || Number(cacheMaxRaw) < 1)) fail(`--cache-max-size must be a whole number of MiB >= 1, got "${cacheMaxRaw}"`);
   const lockRaw = v['lock-timeout'] ?? (env.BUCKETMOUNT_LOCK_TIMEOUT || '300');
@@ -165,6 +169,7 @@ function parseFlags(argv: string[]) {
     allowedEndpoints,
     cacheRoot: resolvePath(v['cache-root'] ?? cacheRootFor(stateDir)),
     cacheMaxSize: cacheMaxRaw,
+    hostProc: v['host-proc'],
     logLevel,
     defaults,
     snapshotWaitMs: Math.round(snapshotWaitS * 1000),
@@ -239,7 +244,10 @@ async function main(): Promise<void> {
       inlineAuthSources: cfg.inlineAuthSources,
       allowedEndpoints: cfg.allowedEndpoints,
       cacheRoot: cfg.cacheRoot,
-      baseMountFlags: cfg.cacheMaxSize !== undefined ? [`--cache-max-size=${cfg.cacheMaxSize}`] : [],
+      baseMountFlags: [
+        ...(cfg.cacheMaxSize !== undefined ? [`--cache-max-size=${cfg.cacheMaxSize}`] : []),
+        ...(cfg.hostProc !== undefined ? [`--proc-root=${cfg.hostProc}`] : []),
+      ],
     });
     services.node = nodeService.handlers();
   }

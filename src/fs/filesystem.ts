@@ -312,7 +312,7 @@ export class BucketFs {
     this.mountDevice ??= mountDeviceOf(resolvePath(this.ctx.cfg.mountPoint)) ?? '';
     if (this.mountDevice === '') return false;
     try {
-      return await otherWriterHolds(this.mountDevice, path);
+      return await otherWriterHolds(this.mountDevice, path, this.ctx.cfg.procRoot ?? '/proc');
     } catch (err) {
       this.ctx.log.warn('cannot tell whether other processes still write the file; publishing it now', { path, error: String(err) });
       return false;

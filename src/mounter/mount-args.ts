@@ -62,6 +62,8 @@ export interface MountConfig {
   retryTimeoutMs?: number;
   /** File recording this mount's unfinished multipart uploads; left-overs of a dead predecessor are aborted at start. */
   uploadJournal?: string;
+  /** Where to read other processes' descriptors (a forked writer's close): default /proc; a node plugin passes the host's. */
+  procRoot?: string;
 }
 
 export const MOUNT_DEFAULTS = {
@@ -124,6 +126,7 @@ const FLAGS = {
   foreground: { type: 'boolean', short: 'f', help: 'stay in the foreground (default: daemonize)' },
   'retry-timeout': { type: 'string', help: 'seconds to retry a failing S3 request before EIO (default 60, 0..3600)' },
   'upload-journal': { type: 'string', help: 'file recording unfinished multipart uploads; a dead mount\'s are aborted at start' },
+  'proc-root': { type: 'string', help: 'procfs showing the processes that write to the mount (default /proc)' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -323,6 +326,7 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
     logFile: str('log-file'),
     retryTimeoutMs: str('retry-timeout') === undefined ? undefined : parseIntFlag('retry-timeout', str('retry-timeout'), 0, 0, 3600) * 1000,
     uploadJournal: str('upload-journal'),
+    procRoot: str('proc-root'),
   };
   if (!['error', 'warn', 'info', 'debug'].includes(cfg.logLevel)) {
     throw new MountArgsError(`--log-level must be error, warn, info or debug, got "${cfg.logLevel}"`);
@@ -371,6 +375,7 @@ export function mountConfigToArgs(cfg: MountConfig): string[] {
   flag('foreground', cfg.foreground);
   opt('retry-timeout', cfg.retryTimeoutMs === undefined ? undefined : String(cfg.retryTimeoutMs / 1000));
   opt('upload-journal', cfg.uploadJournal);
+  opt('proc-root', cfg.procRoot);
   return args;
 }
 

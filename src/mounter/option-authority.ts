@@ -68,6 +68,7 @@ export const OPTION_AUTHORITY = {
   foreground: { author: 'node', why: 'process plumbing of the node\'s mounter' },
   'retry-timeout': { author: 'pod', why: 'how long this mount\'s own requests retry an unreachable endpoint before EIO (0..3600 s)' },
   'upload-journal': { author: 'node', why: 'a host path chosen by the node (per share, under the state dir)' },
+  'proc-root': { author: 'node', why: 'a host path: the procfs of the node (the node plugin\'s --host-proc)' },
 } as const satisfies Record<string, OptionRule>;
 
 export type OptionName = keyof typeof OPTION_AUTHORITY;
