@@ -5,7 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, mkdtempSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MinioServer } from '../support/minio.js';
+import { after, before } from 'node:test';
+import { startMinio, type MinioServer } from '../support/minio.js';
+import { silentLogger } from '../../src/log.js';
+import { createProcessMounter, type ProcessMounter } from '../../src/mounter/process-mounter.js';
 import { parseMountArgs } from '../../src/mounter/mount-args.js';
 import type { MountSource, PublishRequest } from '../../src/mounter/types.js';
 import { mountsUnder, readMountInfo } from '../../src/mounter/mountinfo.js';
@@ -94,4 +97,35 @@ export async function waitFor(what: string, cond: () => boolean | Promise<boolea
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
+}
+
+/**
+ * One test file's real MinIO (with these buckets) and ProcessMounter on a fresh state dir:
+ * registers the before/after hooks (after: close, last-resort cleanup, MinIO stopped).
+ */
+export function mounterSuite(buckets: string[]): { work: ReturnType<typeof makeWorkDir>; readonly minio: MinioServer; readonly mounter: ProcessMounter } {
+  const work = makeWorkDir();
+  let minio: MinioServer | undefined;
+  let mounter: ProcessMounter | undefined;
+  before(async () => {
+    minio = await startMinio({ buckets });
+    mounter = createProcessMounter({ stateDir: work.stateDir, logger: silentLogger(), readyTimeoutMs: 20_000, unmountTimeoutMs: 20_000 });
+    await mounter.reconcile();
+  });
+  after(async () => {
+    await mounter?.close();
+    forceCleanup(work.root, work.stateDir);
+    await minio?.stop();
+  });
+  return {
+    work,
+    get minio() {
+      if (!minio) throw new Error('MinIO is not started yet (use it inside a test)');
+      return minio;
+    },
+    get mounter() {
+      if (!mounter) throw new Error('the mounter is not created yet (use it inside a test)');
+      return mounter;
+    },
+  };
 }

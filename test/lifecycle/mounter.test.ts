@@ -2,71 +2,58 @@
 // publish/unpublish, sharing one mount process between targets, a killed mount process
 // (unpublish cleans up, republish restores), unpublish with uploads pending, and readiness
 // failures that must report the mount process's error and leave nothing behind.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync, statSync, readdirSync } from 'node:fs';
 import { open, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { startMinio, type MinioServer } from '../support/minio.js';
-import { createProcessMounter, type ProcessMounter } from '../../src/mounter/process-mounter.js';
+import { createProcessMounter } from '../../src/mounter/process-mounter.js';
 import { MountError } from '../../src/mounter/types.js';
 import { silentLogger } from '../../src/log.js';
 import { isFuse, topMountAt } from '../../src/mounter/mountinfo.js';
 import { processAlive, sendSignal } from '../../src/mounter/proc.js';
-import { publishRequest, makeWorkDir, leftovers, NOTHING_LEFT, forceCleanup, waitFor } from './helpers.js';
+import { publishRequest, leftovers, NOTHING_LEFT, mounterSuite, waitFor } from './helpers.js';
 
-let minio: MinioServer;
-const work = makeWorkDir();
-let mounter: ProcessMounter;
+const suite = mounterSuite(['life-a', 'life-b']);
+const work = suite.work;
 
-before(async () => {
-  minio = await startMinio({ buckets: ['life-a', 'life-b'] });
-  mounter = createProcessMounter({ stateDir: work.stateDir, logger: silentLogger(), readyTimeoutMs: 20_000, unmountTimeoutMs: 20_000 });
-  await mounter.reconcile();
-});
-
-after(async () => {
-  await mounter?.close();
-  forceCleanup(work.root, work.stateDir);
-  await minio?.stop();
-});
 
 async function getObject(bucket: string, key: string): Promise<Buffer> {
-  const r = await minio.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const r = await suite.minio.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return Buffer.from(await r.Body!.transformToByteArray());
 }
 
 test('publish serves, is idempotent, unpublish leaves nothing behind', async () => {
   const target = join(work.podsDir, 'p1', 'vol');
-  const req = publishRequest(minio, 'life-a', target);
-  await mounter.publish(req);
+  const req = publishRequest(suite.minio, 'life-a', target);
+  await suite.mounter.publish(req);
   assert.ok(isFuse(topMountAt(target)));
   writeFileSync(join(target, 'hello.txt'), 'hello');
-  const info = await mounter.lookup(target);
+  const info = await suite.mounter.lookup(target);
   assert.equal(info?.healthy, true);
   const pid = info!.pid!;
-  await mounter.publish(req); // no-op
-  assert.equal((await mounter.lookup(target))?.pid, pid);
+  await suite.mounter.publish(req); // no-op
+  assert.equal((await suite.mounter.lookup(target))?.pid, pid);
   const conflicting = { ...req, readOnly: true };
-  await assert.rejects(mounter.publish(conflicting), (e: unknown) => e instanceof MountError && e.kind === 'already-exists');
-  const u = await mounter.usage(target);
+  await assert.rejects(suite.mounter.publish(conflicting), (e: unknown) => e instanceof MountError && e.kind === 'already-exists');
+  const u = await suite.mounter.usage(target);
   assert.equal(u.abnormal, false);
   // the credentials file is 0600 and secrets are not on the command line
-  const share = Object.values(mounter.snapshot().shares)[0]!;
+  const share = Object.values(suite.mounter.snapshot().shares)[0]!;
   assert.equal(statSync(share.credentialsFile!).mode & 0o777, 0o600);
   const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  assert.ok(!cmdline.includes(minio.secretKey), 'secret on argv');
+  assert.ok(!cmdline.includes(suite.minio.secretKey), 'secret on argv');
   const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-  assert.ok(!environ.includes(minio.secretKey), 'secret in env');
+  assert.ok(!environ.includes(suite.minio.secretKey), 'secret in env');
   const ps = execFileSync('ps', ['-eww', '-o', 'pid=,args='], { encoding: 'utf8' });
   assert.ok(ps.split('\n').some((l) => l.trim().startsWith(`${pid} `)), 'mount process listed by ps');
-  assert.ok(!ps.includes(minio.secretKey), 'secret in ps output');
-  assert.ok(!readFileSync(share.logFile, 'utf8').includes(minio.secretKey), 'secret in the mount log');
-  assert.ok(!readFileSync(join(work.stateDir, 'state.json'), 'utf8').includes(minio.secretKey), 'secret in state.json');
-  await mounter.unpublish(target);
-  await mounter.unpublish(target); // idempotent
+  assert.ok(!ps.includes(suite.minio.secretKey), 'secret in ps output');
+  assert.ok(!readFileSync(share.logFile, 'utf8').includes(suite.minio.secretKey), 'secret in the mount log');
+  assert.ok(!readFileSync(join(work.stateDir, 'state.json'), 'utf8').includes(suite.minio.secretKey), 'secret in state.json');
+  await suite.mounter.unpublish(target);
+  await suite.mounter.unpublish(target); // idempotent
   assert.ok(!existsSync(target));
   assert.ok(!processAlive(pid));
   assert.deepEqual((await getObject('life-a', 'hello.txt')).toString(), 'hello');
@@ -77,57 +64,57 @@ test('identical publishes share one mount process; the share goes with its last 
   const t1 = join(work.podsDir, 'p2', 'vol');
   const t2 = join(work.podsDir, 'p3', 'vol');
   const t3 = join(work.podsDir, 'p4', 'vol');
-  await mounter.publish(publishRequest(minio, 'life-a', t1));
-  await mounter.publish(publishRequest(minio, 'life-a', t2));
-  await mounter.publish(publishRequest(minio, 'life-a', t3, { readOnly: true, capabilityFingerprint: 'ro' }));
-  const [l1, l2, l3] = await Promise.all([mounter.lookup(t1), mounter.lookup(t2), mounter.lookup(t3)]);
+  await suite.mounter.publish(publishRequest(suite.minio, 'life-a', t1));
+  await suite.mounter.publish(publishRequest(suite.minio, 'life-a', t2));
+  await suite.mounter.publish(publishRequest(suite.minio, 'life-a', t3, { readOnly: true, capabilityFingerprint: 'ro' }));
+  const [l1, l2, l3] = await Promise.all([suite.mounter.lookup(t1), suite.mounter.lookup(t2), suite.mounter.lookup(t3)]);
   assert.equal(l1!.pid, l2!.pid);
   assert.notEqual(l1!.pid, l3!.pid, 'read-only publish must not share a read-write mount');
   writeFileSync(join(t1, 'shared.txt'), 'via t1');
   await waitFor('file visible through the other target', () => existsSync(join(t2, 'shared.txt')));
   assert.throws(() => writeFileSync(join(t3, 'ro.txt'), 'x'), /EROFS|EACCES|EPERM/);
-  await mounter.unpublish(t1);
+  await suite.mounter.unpublish(t1);
   assert.ok(processAlive(l2!.pid!), 'share must stay while a target uses it');
   assert.equal(readFileSync(join(t2, 'shared.txt'), 'utf8'), 'via t1');
-  await mounter.unpublish(t2);
-  await mounter.unpublish(t3);
+  await suite.mounter.unpublish(t2);
+  await suite.mounter.unpublish(t3);
   assert.ok(!processAlive(l2!.pid!) && !processAlive(l3!.pid!));
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
 });
 
 test('kill -9 of a mount process: lookup/usage report it, republish restores, unpublish cleans up', async () => {
   const target = join(work.podsDir, 'p5', 'vol');
-  const req = publishRequest(minio, 'life-b', target);
-  await mounter.publish(req);
+  const req = publishRequest(suite.minio, 'life-b', target);
+  await suite.mounter.publish(req);
   writeFileSync(join(target, 'before.txt'), 'before');
   await waitFor('upload of before.txt', async () => (await getObject('life-b', 'before.txt').catch(() => undefined)) !== undefined, 20_000);
-  const pid = (await mounter.lookup(target))!.pid!;
+  const pid = (await suite.mounter.lookup(target))!.pid!;
   sendSignal(pid, 'SIGKILL');
   await waitFor('mount process gone', () => !processAlive(pid));
-  assert.equal((await mounter.lookup(target))?.healthy, false);
-  assert.equal((await mounter.usage(target)).abnormal, true);
+  assert.equal((await suite.mounter.lookup(target))?.healthy, false);
+  assert.equal((await suite.mounter.usage(target)).abnormal, true);
   assert.throws(() => readdirSync(target), /ENOTCONN|ECONNABORTED/);
   // kubelet republish restores the dead mount at the same target
-  await mounter.publish(req);
-  const after = await mounter.lookup(target);
+  await suite.mounter.publish(req);
+  const after = await suite.mounter.lookup(target);
   assert.equal(after?.healthy, true);
   assert.notEqual(after?.pid, pid);
   assert.equal(readFileSync(join(target, 'before.txt'), 'utf8'), 'before');
   // kill again: unpublish of a dead mount succeeds and cleans everything
   sendSignal(after!.pid!, 'SIGKILL');
   await waitFor('mount process gone', () => !processAlive(after!.pid!));
-  await mounter.unpublish(target);
+  await suite.mounter.unpublish(target);
   assert.ok(!existsSync(target));
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
 });
 
 test('unpublish right after writes loses nothing (SIGTERM flushes pending uploads)', async () => {
   const target = join(work.podsDir, 'p6', 'vol');
-  await mounter.publish(publishRequest(minio, 'life-b', target));
+  await suite.mounter.publish(publishRequest(suite.minio, 'life-b', target));
   const big = Buffer.alloc(24 * 1024 * 1024, 7);
   for (let i = 0; i < 24; i++) big.writeUInt32LE(i * 7919, i * 1024 * 1024);
   await Promise.all([writeFile(join(target, 'big.bin'), big), ...Array.from({ length: 10 }, (_, i) => writeFile(join(target, `small-${i}.txt`), `n${i}`))]);
-  await mounter.unpublish(target);
+  await suite.mounter.unpublish(target);
   assert.ok((await getObject('life-b', 'big.bin')).equals(big));
   for (let i = 0; i < 10; i++) assert.equal((await getObject('life-b', `small-${i}.txt`)).toString(), `n${i}`);
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
@@ -136,13 +123,13 @@ test('unpublish right after writes loses nothing (SIGTERM flushes pending upload
 test('readiness failures: clear MountError with the process\'s error line, nothing left behind', async () => {
   const target = join(work.podsDir, 'p7', 'vol');
   await assert.rejects(
-    mounter.publish(publishRequest(minio, 'no-such-bucket-x', target)),
+    suite.mounter.publish(publishRequest(suite.minio, 'no-such-bucket-x', target)),
     (e: unknown) => e instanceof MountError && e.kind === 'not-found' && /bucketmount: error: .*no-such-bucket-x/.test(e.message),
   );
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
   await assert.rejects(
-    mounter.publish(
-      publishRequest(minio, 'life-a', target, { credentials: { accessKeyId: minio.accessKey, secretAccessKey: 'wrong-secret' }, credentialIdentity: 'bad' }),
+    suite.mounter.publish(
+      publishRequest(suite.minio, 'life-a', target, { credentials: { accessKeyId: suite.minio.accessKey, secretAccessKey: 'wrong-secret' }, credentialIdentity: 'bad' }),
     ),
     (e: unknown) => e instanceof MountError && e.kind === 'unauthenticated' && /bucketmount: error:/.test(e.message) && !e.message.includes('wrong-secret'),
   );
@@ -155,7 +142,7 @@ test('readiness failures: clear MountError with the process\'s error line, nothi
     readyTimeoutMs: 1500,
   });
   await assert.rejects(
-    slow.publish(publishRequest(minio, 'life-a', target)),
+    slow.publish(publishRequest(suite.minio, 'life-a', target)),
     (e: unknown) => e instanceof MountError && e.kind === 'unavailable' && /did not serve within 1500 ms/.test(e.message) && /pretending to start/.test(e.message),
   );
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
@@ -163,9 +150,9 @@ test('readiness failures: clear MountError with the process\'s error line, nothi
 
 test('updateCredentials rewrites the 0600 file and the running mount picks it up without remount', async () => {
   const target = join(work.podsDir, 'p8', 'vol');
-  await mounter.publish(publishRequest(minio, 'life-a', target));
-  const pid = (await mounter.lookup(target))!.pid!;
-  const share = Object.values(mounter.snapshot().shares)[0]!;
+  await suite.mounter.publish(publishRequest(suite.minio, 'life-a', target));
+  const pid = (await suite.mounter.lookup(target))!.pid!;
+  const share = Object.values(suite.mounter.snapshot().shares)[0]!;
   let n = 0;
   // stat of a fresh name asks S3 (metadata TTL 0): ENOENT with good credentials, an access
   // error once requests are signed with a wrong secret.
@@ -178,41 +165,41 @@ test('updateCredentials rewrites the 0600 file and the running mount picks it up
     }
   };
   assert.equal(probe(), 'ENOENT');
-  const identity = `static:${minio.accessKey}`;
+  const identity = `static:${suite.minio.accessKey}`;
   // Credentials of another identity never reach this mount (a late refresh of an identity the target no longer has).
   await assert.rejects(
-    mounter.updateCredentials(target, { accessKeyId: 'other', secretAccessKey: 'other-secret' }, 'static:other'),
+    suite.mounter.updateCredentials(target, { accessKeyId: 'other', secretAccessKey: 'other-secret' }, 'static:other'),
     (e: unknown) => e instanceof MountError && e.kind === 'failed-precondition',
   );
   assert.ok(!readFileSync(share.credentialsFile!, 'utf8').includes('other-secret'));
-  await mounter.updateCredentials(target, { accessKeyId: minio.accessKey, secretAccessKey: 'rotated-but-wrong' }, identity);
+  await suite.mounter.updateCredentials(target, { accessKeyId: suite.minio.accessKey, secretAccessKey: 'rotated-but-wrong' }, identity);
   assert.equal(statSync(share.credentialsFile!).mode & 0o777, 0o600);
   assert.ok(readFileSync(share.credentialsFile!, 'utf8').includes('rotated-but-wrong'));
   await waitFor('mount uses the rotated (wrong) secret', () => probe() !== 'ENOENT', 20_000);
-  await mounter.updateCredentials(target, { accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey }, identity);
+  await suite.mounter.updateCredentials(target, { accessKeyId: suite.minio.accessKey, secretAccessKey: suite.minio.secretKey }, identity);
   await waitFor('mount uses the restored secret', () => probe() === 'ENOENT', 20_000);
   writeFileSync(join(target, 'after-rotation.txt'), 'rotated');
   assert.equal((await getObject('life-a', 'after-rotation.txt')).toString(), 'rotated');
-  assert.equal((await mounter.lookup(target))?.pid, pid, 'no remount');
+  assert.equal((await suite.mounter.lookup(target))?.pid, pid, 'no remount');
   // a republish with fresh credentials (requiresRepublish) also rewrites the file in place
-  await mounter.publish(publishRequest(minio, 'life-a', target));
-  assert.equal((await mounter.lookup(target))?.pid, pid);
-  await assert.rejects(mounter.updateCredentials(join(work.podsDir, 'nothing'), { accessKeyId: 'a', secretAccessKey: 'b' }, identity), (e: unknown) => e instanceof MountError && e.kind === 'not-found');
-  await mounter.unpublish(target);
+  await suite.mounter.publish(publishRequest(suite.minio, 'life-a', target));
+  assert.equal((await suite.mounter.lookup(target))?.pid, pid);
+  await assert.rejects(suite.mounter.updateCredentials(join(work.podsDir, 'nothing'), { accessKeyId: 'a', secretAccessKey: 'b' }, identity), (e: unknown) => e instanceof MountError && e.kind === 'not-found');
+  await suite.mounter.unpublish(target);
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
 });
 
 test('unpublish while a file is still open for writing: the SIGTERM flush uploads what was written', async () => {
   const target = join(work.podsDir, 'p9', 'vol');
-  await mounter.publish(publishRequest(minio, 'life-b', target));
-  const pid = (await mounter.lookup(target))!.pid!;
+  await suite.mounter.publish(publishRequest(suite.minio, 'life-b', target));
+  const pid = (await suite.mounter.lookup(target))!.pid!;
   const data = Buffer.alloc(12 * 1024 * 1024);
   for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i ^ 0x5a5a5a5a, i);
   const fh = await open(join(target, 'open-at-unpublish.bin'), 'w');
   await fh.write(data);
   // The writer has not closed the file: the target is busy, unpublish detaches it lazily and
   // the share's mount process flushes on SIGTERM before it exits.
-  await mounter.unpublish(target);
+  await suite.mounter.unpublish(target);
   assert.ok(!processAlive(pid));
   await fh.close().catch(() => undefined); // the connection is gone; the data is already stored
   assert.ok((await getObject('life-b', 'open-at-unpublish.bin')).equals(data));

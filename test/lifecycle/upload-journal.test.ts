@@ -2,52 +2,37 @@
 // share's mount process a journal under <stateDir>/upload-journals/ (outside the share dir, which
 // goes with the share); a mount process killed mid-write leaves its multipart upload there, and
 // the republish that restores the mount aborts it, while another writer's upload stays.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import { startMinio, type MinioServer } from '../support/minio.js';
-import { createProcessMounter, type ProcessMounter } from '../../src/mounter/process-mounter.js';
-import { silentLogger } from '../../src/log.js';
 import { processAlive, sendSignal } from '../../src/mounter/proc.js';
-import { publishRequest, makeWorkDir, leftovers, NOTHING_LEFT, forceCleanup, waitFor } from './helpers.js';
+import { publishRequest, leftovers, NOTHING_LEFT, mounterSuite, waitFor } from './helpers.js';
 
-let minio: MinioServer;
-const work = makeWorkDir();
-let mounter: ProcessMounter;
+const suite = mounterSuite(['journal']);
+const work = suite.work;
 const MiB = 1024 * 1024;
 
-before(async () => {
-  minio = await startMinio({ buckets: ['journal'] });
-  mounter = createProcessMounter({ stateDir: work.stateDir, logger: silentLogger(), readyTimeoutMs: 20_000, unmountTimeoutMs: 20_000 });
-  await mounter.reconcile();
-});
-
-after(async () => {
-  await mounter?.close();
-  forceCleanup(work.root, work.stateDir);
-  await minio?.stop();
-});
 
 async function uploadIds(key: string): Promise<string[]> {
-  const out = await minio.client.send(new ListMultipartUploadsCommand({ Bucket: 'journal', Prefix: key }));
+  const out = await suite.minio.client.send(new ListMultipartUploadsCommand({ Bucket: 'journal', Prefix: key }));
   return (out.Uploads ?? []).map((u) => u.UploadId!);
 }
 
 test('a killed mount process: its multipart upload is aborted by the republish, another writer\'s is not', { timeout: 180_000 }, async () => {
   const target = join(work.podsDir, 'p1', 'vol');
-  const req = publishRequest(minio, 'journal', target, { flags: ['--part-size=5'] });
-  await mounter.publish(req);
-  const pid = (await mounter.lookup(target))!.pid!;
+  const req = publishRequest(suite.minio, 'journal', target, { flags: ['--part-size=5'] });
+  await suite.mounter.publish(req);
+  const pid = (await suite.mounter.lookup(target))!.pid!;
   const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   const flag = cmdline.find((a) => a.startsWith('--upload-journal='));
   assert.ok(flag, 'the node passes --upload-journal');
   const journal = flag.slice('--upload-journal='.length);
   assert.equal(journal.startsWith(join(work.stateDir, 'upload-journals') + '/'), true, journal);
 
-  const other = await minio.client.send(new CreateMultipartUploadCommand({ Bucket: 'journal', Key: 'other.bin' }));
+  const other = await suite.minio.client.send(new CreateMultipartUploadCommand({ Bucket: 'journal', Key: 'other.bin' }));
   const fh = await open(join(target, 'big.bin'), 'w');
   const chunk = Buffer.alloc(MiB, 3);
   for (let i = 0; i < 16; i++) await fh.write(chunk);
@@ -61,13 +46,13 @@ test('a killed mount process: its multipart upload is aborted by the republish, 
   await fh.close().catch(() => undefined);
   assert.deepEqual(await uploadIds('big.bin'), [ours], 'the killed process left its upload');
 
-  await mounter.publish(req); // kubelet's republish restores the mount: same share key, same journal
-  assert.equal((await mounter.lookup(target))?.healthy, true);
+  await suite.mounter.publish(req); // kubelet's republish restores the mount: same share key, same journal
+  assert.equal((await suite.mounter.lookup(target))?.healthy, true);
   assert.deepEqual(await uploadIds('big.bin'), [], 'the left-over upload was aborted');
   assert.deepEqual(await uploadIds('other.bin'), [other.UploadId], "another writer's upload is untouched");
 
-  await mounter.unpublish(target);
+  await suite.mounter.unpublish(target);
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
   assert.deepEqual(readdirSync(join(work.stateDir, 'upload-journals')), [], 'a clean exit removes the empty journal');
-  await minio.client.send(new AbortMultipartUploadCommand({ Bucket: 'journal', Key: 'other.bin', UploadId: other.UploadId }));
+  await suite.minio.client.send(new AbortMultipartUploadCommand({ Bucket: 'journal', Key: 'other.bin', UploadId: other.UploadId }));
 });
