@@ -15,6 +15,7 @@ import { cacheRootFor, NodeService } from '../src/csi/node.js';
 import { DEFAULT_INLINE_AUTH_SOURCES, parseInlineAuthSources, type AuthenticationSource } from '../src/credentials/resolve.js';
 import { parseBoolValue, parseEndpoint, parseRegion, type S3Settings } from '../src/csi/params.js';
 import { socketPathOf, startCsiServer, type ServedServices } from '../src/csi/server.js';
+import { startKubeletRegistration } from '../src/csi/kubelet-registration.js';
 import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
 
 const HELP = `usage: csi-driver [flags]
@@ -36,6 +37,11 @@ const HELP = `usage: csi-driver [flags]
                                    their own credentials may use any endpoint, driver credentials only the default)
   --cache-root <dir>               where data caches live, one 0700 dir per mount (default <state-dir>/cache)
   --cache-max-size <MiB>           data cache bound per mount, LRU (default 10% of the cache-root file system)
+  --kubelet-registration-path <sock>  node/all mode: register with kubelet by serving its plugin-registration
+                                   API on this socket, in kubelet's plugins_registry directory (e.g.
+                                   /var/lib/kubelet/plugins_registry/bucketmount.csi.io-reg.sock); unset = no registration
+  --kubelet-csi-endpoint <path>    the --endpoint socket as kubelet sees it, announced at registration
+                                   (default the --endpoint path)
   --list-volumes                   serve ListVolumes (needs S3 credentials of the controller's own, e.g.
                                    AWS_* env or IRSA, for the default endpoint; $BUCKETMOUNT_LIST_VOLUMES=true)
   --version                        print the version
@@ -66,6 +72,8 @@ function parseFlags(argv: string[]) {
         'cache-root': { type: 'string' },
         'cache-max-size': { type: 'string' },
         'list-volumes': { type: 'boolean' },
+        'kubelet-registration-path': { type: 'string' },
+        'kubelet-csi-endpoint': { type: 'string' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -130,6 +138,15 @@ function parseFlags(argv: string[]) {
   } catch (err) {
     fail((err as Error).message);
   }
+  let kubeletRegistration: { registrationPath: string; csiEndpoint: string } | undefined;
+  const registrationRaw = v['kubelet-registration-path'];
+  if (registrationRaw !== undefined) {
+    if (mode === 'controller') fail('--kubelet-registration-path is for the node plugin (--mode node or all)');
+    kubeletRegistration = {
+      registrationPath: socketPathFlag('--kubelet-registration-path', registrationRaw),
+      csiEndpoint: socketPathFlag('--kubelet-csi-endpoint', v['kubelet-csi-endpoint'] ?? socketPathOf(endpoint)),
+    };
+  } else if (v['kubelet-csi-endpoint'] !== undefined) fail('--kubelet-csi-endpoint needs --kubelet-registration-path');
   const stateDir = v['state-dir'] ?? env.BUCKETMOUNT_STATE_DIR ?? '/var/lib/bucketmount';
   return {
     mode,
@@ -144,7 +161,17 @@ function parseFlags(argv: string[]) {
     defaults,
     snapshotWaitMs: Math.round(snapshotWaitS * 1000),
     listVolumes,
+    kubeletRegistration,
   };
+}
+
+/** A socket given as an absolute path or unix:// URL, as a path. */
+function socketPathFlag(flag: string, value: string): string {
+  try {
+    return socketPathOf(value);
+  } catch {
+    fail(`${flag} must be an absolute socket path (or unix:///path), got "${value}"`);
+  }
 }
 
 async function nodeReadiness(mounterReady: () => boolean): Promise<Readiness> {
@@ -204,6 +231,8 @@ async function main(): Promise<void> {
     (err: unknown) => log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message }),
   );
   const server = await startCsiServer(cfg.endpoint, services, log);
+  // After the CSI socket listens: kubelet calls NodeGetInfo right after registering.
+  const registration = serveNode && cfg.kubeletRegistration ? await startKubeletRegistration({ ...cfg.kubeletRegistration, logger: log }) : undefined;
   log.info('started', { version: pluginVersion(), nodeId: cfg.nodeId, stateDir: serveNode ? cfg.stateDir : undefined, inlineAuthSources: serveNode ? cfg.inlineAuthSources : undefined, allowedEndpoints: serveNode && cfg.allowedEndpoints.length ? cfg.allowedEndpoints : undefined, cacheRoot: serveNode ? cfg.cacheRoot : undefined, defaultEndpoint: cfg.defaults.endpoint, defaultRegion: cfg.defaults.region, listVolumes: serveController ? cfg.listVolumes : undefined, snapshotWaitMs: serveController ? cfg.snapshotWaitMs : undefined });
   let stopping = false;
   const stop = (signal: string): void => {
@@ -211,6 +240,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('shutting down (mounts stay up)', { signal });
     void (async () => {
+      await registration?.shutdown();
       await server.shutdown(10_000);
       // Running snapshot copies stop; their markers stay not ready and the next CreateSnapshot redoes them.
       controller?.snapshots.abortAll();

@@ -7,14 +7,22 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
-/** Candidate locations: compiled (dist/src/csi) and source (src/csi, e.g. run with a TS loader). */
+/** Path of proto/<file>; candidate locations: compiled (dist/src/csi) and source (src/csi, e.g. run with a TS loader). */
+export function protoFilePath(file: string): string {
+  const candidates = [new URL(`../../../proto/${file}`, import.meta.url), new URL(`../../proto/${file}`, import.meta.url)].map((u) => fileURLToPath(u));
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error(`proto/${file} not found (looked at ${candidates.join(', ')})`);
+  return found;
+}
+
 function protoPath(): string {
   const override = process.env.BUCKETMOUNT_CSI_PROTO;
   if (override) return override;
-  const candidates = [new URL('../../../proto/csi.proto', import.meta.url), new URL('../../proto/csi.proto', import.meta.url)].map((u) => fileURLToPath(u));
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error(`proto/csi.proto not found (looked at ${candidates.join(', ')}); set BUCKETMOUNT_CSI_PROTO`);
-  return found;
+  try {
+    return protoFilePath('csi.proto');
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; set BUCKETMOUNT_CSI_PROTO`, { cause: err });
+  }
 }
 
 export const LOADER_OPTIONS: protoLoader.Options = {

@@ -53,7 +53,7 @@ test('every COPY source from the build context exists and is not excluded by .do
     }
   }
   // The entry points the image promises are compiled from these sources.
-  for (const src of ['cmd/csi-driver.ts', 'cmd/bucketmount.ts', 'proto/csi.proto', 'deploy/image/node-supervisor.sh']) {
+  for (const src of ['cmd/csi-driver.ts', 'cmd/bucketmount.ts', 'proto/csi.proto', 'proto/pluginregistration.proto', 'deploy/image/node-supervisor.sh']) {
     assert.ok(existsSync(join(ROOT, src)), `${src} exists`);
   }
 });
@@ -176,6 +176,10 @@ test('the runtime stage\'s /app layout (its COPY --from=build lines, production 
     const mountHelp = spawnSync(process.execPath, [join(app, 'dist/cmd/bucketmount.js'), '--help'], { encoding: 'utf8', cwd: app });
     assert.equal(mountHelp.status, 0, mountHelp.stderr);
     assert.match(mountHelp.stdout + mountHelp.stderr, /bucketmount mount/);
+
+    // The node plugin's kubelet-registration proto is found beside dist/ as well.
+    const reg = spawnSync(process.execPath, ['--input-type=module', '-e', `import { loadRegistrationService } from ${JSON.stringify(join(app, 'dist/src/csi/kubelet-registration.js'))}; loadRegistrationService();`], { encoding: 'utf8', cwd: app });
+    assert.equal(reg.status, 0, `pluginregistration.proto from the image layout: ${reg.stderr}`);
 
     // The controller really serves: proto found beside dist/, gRPC up on the socket; SIGTERM stops it.
     const sock = join(app, 'csi.sock');

@@ -169,7 +169,8 @@ function checkNodeDaemonSet(docs: Doc[], kubeletPath: string): void {
   assert.notEqual(spec.hostPID, true, 'hostPID must stay off (see node.yaml comment)');
   assert.notEqual(spec.hostNetwork, true, 'no hostNetwork');
   const containers = arr(spec, 'containers');
-  assert.deepEqual(containers.map((c) => c.name).sort(), ['bucketmount', 'liveness-probe', 'node-driver-registrar']);
+  // The driver registers itself with kubelet: no node-driver-registrar sidecar.
+  assert.deepEqual(containers.map((c) => c.name).sort(), ['bucketmount', 'liveness-probe']);
   const volumes = new Map(arr(spec, 'volumes').map((v) => [v.name as string, v]));
   const plugin = `${kubeletPath}/plugins/${DRIVER}`;
   for (const c of containers) {
@@ -204,8 +205,13 @@ function checkNodeDaemonSet(docs: Doc[], kubeletPath: string): void {
   assert.ok(args.includes(`--state-dir=${plugin}/state`), `state dir under ${plugin}: ${args.join(' ')}`);
   assert.ok(args.some((a) => /^--log-level=(error|warn|info|debug)$/.test(a)));
   assert.deepEqual((driver.command as string[]).slice(0, 3), ['/usr/bin/tini', '--', '/app/bin/node-supervisor']);
-  const registrar = containers.find((c) => c.name === 'node-driver-registrar') as Obj;
-  assert.ok((registrar.args as string[]).includes(`--kubelet-registration-path=${plugin}/csi.sock`));
+  // Kubelet registration: a socket in kubelet's plugins_registry (mounted into the driver), announcing
+  // the CSI socket at its host path (kubelet dials that path, not the container's /csi).
+  const registration = mounts.find((m) => m.name === 'registration-dir');
+  assert.ok(registration, 'driver mounts the plugins_registry dir');
+  assert.ok(args.includes(`--kubelet-registration-path=${String(registration.mountPath)}/${DRIVER}-reg.sock`), `registration socket in the mounted plugins_registry: ${args.join(' ')}`);
+  assert.ok(args.includes(`--kubelet-csi-endpoint=${plugin}/csi.sock`), `CSI socket announced at its host path: ${args.join(' ')}`);
+  assert.equal(mounts.find((m) => m.name === 'socket-dir')?.mountPath, '/csi', 'the --endpoint socket dir (/csi) is that host path (socket-dir)');
 }
 
 function checkController(docs: Doc[], snapshots = true): void {
