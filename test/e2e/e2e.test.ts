@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { startMinio, type MinioServer } from '../support/minio.js';
-import { cannotStart, kubectl, useCluster, type Cluster } from './cluster.js';
+import { bin, cannotStart, kubectl, useCluster, type Cluster } from './cluster.js';
 import { REPO, startController, startNodePlugin, type HostProcess } from './plugin.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -198,5 +198,17 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     await until('PV released', () => (kubectl(cluster, ['get', 'pv', 'vision-team', '-o', 'jsonpath={.status.phase}']) === 'Released' ? true : undefined));
     assert.deepEqual(await keys('shared-bucket'), ['teams/vision/a.txt'], 'Retain keeps the objects');
     kubectl(cluster, ['delete', 'pv', 'vision-team', '--wait', '--timeout=60s']);
+  });
+
+  scenario('kubectl apply -k deploy/ and helm template | kubectl apply: accepted by the real apiserver (server dry-run)', async () => {
+    const k = kubectl(cluster, ['apply', '-k', join(REPO, 'deploy'), '--dry-run=server']);
+    assert.match(k, /daemonset\.apps\/bucketmount-node .*\(server dry run\)/);
+    assert.match(k, /deployment\.apps\/bucketmount-controller .*\(server dry run\)/);
+    // The chart renders StorageClasses of the same names as deploy/storageclasses (parameters of a
+    // StorageClass are immutable): the one applied for the scenarios above goes first.
+    kubectl(cluster, ['delete', 'storageclass', 'bucketmount-prefix', '--ignore-not-found']);
+    const rendered = execFileSync(bin('helm'), ['template', 'bucketmount', join(REPO, 'charts', 'bucketmount'), '--namespace', 'bucketmount'], { encoding: 'utf8' });
+    const h = kubectl(cluster, ['apply', '--dry-run=server', '-f', '-'], rendered);
+    assert.match(h, /daemonset\.apps\/\S+ .*\(server dry run\)/);
   });
 });
