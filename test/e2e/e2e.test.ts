@@ -200,6 +200,37 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     kubectl(cluster, ['delete', 'pv', 'vision-team', '--wait', '--timeout=60s']);
   });
 
+  scenario('node plugin SIGKILL + restart while a pod writes every second: 0 failed operations', async () => {
+    if (!cluster.local || !node) return;
+    const pvc: Obj = {
+      apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'steady', namespace: 'default' },
+      spec: { accessModes: ['ReadWriteMany'], storageClassName: 'bucketmount-prefix', resources: { requests: { storage: '1Gi' } } },
+    };
+    const pod: Obj = {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'steady', namespace: 'default' },
+      spec: {
+        securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
+        containers: [{ name: 'c', image: 'busybox:1.37', command: ['sh', '-c',
+          'i=0; while :; do i=$((i+1)); if echo "$i" > /data/n.tmp && mv /data/n.tmp /data/n && cat /data/n >/dev/null; then echo "ok $i"; else echo "FAIL $i"; fi; sleep 1; done'],
+        volumeMounts: [{ name: 'v', mountPath: '/data' }] }],
+        volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'steady' } }],
+      },
+    };
+    apply([pvc, pod]);
+    await waitPod('default', 'steady', 'Ready', 180);
+    await until('writes going', () => (/ok 3/.test(kubectl(cluster, ['-n', 'default', 'logs', 'steady'])) ? true : undefined));
+    await node.stop('SIGKILL');
+    await sleep(3000);
+    node = startNodePlugin(cluster, cluster.tmp);
+    await sleep(15_000); // kubelet republishes (requiresRepublish) against the restarted plugin meanwhile
+    const log = kubectl(cluster, ['-n', 'default', 'logs', 'steady']);
+    const oks = log.split('\n').filter((l) => l.startsWith('ok ')).length;
+    assert.ok(!log.includes('FAIL'), `no failed operation:\n${log}`);
+    assert.ok(oks >= 15, `the pod kept writing (${oks} operations)`);
+    kubectl(cluster, ['-n', 'default', 'delete', 'pod', 'steady', '--wait', '--timeout=120s']);
+    kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'steady', '--wait', '--timeout=120s']);
+  });
+
   scenario('kubectl apply -k deploy/ and helm template | kubectl apply: accepted by the real apiserver (server dry-run)', async () => {
     const k = kubectl(cluster, ['apply', '-k', join(REPO, 'deploy'), '--dry-run=server']);
     assert.match(k, /daemonset\.apps\/bucketmount-node .*\(server dry run\)/);
