@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { bin, cannotStart, kubectl, useCluster, type Cluster } from './cluster.js';
@@ -198,6 +198,27 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     await until('PV released', () => (kubectl(cluster, ['get', 'pv', 'vision-team', '-o', 'jsonpath={.status.phase}']) === 'Released' ? true : undefined));
     assert.deepEqual(await keys('shared-bucket'), ['teams/vision/a.txt'], 'Retain keeps the objects');
     kubectl(cluster, ['delete', 'pv', 'vision-team', '--wait', '--timeout=60s']);
+  });
+
+  scenario('ROX PV + pod readOnly (deploy/examples/readonly-rox.yaml): the readers list the bucket, writes fail', async () => {
+    await minio.createBucket('public-datasets');
+    await minio.client.send(new PutObjectCommand({ Bucket: 'public-datasets', Key: 'set1/data.csv', Body: 'a,b\n' }));
+    const objs = manifest('deploy/examples/readonly-rox.yaml');
+    for (const o of objs) if (o.kind === 'Deployment') o.spec.replicas = 2;
+    apply(objs);
+    await until('readers list the bucket', () => {
+      const pods = kubectl(cluster, ['-n', 'default', 'get', 'pods', '-l', 'app=readers', '-o', 'jsonpath={.items[*].metadata.name}']).split(' ').filter(Boolean);
+      if (pods.length !== 2) return undefined;
+      return pods.every((p) => kubectl(cluster, ['-n', 'default', 'logs', p]).includes('set1')) ? pods : undefined;
+    }, 180_000);
+    const pod = kubectl(cluster, ['-n', 'default', 'get', 'pods', '-l', 'app=readers', '-o', 'jsonpath={.items[0].metadata.name}']);
+    const w = kubectl(cluster, ['-n', 'default', 'exec', pod, '--', 'sh', '-c', 'cat /datasets/set1/data.csv; echo x > /datasets/new.txt && echo WROTE || echo REFUSED']);
+    assert.match(w, /^a,b\n/);
+    assert.match(w, /REFUSED/);
+    assert.deepEqual(await keys('public-datasets'), ['set1/data.csv']);
+    kubectl(cluster, ['-n', 'default', 'delete', 'deployment', 'readers', '--wait', '--timeout=120s']);
+    kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'datasets-ro', '--wait', '--timeout=120s']);
+    kubectl(cluster, ['delete', 'pv', 'datasets-ro', '--wait', '--timeout=60s']);
   });
 
   scenario('node plugin SIGKILL + restart while a pod writes every second: 0 failed operations', async () => {
