@@ -7,9 +7,8 @@
 // allows; mount options are checked against their author's tier (option-authority.ts); host
 // paths (cache) come from the node; driver credentials only talk to the node's endpoints.
 import { statfs } from 'node:fs/promises';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { Logger } from 'winston';
-import { join } from 'node:path';
 import {
   DEFAULT_INLINE_AUTH_SOURCES,
   checkInlineAuthSource,
