@@ -87,10 +87,10 @@ async function readMarker(s3: S3Client, loc: VolumeLocation): Promise<Marker> {
   }
 }
 
-/** Whether any object has a key under `prefix`. */
+/** Whether any object has a key under `prefix` ('' = anywhere in the bucket). */
 async function holdsObjects(s3: S3Client, bucket: string, prefix: string): Promise<boolean> {
-  const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 }));
-  return (r.Contents ?? []).length > 0;
+  const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1 }));
+  return (r.KeyCount ?? r.Contents?.length ?? 0) > 0;
 }
 
 function isKind(err: unknown, ...kinds: ReturnType<typeof classifyS3Error>[]): boolean {
@@ -144,11 +144,6 @@ export async function locationExists(s3: S3Client, loc: VolumeLocation): Promise
   }
 }
 
-async function bucketIsEmpty(s3: S3Client, bucket: string): Promise<boolean> {
-  const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }));
-  return (r.KeyCount ?? r.Contents?.length ?? 0) === 0;
-}
-
 /** Create the storage for a new volume (caller checked that none is recorded). */
 export async function createVolumeStorage(s3: S3Client, loc: VolumeLocation, volumeName: string, capacityBytes: number, region: string | undefined, opts: Omit<RecordOptions, 'name'> = {}): Promise<void> {
   await prepareVolumeStorage(s3, loc, volumeName, region);
@@ -177,7 +172,7 @@ export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, vo
       // Ours from an interrupted earlier attempt only if empty; never adopt someone's data.
       let empty: boolean;
       try {
-        empty = await bucketIsEmpty(s3, loc.bucket);
+        empty = !(await holdsObjects(s3, loc.bucket, ''));
       } catch (e2) {
         if (isKind(e2, 'access-denied')) {
           throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for volume ${volumeName} already exists and is owned by someone else; use another volume name or the bucket parameter (prefix mode)`);
