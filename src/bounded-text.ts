@@ -1,6 +1,11 @@
 // Bounded text for messages: quote a user-supplied value without echoing a huge or binary value
-// (escaped, at most ~100 characters), and cut a long message in the middle to a byte budget.
+// (escaped, at most ~100 characters), cut a long message in the middle to a byte budget, and
+// the one pattern of control characters that user-supplied names must not contain.
 // Shared by the mount arguments (src/mounter) and the CSI error replies (src/csi).
+
+/** C0 and C1 control characters (and DEL): never in ids, names, paths, prefixes or flags. */
+// eslint-disable-next-line no-control-regex
+export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Longest part of a value that a message quotes. */
 export const QUOTE_MAX_CHARS = 100;

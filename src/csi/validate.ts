@@ -6,7 +6,7 @@
 // The meaning of fields (bucket names, prefixes, options) is checked where they are parsed
 // (params.ts, mount-args.ts); this module bounds what reaches that code and the mount's argv.
 import { lstat } from 'node:fs/promises';
-import { quote } from '../bounded-text.js';
+import { CONTROL_CHARS, quote } from '../bounded-text.js';
 import { invalid } from './errors.js';
 
 export const LIMITS = {
@@ -28,8 +28,6 @@ export const LIMITS = {
   otherBytes: 4096,
 } as const;
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 type FieldKind = 'id' | 'path' | 'map' | 'secrets' | 'capability' | 'capabilities' | 'source';
 
@@ -62,7 +60,7 @@ function checkString(rpc: string, field: string, v: string, maxBytes: number, op
   if (v.includes('\0')) throw invalid(`${rpc}: ${field}${shown} contains a NUL byte`);
   const bytes = Buffer.byteLength(v);
   if (bytes > maxBytes) throw invalid(`${rpc}: ${field}${shown} is ${bytes} bytes, more than the limit of ${maxBytes}`);
-  if (!opts.control && CONTROL.test(v)) throw invalid(`${rpc}: ${field}${shown} contains control characters`);
+  if (!opts.control && CONTROL_CHARS.test(v)) throw invalid(`${rpc}: ${field}${shown} contains control characters`);
 }
 
 function checkMap(rpc: string, field: string, m: unknown, secret: boolean): void {

@@ -5,7 +5,7 @@
 // set which option (pod / volume / node) is the table in option-authority.ts.
 import { parseArgs } from 'node:util';
 import { AUTHOR_DESCRIPTION, OPTION_AUTHORITY, mayAuthorSet, type OptionAuthor } from './option-authority.js';
-import { quote } from '../bounded-text.js';
+import { CONTROL_CHARS, quote } from '../bounded-text.js';
 
 export interface MountConfig {
   bucket: string;
@@ -179,8 +179,7 @@ export function validatePrefix(prefix: string): string {
   if (bytes > MAX_PREFIX_BYTES) {
     throw new MountArgsError(`prefix ${quote(prefix)} is ${bytes} bytes, more than ${MAX_PREFIX_BYTES} (S3 keys are at most 1024 bytes and the prefix must leave room for file names)`);
   }
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(prefix)) throw new MountArgsError(`prefix ${quote(prefix)} must not contain control characters`);
+  if (CONTROL_CHARS.test(prefix)) throw new MountArgsError(`prefix ${quote(prefix)} must not contain control characters`);
   if (!prefix.endsWith('/')) throw new MountArgsError(`prefix ${quote(prefix)} must end with "/"`);
   if (prefix.startsWith('/')) throw new MountArgsError(`prefix ${quote(prefix)} must not start with "/"`);
   if (prefix.split('/').slice(0, -1).some((p) => p === '' || p === '.' || p === '..')) {
