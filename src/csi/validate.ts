@@ -5,7 +5,8 @@
 // most ~100 escaped characters of the value and never a secret's value.
 // The meaning of fields (bucket names, prefixes, options) is checked where they are parsed
 // (params.ts, mount-args.ts); this module bounds what reaches that code and the mount's argv.
-import { lstat } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import { resolveTarget } from '../mounter/target-path.js';
 import { CONTROL_CHARS, quote } from '../bounded-text.js';
 import { invalid } from './errors.js';
 
@@ -137,21 +138,17 @@ export function validateRequest(rpc: string, req: unknown): void {
 
 /**
  * NodePublishVolume: validateRequest, and a target_path that exists must be a directory (or a
- * mount point that no longer answers, or a symlink: those are the node's to judge), never a
- * file: checked before a mount process is started.
+ * mount point, or a symlink: those are the node's to judge), never a file: checked before a mount
+ * process is started. What is at the path is read as the mounter reads it (resolveTarget: a mount
+ * point is known from mountinfo, never stat'ed, so a hung FUSE mount cannot block the call).
  */
 export async function validatePublishRequest(req: { targetPath?: string }): Promise<void> {
   const rpc = 'NodePublishVolume';
   validateRequest(rpc, req);
   const target = req.targetPath;
-  if (!target) return;
-  let st;
-  try {
-    st = await lstat(target);
-  } catch {
-    return; // absent (made by the mounter), or a dead FUSE mount (ENOTCONN, repaired by the mounter)
-  }
-  if (!st.isDirectory() && !st.isSymbolicLink()) {
+  if (!target || !isAbsolute(target)) return; // missing / relative: the handler says so
+  const found = await resolveTarget(target).catch(() => undefined); // unreadable: the mounter reports it
+  if (found?.kind === 'other') {
     throw invalid(`${rpc}: target_path ${quote(target)} exists and is not a directory; the target must be a directory or not exist`);
   }
 }
