@@ -37,20 +37,19 @@ export class PendingCloses {
   }
 
   /** Wait until no release of any of `paths` is running (their outcome is not reported here). */
-  async settle(...paths: string[]): Promise<void> {
-    for (;;) {
-      const waits: Promise<unknown>[] = [];
-      for (const p of paths) for (const e of this.pending.get(p) ?? []) waits.push(e);
-      if (waits.length === 0) return;
-      await Promise.all(waits);
-    }
+  settle(...paths: string[]): Promise<void> {
+    return this.settleAll(() => paths.flatMap((p) => [...(this.pending.get(p) ?? [])]));
   }
 
   /** Wait for the releases of `dir` itself and of every path below it ('/' waits for all). */
-  async settleTree(dir: string): Promise<void> {
+  settleTree(dir: string): Promise<void> {
+    return this.settleAll(() => [...this.pending].filter(([p]) => isInside(dir, p)).flatMap(([, set]) => [...set]));
+  }
+
+  /** Wait until `running()` (the releases waited for) is empty, also for releases that start meanwhile. */
+  private async settleAll(running: () => Promise<unknown>[]): Promise<void> {
     for (;;) {
-      const waits: Promise<unknown>[] = [];
-      for (const [p, set] of this.pending) if (isInside(dir, p)) waits.push(...set);
+      const waits = running();
       if (waits.length === 0) return;
       await Promise.all(waits);
     }
