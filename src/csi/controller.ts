@@ -32,7 +32,6 @@ import { SnapshotService } from './snapshotter.js';
 import type { CreateSnapshotRequest, DeleteSnapshotRequest, ListSnapshotsRequest, ListVolumesRequest, ListVolumesResponse } from './types.js';
 import { decodeVolumePageToken, encodeVolumePageToken, listAllVolumes } from './volume-catalogue.js';
 import type { Handlers } from './server.js';
-import { validateRequest } from './validate.js';
 
 export interface ControllerOptions {
   logger: Logger;
@@ -95,7 +94,6 @@ export class ControllerService {
   }
 
   async createVolume(req: CreateVolumeRequest): Promise<CreateVolumeResponse> {
-    validateRequest('CreateVolume', req);
     const name = req.name ?? '';
     if (name === '') throw invalid('CreateVolume: name is missing');
     if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw invalid(`CreateVolume: name is longer than ${MAX_NAME_BYTES} bytes`);
@@ -212,7 +210,6 @@ export class ControllerService {
   }
 
   async deleteVolume(req: DeleteVolumeRequest): Promise<DeleteVolumeResponse> {
-    validateRequest('DeleteVolume', req);
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('DeleteVolume: volume_id is missing');
     const loc = decodeVolumeId(volumeId);
@@ -234,7 +231,6 @@ export class ControllerService {
   }
 
   async validateVolumeCapabilities(req: ValidateVolumeCapabilitiesRequest): Promise<ValidateVolumeCapabilitiesResponse> {
-    validateRequest('ValidateVolumeCapabilities', req);
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('ValidateVolumeCapabilities: volume_id is missing');
     const caps = checkCapabilities(req.volumeCapabilities, 'ValidateVolumeCapabilities');
@@ -280,7 +276,6 @@ export class ControllerService {
    * CreateVolume compares against and reports); nothing changes on the node.
    */
   async controllerExpandVolume(req: ControllerExpandVolumeRequest): Promise<ControllerExpandVolumeResponse> {
-    validateRequest('ControllerExpandVolume', req);
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('ControllerExpandVolume: volume_id is missing');
     if (!req.capacityRange) throw invalid('ControllerExpandVolume: capacity_range is missing');
@@ -314,7 +309,6 @@ export class ControllerService {
    * controller's own credentials; sorted by id, paged with an opaque token.
    */
   async listVolumes(req: ListVolumesRequest): Promise<ListVolumesResponse> {
-    validateRequest('ListVolumes', req);
     if (!this.listVolumesEnabled) throw unimplemented('ListVolumes', 'LIST_VOLUMES is not advertised: start the controller with --list-volumes and credentials of its own');
     const max = Number(req.maxEntries ?? 0);
     if (max < 0) throw invalid('ListVolumes: max_entries must not be negative');
@@ -356,10 +350,6 @@ export class ControllerService {
       throw unimplemented(rpc, why);
     };
     const noAttach = 'volumes need no attach step (attachRequired: false)';
-    const validated = (rpc: string, f: (r: unknown) => Promise<unknown>) => async (r: unknown): Promise<unknown> => {
-      validateRequest(rpc, r);
-      return f(r);
-    };
     return {
       CreateVolume: (r) => this.createVolume(r as CreateVolumeRequest),
       DeleteVolume: (r) => this.deleteVolume(r as DeleteVolumeRequest),
@@ -369,10 +359,10 @@ export class ControllerService {
       ControllerUnpublishVolume: notImpl('ControllerUnpublishVolume', noAttach),
       ListVolumes: (r) => this.listVolumes(r as ListVolumesRequest),
       GetCapacity: notImpl('GetCapacity', 'S3 has no capacity limit to report'),
-      CreateSnapshot: validated('CreateSnapshot', (r) => this.snapshots.createSnapshot(r as CreateSnapshotRequest)),
-      DeleteSnapshot: validated('DeleteSnapshot', (r) => this.snapshots.deleteSnapshot(r as DeleteSnapshotRequest)),
-      ListSnapshots: validated('ListSnapshots', (r) => this.snapshots.listSnapshots(r as ListSnapshotsRequest)),
-      GetSnapshot: validated('GetSnapshot', (r) => this.snapshots.getSnapshot(r as { snapshotId?: string; secrets?: StringMap })),
+      CreateSnapshot: (r) => this.snapshots.createSnapshot(r as CreateSnapshotRequest),
+      DeleteSnapshot: (r) => this.snapshots.deleteSnapshot(r as DeleteSnapshotRequest),
+      ListSnapshots: (r) => this.snapshots.listSnapshots(r as ListSnapshotsRequest),
+      GetSnapshot: (r) => this.snapshots.getSnapshot(r as { snapshotId?: string; secrets?: StringMap }),
       ControllerExpandVolume: (r) => this.controllerExpandVolume(r as ControllerExpandVolumeRequest),
       ControllerGetVolume: notImpl('ControllerGetVolume', 'GET_VOLUME is not advertised'),
       ControllerModifyVolume: notImpl('ControllerModifyVolume', 'MODIFY_VOLUME is not advertised'),

@@ -36,7 +36,7 @@ import type {
   VolumeUsage,
 } from './types.js';
 import { decodeVolumeId } from './volume-id.js';
-import { validatePublishRequest, validateRequest } from './validate.js';
+import { checkPublishTarget } from './validate.js';
 import type { Handlers } from './server.js';
 import { status } from '@grpc/grpc-js';
 
@@ -149,7 +149,7 @@ export class NodeService {
   }
 
   async nodePublishVolume(req: NodePublishVolumeRequest): Promise<NodePublishVolumeResponse> {
-    await validatePublishRequest(req);
+    await checkPublishTarget(req);
     const rpc = 'NodePublishVolume';
     const volumeId = required(req.volumeId, rpc, 'volume_id');
     const targetPath = required(req.targetPath, rpc, 'target_path');
@@ -223,7 +223,6 @@ export class NodeService {
   }
 
   async nodeUnpublishVolume(req: NodeUnpublishVolumeRequest): Promise<NodeUnpublishVolumeResponse> {
-    validateRequest('NodeUnpublishVolume', req);
     const rpc = 'NodeUnpublishVolume';
     const volumeId = required(req.volumeId, rpc, 'volume_id');
     const targetPath = required(req.targetPath, rpc, 'target_path');
@@ -235,7 +234,6 @@ export class NodeService {
   }
 
   async nodeGetVolumeStats(req: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
-    validateRequest('NodeGetVolumeStats', req);
     const rpc = 'NodeGetVolumeStats';
     const volumeId = required(req.volumeId, rpc, 'volume_id');
     const volumePath = required(req.volumePath, rpc, 'volume_path');

@@ -13,6 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'winston';
 import { codeName, statusMessage, toCsiError, unimplemented } from './errors.js';
 import { loadCsi } from './proto.js';
+import { validateRequest } from './validate.js';
 
 /** Handlers of one service, by RPC name as in the .proto (e.g. "CreateVolume"). */
 export type Handlers = Record<string, (request: unknown) => Promise<unknown>>;
@@ -47,7 +48,13 @@ function wrap(log: Logger, service: string, method: string, handler: (request: u
     const started = Date.now();
     const summary = requestSummary(call.request);
     log.debug('call', { rpc: `${service}.${method}`, ...summary });
-    handler(call.request).then(
+    // Every request is validated here, before its handler runs (so before any side effect).
+    Promise.resolve()
+      .then(() => {
+        validateRequest(method, call.request);
+        return handler(call.request);
+      })
+      .then(
       (res) => {
         log.debug('ok', { rpc: `${service}.${method}`, ms: Date.now() - started, ...summary });
         callback(null, res);

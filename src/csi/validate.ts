@@ -1,4 +1,5 @@
-// Request validation of the CSI RPCs, run first in each handler before any side effect: every
+// Request validation of the CSI RPCs, run by the server (server.ts) on every request before its
+// handler, so before any side effect: every
 // string of a request (ids, paths, names, tokens, map keys and values, mount flags) is checked
 // for NUL bytes, control characters where they have no business, and an absurd size. Bad input
 // is INVALID_ARGUMENT naming the field (proto name, e.g. volume_context["prefix"]), quoting at
@@ -137,14 +138,13 @@ export function validateRequest(rpc: string, req: unknown): void {
 }
 
 /**
- * NodePublishVolume: validateRequest, and a target_path that exists must be a directory (or a
+ * NodePublishVolume (after validateRequest): a target_path that exists must be a directory (or a
  * mount point, or a symlink: those are the node's to judge), never a file: checked before a mount
  * process is started. What is at the path is read as the mounter reads it (resolveTarget: a mount
  * point is known from mountinfo, never stat'ed, so a hung FUSE mount cannot block the call).
  */
-export async function validatePublishRequest(req: { targetPath?: string }): Promise<void> {
+export async function checkPublishTarget(req: { targetPath?: string }): Promise<void> {
   const rpc = 'NodePublishVolume';
-  validateRequest(rpc, req);
   const target = req.targetPath;
   if (!target || !isAbsolute(target)) return; // missing / relative: the handler says so
   const found = await resolveTarget(target).catch(() => undefined); // unreadable: the mounter reports it

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { cutMiddle, quote } from '../../src/bounded-text.js';
 import { CsiError, MAX_STATUS_MESSAGE_BYTES, statusMessage } from '../../src/csi/errors.js';
-import { LIMITS, validatePublishRequest, validateRequest } from '../../src/csi/validate.js';
+import { checkPublishTarget, LIMITS, validateRequest } from '../../src/csi/validate.js';
 import { bucketNameForVolume } from '../../src/csi/volume-id.js';
 import { MAX_PREFIX_BYTES, MountArgsError, validateBucketName, validatePrefix } from '../../src/mounter/mount-args.js';
 import { lastLogLines, LOG_TAIL_MAX_BYTES } from '../../src/mounter/spawn-mount.js';
@@ -146,14 +146,14 @@ test('validateRequest: secret values are never echoed; good requests pass', () =
   assert.ok(LIMITS.idBytes >= 128);
 });
 
-test('validatePublishRequest: an existing file as target_path is refused; directories and absent paths pass', async () => {
+test('checkPublishTarget: an existing file as target_path is refused; directories and absent paths pass', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bm-validate-'));
   try {
     const file = join(dir, 'file');
     writeFileSync(file, 'x');
-    await assert.rejects(validatePublishRequest({ targetPath: file }), (err: unknown) => err instanceof CsiError && err.code === status.INVALID_ARGUMENT && /target_path .* is not a directory/.test(err.message));
-    await validatePublishRequest({ targetPath: dir });
-    await validatePublishRequest({ targetPath: join(dir, 'absent') });
+    await assert.rejects(checkPublishTarget({ targetPath: file }), (err: unknown) => err instanceof CsiError && err.code === status.INVALID_ARGUMENT && /target_path .* is not a directory/.test(err.message));
+    await checkPublishTarget({ targetPath: dir });
+    await checkPublishTarget({ targetPath: join(dir, 'absent') });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
