@@ -22,8 +22,8 @@ export interface BenchOptions {
   /** Output directory for results.json / results.png. */
   out: string;
   smoke: boolean;
-  /** Write the Markdown table into README.md's bench section (never in smoke mode). */
-  writeReadme: boolean;
+  /** Write the Markdown table into docs/benchmarks.md's bench section (never in smoke mode). */
+  writeDoc: boolean;
   /** Extra profiled runs of ours (node --cpu-prof) for seq read/write; profiles land in out/profiles. */
   profile: boolean;
   /** Multipart part size (MiB) and parallel parts, shared by ours and the raw SDK upload. */
@@ -46,7 +46,7 @@ const FULL: BenchOptions = {
   peers: ['ours', 's3fs', 'rclone', 'goofys', 'geesefs'],
   out: 'docs/bench',
   smoke: false,
-  writeReadme: true,
+  writeDoc: true,
   profile: false,
   partSizeMiB: 8,
   uploadConcurrency: 4,
@@ -64,7 +64,7 @@ const SMOKE: BenchOptions = {
   randomReads: 20,
   peers: ['ours', 's3fs'],
   smoke: true,
-  writeReadme: false,
+  writeDoc: false,
   timeoutS: 60,
 };
 
@@ -95,7 +95,7 @@ export const BENCH_USAGE = `usage: npm run bench -- [flags]
   --random-reads N        random 4 KiB reads (default 500)
   --peers a,b             subset of ${PEER_NAMES.join(',')} (default all)
   --out DIR               output directory (default docs/bench)
-  --no-readme             do not touch README.md
+  --no-doc                do not touch docs/benchmarks.md
   --profile               extra node --cpu-prof runs of ours for seq read/write
   --rounds N              repeat everything N times, interleaved; rows show the median (default 1)
   --timeout-s N           per-workload limit in seconds (default 900)
@@ -114,7 +114,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       'random-reads': { type: 'string' },
       peers: { type: 'string' },
       out: { type: 'string' },
-      'no-readme': { type: 'boolean' },
+      'no-doc': { type: 'boolean' },
       profile: { type: 'boolean' },
       'timeout-s': { type: 'string' },
       rounds: { type: 'string' },
@@ -138,6 +138,6 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     profile: values.profile ?? false,
     verbose: values.verbose ?? false,
   };
-  if (values['no-readme']) opts.writeReadme = false;
+  if (values['no-doc']) opts.writeDoc = false;
   return opts;
 }

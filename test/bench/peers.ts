@@ -46,7 +46,7 @@ export interface MountTool {
   name: string;
   /** Undefined when usable, otherwise why not (missing binary, did not build). */
   unavailable(): string | undefined;
-  /** One line for the README: version and flags used. */
+  /** One line for the benchmark report: version and flags used. */
   describe(): string;
   mount(t: BenchTarget, dir: string, o?: MountOptions): Promise<ActiveMount>;
 }

@@ -1,5 +1,5 @@
 // Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time per function, largest first,
-// with idle/GC/program split out, so the README can say what bounds a row.
+// with idle/GC/program split out, so docs/benchmarks.md can say what bounds a row.
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 

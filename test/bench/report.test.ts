@@ -1,5 +1,5 @@
 // Unit tests of the benchmark's pure logic: speed-up direction per unit, merging rounds by
-// median, the README update touching only the generated block, and the PNG encoder's framing.
+// median, the docs/benchmarks.md update touching only the generated block, and the PNG encoder's framing.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { inflateSync } from 'node:zlib';
 import { Raster } from './png.js';
-import { updateReadme } from './report.js';
+import { updateBenchDoc } from './report.js';
 import { mergeRounds, speedup, WORKLOADS, type SystemResult } from './results.js';
 
 const row = (id: string) => WORKLOADS.find((w) => w.id === id)!;
@@ -30,17 +30,17 @@ test('mergeRounds picks the median round per row and keeps every sample', () => 
   assert.equal(allFailed.rows.lsDir?.error, 'boom');
 });
 
-test('updateReadme replaces only the generated block inside the bench section', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-readme-'));
+test('updateBenchDoc replaces only the generated block inside the bench section', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-doc-'));
   try {
-    const file = join(dir, 'README.md');
+    const file = join(dir, 'benchmarks.md');
     const before = 'intro\n<!-- section:bench -->\n## Benchmarks\nhand-written\n<!-- bench:table -->\nold\n<!-- /bench:table -->\nanalysis\n<!-- /section:bench -->\nafter\n';
     writeFileSync(file, before);
-    updateReadme(file, 'new table');
+    updateBenchDoc(file, 'new table');
     const after = readFileSync(file, 'utf8');
     assert.equal(after, before.replace('\nold\n', '\nnew table\n'));
     writeFileSync(file, 'no markers');
-    assert.throws(() => updateReadme(file, 'x'), /markers/);
+    assert.throws(() => updateBenchDoc(file, 'x'), /markers/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,5 +1,5 @@
 // Turns results into Markdown: the comparison table (each system's value, ours as a fraction of
-// the raw SDK limit, ours' speed-up over each peer), the target check, and the README update
+// the raw SDK limit, ours' speed-up over each peer), the target check, and the update of docs/benchmarks.md
 // (only the generated block between `<!-- bench:table -->` markers inside the bench section).
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { BenchOptions } from './options.js';
@@ -160,17 +160,17 @@ export function machineLine(res: BenchResults): string {
 const TABLE_START = '<!-- bench:table -->';
 const TABLE_END = '<!-- /bench:table -->';
 
-/** Replace the generated block inside README's bench section (create the block if missing). */
-export function updateReadme(readmePath: string, generated: string): void {
-  const text = readFileSync(readmePath, 'utf8');
+/** Replace the generated block inside the bench section of `docPath` (append the block if missing). */
+export function updateBenchDoc(docPath: string, generated: string): void {
+  const text = readFileSync(docPath, 'utf8');
   const start = text.indexOf('<!-- section:bench -->');
   const end = text.indexOf('<!-- /section:bench -->');
-  if (start === -1 || end === -1 || end < start) throw new Error(`${readmePath} has no <!-- section:bench --> … <!-- /section:bench --> markers`);
+  if (start === -1 || end === -1 || end < start) throw new Error(`${docPath} has no <!-- section:bench --> … <!-- /section:bench --> markers`);
   let section = text.slice(start, end);
   const block = `${TABLE_START}\n${generated}\n${TABLE_END}`;
   const ts = section.indexOf(TABLE_START);
   const te = section.indexOf(TABLE_END);
   if (ts !== -1 && te > ts) section = section.slice(0, ts) + block + section.slice(te + TABLE_END.length);
-  else section = `<!-- section:bench -->\n## Benchmarks\n\n${block}\n`;
-  writeFileSync(readmePath, text.slice(0, start) + section + text.slice(end));
+  else section = `${section.trimEnd()}\n\n${block}\n\n`;
+  writeFileSync(docPath, text.slice(0, start) + section + text.slice(end));
 }

@@ -1,11 +1,11 @@
 // `npm run bench [-- flags]`: starts MinIO on loopback, fills a bucket through the SDK, runs
 // every workload against the raw SDK, the no-op FUSE ceiling, ours and each peer in one run,
 // then writes results.json, results.md, results.png (smoke-results.* with --smoke) and, for
-// full runs, the table in README's bench section. Mounts and MinIO are always cleaned up.
+// full runs, the table in docs/benchmarks.md's bench section. Mounts and MinIO are always cleaned up.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger, quietSdkNodeVersionWarning } from '../../src/log.js';
 import { startMinio, findMinioBinary, type MinioServer } from '../support/minio.js';
@@ -14,11 +14,13 @@ import { deletePrefix, populate } from './dataset.js';
 import { BenchArgsError, parseBenchArgs, type BenchOptions } from './options.js';
 import { findBinary, PEERS, removeWorkDir, unmountAll, ZERO_FS, type BenchTarget } from './peers.js';
 import { profileMarkdown, summariseProfile } from './profile.js';
-import { checkTargets, machineLine, markdownTable, rowTitles, targetsMarkdown, updateReadme } from './report.js';
+import { checkTargets, machineLine, markdownTable, rowTitles, targetsMarkdown, updateBenchDoc } from './report.js';
 import { mergeRounds, type BenchResults, type Measurement, type SystemResult } from './results.js';
 import { FsSuite, runRaw, type SuiteContext } from './suite.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+/** The doc whose bench section gets the results table of a full run. */
+const BENCH_DOC = join(REPO, 'docs', 'benchmarks.md');
 const BUCKET = 'bench';
 const log = createLogger({ level: process.env.LOG_LEVEL ?? 'info', defaultMeta: { component: 'bench' } });
 
@@ -164,22 +166,24 @@ async function main(argv: string[]): Promise<number> {
     writeFileSync(join(outDir, `${base}.json`), JSON.stringify(results, null, 2) + '\n');
     writeFileSync(join(outDir, `${base}.png`), renderChart(results, rowTitles(o)));
     const described = results.systems.filter((s) => s.description).map((s) => `- ${s.name}: ${s.description}`);
-    const md = [
-      machineLine(results),
-      '',
-      markdownTable(results, o),
-      '',
-      targetsMarkdown(checkTargets(results)),
-      '',
-      'Mounted with:',
-      ...described,
-      '',
-      `![benchmark chart](${o.out.replace(/\/$/, '')}/${base}.png)`,
-      '',
-    ].join('\n');
-    writeFileSync(join(outDir, `${base}.md`), md + (profiles ? `\n${profiles}\n` : ''));
+    /** The report, its chart linked relative to the Markdown file in `fromDir`. */
+    const md = (fromDir: string): string =>
+      [
+        machineLine(results),
+        '',
+        markdownTable(results, o),
+        '',
+        targetsMarkdown(checkTargets(results)),
+        '',
+        'Mounted with:',
+        ...described,
+        '',
+        `![benchmark chart](${relative(fromDir, join(outDir, `${base}.png`))})`,
+        '',
+      ].join('\n');
+    writeFileSync(join(outDir, `${base}.md`), md(outDir) + (profiles ? `\n${profiles}\n` : ''));
     if (profiles) writeFileSync(join(outDir, 'profiles.md'), profiles + '\n');
-    if (o.writeReadme && !o.smoke) updateReadme(join(REPO, 'README.md'), md);
+    if (o.writeDoc && !o.smoke) updateBenchDoc(BENCH_DOC, md(dirname(BENCH_DOC)));
     log.info('done', { out: join(outDir, `${base}.json`), minutes: ((Date.now() - t0) / 60000).toFixed(1) });
     return 0;
   } finally {

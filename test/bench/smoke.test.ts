@@ -34,7 +34,7 @@ test('benchmark smoke preset completes and writes results', { timeout: 180_000 }
   const out = mkdtempSync(join(tmpdir(), 'bucketmount-bench-out-'));
   const before = new Set(fuseMounts()); // only mounts this run adds count (another bench may run beside it)
   try {
-    const { code, stdout, stderr } = await runScript(RUN, ['--smoke', '--no-readme', '--peers', 'ours,s3fs', '--out', out]);
+    const { code, stdout, stderr } = await runScript(RUN, ['--smoke', '--no-doc', '--peers', 'ours,s3fs', '--out', out]);
     assert.equal(code, 0, `bench exited ${code}:\n${(stdout + stderr).slice(-4000)}`);
 
     const res = JSON.parse(readFileSync(join(out, 'smoke-results.json'), 'utf8')) as BenchResults;

@@ -502,7 +502,7 @@ test('plain manifests in deploy/ and their kustomize builds are schema-valid and
     if (['Namespace', 'CSIDriver', 'ClusterRole', 'ClusterRoleBinding'].includes(String(d.obj.kind))) continue;
     assert.equal(get(d.obj, 'metadata.namespace'), 'bucketmount', `${d.source} ${String(d.obj.kind)} namespace`);
   }
-  // The examples cover what the README promises.
+  // The examples cover what the docs (README.md, docs/install.md) promise.
   const examples = docs.filter((d) => d.source.startsWith('deploy/examples/'));
   const pvAttrs = ofKind(examples, 'PersistentVolume').map((d) => get(d.obj, 'spec.csi.volumeAttributes') as Record<string, string>);
   assert.ok(pvAttrs.some((a) => a.endpoint?.includes('r2.cloudflarestorage.com')), 'R2 example');
@@ -524,7 +524,7 @@ function parseKustomizationResources(path: string): string[] {
   return resources;
 }
 
-test('`kustomize edit set image` (README install step) retargets both driver containers', () => {
+test('`kustomize edit set image` (README / docs/install.md install step) retargets both driver containers', () => {
   const copy = join(work, 'deploy-copy');
   cpSync(join(ROOT, 'deploy'), copy, { recursive: true });
   const r = spawnSync(kustomize, ['edit', 'set', 'image', 'bucketmount=registry.example.internal/storage/bucketmount:9.9.9'], { cwd: copy, encoding: 'utf8' });

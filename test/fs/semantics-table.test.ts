@@ -1,10 +1,10 @@
-// Keeps the README's POSIX semantics table honest. The table is CHECKED, not generated: every
+// Keeps the POSIX semantics table in docs/semantics.md honest. The table is CHECKED, not generated: every
 // row has a `checked` cell (a short result such as `ok`, `EROFS`, `ENOTEMPTY`), and this file
 // holds one probe per row that performs the operation through a real FUSE mount against real
 // MinIO (behind the fault proxy, so error rows can be provoked) and returns what it observed.
-// A row fails when the observed result differs from the README cell, when a row has no probe or
+// A row fails when the observed result differs from the table cell, when a row has no probe or
 // a probe has no row. References to other tests in the table (`file.test.ts: test name`) must
-// name tests that exist. `SEMANTICS_PRINT=1` prints the observed column, to update the README.
+// name tests that exist. `SEMANTICS_PRINT=1` prints the observed column, to update the table.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -21,7 +21,7 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const T = { timeout: 120_000 };
 const MiB = 1024 * 1024;
 
-// ---- README table parsing -------------------------------------------------------------------
+// ---- table parsing --------------------------------------------------------------------------
 
 /** Names of the tests declared in a test file: test('name', ...) / test(`tmpl ${x}`, ...). */
 export function testNames(source: string): Set<string> {
@@ -56,11 +56,11 @@ function splitRow(line: string): string[] {
   return cells;
 }
 
-export function semanticsTable(readme: string): TableRow[] {
-  const start = readme.indexOf('<!-- section:semantics -->');
-  const end = readme.indexOf('<!-- /section:semantics -->');
-  assert.ok(start >= 0 && end > start, 'README has the semantics section markers');
-  const lines = readme
+export function semanticsTable(doc: string): TableRow[] {
+  const start = doc.indexOf('<!-- section:semantics -->');
+  const end = doc.indexOf('<!-- /section:semantics -->');
+  assert.ok(start >= 0 && end > start, 'docs/semantics.md has the semantics section markers');
+  const lines = doc
     .slice(start, end)
     .split('\n')
     .filter((l) => l.startsWith('|'));
@@ -838,11 +838,11 @@ const probes: Array<[string, () => Promise<string>]> = [
 
 // ---- the checks -----------------------------------------------------------------------------
 
-const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const doc = readFileSync(join(ROOT, 'docs', 'semantics.md'), 'utf8');
 let rows: TableRow[] = [];
 let parseError: string | undefined;
 try {
-  rows = semanticsTable(readme);
+  rows = semanticsTable(doc);
 } catch (err) {
   parseError = String(err);
 }
@@ -854,8 +854,8 @@ for (const [operation, probe] of probes) {
     const got = await probe();
     observed.push([operation, got]);
     const row = rowByOp.get(operation);
-    assert.ok(row, `README semantics table has no row "${operation}" (observed: ${got})`);
-    assert.equal(got, row.checked, `README says "${row.checked}" for "${operation}", the mount did "${got}"`);
+    assert.ok(row, `docs/semantics.md has no row "${operation}" (observed: ${got})`);
+    assert.equal(got, row.checked, `docs/semantics.md says "${row.checked}" for "${operation}", the mount did "${got}"`);
   });
 }
 
@@ -865,8 +865,8 @@ after(() => {
   }
 });
 
-test('every README row has a probe, and every cited test exists', () => {
-  assert.equal(parseError, undefined, 'README semantics table parses');
+test('every table row has a probe, and every cited test exists', () => {
+  assert.equal(parseError, undefined, 'the semantics table in docs/semantics.md parses');
   const problems: string[] = [];
   const probeOps = new Set(probes.map(([op]) => op));
   const dir = join(ROOT, 'test', 'fs');
