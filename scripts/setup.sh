@@ -15,8 +15,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 GOBIN="$(go env GOPATH)/bin"; export PATH="$GOBIN:$PATH"
-go_tool() { # name module@version
-  if [ ! -x "$GOBIN/$1" ]; then echo "setup: go install $2"; go install "$2"; fi
+go_tool() { # name module@version (exact): installed when missing or built from another version
+  if [ ! -x "$GOBIN/$1" ] || [ "$(go version -m "$GOBIN/$1" 2>/dev/null | awk '$1 == "mod" { print $3 }')" != "${2#*@}" ]; then
+    echo "setup: go install $2"; go install "$2"
+  fi
 }
 go_tool csi-sanity github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0
 # MinIO is pinned to the pseudo-version the module proxy served as newest on 2026-12-06.
