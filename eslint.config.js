@@ -29,10 +29,10 @@ export default tseslint.config(
   { files: ['src/dev/**/*.ts'], rules: layers(NOT_CMD_OR_TEST) },
   {
     files: ['src/fs/**/*.ts'],
-    rules: layers(NOT_CMD_OR_TEST, NOT_DEV, into('csi', 'src/fs (the file system) never imports src/csi (the CSI services).')),
+    rules: layers(NOT_CMD_OR_TEST, NOT_DEV, into('csi', 'src/fs (file system) never imports src/csi (CSI services).')),
   },
   {
     files: ['src/csi/**/*.ts'],
-    rules: layers(NOT_CMD_OR_TEST, NOT_DEV, into('fs', 'src/csi (the CSI services) never imports src/fs (the file system).')),
+    rules: layers(NOT_CMD_OR_TEST, NOT_DEV, into('fs', 'src/csi (CSI services) never imports src/fs (file system).')),
   },
 );
