@@ -6,12 +6,12 @@
 #
 # Stage 1 compiles TypeScript and installs production dependencies (fuse-native ships a linux-x64
 # prebuild; on other architectures node-gyp builds it, hence the compiler and libfuse headers).
-# Stage 2 is node:20-bookworm-slim with FUSE user-space tools and only dist/ + production modules.
+# Stage 2 is node:24-bookworm-slim with FUSE user-space tools and only dist/ + production modules.
 # Default user is the image's unprivileged `node` (uid 1000): the controller runs as is; the node
 # plugin's DaemonSet overrides it (root + privileged) because mounting FUSE and propagating
 # mounts to the host need CAP_SYS_ADMIN and Bidirectional mount propagation.
 
-FROM node:20-bookworm AS build
+FROM node:24-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libfuse-dev pkg-config python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
@@ -27,7 +27,7 @@ RUN npx tsc -p tsconfig.json \
  && test -f dist/cmd/csi-driver.js && test -f dist/cmd/bucketmount.js \
  && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # fuse3: fusermount3 (unmount helper); libfuse2: the FUSE 2 library API fuse-native speaks;
 # util-linux/mount: mount/umount for bind mounts and lazy unmounts; tini: PID 1 that reaps the
 # detached mount processes; ca-certificates: TLS to S3/STS endpoints.

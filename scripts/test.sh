@@ -5,6 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh   # idempotent: installs only what is missing (a second on a set-up machine)
 export PATH="$(go env GOPATH 2>/dev/null)/bin:$PATH"
+# shellcheck source=scripts/node-runtime.sh
+. scripts/node-runtime.sh
+use_project_node        # Node 24: .tools/node when setup installed it there, else the machine's own
+echo "test: Node $(node --version) ($(command -v node))"
+node -e 'const [want, have] = [/^>=(\d+)(?:\.(\d+))?/.exec(require("./package.json").engines.node).slice(1).map(Number), process.versions.node.split(".").map(Number)];
+  if (have[0] < want[0] || (have[0] === want[0] && have[1] < (want[1] || 0))) { console.error(`test: Node ${process.version} is older than package.json engines; run scripts/setup.sh`); process.exit(1); }'
 npm run lint --silent
 npm run typecheck --silent
 rm -rf dist          # no stale compiled tests from renamed or deleted files

@@ -1,5 +1,5 @@
 // Checks of the container image recipe. Static (always): every file the Dockerfile copies exists
-// and is not excluded by .dockerignore, the runtime stage is node:20-bookworm-slim with the FUSE
+// and is not excluded by .dockerignore, the runtime stage is node:24-bookworm-slim with the FUSE
 // packages, runs as non-root by default, ships the two entry points and the node supervisor the
 // manifests start, and the shipped code imports only production dependencies (the image prunes
 // dev dependencies). The runtime stage's /app is rebuilt in a temp dir from the Dockerfile's own
@@ -58,12 +58,12 @@ test('every COPY source from the build context exists and is not excluded by .do
   }
 });
 
-test('runtime stage: slim Node 20, FUSE packages, tini, non-root default user, only dist + production modules', () => {
+test('runtime stage: slim Node 24, FUSE packages, tini, non-root default user, only dist + production modules', () => {
   const lines = instructions();
   const froms = lines.filter((l) => l.startsWith('FROM '));
   assert.equal(froms.length, 2, 'two stages');
-  assert.match(froms[0], /^FROM node:20-bookworm AS build$/);
-  assert.equal(froms[1], 'FROM node:20-bookworm-slim');
+  assert.match(froms[0], /^FROM node:24-bookworm AS build$/);
+  assert.equal(froms[1], 'FROM node:24-bookworm-slim');
   const runtime = lines.slice(lines.indexOf(froms[1]));
   const install = runtime.find((l) => l.includes('apt-get install')) ?? '';
   for (const pkg of ['fuse3', 'libfuse2', 'tini', 'ca-certificates']) assert.match(install, new RegExp(`\\b${pkg}\\b`), `installs ${pkg}`);
@@ -71,6 +71,13 @@ test('runtime stage: slim Node 20, FUSE packages, tini, non-root default user, o
   assert.ok(runtime.some((l) => l.startsWith('COPY --from=build /src/dist/cmd ')), 'ships dist/cmd');
   assert.ok(!runtime.some((l) => /COPY --from=build \/src\/dist\/test|COPY --from=build \/src\/dist /.test(`${l} `)), 'tests are not shipped');
   assert.ok(runtime.some((l) => l.includes('deploy/image/node-supervisor.sh /app/bin/node-supervisor')), 'node supervisor at /app/bin');
+  // One Node.js major everywhere: the image, the pinned Node that scripts/setup.sh installs, the engines floor below it.
+  const pinned = /^NODE_RUNTIME_VERSION=(\d+)\.\d+\.\d+$/m.exec(readFileSync(join(ROOT, 'scripts/node-runtime.sh'), 'utf8'));
+  assert.ok(pinned, 'scripts/node-runtime.sh pins an exact NODE_RUNTIME_VERSION');
+  for (const from of froms) assert.match(from, new RegExp(`^FROM node:${pinned[1]}-`), 'image Node major = the pinned setup Node major');
+  const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines?: { node?: string } }).engines?.node ?? '';
+  const floor = /^>=(\d+)/.exec(engines);
+  assert.ok(floor && Number(floor[1]) <= Number(pinned[1]), `engines ${engines} admits Node ${pinned[1]}`);
   const build = lines.slice(lines.indexOf(froms[0]), lines.indexOf(froms[1]));
   assert.ok(build.some((l) => l.includes('npm ci')), 'npm ci in the build stage');
   assert.ok(build.some((l) => l.includes('npm prune --omit=dev')), 'dev dependencies pruned');
