@@ -81,8 +81,9 @@ export function silentLogger(): Logger {
 }
 
 /**
- * The AWS SDK warns on stderr that future releases need Node >= 22. We pin Node 20 deliberately;
- * drop that one warning (keep every other warning) so stderr stays readable.
+ * The AWS SDK warns on stderr when it runs on a Node.js it will soon stop supporting (it did on Node 20).
+ * We run Node 24 (docs/runtime.md); an operator running an older supported Node still gets readable
+ * stderr: drop that one warning (keep every other warning).
  */
 export function quietSdkNodeVersionWarning(): void {
   process.removeAllListeners('warning');
