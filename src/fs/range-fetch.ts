@@ -53,6 +53,11 @@ export class RangeFetch {
     return this.cancelled;
   }
 
+  /** The GET failed for good (its waiters were rejected; a new fetch is needed for these bytes). */
+  get failed(): boolean {
+    return this.error !== undefined;
+  }
+
   /** Resolves once bytes [start, start + need) are in buf. */
   wait(need: number): Promise<void> | undefined {
     if (this.filled >= need) return undefined;
