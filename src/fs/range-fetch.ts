@@ -133,6 +133,11 @@ export class RangeFetch {
       });
     const body = out.Body as Readable | undefined;
     if (!body) return;
+    // Cancelled while the request was on its way: do not download a body nobody wants.
+    if (this.cancelled) {
+      body.destroy();
+      return;
+    }
     this.body = body;
     await new Promise<void>((resolve, reject) => {
       body.on('data', (chunk: Buffer) => {

@@ -149,6 +149,8 @@ export class FakeS3 {
   readonly client: S3Client;
   /** Every command that reached the fake, in order (calls a fault answered are recorded by S3Faults instead). */
   readonly calls: RecordedCall[] = [];
+  /** Bytes of GetObject bodies pulled by readers so far (a cancelled download stops adding). */
+  bodyBytesSent = 0;
   private readonly objects = new Map<string, FakeObject>();
   private readonly uploads = new Map<string, Upload>();
   private readonly minPartSize: number;
@@ -275,16 +277,23 @@ export class FakeS3 {
     const [start, end] = i.Range ? parseRange(i.Range, o.body.length) : [0, o.body.length];
     // A copy: later writes to the key must not change a body being streamed (S3 serves a snapshot).
     const data = Buffer.from(o.body.subarray(start, end));
-    const chunks: Buffer[] = [];
-    for (let off = 0; off < data.length; off += this.bodyChunkSize) chunks.push(data.subarray(off, off + this.bodyChunkSize));
     return {
-      Body: Readable.from(chunks, { objectMode: false }) as GetObjectCommandOutput['Body'],
+      Body: Readable.from(this.stream(data), { objectMode: false }) as GetObjectCommandOutput['Body'],
       ContentLength: data.length,
       ContentRange: i.Range ? `bytes ${start}-${end - 1}/${o.body.length}` : undefined,
       ETag: o.etag,
       LastModified: o.lastModified,
       $metadata: meta(i.Range ? 206 : 200),
     };
+  }
+
+  /** A GetObject body in chunks, counting what the reader really pulled (a destroyed body stops). */
+  private async *stream(data: Buffer): AsyncGenerator<Buffer> {
+    for (let off = 0; off < data.length; off += this.bodyChunkSize) {
+      const chunk = data.subarray(off, off + this.bodyChunkSize);
+      this.bodyBytesSent += chunk.length;
+      yield chunk;
+    }
   }
 
   private headObject(i: HeadObjectCommandInput): HeadObjectCommandOutput {
