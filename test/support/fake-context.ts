@@ -6,9 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FsContext } from '../../src/fs/context.js';
 import { silentLogger } from '../../src/log.js';
-import { MOUNT_DEFAULTS, type MountConfig } from '../../src/mounter/mount-args.js';
+// The one import of the mount options' module in the unit-test helpers (it may move).
+import { MOUNT_DEFAULTS } from '../../src/mounter/mount-args.js';
 import { FakeS3, type FakeS3Options } from './fake-s3.js';
 import { S3Faults } from './s3-faults.js';
+
+type MountConfig = FsContext['cfg'];
 
 export interface FakeFs {
   ctx: FsContext;

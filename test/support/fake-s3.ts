@@ -164,6 +164,8 @@ export class FakeS3 {
       region: 'us-east-1',
       credentials: { accessKeyId: 'fake', secretAccessKey: 'fake' },
       maxAttempts: 1,
+      // As the mount's client (src/s3/client.ts): each command's stack is resolved once.
+      cacheMiddleware: true,
     });
     this.client.middlewareStack.add(
       (_next, context) => async (args) => {

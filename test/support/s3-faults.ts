@@ -90,7 +90,7 @@ export class S3Faults {
   /** Calls a fault was applied to, in order. */
   readonly injected: { command: S3CommandName; fault: Fault['kind'] }[] = [];
 
-  /** Attach to `client` (before everything else in its stack). */
+  /** Attach to `client` (before everything else in its stack) before its first request: a client with cacheMiddleware keeps the stack it resolved first. */
   static attach(client: S3Client): S3Faults {
     const f = new S3Faults();
     client.middlewareStack.add(
