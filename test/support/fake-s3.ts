@@ -8,7 +8,7 @@
 // S3's error names and HTTP statuses are reproduced so src/s3/errors.ts classifies them as it
 // would the real thing. Not covered: signing, the SDK's own retries (they run after the
 // initialize step), versioning, SSE, ACLs, tagging, metadata. Faults: see s3-faults.ts.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import {
@@ -110,7 +110,11 @@ export function s3Error(name: string, status: number, message = name): S3Service
   });
 }
 
-const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
+/**
+ * A content hash in the shape of S3's (32 hex digits; same bytes, same ETag). S3 uses MD5; a CRC32
+ * plus the length is enough for tests and keeps multi-MiB objects cheap.
+ */
+const contentHash = (b: Buffer): string => (crc32(b) >>> 0).toString(16).padStart(8, '0') + b.length.toString(16).padStart(24, '0');
 
 function crcBase64(b: Buffer): string {
   const out = Buffer.allocUnsafe(4);
@@ -181,7 +185,7 @@ export class FakeS3 {
   /** Store an object directly; returns its ETag. */
   put(key: string, body: Buffer | string, lastModified = new Date()): string {
     const b = Buffer.from(body);
-    const etag = `"${md5(b)}"`;
+    const etag = `"${contentHash(b)}"`;
     this.objects.set(key, { body: b, etag, lastModified });
     return etag;
   }
@@ -352,7 +356,7 @@ export class FakeS3 {
     this.checkBody(body, i.ContentLength, i.ChecksumCRC32);
     // The upload may have been aborted while the body was read.
     if (this.uploads.get(i.UploadId!) !== u) throw s3Error('NoSuchUpload', 404);
-    const part: Part = { body, etag: `"${md5(body)}"`, crc32: crcBase64(body) };
+    const part: Part = { body, etag: `"${contentHash(body)}"`, crc32: crcBase64(body) };
     u.parts.set(n, part);
     return { ETag: part.etag, ChecksumCRC32: u.checksumAlgorithm === 'CRC32' ? part.crc32 : undefined, $metadata: meta() };
   }
@@ -365,7 +369,7 @@ export class FakeS3 {
     const src = this.existing(this.copySource(i.CopySource), i.CopySourceIfMatch, 'NoSuchKey');
     const [start, end] = i.CopySourceRange ? parseRange(i.CopySourceRange, src.body.length) : [0, src.body.length];
     const body = Buffer.from(src.body.subarray(start, end));
-    const part: Part = { body, etag: `"${md5(body)}"`, crc32: crcBase64(body) };
+    const part: Part = { body, etag: `"${contentHash(body)}"`, crc32: crcBase64(body) };
     u.parts.set(n, part);
     return { CopyPartResult: { ETag: part.etag, LastModified: new Date() }, $metadata: meta() };
   }
@@ -390,7 +394,7 @@ export class FakeS3 {
       parts.push(part);
     }
     const body = Buffer.concat(parts.map((p) => p.body));
-    const etag = `"${md5(Buffer.concat(parts.map((p) => Buffer.from(p.etag.slice(1, -1), 'hex'))))}-${parts.length}"`;
+    const etag = `"${contentHash(Buffer.concat(parts.map((p) => Buffer.from(p.etag.slice(1, -1), 'hex'))))}-${parts.length}"`;
     this.objects.set(u.key, { body, etag, lastModified: new Date() });
     this.uploads.delete(i.UploadId!);
     return { ETag: etag, Bucket: this.bucket, Key: u.key, $metadata: meta() };

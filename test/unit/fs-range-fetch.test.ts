@@ -104,7 +104,7 @@ test('cancel stops a fetch nobody waits for, and refuses while someone does', as
 test('a fetch cancelled before its response arrived does not download the body', async (t) => {
   const s = setup();
   t.after(s.dispose);
-  const big = randomBytes(4 << 20);
+  const big = Buffer.alloc(1 << 20, 1);
   s.s3.put('big', big);
   const held = s.faults.hold('GetObject');
   const g = new RangeFetch(s.ctx, 'big', 0, big.length);
@@ -117,5 +117,5 @@ test('a fetch cancelled before its response arrived does not download the body',
   await g.done;
   for (let i = 0; i < 20; i++) await turn();
   assert.equal(g.filled, 0, 'no bytes taken after cancel');
-  assert.ok(s.s3.bodyBytesSent - sentBefore < 1 << 20, `${s.s3.bodyBytesSent - sentBefore} bytes pulled from the body`);
+  assert.ok(s.s3.bodyBytesSent - sentBefore < 1 << 19, `${s.s3.bodyBytesSent - sentBefore} bytes pulled from the body`);
 });

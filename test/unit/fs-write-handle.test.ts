@@ -248,3 +248,30 @@ test('after dispose (unlink) writes are dropped and nothing is uploaded', async 
   assert.equal(s.s3.object('f'), undefined);
   assert.deepEqual(s.s3.openUploads(), []);
 });
+
+test('a write behind a stream whose parts were sent publishes the stream, then stages on top', async (t) => {
+  const s = setup();
+  t.after(s.dispose);
+  const w = s.open();
+  const data = randomBytes(2 * PART + 10);
+  await w.write(data, 0);
+  await w.write(Buffer.from('XY'), 5);
+  assert.deepEqual(s.s3.bytes('f'), data, 'the streamed bytes were published first');
+  await w.closeLast();
+  const expected = Buffer.from(data);
+  expected.write('XY', 5);
+  assert.deepEqual(s.s3.bytes('f'), expected);
+  assert.equal(s.durable.length, 2);
+});
+
+test('a part failure seen by a close while others still write is reported again at the last close', async (t) => {
+  const s = setup();
+  t.after(s.dispose);
+  const w = s.open();
+  s.faults.failNth('UploadPart', 1, errors.internal());
+  await w.write(randomBytes(PART + 10), 0);
+  await assert.rejects(w.flushAtClose(async () => true), { name: 'InternalError' });
+  await assert.rejects(w.closeLast(), isEio);
+  assert.equal(s.s3.object('f'), undefined);
+  assert.deepEqual(s.s3.openUploads(), []);
+});
