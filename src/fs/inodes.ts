@@ -1,7 +1,8 @@
 // Metadata layer: resolves FUSE paths to file/directory attributes with a short-TTL attribute
 // cache (positive and negative) and a directory listing cache. Our own mutations update or
 // invalidate the caches immediately, so a TTL never serves stale data after our own writes.
-// Lookups never HEAD every entry: readdir fills the attribute cache from the listing.
+// Lookups never HEAD every entry: readdir fills the attribute cache from the listing. Bounded:
+// expired entries are swept out and the oldest dropped past `maxEntries` (a miss asks S3 again).
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { classifyS3Error } from '../s3/errors.js';
 import { payer, type FsContext } from './context.js';
@@ -26,6 +27,14 @@ interface Cached<T> {
  */
 const SMALL_DIR = 2001;
 
+/** Default bound of the cache: attributes plus the names in cached listings and probe hints. */
+export const DEFAULT_MAX_CACHED_ENTRIES = 200_000;
+
+export interface InodesOptions {
+  /** Most entries cached (see DEFAULT_MAX_CACHED_ENTRIES). */
+  maxEntries?: number;
+}
+
 export class Inodes {
   private readonly attrs = new Map<string, Cached<Attr | null>>();
   private readonly dirs = new Map<string, Cached<Map<string, DirEntry>>>();
@@ -42,8 +51,57 @@ export class Inodes {
   /** Lookups answered from each directory's current listing (see worthRelisting). */
   private readonly listingHits = new Map<string, number>();
   private readonly started = Date.now();
+  private readonly maxEntries: number;
+  /** Entries cached since the last sweep (see remember). */
+  private added = 0;
 
-  constructor(private readonly ctx: FsContext) {}
+  constructor(
+    private readonly ctx: FsContext,
+    opts: InodesOptions = {},
+  ) {
+    this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_CACHED_ENTRIES;
+  }
+
+  /** Entries cached now: attributes plus the names in cached listings and probe hints. */
+  get cachedEntries(): number {
+    let n = this.attrs.size;
+    for (const m of [this.dirs, this.hints]) for (const c of m.values()) n += c.value.size;
+    return n;
+  }
+
+  /**
+   * Cache `value` under `key` in `m` as its newest entry. Each time a quarter of the bound was
+   * added, expired attributes and hints are swept out and, if more than three quarters of the
+   * bound are still cached, the oldest entries are dropped (attributes, then hints, then
+   * listings other than the one just added), so the cache holds at most about `maxEntries`: a
+   * walk of a huge bucket does not keep all its metadata in memory. Dropping is always safe: a
+   * missing entry is asked from S3 again.
+   */
+  private remember<T>(m: Map<string, Cached<T>>, key: string, value: Cached<T>, weight = 1): void {
+    m.delete(key);
+    m.set(key, value);
+    this.added += Math.max(1, weight);
+    if (this.added >= this.maxEntries / 4) this.shrink(m === (this.dirs as Map<string, unknown>) ? key : undefined);
+  }
+
+  private shrink(keepDir: string | undefined): void {
+    this.added = 0;
+    const now = Date.now();
+    for (const m of [this.attrs, this.hints] as Map<string, Cached<unknown>>[]) {
+      for (const [k, c] of m) if (c.expires <= now) m.delete(k);
+    }
+    let total = this.cachedEntries;
+    const target = Math.floor((this.maxEntries * 3) / 4);
+    for (const m of [this.attrs, this.hints, this.dirs] as Map<string, Cached<Attr | null | Map<string, DirEntry>>>[]) {
+      for (const [k, c] of m) {
+        if (total <= target) return;
+        if (m === this.dirs && k === keepDir) continue;
+        m.delete(k);
+        total -= c.value instanceof Map ? c.value.size : 1;
+        if (m === this.dirs) this.listingHits.delete(k);
+      }
+    }
+  }
 
   private get ttl(): number {
     return this.ctx.cfg.metadataTtlMs;
@@ -82,7 +140,7 @@ export class Inodes {
       if (e) return { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, etag: e.etag };
     }
     const attr = await this.fetch(path);
-    this.attrs.set(path, { value: attr, expires: Date.now() + this.ttl });
+    this.remember(this.attrs, path, { value: attr, expires: Date.now() + this.ttl });
     return attr;
   }
 
@@ -114,7 +172,7 @@ export class Inodes {
         // their own for a TTL (names missing from it are still looked up, so objects created
         // elsewhere a moment ago are found).
         if (probe.entries && this.ttl > 0 && this.generation(path) === gen) {
-          this.hints.set(path, { value: probe.entries, expires: Date.now() + this.ttl });
+          this.remember(this.hints, path, { value: probe.entries, expires: Date.now() + this.ttl }, probe.entries.size);
         }
         return probe.exists;
       }),
@@ -168,7 +226,7 @@ export class Inodes {
       }
     }
     if (this.generation(path) === gen) {
-      this.dirs.set(path, { value: entries, expires: Date.now() + this.ttl });
+      this.remember(this.dirs, path, { value: entries, expires: Date.now() + this.ttl }, entries.size);
       this.listingHits.set(path, 0);
     }
     return entries;
@@ -178,7 +236,7 @@ export class Inodes {
   noteFile(path: string, size: number, mtimeMs = Date.now(), etag?: string): void {
     const attr: Attr = { kind: 'file', size, mtimeMs, etag };
     this.bump(parentPath(path));
-    this.attrs.set(path, { value: attr, expires: Date.now() + this.ttl });
+    this.remember(this.attrs, path, { value: attr, expires: Date.now() + this.ttl });
     const parent = this.dirs.get(parentPath(path));
     if (parent) parent.value.set(baseName(path), { name: baseName(path), ...attr });
     this.noteParentsExist(path);
@@ -189,7 +247,7 @@ export class Inodes {
     if (path === '/') return;
     const attr: Attr = { kind: 'dir', size: 0, mtimeMs: Date.now() };
     this.bump(parentPath(path));
-    this.attrs.set(path, { value: attr, expires: Date.now() + this.ttl });
+    this.remember(this.attrs, path, { value: attr, expires: Date.now() + this.ttl });
     const parent = this.dirs.get(parentPath(path));
     if (parent) parent.value.set(baseName(path), { name: baseName(path), ...attr });
     this.noteParentsExist(path);
@@ -208,14 +266,14 @@ export class Inodes {
    */
   seedEmptyDir(path: string): void {
     if (this.ttl <= 0) return;
-    this.dirs.set(path, { value: new Map(), expires: Date.now() + this.ttl });
+    this.remember(this.dirs, path, { value: new Map(), expires: Date.now() + this.ttl });
   }
 
   private noteParentsExist(path: string): void {
     for (let p = parentPath(path); p !== '/'; p = parentPath(p)) {
       const hit = this.attrs.get(p);
       if (hit?.value?.kind === 'dir' && hit.expires > Date.now()) break;
-      this.attrs.set(p, { value: { kind: 'dir', size: 0, mtimeMs: Date.now() }, expires: Date.now() + this.ttl });
+      this.remember(this.attrs, p, { value: { kind: 'dir', size: 0, mtimeMs: Date.now() }, expires: Date.now() + this.ttl });
     }
   }
 
@@ -224,7 +282,7 @@ export class Inodes {
     this.localDirs.delete(path);
     this.bump(parentPath(path));
     this.bump(path);
-    this.attrs.set(path, { value: null, expires: Date.now() + this.ttl });
+    this.remember(this.attrs, path, { value: null, expires: Date.now() + this.ttl });
     this.dirs.get(parentPath(path))?.value.delete(baseName(path));
     this.dirs.delete(path);
     // Parents may have become empty implicit directories: let them be re-resolved.

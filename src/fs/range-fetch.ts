@@ -53,6 +53,11 @@ export class RangeFetch {
     return this.cancelled;
   }
 
+  /** The GET failed for good (its waiters were rejected; a new fetch is needed for these bytes). */
+  get failed(): boolean {
+    return this.error !== undefined;
+  }
+
   /** Resolves once bytes [start, start + need) are in buf. */
   wait(need: number): Promise<void> | undefined {
     if (this.filled >= need) return undefined;
@@ -128,6 +133,11 @@ export class RangeFetch {
       });
     const body = out.Body as Readable | undefined;
     if (!body) return;
+    // Cancelled while the request was on its way: do not download a body nobody wants.
+    if (this.cancelled) {
+      body.destroy();
+      return;
+    }
     this.body = body;
     await new Promise<void>((resolve, reject) => {
       body.on('data', (chunk: Buffer) => {

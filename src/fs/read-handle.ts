@@ -132,8 +132,10 @@ export class ReadHandle {
       return this.copyOut(c, pos, end, out, 0).then(() => end - pos);
     }
     // Keep chunks that still cover pos (or a little behind, for reordered kernel read-ahead).
+    // A chunk whose GET failed is dropped too: its error went to the reads waiting then, and a
+    // later read (a retry) fetches those bytes again instead of getting the old error forever.
     const behind = this.policy.cfg.seekTolerance;
-    this.drop((c) => c.end > pos - behind);
+    this.drop((c) => c.end > pos - behind && !c.fetch?.failed);
     if (this.chunks.length && (this.chunks[0]!.start > pos || this.queuedEnd < pos)) this.drop(() => false);
     // Top up the queue to pos + window once less than half a window is queued ahead, in whole
     // chunks, so a steady reader causes few large GETs rather than one per kernel read.
