@@ -10,7 +10,8 @@ import type { Logger } from 'winston';
 import { mountConfigToArgs, type MountConfig } from './mount-args.js';
 import { exitCodeToErrorKind } from './exit-codes.js';
 import { MountError } from './types.js';
-import { isFuse, probeMount, topMountAt, unmountAll } from './mountinfo.js';
+import { isFuse, topMountAt } from '../util/mountinfo.js';
+import { probeMount, unmountAll } from './mount-ops.js';
 import { procStartTime, processAlive, sendSignal, waitGone } from './proc.js';
 import { cutMiddle } from '../bounded-text.js';
 
