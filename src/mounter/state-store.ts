@@ -8,7 +8,6 @@ import { rm, mkdir, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { MountSource } from './types.js';
-import type { S3Credentials } from '../credentials/types.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 export const STATE_VERSION = 1;
@@ -139,13 +138,4 @@ export class StateStore {
   async removeShareDir(id: string): Promise<void> {
     await rm(this.shareDir(id), { recursive: true, force: true });
   }
-}
-
-/** The credentials file the mount process reads (and re-reads on change): JSON, mode 0600. */
-export async function writeCredentialsFile(file: string, credentials: S3Credentials, region?: string): Promise<void> {
-  const body: Record<string, string> = { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey };
-  if (credentials.sessionToken) body.sessionToken = credentials.sessionToken;
-  if (credentials.expiration) body.expiration = credentials.expiration;
-  if (region) body.region = region;
-  await writeFileAtomic(file, JSON.stringify(body), { mode: 0o600, fsync: true });
 }

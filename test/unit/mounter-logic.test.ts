@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMountInfo, mountsAt, topMountAt, mountsUnder, isFuse, unescapeMountField } from '../../src/util/mountinfo.js';
-import { shareKey, canonicalJson, StateStore, emptyState, writeCredentialsFile, newShareId } from '../../src/mounter/state-store.js';
+import { shareKey, canonicalJson, StateStore, emptyState, newShareId } from '../../src/mounter/state-store.js';
+import { writeCredentialsFile } from '../../src/credentials/credentials-file.js';
 import { parseProcStat, processAlive, procStartTime } from '../../src/mounter/proc.js';
 import { mountProcessEnv, lastLogLines } from '../../src/mounter/spawn-mount.js';
 import { exitCodeToErrorKind, MountExit } from '../../src/mounter/exit-codes.js';

@@ -1,15 +1,17 @@
-// An AWS SDK credential provider that reads a 0600 JSON credentials file and re-reads it when
-// it changes on disk, so the CSI node can refresh a running mount's credentials (token refresh,
-// requiresRepublish) by rewriting the file atomically.
-import { readFileSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
+// The credentials file (`--credentials-file`): JSON S3 credentials, mode 0600. The CSI node
+// writes it (atomically, so a reader never sees half a file) for the mount process it starts and
+// rewrites it to refresh a running mount's credentials (token refresh, requiresRepublish); the
+// mount process reads it through an AWS SDK credential provider that re-reads it when it changes.
+import { readFileSync, statSync } from 'node:fs';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import { isS3Credentials, type CredentialsFile } from './types.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { isS3Credentials, type S3Credentials } from './types.js';
 
 export class CredentialsFileError extends Error {
   override name = 'CredentialsFileError';
 }
 
-export function readCredentialsFile(path: string): CredentialsFile {
+export function readCredentialsFile(path: string): S3Credentials {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -19,7 +21,7 @@ export function readCredentialsFile(path: string): CredentialsFile {
   if (!isS3Credentials(parsed)) {
     throw new CredentialsFileError(`credentials file ${path} must hold a JSON object with accessKeyId and secretAccessKey`);
   }
-  return parsed as CredentialsFile;
+  return parsed;
 }
 
 /** Provider that re-reads the file whenever its mtime or size changes. */
@@ -45,20 +47,12 @@ export function fileCredentialsProvider(path: string): AwsCredentialIdentityProv
 }
 
 /**
- * Write (or replace) a credentials file atomically with mode 0600: a temp file in the same
- * directory renamed over the old one, so a reader never sees a half-written file.
+ * Write (or replace) a credentials file atomically with mode 0600 (temp file in the same
+ * directory, fsync, rename). Only the credential fields are written.
  */
-export function writeCredentialsFile(path: string, contents: CredentialsFile): void {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    writeFileSync(tmp, JSON.stringify(contents), { mode: 0o600 });
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* already gone */
-    }
-    throw err;
-  }
+export async function writeCredentialsFile(path: string, credentials: S3Credentials): Promise<void> {
+  const body: S3Credentials = { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey };
+  if (credentials.sessionToken) body.sessionToken = credentials.sessionToken;
+  if (credentials.expiration) body.expiration = credentials.expiration;
+  await writeFileAtomic(path, JSON.stringify(body), { mode: 0o600, fsync: true });
 }
