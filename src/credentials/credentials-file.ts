@@ -12,11 +12,18 @@ export class CredentialsFileError extends Error {
 }
 
 export function readCredentialsFile(path: string): S3Credentials {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CredentialsFileError(`cannot read credentials file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'read failed'}`, { cause: err });
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new CredentialsFileError(`cannot read credentials file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'invalid JSON'}`);
+    parsed = JSON.parse(text);
+  } catch {
+    // No cause here on purpose: JSON.parse's message quotes the file's text, i.e. the secret.
+    throw new CredentialsFileError(`cannot read credentials file ${path}: invalid JSON`);
   }
   if (!isS3Credentials(parsed)) {
     throw new CredentialsFileError(`credentials file ${path} must hold a JSON object with accessKeyId and secretAccessKey`);

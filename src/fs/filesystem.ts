@@ -334,7 +334,7 @@ export class BucketFs {
       // Permission problems and a full spool disk keep their errno; everything else is EIO.
       const errno = toErrno(err);
       const keep: number[] = [Errno.EACCES, Errno.ENOSPC, Errno.EFBIG];
-      throw new FsError(keep.includes(errno) ? errno : Errno.EIO, `upload of ${w.key} failed`);
+      throw new FsError(keep.includes(errno) ? errno : Errno.EIO, `upload of ${w.key} failed`, { cause: err });
     }
   }
 

@@ -26,8 +26,9 @@ export class MountFailure extends Error {
   constructor(
     readonly exitCode: MountExitCode,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -50,18 +51,18 @@ function failureFor(err: unknown, what: string): MountFailure {
   switch (classifyS3Error(err)) {
     case 'no-such-bucket':
     case 'not-found':
-      return new MountFailure(MountExit.NO_SUCH_BUCKET, `${what}: bucket does not exist (${desc})`);
+      return new MountFailure(MountExit.NO_SUCH_BUCKET, `${what}: bucket does not exist (${desc})`, { cause: err });
     case 'unauthenticated':
-      return new MountFailure(MountExit.UNAUTHENTICATED, `${what}: credentials rejected (${desc})`);
+      return new MountFailure(MountExit.UNAUTHENTICATED, `${what}: credentials rejected (${desc})`, { cause: err });
     case 'access-denied':
-      return new MountFailure(MountExit.PERMISSION_DENIED, `${what}: access denied (${desc})`);
+      return new MountFailure(MountExit.PERMISSION_DENIED, `${what}: access denied (${desc})`, { cause: err });
     case 'unavailable':
-      return new MountFailure(MountExit.UNAVAILABLE, `${what}: S3 endpoint unavailable (${desc})`);
+      return new MountFailure(MountExit.UNAVAILABLE, `${what}: S3 endpoint unavailable (${desc})`, { cause: err });
     default:
       if ((err as Error)?.name === 'CredentialsProviderError' || (err as Error)?.name === 'CredentialsFileError') {
-        return new MountFailure(MountExit.UNAUTHENTICATED, `${what}: no usable credentials (${(err as Error).message})`);
+        return new MountFailure(MountExit.UNAUTHENTICATED, `${what}: no usable credentials (${(err as Error).message})`, { cause: err });
       }
-      return new MountFailure(MountExit.INTERNAL, `${what}: ${desc}`);
+      return new MountFailure(MountExit.INTERNAL, `${what}: ${desc}`, { cause: err });
   }
 }
 
@@ -108,8 +109,8 @@ export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext>
       try {
         journal = await UploadJournal.open(cfg.uploadJournal, check, log, { requesterPays: cfg.requesterPays });
       } catch (err) {
-        if (err instanceof JournalBusyError) throw new MountFailure(MountExit.BAD_ARGS, err.message);
-        throw new MountFailure(MountExit.INTERNAL, `upload journal: ${(err as Error).message}`);
+        if (err instanceof JournalBusyError) throw new MountFailure(MountExit.BAD_ARGS, err.message, { cause: err });
+        throw new MountFailure(MountExit.INTERNAL, `upload journal: ${(err as Error).message}`, { cause: err });
       }
     }
   } catch (err) {

@@ -353,7 +353,7 @@ class ProcessMounterImpl implements ProcessMounter {
         } catch (err) {
           await this.removeOurMounts(target, true, { lazyOnly: true }).catch(() => undefined);
           if (share.targets.length === 0) await this.dropShare(share, 'publish failed');
-          throw err instanceof MountError ? err : new MountError('internal', `publishing ${target} failed: ${(err as Error).message}`);
+          throw err instanceof MountError ? err : new MountError('internal', `publishing ${target} failed: ${(err as Error).message}`, { cause: err });
         }
         share.targets.push(target);
         this.state.targets[target] = {
@@ -538,7 +538,7 @@ class ProcessMounterImpl implements ProcessMounter {
         await rmdir(target).catch((err: NodeJS.ErrnoException) => {
           if (err.code === 'ENOENT') return;
           if (err.code === 'ENOTEMPTY') this.log.warn('target dir is not empty after unmount; leaving it', { target });
-          else throw new MountError('internal', `cannot remove target dir ${target}: ${err.code ?? err.message}`);
+          else throw new MountError('internal', `cannot remove target dir ${target}: ${err.code ?? err.message}`, { cause: err });
         });
       }
       if (!t) return;

@@ -132,7 +132,7 @@ export async function spawnMount(opts: SpawnMountOptions): Promise<SpawnedMount>
   const pid = child.pid;
   if (pid === undefined) {
     await sleep(0);
-    throw new MountError('internal', `cannot start the mount command ${opts.command.join(' ')}: ${spawnError?.message ?? 'spawn failed'}`);
+    throw new MountError('internal', `cannot start the mount command ${opts.command.join(' ')}: ${spawnError?.message ?? 'spawn failed'}`, spawnError ? { cause: spawnError } : undefined);
   }
   const startTime = procStartTime(pid);
   logger.info('mount process started', { pid, source: what, mountPoint: cfg.mountPoint });

@@ -2,7 +2,7 @@
 // secrets, and the atomic 0600 credentials file the mount process re-reads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/log.js';
@@ -51,6 +51,22 @@ test('credentials file: atomic 0600 write, provider sees rewrites', async () => 
     // Only the credential fields are written (no region or other extras).
     await writeCredentialsFile(path, { accessKeyId: 'A3', secretAccessKey: 's3', region: 'eu-west-1' } as S3Credentials);
     assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { accessKeyId: 'A3', secretAccessKey: 's3' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('credentials file errors: a read failure keeps its cause; invalid JSON neither quotes nor carries the secret', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bm-credfile-'));
+  try {
+    const missing = join(dir, 'missing.json');
+    assert.throws(() => readCredentialsFile(missing), (err: Error) => (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' && /ENOENT/.test(err.message));
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{"accessKeyId": "AK", "secretAccessKey": TOPSECRETVALUE}', { mode: 0o600 });
+    assert.throws(
+      () => readCredentialsFile(bad),
+      (err: Error) => err.cause === undefined && /invalid JSON/.test(err.message) && !JSON.stringify({ m: err.message, s: err.stack }).includes('TOPSECRET'),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
