@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'winston';
 import type { S3Credentials } from '../credentials/types.js';
 import { writeCredentialsFile } from '../credentials/credentials-file.js';
-import { canonicalJson, newShareId, shareKey, StateStore, type MounterState, type ShareState } from './state-store.js';
+import { newShareId, shareKey, StateStore, type MounterState, type ShareState } from './state-store.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import { describeMount, isFuse, mountsAt, mountsUnder, readMountInfo, topMountAt, type MountInfoEntry } from '../util/mountinfo.js';
 import { bindMount, isBucketmountFuse, probeMount, unmountAll, unmountTop, type ProbeResult } from './mount-ops.js';
@@ -606,6 +606,3 @@ class ProcessMounterImpl implements ProcessMounter {
     await this.store.save(this.state);
   }
 }
-
-/** Exported for tests: the exact sharing identity. */
-export { shareKey, canonicalJson };

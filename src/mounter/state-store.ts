@@ -4,7 +4,7 @@
 // read back at start-up by reconcile(). Per-share files (credentials 0600, logs) live in
 // <stateDir>/shares/<id>/ with mode 0700 directories.
 import { mkdirSync, readFileSync, chmodSync } from 'node:fs';
-import { rm, mkdir, chmod } from 'node:fs/promises';
+import { mkdir, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { MountSource } from './types.js';
@@ -133,9 +133,5 @@ export class StateStore {
     await mkdir(join(dir, 'mnt'), { recursive: true, mode: 0o700 });
     await chmod(dir, 0o700);
     return dir;
-  }
-
-  async removeShareDir(id: string): Promise<void> {
-    await rm(this.shareDir(id), { recursive: true, force: true });
   }
 }
