@@ -8,7 +8,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'winston';
 import { credentialsFromSecrets } from '../credentials/resolve.js';
-import { KeyedMutex } from '../mounter/keyed-mutex.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
 import { createS3Client } from '../s3/client.js';
 import { unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';

@@ -8,7 +8,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'winston';
-import { KeyedMutex } from '../mounter/keyed-mutex.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
 import { CsiError, invalid, notFound } from './errors.js';
 import { parseSnapshotClassParams } from './params.js';
 import { copyVolumeData, findVolume, prepareVolumeStorage, recordCapacity, type CopyOptions } from './provisioner.js';

@@ -4,6 +4,7 @@
 // `initialWindow`, doubles while the reader stays sequential, up to `maxWindow`, and falls
 // back to "fetch exactly what was asked" on random access so random reads waste nothing.
 // Also the global memory budget shared by all handles.
+import { MiB } from '../util/units.js';
 
 export interface PrefetchConfig {
   initialWindow: number;
@@ -13,8 +14,6 @@ export interface PrefetchConfig {
   /** Forward/backward distance from the last read still treated as sequential. */
   seekTolerance: number;
 }
-
-export const MiB = 1024 * 1024;
 
 export function defaultPrefetchConfig(maxWindow: number): PrefetchConfig {
   const initialWindow = Math.min(MiB, maxWindow);
@@ -30,7 +29,6 @@ export interface ReadDecision {
 export class PrefetchPolicy {
   private lastEnd = -1;
   private window: number;
-  private streak = 0;
 
   constructor(readonly cfg: PrefetchConfig) {
     this.window = cfg.initialWindow;
@@ -41,12 +39,7 @@ export class PrefetchPolicy {
     const first = this.lastEnd < 0;
     const near = !first && Math.abs(pos - this.lastEnd) <= Math.max(this.cfg.seekTolerance, len);
     const sequential = (first && pos === 0) || near;
-    if (sequential) {
-      this.streak++;
-    } else {
-      this.streak = 0;
-      this.window = this.cfg.initialWindow;
-    }
+    if (!sequential) this.window = this.cfg.initialWindow;
     this.lastEnd = Math.max(pos + len, near ? this.lastEnd : 0);
     if (!sequential) return { sequential: false, window: 0 };
     return { sequential: true, window: this.window };

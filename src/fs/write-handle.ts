@@ -20,7 +20,9 @@ import { randomBytes } from 'node:crypto';
 import type { FsContext } from './context.js';
 import { Errno, FsError } from './errno.js';
 import { getRange } from './read-handle.js';
-import { MIN_PART, ObjectUploader, type UploadResult } from './uploader.js';
+import { ObjectUploader, type UploadResult } from './uploader.js';
+import { MIN_PART_SIZE } from '../s3/limits.js';
+import { MiB } from '../util/units.js';
 
 type Mode = 'clean' | 'stream' | 'staged';
 
@@ -261,7 +263,7 @@ export class WriteHandle {
       this.baseLoaded = true;
       return;
     }
-    const chunk = 16 * 1024 * 1024;
+    const chunk = 16 * MiB;
     const jobs: Promise<void>[] = [];
     for (let off = 0; off < this.baseSize; off += chunk) {
       const end = Math.min(this.baseSize, off + chunk);
@@ -314,7 +316,7 @@ export class WriteHandle {
     let from = 0;
     try {
       if (!this.baseLoaded && this.baseSize > 0) {
-        if (this.baseSize >= MIN_PART && this.size >= this.baseSize) {
+        if (this.baseSize >= MIN_PART_SIZE && this.size >= this.baseSize) {
           await up.copyRange(this.key, 0, this.baseSize, this.baseEtag);
           from = this.baseSize;
         } else {

@@ -243,7 +243,7 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
       strict: true,
     });
   } catch (err) {
-    throw new MountArgsError((err as Error).message);
+    throw new MountArgsError((err as Error).message, { cause: err });
   }
   const { values, positionals } = parsed;
   if (positionals.length !== 2) {

@@ -12,23 +12,11 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'winston';
 import type { S3Credentials } from '../credentials/types.js';
-import { canonicalJson, newShareId, shareKey, StateStore, writeCredentialsFile, type MounterState, type ShareState } from './state-store.js';
-import { KeyedMutex } from './keyed-mutex.js';
-import {
-  bindMount,
-  describeMount,
-  isBucketmountFuse,
-  isFuse,
-  mountsAt,
-  mountsUnder,
-  probeMount,
-  readMountInfo,
-  topMountAt,
-  unmountAll,
-  unmountTop,
-  type MountInfoEntry,
-  type ProbeResult,
-} from './mountinfo.js';
+import { writeCredentialsFile } from '../credentials/credentials-file.js';
+import { newShareId, shareKey, StateStore, type MounterState, type ShareState } from './state-store.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
+import { describeMount, isFuse, mountsAt, mountsUnder, readMountInfo, topMountAt, type MountInfoEntry } from '../util/mountinfo.js';
+import { bindMount, isBucketmountFuse, probeMount, unmountAll, unmountTop, type ProbeResult } from './mount-ops.js';
 import { resolveTarget } from './target-path.js';
 import { pidsWithArg, processAlive, sendSignal, waitGone } from './proc.js';
 import { mountProcessEnv, spawnMount } from './spawn-mount.js';
@@ -365,7 +353,7 @@ class ProcessMounterImpl implements ProcessMounter {
         } catch (err) {
           await this.removeOurMounts(target, true, { lazyOnly: true }).catch(() => undefined);
           if (share.targets.length === 0) await this.dropShare(share, 'publish failed');
-          throw err instanceof MountError ? err : new MountError('internal', `publishing ${target} failed: ${(err as Error).message}`);
+          throw err instanceof MountError ? err : new MountError('internal', `publishing ${target} failed: ${(err as Error).message}`, { cause: err });
         }
         share.targets.push(target);
         this.state.targets[target] = {
@@ -550,7 +538,7 @@ class ProcessMounterImpl implements ProcessMounter {
         await rmdir(target).catch((err: NodeJS.ErrnoException) => {
           if (err.code === 'ENOENT') return;
           if (err.code === 'ENOTEMPTY') this.log.warn('target dir is not empty after unmount; leaving it', { target });
-          else throw new MountError('internal', `cannot remove target dir ${target}: ${err.code ?? err.message}`);
+          else throw new MountError('internal', `cannot remove target dir ${target}: ${err.code ?? err.message}`, { cause: err });
         });
       }
       if (!t) return;
@@ -618,6 +606,3 @@ class ProcessMounterImpl implements ProcessMounter {
     await this.store.save(this.state);
   }
 }
-
-/** Exported for tests: the exact sharing identity. */
-export { shareKey, canonicalJson };

@@ -1,14 +1,14 @@
 // The mounter's on-disk state under its state dir: which shared (staging) mounts exist, which
 // process serves each, and which targets are bind-mounted from them. Written atomically
-// (temp file + fsync + rename) so a crash of the plugin never leaves a half-written file, and
+// (util/atomic-write.ts: temp file + fsync + rename) so a crash of the plugin never leaves a half-written file, and
 // read back at start-up by reconcile(). Per-share files (credentials 0600, logs) live in
 // <stateDir>/shares/<id>/ with mode 0700 directories.
 import { mkdirSync, readFileSync, chmodSync } from 'node:fs';
-import { open, rename, rm, mkdir, chmod } from 'node:fs/promises';
+import { mkdir, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { MountSource } from './types.js';
-import type { S3Credentials } from '../credentials/types.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 export const STATE_VERSION = 1;
 
@@ -119,7 +119,7 @@ export class StateStore {
   /** Write a snapshot atomically. Writes are serialised; each writes the snapshot it was given. */
   save(state: MounterState): Promise<void> {
     const body = JSON.stringify(state, null, 2) + '\n';
-    const next = this.writing.then(() => atomicWrite(this.file, body, 0o600));
+    const next = this.writing.then(() => writeFileAtomic(this.file, body, { mode: 0o600, fsync: true }));
     this.writing = next.catch(() => undefined);
     return next;
   }
@@ -134,36 +134,4 @@ export class StateStore {
     await chmod(dir, 0o700);
     return dir;
   }
-
-  async removeShareDir(id: string): Promise<void> {
-    await rm(this.shareDir(id), { recursive: true, force: true });
-  }
-}
-
-/** Write a file atomically with the given mode: temp file in the same dir, fsync, rename. */
-export async function atomicWrite(file: string, body: string, mode: number): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(body);
-    await fh.chmod(mode);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-/** The credentials file the mount process reads (and re-reads on change): JSON, mode 0600. */
-export async function writeCredentialsFile(file: string, credentials: S3Credentials, region?: string): Promise<void> {
-  const body: Record<string, string> = { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey };
-  if (credentials.sessionToken) body.sessionToken = credentials.sessionToken;
-  if (credentials.expiration) body.expiration = credentials.expiration;
-  if (region) body.region = region;
-  await atomicWrite(file, JSON.stringify(body), 0o600);
 }

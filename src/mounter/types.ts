@@ -56,8 +56,9 @@ export class MountError extends Error {
   constructor(
     readonly kind: MountErrorKind,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
