@@ -14,24 +14,10 @@ import { unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';
 import { effectiveS3Settings, parseStorageClassParams, parseVolumeAttributes, type S3Settings } from './params.js';
 import { checkVolumeName, copyVolumeData, createVolumeStorage, deleteVolumeStorage, findVolume, locationExists, prepareVolumeStorage, recordCapacity } from './provisioner.js';
-import type {
-  ControllerExpandVolumeRequest,
-  ControllerExpandVolumeResponse,
-  ControllerGetCapabilitiesResponse,
-  CreateVolumeRequest,
-  CreateVolumeResponse,
-  DeleteVolumeRequest,
-  DeleteVolumeResponse,
-  StringMap,
-  ValidateVolumeCapabilitiesRequest,
-  ValidateVolumeCapabilitiesResponse,
-  VolumeCapability,
-} from './types.js';
+import type { RequestOf, ResponseOf, ServiceHandlers, StringMap, VolumeCapability__Output as VolumeCapability } from './types.js';
 import { decodeVolumeId, encodeVolumeId, locationForVolume, VolumeIdError, type VolumeLocation } from './volume-id.js';
 import { SnapshotService } from './snapshotter.js';
-import type { CreateSnapshotRequest, DeleteSnapshotRequest, ListSnapshotsRequest, ListVolumesRequest, ListVolumesResponse } from './types.js';
 import { decodeVolumePageToken, encodeVolumePageToken, listAllVolumes } from './volume-catalogue.js';
-import type { Handlers } from './server.js';
 
 export interface ControllerOptions {
   logger: Logger;
@@ -93,7 +79,7 @@ export class ControllerService {
     return { s3, settings };
   }
 
-  async createVolume(req: CreateVolumeRequest): Promise<CreateVolumeResponse> {
+  async createVolume(req: RequestOf<'CreateVolume'>): Promise<ResponseOf<'CreateVolume'>> {
     const name = req.name ?? '';
     if (name === '') throw invalid('CreateVolume: name is missing');
     if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw invalid(`CreateVolume: name is longer than ${MAX_NAME_BYTES} bytes`);
@@ -209,7 +195,7 @@ export class ControllerService {
     return capacity;
   }
 
-  async deleteVolume(req: DeleteVolumeRequest): Promise<DeleteVolumeResponse> {
+  async deleteVolume(req: RequestOf<'DeleteVolume'>): Promise<ResponseOf<'DeleteVolume'>> {
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('DeleteVolume: volume_id is missing');
     const loc = decodeVolumeId(volumeId);
@@ -230,7 +216,7 @@ export class ControllerService {
     });
   }
 
-  async validateVolumeCapabilities(req: ValidateVolumeCapabilitiesRequest): Promise<ValidateVolumeCapabilitiesResponse> {
+  async validateVolumeCapabilities(req: RequestOf<'ValidateVolumeCapabilities'>): Promise<ResponseOf<'ValidateVolumeCapabilities'>> {
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('ValidateVolumeCapabilities: volume_id is missing');
     const caps = checkCapabilities(req.volumeCapabilities, 'ValidateVolumeCapabilities');
@@ -275,7 +261,7 @@ export class ControllerService {
    * S3 has no size to grow: expansion updates the capacity recorded with the volume (what
    * CreateVolume compares against and reports); nothing changes on the node.
    */
-  async controllerExpandVolume(req: ControllerExpandVolumeRequest): Promise<ControllerExpandVolumeResponse> {
+  async controllerExpandVolume(req: RequestOf<'ControllerExpandVolume'>): Promise<ResponseOf<'ControllerExpandVolume'>> {
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('ControllerExpandVolume: volume_id is missing');
     if (!req.capacityRange) throw invalid('ControllerExpandVolume: capacity_range is missing');
@@ -308,7 +294,7 @@ export class ControllerService {
    * The volumes of the catalogue (volume-catalogue.ts) on the default endpoint, seen with the
    * controller's own credentials; sorted by id, paged with an opaque token.
    */
-  async listVolumes(req: ListVolumesRequest): Promise<ListVolumesResponse> {
+  async listVolumes(req: RequestOf<'ListVolumes'>): Promise<ResponseOf<'ListVolumes'>> {
     if (!this.listVolumesEnabled) throw unimplemented('ListVolumes', 'LIST_VOLUMES is not advertised: start the controller with --list-volumes and credentials of its own');
     const max = Number(req.maxEntries ?? 0);
     if (max < 0) throw invalid('ListVolumes: max_entries must not be negative');
@@ -331,7 +317,7 @@ export class ControllerService {
     return { entries: page.map((v) => ({ volume: { volumeId: v.volumeId, capacityBytes: v.capacityBytes } })), nextToken };
   }
 
-  controllerGetCapabilities(): ControllerGetCapabilitiesResponse {
+  controllerGetCapabilities(): ResponseOf<'ControllerGetCapabilities'> {
     return {
       capabilities: [
         ...(this.listVolumesEnabled ? [{ rpc: { type: 'LIST_VOLUMES' as const } }] : []),
@@ -345,25 +331,25 @@ export class ControllerService {
     };
   }
 
-  handlers(): Handlers {
+  handlers(): ServiceHandlers<'Controller'> {
     const notImpl = (rpc: string, why: string) => async (): Promise<never> => {
       throw unimplemented(rpc, why);
     };
     const noAttach = 'volumes need no attach step (attachRequired: false)';
     return {
-      CreateVolume: (r) => this.createVolume(r as CreateVolumeRequest),
-      DeleteVolume: (r) => this.deleteVolume(r as DeleteVolumeRequest),
-      ValidateVolumeCapabilities: (r) => this.validateVolumeCapabilities(r as ValidateVolumeCapabilitiesRequest),
+      CreateVolume: (r) => this.createVolume(r),
+      DeleteVolume: (r) => this.deleteVolume(r),
+      ValidateVolumeCapabilities: (r) => this.validateVolumeCapabilities(r),
       ControllerGetCapabilities: async () => this.controllerGetCapabilities(),
       ControllerPublishVolume: notImpl('ControllerPublishVolume', noAttach),
       ControllerUnpublishVolume: notImpl('ControllerUnpublishVolume', noAttach),
-      ListVolumes: (r) => this.listVolumes(r as ListVolumesRequest),
+      ListVolumes: (r) => this.listVolumes(r),
       GetCapacity: notImpl('GetCapacity', 'S3 has no capacity limit to report'),
-      CreateSnapshot: (r) => this.snapshots.createSnapshot(r as CreateSnapshotRequest),
-      DeleteSnapshot: (r) => this.snapshots.deleteSnapshot(r as DeleteSnapshotRequest),
-      ListSnapshots: (r) => this.snapshots.listSnapshots(r as ListSnapshotsRequest),
-      GetSnapshot: (r) => this.snapshots.getSnapshot(r as { snapshotId?: string; secrets?: StringMap }),
-      ControllerExpandVolume: (r) => this.controllerExpandVolume(r as ControllerExpandVolumeRequest),
+      CreateSnapshot: (r) => this.snapshots.createSnapshot(r),
+      DeleteSnapshot: (r) => this.snapshots.deleteSnapshot(r),
+      ListSnapshots: (r) => this.snapshots.listSnapshots(r),
+      GetSnapshot: (r) => this.snapshots.getSnapshot(r),
+      ControllerExpandVolume: (r) => this.controllerExpandVolume(r),
       ControllerGetVolume: notImpl('ControllerGetVolume', 'GET_VOLUME is not advertised'),
       ControllerModifyVolume: notImpl('ControllerModifyVolume', 'MODIFY_VOLUME is not advertised'),
     };

@@ -24,20 +24,9 @@ import type { Mounter, MountSource } from '../mounter/types.js';
 import { capabilityFingerprint, isReadOnlyMode, unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';
 import { effectiveS3Settings, isInlineVolume, optionAuthorOf, parseMountFlags, parseVolumeAttributes, type S3Settings } from './params.js';
-import type {
-  NodeGetCapabilitiesResponse,
-  NodeGetInfoResponse,
-  NodeGetVolumeStatsRequest,
-  NodeGetVolumeStatsResponse,
-  NodePublishVolumeRequest,
-  NodePublishVolumeResponse,
-  NodeUnpublishVolumeRequest,
-  NodeUnpublishVolumeResponse,
-  VolumeUsage,
-} from './types.js';
+import type { RequestOf, ResponseOf, ServiceHandlers, VolumeUsage } from './types.js';
 import { decodeVolumeId } from './volume-id.js';
 import { checkPublishTarget } from './validate.js';
-import type { Handlers } from './server.js';
 import { status } from '@grpc/grpc-js';
 
 export interface NodeOptions {
@@ -148,7 +137,7 @@ export class NodeService {
     this.refresher.close();
   }
 
-  async nodePublishVolume(req: NodePublishVolumeRequest): Promise<NodePublishVolumeResponse> {
+  async nodePublishVolume(req: RequestOf<'NodePublishVolume'>): Promise<ResponseOf<'NodePublishVolume'>> {
     await checkPublishTarget(req);
     const rpc = 'NodePublishVolume';
     const volumeId = required(req.volumeId, rpc, 'volume_id');
@@ -222,7 +211,7 @@ export class NodeService {
     return {};
   }
 
-  async nodeUnpublishVolume(req: NodeUnpublishVolumeRequest): Promise<NodeUnpublishVolumeResponse> {
+  async nodeUnpublishVolume(req: RequestOf<'NodeUnpublishVolume'>): Promise<ResponseOf<'NodeUnpublishVolume'>> {
     const rpc = 'NodeUnpublishVolume';
     const volumeId = required(req.volumeId, rpc, 'volume_id');
     const targetPath = required(req.targetPath, rpc, 'target_path');
@@ -233,7 +222,7 @@ export class NodeService {
     return {};
   }
 
-  async nodeGetVolumeStats(req: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
+  async nodeGetVolumeStats(req: RequestOf<'NodeGetVolumeStats'>): Promise<ResponseOf<'NodeGetVolumeStats'>> {
     const rpc = 'NodeGetVolumeStats';
     const volumeId = required(req.volumeId, rpc, 'volume_id');
     const volumePath = required(req.volumePath, rpc, 'volume_path');
@@ -258,7 +247,7 @@ export class NodeService {
     return { usage, volumeCondition: { abnormal: u.abnormal, message: u.message } };
   }
 
-  nodeGetCapabilities(): NodeGetCapabilitiesResponse {
+  nodeGetCapabilities(): ResponseOf<'NodeGetCapabilities'> {
     return {
       capabilities: [
         { rpc: { type: 'GET_VOLUME_STATS' } },
@@ -271,18 +260,18 @@ export class NodeService {
     };
   }
 
-  nodeGetInfo(): NodeGetInfoResponse {
+  nodeGetInfo(): ResponseOf<'NodeGetInfo'> {
     return { nodeId: this.opts.nodeId, maxVolumesPerNode: 0 };
   }
 
-  handlers(): Handlers {
+  handlers(): ServiceHandlers<'Node'> {
     const noStage = async (): Promise<never> => {
       throw unimplemented('NodeStageVolume/NodeUnstageVolume', 'STAGE_UNSTAGE_VOLUME is not advertised; volumes are published directly');
     };
     return {
-      NodePublishVolume: (r) => this.nodePublishVolume(r as NodePublishVolumeRequest),
-      NodeUnpublishVolume: (r) => this.nodeUnpublishVolume(r as NodeUnpublishVolumeRequest),
-      NodeGetVolumeStats: (r) => this.nodeGetVolumeStats(r as NodeGetVolumeStatsRequest),
+      NodePublishVolume: (r) => this.nodePublishVolume(r),
+      NodeUnpublishVolume: (r) => this.nodeUnpublishVolume(r),
+      NodeGetVolumeStats: (r) => this.nodeGetVolumeStats(r),
       NodeGetCapabilities: async () => this.nodeGetCapabilities(),
       NodeGetInfo: async () => this.nodeGetInfo(),
       NodeStageVolume: noStage,

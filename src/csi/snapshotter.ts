@@ -14,16 +14,7 @@ import { parseSnapshotClassParams } from './params.js';
 import { copyVolumeData, findVolume, prepareVolumeStorage, recordCapacity, type CopyOptions } from './provisioner.js';
 import { decodePageToken, decodeSnapshotId, encodePageToken, encodeSnapshotId, locationForSnapshot, snapshotAsLocation, snapshotPrefix, type SnapshotLocation } from './snapshot-id.js';
 import { deleteSnapshotStorage, listAllSnapshots, prepareSnapshotBucket, readSnapshot, writeSnapshotMarker, type SnapshotRecord } from './snapshot-store.js';
-import type {
-  CreateSnapshotRequest,
-  CreateSnapshotResponse,
-  DeleteSnapshotRequest,
-  DeleteSnapshotResponse,
-  ListSnapshotsRequest,
-  ListSnapshotsResponse,
-  Snapshot,
-  StringMap,
-} from './types.js';
+import type { RequestOf, ResponseOf, Snapshot, StringMap } from './types.js';
 import { decodeVolumeId, VolumeIdError, type VolumeLocation } from './volume-id.js';
 
 type Connection = Pick<VolumeLocation, 'endpoint' | 'region' | 'forcePathStyle'>;
@@ -69,7 +60,7 @@ export class SnapshotService {
     this.copyOpts = opts.copy ?? {};
   }
 
-  async createSnapshot(req: CreateSnapshotRequest): Promise<CreateSnapshotResponse> {
+  async createSnapshot(req: RequestOf<'CreateSnapshot'>): Promise<ResponseOf<'CreateSnapshot'>> {
     const name = req.name ?? '';
     if (name === '') throw invalid('CreateSnapshot: name is missing');
     if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw invalid(`CreateSnapshot: name is longer than ${MAX_NAME_BYTES} bytes`);
@@ -164,7 +155,7 @@ export class SnapshotService {
     return task;
   }
 
-  async deleteSnapshot(req: DeleteSnapshotRequest): Promise<DeleteSnapshotResponse> {
+  async deleteSnapshot(req: RequestOf<'DeleteSnapshot'>): Promise<ResponseOf<'DeleteSnapshot'>> {
     const snapshotId = req.snapshotId ?? '';
     if (snapshotId === '') throw invalid('DeleteSnapshot: snapshot_id is missing');
     const loc = decodeSnapshotId(snapshotId);
@@ -194,7 +185,7 @@ export class SnapshotService {
     });
   }
 
-  async listSnapshots(req: ListSnapshotsRequest): Promise<ListSnapshotsResponse> {
+  async listSnapshots(req: RequestOf<'ListSnapshots'>): Promise<ResponseOf<'ListSnapshots'>> {
     const max = Number(req.maxEntries ?? 0);
     if (max < 0) throw invalid('ListSnapshots: max_entries must not be negative');
     let after: string | undefined;
@@ -230,12 +221,13 @@ export class SnapshotService {
     return { entries: page.map((r) => ({ snapshot: toSnapshot(r) })), nextToken };
   }
 
-  async getSnapshot(req: { snapshotId?: string; secrets?: StringMap }): Promise<{ snapshot: Snapshot }> {
+  async getSnapshot(req: RequestOf<'GetSnapshot'>): Promise<ResponseOf<'GetSnapshot'>> {
     const snapshotId = req.snapshotId ?? '';
     if (snapshotId === '') throw invalid('GetSnapshot: snapshot_id is missing');
-    const r = await this.listSnapshots({ snapshotId, secrets: req.secrets ?? {} });
-    if (r.entries.length === 0) throw notFound(`snapshot ${snapshotId} does not exist`);
-    return r.entries[0]!;
+    const r = await this.listSnapshots({ snapshotId, secrets: req.secrets ?? {}, sourceVolumeId: '', startingToken: '', maxEntries: 0 });
+    const found = r.entries?.[0];
+    if (!found) throw notFound(`snapshot ${snapshotId} does not exist`);
+    return found;
   }
 
   /**
