@@ -34,7 +34,7 @@ import { pidsWithArg, processAlive, sendSignal, waitGone } from './proc.js';
 import { mountProcessEnv, spawnMount } from './spawn-mount.js';
 import { MountError, type Mounter, type PublishedVolume, type PublishRequest, type VolumeUsage } from './types.js';
 import type { TargetState } from './state-store.js';
-import type { MountConfig } from './mount-args.js';
+import type { MountConfig } from '../mount-contract/args.js';
 
 export interface ProcessMounterOptions {
   stateDir: string;

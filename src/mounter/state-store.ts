@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, chmodSync } from 'node:fs';
 import { open, rename, rm, mkdir, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import type { MountSource } from './types.js';
+import type { MountSource } from '../mount-contract/options.js';
 import type { S3Credentials } from '../credentials/types.js';
 
 export const STATE_VERSION = 1;

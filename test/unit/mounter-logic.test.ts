@@ -9,10 +9,9 @@ import { parseMountInfo, mountsAt, topMountAt, mountsUnder, isFuse, unescapeMoun
 import { shareKey, canonicalJson, StateStore, emptyState, writeCredentialsFile, newShareId } from '../../src/mounter/state-store.js';
 import { parseProcStat, processAlive, procStartTime } from '../../src/mounter/proc.js';
 import { mountProcessEnv, lastLogLines } from '../../src/mounter/spawn-mount.js';
-import { exitCodeToErrorKind, MountExit } from '../../src/mounter/exit-codes.js';
+import { exitCodeToErrorKind, MountExit } from '../../src/mount-contract/exit-codes.js';
 import { KeyedMutex } from '../../src/mounter/keyed-mutex.js';
-import type { MountSource } from '../../src/mounter/types.js';
-import { MOUNT_DEFAULTS } from '../../src/mounter/mount-args.js';
+import { MOUNT_DEFAULTS, type MountSource } from '../../src/mount-contract/options.js';
 
 const MOUNTINFO = [
   '22 1 0:21 / / rw,relatime shared:1 - overlay overlay rw,lowerdir=/a',
