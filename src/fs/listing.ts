@@ -2,7 +2,8 @@
 // CommonPrefixes into directory entries: implicit directories from prefixes, a `dir/` marker
 // object is the directory itself, a name that is both a file and a prefix is a directory
 // ("directory wins"), and names that cannot be file names (//, ., .., NUL) are hidden.
-import { ListObjectsV2Command, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { listAllObjects, listPages, pageFromOutput, type ListedObject, type ListPage } from '../s3/list.js';
 import { isHiddenName } from './keys.js';
 import { payer, type FsContext } from './context.js';
 
@@ -12,11 +13,6 @@ export interface DirEntry {
   size: number;
   mtimeMs: number;
   etag?: string;
-}
-
-export interface ListPage {
-  contents: { key: string; size: number; mtimeMs: number; etag?: string }[];
-  commonPrefixes: string[];
 }
 
 /**
@@ -42,36 +38,12 @@ export function mergeListingPage(entries: Map<string, DirEntry>, dirPrefix: stri
   }
 }
 
-export function pageFromOutput(out: ListObjectsV2CommandOutput): ListPage {
-  return {
-    contents: (out.Contents ?? []).map((c) => ({
-      key: c.Key ?? '',
-      size: c.Size ?? 0,
-      mtimeMs: c.LastModified?.getTime() ?? 0,
-      etag: c.ETag,
-    })),
-    commonPrefixes: (out.CommonPrefixes ?? []).map((p) => p.Prefix ?? ''),
-  };
-}
-
 /** List one directory level under `dirPrefix` (all pages). */
 export async function listDirectory(ctx: FsContext, dirPrefix: string): Promise<Map<string, DirEntry>> {
   const entries = new Map<string, DirEntry>();
-  let token: string | undefined;
-  do {
-    const out = await ctx.s3.send(
-      new ListObjectsV2Command({
-        Bucket: ctx.bucket,
-        Prefix: dirPrefix,
-        Delimiter: '/',
-        ContinuationToken: token,
-        MaxKeys: 1000,
-        ...payer(ctx),
-      }),
-    );
-    mergeListingPage(entries, dirPrefix, pageFromOutput(out));
-    token = out.IsTruncated ? out.NextContinuationToken : undefined;
-  } while (token);
+  for await (const page of listPages(ctx.s3, { bucket: ctx.bucket, prefix: dirPrefix, delimiter: '/', pageSize: 1000, requesterPays: ctx.cfg.requesterPays })) {
+    mergeListingPage(entries, dirPrefix, page);
+  }
   return entries;
 }
 
@@ -96,17 +68,7 @@ export async function prefixExists(ctx: FsContext, dirPrefix: string): Promise<b
   return (out.KeyCount ?? out.Contents?.length ?? 0) > 0;
 }
 
-/** Keys under `dirPrefix` other than its own marker, up to `limit + 1` (to detect overflow). */
-export async function listAllKeys(ctx: FsContext, dirPrefix: string, limit: number): Promise<{ key: string; size: number }[]> {
-  const keys: { key: string; size: number }[] = [];
-  let token: string | undefined;
-  do {
-    const out = await ctx.s3.send(
-      new ListObjectsV2Command({ Bucket: ctx.bucket, Prefix: dirPrefix, ContinuationToken: token, MaxKeys: 1000, ...payer(ctx) }),
-    );
-    for (const c of out.Contents ?? []) keys.push({ key: c.Key ?? '', size: c.Size ?? 0 });
-    if (keys.length > limit) break;
-    token = out.IsTruncated ? out.NextContinuationToken : undefined;
-  } while (token);
-  return keys;
+/** Keys under `dirPrefix` (its own marker included), up to `limit + 1` (to detect overflow). */
+export function listAllKeys(ctx: FsContext, dirPrefix: string, limit: number): Promise<ListedObject[]> {
+  return listAllObjects(ctx.s3, { bucket: ctx.bucket, prefix: dirPrefix, pageSize: 1000, requesterPays: ctx.cfg.requesterPays }, limit);
 }

@@ -4,13 +4,8 @@
 // reach S3's 5 TiB object limit (checked by test/unit/fs-part-schedule.test.ts). Also the
 // memory rules: parts up to MEMORY_PART_MAX (or --part-size, if larger) are buffered in memory,
 // bigger ones are spooled to a file; parts in flight per upload are bounded by count and bytes.
-const MiB = 1024 * 1024;
-
-/** S3 limits for multipart uploads. */
-export const MIN_PART_SIZE = 5 * MiB;
-export const MAX_PART_SIZE = 5 * 1024 * MiB;
-export const MAX_PARTS = 10_000;
-export const MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB;
+import { MAX_PART_SIZE, MAX_PARTS } from '../s3/limits.js';
+import { MiB } from '../util/units.js';
 
 export interface PartSchedule {
   /** The size doubles after this many parts. */

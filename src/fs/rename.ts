@@ -1,36 +1,25 @@
-// rename for S3: objects are copied server-side (CopyObject, or a multipart UploadPartCopy
-// for objects above 5 GiB) and the source deleted afterwards. Directories are renamed object by
+// rename for S3: objects are copied server-side (s3/copy.ts: CopyObject, or a multipart
+// UploadPartCopy for objects above 5 GiB) and the source deleted afterwards. Directories are renamed object by
 // object up to --dir-rename-limit objects; beyond that the rename fails with EXDEV (so `mv`
 // falls back to copy + delete) and a log line explains why.
-import { CopyObjectCommand, DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { createFields, payer, type FsContext } from './context.js';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { copyObject as copyS3Object } from '../s3/copy.js';
+import { mapLimit } from '../util/pool.js';
+import { payer, type FsContext } from './context.js';
 import { Errno, FsError } from './errno.js';
 import { listAllKeys } from './listing.js';
-import { MAX_COPY_PART, ObjectUploader, encodeCopySource } from './uploader.js';
 
-/** Copy one object (any size) from `src` to `dst`. */
-export async function copyObject(ctx: FsContext, src: string, dst: string, size?: number): Promise<void> {
-  let len = size;
-  let etag: string | undefined;
-  if (len === undefined || len > MAX_COPY_PART) {
-    const head = await ctx.s3.send(new HeadObjectCommand({ Bucket: ctx.bucket, Key: src, ...payer(ctx) }));
-    len = head.ContentLength ?? 0;
-    etag = head.ETag;
-  }
-  if (len <= MAX_COPY_PART) {
-    await ctx.s3.send(
-      new CopyObjectCommand({ Bucket: ctx.bucket, Key: dst, CopySource: encodeCopySource(ctx.bucket, src), ...createFields(ctx) }),
-    );
-    return;
-  }
-  const up = new ObjectUploader(ctx, dst, ctx.cfg.partSize, 8);
-  try {
-    await up.copyRange(src, 0, len, etag);
-    await up.complete();
-  } catch (err) {
-    await up.abort();
-    throw err;
-  }
+/** Objects copied (and deleted) in parallel by a directory rename. */
+const DIR_RENAME_CONCURRENCY = 16;
+
+/** Copy one object (any size) from `src` to `dst`; `size` when known saves a HeadObject. */
+async function copyObject(ctx: FsContext, src: string, dst: string, size?: number): Promise<void> {
+  await copyS3Object(ctx.s3, { bucket: ctx.bucket, key: src, size }, { bucket: ctx.bucket, key: dst }, {
+    requesterPays: ctx.cfg.requesterPays,
+    storageClass: ctx.cfg.storageClass,
+    ...(ctx.journal ? { uploads: ctx.journal } : {}),
+    onAbortError: (err, uploadId) => ctx.log.warn('abort multipart upload failed', { key: dst, uploadId, error: String(err) }),
+  });
 }
 
 export async function deleteObject(ctx: FsContext, key: string): Promise<void> {
@@ -54,17 +43,7 @@ export async function renameDirectory(ctx: FsContext, srcPrefix: string, dstPref
     ctx.log.warn('directory rename refused: too many objects', { src: srcPrefix, dst: dstPrefix, limit });
     throw new FsError(Errno.EXDEV, `directory holds more than ${limit} objects (--dir-rename-limit)`);
   }
-  const queue = [...keys];
-  const worker = async (): Promise<void> => {
-    for (let k = queue.shift(); k; k = queue.shift()) {
-      await copyObject(ctx, k.key, dstPrefix + k.key.slice(srcPrefix.length), k.size);
-    }
-  };
-  await Promise.all(Array.from({ length: 16 }, worker));
-  const del = [...keys];
-  const delWorker = async (): Promise<void> => {
-    for (let k = del.shift(); k; k = del.shift()) await deleteObject(ctx, k.key);
-  };
-  await Promise.all(Array.from({ length: 16 }, delWorker));
+  await mapLimit(keys, DIR_RENAME_CONCURRENCY, (k) => copyObject(ctx, k.key, dstPrefix + k.key.slice(srcPrefix.length), k.size));
+  await mapLimit(keys, DIR_RENAME_CONCURRENCY, (k) => deleteObject(ctx, k.key));
   return keys.length;
 }

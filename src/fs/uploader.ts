@@ -23,12 +23,13 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BoundedRetryStrategy, DEFAULT_RETRY_BUDGET_MS, retryByTime } from '../s3/retry.js';
 import { classifyS3Error } from '../s3/errors.js';
+import { encodeCopySource } from '../s3/copy.js';
+import { MAX_PART_SIZE, MAX_PARTS } from '../s3/limits.js';
 import { sharedPool } from './buffer-pool.js';
 import { createFields, payer, type FsContext } from './context.js';
 import { Errno, FsError } from './errno.js';
-import { DEFAULT_SCHEDULE, MAX_PARTS, inflightLimit, partSizeFor, spoolsPart, type PartSchedule } from './part-schedule.js';
+import { DEFAULT_SCHEDULE, inflightLimit, partSizeFor, spoolsPart, type PartSchedule } from './part-schedule.js';
 
-export const MIN_PART = 5 * 1024 * 1024;
 /** First buffer of a new object: small files never allocate a whole part. */
 const FIRST_BUFFER = 64 * 1024;
 
@@ -37,7 +38,6 @@ function crcBase64(crc: number): string {
   b.writeUInt32BE(crc >>> 0);
   return b.toString('base64');
 }
-export const MAX_COPY_PART = 5 * 1024 * 1024 * 1024;
 
 export interface UploadResult {
   etag?: string;
@@ -138,7 +138,7 @@ export class ObjectUploader {
     // "checksum missing"); data parts still carry the SDK's own CRC32 header.
     this.hasCopies = true;
     // Equal-sized parts so that none but possibly the last is under the 5 MiB minimum.
-    const count = Math.ceil((end - start) / MAX_COPY_PART);
+    const count = Math.ceil((end - start) / MAX_PART_SIZE);
     const each = Math.ceil((end - start) / count);
     let pos = start;
     while (pos < end) {
@@ -363,8 +363,4 @@ export class ObjectUploader {
       }
     }
   }
-}
-
-export function encodeCopySource(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }

@@ -20,7 +20,8 @@ import { randomBytes } from 'node:crypto';
 import type { FsContext } from './context.js';
 import { Errno, FsError } from './errno.js';
 import { getRange } from './read-handle.js';
-import { MIN_PART, ObjectUploader, type UploadResult } from './uploader.js';
+import { ObjectUploader, type UploadResult } from './uploader.js';
+import { MIN_PART_SIZE } from '../s3/limits.js';
 
 type Mode = 'clean' | 'stream' | 'staged';
 
@@ -314,7 +315,7 @@ export class WriteHandle {
     let from = 0;
     try {
       if (!this.baseLoaded && this.baseSize > 0) {
-        if (this.baseSize >= MIN_PART && this.size >= this.baseSize) {
+        if (this.baseSize >= MIN_PART_SIZE && this.size >= this.baseSize) {
           await up.copyRange(this.key, 0, this.baseSize, this.baseEtag);
           from = this.baseSize;
         } else {

@@ -1,10 +1,11 @@
 // The benchmark's objects: key layout (big object, flat directory, tree), the data pattern
 // (1 MiB blocks, each starting with its block number so reads can be checked cheaply), and
 // population / clean-up straight through the SDK with many requests in flight.
-import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { randomFillSync } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { listPages } from '../../src/s3/list.js';
 import type { BenchOptions } from './options.js';
 
 export const MiB = 1024 * 1024;
@@ -116,14 +117,11 @@ export async function populate(client: S3Client, bucket: string, o: BenchOptions
 
 /** Delete every object under `prefix` (ListObjectsV2 + DeleteObjects in batches of 1000). */
 export async function deletePrefix(client: S3Client, bucket: string, prefix: string): Promise<number> {
-  let token: string | undefined;
   let n = 0;
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    const objs = (page.Contents ?? []).map((c) => ({ Key: c.Key! }));
+  for await (const page of listPages(client, { bucket, prefix })) {
+    const objs = page.contents.map((c) => ({ Key: c.key }));
     if (objs.length) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objs, Quiet: true } }));
     n += objs.length;
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  }
   return n;
 }

@@ -1,11 +1,12 @@
 // The raw limit: each workload done straight with @aws-sdk/client-s3 against MinIO (no FUSE),
 // one request at a time where the file-system workload is one syscall stream at a time, and the
 // multipart upload with the same part size and parts in flight as the mount uses.
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { randomFillSync } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { createS3Client, signDataBodiesUnsigned } from '../../src/s3/client.js';
+import { listPages } from '../../src/s3/list.js';
 import { BlockChecker, MiB, patternStream } from './dataset.js';
 import type { BenchTarget } from './peers.js';
 import { Rng } from './rng.js';
@@ -66,13 +67,8 @@ export async function rawSeqWrite(c: S3Client, bucket: string, key: string, size
 /** One level of a directory, as `ls` needs it: ListObjectsV2 with delimiter, all pages. */
 export async function rawList(c: S3Client, bucket: string, prefix: string, delimiter?: string): Promise<Measurement> {
   const t0 = performance.now();
-  let token: string | undefined;
   let n = 0;
-  do {
-    const page = await c.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }));
-    n += (page.Contents?.length ?? 0) + (page.CommonPrefixes?.length ?? 0);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  for await (const page of listPages(c, { bucket, prefix, delimiter })) n += page.contents.length + page.commonPrefixes.length;
   return { seconds: secondsSince(t0), ops: n };
 }
 

@@ -10,9 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startMinio, type MinioServer } from '../support/minio.js';
-import { copyObject } from '../../src/csi/provisioner.js';
+import { copyObject } from '../../src/s3/copy.js';
+import { listAllObjects } from '../../src/s3/list.js';
 import { decodeSnapshotId, SNAPSHOT_ROOT, snapshotPrefix } from '../../src/csi/snapshot-id.js';
 import type { Snapshot__Output as Snapshot, Volume__Output as Volume, VolumeCapability } from '../../src/csi/types.js';
 import { expectCsiError, startDriver, mountsUnder, type RunningDriver } from './driver.js';
@@ -74,14 +75,7 @@ async function snapshot(name: string, sourceVolumeId: string, parameters: Record
 }
 
 async function keys(s3: S3Client, bucket: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }));
-    out.push(...(r.Contents ?? []).map((o) => o.Key!));
-    token = r.IsTruncated ? r.NextContinuationToken : undefined;
-  } while (token);
-  return out.sort();
+  return (await listAllObjects(s3, { bucket, prefix })).map((o) => o.key).sort();
 }
 
 async function bucketExists(bucket: string): Promise<boolean> {

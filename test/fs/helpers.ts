@@ -11,10 +11,10 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
+import { listAllObjects } from '../../src/s3/list.js';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { mountBucket, type MountBucketOptions, type MountedBucket } from '../support/mount.js';
 
@@ -97,14 +97,8 @@ export function fsSuite(opts: { bucket?: string; flags?: string[]; mount?: boole
       await c().send(new DeleteObjectCommand({ Bucket: b, Key: key }));
     };
     suite.keys = async (prefix = '', b = bucket) => {
-      const out: string[] = [];
-      let token: string | undefined;
-      do {
-        const r = await c().send(new ListObjectsV2Command({ Bucket: b, Prefix: prefix, ContinuationToken: token }));
-        for (const o of r.Contents ?? []) out.push(o.Key!);
-        token = r.IsTruncated ? r.NextContinuationToken : undefined;
-      } while (token);
-      return out.sort();
+      const objects = await listAllObjects(c(), { bucket: b, prefix });
+      return objects.map((o) => o.key).sort();
     };
     if (opts.mount !== false) suite.mnt = await suite.mount({ flags: opts.flags });
   }

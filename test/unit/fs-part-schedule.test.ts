@@ -3,19 +3,10 @@
 // the first parts are exactly --part-size, and which parts are spooled to disk.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  DEFAULT_SCHEDULE,
-  MAX_OBJECT_SIZE,
-  MAX_PART_SIZE,
-  MAX_PARTS,
-  MIN_PART_SIZE,
-  inflightLimit,
-  partSizeFor,
-  scheduleCapacity,
-  spoolsPart,
-} from '../../src/fs/part-schedule.js';
+import { DEFAULT_SCHEDULE, inflightLimit, partSizeFor, scheduleCapacity, spoolsPart } from '../../src/fs/part-schedule.js';
+import { MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from '../../src/s3/limits.js';
+import { MiB } from '../../src/util/units.js';
 
-const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 test('10,000 parts reach 5 TiB for every --part-size (5..5120 MiB); every part is within 5 MiB..5 GiB', () => {
