@@ -3,9 +3,8 @@
 // volume's flags with parseMountOptions (no argv, no mount point), the mounter shares a mount
 // process between publishes whose MountSource is equal, and the mount process reads it back from
 // its argv (args.ts). optionArgs is the inverse of parseMountOptions.
+import { MiB } from '../util/units.js';
 import { MountArgsError, parseFlags, type FlagName, type ParsedFlags } from './flags.js';
-
-const MiB = 1024 * 1024;
 
 /** How a volume is served (every flag of `bucketmount mount` but the source and the per-process plumbing). */
 export interface MountOptions {
