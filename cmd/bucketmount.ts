@@ -4,7 +4,6 @@
 // itself again detached in the foreground mode, waits until the mount serves, and exits 0
 // (or with the child's exit code and error line when mounting failed).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MountExit } from '../src/mount-contract/exit-codes.js';
@@ -12,19 +11,14 @@ import { parseMountArgs, type MountConfig } from '../src/mount-contract/args.js'
 import { MountArgsError, mountUsage } from '../src/mount-contract/flags.js';
 import { runMount } from '../src/fs/mount-process.js';
 import { quietSdkNodeVersionWarning } from '../src/log.js';
+import { isFuse, mountsAt } from '../src/util/mountinfo.js';
 
 function usage(): string {
   return mountUsage();
 }
 
 function isMounted(dir: string): boolean {
-  const target = resolve(dir);
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => {
-      const f = l.split(' ');
-      return f[4]?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) === target && l.includes(' - fuse');
-    });
+  return mountsAt(resolve(dir)).some(isFuse);
 }
 
 async function daemonize(cfg: MountConfig, argv: string[]): Promise<number> {

@@ -17,6 +17,8 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createCsiClients, type CsiClients } from '../src/csi/client.js';
 import { startMinio, type MinioServer } from '../src/dev/local-minio.js';
 import { quietSdkNodeVersionWarning } from '../src/log.js';
+import { isFuse, topMountAt } from '../src/util/mountinfo.js';
+import { MiB } from '../src/util/units.js';
 
 const DRIVER_BIN = fileURLToPath(new URL('./csi-driver.js', import.meta.url));
 const BUCKET = 'demo-bucket';
@@ -107,15 +109,14 @@ async function main(): Promise<void> {
     step(`NodePublishVolume → FUSE mount at ${target}`);
     await clients.node.nodePublishVolume({ volumeId, targetPath: target, volumeCapability: CAPABILITY, volumeContext: volume.volumeContext ?? {}, secrets, readonly: false });
     published = true;
-    const mounted = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === target);
-    check(mounted !== undefined && / - fuse/.test(mounted), 'the target is a FUSE mount');
+    check(isFuse(topMountAt(target)), 'the target is a FUSE mount');
 
     step('Writing and reading files through the mount');
     const hello = Buffer.from('hello from bucketmount\n');
     await writeFile(join(target, 'hello.txt'), hello);
     check((await readFile(join(target, 'hello.txt'))).equals(hello), 'hello.txt reads back what was written');
 
-    const big = randomBytes(24 * 1024 * 1024);
+    const big = randomBytes(24 * MiB);
     await writeFile(join(target, 'data.bin'), big);
     const bigBack = await readFile(join(target, 'data.bin'));
     check(sha256(bigBack) === sha256(big), `data.bin (24 MiB, streamed multipart upload) reads back with sha256 ${sha256(big).slice(0, 16)}…`);

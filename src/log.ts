@@ -1,6 +1,7 @@
 // Structured JSON logging (winston) shared by the CSI plugin and the mount process.
 // Every log line is JSON with a level; callers attach volume id / target path as fields.
 import winston from 'winston';
+import { MiB } from './util/units.js';
 
 export type Logger = winston.Logger;
 
@@ -55,7 +56,7 @@ export interface LoggerOptions {
 }
 
 /** A mount lives as long as its pod: its log file must not grow without bound. */
-export const LOG_FILE_DEFAULTS = { maxFileBytes: 10 * 1024 * 1024, maxFiles: 3 } as const;
+export const LOG_FILE_DEFAULTS = { maxFileBytes: 10 * MiB, maxFiles: 3 } as const;
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const transport = opts.file

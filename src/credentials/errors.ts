@@ -8,7 +8,8 @@ export class CredentialsError extends Error {
   constructor(
     readonly code: CredentialsErrorCode,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }

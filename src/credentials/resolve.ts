@@ -185,9 +185,9 @@ export function createCredentialResolver(opts: ResolverOptions = {}): Credential
         annotations = await serviceAccounts.annotations(namespace, sa);
       } catch (err) {
         if (err instanceof K8sApiError) {
-          throw new CredentialsError(err.status === undefined || err.status >= 500 ? 'UNAVAILABLE' : 'FAILED_PRECONDITION', `cannot find the role for authenticationSource: pod: ${err.message}`);
+          throw new CredentialsError(err.status === undefined || err.status >= 500 ? 'UNAVAILABLE' : 'FAILED_PRECONDITION', `cannot find the role for authenticationSource: pod: ${err.message}`, { cause: err });
         }
-        throw new CredentialsError('UNAVAILABLE', `cannot find the role for authenticationSource: pod: ${(err as Error).message}`);
+        throw new CredentialsError('UNAVAILABLE', `cannot find the role for authenticationSource: pod: ${(err as Error).message}`, { cause: err });
       }
       arn = annotations[ROLE_ARN_ANNOTATION]?.trim();
       if (!arn) {

@@ -37,7 +37,10 @@ interface StsErrorShape {
 const TOKEN_REFUSED = new Set(['ExpiredTokenException', 'ExpiredToken', 'InvalidIdentityToken', 'InvalidIdentityTokenException', 'IDPRejectedClaim', 'IDPRejectedClaimException', 'InvalidParameterValue', 'InvalidClientTokenId']);
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'TimeoutError', 'IDPCommunicationError', 'IDPCommunicationErrorException', 'ServiceUnavailable', 'InternalError']);
 
-/** Turn an STS failure into a CredentialsError with a useful, token-free message. */
+/**
+ * Turn an STS failure into a CredentialsError with a useful, token-free message. The STS error is
+ * deliberately not kept as the cause: its text is only safe after redaction (it may echo the token).
+ */
 export function stsErrorToCredentialsError(err: unknown, req: Pick<WebIdentityRequest, 'roleArn' | 'endpoint'>, secrets: readonly string[] = []): CredentialsError {
   if (err instanceof CredentialsError) return err;
   const e = (err ?? {}) as StsErrorShape;

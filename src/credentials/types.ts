@@ -10,12 +10,6 @@ export interface S3Credentials {
   expiration?: string;
 }
 
-/** Contents of the `--credentials-file` JSON file. */
-export interface CredentialsFile extends S3Credentials {
-  /** Optional overrides that came with the credentials (e.g. Secret `endpoint`/`region`). */
-  region?: string;
-}
-
 export function isS3Credentials(v: unknown): v is S3Credentials {
   if (v === null || typeof v !== 'object') return false;
   const o = v as Record<string, unknown>;

@@ -7,7 +7,7 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'winston';
 import { credentialsFromSecrets } from '../credentials/resolve.js';
-import { KeyedMutex } from '../mounter/keyed-mutex.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
 import { unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';
 import { effectiveS3Settings, parseStorageClassParams, parseVolumeAttributes, type S3Settings } from './params.js';

@@ -12,6 +12,7 @@ import { createConnection } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'winston';
 import { codeName, statusMessage, toCsiError, unimplemented } from './errors.js';
+import { MiB } from '../util/units.js';
 import { loadCsi } from './proto.js';
 import type { CsiServiceName, ServiceHandlers } from './types.js';
 import { validateRequest } from './validate.js';
@@ -165,7 +166,7 @@ export interface CsiServer {
 export async function startCsiServer(endpoint: string, services: ServedServices, logger: Logger): Promise<CsiServer> {
   const socketPath = socketPathOf(endpoint);
   const csi = loadCsi();
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * MiB });
   const log = logger.child({ component: 'grpc' });
   server.addService(csi.Identity.service, implementation(log, 'Identity', csi.Identity.service, services.identity));
   if (services.controller) server.addService(csi.Controller.service, implementation(log, 'Controller', csi.Controller.service, services.controller));

@@ -7,7 +7,7 @@
 // The copy is not atomic: objects written to the source while it runs may or may not be in it.
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'winston';
-import { KeyedMutex } from '../mounter/keyed-mutex.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
 import { CsiError, invalid, notFound } from './errors.js';
 import { parseSnapshotClassParams } from './params.js';
 import { decodePageToken, decodeSnapshotId, encodePageToken, encodeSnapshotId, locationForSnapshot, snapshotAsLocation, snapshotPrefix, type SnapshotLocation } from './snapshot-id.js';

@@ -3,7 +3,7 @@
 // exact requested size are reused; the pool keeps at most `maxPerSize` of each size and at
 // most `maxBytes` in total, and ignores small buffers (odd-sized file tails would otherwise
 // pile up, one size each).
-const MiB = 1024 * 1024;
+import { MiB } from '../util/units.js';
 
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>();

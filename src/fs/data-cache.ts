@@ -9,6 +9,7 @@ import { constants as fsConstants, mkdirSync, mkdtempSync, rmSync, statfsSync } 
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { MiB } from '../util/units.js';
 
 /** Default bound when none is given: this fraction of the cache's file system size. */
 export const DEFAULT_CACHE_FRACTION = 0.1;
@@ -16,7 +17,7 @@ export const DEFAULT_CACHE_FRACTION = 0.1;
 /** The default --cache-max-size for a cache in `dir`: 10% of its file system's size (bytes). */
 export function defaultCacheMaxBytes(dir: string): number {
   const st = statfsSync(dir);
-  return Math.max(1024 * 1024, Math.floor(st.blocks * st.bsize * DEFAULT_CACHE_FRACTION));
+  return Math.max(MiB, Math.floor(st.blocks * st.bsize * DEFAULT_CACHE_FRACTION));
 }
 
 interface Entry {

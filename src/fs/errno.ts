@@ -30,8 +30,9 @@ export class FsError extends Error {
   constructor(
     readonly errno: number,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

@@ -23,12 +23,13 @@ import { PendingCloses } from './pending-closes.js';
 import { ReadHandle, getRange } from './read-handle.js';
 import { deleteObject, renameDirectory, renameObject } from './rename.js';
 import { WriteHandle } from './write-handle.js';
+import { MiB } from '../util/units.js';
 
 const O_ACCMODE = 3;
 /** Files up to this size opened for reading are fetched whole right at open. */
-const SMALL_FILE_PREFETCH = 1024 * 1024;
+const SMALL_FILE_PREFETCH = MiB;
 /** Largest file unlinked while open whose bytes are kept locally for its readers. */
-const GHOST_COPY_LIMIT = 64 * 1024 * 1024;
+const GHOST_COPY_LIMIT = 64 * MiB;
 
 /** Names libfuse gives files unlinked while open (never shown, never sent to S3). */
 function isGhostName(path: string): boolean {
@@ -333,7 +334,7 @@ export class BucketFs {
       // Permission problems and a full spool disk keep their errno; everything else is EIO.
       const errno = toErrno(err);
       const keep: number[] = [Errno.EACCES, Errno.ENOSPC, Errno.EFBIG];
-      throw new FsError(keep.includes(errno) ? errno : Errno.EIO, `upload of ${w.key} failed`);
+      throw new FsError(keep.includes(errno) ? errno : Errno.EIO, `upload of ${w.key} failed`, { cause: err });
     }
   }
 

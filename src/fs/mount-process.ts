@@ -6,7 +6,7 @@
 // few attempts: the caller retries the mount); the mount's own requests retry for --retry-timeout.
 import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Fuse from 'fuse-native';
@@ -16,6 +16,7 @@ import type { MountConfig } from '../mount-contract/args.js';
 import { MOUNT_DEFAULTS } from '../mount-contract/options.js';
 import { createS3Client, DEFAULT_REGION, signDataBodiesUnsigned } from '../s3/client.js';
 import { classifyS3Error, describeS3Error } from '../s3/errors.js';
+import { isFuse, mountsAt } from '../util/mountinfo.js';
 import type { FsContext } from './context.js';
 import { BucketFs } from './filesystem.js';
 import { warmUp } from './warm-up.js';
@@ -26,8 +27,9 @@ export class MountFailure extends Error {
   constructor(
     readonly exitCode: MountExitCode,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -50,18 +52,18 @@ function failureFor(err: unknown, what: string): MountFailure {
   switch (classifyS3Error(err)) {
     case 'no-such-bucket':
     case 'not-found':
-      return new MountFailure(MountExit.NO_SUCH_BUCKET, `${what}: bucket does not exist (${desc})`);
+      return new MountFailure(MountExit.NO_SUCH_BUCKET, `${what}: bucket does not exist (${desc})`, { cause: err });
     case 'unauthenticated':
-      return new MountFailure(MountExit.UNAUTHENTICATED, `${what}: credentials rejected (${desc})`);
+      return new MountFailure(MountExit.UNAUTHENTICATED, `${what}: credentials rejected (${desc})`, { cause: err });
     case 'access-denied':
-      return new MountFailure(MountExit.PERMISSION_DENIED, `${what}: access denied (${desc})`);
+      return new MountFailure(MountExit.PERMISSION_DENIED, `${what}: access denied (${desc})`, { cause: err });
     case 'unavailable':
-      return new MountFailure(MountExit.UNAVAILABLE, `${what}: S3 endpoint unavailable (${desc})`);
+      return new MountFailure(MountExit.UNAVAILABLE, `${what}: S3 endpoint unavailable (${desc})`, { cause: err });
     default:
       if ((err as Error)?.name === 'CredentialsProviderError' || (err as Error)?.name === 'CredentialsFileError') {
-        return new MountFailure(MountExit.UNAUTHENTICATED, `${what}: no usable credentials (${(err as Error).message})`);
+        return new MountFailure(MountExit.UNAUTHENTICATED, `${what}: no usable credentials (${(err as Error).message})`, { cause: err });
       }
-      return new MountFailure(MountExit.INTERNAL, `${what}: ${desc}`);
+      return new MountFailure(MountExit.INTERNAL, `${what}: ${desc}`, { cause: err });
   }
 }
 
@@ -108,8 +110,8 @@ export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext>
       try {
         journal = await UploadJournal.open(cfg.uploadJournal, check, log, { requesterPays: cfg.requesterPays });
       } catch (err) {
-        if (err instanceof JournalBusyError) throw new MountFailure(MountExit.BAD_ARGS, err.message);
-        throw new MountFailure(MountExit.INTERNAL, `upload journal: ${(err as Error).message}`);
+        if (err instanceof JournalBusyError) throw new MountFailure(MountExit.BAD_ARGS, err.message, { cause: err });
+        throw new MountFailure(MountExit.INTERNAL, `upload journal: ${(err as Error).message}`, { cause: err });
       }
     }
   } catch (err) {
@@ -180,13 +182,7 @@ function unmountFuse(fuse: Fuse): Promise<void> {
 /** True while /proc/self/mountinfo lists a FUSE mount at `dir`. */
 function isMountedAt(dir: string): boolean {
   try {
-    return readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .some((l) => {
-        const [left, right] = l.split(' - ');
-        const mp = left?.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-        return mp === dir && (right?.startsWith('fuse') ?? false);
-      });
+    return mountsAt(dir).some(isFuse);
   } catch {
     return true;
   }
@@ -201,10 +197,7 @@ const READ_AHEAD_KB = 1024;
  */
 function tuneReadahead(dir: string, log: Logger): void {
   try {
-    const line = readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .find((l) => l.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) === dir);
-    const dev = line?.split(' ')[2];
+    const dev = mountsAt(dir)[0]?.device;
     if (!dev || !/^\d+:\d+$/.test(dev)) return;
     writeFileSync(`/sys/class/bdi/${dev}/read_ahead_kb`, String(READ_AHEAD_KB));
   } catch (err) {

@@ -7,7 +7,7 @@
 // the writer's own final close. Only processes whose /proc this process can read are seen (same
 // PID namespace); where none are seen the answer is "no" and the caller publishes as before.
 import { readdir, readFile, readlink } from 'node:fs/promises';
-import { parseMountInfo, readMountInfo, type MountInfoEntry } from '../mounter/mountinfo.js';
+import { parseMountInfo, readMountInfo, type MountInfoEntry } from '../util/mountinfo.js';
 
 const O_ACCMODE = 0o3;
 const O_RDONLY = 0o0;

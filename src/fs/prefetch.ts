@@ -4,6 +4,7 @@
 // `initialWindow`, doubles while the reader stays sequential, up to `maxWindow`, and falls
 // back to "fetch exactly what was asked" on random access so random reads waste nothing.
 // Also the global memory budget shared by all handles.
+import { MiB } from '../util/units.js';
 
 export interface PrefetchConfig {
   initialWindow: number;
@@ -13,8 +14,6 @@ export interface PrefetchConfig {
   /** Forward/backward distance from the last read still treated as sequential. */
   seekTolerance: number;
 }
-
-export const MiB = 1024 * 1024;
 
 export function defaultPrefetchConfig(maxWindow: number): PrefetchConfig {
   const initialWindow = Math.min(MiB, maxWindow);

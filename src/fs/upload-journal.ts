@@ -7,11 +7,12 @@
 // The file names its owner (pid + start time): a journal whose owner is still alive is refused,
 // so two live mounts can never abort each other's uploads.
 import { AbortMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../log.js';
 import { procStartTime, processAlive } from '../mounter/proc.js';
 import { classifyS3Error, describeS3Error } from '../s3/errors.js';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 
 export interface JournalEntry {
   bucket: string;
@@ -108,10 +109,8 @@ export class UploadJournal {
   /** Replace the file atomically (write a temp file, rename); a failure is logged, never fatal. */
   private write(): void {
     const body: JournalFile = { version: 1, owner: this.owner, uploads: [...this.entries.values()] };
-    const tmp = `${this.path}.tmp`;
     try {
-      writeFileSync(tmp, JSON.stringify(body), { mode: 0o600 });
-      renameSync(tmp, this.path);
+      writeFileAtomicSync(this.path, JSON.stringify(body), { mode: 0o600 });
     } catch (err) {
       this.log.warn('cannot write upload journal', { path: this.path, error: String(err) });
     }

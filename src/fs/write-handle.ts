@@ -22,6 +22,7 @@ import { Errno, FsError } from './errno.js';
 import { getRange } from './read-handle.js';
 import { ObjectUploader, type UploadResult } from './uploader.js';
 import { MIN_PART_SIZE } from '../s3/limits.js';
+import { MiB } from '../util/units.js';
 
 type Mode = 'clean' | 'stream' | 'staged';
 
@@ -262,7 +263,7 @@ export class WriteHandle {
       this.baseLoaded = true;
       return;
     }
-    const chunk = 16 * 1024 * 1024;
+    const chunk = 16 * MiB;
     const jobs: Promise<void>[] = [];
     for (let off = 0; off < this.baseSize; off += chunk) {
       const end = Math.min(this.baseSize, off + chunk);

@@ -15,7 +15,7 @@ async function loadClientNode(): Promise<ClientNode> {
     return await clientNode;
   } catch (err) {
     clientNode = undefined;
-    throw new K8sApiError(undefined, `cannot load @kubernetes/client-node: ${(err as Error).message}`);
+    throw new K8sApiError(undefined, `cannot load @kubernetes/client-node: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -25,8 +25,9 @@ export class K8sApiError extends Error {
     /** HTTP status from the API server; undefined when it could not be reached. */
     readonly status: number | undefined,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -76,9 +77,9 @@ export function createServiceAccountReader(opts: ServiceAccountReaderOptions = {
         if (err instanceof lib.ApiException) {
           const code = err.code;
           const what = code === 404 ? 'not found' : code === 401 || code === 403 ? 'access refused (the driver needs RBAC get on serviceaccounts)' : `HTTP ${code}`;
-          throw new K8sApiError(code, `reading ServiceAccount ${key} from the Kubernetes API: ${what}`);
+          throw new K8sApiError(code, `reading ServiceAccount ${key} from the Kubernetes API: ${what}`, { cause: err });
         }
-        throw new K8sApiError(undefined, `reading ServiceAccount ${key}: Kubernetes API unreachable: ${(err as Error).message}`);
+        throw new K8sApiError(undefined, `reading ServiceAccount ${key}: Kubernetes API unreachable: ${(err as Error).message}`, { cause: err });
       }
     },
   };

@@ -12,23 +12,11 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'winston';
 import type { S3Credentials } from '../credentials/types.js';
-import { newShareId, shareKey, StateStore, writeCredentialsFile, type MounterState, type ShareState, type TargetState } from './state-store.js';
-import { KeyedMutex } from './keyed-mutex.js';
-import {
-  bindMount,
-  describeMount,
-  isBucketmountFuse,
-  isFuse,
-  mountsAt,
-  mountsUnder,
-  probeMount,
-  readMountInfo,
-  topMountAt,
-  unmountAll,
-  unmountTop,
-  type MountInfoEntry,
-  type ProbeResult,
-} from './mountinfo.js';
+import { writeCredentialsFile } from '../credentials/credentials-file.js';
+import { newShareId, shareKey, StateStore, type MounterState, type ShareState, type TargetState } from './state-store.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
+import { describeMount, isFuse, mountsAt, mountsUnder, readMountInfo, topMountAt, type MountInfoEntry } from '../util/mountinfo.js';
+import { bindMount, isBucketmountFuse, probeMount, unmountAll, unmountTop, type ProbeResult } from './mount-ops.js';
 import { resolveTarget } from './target-path.js';
 import { pidsWithArg, processAlive, sendSignal, waitGone } from './proc.js';
 import { mountProcessEnv, spawnMount } from './spawn-mount.js';

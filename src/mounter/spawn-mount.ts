@@ -10,7 +10,8 @@ import type { Logger } from 'winston';
 import { mountConfigToArgs, type MountConfig } from '../mount-contract/args.js';
 import { exitCodeToErrorKind } from '../mount-contract/exit-codes.js';
 import { MountError } from './types.js';
-import { isFuse, probeMount, topMountAt, unmountAll } from './mountinfo.js';
+import { isFuse, topMountAt } from '../util/mountinfo.js';
+import { probeMount, unmountAll } from './mount-ops.js';
 import { procStartTime, processAlive, sendSignal, waitGone } from './proc.js';
 import { cutMiddle } from '../bounded-text.js';
 
@@ -131,7 +132,7 @@ export async function spawnMount(opts: SpawnMountOptions): Promise<SpawnedMount>
   const pid = child.pid;
   if (pid === undefined) {
     await sleep(0);
-    throw new MountError('internal', `cannot start the mount command ${opts.command.join(' ')}: ${spawnError?.message ?? 'spawn failed'}`);
+    throw new MountError('internal', `cannot start the mount command ${opts.command.join(' ')}: ${spawnError?.message ?? 'spawn failed'}`, spawnError ? { cause: spawnError } : undefined);
   }
   const startTime = procStartTime(pid);
   logger.info('mount process started', { pid, source: what, mountPoint: cfg.mountPoint });

@@ -1,17 +1,17 @@
 // The mounter's on-disk state under its state dir: which shared (staging) mounts exist, which
 // process serves each, and which targets are bind-mounted from them. Written atomically
-// (temp file + fsync + rename) so a crash of the plugin never leaves a half-written file, and
-// read back at start-up by reconcile(). The store keeps the state in memory and owns its
-// invariants: a target's record and its share's target list change together (addTarget,
-// removeTarget), a share is recorded without targets (putShare) and forgotten with its target
-// records left naming a dead share (removeShare). Per-share files (credentials 0600, logs) live in
+// (util/atomic-write.ts: temp file + fsync + rename) so a crash of the plugin never leaves a
+// half-written file, and read back at start-up by reconcile(). The store keeps the state in
+// memory and owns its invariants: a target's record and its share's target list change together
+// (addTarget, removeTarget), a share is recorded without targets (putShare) and forgotten with
+// its target records left naming a dead share (removeShare). Per-share files (credentials 0600, logs) live in
 // <stateDir>/shares/<id>/ with mode 0700 directories.
 import { mkdirSync, readFileSync, chmodSync } from 'node:fs';
-import { open, rename, rm, mkdir, chmod } from 'node:fs/promises';
+import { mkdir, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { MountSource } from '../mount-contract/options.js';
-import type { S3Credentials } from '../credentials/types.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 export const STATE_VERSION = 1;
 
@@ -133,7 +133,7 @@ export class StateStore {
   /** Write the current state atomically. Writes are serialised; each writes the state as it is when called. */
   save(): Promise<void> {
     const body = JSON.stringify(this.state, null, 2) + '\n';
-    const next = this.writing.then(() => atomicWrite(this.file, body, 0o600));
+    const next = this.writing.then(() => writeFileAtomic(this.file, body, { mode: 0o600, fsync: true }));
     this.writing = next.catch(() => undefined);
     return next;
   }
@@ -227,32 +227,4 @@ export class StateStore {
     await chmod(dir, 0o700);
     return dir;
   }
-}
-
-/** Write a file atomically with the given mode: temp file in the same dir, fsync, rename. */
-export async function atomicWrite(file: string, body: string, mode: number): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(body);
-    await fh.chmod(mode);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-/** The credentials file the mount process reads (and re-reads on change): JSON, mode 0600. */
-export async function writeCredentialsFile(file: string, credentials: S3Credentials, region?: string): Promise<void> {
-  const body: Record<string, string> = { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey };
-  if (credentials.sessionToken) body.sessionToken = credentials.sessionToken;
-  if (credentials.expiration) body.expiration = credentials.expiration;
-  if (region) body.region = region;
-  await atomicWrite(file, JSON.stringify(body), 0o600);
 }

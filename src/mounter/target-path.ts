@@ -5,7 +5,7 @@
 // mounter refuses it (publish) or leaves it alone (unpublish).
 import { lstat, realpath } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { mountsAt, readMountInfo } from './mountinfo.js';
+import { mountsAt, readMountInfo } from '../util/mountinfo.js';
 
 /** missing: nothing there; mount: a mount point (not lstat'ed: a hung FUSE mount would block). */
 export type TargetKind = 'missing' | 'mount' | 'dir' | 'symlink' | 'other';

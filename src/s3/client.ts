@@ -6,7 +6,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { fileCredentialsProvider } from '../credentials/file-provider.js';
+import { fileCredentialsProvider } from '../credentials/credentials-file.js';
 import { BoundedRetryStrategy } from './retry.js';
 import type { S3Credentials } from '../credentials/types.js';
 

@@ -7,8 +7,8 @@ import { randomFillSync } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { listPages } from '../../src/s3/list.js';
 import type { BenchOptions } from './options.js';
+import { MiB } from '../../src/util/units.js';
 
-export const MiB = 1024 * 1024;
 export const BIG_KEY = 'data/big.bin';
 export const LIST_DIR = 'list';
 export const TREE_DIR = 'tree';

@@ -3,11 +3,12 @@
 // Every mount runs in the foreground so the spawned pid is the FUSE server (for peak RSS).
 // Credentials go through env or a 0600 file, never argv.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { guardUntilExit, isFuseMounted, lazyUnmountSync, MOUNT_BIN, waitExit } from '../support/mount.js';
+import { mountsUnder } from '../../src/util/mountinfo.js';
 import type { PeerName } from './options.js';
 import { peakRssKiB, sleep } from './proc.js';
 
@@ -253,9 +254,8 @@ export const ZERO_FS: MountTool = {
 /** Remove the scratch directory, but never while anything is still mounted below it. */
 export function removeWorkDir(dir: string): boolean {
   const below = (): string[] =>
-    readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((l) => l.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) ?? '')
+    mountsUnder(dir)
+      .map((m) => m.mountPoint)
       .filter((mp) => mp.startsWith(dir + '/'));
   for (const mp of below()) lazyUnmountSync(mp);
   if (below().length) return false;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { isFuse, readMountInfo } from '../../src/util/mountinfo.js';
 import type { BenchResults } from './results.js';
 
 const RUN = fileURLToPath(new URL('./run.js', import.meta.url));
@@ -25,9 +26,9 @@ async function runScript(script: string, args: string[]): Promise<{ code: number
 }
 
 function fuseMounts(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => / - fuse/.test(l) && l.includes('bucketmount-bench-'));
+  return readMountInfo()
+    .filter((m) => isFuse(m) && m.mountPoint.includes('bucketmount-bench-'))
+    .map((m) => m.mountPoint);
 }
 
 test('benchmark smoke preset completes and writes results', { timeout: 180_000 }, async () => {

@@ -5,7 +5,8 @@
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import { randomFillSync } from 'node:crypto';
 import { join } from 'node:path';
-import { block, BlockChecker, MiB } from './dataset.js';
+import { block, BlockChecker } from './dataset.js';
+import { MiB } from '../../src/util/units.js';
 import { runCommand } from './proc.js';
 import { Rng } from './rng.js';
 import type { Measurement } from './results.js';

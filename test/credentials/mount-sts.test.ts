@@ -17,7 +17,7 @@ import { MOUNT_BIN, mountBucket, isFuseMounted, type MountedBucket } from '../su
 import { addCannedPolicy, prefixOnlyPolicy } from './minio-admin.js';
 import { createCredentialResolver, type CredentialRequest } from '../../src/credentials/resolve.js';
 import { CredentialRefresher } from '../../src/credentials/refresher.js';
-import { writeCredentialsFile } from '../../src/credentials/file-provider.js';
+import { writeCredentialsFile } from '../../src/credentials/credentials-file.js';
 import type { S3Credentials } from '../../src/credentials/types.js';
 
 const BUCKET = 'data';
@@ -73,7 +73,7 @@ test('FUSE mount on STS credentials: read/write, refresh past token expiry witho
   const req0 = request();
   const first = await resolver.resolve(req0);
   const secrets: string[] = [first.credentials!.secretAccessKey, first.credentials!.sessionToken!];
-  writeCredentialsFile(credFile, first.credentials!);
+  await writeCredentialsFile(credFile, first.credentials!);
   assert.equal(statSync(credFile).mode & 0o777, 0o600);
 
   mount = await mountBucket({
@@ -95,7 +95,7 @@ test('FUSE mount on STS credentials: read/write, refresh past token expiry witho
   const refresher = new CredentialRefresher({ resolve: (r, o) => resolver.resolve(r, o) });
   const push = async (c: S3Credentials) => {
     secrets.push(c.secretAccessKey, c.sessionToken ?? '');
-    writeCredentialsFile(credFile, c);
+    await writeCredentialsFile(credFile, c);
   };
   await refresher.track(mount.dir, req0, first, push);
   const errors: string[] = [];
@@ -137,14 +137,14 @@ test('FUSE mount on STS credentials: read/write, refresh past token expiry witho
 
   // A wrong credentials file is really used: new lookups fail, with valid root keys in the
   // process's environment (no fallback to the environment) ...
-  writeCredentialsFile(credFile, { accessKeyId: 'WRONGKEY', secretAccessKey: 'wrong-secret' });
+  await writeCredentialsFile(credFile, { accessKeyId: 'WRONGKEY', secretAccessKey: 'wrong-secret' });
   await new Promise((r) => setTimeout(r, 6_000)); // the file provider's cache lasts up to 5 s
   await minio.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}after-bad.txt`, Body: 'x' }));
   assert.throws(() => readFileSync(join(mount!.dir, 'after-bad.txt'), 'utf8'));
   // ... and a good one restores access, same process.
   const good = await resolver.resolve(request(), { forceRefresh: true });
   secrets.push(good.credentials!.secretAccessKey, good.credentials!.sessionToken!);
-  writeCredentialsFile(credFile, good.credentials!);
+  await writeCredentialsFile(credFile, good.credentials!);
   await new Promise((r) => setTimeout(r, 6_000));
   assert.equal(readFileSync(join(mount.dir, 'after-bad.txt'), 'utf8'), 'x');
   assert.equal(mount.pid, pid);

@@ -17,7 +17,7 @@ import { startOidcIssuer, type MintedToken, type OidcIssuer } from '../support/o
 import { addCannedPolicy, prefixOnlyPolicy } from './minio-admin.js';
 import { createCredentialResolver, CredentialsError, type CredentialRequest, type CredentialResolver } from '../../src/credentials/resolve.js';
 import { CredentialRefresher } from '../../src/credentials/refresher.js';
-import { writeCredentialsFile } from '../../src/credentials/file-provider.js';
+import { writeCredentialsFile } from '../../src/credentials/credentials-file.js';
 import { createS3Client } from '../../src/s3/client.js';
 import { classifyS3Error } from '../../src/s3/errors.js';
 import { createLogger } from '../../src/log.js';
@@ -174,7 +174,7 @@ describe('pod OIDC token → MinIO STS', () => {
     // first publish
     const req0 = podRequest(mint());
     const first = await resolver.resolve(req0);
-    writeCredentialsFile(credFile, first.credentials!);
+    await writeCredentialsFile(credFile, first.credentials!);
     assert.equal(statSync(credFile).mode & 0o777, 0o600);
     await refresher.track(target, req0, first, push);
 
@@ -237,12 +237,12 @@ describe('pod OIDC token → MinIO STS', () => {
     const refresher = new CredentialRefresher({ resolve: (req, o) => resolver.resolve(req, o) });
     // Credentials from a token that expires in 8 s; kubelet has since rotated to a 60 s token.
     const short = await resolver.resolve(podRequest(issuer.mint({ expiresInSec: 8 })));
-    writeCredentialsFile(credFile, short.credentials!);
+    await writeCredentialsFile(credFile, short.credentials!);
     const latest = podRequest(issuer.mint({ expiresInSec: 60 }));
     const updates: S3Credentials[] = [];
     await refresher.track(target, latest, short, async (c) => {
       updates.push(c);
-      writeCredentialsFile(credFile, c);
+      await writeCredentialsFile(credFile, c);
     });
     const due = refresher.nextRefresh(target)!;
     assert.ok(due < Date.parse(short.expiration!), 'refresh is scheduled before expiry');

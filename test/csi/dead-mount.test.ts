@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import type { VolumeCapability } from '../../src/csi/types.js';
-import { mountsAt, readMountInfo } from '../../src/mounter/mountinfo.js';
+import { mountsAt, readMountInfo } from '../../src/util/mountinfo.js';
 import { waitGone } from '../../src/mounter/proc.js';
 import type { MounterState } from '../../src/mounter/state-store.js';
 import { expectCsiError, startDriver, type RunningDriver } from './driver.js';

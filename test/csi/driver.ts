@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { createCsiClients, CsiCallError, type CsiClients } from '../../src/csi/client.js';
+import { mountsUnder as tableMountsUnder } from '../../src/util/mountinfo.js';
 
 export const DRIVER_BIN = fileURLToPath(new URL('../../cmd/csi-driver.js', import.meta.url));
 
@@ -37,13 +38,9 @@ export interface RunningDriver {
 }
 
 function fuseMountsUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    const mp = f[4]?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-    if (mp && (mp === dir || mp.startsWith(dir + '/'))) out.push(mp);
-  }
-  return out.sort((a, b) => b.length - a.length);
+  return tableMountsUnder(dir)
+    .map((m) => m.mountPoint)
+    .sort((a, b) => b.length - a.length);
 }
 
 /** Unmount (lazily) everything under dir and kill processes whose cmdline mentions it. */

@@ -14,7 +14,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import type { VolumeCapability } from '../../src/csi/types.js';
-import { mountsAt, readMountInfo } from '../../src/mounter/mountinfo.js';
+import { mountsAt, readMountInfo } from '../../src/util/mountinfo.js';
 import { pidsWithArg, processAlive } from '../../src/mounter/proc.js';
 import type { MounterState } from '../../src/mounter/state-store.js';
 import { expectCsiError, forceCleanDir, startDriver, type RunningDriver } from './driver.js';

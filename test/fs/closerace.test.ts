@@ -10,11 +10,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fsSuite, py, python, released, sha256, sleep } from './helpers.js';
+import { MiB } from '../../src/util/units.js';
 
 const s = fsSuite({ bucket: 'closerace' });
 const T = { timeout: 300_000 };
 const N = 100;
-const MiB = 1024 * 1024;
 const m = (p: string): string => join(s.mnt.dir, p);
 
 /** Run one python race loop over files d/f0..d/f{N-1}; returns what it printed (local checks). */

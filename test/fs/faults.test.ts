@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { errnoOf, fsSuite, patternBytes, released, sha256, sleep, writeStream } from './helpers.js';
 import { startFaultProxy, Faults, type FaultProxy, type S3Op } from '../support/fault-proxy.js';
 import type { MountedBucket } from '../support/mount.js';
+import { MiB } from '../../src/util/units.js';
 
 const s = fsSuite({ bucket: 'faults', mount: false });
 const T = { timeout: 300_000 };
-const MiB = 1024 * 1024;
 
 let proxy: FaultProxy;
 let mnt: MountedBucket;

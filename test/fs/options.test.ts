@@ -26,10 +26,10 @@ import { startFaultProxy, type FaultProxy, type RecordedRequest } from '../suppo
 import { mountBucket, type MountBucketOptions, type MountedBucket } from '../support/mount.js';
 import { startMinio } from '../support/minio.js';
 import { createS3Client } from '../../src/s3/client.js';
+import { MiB } from '../../src/util/units.js';
 
 const s = fsSuite({ bucket: 'options', mount: false });
 const T = { timeout: 180_000 };
-const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 let proxy: FaultProxy;

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fsSuite, patternBytes, runOk, sha256, errnoOf } from './helpers.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
+import { MiB } from '../../src/util/units.js';
 
 const s = fsSuite({ bucket: 'reads' });
-const MiB = 1024 * 1024;
 const T = { timeout: 180_000 };
 
 test('sequential read of a 24 MiB object matches the bucket byte for byte', T, async () => {

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf, fsSuite, patternBytes, run, runOk, sha256 } from './helpers.js';
+import { MiB } from '../../src/util/units.js';
 
 const s = fsSuite({ bucket: 'rename' });
 const T = { timeout: 180_000 };
-const MiB = 1024 * 1024;
 const m = (p: string): string => join(s.mnt.dir, p);
 
 test('rename a file moves the object', T, async () => {

@@ -25,10 +25,10 @@ import { parseMountArgs } from '../../src/mount-contract/args.js';
 import { createLogger } from '../../src/log.js';
 import { ObjectUploader } from '../../src/fs/uploader.js';
 import type { FsContext } from '../../src/fs/context.js';
+import { MiB } from '../../src/util/units.js';
 
 const s = fsSuite({ bucket: 's3safety', mount: false });
 const T = { timeout: 300_000 };
-const MiB = 1024 * 1024;
 
 let proxy: FaultProxy;
 let work: string;

@@ -16,10 +16,10 @@ import { spawn } from 'node:child_process';
 import { errnoOf, fsSuite, patternBytes, python, released, sha256, sleep, type ShResult } from './helpers.js';
 import { startFaultProxy, Faults, fakeListing, type FaultProxy, type S3Op } from '../support/fault-proxy.js';
 import type { MountedBucket } from '../support/mount.js';
+import { MiB } from '../../src/util/units.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const T = { timeout: 120_000 };
-const MiB = 1024 * 1024;
 
 // ---- README table parsing -------------------------------------------------------------------
 

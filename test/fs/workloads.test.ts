@@ -10,10 +10,10 @@ import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fsSuite, patternBytes, py, runOk, sha256 } from './helpers.js';
+import { MiB } from '../../src/util/units.js';
 
 const s = fsSuite({ bucket: 'workloads' });
 const T = { timeout: 180_000 };
-const MiB = 1024 * 1024;
 /** Objects put with the SDK (another client) show up once the mount's 1 s listing TTL passed. */
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 1200));
 

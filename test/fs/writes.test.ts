@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { fsSuite, patternBytes, py, python, released, runOk, sha256 } from './helpers.js';
+import { MiB } from '../../src/util/units.js';
 
 const s = fsSuite({ bucket: 'writes' });
-const MiB = 1024 * 1024;
 const T = { timeout: 240_000 };
 const m = (p: string): string => join(s.mnt.dir, p);
 

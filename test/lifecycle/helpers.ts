@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/log.js';
 import { createProcessMounter, type ProcessMounter } from '../../src/mounter/process-mounter.js';
 import { parseMountOptions, type MountSource } from '../../src/mount-contract/options.js';
 import type { PublishRequest } from '../../src/mounter/types.js';
-import { mountsUnder, readMountInfo } from '../../src/mounter/mountinfo.js';
+import { mountsUnder, readMountInfo } from '../../src/util/mountinfo.js';
 import { pidsWithArg, sendSignal } from '../../src/mounter/proc.js';
 
 export function mountSource(minio: MinioServer, bucket: string, extraFlags: string[] = []): MountSource {

@@ -12,7 +12,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createProcessMounter } from '../../src/mounter/process-mounter.js';
 import { MountError } from '../../src/mounter/types.js';
 import { silentLogger } from '../../src/log.js';
-import { isFuse, topMountAt } from '../../src/mounter/mountinfo.js';
+import { isFuse, topMountAt } from '../../src/util/mountinfo.js';
 import { processAlive, sendSignal } from '../../src/mounter/proc.js';
 import { publishRequest, leftovers, NOTHING_LEFT, mounterSuite, waitFor } from './helpers.js';
 

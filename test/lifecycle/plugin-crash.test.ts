@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startMinio, type MinioServer } from '../support/minio.js';
-import { isFuse, topMountAt } from '../../src/mounter/mountinfo.js';
+import { isFuse, topMountAt } from '../../src/util/mountinfo.js';
 import { processAlive, sendSignal } from '../../src/mounter/proc.js';
 import { HarnessPlugin } from './harness-client.js';
 import { publishRequest, makeWorkDir, leftovers, NOTHING_LEFT, forceCleanup, waitFor, sleep } from './helpers.js';

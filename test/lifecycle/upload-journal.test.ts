@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { processAlive, sendSignal } from '../../src/mounter/proc.js';
 import { publishRequest, leftovers, NOTHING_LEFT, mounterSuite, waitFor } from './helpers.js';
+import { MiB } from '../../src/util/units.js';
 
 const suite = mounterSuite(['journal']);
 const work = suite.work;
-const MiB = 1024 * 1024;
 
 
 async function uploadIds(key: string): Promise<string[]> {

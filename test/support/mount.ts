@@ -4,10 +4,11 @@
 // Credentials go through the environment, never argv. Every mount started here is also
 // force-unmounted when the test process exits, so a failing test never leaves a mount behind.
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { mkdtempSync, rmdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { topMountAt } from '../../src/util/mountinfo.js';
 import type { MinioServer } from './minio.js';
 
 /** Absolute path of the compiled mount command (dist/cmd/bucketmount.js). */
@@ -87,20 +88,9 @@ export function guardUntilExit(entry: { dir: string; proc: ChildProcess }): () =
   return () => active.delete(entry);
 }
 
-function unescapeMountinfo(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
 /** The fs type mounted at `dir` according to /proc/self/mountinfo, or undefined. */
 export function mountTypeAt(dir: string): string | undefined {
-  let found: string | undefined;
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    if (!line) continue;
-    const [left, right] = line.split(' - ');
-    const fields = left!.split(' ');
-    if (unescapeMountinfo(fields[4] ?? '') === dir) found = right?.split(' ')[0];
-  }
-  return found;
+  return topMountAt(dir)?.fsType;
 }
 
 export function isFuseMounted(dir: string): boolean {

@@ -8,7 +8,7 @@ import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { otherWriterHolds, parseFdInfo, pathInFileSystem } from '../../src/fs/open-writers.js';
-import { readMountInfo } from '../../src/mounter/mountinfo.js';
+import { readMountInfo } from '../../src/util/mountinfo.js';
 
 test('parseFdInfo reads the octal flags and the mount id', () => {
   assert.deepEqual(parseFdInfo('pos:\t0\nflags:\t0100001\nmnt_id:\t42\nino:\t7\n'), { flags: 0o100001, mountId: 42 });

@@ -1,7 +1,8 @@
 // Unit tests (pure logic) for the read-ahead policy and the global prefetch memory budget.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MiB, PrefetchBudget, PrefetchPolicy, defaultPrefetchConfig } from '../../src/fs/prefetch.js';
+import { PrefetchBudget, PrefetchPolicy, defaultPrefetchConfig } from '../../src/fs/prefetch.js';
+import { MiB } from '../../src/util/units.js';
 
 test('sequential reads start with a 1 MiB window and grow up to the cap', () => {
   const p = new PrefetchPolicy(defaultPrefetchConfig(16 * MiB));

@@ -5,12 +5,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseMountInfo, mountsAt, topMountAt, mountsUnder, isFuse, unescapeMountField } from '../../src/mounter/mountinfo.js';
-import { shareKey, canonicalJson, writeCredentialsFile, newShareId } from '../../src/mounter/state-store.js';
+import { parseMountInfo, mountsAt, topMountAt, mountsUnder, isFuse, unescapeMountField } from '../../src/util/mountinfo.js';
+import { shareKey, canonicalJson, newShareId } from '../../src/mounter/state-store.js';
+import { writeCredentialsFile } from '../../src/credentials/credentials-file.js';
 import { parseProcStat, processAlive, procStartTime } from '../../src/mounter/proc.js';
 import { mountProcessEnv, lastLogLines } from '../../src/mounter/spawn-mount.js';
 import { exitCodeToErrorKind, MountExit } from '../../src/mount-contract/exit-codes.js';
-import { KeyedMutex } from '../../src/mounter/keyed-mutex.js';
+import { KeyedMutex } from '../../src/util/keyed-mutex.js';
 import { MOUNT_DEFAULTS, type MountSource } from '../../src/mount-contract/options.js';
 
 const MOUNTINFO = [

@@ -1,5 +1,5 @@
-// A per-key async mutex: operations on the same target path (or the same share) run one after
-// another, operations on different keys run in parallel.
+// A per-key async mutex: operations on the same key (a target path, a share, a volume name)
+// run one after another, operations on different keys run in parallel.
 export class KeyedMutex {
   private tails = new Map<string, Promise<void>>();
 
