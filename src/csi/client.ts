@@ -27,8 +27,9 @@ export class CsiCallError extends Error {
     readonly rpc: string,
     readonly code: grpc.status,
     readonly details: string,
+    options?: ErrorOptions,
   ) {
-    super(`${rpc} failed: ${grpc.status[code] ?? code}: ${details}`);
+    super(`${rpc} failed: ${grpc.status[code] ?? code}: ${details}`, options);
   }
   get codeName(): string {
     return grpc.status[this.code] ?? String(this.code);
@@ -60,7 +61,7 @@ function promisify(client: grpc.Client, rpc: string, timeoutMs: number): (req?: 
   return (req = {}) =>
     new Promise((resolve, reject) => {
       fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
-        if (err) reject(new CsiCallError(rpc, err.code, err.details));
+        if (err) reject(new CsiCallError(rpc, err.code, err.details, { cause: err }));
         else resolve(res);
       });
     });

@@ -107,7 +107,7 @@ export class ControllerService {
     try {
       loc = locationForVolume(name, { bucket: params.bucket, basePrefix: params.basePrefix, overrides });
     } catch (err) {
-      if (err instanceof VolumeIdError) throw invalid(`CreateVolume: ${err.message}`);
+      if (err instanceof VolumeIdError) throw invalid(`CreateVolume: ${err.message}`, { cause: err });
       throw err;
     }
     const volumeId = encodeVolumeId(loc);

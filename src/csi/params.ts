@@ -81,8 +81,8 @@ export function parseEndpoint(where: string, v: string | undefined): string | un
   let u: URL;
   try {
     u = new URL(v);
-  } catch {
-    throw invalid(`${where} "${v}" is not a URL: expected e.g. https://s3.example.com or http://minio.minio:9000`);
+  } catch (err) {
+    throw invalid(`${where} "${v}" is not a URL: expected e.g. https://s3.example.com or http://minio.minio:9000`, { cause: err });
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid(`${where} must be an http or https URL, got "${v}"`);
   return v.replace(/\/+$/, '');

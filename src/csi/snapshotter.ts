@@ -75,7 +75,7 @@ export class SnapshotService {
     try {
       loc = locationForSnapshot(name, src, params.snapshotBucket);
     } catch (err) {
-      if (err instanceof VolumeIdError) throw invalid(`CreateSnapshot: ${err.message}`);
+      if (err instanceof VolumeIdError) throw invalid(`CreateSnapshot: ${err.message}`, { cause: err });
       throw err;
     }
     const snapshotId = encodeSnapshotId(loc);

@@ -92,7 +92,7 @@ export async function prepareSnapshotBucket(s3: S3Client, loc: SnapshotLocation,
       return;
     } catch (err) {
       if (['not-found', 'no-such-bucket'].includes(kindOf(err))) {
-        throw new CsiError(status.FAILED_PRECONDITION, `snapshot bucket ${loc.bucket} does not exist: create it (VolumeSnapshotClass parameter snapshotBucket, or the volume's shared bucket)`);
+        throw new CsiError(status.FAILED_PRECONDITION, `snapshot bucket ${loc.bucket} does not exist: create it (VolumeSnapshotClass parameter snapshotBucket, or the volume's shared bucket)`, { cause: err });
       }
       throw s3ToCsi(err, `checking snapshot bucket ${loc.bucket}`);
     }
@@ -102,7 +102,7 @@ export async function prepareSnapshotBucket(s3: S3Client, loc: SnapshotLocation,
   } catch (err) {
     if (kindOf(err) !== 'already-exists') throw s3ToCsi(err, `creating snapshot bucket ${loc.bucket}`);
     if (await findVolume(s3, { bucket: loc.bucket, prefix: '' })) {
-      throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for this snapshot already exists and is a bucketmount volume; use another snapshot name, or set the VolumeSnapshotClass parameter snapshotBucket`);
+      throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for this snapshot already exists and is a bucketmount volume; use another snapshot name, or set the VolumeSnapshotClass parameter snapshotBucket`, { cause: err });
     }
     const r = await s3.send(new ListObjectsV2Command({ Bucket: loc.bucket, MaxKeys: 1 })).catch((e: unknown) => {
       throw s3ToCsi(e, `listing bucket ${loc.bucket}`);

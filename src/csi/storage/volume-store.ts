@@ -142,7 +142,7 @@ export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, vo
         empty = !(await holdsObjects(s3, loc.bucket, ''));
       } catch (e2) {
         if (isKind(e2, 'access-denied')) {
-          throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for volume ${volumeName} already exists and is owned by someone else; use another volume name or the bucket parameter (prefix mode)`);
+          throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for volume ${volumeName} already exists and is owned by someone else; use another volume name or the bucket parameter (prefix mode)`, { cause: e2 });
         }
         throw s3ToCsi(e2, `listing bucket ${loc.bucket}`);
       }
@@ -156,7 +156,7 @@ export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, vo
     await s3.send(new HeadBucketCommand({ Bucket: loc.bucket }));
   } catch (err) {
     if (isKind(err, 'not-found', 'no-such-bucket')) {
-      throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} (StorageClass parameter bucket) does not exist: create it first, or leave the parameter out for one bucket per volume`);
+      throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} (StorageClass parameter bucket) does not exist: create it first, or leave the parameter out for one bucket per volume`, { cause: err });
     }
     throw s3ToCsi(err, `checking bucket ${loc.bucket}`);
   }
@@ -258,7 +258,7 @@ export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Pr
       if (err instanceof CsiError) throw err;
       if (isKind(err, 'no-such-bucket')) return { deletedObjects: 0 };
       if (isKind(err, 'not-empty')) {
-        throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} is still not empty after deleting its objects (versioning enabled?); remove the object versions and retry`);
+        throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} is still not empty after deleting its objects (versioning enabled?); remove the object versions and retry`, { cause: err });
       }
       throw s3ToCsi(err, `deleting bucket ${loc.bucket}`);
     }
