@@ -9,8 +9,8 @@
 // Ids are ASCII and at most 128 bytes (the CSI string limit). Names that are not valid bucket
 // names / key segments, or too long, are shortened deterministically with a hash, so the same
 // volume name always gives the same id. Different names can give the same id (a hashed form is
-// itself a plain name; the hash is short): the provisioner records the full name with the
-// volume and refuses a second name (provisioner.ts checkVolumeName).
+// itself a plain name; the hash is short): the volume store records the full name with the
+// volume and refuses a second name (storage/storage.ts checkVolumeName).
 import { createHash } from 'node:crypto';
 import { isValidBucketName, S3NameError, validateBucketName, validatePrefix } from '../s3/names.js';
 
