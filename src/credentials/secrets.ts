@@ -43,13 +43,6 @@ export function fingerprint(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 16);
 }
 
-/** True when the map carries any S3 key material (used to pick the default source). */
-export function secretsHaveKeys(secrets: Record<string, string>): boolean {
-  return [...SECRET_KEY_ALIASES.accessKeyId, ...SECRET_KEY_ALIASES.secretAccessKey, ...SECRET_KEY_ALIASES.sessionToken].some(
-    (k) => secrets[k] !== undefined && secrets[k]!.trim() !== '',
-  );
-}
-
 /** Parse a secrets map; undefined when it carries no S3 key material at all. */
 export function parseSecretCredentials(secrets: Record<string, string>): SecretCredentials | undefined {
   const ak = pick(secrets, SECRET_KEY_ALIASES.accessKeyId);

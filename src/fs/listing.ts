@@ -62,12 +62,6 @@ export async function probeDirectory(ctx: FsContext, dirPrefix: string): Promise
   return { exists, entries };
 }
 
-/** True when at least one key exists under `dirPrefix` (marker included). */
-export async function prefixExists(ctx: FsContext, dirPrefix: string): Promise<boolean> {
-  const out = await ctx.s3.send(new ListObjectsV2Command({ Bucket: ctx.bucket, Prefix: dirPrefix, MaxKeys: 1, ...payer(ctx) }));
-  return (out.KeyCount ?? out.Contents?.length ?? 0) > 0;
-}
-
 /** Keys under `dirPrefix` (its own marker included), up to `limit + 1` (to detect overflow). */
 export function listAllKeys(ctx: FsContext, dirPrefix: string, limit: number): Promise<ListedObject[]> {
   return listAllObjects(ctx.s3, { bucket: ctx.bucket, prefix: dirPrefix, pageSize: 1000, requesterPays: ctx.cfg.requesterPays }, limit);

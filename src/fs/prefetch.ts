@@ -29,7 +29,6 @@ export interface ReadDecision {
 export class PrefetchPolicy {
   private lastEnd = -1;
   private window: number;
-  private streak = 0;
 
   constructor(readonly cfg: PrefetchConfig) {
     this.window = cfg.initialWindow;
@@ -40,12 +39,7 @@ export class PrefetchPolicy {
     const first = this.lastEnd < 0;
     const near = !first && Math.abs(pos - this.lastEnd) <= Math.max(this.cfg.seekTolerance, len);
     const sequential = (first && pos === 0) || near;
-    if (sequential) {
-      this.streak++;
-    } else {
-      this.streak = 0;
-      this.window = this.cfg.initialWindow;
-    }
+    if (!sequential) this.window = this.cfg.initialWindow;
     this.lastEnd = Math.max(pos + len, near ? this.lastEnd : 0);
     if (!sequential) return { sequential: false, window: 0 };
     return { sequential: true, window: this.window };
