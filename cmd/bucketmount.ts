@@ -6,8 +6,9 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MountExit } from '../src/mounter/exit-codes.js';
-import { MountArgsError, mountUsage, parseMountArgs, type MountConfig } from '../src/mounter/mount-args.js';
+import { MountExit } from '../src/mount-contract/exit-codes.js';
+import { parseMountArgs, type MountConfig } from '../src/mount-contract/args.js';
+import { MountArgsError, mountUsage } from '../src/mount-contract/flags.js';
 import { runMount } from '../src/fs/mount-process.js';
 import { quietSdkNodeVersionWarning } from '../src/log.js';
 import { isFuse, mountsAt } from '../src/util/mountinfo.js';

@@ -3,7 +3,15 @@
 // access mode; never the block access type. Also the read-only rule of each access mode and a
 // stable fingerprint of a capability, so a conflicting re-publish can be recognised.
 import { createHash } from 'node:crypto';
-import type { AccessModeName, VolumeCapability } from './types.js';
+import type { AccessModeName } from './types.js';
+
+/** The parts of a capability read here: a decoded request's (VolumeCapability__Output) fits, so does a partial one. */
+export interface CapabilityView {
+  block?: object | null;
+  mount?: { fsType?: string; mountFlags?: string[]; volumeMountGroup?: string } | null;
+  accessMode?: { mode?: AccessModeName } | null;
+  accessType?: 'block' | 'mount';
+}
 
 const SUPPORTED_MODES = new Set<AccessModeName>([
   'SINGLE_NODE_WRITER',
@@ -18,7 +26,7 @@ const SUPPORTED_MODES = new Set<AccessModeName>([
 const READ_ONLY_MODES = new Set<AccessModeName>(['SINGLE_NODE_READER_ONLY', 'MULTI_NODE_READER_ONLY']);
 
 /** undefined when supported; otherwise why not (a sentence that says what to change). */
-export function unsupportedReason(cap: VolumeCapability): string | undefined {
+export function unsupportedReason(cap: CapabilityView): string | undefined {
   const isBlock = cap.accessType === 'block' || (cap.block !== undefined && cap.block !== null);
   const isMount = cap.accessType === 'mount' || (cap.mount !== undefined && cap.mount !== null);
   if (isBlock) return 'block access type is not supported: bucketmount volumes are file systems (use volumeMode: Filesystem)';
@@ -29,12 +37,12 @@ export function unsupportedReason(cap: VolumeCapability): string | undefined {
   return undefined;
 }
 
-export function isReadOnlyMode(cap: VolumeCapability): boolean {
+export function isReadOnlyMode(cap: CapabilityView): boolean {
   const mode = cap.accessMode?.mode;
   return mode !== undefined && READ_ONLY_MODES.has(mode);
 }
 
-export function capabilityFingerprint(cap: VolumeCapability, readOnly: boolean): string {
+export function capabilityFingerprint(cap: CapabilityView, readOnly: boolean): string {
   const canonical = JSON.stringify({
     type: cap.mount ? 'mount' : 'block',
     fsType: cap.mount?.fsType ?? '',

@@ -19,7 +19,7 @@
 // and the driver's message (`details`).
 import * as grpc from '@grpc/grpc-js';
 import { loadCsi } from './proto.js';
-import type * as T from './types.js';
+import type { ClientRequestOf, ClientResponseOf, CsiServiceName, Rpc, RpcName } from './types.js';
 
 export class CsiCallError extends Error {
   override name = 'CsiCallError';
@@ -27,46 +27,29 @@ export class CsiCallError extends Error {
     readonly rpc: string,
     readonly code: grpc.status,
     readonly details: string,
+    options?: ErrorOptions,
   ) {
-    super(`${rpc} failed: ${grpc.status[code] ?? code}: ${details}`);
+    super(`${rpc} failed: ${grpc.status[code] ?? code}: ${details}`, options);
   }
   get codeName(): string {
     return grpc.status[this.code] ?? String(this.code);
   }
 }
 
-export interface IdentityClient {
-  getPluginInfo(req?: T.GetPluginInfoRequest): Promise<T.GetPluginInfoResponse>;
-  getPluginCapabilities(req?: T.GetPluginCapabilitiesRequest): Promise<T.GetPluginCapabilitiesResponse>;
-  probe(req?: T.ProbeRequest): Promise<T.ProbeResponse>;
-}
-
-export interface ControllerClient {
-  createVolume(req: T.CreateVolumeRequest): Promise<T.CreateVolumeResponse>;
-  deleteVolume(req: T.DeleteVolumeRequest): Promise<T.DeleteVolumeResponse>;
-  validateVolumeCapabilities(req: T.ValidateVolumeCapabilitiesRequest): Promise<T.ValidateVolumeCapabilitiesResponse>;
-  controllerGetCapabilities(req?: T.ControllerGetCapabilitiesRequest): Promise<T.ControllerGetCapabilitiesResponse>;
-  controllerExpandVolume(req: T.ControllerExpandVolumeRequest): Promise<T.ControllerExpandVolumeResponse>;
-  createSnapshot(req: T.CreateSnapshotRequest): Promise<T.CreateSnapshotResponse>;
-  deleteSnapshot(req: T.DeleteSnapshotRequest): Promise<T.DeleteSnapshotResponse>;
-  listSnapshots(req: T.ListSnapshotsRequest): Promise<T.ListSnapshotsResponse>;
-  listVolumes(req: T.ListVolumesRequest): Promise<T.ListVolumesResponse>;
-}
-
-export interface NodeClient {
-  nodePublishVolume(req: T.NodePublishVolumeRequest): Promise<T.NodePublishVolumeResponse>;
-  nodeUnpublishVolume(req: T.NodeUnpublishVolumeRequest): Promise<T.NodeUnpublishVolumeResponse>;
-  nodeGetVolumeStats(req: T.NodeGetVolumeStatsRequest): Promise<T.NodeGetVolumeStatsResponse>;
-  nodeGetCapabilities(req?: T.NodeGetCapabilitiesRequest): Promise<T.NodeGetCapabilitiesResponse>;
-  nodeGetInfo(req?: T.NodeGetInfoRequest): Promise<T.NodeGetInfoResponse>;
-}
+/** A promise-returning method per RPC of service S, named in lowerCamelCase (createVolume, …). */
+export type ServiceClient<S extends CsiServiceName> = {
+  [R in RpcName<S> as Uncapitalize<R>]: R extends Rpc ? (req?: ClientRequestOf<R>) => Promise<ClientResponseOf<R>> : never;
+};
+export type IdentityClient = ServiceClient<'Identity'>;
+export type ControllerClient = ServiceClient<'Controller'>;
+export type NodeClient = ServiceClient<'Node'>;
 
 export interface CsiClients {
   identity: IdentityClient;
   controller: ControllerClient;
   node: NodeClient;
   /** Call any RPC by its .proto name, e.g. raw('Node', 'NodeStageVolume', {...}). */
-  raw(service: 'Identity' | 'Controller' | 'Node', rpc: string, req: object): Promise<unknown>;
+  raw(service: CsiServiceName, rpc: string, req: object): Promise<unknown>;
   close(): void;
 }
 
@@ -78,7 +61,7 @@ function promisify(client: grpc.Client, rpc: string, timeoutMs: number): (req?: 
   return (req = {}) =>
     new Promise((resolve, reject) => {
       fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
-        if (err) reject(new CsiCallError(rpc, err.code, err.details));
+        if (err) reject(new CsiCallError(rpc, err.code, err.details, { cause: err }));
         else resolve(res);
       });
     });
@@ -86,10 +69,11 @@ function promisify(client: grpc.Client, rpc: string, timeoutMs: number): (req?: 
 
 const lowerFirst = (s: string): string => s[0]!.toLowerCase() + s.slice(1);
 
-function serviceClient<C>(client: grpc.Client, rpcs: string[], timeoutMs: number): C {
+/** Every RPC of the service definition `def`, promisified. */
+function serviceClient<S extends CsiServiceName>(client: grpc.Client, def: grpc.ServiceDefinition, timeoutMs: number): ServiceClient<S> {
   const out: Record<string, unknown> = {};
-  for (const rpc of rpcs) out[lowerFirst(rpc)] = promisify(client, rpc, timeoutMs);
-  return out as C;
+  for (const rpc of Object.keys(def)) out[lowerFirst(rpc)] = promisify(client, rpc, timeoutMs);
+  return out as ServiceClient<S>;
 }
 
 /** Clients for the three CSI services on `endpoint` (unix:///path.sock). Default deadline 2 min per call. */
@@ -104,9 +88,9 @@ export function createCsiClients(endpoint: string, opts: { timeoutMs?: number } 
     Node: new csi.Node(target, creds),
   };
   return {
-    identity: serviceClient<IdentityClient>(clients.Identity, ['GetPluginInfo', 'GetPluginCapabilities', 'Probe'], timeoutMs),
-    controller: serviceClient<ControllerClient>(clients.Controller, ['CreateVolume', 'DeleteVolume', 'ValidateVolumeCapabilities', 'ControllerGetCapabilities', 'ControllerExpandVolume', 'CreateSnapshot', 'DeleteSnapshot', 'ListSnapshots', 'ListVolumes'], timeoutMs),
-    node: serviceClient<NodeClient>(clients.Node, ['NodePublishVolume', 'NodeUnpublishVolume', 'NodeGetVolumeStats', 'NodeGetCapabilities', 'NodeGetInfo'], timeoutMs),
+    identity: serviceClient<'Identity'>(clients.Identity, csi.Identity.service, timeoutMs),
+    controller: serviceClient<'Controller'>(clients.Controller, csi.Controller.service, timeoutMs),
+    node: serviceClient<'Node'>(clients.Node, csi.Node.service, timeoutMs),
     raw: (service, rpc, req) => promisify(clients[service], rpc, timeoutMs)(req),
     close() {
       for (const c of Object.values(clients)) c.close();

@@ -3,42 +3,27 @@
 // clones, controller-side expansion; snapshots are delegated to snapshotter.ts. Everything else
 // is UNIMPLEMENTED (no attach step, no capacity); ListVolumes only with --list-volumes.
 // The controller holds no state: volume ids carry the location (see volume-id.ts) and the
-// storage itself records the capacity (see provisioner.ts).
-import type { S3Client } from '@aws-sdk/client-s3';
+// storage itself records the capacity (see storage/volume-store.ts).
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'winston';
 import { credentialsFromSecrets } from '../credentials/resolve.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
-import { createS3Client } from '../s3/client.js';
 import { unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';
 import { effectiveS3Settings, parseStorageClassParams, parseVolumeAttributes, type S3Settings } from './params.js';
-import { checkVolumeName, copyVolumeData, createVolumeStorage, deleteVolumeStorage, findVolume, locationExists, prepareVolumeStorage, recordCapacity } from './provisioner.js';
-import type {
-  ControllerExpandVolumeRequest,
-  ControllerExpandVolumeResponse,
-  ControllerGetCapabilitiesResponse,
-  CreateVolumeRequest,
-  CreateVolumeResponse,
-  DeleteVolumeRequest,
-  DeleteVolumeResponse,
-  StringMap,
-  ValidateVolumeCapabilitiesRequest,
-  ValidateVolumeCapabilitiesResponse,
-  VolumeCapability,
-} from './types.js';
+import { s3StorageFactory } from './storage/s3-storage.js';
+import { checkVolumeName, type CsiStorage, type StorageFactory } from './storage/storage.js';
+import type { RequestOf, ResponseOf, ServiceHandlers, StringMap, VolumeCapability__Output as VolumeCapability } from './types.js';
 import { decodeVolumeId, encodeVolumeId, locationForVolume, VolumeIdError, type VolumeLocation } from './volume-id.js';
 import { SnapshotService } from './snapshotter.js';
-import type { CreateSnapshotRequest, DeleteSnapshotRequest, ListSnapshotsRequest, ListVolumesRequest, ListVolumesResponse } from './types.js';
-import { decodeVolumePageToken, encodeVolumePageToken, listAllVolumes } from './volume-catalogue.js';
-import type { Handlers } from './server.js';
+import { decodeVolumePageToken, encodeVolumePageToken } from './storage/volume-catalogue.js';
 
 export interface ControllerOptions {
   logger: Logger;
   /** Endpoint / region / path style used when neither the StorageClass nor the secret sets them. */
   defaults: S3Settings;
-  /** S3 client factory (default: createS3Client); the controller destroys clients after use. */
-  s3Factory?: typeof createS3Client;
+  /** Where volumes and snapshots are stored (default: S3, s3StorageFactory); the controller closes each after use. */
+  storage?: StorageFactory;
   /** How long CreateSnapshot waits for its copy before answering ready_to_use=false. */
   snapshotWaitMs?: number;
   /**
@@ -60,7 +45,7 @@ function checkCapabilities(caps: VolumeCapability[] | undefined, rpc: string): V
 export class ControllerService {
   private readonly log: Logger;
   private readonly defaults: S3Settings;
-  private readonly s3Factory: typeof createS3Client;
+  private readonly storageFactory: StorageFactory;
   private readonly locks = new KeyedMutex();
   readonly snapshots: SnapshotService;
   private readonly listVolumesEnabled: boolean;
@@ -68,32 +53,24 @@ export class ControllerService {
   constructor(opts: ControllerOptions) {
     this.log = opts.logger.child({ service: 'controller' });
     this.defaults = opts.defaults;
-    this.s3Factory = opts.s3Factory ?? createS3Client;
+    this.storageFactory = opts.storage ?? s3StorageFactory();
     this.listVolumesEnabled = opts.listVolumes ?? false;
-    this.snapshots = new SnapshotService({ logger: opts.logger, client: (loc, secrets) => this.client(loc, secrets), waitMs: opts.snapshotWaitMs });
+    this.snapshots = new SnapshotService({ logger: opts.logger, open: (loc, secrets) => this.open(loc, secrets), waitMs: opts.snapshotWaitMs });
   }
 
-  /** S3 client for a volume location, with credentials from the secrets (else the driver's env). */
-  private client(loc: Pick<VolumeLocation, 'endpoint' | 'region' | 'forcePathStyle'>, secrets: StringMap): { s3: S3Client; settings: ReturnType<typeof effectiveS3Settings> } {
+  /** Storage for a volume location, with credentials from the secrets (else the driver's env). */
+  private open(loc: Pick<VolumeLocation, 'endpoint' | 'region' | 'forcePathStyle'>, secrets: StringMap): { storage: CsiStorage; settings: ReturnType<typeof effectiveS3Settings> } {
     const fromSecret = credentialsFromSecrets(secrets);
     const settings = effectiveS3Settings(
       { endpoint: loc.endpoint, region: loc.region, forcePathStyle: loc.forcePathStyle },
       { endpoint: fromSecret?.endpoint, region: fromSecret?.region },
       this.defaults,
     );
-    const s3 = this.s3Factory({
-      endpointUrl: settings.endpoint,
-      region: settings.region,
-      forcePathStyle: settings.forcePathStyle,
-      credentials: fromSecret?.credentials,
-      maxAttempts: 3,
-      maxSockets: 8,
-      requestTimeoutMs: 30_000,
-    });
-    return { s3, settings };
+    const storage = this.storageFactory({ endpoint: settings.endpoint, region: settings.region, forcePathStyle: settings.forcePathStyle, credentials: fromSecret?.credentials });
+    return { storage, settings };
   }
 
-  async createVolume(req: CreateVolumeRequest): Promise<CreateVolumeResponse> {
+  async createVolume(req: RequestOf<'CreateVolume'>): Promise<ResponseOf<'CreateVolume'>> {
     const name = req.name ?? '';
     if (name === '') throw invalid('CreateVolume: name is missing');
     if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw invalid(`CreateVolume: name is longer than ${MAX_NAME_BYTES} bytes`);
@@ -130,7 +107,7 @@ export class ControllerService {
     try {
       loc = locationForVolume(name, { bucket: params.bucket, basePrefix: params.basePrefix, overrides });
     } catch (err) {
-      if (err instanceof VolumeIdError) throw invalid(`CreateVolume: ${err.message}`);
+      if (err instanceof VolumeIdError) throw invalid(`CreateVolume: ${err.message}`, { cause: err });
       throw err;
     }
     const volumeId = encodeVolumeId(loc);
@@ -140,9 +117,9 @@ export class ControllerService {
     if (sourceId !== undefined && !srcLoc) throw notFound(`CreateVolume: source volume ${sourceId} does not exist (not a volume id made by this driver)`);
 
     return this.locks.run(volumeId, async () => {
-      const { s3, settings } = this.client(loc, secrets);
+      const { storage, settings } = this.open(loc, secrets);
       try {
-        const existing = await findVolume(s3, loc);
+        const existing = await storage.findVolume(loc);
         let capacityBytes = capacity;
         if (existing) {
           checkVolumeName(existing, loc, name);
@@ -157,13 +134,14 @@ export class ControllerService {
           capacityBytes = c;
           log.info('volume already exists; returning it', { capacityBytes });
         } else if (snapshotId !== undefined) {
-          capacityBytes = await this.snapshots.restoreInto(s3, settings.endpoint, snapshotId, loc, name, { required, limit, capacity, region: effective.region, secrets, catalogue: this.listVolumesEnabled });
+          capacityBytes = await this.snapshots.restoreInto(storage, settings.endpoint, snapshotId, loc, name, { required, limit, capacity, region: effective.region, secrets, catalogue: this.listVolumesEnabled });
           log.info('volume restored', { snapshotId, bucket: loc.bucket, prefix: loc.prefix, capacityBytes });
         } else if (srcLoc) {
-          capacityBytes = await this.cloneInto(s3, settings, srcLoc, sourceId!, loc, name, { required, limit, capacity, region: effective.region, secrets });
+          capacityBytes = await this.cloneInto(storage, settings, srcLoc, sourceId!, loc, name, { required, limit, capacity, region: effective.region, secrets });
           log.info('volume cloned', { sourceVolumeId: sourceId, bucket: loc.bucket, prefix: loc.prefix, capacityBytes });
         } else {
-          await createVolumeStorage(s3, loc, name, capacity, effective.region, { catalogue: this.listVolumesEnabled });
+          await storage.prepareVolume(loc, name, effective.region);
+          await storage.recordVolume(loc, capacity, { catalogue: this.listVolumesEnabled, name });
           log.info('volume created', { bucket: loc.bucket, prefix: loc.prefix, mode: loc.prefix ? 'prefix' : 'bucket', capacityBytes });
         }
         const volumeContext: StringMap = { bucketName: loc.bucket };
@@ -176,14 +154,14 @@ export class ControllerService {
         const contentSource = sourceId !== undefined ? { volume: { volumeId: sourceId } } : snapshotId !== undefined ? { snapshot: { snapshotId } } : undefined;
         return { volume: { volumeId, capacityBytes, volumeContext, ...(contentSource ? { contentSource } : {}) } };
       } finally {
-        s3.destroy();
+        storage.close();
       }
     });
   }
 
   /** Create `dst` as a server-side copy of `src` (same endpoint); returns the recorded capacity. */
   private async cloneInto(
-    s3: S3Client,
+    storage: CsiStorage,
     settings: ReturnType<typeof effectiveS3Settings>,
     src: VolumeLocation,
     srcId: string,
@@ -195,21 +173,21 @@ export class ControllerService {
     if (srcSettings.endpoint !== settings.endpoint) {
       throw invalid(`CreateVolume: source volume ${srcId} is on endpoint ${srcSettings.endpoint ?? 'AWS'}, the new volume on ${settings.endpoint ?? 'AWS'}; cloning works only within one endpoint`);
     }
-    const srcRec = await findVolume(s3, src);
+    const srcRec = await storage.findVolume(src);
     if (!srcRec) throw notFound(`CreateVolume: source volume ${srcId} does not exist`);
     if (r.limit > 0 && srcRec.capacityBytes > r.limit) {
       throw new CsiError(status.OUT_OF_RANGE, `CreateVolume: source volume ${srcId} has capacity ${srcRec.capacityBytes}, more than limit_bytes ${r.limit}`);
     }
     const capacity = Math.max(r.capacity, srcRec.capacityBytes);
-    await prepareVolumeStorage(s3, dst, name, r.region);
-    const copied = await copyVolumeData(s3, src, dst);
+    await storage.prepareVolume(dst, name, r.region);
+    const copied = await storage.copyVolumeData(src, dst);
     // Recorded last: a clone interrupted half-way does not count as existing and is redone.
-    await recordCapacity(s3, dst, capacity, { catalogue: this.listVolumesEnabled, name });
+    await storage.recordVolume(dst, capacity, { catalogue: this.listVolumesEnabled, name });
     this.log.debug('clone copied objects', { volumeId: encodeVolumeId(dst), copied });
     return capacity;
   }
 
-  async deleteVolume(req: DeleteVolumeRequest): Promise<DeleteVolumeResponse> {
+  async deleteVolume(req: RequestOf<'DeleteVolume'>): Promise<ResponseOf<'DeleteVolume'>> {
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('DeleteVolume: volume_id is missing');
     const loc = decodeVolumeId(volumeId);
@@ -219,18 +197,18 @@ export class ControllerService {
       return {};
     }
     return this.locks.run(volumeId, async () => {
-      const { s3, settings } = this.client(loc, req.secrets ?? {});
+      const { storage, settings } = this.open(loc, req.secrets ?? {});
       try {
-        const r = await deleteVolumeStorage(s3, loc);
+        const r = await storage.deleteVolume(loc);
         log.info('volume deleted', { bucket: loc.bucket, prefix: loc.prefix, endpoint: settings.endpoint, deletedObjects: r.deletedObjects });
         return {};
       } finally {
-        s3.destroy();
+        storage.close();
       }
     });
   }
 
-  async validateVolumeCapabilities(req: ValidateVolumeCapabilitiesRequest): Promise<ValidateVolumeCapabilitiesResponse> {
+  async validateVolumeCapabilities(req: RequestOf<'ValidateVolumeCapabilities'>): Promise<ResponseOf<'ValidateVolumeCapabilities'>> {
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('ValidateVolumeCapabilities: volume_id is missing');
     const caps = checkCapabilities(req.volumeCapabilities, 'ValidateVolumeCapabilities');
@@ -243,12 +221,12 @@ export class ControllerService {
       staticVolume = true;
     }
     if (!loc) throw notFound(`volume ${volumeId} does not exist (not a volume id made by this driver, and no bucketName in the volume context)`);
-    const { s3 } = this.client(loc, req.secrets ?? {});
+    const { storage } = this.open(loc, req.secrets ?? {});
     try {
-      const exists = staticVolume ? await locationExists(s3, loc) : (await findVolume(s3, loc)) !== undefined;
+      const exists = staticVolume ? await storage.locationExists(loc) : (await storage.findVolume(loc)) !== undefined;
       if (!exists) throw notFound(`volume ${volumeId} does not exist (s3://${loc.bucket}/${loc.prefix})`);
     } finally {
-      s3.destroy();
+      storage.close();
     }
     for (const c of caps) {
       const why = unsupportedReason(c);
@@ -275,7 +253,7 @@ export class ControllerService {
    * S3 has no size to grow: expansion updates the capacity recorded with the volume (what
    * CreateVolume compares against and reports); nothing changes on the node.
    */
-  async controllerExpandVolume(req: ControllerExpandVolumeRequest): Promise<ControllerExpandVolumeResponse> {
+  async controllerExpandVolume(req: RequestOf<'ControllerExpandVolume'>): Promise<ResponseOf<'ControllerExpandVolume'>> {
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('ControllerExpandVolume: volume_id is missing');
     if (!req.capacityRange) throw invalid('ControllerExpandVolume: capacity_range is missing');
@@ -288,27 +266,27 @@ export class ControllerService {
     const loc = decodeVolumeId(volumeId);
     if (!loc) throw notFound(`volume ${volumeId} does not exist (not a volume id made by this driver)`);
     return this.locks.run(volumeId, async () => {
-      const { s3 } = this.client(loc, req.secrets ?? {});
+      const { storage } = this.open(loc, req.secrets ?? {});
       try {
-        const rec = await findVolume(s3, loc);
+        const rec = await storage.findVolume(loc);
         if (!rec) throw notFound(`volume ${volumeId} does not exist`);
         if (rec.capacityBytes >= wanted && (limit === 0 || rec.capacityBytes <= limit)) {
           return { capacityBytes: rec.capacityBytes, nodeExpansionRequired: false };
         }
-        await recordCapacity(s3, loc, wanted, { catalogue: this.listVolumesEnabled, name: rec.name });
+        await storage.recordVolume(loc, wanted, { catalogue: this.listVolumesEnabled, name: rec.name });
         this.log.info('volume capacity updated', { volumeId, from: rec.capacityBytes, to: wanted });
         return { capacityBytes: wanted, nodeExpansionRequired: false };
       } finally {
-        s3.destroy();
+        storage.close();
       }
     });
   }
 
   /**
-   * The volumes of the catalogue (volume-catalogue.ts) on the default endpoint, seen with the
+   * The volumes of the catalogue (storage/volume-catalogue.ts) on the default endpoint, seen with the
    * controller's own credentials; sorted by id, paged with an opaque token.
    */
-  async listVolumes(req: ListVolumesRequest): Promise<ListVolumesResponse> {
+  async listVolumes(req: RequestOf<'ListVolumes'>): Promise<ResponseOf<'ListVolumes'>> {
     if (!this.listVolumesEnabled) throw unimplemented('ListVolumes', 'LIST_VOLUMES is not advertised: start the controller with --list-volumes and credentials of its own');
     const max = Number(req.maxEntries ?? 0);
     if (max < 0) throw invalid('ListVolumes: max_entries must not be negative');
@@ -317,12 +295,12 @@ export class ControllerService {
       after = decodeVolumePageToken(req.startingToken);
       if (after === undefined) throw new CsiError(status.ABORTED, `ListVolumes: starting_token "${req.startingToken}" was not returned by this driver; list again without it`);
     }
-    const { s3 } = this.client({}, {});
+    const { storage } = this.open({}, {});
     let vols;
     try {
-      vols = await listAllVolumes(s3);
+      vols = await storage.listVolumes();
     } finally {
-      s3.destroy();
+      storage.close();
     }
     vols.sort((a, b) => (a.volumeId < b.volumeId ? -1 : a.volumeId > b.volumeId ? 1 : 0));
     if (after !== undefined) vols = vols.filter((v) => v.volumeId > after!);
@@ -331,7 +309,7 @@ export class ControllerService {
     return { entries: page.map((v) => ({ volume: { volumeId: v.volumeId, capacityBytes: v.capacityBytes } })), nextToken };
   }
 
-  controllerGetCapabilities(): ControllerGetCapabilitiesResponse {
+  controllerGetCapabilities(): ResponseOf<'ControllerGetCapabilities'> {
     return {
       capabilities: [
         ...(this.listVolumesEnabled ? [{ rpc: { type: 'LIST_VOLUMES' as const } }] : []),
@@ -345,25 +323,25 @@ export class ControllerService {
     };
   }
 
-  handlers(): Handlers {
+  handlers(): ServiceHandlers<'Controller'> {
     const notImpl = (rpc: string, why: string) => async (): Promise<never> => {
       throw unimplemented(rpc, why);
     };
     const noAttach = 'volumes need no attach step (attachRequired: false)';
     return {
-      CreateVolume: (r) => this.createVolume(r as CreateVolumeRequest),
-      DeleteVolume: (r) => this.deleteVolume(r as DeleteVolumeRequest),
-      ValidateVolumeCapabilities: (r) => this.validateVolumeCapabilities(r as ValidateVolumeCapabilitiesRequest),
+      CreateVolume: (r) => this.createVolume(r),
+      DeleteVolume: (r) => this.deleteVolume(r),
+      ValidateVolumeCapabilities: (r) => this.validateVolumeCapabilities(r),
       ControllerGetCapabilities: async () => this.controllerGetCapabilities(),
       ControllerPublishVolume: notImpl('ControllerPublishVolume', noAttach),
       ControllerUnpublishVolume: notImpl('ControllerUnpublishVolume', noAttach),
-      ListVolumes: (r) => this.listVolumes(r as ListVolumesRequest),
+      ListVolumes: (r) => this.listVolumes(r),
       GetCapacity: notImpl('GetCapacity', 'S3 has no capacity limit to report'),
-      CreateSnapshot: (r) => this.snapshots.createSnapshot(r as CreateSnapshotRequest),
-      DeleteSnapshot: (r) => this.snapshots.deleteSnapshot(r as DeleteSnapshotRequest),
-      ListSnapshots: (r) => this.snapshots.listSnapshots(r as ListSnapshotsRequest),
-      GetSnapshot: (r) => this.snapshots.getSnapshot(r as { snapshotId?: string; secrets?: StringMap }),
-      ControllerExpandVolume: (r) => this.controllerExpandVolume(r as ControllerExpandVolumeRequest),
+      CreateSnapshot: (r) => this.snapshots.createSnapshot(r),
+      DeleteSnapshot: (r) => this.snapshots.deleteSnapshot(r),
+      ListSnapshots: (r) => this.snapshots.listSnapshots(r),
+      GetSnapshot: (r) => this.snapshots.getSnapshot(r),
+      ControllerExpandVolume: (r) => this.controllerExpandVolume(r),
       ControllerGetVolume: notImpl('ControllerGetVolume', 'GET_VOLUME is not advertised'),
       ControllerModifyVolume: notImpl('ControllerModifyVolume', 'MODIFY_VOLUME is not advertised'),
     };

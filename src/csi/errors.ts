@@ -6,7 +6,8 @@ import { status } from '@grpc/grpc-js';
 import { cutMiddle } from '../bounded-text.js';
 import { CredentialsError } from '../credentials/errors.js';
 import { MountError, type MountErrorKind } from '../mounter/types.js';
-import { MountArgsError } from '../mounter/mount-args.js';
+import { MountArgsError } from '../mount-contract/flags.js';
+import { S3NameError } from '../s3/names.js';
 import { classifyS3Error, describeS3Error, s3ErrorName, type S3ErrorKind } from '../s3/errors.js';
 
 export class CsiError extends Error {
@@ -14,13 +15,14 @@ export class CsiError extends Error {
   constructor(
     readonly code: status,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
-export const invalid = (msg: string): CsiError => new CsiError(status.INVALID_ARGUMENT, msg);
-export const notFound = (msg: string): CsiError => new CsiError(status.NOT_FOUND, msg);
+export const invalid = (msg: string, options?: ErrorOptions): CsiError => new CsiError(status.INVALID_ARGUMENT, msg, options);
+export const notFound = (msg: string, options?: ErrorOptions): CsiError => new CsiError(status.NOT_FOUND, msg, options);
 export const unimplemented = (rpc: string, why: string): CsiError => new CsiError(status.UNIMPLEMENTED, `${rpc} is not implemented by bucketmount: ${why}`);
 
 const MOUNT_KIND_CODES: Record<MountErrorKind, status> = {
@@ -75,26 +77,27 @@ export function s3ToCsi(err: unknown, what: string): CsiError {
     return new CsiError(
       status.UNAUTHENTICATED,
       `${what} failed: no S3 credentials: the request's secret has no AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the driver's environment has none; reference a Secret (csi.storage.k8s.io/provisioner-secret-name / node-publish-secret-name)`,
+      { cause: err },
     );
   }
   const kind = classifyS3Error(err);
   const hint = S3_HINTS[kind];
-  return new CsiError(S3_KIND_CODES[kind], `${what} failed: ${describeS3Error(err)}${hint ? ` (${hint})` : ''}`);
+  return new CsiError(S3_KIND_CODES[kind], `${what} failed: ${describeS3Error(err)}${hint ? ` (${hint})` : ''}`, { cause: err });
 }
 
 /** Map any error thrown inside an RPC handler to a CsiError. */
 export function toCsiError(err: unknown): CsiError {
   if (err instanceof CsiError) return err;
-  if (err instanceof CredentialsError) return new CsiError(CREDENTIAL_CODES[err.code], err.message);
-  if (err instanceof MountError) return new CsiError(MOUNT_KIND_CODES[err.kind], err.message);
-  if (err instanceof MountArgsError) return invalid(err.message);
+  if (err instanceof CredentialsError) return new CsiError(CREDENTIAL_CODES[err.code], err.message, { cause: err });
+  if (err instanceof MountError) return new CsiError(MOUNT_KIND_CODES[err.kind], err.message, { cause: err });
+  if (err instanceof MountArgsError || err instanceof S3NameError) return invalid(err.message, { cause: err });
   if (isNoCredentials(err)) return s3ToCsi(err, 'S3 request');
   if (err && typeof err === 'object' && ('$metadata' in err || s3ErrorName(err) !== 'Error')) {
     const kind = classifyS3Error(err);
     if (kind !== 'other') return s3ToCsi(err, 'S3 request');
   }
   const msg = err instanceof Error ? err.message : String(err);
-  return new CsiError(status.INTERNAL, `internal error: ${msg}`);
+  return new CsiError(status.INTERNAL, `internal error: ${msg}`, { cause: err });
 }
 
 /**

@@ -3,8 +3,7 @@
 // plugin can do its work (node: /dev/fuse usable, mount command present, mounts reconciled).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { GetPluginCapabilitiesResponse, GetPluginInfoResponse, PluginCapability, ProbeResponse } from './types.js';
-import type { Handlers } from './server.js';
+import type { PluginCapability, ResponseOf, ServiceHandlers } from './types.js';
 
 export const PLUGIN_NAME = 'bucketmount.csi.io';
 
@@ -38,23 +37,23 @@ export class IdentityService {
   private readonly version = pluginVersion();
   constructor(private readonly opts: IdentityOptions) {}
 
-  getPluginInfo(): GetPluginInfoResponse {
+  getPluginInfo(): ResponseOf<'GetPluginInfo'> {
     return { name: PLUGIN_NAME, vendorVersion: this.version };
   }
 
-  getPluginCapabilities(): GetPluginCapabilitiesResponse {
+  getPluginCapabilities(): ResponseOf<'GetPluginCapabilities'> {
     const caps: PluginCapability[] = [{ volumeExpansion: { type: 'ONLINE' } }];
     if (this.opts.controllerService) caps.unshift({ service: { type: 'CONTROLLER_SERVICE' } });
     return { capabilities: caps };
   }
 
-  async probe(): Promise<ProbeResponse> {
+  async probe(): Promise<ResponseOf<'Probe'>> {
     const r = await this.opts.readiness();
     if (!r.ready && r.reason) this.opts.onNotReady?.(r.reason);
     return { ready: { value: r.ready } };
   }
 
-  handlers(): Handlers {
+  handlers(): ServiceHandlers<'Identity'> {
     return {
       GetPluginInfo: async () => this.getPluginInfo(),
       GetPluginCapabilities: async () => this.getPluginCapabilities(),

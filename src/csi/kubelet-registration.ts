@@ -13,23 +13,15 @@ import type { Logger } from 'winston';
 import { PLUGIN_NAME } from './identity.js';
 import { socketIdentity, stopGrpcServer, unlinkIfOurs } from './server.js';
 import { LOADER_OPTIONS, protoFilePath } from './proto.js';
+import type { ProtoGrpcType } from './generated/pluginregistration.js';
+import type { PluginInfo__Output } from './generated/pluginregistration/PluginInfo.js';
+import type { RegistrationHandlers } from './generated/pluginregistration/Registration.js';
+import type { RegistrationStatus__Output } from './generated/pluginregistration/RegistrationStatus.js';
 
 /** PluginInfo.type kubelet expects from a CSI driver. */
 export const CSI_PLUGIN_TYPE = 'CSIPlugin';
 /** CSI versions announced to kubelet (the only one kubelet's CSI plugin handler accepts). */
 export const CSI_SUPPORTED_VERSIONS = ['1.0.0'] as const;
-
-export interface PluginInfo {
-  type: string;
-  name: string;
-  endpoint: string;
-  supportedVersions: string[];
-}
-
-export interface RegistrationStatus {
-  pluginRegistered: boolean;
-  error: string;
-}
 
 export interface KubeletRegistrationOptions {
   /** Socket to serve, in kubelet's plugins_registry directory (as this process sees it). */
@@ -44,14 +36,14 @@ export interface KubeletRegistrationOptions {
 export interface KubeletRegistration {
   socketPath: string;
   /** Last status kubelet reported, undefined before the first NotifyRegistrationStatus. */
-  status(): RegistrationStatus | undefined;
+  status(): RegistrationStatus__Output | undefined;
   /** Stop serving; removes the socket if it is still ours. */
   shutdown(timeoutMs?: number): Promise<void>;
 }
 
-export function loadRegistrationService(): grpc.ServiceClientConstructor {
+export function loadRegistrationService(): ProtoGrpcType['pluginregistration']['Registration'] {
   const def = protoLoader.loadSync(protoFilePath('pluginregistration.proto'), LOADER_OPTIONS);
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { pluginregistration: { Registration: grpc.ServiceClientConstructor } };
+  const pkg = grpc.loadPackageDefinition(def) as unknown as ProtoGrpcType;
   return pkg.pluginregistration.Registration;
 }
 
@@ -60,22 +52,23 @@ export async function startKubeletRegistration(opts: KubeletRegistrationOptions)
   if (!isAbsolute(registrationPath)) throw new Error(`kubelet registration socket must be an absolute path, got "${registrationPath}"`);
   if (!isAbsolute(csiEndpoint)) throw new Error(`kubelet CSI endpoint must be an absolute socket path, got "${csiEndpoint}"`);
   const log = logger.child({ component: 'kubelet-registration' });
-  const info: PluginInfo = { type: CSI_PLUGIN_TYPE, name: opts.driverName ?? PLUGIN_NAME, endpoint: csiEndpoint, supportedVersions: [...CSI_SUPPORTED_VERSIONS] };
-  let last: RegistrationStatus | undefined;
+  const info: PluginInfo__Output = { type: CSI_PLUGIN_TYPE, name: opts.driverName ?? PLUGIN_NAME, endpoint: csiEndpoint, supportedVersions: [...CSI_SUPPORTED_VERSIONS] };
+  let last: RegistrationStatus__Output | undefined;
 
   const server = new grpc.Server();
-  server.addService(loadRegistrationService().service, {
-    GetInfo: (_call: grpc.ServerUnaryCall<unknown, PluginInfo>, callback: grpc.sendUnaryData<PluginInfo>) => {
+  const handlers: RegistrationHandlers = {
+    GetInfo: (_call, callback) => {
       log.info('kubelet asked for plugin info', { name: info.name, csiEndpoint: info.endpoint });
       callback(null, info);
     },
-    NotifyRegistrationStatus: (call: grpc.ServerUnaryCall<RegistrationStatus, object>, callback: grpc.sendUnaryData<object>) => {
+    NotifyRegistrationStatus: (call, callback) => {
       last = { pluginRegistered: call.request.pluginRegistered === true, error: call.request.error ?? '' };
       if (last.pluginRegistered) log.info('registered with kubelet', { name: info.name, csiEndpoint: info.endpoint });
       else log.error('kubelet refused the registration', { name: info.name, csiEndpoint: info.endpoint, error: last.error });
       callback(null, {});
     },
-  });
+  };
+  server.addService(loadRegistrationService().service, handlers);
 
   const dir = dirname(registrationPath);
   try {

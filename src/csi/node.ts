@@ -18,26 +18,16 @@ import {
   type ResolvedCredentials,
 } from '../credentials/resolve.js';
 import { CredentialRefresher } from '../credentials/refresher.js';
-import { MountArgsError, parseMountArgs } from '../mounter/mount-args.js';
-import { endpointRefusal } from '../mounter/option-authority.js';
-import type { Mounter, MountSource } from '../mounter/types.js';
+import { MountArgsError } from '../mount-contract/flags.js';
+import { endpointRefusal } from '../mount-contract/option-authority.js';
+import { parseMountOptions, type MountOptions, type MountSource } from '../mount-contract/options.js';
+import type { Mounter } from '../mounter/types.js';
 import { capabilityFingerprint, isReadOnlyMode, unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';
 import { effectiveS3Settings, isInlineVolume, optionAuthorOf, parseMountFlags, parseVolumeAttributes, type S3Settings } from './params.js';
-import type {
-  NodeGetCapabilitiesResponse,
-  NodeGetInfoResponse,
-  NodeGetVolumeStatsRequest,
-  NodeGetVolumeStatsResponse,
-  NodePublishVolumeRequest,
-  NodePublishVolumeResponse,
-  NodeUnpublishVolumeRequest,
-  NodeUnpublishVolumeResponse,
-  VolumeUsage,
-} from './types.js';
+import type { RequestOf, ResponseOf, ServiceHandlers, VolumeUsage } from './types.js';
 import { decodeVolumeId } from './volume-id.js';
 import { checkPublishTarget } from './validate.js';
-import type { Handlers } from './server.js';
 import { status } from '@grpc/grpc-js';
 
 export interface NodeOptions {
@@ -94,34 +84,34 @@ export function mountSourceFor(args: {
   volumeMountGroup?: number;
   cacheRoot?: string;
 }): MountSource {
-  const argv = [`${args.bucket}${args.prefix ? '/' + args.prefix : ''}`, '/nonexistent-placeholder'];
-  if (args.settings.endpoint) argv.push(`--endpoint-url=${args.settings.endpoint}`);
-  if (args.settings.region) argv.push(`--region=${args.settings.region}`);
-  if (args.settings.forcePathStyle) argv.push('--force-path-style');
-  argv.push(...args.flags);
-  let cfg;
+  const flags: string[] = [];
+  if (args.settings.endpoint) flags.push(`--endpoint-url=${args.settings.endpoint}`);
+  if (args.settings.region) flags.push(`--region=${args.settings.region}`);
+  if (args.settings.forcePathStyle) flags.push('--force-path-style');
+  flags.push(...args.flags);
+  let options: MountOptions;
   try {
-    cfg = parseMountArgs(argv);
+    options = parseMountOptions(flags);
   } catch (err) {
-    if (err instanceof MountArgsError) throw invalid(`mount options: ${err.message}`);
+    if (err instanceof MountArgsError) throw invalid(`mount options: ${err.message}`, { cause: err });
     throw err;
   }
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  const { mountPoint, credentialsFile, logFile, foreground, readOnly, volumeId, ...source } = cfg;
   const given = (name: string): boolean => args.flags.some((f) => f === `--${name}` || f.startsWith(`--${name}=`));
   const uidOrGid = given('uid') || given('gid');
   const group = given('gid') ? undefined : args.volumeMountGroup;
   const [fileMode, dirMode] = group !== undefined ? [0o664, 0o775] : uidOrGid ? [0o644, 0o755] : [0o666, 0o777];
   return {
-    ...source,
+    bucket: args.bucket,
+    prefix: args.prefix,
+    ...options,
     allowOther: true,
     defaultPermissions: true,
     ...(group !== undefined ? { gid: group } : {}),
-    fileMode: given('file-mode') ? source.fileMode : fileMode,
-    dirMode: given('dir-mode') ? source.dirMode : dirMode,
+    fileMode: given('file-mode') ? options.fileMode : fileMode,
+    dirMode: given('dir-mode') ? options.dirMode : dirMode,
     // Node-owned: a volume can only switch the cache on; its place is the node's cache root.
-    cacheDir: source.dataCache === true && args.cacheRoot ? args.cacheRoot : undefined,
-    dataCache: source.dataCache === true && args.cacheRoot !== undefined,
+    cacheDir: options.dataCache === true && args.cacheRoot ? args.cacheRoot : undefined,
+    dataCache: options.dataCache === true && args.cacheRoot !== undefined,
   };
 }
 
@@ -148,7 +138,7 @@ export class NodeService {
     this.refresher.close();
   }
 
-  async nodePublishVolume(req: NodePublishVolumeRequest): Promise<NodePublishVolumeResponse> {
+  async nodePublishVolume(req: RequestOf<'NodePublishVolume'>): Promise<ResponseOf<'NodePublishVolume'>> {
     await checkPublishTarget(req);
     const rpc = 'NodePublishVolume';
     const volumeId = required(req.volumeId, rpc, 'volume_id');
@@ -222,7 +212,7 @@ export class NodeService {
     return {};
   }
 
-  async nodeUnpublishVolume(req: NodeUnpublishVolumeRequest): Promise<NodeUnpublishVolumeResponse> {
+  async nodeUnpublishVolume(req: RequestOf<'NodeUnpublishVolume'>): Promise<ResponseOf<'NodeUnpublishVolume'>> {
     const rpc = 'NodeUnpublishVolume';
     const volumeId = required(req.volumeId, rpc, 'volume_id');
     const targetPath = required(req.targetPath, rpc, 'target_path');
@@ -233,7 +223,7 @@ export class NodeService {
     return {};
   }
 
-  async nodeGetVolumeStats(req: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
+  async nodeGetVolumeStats(req: RequestOf<'NodeGetVolumeStats'>): Promise<ResponseOf<'NodeGetVolumeStats'>> {
     const rpc = 'NodeGetVolumeStats';
     const volumeId = required(req.volumeId, rpc, 'volume_id');
     const volumePath = required(req.volumePath, rpc, 'volume_path');
@@ -258,7 +248,7 @@ export class NodeService {
     return { usage, volumeCondition: { abnormal: u.abnormal, message: u.message } };
   }
 
-  nodeGetCapabilities(): NodeGetCapabilitiesResponse {
+  nodeGetCapabilities(): ResponseOf<'NodeGetCapabilities'> {
     return {
       capabilities: [
         { rpc: { type: 'GET_VOLUME_STATS' } },
@@ -271,18 +261,18 @@ export class NodeService {
     };
   }
 
-  nodeGetInfo(): NodeGetInfoResponse {
+  nodeGetInfo(): ResponseOf<'NodeGetInfo'> {
     return { nodeId: this.opts.nodeId, maxVolumesPerNode: 0 };
   }
 
-  handlers(): Handlers {
+  handlers(): ServiceHandlers<'Node'> {
     const noStage = async (): Promise<never> => {
       throw unimplemented('NodeStageVolume/NodeUnstageVolume', 'STAGE_UNSTAGE_VOLUME is not advertised; volumes are published directly');
     };
     return {
-      NodePublishVolume: (r) => this.nodePublishVolume(r as NodePublishVolumeRequest),
-      NodeUnpublishVolume: (r) => this.nodeUnpublishVolume(r as NodeUnpublishVolumeRequest),
-      NodeGetVolumeStats: (r) => this.nodeGetVolumeStats(r as NodeGetVolumeStatsRequest),
+      NodePublishVolume: (r) => this.nodePublishVolume(r),
+      NodeUnpublishVolume: (r) => this.nodeUnpublishVolume(r),
+      NodeGetVolumeStats: (r) => this.nodeGetVolumeStats(r),
       NodeGetCapabilities: async () => this.nodeGetCapabilities(),
       NodeGetInfo: async () => this.nodeGetInfo(),
       NodeStageVolume: noStage,

@@ -3,8 +3,10 @@
 // typed settings. Errors are CsiError INVALID_ARGUMENT naming the key to fix (PERMISSION_DENIED
 // for a mount option its author may not set: option-authority.ts).
 import { status } from '@grpc/grpc-js';
-import { MountArgsError, MountOptionAuthorityError, normaliseMountOptions, validateBucketName, validatePrefix } from '../mounter/mount-args.js';
-import type { OptionAuthor } from '../mounter/option-authority.js';
+import { MountArgsError } from '../mount-contract/flags.js';
+import { MountOptionAuthorityError, normaliseMountOptions } from '../mount-contract/kube-options.js';
+import type { OptionAuthor } from '../mount-contract/option-authority.js';
+import { S3NameError, validateBucketName, validatePrefix } from '../s3/names.js';
 import { CREDENTIAL_ATTRIBUTES } from '../credentials/pod-identity.js';
 import { CsiError, invalid } from './errors.js';
 
@@ -79,8 +81,8 @@ export function parseEndpoint(where: string, v: string | undefined): string | un
   let u: URL;
   try {
     u = new URL(v);
-  } catch {
-    throw invalid(`${where} "${v}" is not a URL: expected e.g. https://s3.example.com or http://minio.minio:9000`);
+  } catch (err) {
+    throw invalid(`${where} "${v}" is not a URL: expected e.g. https://s3.example.com or http://minio.minio:9000`, { cause: err });
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid(`${where} must be an http or https URL, got "${v}"`);
   return v.replace(/\/+$/, '');
@@ -96,8 +98,8 @@ function parseMountOptionList(where: string, list: readonly string[], author: Op
   try {
     return normaliseMountOptions(list, author);
   } catch (err) {
-    if (err instanceof MountOptionAuthorityError) throw new CsiError(status.PERMISSION_DENIED, `${where}: ${err.message}`);
-    if (err instanceof MountArgsError) throw invalid(`${where}: ${err.message}`);
+    if (err instanceof MountOptionAuthorityError) throw new CsiError(status.PERMISSION_DENIED, `${where}: ${err.message}`, { cause: err });
+    if (err instanceof MountArgsError) throw invalid(`${where}: ${err.message}`, { cause: err });
     throw err;
   }
 }
@@ -106,7 +108,7 @@ function checked<T>(where: string, f: () => T): T {
   try {
     return f();
   } catch (err) {
-    if (err instanceof MountArgsError) throw invalid(`${where}: ${err.message}`);
+    if (err instanceof S3NameError) throw invalid(`${where}: ${err.message}`, { cause: err });
     throw err;
   }
 }

@@ -12,17 +12,22 @@ import { createConnection } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'winston';
 import { codeName, statusMessage, toCsiError, unimplemented } from './errors.js';
+import { MiB } from '../util/units.js';
 import { loadCsi } from './proto.js';
+import type { CsiServiceName, ServiceHandlers } from './types.js';
 import { validateRequest } from './validate.js';
 
-/** Handlers of one service, by RPC name as in the .proto (e.g. "CreateVolume"). */
-export type Handlers = Record<string, (request: unknown) => Promise<unknown>>;
+/** Handlers of one service, by RPC name as in the .proto (e.g. "CreateVolume"); a missing one answers UNIMPLEMENTED. */
+export type Handlers<S extends CsiServiceName> = Partial<ServiceHandlers<S>>;
 
 export interface ServedServices {
-  identity: Handlers;
-  controller?: Handlers;
-  node?: Handlers;
+  identity: Handlers<'Identity'>;
+  controller?: Handlers<'Controller'>;
+  node?: Handlers<'Node'>;
 }
+
+/** One handler as the server calls it (the request is checked by validateRequest first). */
+type AnyHandler = (request: unknown) => Promise<unknown>;
 
 /** Parse `unix:///path/to.sock` (or `unix:/path`, or a bare absolute path) into a socket path. */
 export function socketPathOf(endpoint: string): string {
@@ -43,7 +48,7 @@ function requestSummary(req: unknown): Record<string, unknown> {
   return out;
 }
 
-function wrap(log: Logger, service: string, method: string, handler: (request: unknown) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> {
+function wrap(log: Logger, service: string, method: string, handler: AnyHandler): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
     const started = Date.now();
     const summary = requestSummary(call.request);
@@ -70,10 +75,11 @@ function wrap(log: Logger, service: string, method: string, handler: (request: u
   };
 }
 
-function implementation(log: Logger, service: string, def: grpc.ServiceDefinition, handlers: Handlers): grpc.UntypedServiceImplementation {
+function implementation<S extends CsiServiceName>(log: Logger, service: S, def: grpc.ServiceDefinition, handlers: Handlers<S>): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
+  const table = handlers as Record<string, AnyHandler | undefined>;
   for (const method of Object.keys(def)) {
-    const h = handlers[method];
+    const h = table[method];
     impl[method] = wrap(
       log,
       service,
@@ -160,7 +166,7 @@ export interface CsiServer {
 export async function startCsiServer(endpoint: string, services: ServedServices, logger: Logger): Promise<CsiServer> {
   const socketPath = socketPathOf(endpoint);
   const csi = loadCsi();
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * MiB });
   const log = logger.child({ component: 'grpc' });
   server.addService(csi.Identity.service, implementation(log, 'Identity', csi.Identity.service, services.identity));
   if (services.controller) server.addService(csi.Controller.service, implementation(log, 'Controller', csi.Controller.service, services.controller));

@@ -10,7 +10,7 @@
 // digit (see prefixForVolume), so snapshot objects are never inside a volume's prefix. Ids are ASCII,
 // at most 128 bytes, and stable for the same snapshot name + bucket (hash-shortened when long).
 // Also the opaque ListSnapshots paging token.
-import { MountArgsError, validateBucketName } from '../mounter/mount-args.js';
+import { S3NameError, validateBucketName } from '../s3/names.js';
 import { bucketNameForVolume, endpointOptionsSuffix, MAX_ID_BYTES, parseIdOptions, prefixForVolume, VolumeIdError, type VolumeLocation } from './volume-id.js';
 
 export const SNAPSHOT_ID_VERSION = 'bs1';
@@ -71,7 +71,7 @@ export function decodeSnapshotId(id: string): SnapshotLocation | undefined {
     };
     if (!parseIdOptions(opts, loc, dedicated)) return undefined;
   } catch (err) {
-    if (err instanceof MountArgsError || err instanceof URIError) return undefined;
+    if (err instanceof S3NameError || err instanceof URIError) return undefined;
     throw err;
   }
   return loc;

@@ -1,37 +1,27 @@
 // CSI snapshot RPCs (CreateSnapshot, DeleteSnapshot, ListSnapshots, GetSnapshot) and restoring a
 // volume from a snapshot (CreateVolume with volume_content_source.snapshot). A snapshot is a
 // server-side copy of every object of a provisioned volume (see snapshot-id.ts for where it lives
-// and snapshot-store.ts for its marker). It is independent of its source: deleting the source
+// and storage/snapshot-store.ts for its marker). It is independent of its source: deleting the source
 // volume leaves it intact. The copy runs in the background; CreateSnapshot waits for it up to
 // `waitMs` and otherwise answers ready_to_use=false (the CO calls again until it is true).
 // The copy is not atomic: objects written to the source while it runs may or may not be in it.
-import type { S3Client } from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'winston';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import { CsiError, invalid, notFound } from './errors.js';
 import { parseSnapshotClassParams } from './params.js';
-import { copyVolumeData, findVolume, prepareVolumeStorage, recordCapacity, type CopyOptions } from './provisioner.js';
 import { decodePageToken, decodeSnapshotId, encodePageToken, encodeSnapshotId, locationForSnapshot, snapshotAsLocation, snapshotPrefix, type SnapshotLocation } from './snapshot-id.js';
-import { deleteSnapshotStorage, listAllSnapshots, prepareSnapshotBucket, readSnapshot, writeSnapshotMarker, type SnapshotRecord } from './snapshot-store.js';
-import type {
-  CreateSnapshotRequest,
-  CreateSnapshotResponse,
-  DeleteSnapshotRequest,
-  DeleteSnapshotResponse,
-  ListSnapshotsRequest,
-  ListSnapshotsResponse,
-  Snapshot,
-  StringMap,
-} from './types.js';
+import type { CopyOptions, CsiStorage, SnapshotRecord } from './storage/storage.js';
+import type { RequestOf, ResponseOf, Snapshot, StringMap } from './types.js';
 import { decodeVolumeId, VolumeIdError, type VolumeLocation } from './volume-id.js';
 
 type Connection = Pick<VolumeLocation, 'endpoint' | 'region' | 'forcePathStyle'>;
-export type ClientFactory = (loc: Connection, secrets: StringMap) => { s3: S3Client; settings: { endpoint?: string; region?: string; forcePathStyle: boolean } };
+/** Storage for a location's endpoint with a request's secrets, and the settings it connects with. */
+export type StorageOpener = (loc: Connection, secrets: StringMap) => { storage: CsiStorage; settings: { endpoint?: string; region?: string; forcePathStyle: boolean } };
 
 export interface SnapshotServiceOptions {
   logger: Logger;
-  client: ClientFactory;
+  open: StorageOpener;
   /** How long CreateSnapshot waits for the copy before answering ready_to_use=false (default 20 s). */
   waitMs?: number;
   copy?: Omit<CopyOptions, 'signal'>;
@@ -56,7 +46,7 @@ export function toSnapshot(rec: SnapshotRecord): Snapshot {
 
 export class SnapshotService {
   private readonly log: Logger;
-  private readonly client: ClientFactory;
+  private readonly open: StorageOpener;
   private readonly waitMs: number;
   private readonly copyOpts: Omit<CopyOptions, 'signal'>;
   private readonly locks = new KeyedMutex();
@@ -64,12 +54,12 @@ export class SnapshotService {
 
   constructor(opts: SnapshotServiceOptions) {
     this.log = opts.logger.child({ service: 'snapshots' });
-    this.client = opts.client;
+    this.open = opts.open;
     this.waitMs = opts.waitMs ?? 20_000;
     this.copyOpts = opts.copy ?? {};
   }
 
-  async createSnapshot(req: CreateSnapshotRequest): Promise<CreateSnapshotResponse> {
+  async createSnapshot(req: RequestOf<'CreateSnapshot'>): Promise<ResponseOf<'CreateSnapshot'>> {
     const name = req.name ?? '';
     if (name === '') throw invalid('CreateSnapshot: name is missing');
     if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw invalid(`CreateSnapshot: name is longer than ${MAX_NAME_BYTES} bytes`);
@@ -85,7 +75,7 @@ export class SnapshotService {
     try {
       loc = locationForSnapshot(name, src, params.snapshotBucket);
     } catch (err) {
-      if (err instanceof VolumeIdError) throw invalid(`CreateSnapshot: ${err.message}`);
+      if (err instanceof VolumeIdError) throw invalid(`CreateSnapshot: ${err.message}`, { cause: err });
       throw err;
     }
     const snapshotId = encodeSnapshotId(loc);
@@ -93,9 +83,9 @@ export class SnapshotService {
     const secrets = req.secrets ?? {};
 
     const pending = await this.locks.run(snapshotId, async () => {
-      const { s3, settings } = this.client(loc, secrets);
+      const { storage, settings } = this.open(loc, secrets);
       try {
-        const existing = await readSnapshot(s3, loc);
+        const existing = await storage.readSnapshot(loc);
         if (existing && existing.snapshotId !== snapshotId) {
           throw new CsiError(status.ALREADY_EXISTS, `snapshot ${name}: s3://${loc.bucket}/${snapshotPrefix(loc)} already holds snapshot ${existing.snapshotId}; use another name`);
         }
@@ -108,22 +98,22 @@ export class SnapshotService {
         }
         const running = this.inflight.get(snapshotId);
         if (running && existing) return { rec: existing, task: running };
-        const srcRec = await findVolume(s3, src);
+        const srcRec = await storage.findVolume(src);
         if (!srcRec) throw notFound(`CreateSnapshot: source volume ${sourceId} does not exist`);
         let rec: SnapshotRecord;
         if (existing) {
           // An earlier copy was interrupted: start it over (objects deleted since then must not stay).
           log.info('snapshot copy was interrupted; copying again');
-          await deleteSnapshotStorage(s3, { ...loc, dedicatedBucket: false });
+          await storage.deleteSnapshot({ ...loc, dedicatedBucket: false });
           rec = { ...existing, sizeBytes: 0, readyToUse: false };
         } else {
-          await prepareSnapshotBucket(s3, loc, settings.region);
+          await storage.prepareSnapshotBucket(loc, settings.region);
           rec = { snapshotId, sourceVolumeId: sourceId, createdMs: Date.now(), sizeBytes: 0, capacityBytes: srcRec.capacityBytes, readyToUse: false };
         }
-        await writeSnapshotMarker(s3, loc, rec);
+        await storage.writeSnapshot(loc, rec);
         return { rec, task: this.startCopy(snapshotId, loc, src, rec, secrets, log) };
       } finally {
-        s3.destroy();
+        storage.close();
       }
     });
     if (!pending.task) return { snapshot: toSnapshot(pending.rec) };
@@ -132,13 +122,13 @@ export class SnapshotService {
       log.info('snapshot copy still running; answering ready_to_use=false');
       return { snapshot: toSnapshot(pending.rec) };
     }
-    const { s3 } = this.client(loc, secrets);
+    const { storage } = this.open(loc, secrets);
     try {
-      const rec = await readSnapshot(s3, loc, snapshotId);
+      const rec = await storage.readSnapshot(loc, snapshotId);
       if (!rec) throw new CsiError(status.ABORTED, `snapshot ${name} was deleted while it was being created`);
       return { snapshot: toSnapshot(rec) };
     } finally {
-      s3.destroy();
+      storage.close();
     }
   }
 
@@ -146,14 +136,14 @@ export class SnapshotService {
   private startCopy(snapshotId: string, loc: SnapshotLocation, src: VolumeLocation, rec: SnapshotRecord, secrets: StringMap, log: Logger): Inflight {
     const abort = new AbortController();
     const run = async (): Promise<void> => {
-      const { s3 } = this.client(loc, secrets);
+      const { storage } = this.open(loc, secrets);
       try {
-        const r = await copyVolumeData(s3, src, snapshotAsLocation(loc), { ...this.copyOpts, signal: abort.signal });
+        const r = await storage.copyVolumeData(src, snapshotAsLocation(loc), { ...this.copyOpts, signal: abort.signal });
         if (abort.signal.aborted) return;
-        await writeSnapshotMarker(s3, loc, { ...rec, sizeBytes: r.bytes, readyToUse: true });
+        await storage.writeSnapshot(loc, { ...rec, sizeBytes: r.bytes, readyToUse: true });
         log.info('snapshot ready', { objects: r.objects, bytes: r.bytes, bucket: loc.bucket });
       } finally {
-        s3.destroy();
+        storage.close();
       }
     };
     const done = run().finally(() => this.inflight.delete(snapshotId));
@@ -164,7 +154,7 @@ export class SnapshotService {
     return task;
   }
 
-  async deleteSnapshot(req: DeleteSnapshotRequest): Promise<DeleteSnapshotResponse> {
+  async deleteSnapshot(req: RequestOf<'DeleteSnapshot'>): Promise<ResponseOf<'DeleteSnapshot'>> {
     const snapshotId = req.snapshotId ?? '';
     if (snapshotId === '') throw invalid('DeleteSnapshot: snapshot_id is missing');
     const loc = decodeSnapshotId(snapshotId);
@@ -179,22 +169,22 @@ export class SnapshotService {
         running.abort.abort();
         await running.done.catch(() => undefined);
       }
-      const { s3 } = this.client(loc, req.secrets ?? {});
+      const { storage } = this.open(loc, req.secrets ?? {});
       try {
-        const rec = await readSnapshot(s3, loc);
+        const rec = await storage.readSnapshot(loc);
         if (rec && rec.snapshotId !== snapshotId) {
           throw new CsiError(status.FAILED_PRECONDITION, `s3://${loc.bucket}/${snapshotPrefix(loc)} holds snapshot ${rec.snapshotId}, not ${snapshotId}; not deleting it`);
         }
-        const n = await deleteSnapshotStorage(s3, loc);
+        const n = await storage.deleteSnapshot(loc);
         log.info('snapshot deleted', { bucket: loc.bucket, deletedObjects: n, dedicatedBucket: loc.dedicatedBucket });
         return {};
       } finally {
-        s3.destroy();
+        storage.close();
       }
     });
   }
 
-  async listSnapshots(req: ListSnapshotsRequest): Promise<ListSnapshotsResponse> {
+  async listSnapshots(req: RequestOf<'ListSnapshots'>): Promise<ResponseOf<'ListSnapshots'>> {
     const max = Number(req.maxEntries ?? 0);
     if (max < 0) throw invalid('ListSnapshots: max_entries must not be negative');
     let after: string | undefined;
@@ -207,19 +197,19 @@ export class SnapshotService {
     if (req.snapshotId) {
       const loc = decodeSnapshotId(req.snapshotId);
       if (!loc) return { entries: [], nextToken: '' };
-      const { s3 } = this.client(loc, secrets);
+      const { storage } = this.open(loc, secrets);
       try {
-        const rec = await readSnapshot(s3, loc, req.snapshotId);
+        const rec = await storage.readSnapshot(loc, req.snapshotId);
         recs = rec ? [rec] : [];
       } finally {
-        s3.destroy();
+        storage.close();
       }
     } else {
-      const { s3 } = this.client({}, secrets);
+      const { storage } = this.open({}, secrets);
       try {
-        recs = await listAllSnapshots(s3);
+        recs = await storage.listSnapshots();
       } finally {
-        s3.destroy();
+        storage.close();
       }
     }
     if (req.sourceVolumeId) recs = recs.filter((r) => r.sourceVolumeId === req.sourceVolumeId);
@@ -230,12 +220,13 @@ export class SnapshotService {
     return { entries: page.map((r) => ({ snapshot: toSnapshot(r) })), nextToken };
   }
 
-  async getSnapshot(req: { snapshotId?: string; secrets?: StringMap }): Promise<{ snapshot: Snapshot }> {
+  async getSnapshot(req: RequestOf<'GetSnapshot'>): Promise<ResponseOf<'GetSnapshot'>> {
     const snapshotId = req.snapshotId ?? '';
     if (snapshotId === '') throw invalid('GetSnapshot: snapshot_id is missing');
-    const r = await this.listSnapshots({ snapshotId, secrets: req.secrets ?? {} });
-    if (r.entries.length === 0) throw notFound(`snapshot ${snapshotId} does not exist`);
-    return r.entries[0]!;
+    const r = await this.listSnapshots({ snapshotId, secrets: req.secrets ?? {}, sourceVolumeId: '', startingToken: '', maxEntries: 0 });
+    const found = r.entries?.[0];
+    if (!found) throw notFound(`snapshot ${snapshotId} does not exist`);
+    return found;
   }
 
   /**
@@ -243,7 +234,7 @@ export class SnapshotService {
    * the recorded capacity: at least the source volume's and the requested one.
    */
   async restoreInto(
-    s3: S3Client,
+    storage: CsiStorage,
     endpoint: string | undefined,
     snapshotId: string,
     dst: VolumeLocation,
@@ -252,22 +243,22 @@ export class SnapshotService {
   ): Promise<number> {
     const loc = decodeSnapshotId(snapshotId);
     if (!loc) throw notFound(`CreateVolume: snapshot ${snapshotId} does not exist (not a snapshot id made by this driver)`);
-    const probe = this.client(loc, r.secrets);
-    probe.s3.destroy();
+    const probe = this.open(loc, r.secrets);
+    probe.storage.close();
     if (probe.settings.endpoint !== endpoint) {
       throw invalid(`CreateVolume: snapshot ${snapshotId} is on endpoint ${probe.settings.endpoint ?? 'AWS'}, the new volume on ${endpoint ?? 'AWS'}; restoring works only within one endpoint`);
     }
-    const rec = await readSnapshot(s3, loc, snapshotId);
+    const rec = await storage.readSnapshot(loc, snapshotId);
     if (!rec) throw notFound(`CreateVolume: snapshot ${snapshotId} does not exist`);
     if (!rec.readyToUse) throw new CsiError(status.UNAVAILABLE, `CreateVolume: snapshot ${snapshotId} is not ready yet (its copy is still running or was interrupted); retry later`);
     if (r.limit > 0 && rec.capacityBytes > r.limit) {
       throw new CsiError(status.OUT_OF_RANGE, `CreateVolume: snapshot ${snapshotId} was taken of a volume of ${rec.capacityBytes} bytes, more than limit_bytes ${r.limit}`);
     }
     const capacity = Math.max(r.capacity, rec.capacityBytes);
-    await prepareVolumeStorage(s3, dst, name, r.region);
-    const copied = await copyVolumeData(s3, snapshotAsLocation(loc), dst, this.copyOpts);
+    await storage.prepareVolume(dst, name, r.region);
+    const copied = await storage.copyVolumeData(snapshotAsLocation(loc), dst, this.copyOpts);
     // Recorded last: a restore interrupted half-way does not count as existing and is redone.
-    await recordCapacity(s3, dst, capacity, { catalogue: r.catalogue, name });
+    await storage.recordVolume(dst, capacity, { catalogue: r.catalogue, name });
     this.log.info('volume restored from snapshot', { snapshotId, objects: copied.objects, bytes: copied.bytes });
     return capacity;
   }

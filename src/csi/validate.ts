@@ -5,7 +5,7 @@
 // is INVALID_ARGUMENT naming the field (proto name, e.g. volume_context["prefix"]), quoting at
 // most ~100 escaped characters of the value and never a secret's value.
 // The meaning of fields (bucket names, prefixes, options) is checked where they are parsed
-// (params.ts, mount-args.ts); this module bounds what reaches that code and the mount's argv.
+// (params.ts, src/mount-contract, src/s3/names.ts); this module bounds what reaches that code and the mount's argv.
 import { isAbsolute } from 'node:path';
 import { resolveTarget } from '../mounter/target-path.js';
 import { CONTROL_CHARS, quote } from '../bounded-text.js';

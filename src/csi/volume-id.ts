@@ -9,10 +9,10 @@
 // Ids are ASCII and at most 128 bytes (the CSI string limit). Names that are not valid bucket
 // names / key segments, or too long, are shortened deterministically with a hash, so the same
 // volume name always gives the same id. Different names can give the same id (a hashed form is
-// itself a plain name; the hash is short): the provisioner records the full name with the
-// volume and refuses a second name (provisioner.ts checkVolumeName).
+// itself a plain name; the hash is short): the volume store records the full name with the
+// volume and refuses a second name (storage/storage.ts checkVolumeName).
 import { createHash } from 'node:crypto';
-import { MountArgsError, validateBucketName, validatePrefix } from '../mounter/mount-args.js';
+import { isValidBucketName, S3NameError, validateBucketName, validatePrefix } from '../s3/names.js';
 
 export const VOLUME_ID_VERSION = 'bm1';
 export const MAX_ID_BYTES = 128;
@@ -87,7 +87,7 @@ export function decodeVolumeId(id: string): VolumeLocation | undefined {
     if (slash >= 0 && prefix === '') return undefined;
     if (!parseIdOptions(opts, loc)) return undefined;
   } catch (err) {
-    if (err instanceof MountArgsError || err instanceof URIError) return undefined;
+    if (err instanceof S3NameError || err instanceof URIError) return undefined;
     throw err;
   }
   return loc;
@@ -109,16 +109,6 @@ export function bucketNameForVolume(name: string): string {
   const head = clean.slice(0, 63 - hash.length - 1).replace(/-+$/, '');
   const named = head ? `${head}-${hash}` : '';
   return isValidBucketName(named) ? named : `vol-${hash}`;
-}
-
-function isValidBucketName(bucket: string): boolean {
-  try {
-    validateBucketName(bucket);
-    return true;
-  } catch (err) {
-    if (err instanceof MountArgsError) return false;
-    throw err;
-  }
 }
 
 /**

@@ -2,7 +2,7 @@
 // prefix, per-request options (requester pays, storage class) and the mount configuration.
 import type { S3Client, StorageClass } from '@aws-sdk/client-s3';
 import type { Logger } from '../log.js';
-import type { MountConfig } from '../mounter/mount-args.js';
+import type { MountConfig } from '../mount-contract/args.js';
 import type { UploadJournal } from './upload-journal.js';
 
 export interface FsContext {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'winston';
 import type { S3Credentials } from '../credentials/types.js';
 import { writeCredentialsFile } from '../credentials/credentials-file.js';
-import { newShareId, shareKey, StateStore, type MounterState, type ShareState } from './state-store.js';
+import { newShareId, shareKey, StateStore, type MounterState, type ShareState, type TargetState } from './state-store.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import { describeMount, isFuse, mountsAt, mountsUnder, readMountInfo, topMountAt, type MountInfoEntry } from '../util/mountinfo.js';
 import { bindMount, isBucketmountFuse, probeMount, unmountAll, unmountTop, type ProbeResult } from './mount-ops.js';
@@ -21,8 +21,7 @@ import { resolveTarget } from './target-path.js';
 import { pidsWithArg, processAlive, sendSignal, waitGone } from './proc.js';
 import { mountProcessEnv, spawnMount } from './spawn-mount.js';
 import { MountError, type Mounter, type PublishedVolume, type PublishRequest, type VolumeUsage } from './types.js';
-import type { TargetState } from './state-store.js';
-import type { MountConfig } from './mount-args.js';
+import type { MountConfig } from '../mount-contract/args.js';
 
 export interface ProcessMounterOptions {
   stateDir: string;
@@ -66,7 +65,6 @@ class ProcessMounterImpl implements ProcessMounter {
   private readonly hungProbeTimeoutMs: number;
   private readonly env: NodeJS.ProcessEnv;
   private readonly cacheRoot: string;
-  private state: MounterState;
   private readonly targetLocks = new KeyedMutex();
   private readonly shareLocks = new KeyedMutex();
   /** Settles when the latest reconcile() has finished; every other operation waits for it. */
@@ -83,19 +81,15 @@ class ProcessMounterImpl implements ProcessMounter {
     this.hungProbeTimeoutMs = opts.hungProbeTimeoutMs ?? 20_000;
     this.env = opts.env ?? process.env;
     this.cacheRoot = resolve(opts.cacheRoot ?? join(this.stateDir, 'cache'));
-    this.state = this.store.load();
+    this.store.load();
   }
 
   snapshot(): MounterState {
-    return JSON.parse(JSON.stringify(this.state)) as MounterState;
+    return this.store.snapshot();
   }
 
   private save(): Promise<void> {
-    return this.store.save(this.state);
-  }
-
-  private findShare(key: string): ShareState | undefined {
-    return Object.values(this.state.shares).find((s) => s.key === key);
+    return this.store.save();
   }
 
   /**
@@ -135,12 +129,11 @@ class ProcessMounterImpl implements ProcessMounter {
   }
 
   private async reconcileNow(): Promise<void> {
-    this.state = this.store.load();
+    this.store.load();
     const log = this.log;
-    log.info('reconciling mount state', { shares: Object.keys(this.state.shares).length, targets: Object.keys(this.state.targets).length });
-    for (const share of Object.values(this.state.shares)) {
+    log.info('reconciling mount state', { shares: this.store.shares().length, targets: this.store.targets().length });
+    for (const share of this.store.shares()) {
       await this.shareLocks.run(share.key, async () => {
-        share.targets = share.targets.filter((t) => this.state.targets[t]?.shareId === share.id);
         if (await this.shareServes(share)) {
           log.info('adopting healthy mount', { share: share.id, pid: share.pid, volumeId: share.volumeId, targets: share.targets.length });
           for (const target of [...share.targets]) {
@@ -159,8 +152,7 @@ class ProcessMounterImpl implements ProcessMounter {
                 log.error('cannot restore bind mount', { target, error: (err as Error).message });
               }
             }
-            share.targets = share.targets.filter((t) => t !== target);
-            delete this.state.targets[target];
+            this.store.removeTarget(target);
           }
           if (share.targets.length === 0) await this.dropShare(share, 'adopted share has no targets left');
         } else {
@@ -173,8 +165,8 @@ class ProcessMounterImpl implements ProcessMounter {
       });
     }
     // Stale target records: no share and nothing there any more.
-    for (const t of Object.values(this.state.targets)) {
-      if (!this.state.shares[t.shareId] && !existsSync(t.targetPath) && !topMountAt(t.targetPath)) delete this.state.targets[t.targetPath];
+    for (const t of this.store.targets()) {
+      if (!this.store.share(t.shareId) && !existsSync(t.targetPath) && !topMountAt(t.targetPath)) this.store.removeTarget(t.targetPath);
     }
     await this.cleanOrphans();
     await this.save();
@@ -182,8 +174,8 @@ class ProcessMounterImpl implements ProcessMounter {
 
   /** Mounts, processes and directories under the shares dir that no recorded share owns. */
   private async cleanOrphans(): Promise<void> {
-    const live = new Set(Object.values(this.state.shares).map((s) => s.id));
-    const livePids = new Set(Object.values(this.state.shares).map((s) => s.pid));
+    const live = new Set(this.store.shares().map((s) => s.id));
+    const livePids = new Set(this.store.shares().map((s) => s.pid));
     for (const pid of pidsWithArg(this.store.sharesDir + '/')) {
       if (livePids.has(pid)) continue;
       this.log.warn('killing orphan mount process', { pid });
@@ -208,7 +200,7 @@ class ProcessMounterImpl implements ProcessMounter {
 
   /** Credential identity a target was published with (older state files: its share's). */
   private identityOf(t: TargetState): string | undefined {
-    return t.credentialIdentity ?? this.state.shares[t.shareId]?.credentialIdentity;
+    return t.credentialIdentity ?? this.store.share(t.shareId)?.credentialIdentity;
   }
 
   /**
@@ -258,9 +250,9 @@ class ProcessMounterImpl implements ProcessMounter {
   async lookup(targetPath: string): Promise<PublishedVolume | undefined> {
     await this.reconciled;
     const target = await this.targetKey(targetPath);
-    const t = this.state.targets[target];
+    const t = this.store.target(target);
     if (!t) return undefined;
-    const share = this.state.shares[t.shareId];
+    const share = this.store.share(t.shareId);
     const healthy = share ? await this.targetServes(target, share) : false;
     return {
       volumeId: t.volumeId,
@@ -291,7 +283,7 @@ class ProcessMounterImpl implements ProcessMounter {
     const key = shareKey(req.volumeId, req.source, req.readOnly, req.credentialIdentity);
     await this.reconciled;
     await this.targetLocks.run(target, async () => {
-      const existing = this.state.targets[target];
+      const existing = this.store.target(target);
       /** Set when the mount this target's containers use is replaced (see TargetState.staleSince). */
       let stale: { since: string; reason: string } | undefined;
       if (existing) {
@@ -304,7 +296,7 @@ class ProcessMounterImpl implements ProcessMounter {
             `target ${target} is already published for volume ${existing.volumeId} with different ${existing.volumeId !== req.volumeId ? 'volume' : existing.shareKey !== key ? 'source, options or read-only flag' : 'access mode/capability'}; unpublish it first`,
           );
         }
-        const share = this.state.shares[existing.shareId];
+        const share = this.store.share(existing.shareId);
         const serves = share !== undefined && (await this.targetServes(target, share));
         if (serves && !otherIdentityOnly) {
           if (req.credentials && share.credentialsFile) await writeCredentialsFile(share.credentialsFile, req.credentials);
@@ -322,19 +314,20 @@ class ProcessMounterImpl implements ProcessMounter {
         }
         if (existing.staleSince) stale = { since: existing.staleSince, reason: existing.staleReason ?? stale?.reason ?? 'replaced' };
         await this.clearTarget(target, true);
-        delete this.state.targets[target];
         if (share) {
           await this.shareLocks.run(share.key, async () => {
-            share.targets = share.targets.filter((t) => t !== target);
+            this.store.removeTarget(target);
             // A mount of another identity that no target uses any more stops (the same key is reused below).
-            if (share.key !== key && share.targets.length === 0 && this.state.shares[share.id] === share) await this.dropShare(share, 'its last target moved to another credential identity');
+            if (share.key !== key && share.targets.length === 0 && this.store.share(share.id) === share) await this.dropShare(share, 'its last target moved to another credential identity');
           });
+        } else {
+          this.store.removeTarget(target);
         }
       } else if (topMountAt(target)) {
         await this.clearTarget(target, false);
       }
       await this.shareLocks.run(key, async () => {
-        let share = this.findShare(key);
+        let share = this.store.findShare(key);
         if (share && !(await this.shareServes(share))) {
           this.log.warn('shared mount is dead; replacing it', { share: share.id, pid: share.pid });
           // Its other targets are dead too; they get restored on their own republish.
@@ -355,8 +348,7 @@ class ProcessMounterImpl implements ProcessMounter {
           if (share.targets.length === 0) await this.dropShare(share, 'publish failed');
           throw err instanceof MountError ? err : new MountError('internal', `publishing ${target} failed: ${(err as Error).message}`, { cause: err });
         }
-        share.targets.push(target);
-        this.state.targets[target] = {
+        this.store.addTarget({
           targetPath: target,
           volumeId: req.volumeId,
           shareId: share.id,
@@ -365,7 +357,7 @@ class ProcessMounterImpl implements ProcessMounter {
           capabilityFingerprint: req.capabilityFingerprint,
           credentialIdentity: req.credentialIdentity,
           ...(stale ? { staleSince: stale.since, staleReason: stale.reason } : {}),
-        };
+        });
         await this.save();
         this.log.info('published', { target, volumeId: req.volumeId, share: share.id, pid: share.pid, shared: share.targets.length > 1 });
       });
@@ -393,12 +385,9 @@ class ProcessMounterImpl implements ProcessMounter {
     const credentialsFile = share.credentialsFile;
     const credentials = req.credentials;
     return this.shareLocks.run(share.key, async () => {
-      if (this.state.shares[share.id] !== share || share.targets.length !== 1 || share.targets[0] !== existing.targetPath) return false;
+      if (this.store.share(share.id) !== share || share.targets.length !== 1 || share.targets[0] !== existing.targetPath) return false;
       await writeCredentialsFile(credentialsFile, credentials);
-      share.key = key;
-      share.credentialIdentity = req.credentialIdentity;
-      existing.shareKey = key;
-      existing.credentialIdentity = req.credentialIdentity;
+      this.store.rekeyShare(share.id, key, req.credentialIdentity);
       await this.save();
       this.log.info('republish with another credential identity: the sole target\'s mount takes it in place', { target: existing.targetPath, share: share.id });
       return true;
@@ -423,7 +412,7 @@ class ProcessMounterImpl implements ProcessMounter {
       targets: [],
       createdAt: new Date().toISOString(),
     };
-    this.state.shares[id] = share;
+    this.store.putShare(share);
     try {
       await this.save();
       if (req.credentials && share.credentialsFile) await writeCredentialsFile(share.credentialsFile, req.credentials);
@@ -457,7 +446,7 @@ class ProcessMounterImpl implements ProcessMounter {
       });
       return share;
     } catch (err) {
-      delete this.state.shares[id];
+      this.store.removeShare(id);
       await this.save();
       await this.removeShareFiles(id, req.source.cacheDir);
       throw err;
@@ -485,7 +474,7 @@ class ProcessMounterImpl implements ProcessMounter {
     }
     const left = await unmountAll(share.stagingPath);
     if (left.length) this.log.error('staging mount could not be removed', { share: share.id, path: share.stagingPath });
-    delete this.state.shares[share.id];
+    this.store.removeShare(share.id);
     await this.save();
     if (!left.length) await this.removeShareFiles(share.id, share.source.cacheDir);
   }
@@ -523,7 +512,7 @@ class ProcessMounterImpl implements ProcessMounter {
     const { path: target, kind } = await resolveTarget(resolve(targetPath));
     await this.reconciled;
     await this.targetLocks.run(target, async () => {
-      const t = this.state.targets[target];
+      const t = this.store.target(target);
       // Only what this plugin mounted goes; a foreign mount stays, and so does its directory.
       const left = await this.removeOurMounts(target, t !== undefined);
       if (left.blockedBy) {
@@ -542,13 +531,14 @@ class ProcessMounterImpl implements ProcessMounter {
         });
       }
       if (!t) return;
-      delete this.state.targets[target];
-      const share = this.state.shares[t.shareId];
+      const share = this.store.share(t.shareId);
       if (share) {
         await this.shareLocks.run(share.key, async () => {
-          share.targets = share.targets.filter((x) => x !== target);
-          if (share.targets.length === 0 && this.state.shares[share.id] === share) await this.dropShare(share, 'last target unpublished');
+          this.store.removeTarget(target);
+          if (share.targets.length === 0 && this.store.share(share.id) === share) await this.dropShare(share, 'last target unpublished');
         });
+      } else {
+        this.store.removeTarget(target);
       }
       await this.save();
       this.log.info('unpublished', { target, volumeId: t.volumeId });
@@ -559,9 +549,9 @@ class ProcessMounterImpl implements ProcessMounter {
     const target = await this.targetKey(targetPath);
     await this.reconciled;
     await this.targetLocks.run(target, async () => {
-      const t = this.state.targets[target];
+      const t = this.store.target(target);
       if (!t) throw new MountError('not-found', `nothing is published at ${target}`);
-      const share = this.state.shares[t.shareId];
+      const share = this.store.share(t.shareId);
       if (!share) throw new MountError('not-found', `the mount at ${target} is dead; republish it`);
       if (!share.credentialsFile) {
         throw new MountError('invalid-argument', `the mount at ${target} uses the driver's own credentials and cannot take volume credentials; republish it`);
@@ -580,9 +570,9 @@ class ProcessMounterImpl implements ProcessMounter {
   async usage(targetPath: string): Promise<VolumeUsage> {
     await this.reconciled;
     const target = await this.targetKey(targetPath);
-    const t = this.state.targets[target];
+    const t = this.store.target(target);
     if (!t) throw new MountError('not-found', `nothing is published at ${target}`);
-    const share = this.state.shares[t.shareId];
+    const share = this.store.share(t.shareId);
     if (!share || !(await this.targetServes(target, share))) {
       const probe = await probeMount(target, this.probeTimeoutMs);
       return {
@@ -603,6 +593,6 @@ class ProcessMounterImpl implements ProcessMounter {
   }
 
   async close(): Promise<void> {
-    await this.store.save(this.state);
+    await this.store.save();
   }
 }

@@ -7,8 +7,8 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readSync, statSync } from 'node:fs';
 import type { Logger } from 'winston';
-import { mountConfigToArgs, type MountConfig } from './mount-args.js';
-import { exitCodeToErrorKind } from './exit-codes.js';
+import { mountConfigToArgs, type MountConfig } from '../mount-contract/args.js';
+import { exitCodeToErrorKind } from '../mount-contract/exit-codes.js';
 import { MountError } from './types.js';
 import { isFuse, topMountAt } from '../util/mountinfo.js';
 import { probeMount, unmountAll } from './mount-ops.js';

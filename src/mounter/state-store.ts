@@ -1,13 +1,16 @@
 // The mounter's on-disk state under its state dir: which shared (staging) mounts exist, which
 // process serves each, and which targets are bind-mounted from them. Written atomically
-// (util/atomic-write.ts: temp file + fsync + rename) so a crash of the plugin never leaves a half-written file, and
-// read back at start-up by reconcile(). Per-share files (credentials 0600, logs) live in
+// (util/atomic-write.ts: temp file + fsync + rename) so a crash of the plugin never leaves a
+// half-written file, and read back at start-up by reconcile(). The store keeps the state in
+// memory and owns its invariants: a target's record and its share's target list change together
+// (addTarget, removeTarget), a share is recorded without targets (putShare) and forgotten with
+// its target records left naming a dead share (removeShare). Per-share files (credentials 0600, logs) live in
 // <stateDir>/shares/<id>/ with mode 0700 directories.
 import { mkdirSync, readFileSync, chmodSync } from 'node:fs';
 import { mkdir, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import type { MountSource } from './types.js';
+import type { MountSource } from '../mount-contract/options.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 export const STATE_VERSION = 1;
@@ -90,6 +93,7 @@ export function newShareId(key: string): string {
 export class StateStore {
   readonly file: string;
   readonly sharesDir: string;
+  private state: MounterState = emptyState();
   private writing: Promise<void> = Promise.resolve();
 
   constructor(readonly stateDir: string) {
@@ -97,8 +101,11 @@ export class StateStore {
     this.sharesDir = join(stateDir, 'shares');
   }
 
-  /** Create the state dir (0700) and load the state; a missing file is an empty state. */
-  load(): MounterState {
+  /**
+   * Create the state dir (0700) and (re)load the state; a missing file is an empty state. A
+   * share's target list keeps only the targets whose record names that share.
+   */
+  load(): void {
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     chmodSync(this.stateDir, 0o700);
     mkdirSync(this.sharesDir, { recursive: true, mode: 0o700 });
@@ -106,22 +113,108 @@ export class StateStore {
     try {
       text = readFileSync(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.state = emptyState();
+        return;
+      }
       throw err;
     }
     const parsed = JSON.parse(text) as Partial<MounterState>;
     if (parsed.version !== STATE_VERSION || typeof parsed.shares !== 'object' || typeof parsed.targets !== 'object') {
       throw new Error(`state file ${this.file} has an unknown format (version ${String(parsed.version)}); move it away to start clean`);
     }
-    return { version: STATE_VERSION, shares: parsed.shares ?? {}, targets: parsed.targets ?? {} };
+    const state: MounterState = { version: STATE_VERSION, shares: parsed.shares ?? {}, targets: parsed.targets ?? {} };
+    for (const share of Object.values(state.shares)) {
+      share.targets = [...new Set(share.targets)].filter((t) => state.targets[t]?.shareId === share.id);
+    }
+    this.state = state;
   }
 
-  /** Write a snapshot atomically. Writes are serialised; each writes the snapshot it was given. */
-  save(state: MounterState): Promise<void> {
-    const body = JSON.stringify(state, null, 2) + '\n';
+  /** Write the current state atomically. Writes are serialised; each writes the state as it is when called. */
+  save(): Promise<void> {
+    const body = JSON.stringify(this.state, null, 2) + '\n';
     const next = this.writing.then(() => writeFileAtomic(this.file, body, { mode: 0o600, fsync: true }));
     this.writing = next.catch(() => undefined);
     return next;
+  }
+
+  /** A deep copy of the state (tests, debugging). */
+  snapshot(): MounterState {
+    return JSON.parse(JSON.stringify(this.state)) as MounterState;
+  }
+
+  shares(): ShareState[] {
+    return Object.values(this.state.shares);
+  }
+
+  targets(): TargetState[] {
+    return Object.values(this.state.targets);
+  }
+
+  share(id: string): ShareState | undefined {
+    return this.state.shares[id];
+  }
+
+  target(path: string): TargetState | undefined {
+    return this.state.targets[path];
+  }
+
+  /** The recorded share of this sharing key. */
+  findShare(key: string): ShareState | undefined {
+    return this.shares().find((s) => s.key === key);
+  }
+
+  /** Record a new share (no targets yet: addTarget links them). */
+  putShare(share: ShareState): void {
+    if (this.state.shares[share.id]) throw new Error(`share ${share.id} is already recorded`);
+    if (share.targets.length > 0) throw new Error(`share ${share.id} is recorded without targets; add them with addTarget`);
+    this.state.shares[share.id] = share;
+  }
+
+  /**
+   * Forget a share. Records of its targets stay: they name a share that no longer exists (a dead
+   * mount) until the target is published again or unpublished.
+   */
+  removeShare(id: string): ShareState | undefined {
+    const share = this.state.shares[id];
+    delete this.state.shares[id];
+    return share;
+  }
+
+  /**
+   * Record a target as bound from its share (t.shareId, which must be recorded): the target's
+   * record and the share's target list change together. A record of the same path is replaced.
+   */
+  addTarget(t: TargetState): void {
+    const share = this.state.shares[t.shareId];
+    if (!share) throw new Error(`target ${t.targetPath}: share ${t.shareId} is not recorded`);
+    if (t.shareKey !== share.key) throw new Error(`target ${t.targetPath}: share key does not match share ${t.shareId}`);
+    this.removeTarget(t.targetPath);
+    this.state.targets[t.targetPath] = t;
+    share.targets.push(t.targetPath);
+  }
+
+  /** Forget a target: its record and its place in its share's target list. */
+  removeTarget(path: string): TargetState | undefined {
+    const t = this.state.targets[path];
+    if (!t) return undefined;
+    delete this.state.targets[path];
+    const share = this.state.shares[t.shareId];
+    if (share) share.targets = share.targets.filter((x) => x !== path);
+    return t;
+  }
+
+  /** Give a share another sharing key and credential identity, and its targets with it. */
+  rekeyShare(id: string, key: string, credentialIdentity: string): void {
+    const share = this.state.shares[id];
+    if (!share) throw new Error(`share ${id} is not recorded`);
+    share.key = key;
+    share.credentialIdentity = credentialIdentity;
+    for (const path of share.targets) {
+      const t = this.state.targets[path]!;
+      t.shareKey = key;
+      t.credentialIdentity = credentialIdentity;
+    }
   }
 
   shareDir(id: string): string {

@@ -1,16 +1,14 @@
 // The interface between the CSI node service and the mount lifecycle: the node decides *what*
 // to mount (bucket, prefix, options, credentials) and the Mounter runs, shares, refreshes,
 // adopts and cleans up the per-mount FUSE processes that serve it.
-import type { MountConfig } from './mount-args.js';
+import type { MountSource } from '../mount-contract/options.js';
 import type { S3Credentials } from '../credentials/types.js';
-
-/** What to mount: everything of MountConfig that the node decides except per-process plumbing. */
-export type MountSource = Omit<MountConfig, 'mountPoint' | 'credentialsFile' | 'logFile' | 'foreground' | 'readOnly' | 'volumeId'>;
 
 export interface PublishRequest {
   volumeId: string;
   targetPath: string;
   readOnly: boolean;
+  /** What to mount (bucket, prefix, options); the mounter adds the per-process plumbing. */
   source: MountSource;
   /** undefined: the mount process uses the driver's own environment (authenticationSource: driver). */
   credentials?: S3Credentials;

@@ -73,7 +73,7 @@ function publishRequest(target: string, r: ResolvedCredentials, prefix: string):
     volumeId: `pv-data-${prefix.replace(/\W/g, '')}`,
     targetPath: target,
     readOnly: false,
-    source: mountSource(minio, BUCKET, [`--prefix=${prefix}`]),
+    source: { ...mountSource(minio, BUCKET), prefix },
     ...(r.credentials ? { credentials: r.credentials } : {}),
     credentialIdentity: r.identity,
     capabilityFingerprint: 'mount:rw:multi-node-multi-writer',

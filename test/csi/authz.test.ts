@@ -21,7 +21,9 @@ import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
-import type { NodePublishVolumeRequest, VolumeCapability } from '../../src/csi/types.js';
+import type { ClientRequestOf, VolumeCapability } from '../../src/csi/types.js';
+
+type NodePublishVolumeRequest = ClientRequestOf<'NodePublishVolume'>;
 import { DRIVER_BIN, expectCsiError, forceCleanDir, mountsUnder, startDriver, type RunningDriver } from './driver.js';
 
 const BUCKET = 'data';

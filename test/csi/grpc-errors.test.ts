@@ -143,13 +143,13 @@ test('unknown bucket at publish → NOT_FOUND; unreachable S3 → UNAVAILABLE (p
 test('prefix volumes: write through the mount, read-only, republish rules, stats, delete keeps siblings', async () => {
   const c = driver.clients;
   const params = { bucket: 'shared', basePrefix: 'vols/' };
-  const v1 = (await c.controller.createVolume({ name: 'pvc-1', volumeCapabilities: [RWX], parameters: params, secrets, capacityRange: { requiredBytes: 1 << 30 } })).volume;
-  const v10 = (await c.controller.createVolume({ name: 'pvc-10', volumeCapabilities: [RWX], parameters: params, secrets })).volume;
+  const v1 = (await c.controller.createVolume({ name: 'pvc-1', volumeCapabilities: [RWX], parameters: params, secrets, capacityRange: { requiredBytes: 1 << 30 } })).volume!;
+  const v10 = (await c.controller.createVolume({ name: 'pvc-10', volumeCapabilities: [RWX], parameters: params, secrets })).volume!;
   assert.equal(v1.volumeId, 'bm1:shared/vols/pvc-1/');
   assert.equal(v1.capacityBytes, 1 << 30);
   assert.equal(v1.volumeContext?.prefix, 'vols/pvc-1/');
   // Same name again → same id; incompatible capacity → ALREADY_EXISTS.
-  const again = (await c.controller.createVolume({ name: 'pvc-1', volumeCapabilities: [RWX], parameters: params, secrets, capacityRange: { requiredBytes: 1 << 30 } })).volume;
+  const again = (await c.controller.createVolume({ name: 'pvc-1', volumeCapabilities: [RWX], parameters: params, secrets, capacityRange: { requiredBytes: 1 << 30 } })).volume!;
   assert.equal(again.volumeId, v1.volumeId);
   await expectCode(c.controller.createVolume({ name: 'pvc-1', volumeCapabilities: [RWX], parameters: params, secrets, capacityRange: { requiredBytes: 2 ** 31, limitBytes: 2 ** 31 } }), 'ALREADY_EXISTS');
   // Expansion records the new capacity; CreateVolume then compares against it.
@@ -201,11 +201,11 @@ test('prefix volumes: write through the mount, read-only, republish rules, stats
   // DeleteVolume of pvc-1 must not touch pvc-10/.
   await minio.client.send(new PutObjectCommand({ Bucket: 'shared', Key: 'vols/pvc-1/deep/a.bin', Body: 'x' }));
   // Clone pvc-1 (server-side copies), into the same bucket and into a bucket of its own.
-  const clone = (await c.controller.createVolume({ name: 'pvc-clone', volumeCapabilities: [RWX], parameters: params, secrets, volumeContentSource: { volume: { volumeId: v1.volumeId } } })).volume;
+  const clone = (await c.controller.createVolume({ name: 'pvc-clone', volumeCapabilities: [RWX], parameters: params, secrets, volumeContentSource: { volume: { volumeId: v1.volumeId } } })).volume!;
   assert.equal(clone.capacityBytes, 2 ** 31, 'clone gets at least the source capacity');
   const cloned = await minio.client.send(new ListObjectsV2Command({ Bucket: 'shared', Prefix: 'vols/pvc-clone/' }));
   assert.deepEqual((cloned.Contents ?? []).map((o) => o.Key).sort(), ['vols/pvc-clone/', 'vols/pvc-clone/deep/a.bin', 'vols/pvc-clone/hello.txt']);
-  const cloneB = (await c.controller.createVolume({ name: 'pvc-clone-b', volumeCapabilities: [RWX], secrets, volumeContentSource: { volume: { volumeId: v1.volumeId } } })).volume;
+  const cloneB = (await c.controller.createVolume({ name: 'pvc-clone-b', volumeCapabilities: [RWX], secrets, volumeContentSource: { volume: { volumeId: v1.volumeId } } })).volume!;
   const gotB = await minio.client.send(new GetObjectCommand({ Bucket: 'pvc-clone-b', Key: 'hello.txt' }));
   assert.equal(await gotB.Body!.transformToString(), 'hello from csi');
   await expectCode(c.controller.createVolume({ name: 'pvc-clone-x', volumeCapabilities: [RWX], parameters: params, secrets, volumeContentSource: { volume: { volumeId: 'bm1:shared/vols/missing/' } } }), 'NOT_FOUND');
@@ -224,7 +224,7 @@ test('prefix volumes: write through the mount, read-only, republish rules, stats
 test('bucket-per-volume: created, used, emptied and removed; long names fit 128 bytes', async () => {
   const c = driver.clients;
   const longName = 'PVC_' + 'x'.repeat(124);
-  const v = (await c.controller.createVolume({ name: longName, volumeCapabilities: [RWX], secrets })).volume;
+  const v = (await c.controller.createVolume({ name: longName, volumeCapabilities: [RWX], secrets })).volume!;
   assert.ok(Buffer.byteLength(v.volumeId) <= 128);
   assert.match(v.volumeId, /^bm1:[a-z0-9-]{3,63}$/);
   const t = join(targets, 'bucketvol');

@@ -28,14 +28,14 @@ after(async () => {
 
 const expectCode = expectCsiError;
 
-const listIds = async (d: RunningDriver = driver): Promise<string[]> => (await d.clients.controller.listVolumes({})).entries.map((e) => e.volume.volumeId).sort();
+const listIds = async (d: RunningDriver = driver): Promise<string[]> => (await d.clients.controller.listVolumes({})).entries.map((e) => e.volume!.volumeId).sort();
 
 test('capability and RPC only with --list-volumes', async () => {
-  const caps = (await driver.clients.controller.controllerGetCapabilities()).capabilities.map((c) => c.rpc.type);
+  const caps = (await driver.clients.controller.controllerGetCapabilities()).capabilities.map((c) => c.rpc?.type);
   assert.ok(caps.includes('LIST_VOLUMES'));
   const plain = await startDriver({ mode: 'controller', defaultEndpoint: minio.endpoint, env: { ...secrets } });
   try {
-    const plainCaps = (await plain.clients.controller.controllerGetCapabilities()).capabilities.map((c) => c.rpc.type);
+    const plainCaps = (await plain.clients.controller.controllerGetCapabilities()).capabilities.map((c) => c.rpc?.type);
     assert.ok(!plainCaps.includes('LIST_VOLUMES'));
     await expectCode(plain.clients.controller.listVolumes({}), 'UNIMPLEMENTED', /--list-volumes/);
   } finally {
@@ -52,7 +52,7 @@ test('capability and RPC only with --list-volumes', async () => {
 test('lists exactly the provisioned volumes of every mode, with their ids; deleted ones disappear; paging', { timeout: 2 * 60_000 }, async () => {
   const c = driver.clients.controller;
   assert.deepEqual(await listIds(), []);
-  const mk = async (name: string, parameters: Record<string, string>) => (await c.createVolume({ name, volumeCapabilities: [RWX], parameters, secrets, capacityRange: { requiredBytes: 5 * 1024 ** 3 } })).volume;
+  const mk = async (name: string, parameters: Record<string, string>) => (await c.createVolume({ name, volumeCapabilities: [RWX], parameters, secrets, capacityRange: { requiredBytes: 5 * 1024 ** 3 } })).volume!;
   const vols = [
     await mk('pvc-1', { bucket: 'team-a', basePrefix: 'k8s/' }),
     await mk('pvc-10', { bucket: 'team-a', basePrefix: 'k8s/' }),
@@ -64,10 +64,10 @@ test('lists exactly the provisioned volumes of every mode, with their ids; delet
   const ids = vols.map((v) => v.volumeId).sort();
   assert.deepEqual(await listIds(), ids);
   const entries = (await c.listVolumes({})).entries;
-  assert.equal(entries.find((e) => e.volume.volumeId === vols[3]!.volumeId)?.volume.capacityBytes, 5 * 1024 ** 3, 'bucket volumes report their capacity');
+  assert.equal(entries.find((e) => e.volume!.volumeId === vols[3]!.volumeId)?.volume!.capacityBytes, 5 * 1024 ** 3, 'bucket volumes report their capacity');
 
   // A clone and an expansion keep the catalogue right.
-  const clone = (await c.createVolume({ name: 'pvc-clone', volumeCapabilities: [RWX], parameters: { bucket: 'team-b' }, secrets, volumeContentSource: { volume: { volumeId: vols[0]!.volumeId } } })).volume;
+  const clone = (await c.createVolume({ name: 'pvc-clone', volumeCapabilities: [RWX], parameters: { bucket: 'team-b' }, secrets, volumeContentSource: { volume: { volumeId: vols[0]!.volumeId } } })).volume!;
   await c.controllerExpandVolume({ volumeId: vols[3]!.volumeId, capacityRange: { requiredBytes: 6 * 1024 ** 3 }, secrets });
   assert.deepEqual(await listIds(), [...ids, clone.volumeId].sort());
 
@@ -77,7 +77,7 @@ test('lists exactly the provisioned volumes of every mode, with their ids; delet
   let pages = 0;
   do {
     const r = await c.listVolumes({ maxEntries: 2, startingToken: token });
-    seen.push(...r.entries.map((e) => e.volume.volumeId));
+    seen.push(...r.entries.map((e) => e.volume!.volumeId));
     token = r.nextToken;
     if (++pages === 1) await c.deleteVolume({ volumeId: seen[0]!, secrets });
   } while (token);

@@ -15,7 +15,7 @@ import { startMinio, type MinioServer } from '../support/minio.js';
 import { copyObject } from '../../src/s3/copy.js';
 import { listAllObjects } from '../../src/s3/list.js';
 import { decodeSnapshotId, SNAPSHOT_ROOT, snapshotPrefix } from '../../src/csi/snapshot-id.js';
-import type { Snapshot, Volume, VolumeCapability } from '../../src/csi/types.js';
+import type { Snapshot__Output as Snapshot, Volume__Output as Volume, VolumeCapability } from '../../src/csi/types.js';
 import { expectCsiError, startDriver, mountsUnder, type RunningDriver } from './driver.js';
 
 let minio: MinioServer;
@@ -50,7 +50,7 @@ async function createVolume(name: string, params: Record<string, string> = share
     capacityRange: { requiredBytes: 1024 ** 3 },
     ...(snapshotId ? { volumeContentSource: { snapshot: { snapshotId } } } : {}),
   });
-  return r.volume;
+  return r.volume!;
 }
 
 /** Publish, run f on the mounted dir, unpublish (which flushes every upload). */
@@ -68,7 +68,7 @@ async function withMount<T>(vol: Volume, name: string, f: (dir: string) => T): P
 async function snapshot(name: string, sourceVolumeId: string, parameters: Record<string, string> = {}): Promise<Snapshot> {
   for (let i = 0; i < 600; i++) {
     const { snapshot: s } = await driver.clients.controller.createSnapshot({ name, sourceVolumeId, parameters, secrets });
-    if (s.readyToUse) return s;
+    if (s?.readyToUse) return s;
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.fail(`snapshot ${name} never became ready`);
@@ -105,7 +105,7 @@ test('prefix mode: snapshot through a mount, delete the source, restore, read ba
   assert.ok(Buffer.byteLength(s1.snapshotId) <= 128);
   assert.equal(s1.sourceVolumeId, v1.volumeId);
   assert.equal(s1.sizeBytes, big.length + Buffer.byteLength('hello snapshot'), 'size = sum of object sizes');
-  assert.ok(s1.creationTime.seconds > 0);
+  assert.ok(s1.creationTime!.seconds > 0);
   const loc1 = decodeSnapshotId(s1.snapshotId)!;
   assert.equal(loc1.bucket, 'shared');
   assert.equal(loc1.dedicatedBucket, false);
@@ -114,7 +114,7 @@ test('prefix mode: snapshot through a mount, delete the source, restore, read ba
   assert.deepEqual(await keys(minio.client, 'shared', p1), [p1, `${p1}deep/`, `${p1}deep/er/`, `${p1}deep/er/big.bin`, `${p1}empty/`, `${p1}hello.txt`], 'snapshot holds pvc-1 only (with its directory markers), not pvc-10');
 
   // Same name + same source: same snapshot (same id and creation time); other source: ALREADY_EXISTS.
-  const again = (await c.createSnapshot({ name: 'snap-1', sourceVolumeId: v1.volumeId, secrets })).snapshot;
+  const again = (await c.createSnapshot({ name: 'snap-1', sourceVolumeId: v1.volumeId, secrets })).snapshot!;
   assert.deepEqual(again, s1);
   await expectCode(c.createSnapshot({ name: 'snap-1', sourceVolumeId: v10.volumeId, secrets }), 'ALREADY_EXISTS', /snap-1/);
   await expectCode(c.createSnapshot({ name: 'snap-x', sourceVolumeId: 'bm1:shared/vols/missing/', secrets }), 'NOT_FOUND');
@@ -176,7 +176,7 @@ test('bucket mode: snapshots in a bucket of their own (or snapshotBucket); the s
   assert.equal(await bucketExists('pvc-bucketvol'), false, 'source bucket deleted although it has snapshots');
 
   // ListSnapshots without filters finds snapshots in every bucket.
-  const all = (await c.listSnapshots({ secrets })).entries.map((e) => e.snapshot.snapshotId).sort();
+  const all = (await c.listSnapshots({ secrets })).entries.map((e) => e.snapshot!.snapshotId).sort();
   assert.deepEqual(all, [own.snapshotId, inStore.snapshotId].sort());
 
   // Restore one into bucket mode and one into prefix mode.
@@ -210,7 +210,7 @@ test('ListSnapshots: filters, paging with tokens, invalid token → ABORTED', { 
   do {
     const r = await c.listSnapshots({ maxEntries: 2, startingToken: token, secrets });
     assert.ok(r.entries.length <= 2);
-    seen.push(...r.entries.map((e) => e.snapshot.snapshotId));
+    seen.push(...r.entries.map((e) => e.snapshot!.snapshotId));
     token = r.nextToken;
     pages++;
     // A snapshot deleted between pages does not break the token.
@@ -223,7 +223,7 @@ test('ListSnapshots: filters, paging with tokens, invalid token → ABORTED', { 
   assert.deepEqual((await c.listSnapshots({ secrets })).entries.length, 4);
 
   const fromB = await c.listSnapshots({ sourceVolumeId: vb.volumeId, secrets });
-  assert.deepEqual(fromB.entries.map((e) => e.snapshot.snapshotId).sort(), made.slice(3).map((s) => s.snapshotId).sort());
+  assert.deepEqual(fromB.entries.map((e) => e.snapshot!.snapshotId).sort(), made.slice(3).map((s) => s.snapshotId).sort());
   const one = await c.listSnapshots({ snapshotId: made[4]!.snapshotId, sourceVolumeId: va.volumeId, secrets });
   assert.deepEqual(one.entries, [], 'both filters must match');
   await expectCode(c.listSnapshots({ startingToken: 'invalid-token', secrets }), 'ABORTED', /starting_token/);
@@ -249,7 +249,7 @@ test('an interrupted copy is not ready, cannot be restored, and is redone by the
   for (let i = 0; i < 10; i++) await minio.client.send(new DeleteObjectCommand({ Bucket: 'shared', Key: `${p}f${i}.txt` }));
   await minio.client.send(new PutObjectCommand({ Bucket: 'shared', Key: `${p}stale.txt`, Body: 'gone from source' }));
 
-  const listed = (await c.listSnapshots({ snapshotId: s.snapshotId, secrets })).entries[0]!.snapshot;
+  const listed = (await c.listSnapshots({ snapshotId: s.snapshotId, secrets })).entries[0]!.snapshot!;
   assert.equal(listed.readyToUse, false);
   await expectCode(createVolume('pvc-too-early', shared, s.snapshotId), 'UNAVAILABLE', /not ready/);
 
@@ -267,15 +267,15 @@ test('a slow copy answers ready_to_use=false first, then true (driver with --sna
   const d = await startDriver({ defaultEndpoint: minio.endpoint, extraArgs: ['--snapshot-wait=0'] });
   try {
     const c = d.clients.controller;
-    const v = (await c.createVolume({ name: 'pvc-slow', volumeCapabilities: [RWX], parameters: shared, secrets })).volume;
+    const v = (await c.createVolume({ name: 'pvc-slow', volumeCapabilities: [RWX], parameters: shared, secrets })).volume!;
     await Promise.all(Array.from({ length: 200 }, (_, i) => minio.client.send(new PutObjectCommand({ Bucket: 'shared', Key: `vols/pvc-slow/o${i}`, Body: `object ${i}` }))));
-    const first = (await c.createSnapshot({ name: 'snap-slow', sourceVolumeId: v.volumeId, secrets })).snapshot;
+    const first = (await c.createSnapshot({ name: 'snap-slow', sourceVolumeId: v.volumeId, secrets })).snapshot!;
     assert.equal(first.readyToUse, false);
-    assert.ok(first.creationTime.seconds > 0);
+    assert.ok(first.creationTime!.seconds > 0);
     let s = first;
     for (let i = 0; i < 600 && !s.readyToUse; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      s = (await c.createSnapshot({ name: 'snap-slow', sourceVolumeId: v.volumeId, secrets })).snapshot;
+      s = (await c.createSnapshot({ name: 'snap-slow', sourceVolumeId: v.volumeId, secrets })).snapshot!;
     }
     assert.equal(s.readyToUse, true);
     assert.equal(s.snapshotId, first.snapshotId);

@@ -151,14 +151,14 @@ test('prefix mode: two names mapping to one id → ALREADY_EXISTS; the first vol
   const c = driver.clients.controller;
   const params = { bucket: 'shared', basePrefix: 'coll/' };
   const odd = 'pvc with spaces';
-  const a = (await c.createVolume({ name: odd, volumeCapabilities: [RWX], parameters: params, secrets })).volume;
+  const a = (await c.createVolume({ name: odd, volumeCapabilities: [RWX], parameters: params, secrets })).volume!;
   // The hashed form of the odd name is itself a plain name: it maps to the same prefix.
   const twin = prefixForVolume(odd, '', 100).slice(0, -1);
   assert.equal(a.volumeId, `bm1:shared/coll/${twin}/`);
   await minio.client.send(new PutObjectCommand({ Bucket: 'shared', Key: `coll/${twin}/data.txt`, Body: 'mine' }));
   await expectCsiError(c.createVolume({ name: twin, volumeCapabilities: [RWX], parameters: params, secrets }), 'ALREADY_EXISTS', /another name/);
   // The same name again is still idempotent.
-  assert.equal((await c.createVolume({ name: odd, volumeCapabilities: [RWX], parameters: params, secrets })).volume.volumeId, a.volumeId);
+  assert.equal((await c.createVolume({ name: odd, volumeCapabilities: [RWX], parameters: params, secrets })).volume!.volumeId, a.volumeId);
   assert.deepEqual(await keysUnder(`coll/${twin}/`), [`coll/${twin}/`, `coll/${twin}/data.txt`]);
   await c.deleteVolume({ volumeId: a.volumeId, secrets });
   assert.deepEqual(await keysUnder(`coll/${twin}/`), []);
@@ -168,11 +168,11 @@ test('prefix mode: two names mapping to one id → ALREADY_EXISTS; the first vol
 test('bucket mode: two names mapping to one bucket → ALREADY_EXISTS', async () => {
   const c = driver.clients.controller;
   const odd = 'PVC_Odd_Name';
-  const a = (await c.createVolume({ name: odd, volumeCapabilities: [RWX], secrets })).volume;
+  const a = (await c.createVolume({ name: odd, volumeCapabilities: [RWX], secrets })).volume!;
   const twin = bucketNameForVolume(odd);
   assert.equal(a.volumeId, `bm1:${twin}`);
   await expectCsiError(c.createVolume({ name: twin, volumeCapabilities: [RWX], secrets }), 'ALREADY_EXISTS', /another name/);
-  assert.equal((await c.createVolume({ name: odd, volumeCapabilities: [RWX], secrets })).volume.volumeId, a.volumeId);
+  assert.equal((await c.createVolume({ name: odd, volumeCapabilities: [RWX], secrets })).volume!.volumeId, a.volumeId);
   await c.deleteVolume({ volumeId: a.volumeId, secrets });
 });
 
@@ -203,7 +203,7 @@ test('volumes of older versions (marker without a name) are still found, kept an
     new PutObjectCommand({ Bucket: 'shared', Key: 'old/pvc-old/', Body: '', ContentType: 'application/x-directory', Metadata: { 'bucketmount-volume': 'true', 'bucketmount-capacity': '1024' } }),
   );
   await minio.client.send(new PutObjectCommand({ Bucket: 'shared', Key: 'old/pvc-old/f.txt', Body: 'f' }));
-  const v = (await c.createVolume({ name: 'pvc-old', volumeCapabilities: [RWX], parameters: { bucket: 'shared', basePrefix: 'old/' }, secrets })).volume;
+  const v = (await c.createVolume({ name: 'pvc-old', volumeCapabilities: [RWX], parameters: { bucket: 'shared', basePrefix: 'old/' }, secrets })).volume!;
   assert.equal(v.volumeId, 'bm1:shared/old/pvc-old/');
   assert.equal(v.capacityBytes, 1024);
   const grown = await c.controllerExpandVolume({ volumeId: v.volumeId, capacityRange: { requiredBytes: 4096 }, secrets });

@@ -15,7 +15,7 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAll } from 'js-yaml';
 import { findTool, generateSchemas, locateSwagger, readToolVersions, type SchemaSet } from './k8s-schemas.js';
-import { normaliseMountOptions } from '../../src/mounter/mount-args.js';
+import { normaliseMountOptions } from '../../src/mount-contract/kube-options.js';
 import { parseStorageClassParams, parseVolumeAttributes } from '../../src/csi/params.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
@@ -31,7 +31,7 @@ type Obj = { [key: string]: unknown };
 interface Doc { source: string; obj: Obj }
 
 // Volume attributes, StorageClass parameters and mount options are checked with the driver's own
-// parsers (src/csi/params.ts, src/mounter/mount-args.ts), so a key or option the driver would
+// parsers (src/csi/params.ts, src/mount-contract/), so a key or option the driver would
 // refuse at CreateVolume / NodePublishVolume fails here first.
 const SECRET_KEYS = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_REGION', 'accessKeyID',
   'secretAccessKey', 'endpoint', 'region', 'GOOGLE_ACCESS_KEY_ID', 'GOOGLE_ACCESS_KEY_SECRET']);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fsSuite } from './helpers.js';
 import { endpointFlags, isFuseMounted, mountEnv, psArgs, runMountCommand } from '../support/mount.js';
 import { freePort } from '../support/minio.js';
-import { MountExit } from '../../src/mounter/exit-codes.js';
+import { MountExit } from '../../src/mount-contract/exit-codes.js';
 
 const s = fsSuite({ bucket: 'cmd', mount: false });
 const T = { timeout: 180_000 };

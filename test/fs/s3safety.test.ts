@@ -21,7 +21,7 @@ import {
 import { errnoOf, fsSuite, patternBytes, sha256, sleep } from './helpers.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { createS3Client, signDataBodiesUnsigned } from '../../src/s3/client.js';
-import { parseMountArgs } from '../../src/mounter/mount-args.js';
+import { parseMountArgs } from '../../src/mount-contract/args.js';
 import { createLogger } from '../../src/log.js';
 import { ObjectUploader } from '../../src/fs/uploader.js';
 import type { FsContext } from '../../src/fs/context.js';

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { startDriver, forceCleanDir, type RunningDriver } from '../csi/driver.js';
-import type { NodePublishVolumeRequest } from '../../src/csi/types.js';
+import type { ClientRequestOf } from '../../src/csi/types.js';
+
+type NodePublishVolumeRequest = ClientRequestOf<'NodePublishVolume'>;
 import { processAlive } from '../../src/mounter/proc.js';
 import { leftovers, NOTHING_LEFT, sleep, waitFor } from './helpers.js';
 

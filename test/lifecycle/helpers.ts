@@ -9,15 +9,13 @@ import { after, before } from 'node:test';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { silentLogger } from '../../src/log.js';
 import { createProcessMounter, type ProcessMounter } from '../../src/mounter/process-mounter.js';
-import { parseMountArgs } from '../../src/mounter/mount-args.js';
-import type { MountSource, PublishRequest } from '../../src/mounter/types.js';
+import { parseMountOptions, type MountSource } from '../../src/mount-contract/options.js';
+import type { PublishRequest } from '../../src/mounter/types.js';
 import { mountsUnder, readMountInfo } from '../../src/util/mountinfo.js';
 import { pidsWithArg, sendSignal } from '../../src/mounter/proc.js';
 
 export function mountSource(minio: MinioServer, bucket: string, extraFlags: string[] = []): MountSource {
-  const cfg = parseMountArgs([bucket, '/unused', `--endpoint-url=${minio.endpoint}`, '--force-path-style', '--metadata-ttl=0', '--region=us-east-1', ...extraFlags]);
-  const { mountPoint: _m, credentialsFile: _c, logFile: _l, foreground: _f, readOnly: _r, volumeId: _v, ...source } = cfg;
-  return source;
+  return { bucket, prefix: '', ...parseMountOptions([`--endpoint-url=${minio.endpoint}`, '--force-path-style', '--metadata-ttl=0', '--region=us-east-1', ...extraFlags]) };
 }
 
 export function publishRequest(

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import { CredentialsError } from '../../src/credentials/errors.js';
 import { MountError } from '../../src/mounter/types.js';
-import { MountArgsError } from '../../src/mounter/mount-args.js';
+import { MountArgsError } from '../../src/mount-contract/flags.js';
+import { S3NameError } from '../../src/s3/names.js';
 import { CsiError, s3ToCsi, toCsiError, codeName } from '../../src/csi/errors.js';
 
 function s3Err(name: string, httpStatusCode: number | undefined, message = name): Error {
@@ -38,6 +39,10 @@ test('mount errors map by kind', () => {
   ];
   for (const [kind, want] of cases) assert.equal(toCsiError(new MountError(kind, 'x')).code, want, kind);
   assert.equal(toCsiError(new MountArgsError('--uid must be a number')).code, status.INVALID_ARGUMENT);
+  const named = new S3NameError('bucket name "A" is not valid');
+  const e = toCsiError(named);
+  assert.equal(e.code, status.INVALID_ARGUMENT);
+  assert.equal(e.cause, named, 'the mapped error keeps its cause');
 });
 
 test('S3 errors map to status codes with a hint', () => {

@@ -15,7 +15,7 @@ import {
   type SnapshotLocation,
 } from '../../src/csi/snapshot-id.js';
 import { locationForVolume, VolumeIdError } from '../../src/csi/volume-id.js';
-import { validateBucketName, validatePrefix } from '../../src/mounter/mount-args.js';
+import { validateBucketName, validatePrefix } from '../../src/s3/names.js';
 import { parseSnapshotClassParams } from '../../src/csi/params.js';
 
 test('round trip: shared and dedicated buckets, connection overrides', () => {

@@ -12,7 +12,7 @@ import { cutMiddle, quote } from '../../src/bounded-text.js';
 import { CsiError, MAX_STATUS_MESSAGE_BYTES, statusMessage } from '../../src/csi/errors.js';
 import { checkPublishTarget, LIMITS, validateRequest } from '../../src/csi/validate.js';
 import { bucketNameForVolume } from '../../src/csi/volume-id.js';
-import { MAX_PREFIX_BYTES, MountArgsError, validateBucketName, validatePrefix } from '../../src/mounter/mount-args.js';
+import { MAX_PREFIX_BYTES, S3NameError, validateBucketName, validatePrefix } from '../../src/s3/names.js';
 import { lastLogLines, LOG_TAIL_MAX_BYTES } from '../../src/mounter/spawn-mount.js';
 import { startCsiServer } from '../../src/csi/server.js';
 import { createCsiClients, CsiCallError } from '../../src/csi/client.js';
@@ -176,11 +176,11 @@ test('bucket names: S3 naming rules (IP address shape, reserved prefixes and suf
     ['Bad_Bucket', /lowercase/],
     ['a..b', /lowercase/],
   ];
-  for (const [b, re] of bad) assert.throws(() => validateBucketName(b), (err: unknown) => err instanceof MountArgsError && re.test(err.message), b);
+  for (const [b, re] of bad) assert.throws(() => validateBucketName(b), (err: unknown) => err instanceof S3NameError && re.test(err.message), b);
   // Huge or binary names are quoted briefly and escaped.
   assert.throws(
     () => validateBucketName('\0'.repeat(100_000)),
-    (err: unknown) => err instanceof MountArgsError && err.message.length < 1000 && err.message.includes('\\u0000') && !err.message.includes('\0'),
+    (err: unknown) => err instanceof S3NameError && err.message.length < 1000 && err.message.includes('\\u0000') && !err.message.includes('\0'),
   );
 });
 
@@ -200,7 +200,7 @@ test('prefixes: control characters and more than MAX_PREFIX_BYTES refused', () =
   assert.throws(() => validatePrefix('p'.repeat(MAX_PREFIX_BYTES) + '/'), /bytes, more than 768/);
   assert.ok(MAX_PREFIX_BYTES < 1024);
   for (const p of ['a\tb/', 'a\0/', 'a\nb/', 'a\u007f/', 'a\u0085/']) {
-    assert.throws(() => validatePrefix(p), (err: unknown) => err instanceof MountArgsError && /control characters/.test(err.message) && !/[\0\t\n]/.test(err.message), JSON.stringify(p));
+    assert.throws(() => validatePrefix(p), (err: unknown) => err instanceof S3NameError && /control characters/.test(err.message) && !/[\0\t\n]/.test(err.message), JSON.stringify(p));
   }
   const m = (() => {
     try {

@@ -3,7 +3,8 @@
 // tokens are refused, and the reserved prefix is outside every volume prefix.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { catalogueKey, decodeVolumePageToken, encodeVolumePageToken, VOLUME_CATALOGUE_ROOT, volumeIdFromCatalogueKey, volumeIdTagValue } from '../../src/csi/volume-catalogue.js';
+import { catalogueKey, VOLUME_CATALOGUE_ROOT, volumeIdFromCatalogueKey, volumeIdTagValue } from '../../src/csi/storage/layout.js';
+import { decodeVolumePageToken, encodeVolumePageToken } from '../../src/csi/storage/volume-catalogue.js';
 import { encodeVolumeId, locationForVolume } from '../../src/csi/volume-id.js';
 
 const ids = [

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bucketNameForVolume, decodeVolumeId, encodeVolumeId, locationForVolume, prefixForVolume, VolumeIdError } from '../../src/csi/volume-id.js';
-import { validateBucketName, validatePrefix } from '../../src/mounter/mount-args.js';
+import { validateBucketName, validatePrefix } from '../../src/s3/names.js';
 
 test('round trip: bucket, prefix and overrides', () => {
   for (const loc of [

@@ -1,7 +1,10 @@
 // Unit tests for the mount command's flag parsing and its inverse.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MountArgsError, mountConfigToArgs, normaliseMountOptions, parseMountArgs, parseSource } from '../../src/mounter/mount-args.js';
+import { mountConfigToArgs, parseMountArgs, parseSource } from '../../src/mount-contract/args.js';
+import { MountArgsError } from '../../src/mount-contract/flags.js';
+import { normaliseMountOptions } from '../../src/mount-contract/kube-options.js';
+import { optionArgs, parseMountOptions } from '../../src/mount-contract/options.js';
 
 test('parses bucket and s3:// sources', () => {
   assert.deepEqual(parseSource('my-bucket'), { bucket: 'my-bucket', prefix: '' });
@@ -83,4 +86,34 @@ test('--retry-timeout (seconds, default unset = 60 s) and --upload-journal parse
   assert.throws(() => parseMountArgs(['bkt', '/m', '--retry-timeout=1.5']), /whole number/);
   assert.deepEqual(normaliseMountOptions(['retry-timeout=120'], 'pod'), ['--retry-timeout=120']);
   assert.throws(() => normaliseMountOptions(['upload-journal=/etc/cron.d/x'], 'volume'), /only the node plugin/);
+});
+
+test('parseMountOptions: the volume options of flags, as the mount process reads them, without a source or a mount point', () => {
+  const flags = ['--endpoint-url=http://127.0.0.1:9000', '--force-path-style', '--uid=1000', '--file-mode=0640', '--data-cache', '--metadata-ttl=0.5', '--retry-timeout=20'];
+  const o = parseMountOptions(flags);
+  assert.equal(o.uid, 1000);
+  assert.equal(o.fileMode, 0o640);
+  assert.equal(o.dataCache, true);
+  assert.equal(o.metadataTtlMs, 500);
+  assert.equal(o.retryTimeoutMs, 20_000);
+  assert.ok(!('bucket' in o) && !('mountPoint' in o) && !('readOnly' in o));
+  // Exactly what the mount process makes of the same flags.
+  const { bucket: _b, prefix: _p, mountPoint: _m, readOnly: _r, foreground: _f, credentialsFile: _c, logFile: _l, volumeId: _v, ...fromArgv } = parseMountArgs(['bkt/p/', '/m', ...flags]);
+  assert.deepEqual(o, fromArgv);
+  assert.deepEqual(parseMountOptions(optionArgs(o)), o, 'optionArgs is the inverse');
+  assert.deepEqual(parseMountOptions([]), parseMountOptions(optionArgs(parseMountOptions([]))));
+});
+
+test('parseMountOptions: bad values, positionals, the source and per-process flags are refused', () => {
+  assert.throws(() => parseMountOptions(['--uid=x']), (e: unknown) => e instanceof MountArgsError && /whole number/.test(e.message));
+  assert.throws(() => parseMountOptions(['--bogus']), MountArgsError);
+  assert.throws(() => parseMountOptions(['bkt']), /flags only/);
+  for (const f of ['--prefix=a/', '--read-only', '--foreground', '--credentials-file=/x', '--log-file=/x', '--volume-id=v']) {
+    assert.throws(() => parseMountOptions([f]), /not a volume option/, f);
+  }
+});
+
+test('bucket and prefix errors of the source are bad arguments of the mount command', () => {
+  assert.throws(() => parseMountArgs(['Bad_Bucket', '/m']), (e: unknown) => e instanceof MountArgsError && /bucket name/.test(e.message) && e.cause instanceof Error);
+  assert.throws(() => parseMountArgs(['bkt', '/m', '--prefix=../']), (e: unknown) => e instanceof MountArgsError && /segments/.test(e.message));
 });

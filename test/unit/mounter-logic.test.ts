@@ -6,14 +6,13 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMountInfo, mountsAt, topMountAt, mountsUnder, isFuse, unescapeMountField } from '../../src/util/mountinfo.js';
-import { shareKey, canonicalJson, StateStore, emptyState, newShareId } from '../../src/mounter/state-store.js';
+import { shareKey, canonicalJson, newShareId } from '../../src/mounter/state-store.js';
 import { writeCredentialsFile } from '../../src/credentials/credentials-file.js';
 import { parseProcStat, processAlive, procStartTime } from '../../src/mounter/proc.js';
 import { mountProcessEnv, lastLogLines } from '../../src/mounter/spawn-mount.js';
-import { exitCodeToErrorKind, MountExit } from '../../src/mounter/exit-codes.js';
+import { exitCodeToErrorKind, MountExit } from '../../src/mount-contract/exit-codes.js';
 import { KeyedMutex } from '../../src/util/keyed-mutex.js';
-import type { MountSource } from '../../src/mounter/types.js';
-import { MOUNT_DEFAULTS } from '../../src/mounter/mount-args.js';
+import { MOUNT_DEFAULTS, type MountSource } from '../../src/mount-contract/options.js';
 
 const MOUNTINFO = [
   '22 1 0:21 / / rw,relatime shared:1 - overlay overlay rw,lowerdir=/a',
@@ -86,28 +85,6 @@ test('shareKey: equal only when everything matches exactly; key order irrelevant
   assert.equal(shareKey('v1', source({ region: undefined }), false, 'id-a'), k);
   assert.equal(canonicalJson({ b: 1, a: [1, { d: 2, c: 3 }] }), '{"a":[1,{"c":3,"d":2}],"b":1}');
   assert.match(newShareId(k), new RegExp(`^${k.slice(0, 12)}-[0-9a-f]{8}$`));
-});
-
-test('StateStore: load missing → empty, save atomically with 0600, dirs 0700, reject unknown format', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bm-state-'));
-  try {
-    const stateDir = join(dir, 'state');
-    const store = new StateStore(stateDir);
-    assert.deepEqual(store.load(), emptyState());
-    assert.equal(statSync(stateDir).mode & 0o777, 0o700);
-    const st = emptyState();
-    st.targets['/t'] = { targetPath: '/t', volumeId: 'v', shareId: 's', shareKey: 'k', readOnly: false, capabilityFingerprint: 'f' };
-    await Promise.all([store.save(emptyState()), store.save(st)]);
-    assert.deepEqual(store.load(), st);
-    assert.equal(statSync(store.file).mode & 0o777, 0o600);
-    assert.deepEqual(readdirSync(stateDir).sort(), ['shares', 'state.json']); // no temp files left
-    const shareDir = await store.createShareDir('abc');
-    assert.equal(statSync(shareDir).mode & 0o777, 0o700);
-    writeFileSync(store.file, JSON.stringify({ version: 99 }));
-    assert.throws(() => store.load(), /unknown format/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 });
 
 test('writeCredentialsFile writes 0600 JSON and replaces atomically', async () => {

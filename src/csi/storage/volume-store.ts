@@ -1,4 +1,4 @@
-// The S3 side of dynamic provisioning: create / find / delete the storage behind a volume.
+// The volume store: the S3 layout of provisioned volumes — create / find / delete the storage behind a volume.
 //   bucket mode: a bucket per volume, tagged as ours with its capacity and volume name; deleted
 //                after emptying, and only when it carries our tag.
 //   prefix mode: a zero-byte marker object "<prefix>" (the prefix itself, ending in "/") holding
@@ -8,12 +8,10 @@
 // Capacity is recorded only so a repeated CreateVolume can tell compatible from incompatible; the
 // volume name so that a different name mapping to the same id (volume-id.ts hashes long or odd
 // names) is refused. Volumes of older versions carry no name: they match any name.
-// Also the server-side copy used by clones and snapshots (multipart copy above 5 GiB).
+// Also the copy of a volume's objects used by clones and snapshots (server-side, s3/copy.ts).
+// The controller reaches these through the CsiStorage interface (storage.ts, s3-storage.ts).
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
   CreateBucketCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
@@ -25,40 +23,27 @@ import {
   ListObjectsV2Command,
   PutBucketTaggingCommand,
   PutObjectCommand,
-  UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
-import { classifyS3Error } from '../s3/errors.js';
-import { quote } from '../bounded-text.js';
-import { CsiError, s3ToCsi } from './errors.js';
-import { SNAPSHOT_ROOT } from './snapshot-id.js';
-import { catalogueKey, VOLUME_CATALOGUE_ROOT, VOLUME_ID_TAG, volumeIdTagValue } from './volume-catalogue.js';
-import { encodeVolumeId } from './volume-id.js';
-import type { VolumeLocation } from './volume-id.js';
+import { copyObject, type CopyOptions as S3CopyOptions } from '../../s3/copy.js';
+import { quote } from '../../bounded-text.js';
+import { classifyS3Error } from '../../s3/errors.js';
+import { listObjects } from '../../s3/list.js';
+import { mapLimit } from '../../util/pool.js';
+import { CsiError, s3ToCsi } from '../errors.js';
+import { SNAPSHOT_ROOT } from '../snapshot-id.js';
+import { encodeVolumeId, type VolumeLocation } from '../volume-id.js';
+import { CAPACITY_TAG, catalogueKey, decodeName, encodeName, NAME_TAG, OWNER_TAG, VOLUME_CATALOGUE_ROOT, VOLUME_ID_TAG, volumeIdTagValue } from './layout.js';
+import { checkVolumeName, type CopyOptions, type CopyResult, type RecordOptions, type VolumeRecord } from './storage.js';
 
-export const OWNER_TAG = 'bucketmount-volume';
-export const CAPACITY_TAG = 'bucketmount-capacity';
-/** Bucket tag holding base64url(volume name). */
-export const NAME_TAG = 'bucketmount-volume-name';
 /** Metadata keys on the prefix marker (x-amz-meta-…). */
-const META_OWNER = 'bucketmount-volume';
-const META_CAPACITY = 'bucketmount-capacity';
-const META_NAME = 'bucketmount-volume-name';
+const META_OWNER = OWNER_TAG;
+const META_CAPACITY = CAPACITY_TAG;
+const META_NAME = NAME_TAG;
 /** META_OWNER values: a complete volume, or one still being filled (clone / restore). */
 const OWNER_DONE = 'true';
 const OWNER_PENDING = 'pending';
-
-export interface VolumeRecord {
-  /** Recorded capacity in bytes (0 = unknown). */
-  capacityBytes: number;
-  /** The volume name it was created for; undefined for volumes of versions that did not record it. */
-  name?: string;
-}
-
-/** Names are any UTF-8; tag values and metadata allow only a few characters: store them base64url. */
-const encodeName = (name: string): string => Buffer.from(name, 'utf8').toString('base64url');
-const decodeName = (v: string | undefined): string | undefined => (v === undefined ? undefined : Buffer.from(v, 'base64url').toString('utf8'));
 
 /** What sits at a prefix volume's marker key. */
 type Marker = { state: 'absent' } | { state: 'foreign' } | { state: 'pending' | 'done'; record: VolumeRecord };
@@ -121,18 +106,6 @@ export async function findVolume(s3: S3Client, loc: VolumeLocation): Promise<Vol
   return m.state === 'done' ? m.record : undefined;
 }
 
-/**
- * Refuse (ALREADY_EXISTS) to create volume `name` where a volume recorded for another name
- * lives: two names can map to one id (volume-id.ts shortens names with a hash).
- */
-export function checkVolumeName(rec: VolumeRecord, loc: VolumeLocation, name: string): void {
-  if (rec.name === undefined || rec.name === name) return;
-  throw new CsiError(
-    status.ALREADY_EXISTS,
-    `volume name ${quote(name)} maps to s3://${loc.bucket}/${loc.prefix}, which already holds a volume of another name; use another volume name`,
-  );
-}
-
 /** Whether a static volume's bucket exists (an empty or not yet used prefix is a valid volume). */
 export async function locationExists(s3: S3Client, loc: VolumeLocation): Promise<boolean> {
   try {
@@ -142,12 +115,6 @@ export async function locationExists(s3: S3Client, loc: VolumeLocation): Promise
     if (isKind(err, 'not-found', 'no-such-bucket')) return false;
     throw s3ToCsi(err, `checking bucket ${loc.bucket}`);
   }
-}
-
-/** Create the storage for a new volume (caller checked that none is recorded). */
-export async function createVolumeStorage(s3: S3Client, loc: VolumeLocation, volumeName: string, capacityBytes: number, region: string | undefined, opts: Omit<RecordOptions, 'name'> = {}): Promise<void> {
-  await prepareVolumeStorage(s3, loc, volumeName, region);
-  await recordCapacity(s3, loc, capacityBytes, { ...opts, name: volumeName });
 }
 
 /** CreateBucket in `region` (us-east-1, the default, takes no location constraint). */
@@ -175,7 +142,7 @@ export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, vo
         empty = !(await holdsObjects(s3, loc.bucket, ''));
       } catch (e2) {
         if (isKind(e2, 'access-denied')) {
-          throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for volume ${volumeName} already exists and is owned by someone else; use another volume name or the bucket parameter (prefix mode)`);
+          throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for volume ${volumeName} already exists and is owned by someone else; use another volume name or the bucket parameter (prefix mode)`, { cause: e2 });
         }
         throw s3ToCsi(e2, `listing bucket ${loc.bucket}`);
       }
@@ -189,7 +156,7 @@ export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, vo
     await s3.send(new HeadBucketCommand({ Bucket: loc.bucket }));
   } catch (err) {
     if (isKind(err, 'not-found', 'no-such-bucket')) {
-      throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} (StorageClass parameter bucket) does not exist: create it first, or leave the parameter out for one bucket per volume`);
+      throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} (StorageClass parameter bucket) does not exist: create it first, or leave the parameter out for one bucket per volume`, { cause: err });
     }
     throw s3ToCsi(err, `checking bucket ${loc.bucket}`);
   }
@@ -291,7 +258,7 @@ export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Pr
       if (err instanceof CsiError) throw err;
       if (isKind(err, 'no-such-bucket')) return { deletedObjects: 0 };
       if (isKind(err, 'not-empty')) {
-        throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} is still not empty after deleting its objects (versioning enabled?); remove the object versions and retry`);
+        throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} is still not empty after deleting its objects (versioning enabled?); remove the object versions and retry`, { cause: err });
       }
       throw s3ToCsi(err, `deleting bucket ${loc.bucket}`);
     }
@@ -320,13 +287,6 @@ export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Pr
     if (isKind(err, 'no-such-bucket')) return { deletedObjects: 0 };
     throw s3ToCsi(err, `deleting s3://${loc.bucket}/${loc.prefix}`);
   }
-}
-
-export interface RecordOptions {
-  /** Prefix mode: also write the volume's catalogue entry (ListVolumes enabled). */
-  catalogue?: boolean;
-  /** The volume's name (undefined only for a volume of an older version that has none recorded). */
-  name: string | undefined;
 }
 
 /**
@@ -364,72 +324,6 @@ export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacity
   await writeMarker(s3, loc, { owner: OWNER_DONE, capacityBytes, name: opts.name });
 }
 
-/** Largest object a single CopyObject can copy; bigger ones are copied part by part. */
-const MAX_SINGLE_COPY = 5 * 1024 ** 3;
-/** S3 allows at most 10,000 parts; parts (but the last) must be at least 5 MiB. */
-const MAX_PARTS = 10_000;
-const MIN_PART = 5 * 1024 ** 2;
-
-export interface CopyOptions {
-  /** Objects larger than this are copied with UploadPartCopy (default 5 GiB, the S3 limit). */
-  multipartThreshold?: number;
-  /** Part size of multipart copies (default 512 MiB, raised when 10,000 parts would not do). */
-  partSize?: number;
-  /** Checked between objects: a cancelled copy stops with an ABORTED error. */
-  signal?: AbortSignal;
-}
-
-export interface CopyResult {
-  objects: number;
-  bytes: number;
-}
-
-const encodeCopySource = (bucket: string, key: string): string => `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
-
-/** Server-side copy of one object of `size` bytes: CopyObject, or UploadPartCopy above the threshold. */
-export async function copyObject(s3: S3Client, from: { bucket: string; key: string; size: number }, to: { bucket: string; key: string }, opts: CopyOptions = {}): Promise<void> {
-  const source = encodeCopySource(from.bucket, from.key);
-  if (from.size <= (opts.multipartThreshold ?? MAX_SINGLE_COPY)) {
-    await s3.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: source, MetadataDirective: 'COPY' }));
-    return;
-  }
-  const head = await s3.send(new HeadObjectCommand({ Bucket: from.bucket, Key: from.key }));
-  const partSize = Math.max(opts.partSize ?? 512 * 1024 ** 2, MIN_PART, Math.ceil(from.size / MAX_PARTS));
-  const up = await s3.send(
-    new CreateMultipartUploadCommand({
-      Bucket: to.bucket,
-      Key: to.key,
-      ContentType: head.ContentType,
-      Metadata: head.Metadata,
-      ...(head.CacheControl ? { CacheControl: head.CacheControl } : {}),
-      ...(head.ContentEncoding ? { ContentEncoding: head.ContentEncoding } : {}),
-    }),
-  );
-  const uploadId = up.UploadId!;
-  try {
-    const parts: { PartNumber: number; ETag: string }[] = [];
-    for (let start = 0, n = 1; start < from.size; start += partSize, n++) {
-      const end = Math.min(start + partSize, from.size) - 1;
-      const r = await s3.send(
-        new UploadPartCopyCommand({
-          Bucket: to.bucket,
-          Key: to.key,
-          UploadId: uploadId,
-          PartNumber: n,
-          CopySource: source,
-          CopySourceRange: `bytes=${start}-${end}`,
-          ...(head.ETag ? { CopySourceIfMatch: head.ETag } : {}),
-        }),
-      );
-      parts.push({ PartNumber: n, ETag: r.CopyPartResult!.ETag! });
-    }
-    await s3.send(new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
-  } catch (err) {
-    await s3.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId })).catch(() => undefined);
-    throw err;
-  }
-}
-
 /**
  * Copy every object of `src` into `dst` with server-side copies (same endpoint and
  * credentials), skipping the source's marker, anything already under the destination prefix
@@ -438,45 +332,26 @@ export async function copyObject(s3: S3Client, from: { bucket: string; key: stri
  */
 export async function copyVolumeData(s3: S3Client, src: VolumeLocation, dst: VolumeLocation, opts: CopyOptions = {}): Promise<CopyResult> {
   const keys: { key: string; size: number }[] = [];
-  let token: string | undefined;
   try {
-    do {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: src.bucket, Prefix: src.prefix || undefined, ContinuationToken: token }));
-      for (const o of page.Contents ?? []) {
-        const key = o.Key!;
-        if (key === src.prefix) continue;
-        if (src.bucket === dst.bucket && key.startsWith(dst.prefix)) continue;
-        if (src.prefix === '' && (key.startsWith(SNAPSHOT_ROOT) || key.startsWith(VOLUME_CATALOGUE_ROOT))) continue;
-        keys.push({ key, size: o.Size ?? 0 });
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    for await (const o of listObjects(s3, { bucket: src.bucket, prefix: src.prefix })) {
+      if (o.key === src.prefix) continue;
+      if (src.bucket === dst.bucket && o.key.startsWith(dst.prefix)) continue;
+      if (src.prefix === '' && (o.key.startsWith(SNAPSHOT_ROOT) || o.key.startsWith(VOLUME_CATALOGUE_ROOT))) continue;
+      keys.push({ key: o.key, size: o.size });
+    }
   } catch (err) {
     throw s3ToCsi(err, `listing s3://${src.bucket}/${src.prefix}`);
   }
-  const queue = [...keys];
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    for (let k = queue.shift(); k && !failed; k = queue.shift()) {
-      if (opts.signal?.aborted) throw new CsiError(status.ABORTED, `copy to s3://${dst.bucket}/${dst.prefix} was cancelled`);
-      const rel = k.key.slice(src.prefix.length);
-      try {
-        await copyObject(s3, { bucket: src.bucket, key: k.key, size: k.size }, { bucket: dst.bucket, key: dst.prefix + rel }, opts);
-      } catch (err) {
-        throw s3ToCsi(err, `copying s3://${src.bucket}/${k.key} to s3://${dst.bucket}/${dst.prefix}${rel}`);
-      }
+  const copyOpts: S3CopyOptions = { multipartThreshold: opts.multipartThreshold, partSize: opts.partSize };
+  // mapLimit waits for every running copy (not just the first failure) so no copy lands after we return.
+  await mapLimit(keys, 8, async (k) => {
+    if (opts.signal?.aborted) throw new CsiError(status.ABORTED, `copy to s3://${dst.bucket}/${dst.prefix} was cancelled`);
+    const rel = k.key.slice(src.prefix.length);
+    try {
+      await copyObject(s3, { bucket: src.bucket, key: k.key, size: k.size }, { bucket: dst.bucket, key: dst.prefix + rel }, copyOpts);
+    } catch (err) {
+      throw s3ToCsi(err, `copying s3://${src.bucket}/${k.key} to s3://${dst.bucket}/${dst.prefix}${rel}`);
     }
-  };
-  // Wait for every worker (not just the first failure) so no copy lands after we return.
-  const results = await Promise.allSettled(
-    Array.from({ length: Math.min(8, keys.length) }, () =>
-      worker().catch((err: unknown) => {
-        failed = true;
-        throw err;
-      }),
-    ),
-  );
-  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failure) throw failure.reason;
+  });
   return { objects: keys.length, bytes: keys.reduce((a, k) => a + k.size, 0) };
 }

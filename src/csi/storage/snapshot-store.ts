@@ -7,10 +7,13 @@
 // copied, so an interrupted copy is visible as not ready (and redone by the next CreateSnapshot).
 import { DeleteBucketCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
-import { classifyS3Error } from '../s3/errors.js';
-import { CsiError, s3ToCsi } from './errors.js';
-import { createBucketCommand, deleteAllUnder, findVolume } from './provisioner.js';
-import { decodeSnapshotId, SNAPSHOT_ROOT, snapshotPrefix, type SnapshotLocation } from './snapshot-id.js';
+import { classifyS3Error } from '../../s3/errors.js';
+import { listCommonPrefixes } from '../../s3/list.js';
+import { mapLimit } from '../../util/pool.js';
+import { CsiError, s3ToCsi } from '../errors.js';
+import { decodeSnapshotId, SNAPSHOT_ROOT, snapshotPrefix, type SnapshotLocation } from '../snapshot-id.js';
+import type { SnapshotRecord } from './storage.js';
+import { createBucketCommand, deleteAllUnder, findVolume } from './volume-store.js';
 
 /** x-amz-meta-… keys of the marker. */
 const META = {
@@ -22,18 +25,6 @@ const META = {
   capacity: 'bucketmount-capacity',
   ready: 'bucketmount-ready',
 } as const;
-
-export interface SnapshotRecord {
-  snapshotId: string;
-  sourceVolumeId: string;
-  /** Creation time, ms since the epoch (first attempt). */
-  createdMs: number;
-  /** Bytes copied (sum of object sizes); 0 until ready. */
-  sizeBytes: number;
-  /** Recorded capacity of the source volume (restores get at least this). */
-  capacityBytes: number;
-  readyToUse: boolean;
-}
 
 const kindOf = (err: unknown): ReturnType<typeof classifyS3Error> => classifyS3Error(err);
 
@@ -101,7 +92,7 @@ export async function prepareSnapshotBucket(s3: S3Client, loc: SnapshotLocation,
       return;
     } catch (err) {
       if (['not-found', 'no-such-bucket'].includes(kindOf(err))) {
-        throw new CsiError(status.FAILED_PRECONDITION, `snapshot bucket ${loc.bucket} does not exist: create it (VolumeSnapshotClass parameter snapshotBucket, or the volume's shared bucket)`);
+        throw new CsiError(status.FAILED_PRECONDITION, `snapshot bucket ${loc.bucket} does not exist: create it (VolumeSnapshotClass parameter snapshotBucket, or the volume's shared bucket)`, { cause: err });
       }
       throw s3ToCsi(err, `checking snapshot bucket ${loc.bucket}`);
     }
@@ -111,7 +102,7 @@ export async function prepareSnapshotBucket(s3: S3Client, loc: SnapshotLocation,
   } catch (err) {
     if (kindOf(err) !== 'already-exists') throw s3ToCsi(err, `creating snapshot bucket ${loc.bucket}`);
     if (await findVolume(s3, { bucket: loc.bucket, prefix: '' })) {
-      throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for this snapshot already exists and is a bucketmount volume; use another snapshot name, or set the VolumeSnapshotClass parameter snapshotBucket`);
+      throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for this snapshot already exists and is a bucketmount volume; use another snapshot name, or set the VolumeSnapshotClass parameter snapshotBucket`, { cause: err });
     }
     const r = await s3.send(new ListObjectsV2Command({ Bucket: loc.bucket, MaxKeys: 1 })).catch((e: unknown) => {
       throw s3ToCsi(e, `listing bucket ${loc.bucket}`);
@@ -148,27 +139,8 @@ export async function deleteSnapshotStorage(s3: S3Client, loc: SnapshotLocation)
 
 /** Snapshot segments present in one bucket (common prefixes under the reserved prefix). */
 async function segmentsIn(s3: S3Client, bucket: string): Promise<string[]> {
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: SNAPSHOT_ROOT, Delimiter: '/', ContinuationToken: token }));
-    for (const p of page.CommonPrefixes ?? []) {
-      const seg = p.Prefix?.slice(SNAPSHOT_ROOT.length, -1);
-      if (seg) out.push(seg);
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return out;
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, f: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await f(items[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
+  const prefixes = await listCommonPrefixes(s3, { bucket, prefix: SNAPSHOT_ROOT, delimiter: '/' });
+  return prefixes.map((p) => p.slice(SNAPSHOT_ROOT.length, -1)).filter((seg) => seg !== '');
 }
 
 /**

@@ -8,32 +8,13 @@
 //   bucket mode: the bucket tag "bucketmount-volume-id" = base64url(volume id), always written with
 //                the capacity tag.
 // Volumes provisioned before (prefix mode: without --list-volumes) are not listed.
-import { GetBucketTaggingCommand, ListBucketsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { classifyS3Error } from '../s3/errors.js';
-import { s3ToCsi } from './errors.js';
-import { CAPACITY_TAG, OWNER_TAG } from './provisioner.js';
-import { decodeVolumeId } from './volume-id.js';
-
-export const VOLUME_CATALOGUE_ROOT = '.bucketmount-volumes/';
-/** Bucket tag holding base64url(volume id) (tag values allow only a few punctuation characters). */
-export const VOLUME_ID_TAG = 'bucketmount-volume-id';
-
-const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
-
-function unb64Id(s: string): string | undefined {
-  if (!/^[A-Za-z0-9_-]+$/.test(s)) return undefined;
-  const id = Buffer.from(s, 'base64url').toString('utf8');
-  return decodeVolumeId(id) ? id : undefined;
-}
-
-export const catalogueKey = (volumeId: string): string => VOLUME_CATALOGUE_ROOT + b64(volumeId);
-export const volumeIdTagValue = (volumeId: string): string => b64(volumeId);
-
-/** The volume id a catalogue key stands for, or undefined when it is not one. */
-export function volumeIdFromCatalogueKey(key: string): string | undefined {
-  if (!key.startsWith(VOLUME_CATALOGUE_ROOT)) return undefined;
-  return unb64Id(key.slice(VOLUME_CATALOGUE_ROOT.length));
-}
+import { GetBucketTaggingCommand, ListBucketsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { classifyS3Error } from '../../s3/errors.js';
+import { listObjects } from '../../s3/list.js';
+import { mapLimit } from '../../util/pool.js';
+import { s3ToCsi } from '../errors.js';
+import { decodeVolumeId } from '../volume-id.js';
+import { CAPACITY_TAG, encodeName, OWNER_TAG, unb64Id, VOLUME_CATALOGUE_ROOT, VOLUME_ID_TAG, volumeIdFromCatalogueKey } from './layout.js';
 
 export interface ListedVolume {
   volumeId: string;
@@ -61,16 +42,11 @@ async function fromTags(s3: S3Client, bucket: string): Promise<ListedVolume | un
 
 async function fromCatalogue(s3: S3Client, bucket: string): Promise<ListedVolume[]> {
   const out: ListedVolume[] = [];
-  let token: string | undefined;
   try {
-    do {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: VOLUME_CATALOGUE_ROOT, ContinuationToken: token }));
-      for (const o of page.Contents ?? []) {
-        const id = volumeIdFromCatalogueKey(o.Key ?? '');
-        if (id && decodeVolumeId(id)!.bucket === bucket) out.push({ volumeId: id, capacityBytes: 0 });
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    for await (const o of listObjects(s3, { bucket, prefix: VOLUME_CATALOGUE_ROOT })) {
+      const id = volumeIdFromCatalogueKey(o.key);
+      if (id && decodeVolumeId(id)!.bucket === bucket) out.push({ volumeId: id, capacityBytes: 0 });
+    }
   } catch (err) {
     if (['access-denied', 'no-such-bucket', 'not-found'].includes(classifyS3Error(err))) return [];
     throw s3ToCsi(err, `listing the volume catalogue of bucket ${bucket}`);
@@ -87,22 +63,16 @@ export async function listAllVolumes(s3: S3Client): Promise<ListedVolume[]> {
   } catch (err) {
     throw s3ToCsi(err, 'listing buckets to find volumes (ListVolumes uses the controller credentials and needs s3:ListAllMyBuckets)');
   }
-  const out: ListedVolume[] = [];
-  const queue = [...buckets];
-  const worker = async (): Promise<void> => {
-    for (let b = queue.shift(); b; b = queue.shift()) {
-      const [own, catalogued] = await Promise.all([fromTags(s3, b), fromCatalogue(s3, b)]);
-      if (own) out.push(own);
-      out.push(...catalogued);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, buckets.length) }, worker));
-  return out;
+  const perBucket = await mapLimit(buckets, 8, async (b) => {
+    const [own, catalogued] = await Promise.all([fromTags(s3, b), fromCatalogue(s3, b)]);
+    return [...(own ? [own] : []), ...catalogued];
+  });
+  return perBucket.flat();
 }
 
 const TOKEN_PREFIX = 'bmv1:';
 
-export const encodeVolumePageToken = (afterId: string): string => TOKEN_PREFIX + b64(afterId);
+export const encodeVolumePageToken = (afterId: string): string => TOKEN_PREFIX + encodeName(afterId);
 
 /** The volume id to resume after; undefined when the token is not one of ours (→ ABORTED). */
 export function decodeVolumePageToken(token: string): string | undefined {

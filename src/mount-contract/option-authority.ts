@@ -1,5 +1,5 @@
 // Who may set each mount option: the one table (docs/security/authz.md shows it; a unit test
-// keeps the two equal and fails when a flag of mount-args.ts has no entry here). Authors, from
+// keeps the two equal and fails when a flag of flags.ts has no entry here). Authors, from
 // least to most trusted:
 //   pod    – a pod author: inline (ephemeral) volume attributes (`csi.storage.k8s.io/ephemeral=true`);
 //   volume – a PV or StorageClass author: PV volumeAttributes / mountOptions, StorageClass
@@ -29,7 +29,7 @@ export interface OptionRule {
 }
 
 /**
- * Every flag of `bucketmount mount` (FLAGS in mount-args.ts) → its rule. Keys are checked
+ * Every flag of `bucketmount mount` (FLAGS in flags.ts) → its rule. Keys are checked
  * against FLAGS by test/unit/option-authority.test.ts.
  */
 export const OPTION_AUTHORITY = {
