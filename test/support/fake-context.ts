@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FsContext } from '../../src/fs/context.js';
 import { silentLogger } from '../../src/log.js';
-// The one import of the mount options' module in the unit-test helpers (it may move).
-import { MOUNT_DEFAULTS } from '../../src/mounter/mount-args.js';
+import { MOUNT_DEFAULTS } from '../../src/mount-contract/options.js';
 import { FakeS3, type FakeS3Options } from './fake-s3.js';
 import { S3Faults } from './s3-faults.js';
 
