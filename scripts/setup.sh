@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-APT_PACKAGES=(fuse3 libfuse2 libfuse-dev pkg-config s3fs rclone python3-numpy rsync attr procps util-linux)
+APT_PACKAGES=(fuse3 libfuse2 libfuse-dev libfuse3-dev pkg-config make g++ s3fs rclone python3-numpy rsync attr procps util-linux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -23,4 +23,6 @@ go_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 # Area-specific installers (helm/kubeconform for deploy checks, benchmark peers, ...).
 for extra in scripts/setup.d/*.sh; do [ -f "$extra" ] && GOBIN="$GOBIN" bash "$extra"; done
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+# npm ci builds native/fuse3 (package.json "install"); build it when node_modules was already there.
+[ -f native/fuse3/build/Release/bucketmount_fuse3.node ] || bash scripts/build-native.sh
 echo "setup: done (tools in $GOBIN)"
