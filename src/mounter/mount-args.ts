@@ -64,7 +64,13 @@ export interface MountConfig {
   uploadJournal?: string;
   /** Where to read other processes' descriptors (a forked writer's close): default /proc; a node plugin passes the host's. */
   procRoot?: string;
+  /** FUSE implementation serving the mount (--fuse-layer); undefined = fuse-native. */
+  fuseLayer?: FuseLayer;
 }
+
+/** FUSE implementations the mount command can serve with (docs/fuse3.md). */
+export const FUSE_LAYERS = ['fuse-native', 'fuse3'] as const;
+export type FuseLayer = (typeof FUSE_LAYERS)[number];
 
 export const MOUNT_DEFAULTS = {
   forcePathStyle: false,
@@ -127,6 +133,7 @@ const FLAGS = {
   'retry-timeout': { type: 'string', help: 'seconds to retry a failing S3 request before EIO (default 60, 0..3600)' },
   'upload-journal': { type: 'string', help: 'file recording unfinished multipart uploads; a dead mount\'s are aborted at start' },
   'proc-root': { type: 'string', help: 'procfs showing the processes that write to the mount (default /proc)' },
+  'fuse-layer': { type: 'string', help: 'FUSE implementation: fuse-native (default) or fuse3 (libfuse3 low-level addon)' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -327,6 +334,11 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
     uploadJournal: str('upload-journal'),
     procRoot: str('proc-root'),
   };
+  const layer = str('fuse-layer');
+  if (layer !== undefined) {
+    if (!(FUSE_LAYERS as readonly string[]).includes(layer)) throw new MountArgsError(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${layer}"`);
+    cfg.fuseLayer = layer as FuseLayer;
+  }
   if (!['error', 'warn', 'info', 'debug'].includes(cfg.logLevel)) {
     throw new MountArgsError(`--log-level must be error, warn, info or debug, got "${cfg.logLevel}"`);
   }
@@ -375,6 +387,7 @@ export function mountConfigToArgs(cfg: MountConfig): string[] {
   opt('retry-timeout', cfg.retryTimeoutMs === undefined ? undefined : String(cfg.retryTimeoutMs / 1000));
   opt('upload-journal', cfg.uploadJournal);
   opt('proc-root', cfg.procRoot);
+  opt('fuse-layer', cfg.fuseLayer);
   return args;
 }
 
