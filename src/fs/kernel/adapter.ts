@@ -40,6 +40,15 @@ function ms(t: Date | number): number {
   return typeof t === 'number' ? t : t.getTime();
 }
 
+/**
+ * Times are shown in whole seconds: S3 gives HEAD times in seconds but listings (READDIRPLUS
+ * attributes) in milliseconds, and tools like tar report "file changed as we read it" when an
+ * fstat from a listing and a later one from a HEAD differ.
+ */
+function seconds(t: Date | number): number {
+  return Math.floor(ms(t) / 1000) * 1000;
+}
+
 export class KernelAdapter {
   readonly nodes = new NodeTable();
   private readonly dirs = new Map<number, DirHandle>();
@@ -200,9 +209,9 @@ export class KernelAdapter {
     out[at + A.SIZE] = st.size;
     out[at + A.BLOCKS] = st.blocks ?? Math.ceil(st.size / 512);
     out[at + A.BLKSIZE] = st.blksize ?? 4096;
-    out[at + A.ATIME] = ms(st.atime);
-    out[at + A.MTIME] = ms(st.mtime);
-    out[at + A.CTIME] = ms(st.ctime);
+    out[at + A.ATIME] = seconds(st.atime);
+    out[at + A.MTIME] = seconds(st.mtime);
+    out[at + A.CTIME] = seconds(st.ctime);
     return out;
   }
 

@@ -31,7 +31,7 @@ export class Fuse3Mount {
     private readonly mnt: string,
     ops: FuseOps,
     private readonly cfg: MountConfig,
-    log: Logger,
+    private readonly log: Logger,
     private readonly init: InitOptions = { maxWrite: FUSE3_MAX_IO, maxReadahead: FUSE3_MAX_IO, maxBackground: 64, congestionThreshold: 48, timeGranNs: 1_000_000 },
   ) {
     this.addon = loadFuse3();
@@ -52,6 +52,7 @@ export class Fuse3Mount {
   /** Unmount and wait until the session ended. */
   async unmount(): Promise<void> {
     if (!this.session) return;
+    this.log.info('fuse3: unmounting', { pending: this.pending, nodes: this.adapter.nodes.size });
     this.addon.unmount(this.session);
     await this.closed;
   }
