@@ -138,8 +138,10 @@ export class KernelAdapter {
           ),
         );
       case Op.FLUSH:
+        if (!this.ops.flush) return this.ok(r);
         return this.withPath(r, ino, (p) => this.ops.flush!(p, a1, (e) => this.done(r, e)));
       case Op.FSYNC:
+        if (!this.ops.fsync) return this.ok(r);
         return this.withPath(r, ino, (p) => this.ops.fsync!(p, a2, a1, (e) => this.done(r, e)));
       case Op.RELEASE:
         return this.release(r, ino, a1);
@@ -164,6 +166,7 @@ export class KernelAdapter {
           this.addon.replyStatfs(r.session, r.id, v);
         });
       case Op.ACCESS:
+        if (!this.ops.access) return this.ok(r);
         return this.withPath(r, ino, (p) => this.ops.access!(p, a1, (e) => this.done(r, e)));
       default:
         // MKNOD, SYMLINK, READLINK, LINK: BucketFs has no such objects.
