@@ -13,10 +13,13 @@
 
 FROM node:24-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libfuse-dev pkg-config python3 make g++ \
+ && apt-get install -y --no-install-recommends libfuse-dev libfuse3-dev pkg-config python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
+# npm ci builds our libfuse3 addon (package.json "install" → scripts/build-native.sh).
+COPY scripts/build-native.sh ./scripts/build-native.sh
+COPY native/fuse3/binding.gyp native/fuse3/fuse3.c ./native/fuse3/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY proto ./proto
@@ -28,7 +31,7 @@ RUN npx tsc -p tsconfig.json \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim
-# fuse3: fusermount3 (unmount helper); libfuse2: the FUSE 2 library API fuse-native speaks;
+# fuse3: fusermount3 (unmount helper) and libfuse3-3 (our native/fuse3 addon, --fuse-layer fuse3); libfuse2: the FUSE 2 library API fuse-native speaks;
 # util-linux/mount: mount/umount for bind mounts and lazy unmounts; tini: PID 1 that reaps the
 # detached mount processes; ca-certificates: TLS to S3/STS endpoints.
 RUN apt-get update \
@@ -42,6 +45,7 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/proto ./proto
 COPY --from=build /src/dist/cmd ./dist/cmd
 COPY --from=build /src/dist/src ./dist/src
+COPY --from=build /src/native/fuse3/build/Release/bucketmount_fuse3.node ./native/fuse3/build/Release/bucketmount_fuse3.node
 COPY --chmod=0755 deploy/image/node-supervisor.sh /app/bin/node-supervisor
 RUN printf '#!/bin/sh\nexec node /app/dist/cmd/bucketmount.js "$@"\n' >/usr/local/bin/bucketmount \
  && chmod 0755 /usr/local/bin/bucketmount

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-APT_PACKAGES=(fuse3 libfuse2 libfuse-dev pkg-config s3fs rclone python3-numpy rsync attr procps util-linux)
+APT_PACKAGES=(fuse3 libfuse2 libfuse-dev libfuse3-dev pkg-config make g++ s3fs rclone python3-numpy rsync attr procps util-linux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -41,4 +41,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
   echo "$abi" >node_modules/.bucketmount-node
 fi
+# npm ci builds native/fuse3 (package.json "install"); build it when node_modules was already there.
+[ -f native/fuse3/build/Release/bucketmount_fuse3.node ] || bash scripts/build-native.sh
 echo "setup: done (Node $(node --version) from $(command -v node); tools in $GOBIN)"

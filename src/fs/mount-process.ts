@@ -19,6 +19,7 @@ import { classifyS3Error, describeS3Error } from '../s3/errors.js';
 import { isFuse, mountsAt } from '../util/mountinfo.js';
 import type { FsContext } from './context.js';
 import { BucketFs } from './filesystem.js';
+import { Fuse3Mount } from './kernel/fuse3-mount.js';
 import { warmUp } from './warm-up.js';
 import { JournalBusyError, UploadJournal } from './upload-journal.js';
 
@@ -179,6 +180,21 @@ function unmountFuse(fuse: Fuse): Promise<void> {
   );
 }
 
+/** The FUSE layer serving a mount: fuse-native (libfuse 2, high level) or our libfuse3 addon. */
+interface FuseLayerMount {
+  mount(): Promise<void>;
+  unmount(): Promise<void>;
+}
+
+function fuseLayerFor(mnt: string, fs: BucketFs, cfg: MountConfig, log: Logger): FuseLayerMount {
+  if (cfg.fuseLayer === 'fuse3') {
+    const m = new Fuse3Mount(mnt, fs.ops(), cfg, log);
+    return { mount: async () => m.mount(), unmount: () => m.unmount() };
+  }
+  const fuse = new BucketFuse(mnt, fs.ops(), cfg);
+  return { mount: () => mountFuse(fuse), unmount: () => unmountFuse(fuse) };
+}
+
 /** True while /proc/self/mountinfo lists a FUSE mount at `dir`. */
 function isMountedAt(dir: string): boolean {
   try {
@@ -245,15 +261,16 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     return fail(MountExit.INTERNAL, (err as Error).message);
   }
   const fs = new BucketFs(ctx);
-  const fuse = new BucketFuse(mnt, fs.ops(), cfg);
+  let fuse: FuseLayerMount;
   try {
-    await mountFuse(fuse);
+    fuse = fuseLayerFor(mnt, fs, cfg, log);
+    await fuse.mount();
   } catch (err) {
     ctx.s3.destroy();
     return fail(MountExit.FUSE_FAILED, `FUSE mount at ${mnt} failed: ${(err as Error).message}`);
   }
   tuneReadahead(mnt, log);
-  log.info('mounted', { mountPoint: mnt, source: fs.describe(), readOnly: cfg.readOnly });
+  log.info('mounted', { mountPoint: mnt, source: fs.describe(), readOnly: cfg.readOnly, fuseLayer: cfg.fuseLayer ?? 'fuse-native' });
 
   return new Promise<number>((resolveExit) => {
     let stopping = false;
@@ -264,7 +281,7 @@ export async function runMount(cfg: MountConfig): Promise<number> {
       void (async () => {
         await fs.flushAll();
         ctx.journal?.close();
-        await unmountFuse(fuse);
+        await fuse.unmount();
         ctx.s3.destroy();
         rmSync(ctx.spoolDir, { recursive: true, force: true });
         fs.closeCache();

@@ -69,6 +69,7 @@ export const OPTION_AUTHORITY = {
   'retry-timeout': { author: 'pod', why: 'how long this mount\'s own requests retry an unreachable endpoint before EIO (0..3600 s)' },
   'upload-journal': { author: 'node', why: 'a host path chosen by the node (per share, under the state dir)' },
   'proc-root': { author: 'node', why: 'a host path: the procfs of the node (the node plugin\'s --host-proc)' },
+  'fuse-layer': { author: 'node', why: 'which FUSE implementation (native code) serves every mount of the node: a node-wide choice while fuse3 is being proven' },
 } as const satisfies Record<string, OptionRule>;
 
 export type OptionName = keyof typeof OPTION_AUTHORITY;

@@ -53,7 +53,13 @@ export interface MountOptions {
   uploadJournal?: string;
   /** Where to read other processes' descriptors (a forked writer's close): default /proc; a node plugin passes the host's. */
   procRoot?: string;
+  /** FUSE implementation serving the mount (--fuse-layer); undefined = fuse-native. */
+  fuseLayer?: FuseLayer;
 }
+
+/** FUSE implementations the mount command can serve with (docs/fuse3.md). */
+export const FUSE_LAYERS = ['fuse-native', 'fuse3'] as const;
+export type FuseLayer = (typeof FUSE_LAYERS)[number];
 
 /** What a mount serves: the bucket, the prefix and the options (the mounter's sharing identity). */
 export interface MountSource extends MountOptions {
@@ -170,6 +176,11 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
     uploadJournal: f.str('upload-journal'),
     procRoot: f.str('proc-root'),
   };
+  const layer = f.str('fuse-layer');
+  if (layer !== undefined) {
+    if (!(FUSE_LAYERS as readonly string[]).includes(layer)) throw new MountArgsError(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${layer}"`);
+    opts.fuseLayer = layer as FuseLayer;
+  }
   if (!['error', 'warn', 'info', 'debug'].includes(opts.logLevel)) {
     throw new MountArgsError(`--log-level must be error, warn, info or debug, got "${opts.logLevel}"`);
   }
@@ -225,5 +236,6 @@ export function optionArgs(opts: MountOptions): string[] {
   opt('retry-timeout', opts.retryTimeoutMs === undefined ? undefined : String(opts.retryTimeoutMs / 1000));
   opt('upload-journal', opts.uploadJournal);
   opt('proc-root', opts.procRoot);
+  opt('fuse-layer', opts.fuseLayer);
   return args;
 }

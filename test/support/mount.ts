@@ -24,6 +24,15 @@ function mountCommand(): [string, string[]] {
   return alt ? [alt, ['mount']] : [process.execPath, [MOUNT_BIN, 'mount']];
 }
 
+/**
+ * Flags every test mount gets from the environment: BUCKETMOUNT_TEST_FUSE_LAYER=fuse3 runs the
+ * suites on the libfuse3 layer (--fuse-layer); unset = the mount command's default.
+ */
+export function layerFlags(): string[] {
+  const layer = process.env.BUCKETMOUNT_TEST_FUSE_LAYER;
+  return layer ? [`--fuse-layer=${layer}`] : [];
+}
+
 export interface MountBucketOptions {
   minio: MinioServer;
   bucket: string;
@@ -151,7 +160,7 @@ export async function mountBucket(opts: MountBucketOptions): Promise<MountedBuck
   const [cmd, lead] = mountCommand();
   const args = [...lead, source, dir, ...endpointFlags(opts.endpointUrl ?? opts.minio.endpoint)];
   if (opts.prefix !== undefined) args.push(`--prefix=${opts.prefix}`);
-  args.push(...(opts.flags ?? []));
+  args.push(...layerFlags(), ...(opts.flags ?? []));
   const proc = spawn(cmd, args, { env: mountEnv(opts.minio, opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
@@ -248,7 +257,7 @@ export async function runMountCommand(
 ): Promise<MountCommandResult> {
   installExitHook();
   const [cmd, lead] = mountCommand();
-  const proc = spawn(cmd, [...lead, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(cmd, [...lead, ...args, ...layerFlags()], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const entry = { dir, proc };
   active.add(entry);
   let stdout = '';

@@ -1,0 +1,429 @@
+// The FUSE adapter of the low-level layer: turns each kernel request (node ids, from the native
+// addon) into the path-based operations BucketFs already serves (its fuse-native op table, so
+// errno mapping, logging and policy stay in one place) and sends the reply. It owns the node
+// table (node id ↔ path, lookups, forget) and what libfuse's high-level API did for us before:
+// directory listings kept per open directory handle, attribute conversion, and files unlinked
+// while open renamed to a `.fuse_hidden*` name until their last release (BucketFs keeps their
+// data). File-system semantics stay in src/fs/filesystem.ts.
+import type { FuseOps, FuseStat } from 'fuse-native';
+import type { Logger } from '../../log.js';
+import { Errno } from '../errno.js';
+import { ATTR_FIELDS, A, Op, OpenFlag, SetAttr, type Fuse3Addon, type OpCode, type Session } from './native.js';
+import { NodeTable, ROOT_ID } from './node-table.js';
+
+const O_ACCMODE = 3;
+const RENAME_NOREPLACE = 1;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+/** Inode number shown for plain READDIR entries the kernel never looked up. */
+const UNKNOWN_INO = 0xffffffff;
+/** Smallest READDIRPLUS record (fuse_direntplus with a 1-byte name, 8-byte aligned). */
+const MIN_DIRENTPLUS = 160;
+
+/** Cache behaviour of the layer (docs/fuse3.md). */
+export interface KernelCacheOptions {
+  /** Attribute and entry timeout in seconds (the mount's --metadata-ttl). */
+  ttlS: number;
+  /** FOPEN_KEEP_CACHE when a file is reopened unchanged (same size and mtime). */
+  keepCache: boolean;
+}
+
+interface DirHandle {
+  path: string;
+  names: string[];
+  stats: FuseStat[];
+}
+
+type Reply = { session: Session; id: number };
+
+function ms(t: Date | number): number {
+  return typeof t === 'number' ? t : t.getTime();
+}
+
+/**
+ * Times are shown in whole seconds: S3 gives HEAD times in seconds but listings (READDIRPLUS
+ * attributes) in milliseconds, and tools like tar report "file changed as we read it" when an
+ * fstat from a listing and a later one from a HEAD differ.
+ */
+function seconds(t: Date | number): number {
+  return Math.floor(ms(t) / 1000) * 1000;
+}
+
+export class KernelAdapter {
+  readonly nodes = new NodeTable();
+  private readonly dirs = new Map<number, DirHandle>();
+  private nextDirFh = 1;
+  /** fh → node id, for open files (release needs the node). */
+  private readonly fileNode = new Map<number, number>();
+  private hiddenSeq = 0;
+  private readonly bufPool: Buffer[] = [];
+  session: Session | undefined;
+  /** Called once when the session ends (unmounted from anywhere). */
+  onClosed: () => void = () => undefined;
+
+  constructor(
+    private readonly addon: Fuse3Addon,
+    private readonly ops: FuseOps,
+    private readonly cache: KernelCacheOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** The handler given to the addon's open(). */
+  readonly handle = (
+    op: OpCode,
+    id: number,
+    ino: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    name: string | undefined,
+    name2: string | undefined,
+    data: Buffer | Float64Array | undefined,
+  ): void => {
+    const r: Reply = { session: this.session!, id };
+    try {
+      this.dispatch(r, op, ino, a1, a2, a3, name, name2, data);
+    } catch (err) {
+      this.log.warn('fuse3 request failed', { op, error: String(err) });
+      this.addon.replyErr(r.session, id, -Errno.EIO);
+    }
+  };
+
+  private dispatch(
+    r: Reply,
+    op: OpCode,
+    ino: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    name: string | undefined,
+    name2: string | undefined,
+    data: Buffer | Float64Array | undefined,
+  ): void {
+    switch (op) {
+      case Op.CLOSED:
+        return this.onClosed();
+      case Op.FORGET:
+        return this.nodes.forget(ino, a1);
+      case Op.LOOKUP:
+        return this.lookup(r, ino, name!);
+      case Op.GETATTR:
+        return this.withPath(r, ino, (p) => this.getattr(r, ino, p));
+      case Op.SETATTR:
+        return this.withPath(r, ino, (p) => this.setattr(r, ino, p, a1, a2, data as Float64Array));
+      case Op.MKDIR:
+        return this.withChild(r, ino, name!, (p) => this.ops.mkdir!(p, a1, (e) => (e ? this.err(r, e) : this.entry(r, p))));
+      case Op.UNLINK:
+        return this.withChild(r, ino, name!, (p) => this.unlink(r, p));
+      case Op.RMDIR:
+        return this.withChild(r, ino, name!, (p) =>
+          this.ops.rmdir!(p, (e) => {
+            if (e) return this.err(r, e);
+            this.nodes.removed(p);
+            this.ok(r);
+          }),
+        );
+      case Op.RENAME:
+        return this.rename(r, ino, name!, a1, name2!, a2);
+      case Op.OPEN:
+        return this.withPath(r, ino, (p) => this.open(r, ino, p, a1));
+      case Op.CREATE:
+        return this.withChild(r, ino, name!, (p) => this.create(r, p, a1));
+      case Op.READ:
+        return this.read(r, ino, a1, a2, a3);
+      case Op.WRITE:
+        return this.withPath(r, ino, (p) =>
+          this.ops.write!(p, a1, data as Buffer, (data as Buffer).length, a2, (n) =>
+            n < 0 ? this.err(r, n) : this.addon.replyWrite(r.session, r.id, n),
+          ),
+        );
+      case Op.FLUSH:
+        if (!this.ops.flush) return this.ok(r);
+        return this.withPath(r, ino, (p) => this.ops.flush!(p, a1, (e) => this.done(r, e)));
+      case Op.FSYNC:
+        if (!this.ops.fsync) return this.ok(r);
+        return this.withPath(r, ino, (p) => this.ops.fsync!(p, a2, a1, (e) => this.done(r, e)));
+      case Op.RELEASE:
+        return this.release(r, ino, a1);
+      case Op.OPENDIR:
+        return this.withPath(r, ino, (p) => {
+          const fh = this.nextDirFh++;
+          this.dirs.set(fh, { path: p, names: [], stats: [] });
+          this.addon.replyOpen(r.session, r.id, fh, 0);
+        });
+      case Op.READDIR:
+      case Op.READDIRPLUS:
+        return this.readdir(r, ino, a1, a2, a3, op === Op.READDIRPLUS);
+      case Op.RELEASEDIR:
+        this.dirs.delete(a1);
+        return this.ok(r);
+      case Op.FSYNCDIR:
+        return this.ok(r);
+      case Op.STATFS:
+        return this.ops.statfs!('/', (e, st) => {
+          if (e || !st) return this.err(r, e || Errno.EIO);
+          const v = [st.bsize, st.frsize, st.blocks, st.bfree, st.bavail, st.files, st.ffree, st.favail, st.fsid, st.flag, st.namemax];
+          this.addon.replyStatfs(r.session, r.id, v);
+        });
+      case Op.ACCESS:
+        if (!this.ops.access) return this.ok(r);
+        return this.withPath(r, ino, (p) => this.ops.access!(p, a1, (e) => this.done(r, e)));
+      default:
+        // MKNOD, SYMLINK, READLINK, LINK: BucketFs has no such objects.
+        return this.err(r, Errno.ENOSYS);
+    }
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------------
+
+  private err(r: Reply, negErrno: number): void {
+    this.addon.replyErr(r.session, r.id, -negErrno);
+  }
+
+  private ok(r: Reply): void {
+    this.addon.replyErr(r.session, r.id, 0);
+  }
+
+  private done(r: Reply, negErrno: number): void {
+    if (negErrno) this.err(r, negErrno);
+    else this.ok(r);
+  }
+
+  private withPath(r: Reply, ino: number, fn: (path: string) => void): void {
+    const p = this.nodes.pathOf(ino);
+    if (p === undefined) return this.err(r, Errno.ENOENT);
+    fn(p);
+  }
+
+  private withChild(r: Reply, parent: number, name: string, fn: (path: string) => void): void {
+    if (Buffer.byteLength(name) > 255) return this.err(r, Errno.ENAMETOOLONG);
+    const p = this.nodes.childPath(parent, name);
+    if (p === undefined) return this.err(r, Errno.ENOENT);
+    fn(p);
+  }
+
+  /** Attribute array for the addon. */
+  attrOf(ino: number, st: FuseStat, out = new Float64Array(ATTR_FIELDS), at = 0): Float64Array {
+    out[at + A.INO] = ino;
+    out[at + A.MODE] = st.mode;
+    out[at + A.NLINK] = st.nlink ?? 1;
+    out[at + A.UID] = st.uid;
+    out[at + A.GID] = st.gid;
+    out[at + A.SIZE] = st.size;
+    out[at + A.BLOCKS] = st.blocks ?? Math.ceil(st.size / 512);
+    out[at + A.BLKSIZE] = st.blksize ?? 4096;
+    out[at + A.ATIME] = seconds(st.atime);
+    out[at + A.MTIME] = seconds(st.mtime);
+    out[at + A.CTIME] = seconds(st.ctime);
+    return out;
+  }
+
+  /** getattr `path` and answer with an entry (one more lookup on its node). */
+  private entry(r: Reply, path: string, then?: (ino: number, attr: Float64Array) => void): void {
+    this.ops.getattr!(path, (e, st) => {
+      if (e || !st) return this.err(r, e || Errno.EIO);
+      const ino = this.nodes.ensure(path);
+      const attr = this.attrOf(ino, st);
+      if (then) return then(ino, attr);
+      if (this.addon.replyEntry(r.session, r.id, attr, this.cache.ttlS, this.cache.ttlS)) this.nodes.addLookup(ino);
+      else this.nodes.dropIfUnused(ino);
+    });
+  }
+
+  // ---- requests ----------------------------------------------------------------------------------
+
+  private lookup(r: Reply, parent: number, name: string): void {
+    this.withChild(r, parent, name, (p) => this.entry(r, p));
+  }
+
+  private getattr(r: Reply, ino: number, path: string): void {
+    this.ops.getattr!(path, (e, st) => {
+      if (e || !st) return this.err(r, e || Errno.EIO);
+      this.addon.replyAttr(r.session, r.id, this.attrOf(ino, st), this.cache.ttlS);
+    });
+  }
+
+  private setattr(r: Reply, ino: number, path: string, toSet: number, fh: number, v: Float64Array): void {
+    const steps: ((cb: (e: number) => void) => void)[] = [];
+    if (toSet & SetAttr.SIZE) {
+      steps.push((cb) => (fh >= 0 && this.fileNode.has(fh) ? this.ops.ftruncate!(path, fh, v[0]!, cb) : this.ops.truncate!(path, v[0]!, cb)));
+      this.nodes.dropCacheStamp(ino);
+    }
+    if (toSet & SetAttr.MODE) steps.push((cb) => this.ops.chmod!(path, v[3]!, cb));
+    if (toSet & (SetAttr.UID | SetAttr.GID)) steps.push((cb) => this.ops.chown!(path, v[4]!, v[5]!, cb));
+    if (toSet & (SetAttr.ATIME | SetAttr.MTIME | SetAttr.ATIME_NOW | SetAttr.MTIME_NOW)) {
+      const now = Date.now();
+      const at = toSet & SetAttr.ATIME_NOW || v[1]! < 0 ? now : v[1]!;
+      const mt = toSet & SetAttr.MTIME_NOW || v[2]! < 0 ? now : v[2]!;
+      steps.push((cb) => this.ops.utimens!(path, at, mt, cb));
+    }
+    const next = (i: number): void => {
+      if (i === steps.length) return this.getattr(r, ino, path);
+      steps[i]!((e) => (e ? this.err(r, e) : next(i + 1)));
+    };
+    next(0);
+  }
+
+  private stamp(st: FuseStat): string {
+    return `${st.size}:${ms(st.mtime)}`;
+  }
+
+  private open(r: Reply, ino: number, path: string, flags: number): void {
+    this.ops.open!(path, flags, (e, fh) => {
+      if (e || fh === undefined) return this.err(r, e || Errno.EIO);
+      this.fileNode.set(fh, ino);
+      this.nodes.opened(ino);
+      const writing = (flags & O_ACCMODE) !== 0;
+      if (writing || !this.cache.keepCache) {
+        if (writing) this.nodes.dropCacheStamp(ino);
+        return this.replyOpen(r, ino, fh, 0);
+      }
+      // Keep the kernel's pages only when the file looks exactly as when they were cached.
+      this.ops.getattr!(path, (ge, st) => {
+        const keep = !ge && st !== undefined && this.nodes.keepCache(ino, this.stamp(st));
+        this.replyOpen(r, ino, fh, keep ? OpenFlag.KEEP_CACHE : 0);
+      });
+    });
+  }
+
+  private replyOpen(r: Reply, ino: number, fh: number, flags: number): void {
+    if (!this.addon.replyOpen(r.session, r.id, fh, flags)) this.forgetHandle(ino, fh, this.nodes.pathOf(ino));
+  }
+
+  /** A handle the kernel will never release (its open reply failed): release it ourselves. */
+  private forgetHandle(ino: number, fh: number, path: string | undefined): void {
+    this.fileNode.delete(fh);
+    this.nodes.released(ino);
+    if (path !== undefined) this.ops.release!(path, fh, () => undefined);
+  }
+
+  private create(r: Reply, path: string, mode: number): void {
+    if ((mode & S_IFMT) !== 0 && (mode & S_IFMT) !== S_IFREG) return this.err(r, Errno.EPERM);
+    this.ops.create!(path, mode, (e, fh) => {
+      if (e || fh === undefined) return this.err(r, e || Errno.EIO);
+      this.entry(r, path, (ino, attr) => {
+        this.fileNode.set(fh, ino);
+        this.nodes.opened(ino);
+        this.nodes.dropCacheStamp(ino);
+        if (this.addon.replyCreate(r.session, r.id, attr, this.cache.ttlS, this.cache.ttlS, fh, 0)) this.nodes.addLookup(ino);
+        else this.forgetHandle(ino, fh, path);
+      });
+    });
+  }
+
+  private read(r: Reply, ino: number, fh: number, size: number, off: number): void {
+    const path = this.nodes.pathOf(ino) ?? '';
+    const buf = this.takeBuf(size);
+    this.ops.read!(path, fh, buf, size, off, (n) => {
+      if (n < 0) this.err(r, n);
+      else this.addon.replyBuf(r.session, r.id, buf, Math.min(n, size));
+      this.giveBuf(buf);
+    });
+  }
+
+  private takeBuf(size: number): Buffer {
+    const b = this.bufPool.pop();
+    if (b && b.length >= size) return b;
+    return Buffer.allocUnsafeSlow(Math.max(size, 128 * 1024));
+  }
+
+  private giveBuf(b: Buffer): void {
+    if (this.bufPool.length < 64) this.bufPool.push(b);
+  }
+
+  private release(r: Reply, ino: number, fh: number): void {
+    const path = this.nodes.pathOf(ino);
+    this.fileNode.delete(fh);
+    this.ops.release!(path ?? '', fh, (e) => {
+      const left = this.nodes.released(ino);
+      // The last handle of a file unlinked while open: drop its hidden name (BucketFs's ghost).
+      if (left === 0 && path !== undefined && this.isHidden(path)) {
+        this.ops.unlink!(path, () => this.nodes.removed(path));
+      }
+      this.done(r, e);
+    });
+  }
+
+  private isHidden(path: string): boolean {
+    return path.slice(path.lastIndexOf('/') + 1).startsWith('.fuse_hidden');
+  }
+
+  private unlink(r: Reply, path: string): void {
+    const ino = this.nodes.idOf(path);
+    if (ino !== undefined && this.nodes.opensOf(ino) > 0 && !this.isHidden(path)) {
+      // Open elsewhere: keep it reachable by id under a hidden name until the last release.
+      const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+      const hidden = `${dir === '/' ? '' : dir}/.fuse_hidden${ino.toString(16).padStart(8, '0')}${(++this.hiddenSeq).toString(16).padStart(8, '0')}`;
+      return this.ops.rename!(path, hidden, (e) => {
+        if (e) return this.err(r, e);
+        this.nodes.renamed(path, hidden);
+        this.ok(r);
+      });
+    }
+    this.ops.unlink!(path, (e) => {
+      if (e) return this.err(r, e);
+      this.nodes.removed(path);
+      this.ok(r);
+    });
+  }
+
+  private rename(r: Reply, parent: number, name: string, newParent: number, newName: string, flags: number): void {
+    if (flags & ~RENAME_NOREPLACE) return this.err(r, Errno.EINVAL); // RENAME_EXCHANGE / WHITEOUT
+    this.withChild(r, parent, name, (src) =>
+      this.withChild(r, newParent, newName, (dst) => {
+        const go = (): void =>
+          this.ops.rename!(src, dst, (e) => {
+            if (e) return this.err(r, e);
+            this.nodes.renamed(src, dst);
+            this.ok(r);
+          });
+        if (!(flags & RENAME_NOREPLACE)) return go();
+        this.ops.getattr!(dst, (e) => (e === 0 ? this.err(r, Errno.EEXIST) : e === Errno.ENOENT ? go() : this.err(r, e)));
+      }),
+    );
+  }
+
+  private readdir(r: Reply, ino: number, fh: number, size: number, off: number, plus: boolean): void {
+    const d = this.dirs.get(fh);
+    if (!d) return this.err(r, Errno.EBADF);
+    if (off === 0 || d.names.length === 0) {
+      // A fresh listing at offset 0 (rewinddir sees new entries).
+      return this.ops.readdir!(d.path, (e, names, stats) => {
+        if (e) return this.err(r, e);
+        d.names = names ?? [];
+        d.stats = stats ?? [];
+        this.sendDir(r, d, ino, size, off, plus);
+      });
+    }
+    this.sendDir(r, d, ino, size, off, plus);
+  }
+
+  private sendDir(r: Reply, d: DirHandle, ino: number, size: number, off: number, plus: boolean): void {
+    const max = Math.min(d.names.length - off, Math.floor(size / (plus ? MIN_DIRENTPLUS : 32)) + 1);
+    if (max <= 0) return void this.addon.replyDir(r.session, r.id, plus, size, off, [], new Float64Array(0), 0, 0);
+    const names = d.names.slice(off, off + max);
+    const attrs = new Float64Array(names.length * ATTR_FIELDS);
+    const ids: number[] = [];
+    const parentPath = d.path === '/' ? '/' : d.path.slice(0, d.path.lastIndexOf('/')) || '/';
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]!;
+      let id: number;
+      if (n === '.') id = ino;
+      else if (n === '..') id = this.nodes.idOf(parentPath) ?? ROOT_ID;
+      else {
+        const p = d.path === '/' ? `/${n}` : `${d.path}/${n}`;
+        id = plus ? this.nodes.ensure(p) : (this.nodes.idOf(p) ?? UNKNOWN_INO);
+      }
+      ids.push(id);
+      this.attrOf(id, d.stats[off + i]!, attrs, i * ATTR_FIELDS);
+    }
+    const fit = this.addon.replyDir(r.session, r.id, plus, size, off, names, attrs, this.cache.ttlS, this.cache.ttlS);
+    if (!plus) return;
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]!;
+      if (n === '.' || n === '..') continue;
+      if (i < fit) this.nodes.addLookup(ids[i]!);
+      else this.nodes.dropIfUnused(ids[i]!);
+    }
+  }
+}
