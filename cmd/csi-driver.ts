@@ -45,8 +45,8 @@ const HELP = `usage: csi-driver [flags]
   --cache-max-size <MiB>           data cache bound per mount, LRU (default 10% of the cache-root file system)
   --host-proc <dir>                the node's procfs as mounted in this container (e.g. /host/proc), read by mount
                                    processes to tell a forked child's close from the writer's last one (default /proc)
-  --fuse-layer <fuse-native|fuse3>  FUSE implementation serving this node's mounts (default $BUCKETMOUNT_FUSE_LAYER
-                                   or fuse-native; fuse3 = our libfuse3 low-level layer, docs/fuse3.md)
+  --fuse-layer <fuse3|fuse-native>  FUSE implementation serving this node's mounts (default $BUCKETMOUNT_FUSE_LAYER
+                                   or fuse3, our libfuse3 low-level layer, docs/fuse3.md; fuse-native = libfuse 2 fallback)
   --kubelet-registration-path <sock>  node/all mode: register with kubelet by serving its plugin-registration
                                    API on this socket, in kubelet's plugins_registry directory (e.g.
                                    /var/lib/kubelet/plugins_registry/bucketmount.csi.io-reg.sock); unset = no registration

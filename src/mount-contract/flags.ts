@@ -43,7 +43,7 @@ export const FLAGS = {
   'retry-timeout': { type: 'string', help: 'seconds to retry a failing S3 request before EIO (default 60, 0..3600)' },
   'upload-journal': { type: 'string', help: 'file recording unfinished multipart uploads; a dead mount\'s are aborted at start' },
   'proc-root': { type: 'string', help: 'procfs showing the processes that write to the mount (default /proc)' },
-  'fuse-layer': { type: 'string', help: 'FUSE implementation: fuse-native (default) or fuse3 (libfuse3 low-level addon)' },
+  'fuse-layer': { type: 'string', help: 'FUSE implementation: fuse3 (default, our libfuse3 low-level addon) or fuse-native (libfuse 2, fallback)' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
 
 export type FlagName = keyof typeof FLAGS;

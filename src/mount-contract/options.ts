@@ -53,13 +53,15 @@ export interface MountOptions {
   uploadJournal?: string;
   /** Where to read other processes' descriptors (a forked writer's close): default /proc; a node plugin passes the host's. */
   procRoot?: string;
-  /** FUSE implementation serving the mount (--fuse-layer); undefined = fuse-native. */
+  /** FUSE implementation serving the mount (--fuse-layer); undefined = DEFAULT_FUSE_LAYER. */
   fuseLayer?: FuseLayer;
 }
 
 /** FUSE implementations the mount command can serve with (docs/fuse3.md). */
 export const FUSE_LAYERS = ['fuse-native', 'fuse3'] as const;
 export type FuseLayer = (typeof FUSE_LAYERS)[number];
+/** fuse3 since the whole suite passed on it; fuse-native stays selectable as a fallback until it is removed. */
+export const DEFAULT_FUSE_LAYER: FuseLayer = 'fuse3';
 
 /** What a mount serves: the bucket, the prefix and the options (the mounter's sharing identity). */
 export interface MountSource extends MountOptions {
