@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { Logger } from 'winston';
 import { PLUGIN_NAME } from './identity.js';
-import { socketIdentity, stopGrpcServer, unlinkIfOurs } from './server.js';
+import { socketAnswers, socketIdentity, stopGrpcServer, unlinkIfOurs } from './server.js';
 import { LOADER_OPTIONS, protoFilePath } from './proto.js';
 import type { ProtoGrpcType } from './generated/pluginregistration.js';
 import type { PluginInfo__Output } from './generated/pluginregistration/PluginInfo.js';
@@ -80,6 +80,11 @@ export async function startKubeletRegistration(opts: KubeletRegistrationOptions)
       throw new Error(`kubelet registration directory ${dir} is missing (is kubelet's plugins_registry mounted?)`, { cause: err });
     }
     if (code !== 'ENOENT') throw err;
+  }
+  // As with the CSI socket: a socket something still answers on belongs to a live plugin (another
+  // instance on this node); replacing it would take kubelet's registration away from that one.
+  if (await socketAnswers(registrationPath)) {
+    throw new Error(`${registrationPath} is served by another process (is a second node plugin running?); refusing to replace it`);
   }
   // Bound through a private alias of the directory (a symlink in a fresh 0700 temp dir), removed
   // right after: libuv unlinks the path it bound when the server closes, and that path then no

@@ -94,7 +94,7 @@ function implementation<S extends CsiServiceName>(log: Logger, service: S, def: 
 }
 
 /** Does a server accept connections on this unix socket? (ECONNREFUSED: a stale file.) */
-function socketAnswers(path: string, timeoutMs = 2000): Promise<boolean> {
+export function socketAnswers(path: string, timeoutMs = 2000): Promise<boolean> {
   return new Promise((resolve) => {
     const c = createConnection(path);
     const done = (v: boolean): void => {

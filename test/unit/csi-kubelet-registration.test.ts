@@ -1,7 +1,7 @@
 // Unit tests of the kubelet plugin-registration server (src/csi/kubelet-registration.ts), with a
 // gRPC client acting as kubelet on a real unix socket: GetInfo answers what kubelet's CSI handler
 // needs, with the API's field numbers checked on the raw wire bytes; NotifyRegistrationStatus is
-// logged (a refusal at error level); stale sockets are replaced; the socket is removed on stop
+// logged (a refusal at error level); stale sockets are replaced, live ones refused; the socket is removed on stop
 // only while it is still ours; bad paths fail before anything is bound.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -145,6 +145,28 @@ test('kubelet registration: a socket replaced by a successor is left in place on
   assert.equal(statSync(sock).ino, successorIno);
   assert.deepEqual(readdirSync(dir), ['reg.sock']);
   assert.deepEqual(aliasDirs(), [], 'no bind alias left behind');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('kubelet registration: a socket another live server answers on is refused, and that server keeps serving', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bm-kreg-'));
+  const sock = join(dir, 'reg.sock');
+  const first = await startKubeletRegistration({ registrationPath: sock, csiEndpoint: '/csi/csi.sock', logger: silentLogger() });
+  const ino = statSync(sock).ino;
+  try {
+    await assert.rejects(startKubeletRegistration({ registrationPath: sock, csiEndpoint: '/other/csi.sock', logger: silentLogger() }), /served by another process/);
+    assert.equal(statSync(sock).ino, ino, 'the live socket was not replaced');
+    const client = new (loadRegistrationService())(`unix://${sock}`, grpc.credentials.createInsecure());
+    try {
+      const info = await call<object, { endpoint: string }>(client, 'GetInfo', {});
+      assert.equal(info.endpoint, '/csi/csi.sock', 'the first server still answers');
+    } finally {
+      client.close();
+    }
+  } finally {
+    await first.shutdown();
+  }
+  assert.deepEqual(aliasDirs(), []);
   rmSync(dir, { recursive: true, force: true });
 });
 
