@@ -57,7 +57,7 @@ export const OPTION_AUTHORITY = {
   'requester-pays': { author: 'pod', why: 'billing header on this mount\'s own requests' },
   'storage-class': { author: 'pod', why: 'storage class of objects this mount writes' },
   'upload-checksums': { author: 'pod', why: 'integrity header on this mount\'s own uploads' },
-  'part-size': { author: 'volume', ceiling: 64, why: 'each writer buffers one part in node memory: at most 64 MiB from a volume' },
+  'part-size': { author: 'volume', ceiling: 64, why: 'each writer keeps up to 4 parts in flight in node memory (at least 64 MiB): a volume may raise a part to 64 MiB, i.e. 256 MiB per writer' },
   'max-prefetch': { author: 'pod', ceiling: 256, why: 'read-ahead window per open file, inside the mount\'s prefetch budget; at most 256 MiB from a volume' },
   'prefetch-budget': { author: 'volume', ceiling: 2048, why: 'read-ahead memory of the mount process (node memory): at most 2048 MiB from a volume' },
   'dir-rename-limit': { author: 'pod', ceiling: 100_000, why: 'a directory rename lists and copies this many objects in the mount process: at most 100000 from a volume' },
