@@ -13,7 +13,6 @@ import {
   CreateMultipartUploadCommand,
   PutObjectCommand,
   UploadPartCommand,
-  UploadPartCopyCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { crc32 } from 'node:zlib';
@@ -23,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BoundedRetryStrategy, DEFAULT_RETRY_BUDGET_MS, retryByTime } from '../s3/retry.js';
 import { classifyS3Error } from '../s3/errors.js';
-import { encodeCopySource } from '../s3/copy.js';
+import { copyPart } from '../s3/copy.js';
 import { MAX_PART_SIZE, MAX_PARTS } from '../s3/limits.js';
 import { sharedPool } from './buffer-pool.js';
 import { createFields, payer, type FsContext } from './context.js';
@@ -145,23 +144,19 @@ export class ObjectUploader {
       const partEnd = Math.min(end, pos + each);
       await this.waitForSlot();
       const partNumber = this.nextPart++;
-      const range = `bytes=${pos}-${partEnd - 1}`;
+      const first = pos; // pos moves on before the part's request is sent
       this.track(
         (async () => {
           const id = await this.ensureUpload();
-          const out = await this.ctx.s3.send(
-            new UploadPartCopyCommand({
-              Bucket: this.ctx.bucket,
-              Key: this.key,
-              UploadId: id,
-              PartNumber: partNumber,
-              CopySource: encodeCopySource(this.ctx.bucket, sourceKey),
-              CopySourceRange: range,
-              CopySourceIfMatch: ifMatch,
-              ...payer(this.ctx),
-            }),
-          );
-          this.parts.push({ PartNumber: partNumber, ETag: out.CopyPartResult?.ETag, ChecksumCRC32: out.CopyPartResult?.ChecksumCRC32 });
+          const out = await copyPart(this.ctx.s3, {
+            to: { bucket: this.ctx.bucket, key: this.key, uploadId: id, partNumber },
+            from: { bucket: this.ctx.bucket, key: sourceKey },
+            start: first,
+            end: partEnd - 1,
+            ifMatch,
+            requesterPays: this.ctx.cfg.requesterPays,
+          });
+          this.parts.push({ PartNumber: partNumber, ...out });
         })(),
       );
       this.size += partEnd - pos;

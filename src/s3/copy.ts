@@ -37,6 +37,36 @@ export interface CopyTarget {
   key: string;
 }
 
+/** One byte range of an existing object copied server-side as a part of a multipart upload. */
+export interface PartCopy {
+  /** The upload the part belongs to. */
+  to: CopyTarget & { uploadId: string; partNumber: number };
+  from: CopyTarget;
+  /** First and last byte of the source (inclusive). */
+  start: number;
+  end: number;
+  /** Copy only while the source still has this ETag (412 otherwise). */
+  ifMatch?: string;
+  requesterPays?: boolean;
+}
+
+/** The one UploadPartCopy call (object copies above 5 GiB and the uploader's appends use it); the part's ETag and checksum. */
+export async function copyPart(s3: S3Client, p: PartCopy): Promise<{ ETag?: string; ChecksumCRC32?: string }> {
+  const out = await s3.send(
+    new UploadPartCopyCommand({
+      Bucket: p.to.bucket,
+      Key: p.to.key,
+      UploadId: p.to.uploadId,
+      PartNumber: p.to.partNumber,
+      CopySource: encodeCopySource(p.from.bucket, p.from.key),
+      CopySourceRange: `bytes=${p.start}-${p.end}`,
+      ...(p.ifMatch ? { CopySourceIfMatch: p.ifMatch } : {}),
+      ...(p.requesterPays ? { RequestPayer: 'requester' as const } : {}),
+    }),
+  );
+  return { ETag: out.CopyPartResult?.ETag, ChecksumCRC32: out.CopyPartResult?.ChecksumCRC32 };
+}
+
 /** Told of every multipart upload a copy starts (the mount's upload journal). */
 export interface UploadTracker {
   add(bucket: string, key: string, uploadId: string): void;
@@ -108,19 +138,15 @@ export async function copyObject(s3: S3Client, from: CopySource, to: CopyTarget,
   const ranges = Array.from({ length: Math.ceil(total / partSize) }, (_v, i) => ({ start: i * partSize, end: Math.min((i + 1) * partSize, total) - 1 }));
   try {
     const parts = await mapLimit(ranges, opts.partConcurrency ?? DEFAULT_COPY_PART_CONCURRENCY, async (r, i) => {
-      const out = await s3.send(
-        new UploadPartCopyCommand({
-          Bucket: to.bucket,
-          Key: to.key,
-          UploadId: uploadId,
-          PartNumber: i + 1,
-          CopySource: source,
-          CopySourceRange: `bytes=${r.start}-${r.end}`,
-          ...(head.ETag ? { CopySourceIfMatch: head.ETag } : {}),
-          ...payer,
-        }),
-      );
-      return { PartNumber: i + 1, ETag: out.CopyPartResult?.ETag };
+      const out = await copyPart(s3, {
+        to: { ...to, uploadId, partNumber: i + 1 },
+        from,
+        start: r.start,
+        end: r.end,
+        ifMatch: head.ETag,
+        requesterPays: opts.requesterPays,
+      });
+      return { PartNumber: i + 1, ETag: out.ETag };
     });
     await s3.send(new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId, MultipartUpload: { Parts: parts }, ...payer }));
     opts.uploads?.remove(uploadId);
