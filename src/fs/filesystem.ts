@@ -1,5 +1,5 @@
 // The FUSE operation table: turns each fuse-native op into calls on the metadata layer
-// (inodes.ts), per-descriptor read handles (read-handle.ts) and per-file write handles
+// (metadata-cache.ts), per-descriptor read handles (read-handle.ts) and per-file write handles
 // (write-handle.ts), plus rename.ts for renames. Policy checks (--read-only → EROFS,
 // --allow-delete/--allow-overwrite → EPERM) happen here, before any S3 request. Every operation
 // on a path first waits for the releases of that path still running (pending-closes.ts), so it
@@ -13,7 +13,7 @@ import type { FuseOps, FuseStat } from 'fuse-native';
 import { createFields, type FsContext } from './context.js';
 import { DataCache } from './data-cache.js';
 import { Errno, FsError, toErrno } from './errno.js';
-import { Inodes, type Attr } from './inodes.js';
+import { MetadataCache, type Attr } from './metadata-cache.js';
 import { baseName, dirPrefix, fileKey, isInside, joinPath, parentPath } from './keys.js';
 import { DEFAULT_LIST_AHEAD, ListAhead } from './list-ahead.js';
 import { mountDeviceOf, otherWriterHolds } from './open-writers.js';
@@ -50,7 +50,7 @@ interface OpenFile {
 }
 
 export class BucketFs {
-  readonly inodes: Inodes;
+  readonly meta: MetadataCache;
   private readonly handles = new Map<number, OpenFile>();
   /** "major:minor" of this mount, found on the first flush that needs it ('' = not found). */
   private mountDevice: string | undefined;
@@ -72,12 +72,12 @@ export class BucketFs {
   private readonly started = Date.now();
 
   constructor(private readonly ctx: FsContext) {
-    this.inodes = new Inodes(ctx);
+    this.meta = new MetadataCache(ctx);
     if (ctx.cfg.metadataTtlMs > 0) {
-      const inodes = this.inodes;
+      const meta = this.meta;
       this.listAhead = new ListAhead(
-        (dir) => inodes.list(dir),
-        (dir) => inodes.hasListing(dir),
+        (dir) => meta.list(dir),
+        (dir) => meta.hasListing(dir),
         { ...DEFAULT_LIST_AHEAD, staleMs: ctx.cfg.metadataTtlMs },
       );
     }
@@ -133,12 +133,12 @@ export class BucketFs {
     if (isGhostName(path)) return null;
     const w = this.writers.get(path);
     if (w) return { kind: 'file', size: w.size, mtimeMs: w.mtimeMs };
-    return this.inodes.lookup(path);
+    return this.meta.lookup(path);
   }
 
   private onDurable = (r: { key: string; etag?: string; size: number }): void => {
     const path = this.pathOfKey(r.key);
-    this.inodes.noteFile(path, r.size, Date.now(), r.etag);
+    this.meta.noteFile(path, r.size, Date.now(), r.etag);
     this.cache?.forget(r.key);
   };
 
@@ -185,9 +185,9 @@ export class BucketFs {
    * written to S3.
    */
   private removed(path: string): void {
-    this.inodes.noteGone(path);
+    this.meta.noteGone(path);
     const parent = parentPath(path);
-    if (parent !== '/') this.inodes.addLocalDir(parent);
+    if (parent !== '/') this.meta.addLocalDir(parent);
   }
 
   /** Attributes of the file at `path`: ENOENT when there is nothing, EISDIR for a directory. */
@@ -230,7 +230,7 @@ export class BucketFs {
     const attr = await this.attrOf(path);
     if (!attr) throw new FsError(Errno.ENOENT, 'no such directory');
     if (attr.kind !== 'dir') throw new FsError(Errno.ENOTDIR, 'not a directory');
-    const entries = new Map(await this.inodes.list(path));
+    const entries = new Map(await this.meta.list(path));
     if (this.listAhead) {
       const subdirs: string[] = [];
       for (const e of entries.values()) if (e.kind === 'dir') subdirs.push(joinPath(path, e.name));
@@ -242,7 +242,7 @@ export class BucketFs {
       }
     }
     const names = ['.', '..'];
-    const stats = [this.stat(attr), this.stat(this.inodes.rootAttr())];
+    const stats = [this.stat(attr), this.stat(this.meta.rootAttr())];
     for (const e of entries.values()) {
       names.push(e.name);
       stats.push(this.stat(e));
@@ -274,7 +274,7 @@ export class BucketFs {
     const f: OpenFile = { path, key: this.key(path), attr: null };
     f.writer = await this.writerFor(path, existing);
     if (existing) await f.writer.truncate(0);
-    this.inodes.noteFile(path, 0);
+    this.meta.noteFile(path, 0);
     return this.newFd(f);
   }
 
@@ -290,7 +290,7 @@ export class BucketFs {
 
   private async readFresh(f: OpenFile, w: WriteHandle | undefined, buf: Buffer, len: number, pos: number): Promise<number> {
     f.reader?.close();
-    const attr = w ? await this.inodes.lookup(f.path) : f.attr;
+    const attr = w ? await this.meta.lookup(f.path) : f.attr;
     f.reader = new ReadHandle(this.ctx, f.key, attr?.size ?? 0, attr?.etag, this.pcfg, this.budget, this.cache);
     return f.reader.read(buf, len, pos);
   }
@@ -364,7 +364,7 @@ export class BucketFs {
       await this.durable(w, (x) => x.closeLast());
     } catch (err) {
       // After a failed upload our cached size/etag may describe bytes that never landed.
-      this.inodes.invalidateTree(path);
+      this.meta.invalidateTree(path);
       throw err;
     }
   }
@@ -412,8 +412,8 @@ export class BucketFs {
     await this.ctx.s3.send(
       new PutObjectCommand({ Bucket: this.ctx.bucket, Key: dirPrefix(this.ctx.prefix, path), Body: '', ...createFields(this.ctx) }),
     );
-    this.inodes.addLocalDir(path);
-    this.inodes.seedEmptyDir(path);
+    this.meta.addLocalDir(path);
+    this.meta.seedEmptyDir(path);
   }
 
   private async dirIsEmpty(path: string): Promise<boolean> {
@@ -453,7 +453,7 @@ export class BucketFs {
     if (sa.kind === 'file') {
       const w = this.writers.get(src);
       if (w?.isDirty) await this.durable(w);
-      const srcAttr = w ? await this.inodes.lookup(src) : sa;
+      const srcAttr = w ? await this.meta.lookup(src) : sa;
       await renameObject(this.ctx, this.key(src), this.key(dst), srcAttr?.size);
       this.cache?.forget(this.key(src));
       this.cache?.forget(this.key(dst));
@@ -472,16 +472,16 @@ export class BucketFs {
         }
       }
       this.removed(src);
-      this.inodes.noteFile(dst, srcAttr?.size ?? sa.size, Date.now(), srcAttr?.etag);
+      this.meta.noteFile(dst, srcAttr?.size ?? sa.size, Date.now(), srcAttr?.etag);
       return;
     }
     for (const [p, w] of this.writers) if (isInside(src, p) && w.isDirty) await this.durable(w);
     const n = await renameDirectory(this.ctx, dirPrefix(this.ctx.prefix, src), dirPrefix(this.ctx.prefix, dst));
     this.ctx.log.info('renamed directory', { src, dst, objects: n });
-    this.inodes.invalidateTree(src);
-    this.inodes.invalidateTree(dst);
+    this.meta.invalidateTree(src);
+    this.meta.invalidateTree(dst);
     this.removed(src);
-    this.inodes.addLocalDir(dst);
+    this.meta.addLocalDir(dst);
   }
 
   /** unlink of a file that is still open (libfuse's rename to a hidden name). */

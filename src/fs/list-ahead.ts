@@ -5,7 +5,7 @@
 // waiting for one LIST per directory in turn. A single `ls` of one directory fetches nothing
 // extra, and the look-ahead is bounded (listings fetched but not yet read, queue length) so it
 // never runs so far ahead that its listings expire unread. Pure scheduling: the fetch function
-// is the listing cache's own (inodes.ts).
+// is the listing cache's own (metadata-cache.ts).
 import { parentPath } from './keys.js';
 
 export interface ListAheadOptions {

@@ -35,7 +35,7 @@ export interface InodesOptions {
   maxEntries?: number;
 }
 
-export class Inodes {
+export class MetadataCache {
   private readonly attrs = new Map<string, Cached<Attr | null>>();
   private readonly dirs = new Map<string, Cached<Map<string, DirEntry>>>();
   private readonly inflightLists = new Map<string, Promise<Map<string, DirEntry>>>();
