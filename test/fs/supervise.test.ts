@@ -1,0 +1,164 @@
+// Crash survival of a supervised fuse3 mount (`--supervise`, docs/fuse3.md): real MinIO, real
+// FUSE. A python process reads files (whole-file reads, one long-lived handle read in chunks),
+// stats and lists in a loop while the server child is `kill -9`ed twice: it must see no error at
+// all (never ENOTCONN), the supervisor must have started two successors, data acknowledged by
+// fsync/close before a crash must be in the bucket, a file open for writing across the crash must
+// fail with EIO (not lose data silently), and SIGTERM to the supervisor must still unmount and
+// leave no process behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addonPath } from '../../src/fs/kernel/native.js';
+import { fsSuite, patternBytes, python, sha256, sleep } from './helpers.js';
+import { isFuseMounted } from '../support/mount.js';
+
+const built = existsSync(addonPath());
+const s = fsSuite({ bucket: 'supervise', flags: ['--fuse-layer=fuse3', '--supervise'], mount: built });
+const T = { timeout: 180_000, skip: !built && 'fuse3 addon not built (npm run build:native)' };
+
+const READER = String.raw`
+import os, sys, time, hashlib, json, errno
+root, stop, want = sys.argv[1], sys.argv[2], sys.argv[3]
+errors, n = [], {'whole': 0, 'chunks': 0, 'stat': 0, 'list': 0}
+big = os.path.join(root, 'data', 'big.bin')
+held = open(big, 'rb')          # one handle kept open across the crashes, read in chunks
+held_hash = hashlib.sha256()
+def err(what, e):
+    errors.append('%s: %s' % (what, errno.errorcode.get(getattr(e, 'errno', 0) or 0, repr(e))))
+while not os.path.exists(stop):
+    try:
+        with open(big, 'rb') as f:
+            if hashlib.sha256(f.read()).hexdigest() != want: errors.append('whole read: wrong bytes')
+        n['whole'] += 1
+    except OSError as e: err('whole read', e)
+    try:
+        chunk = held.read(65536)
+        if not chunk:
+            if held_hash.hexdigest() != want: errors.append('held handle: wrong bytes')
+            held.seek(0); held_hash = hashlib.sha256()
+        else: held_hash.update(chunk)
+        n['chunks'] += 1
+    except OSError as e: err('held read', e)
+    try:
+        for i in range(5):
+            st = os.stat(os.path.join(root, 'data', 'small-%d.txt' % i))
+            if st.st_size != len('small %d' % i): errors.append('stat size')
+        n['stat'] += 1
+    except OSError as e: err('stat', e)
+    try:
+        names = sorted(os.listdir(os.path.join(root, 'data')))
+        if 'big.bin' not in names or len(names) != 6: errors.append('list: %r' % names)
+        n['list'] += 1
+    except OSError as e: err('list', e)
+    time.sleep(0.01)
+held.close()
+print(json.dumps({'errors': errors, 'n': n}))
+`;
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The server child of the supervisor once it differs from `previous`. */
+async function serverPid(supervisor: number, previous?: number): Promise<number> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const c = childrenOf(supervisor).find((p) => p !== previous);
+    if (c !== undefined) return c;
+    await sleep(20);
+  }
+  throw new Error('no server child appeared');
+}
+
+test('a reader sees no error while the server is kill -9ed twice; acked data is kept; an open writer gets EIO; SIGTERM unmounts', T, async (t) => {
+  await s.ready;
+  const big = patternBytes(6 * 1024 * 1024 + 123, 7);
+  await s.put('data/big.bin', big);
+  for (let i = 0; i < 5; i++) await s.put(`data/small-${i}.txt`, `small ${i}`);
+  const mnt = s.mnt.dir;
+  const supervisor = s.mnt.pid;
+
+  const work = mkdtempSync(join(tmpdir(), 'bucketmount-supervise-'));
+  const stop = join(work, 'stop');
+  const reader = spawn(python(), ['-c', READER, mnt, stop, sha256(big)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  reader.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  reader.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const readerDone = new Promise<number | null>((res) => reader.on('exit', (c) => res(c)));
+
+  // Acknowledged before the crash: fsync + close.
+  const acked = join(mnt, 'acked.txt');
+  const fd = openSync(acked, 'w');
+  writeSync(fd, 'acknowledged before the crash\n');
+  fsyncSync(fd);
+  closeSync(fd);
+  // Open for writing across the crash, never synced.
+  const writer = openSync(join(mnt, 'open-writer.bin'), 'w');
+  writeSync(writer, Buffer.alloc(64 * 1024, 1));
+
+  await sleep(1500);
+  let server = await serverPid(supervisor);
+  for (let round = 0; round < 2; round++) {
+    process.kill(server, 'SIGKILL');
+    const next = await serverPid(supervisor, server);
+    assert.ok(!alive(server) || next !== server);
+    server = next;
+    await sleep(2000);
+  }
+
+  let writeErr: string | undefined;
+  try {
+    writeSync(writer, Buffer.alloc(4096, 2));
+  } catch (err) {
+    writeErr = (err as NodeJS.ErrnoException).code;
+  }
+  let closeErr: string | undefined;
+  try {
+    closeSync(writer);
+  } catch (err) {
+    closeErr = (err as NodeJS.ErrnoException).code;
+  }
+  assert.equal(writeErr, 'EIO', 'a write on a handle opened before the crash fails loudly');
+  assert.equal(closeErr, 'EIO', 'close (FLUSH) of that handle fails loudly too');
+
+  writeFileSync(stop, '');
+  assert.equal(await readerDone, 0, out);
+  const res = JSON.parse(out.trim().split('\n').pop()!) as { errors: string[]; n: Record<string, number> };
+  assert.deepEqual(res.errors, [], `reader errors: ${out}`);
+  assert.ok(res.n.whole! > 3 && res.n.list! > 3 && res.n.chunks! > 3, JSON.stringify(res.n));
+
+  assert.equal(await s.getText('acked.txt'), 'acknowledged before the crash\n');
+  // The mount still serves new work after two hand-offs.
+  writeFileSync(join(mnt, 'after.txt'), 'after the crashes');
+  assert.equal(await s.getText('after.txt'), 'after the crashes');
+  assert.equal(readFileSync(join(mnt, 'data', 'small-3.txt'), 'utf8'), 'small 3');
+
+  const logs = s.mnt.logs();
+  t.diagnostic(`reader iterations ${JSON.stringify(res.n)}; ${logs.split('\n').filter((l) => /supervisor|took over/.test(l)).join('\n')}`);
+  assert.equal((logs.match(/took over the mount from a crashed server/g) ?? []).length, 2, logs);
+  assert.match(logs, /"resend":"ok"/);
+
+  const r = await s.mnt.unmount();
+  assert.equal(r.code, 0, logs);
+  assert.equal(r.leftMounted, false);
+  assert.ok(!isFuseMounted(mnt));
+  await sleep(200);
+  assert.ok(!alive(server), 'the server child exited with its supervisor');
+  rmSync(work, { recursive: true, force: true });
+});
