@@ -1,10 +1,11 @@
 // Crash survival of a supervised fuse3 mount (`--supervise`, docs/fuse3.md): real MinIO, real
 // FUSE. A python process reads files (whole-file reads, one long-lived handle read in chunks),
 // stats and lists in a loop while the server child is `kill -9`ed twice: it must see no error at
-// all (never ENOTCONN), the supervisor must have started two successors, data acknowledged by
-// fsync/close before a crash must be in the bucket, a file open for writing across the crash must
-// fail with EIO (not lose data silently), and SIGTERM to the supervisor must still unmount and
-// leave no process behind.
+// all (never ENOTCONN), the supervisor must have started two successors. Another process writes,
+// fsyncs and closes small files in a loop meanwhile: every file it got acknowledged is in the
+// bucket, and the only error it may see is EIO. A file open for writing across the crash fails
+// with EIO on write and close (not silent loss). SIGTERM to the supervisor still unmounts and
+// leaves no process behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -58,6 +59,30 @@ held.close()
 print(json.dumps({'errors': errors, 'n': n}))
 `;
 
+// Writes, fsyncs and closes small files in a loop across the crashes: a file whose close()
+// returned 0 is acknowledged; a write/fsync/close that hit a crash may fail, but only with EIO.
+const WRITER = String.raw`
+import os, sys, json, errno, time
+root, stop = sys.argv[1], sys.argv[2]
+os.makedirs(os.path.join(root, 'w'), exist_ok=True)
+acked, failed, i = [], [], 0
+while not os.path.exists(stop):
+    i += 1
+    p = os.path.join(root, 'w', 'f%d.txt' % i)
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, (('file %d\n' % i) * 100).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        acked.append(i)
+    except OSError as e:
+        failed.append(errno.errorcode.get(e.errno, str(e.errno)))
+    time.sleep(0.02)
+print(json.dumps({'acked': acked, 'failed': failed}))
+`;
+
 function childrenOf(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -101,6 +126,11 @@ test('a reader sees no error while the server is kill -9ed twice; acked data is 
   reader.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   reader.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
   const readerDone = new Promise<number | null>((res) => reader.on('exit', (c) => res(c)));
+  const loopWriter = spawn(python(), ['-c', WRITER, mnt, stop], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let wout = '';
+  loopWriter.stdout.setEncoding('utf8').on('data', (d: string) => (wout += d));
+  loopWriter.stderr.setEncoding('utf8').on('data', (d: string) => (wout += d));
+  const writerDone = new Promise<number | null>((res) => loopWriter.on('exit', (c) => res(c)));
 
   // Acknowledged before the crash: fsync + close.
   const acked = join(mnt, 'acked.txt');
@@ -142,6 +172,11 @@ test('a reader sees no error while the server is kill -9ed twice; acked data is 
   const res = JSON.parse(out.trim().split('\n').pop()!) as { errors: string[]; n: Record<string, number> };
   assert.deepEqual(res.errors, [], `reader errors: ${out}`);
   assert.ok(res.n.whole! > 3 && res.n.list! > 3 && res.n.chunks! > 3, JSON.stringify(res.n));
+  assert.equal(await writerDone, 0, wout);
+  const w = JSON.parse(wout.trim().split('\n').pop()!) as { acked: number[]; failed: string[] };
+  assert.ok(w.acked.length > 10, wout);
+  assert.deepEqual(w.failed.filter((e) => e !== 'EIO'), [], `writer failures other than EIO: ${wout}`);
+  for (const i of w.acked) assert.equal(await s.getText(`w/f${i}.txt`), `file ${i}\n`.repeat(100), `acknowledged file ${i} in the bucket`);
 
   assert.equal(await s.getText('acked.txt'), 'acknowledged before the crash\n');
   // The mount still serves new work after two hand-offs.
@@ -150,7 +185,7 @@ test('a reader sees no error while the server is kill -9ed twice; acked data is 
   assert.equal(readFileSync(join(mnt, 'data', 'small-3.txt'), 'utf8'), 'small 3');
 
   const logs = s.mnt.logs();
-  t.diagnostic(`reader iterations ${JSON.stringify(res.n)}; ${logs.split('\n').filter((l) => /supervisor|took over/.test(l)).join('\n')}`);
+  t.diagnostic(`reader iterations ${JSON.stringify(res.n)}; writer: ${w.acked.length} acked, failed: ${JSON.stringify(w.failed)}; ${logs.split('\n').filter((l) => /supervisor|took over/.test(l)).join('\n')}`);
   assert.equal((logs.match(/took over the mount from a crashed server/g) ?? []).length, 2, logs);
   assert.match(logs, /"resend":"ok"/);
 
