@@ -21,7 +21,7 @@ import { isSuccessor } from './kernel/fuse3-mount.js';
 /** The descriptor number the server child gets the FUSE fd on. */
 export const CHILD_FUSE_FD = 3;
 /** At most this many restarts within RESTART_WINDOW_MS; then the supervisor gives up and unmounts. */
-export const RESTART_LIMIT = 5;
+export const RESTART_LIMIT = 8;
 export const RESTART_WINDOW_MS = 60_000;
 
 /** Delay before restart number `n` (0-based) within the window: 100 ms doubling, at most 5 s. */
