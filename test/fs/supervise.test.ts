@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addonPath } from '../../src/fs/kernel/native.js';
 import { fsSuite, patternBytes, python, sha256, sleep } from './helpers.js';
-import { isFuseMounted } from '../support/mount.js';
+import { isFuseMounted, waitExit } from '../support/mount.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 
 const built = existsSync(addonPath());
 const s = fsSuite({ bucket: 'supervise', flags: ['--fuse-layer=fuse3', '--supervise'], mount: built });
@@ -196,4 +197,51 @@ test('a reader sees no error while the server is kill -9ed twice; acked data is 
   await sleep(200);
   assert.ok(!alive(server), 'the server child exited with its supervisor');
   rmSync(work, { recursive: true, force: true });
+});
+
+test('a request the server held when it was killed is answered by the successor (FUSE_NOTIFY_RESEND)', T, async () => {
+  await s.ready;
+  await s.put('held/file.txt', 'held across the crash');
+  const proxy = await startFaultProxy(s.minio.endpoint);
+  try {
+    const m = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--fuse-layer=fuse3', '--supervise', '--metadata-ttl=0'] });
+    const server = await serverPid(m.pid);
+    // Every S3 request about held/ waits 60 s: the server holds the LOOKUP it got for it.
+    const rule = proxy.inject({ action: { kind: 'delay', ms: 60_000 }, path: /held/ });
+    const cat = spawn('cat', [join(m.dir, 'held', 'file.txt')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    cat.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    cat.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const deadline = Date.now() + 20_000;
+    while (rule.matched === 0 && Date.now() < deadline) await sleep(20);
+    assert.ok(rule.matched > 0, 'the server asked S3 about held/');
+    await sleep(200);
+    rule.remove();
+    process.kill(server, 'SIGKILL');
+    assert.ok(await waitExit(cat, 30_000), 'cat finished: the held request was resent and answered');
+    assert.equal(cat.exitCode, 0, out);
+    assert.equal(out, 'held across the crash');
+    assert.match(m.logs(), /took over the mount from a crashed server/);
+    const r = await m.unmount();
+    assert.equal(r.code, 0, m.logs());
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('SIGTERM right after a server crash (between two servers) still unmounts; nothing is left', T, async () => {
+  await s.ready;
+  const m = await s.mount({ flags: ['--fuse-layer=fuse3', '--supervise'] });
+  const server = await serverPid(m.pid);
+  process.kill(server, 'SIGKILL');
+  await sleep(20);
+  const r = await m.unmount();
+  assert.equal(r.code, 0, m.logs());
+  assert.equal(r.leftMounted, false);
+  await sleep(300);
+  assert.deepEqual(
+    childrenOf(m.pid).filter((p) => alive(p)),
+    [],
+  );
+  assert.ok(!alive(server));
 });
