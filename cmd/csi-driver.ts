@@ -20,6 +20,7 @@ import { socketPathOf, startCsiServer, type ServedServices } from '../src/csi/se
 import { startKubeletRegistration } from '../src/csi/kubelet-registration.js';
 import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
 import { lockStateDir } from '../src/mounter/state-lock.js';
+import { FUSE_LAYERS } from '../src/mount-contract/options.js';
 
 const HELP = `usage: csi-driver [flags]
 
@@ -44,6 +45,8 @@ const HELP = `usage: csi-driver [flags]
   --cache-max-size <MiB>           data cache bound per mount, LRU (default 10% of the cache-root file system)
   --host-proc <dir>                the node's procfs as mounted in this container (e.g. /host/proc), read by mount
                                    processes to tell a forked child's close from the writer's last one (default /proc)
+  --fuse-layer <fuse-native|fuse3>  FUSE implementation serving this node's mounts (default $BUCKETMOUNT_FUSE_LAYER
+                                   or fuse-native; fuse3 = our libfuse3 low-level layer, docs/fuse3.md)
   --kubelet-registration-path <sock>  node/all mode: register with kubelet by serving its plugin-registration
                                    API on this socket, in kubelet's plugins_registry directory (e.g.
                                    /var/lib/kubelet/plugins_registry/bucketmount.csi.io-reg.sock); unset = no registration
@@ -80,6 +83,7 @@ function parseFlags(argv: string[]) {
         'cache-root': { type: 'string' },
         'cache-max-size': { type: 'string' },
         'host-proc': { type: 'string' },
+        'fuse-layer': { type: 'string' },
         'list-volumes': { type: 'boolean' },
         'kubelet-registration-path': { type: 'string' },
         'kubelet-csi-endpoint': { type: 'string' },
@@ -140,6 +144,8 @@ function parseFlags(argv: string[]) {
     fail((err as Error).message);
   }
   if (v['host-proc'] !== undefined && !v['host-proc'].startsWith('/')) fail(`--host-proc must be an absolute path, got "${v['host-proc']}"`);
+  const fuseLayer = v['fuse-layer'] ?? (env.BUCKETMOUNT_FUSE_LAYER || undefined);
+  if (fuseLayer !== undefined && !(FUSE_LAYERS as readonly string[]).includes(fuseLayer)) fail(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${fuseLayer}"`);
   const cacheMaxRaw = v['cache-max-size'];
   if (cacheMaxRaw !== undefined && (!/^\d+$/.test(cacheMaxRaw) || Number(cacheMaxRaw) < 1)) fail(`--cache-max-size must be a whole number of MiB >= 1, got "${cacheMaxRaw}"`);
   const lockRaw = v['lock-timeout'] ?? (env.BUCKETMOUNT_LOCK_TIMEOUT || '300');
@@ -170,6 +176,7 @@ function parseFlags(argv: string[]) {
     cacheRoot: resolvePath(v['cache-root'] ?? cacheRootFor(stateDir)),
     cacheMaxSize: cacheMaxRaw,
     hostProc: v['host-proc'],
+    fuseLayer,
     logLevel,
     defaults,
     snapshotWaitMs: Math.round(snapshotWaitS * 1000),
@@ -247,6 +254,7 @@ async function main(): Promise<void> {
       baseMountFlags: [
         ...(cfg.cacheMaxSize !== undefined ? [`--cache-max-size=${cfg.cacheMaxSize}`] : []),
         ...(cfg.hostProc !== undefined ? [`--proc-root=${cfg.hostProc}`] : []),
+        ...(cfg.fuseLayer !== undefined ? [`--fuse-layer=${cfg.fuseLayer}`] : []),
       ],
     });
     services.node = nodeService.handlers();

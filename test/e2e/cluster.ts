@@ -244,6 +244,10 @@ export async function startCluster(): Promise<Cluster> {
       syncFrequency: '20s', fileCheckFrequency: '20s',
       resolvConf: '/etc/resolv.conf',
       serializeImagePulls: false,
+      // Volume stats (NodeGetVolumeStats) every 10 s instead of every minute, with the volume
+      // condition: kubelet turns an abnormal condition into a VolumeConditionAbnormal pod event.
+      volumeStatsAggPeriod: '10s',
+      featureGates: { CSIVolumeHealth: true },
     }));
     const kubelet = start('kubelet', bin('kubelet'), [
       `--config=${kubeletConf}`, `--kubeconfig=${writeKubeconfig(join(tmp, 'kubelet.kubeconfig'), server, pki, 'kubelet')}`,

@@ -1,33 +1,42 @@
 // End-to-end suite: a real single-node Kubernetes (test/e2e/cluster.ts) runs the manifests of deploy/ as
 // shipped (only endpoint, credentials and host paths substituted) with the plugin on the host and MinIO
 // on loopback; each scenario is a subtest. docs/e2e.md describes what each checks.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { startMinio, type MinioServer } from '../support/minio.js';
+import { addCannedPolicy, prefixOnlyPolicy } from '../credentials/minio-admin.js';
 import { bin, cannotStart, kubectl, useCluster, type Cluster } from './cluster.js';
 import { REPO, startController, startNodePlugin, type HostProcess } from './plugin.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const started = Date.now();
+/** The audience of deploy/csidriver.yaml's tokenRequests (kubelet mints pod tokens for it). */
+const STS_AUDIENCE = 'sts.amazonaws.com';
+/** MinIO's role policy for web-identity credentials: deploy/examples/inline-ephemeral.yaml's bucket and prefix. */
+const INLINE_POLICY = 'inline-scratch';
 let cluster: Cluster;
 let minio: MinioServer;
 let node: HostProcess | undefined;
 let controller: HostProcess[] = [];
-const results: { name: string; ok: boolean }[] = [];
+const results: { name: string; ok: boolean; skipped?: string }[] = [];
 
 function manifest(rel: string): Obj[] {
   return loadAllYaml(readFileSync(join(REPO, rel), 'utf8')) as Obj[];
 }
-/** Pods share the node's network (the cluster has no pod network: a loopback-only CNI config). */
+/**
+ * Pods share the node's network: the local cluster has no pod network (a loopback-only CNI config), and
+ * the test pods need none anyway (only the node plugin talks to MinIO), so on any cluster.
+ */
 function hostNetwork(o: Obj): Obj {
-  if (!cluster.local) return o;
   const spec = o.kind === 'Pod' ? o.spec : o.spec?.template?.spec;
   if (spec) spec.hostNetwork = true;
   return o;
@@ -76,9 +85,80 @@ function fuseMountsUnderKubelet(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
     .filter((l) => l.includes(cluster.kubeletRoot) && l.includes(' - fuse')).map((l) => l.split(' ')[4]!);
 }
-function scenario(name: string, fn: () => Promise<void>): void {
-  test(name, async () => {
-    try { await fn(); results.push({ name, ok: true }); } catch (e) { results.push({ name, ok: false }); throw e; }
+/** GET without credentials, trusting `ca`: the body on 200, undefined otherwise. */
+function anonymousGet(url: string, ca: Buffer): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    httpsGet(url, { ca }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => resolve(res.statusCode === 200 ? body : undefined));
+    }).on('error', () => resolve(undefined));
+  });
+}
+function podPhase(name: string): string {
+  return kubectl(cluster, ['-n', 'default', 'get', 'pod', name, '-o', 'jsonpath={.status.phase}']);
+}
+async function podSucceeded(name: string, timeoutMs = 180_000): Promise<string> {
+  await until(`pod ${name} finished`, () => {
+    const ph = podPhase(name);
+    if (ph === 'Failed') throw new Error(`pod ${name} failed: ${kubectl(cluster, ['-n', 'default', 'logs', name])}`);
+    return ph === 'Succeeded' ? true : undefined;
+  }, timeoutMs);
+  return kubectl(cluster, ['-n', 'default', 'logs', name]);
+}
+function nodeLog(): string {
+  try { return node ? readFileSync(node.log, 'utf8') : ''; } catch { return ''; }
+}
+/** deploy/examples/liveness-probe.yaml as shipped, on dynamic-pvc-pod.yaml's claim (created when missing). */
+async function startProbePod(): Promise<void> {
+  const have = kubectl(cluster, ['-n', 'default', 'get', 'pod', 'reader-with-probe', '--ignore-not-found', '-o', 'name']).trim();
+  if (have) return;
+  apply(manifest('deploy/examples/dynamic-pvc-pod.yaml').filter((o) => o.kind === 'PersistentVolumeClaim'));
+  apply(manifest('deploy/examples/liveness-probe.yaml'));
+  await waitPod('default', 'reader-with-probe', 'Ready', 180);
+}
+/**
+ * Deletes pods and waits until they are gone. Grace period 1 s: the examples' busybox shells and
+ * sleeps run as PID 1 and ignore SIGTERM, so the default 30 s would be waited out on every pod.
+ */
+function deletePods(...args: string[]): void {
+  kubectl(cluster, ['-n', 'default', 'delete', 'pod', ...args, '--grace-period=1', '--wait', '--timeout=120s']);
+}
+/**
+ * kubelet's /stats/summary: through the apiserver's node proxy or, when the apiserver refuses to proxy
+ * to the node's loopback address (the local cluster, or one like it), from kubelet at that address
+ * with the kubeconfig's client certificate (kubelet serves a self-signed certificate: not verified).
+ */
+async function statsSummary(): Promise<Obj> {
+  const nodeName = kubectl(cluster, ['get', 'nodes', '-o', 'jsonpath={.items[0].metadata.name}']);
+  try {
+    return JSON.parse(kubectl(cluster, ['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/stats/summary`])) as Obj;
+  } catch (e) {
+    if (!/address not allowed/.test((e as Error).message)) throw e;
+  }
+  const n = JSON.parse(kubectl(cluster, ['get', 'node', nodeName, '-o', 'json'])) as Obj;
+  const addr = (n.status.addresses as { type: string; address: string }[]).find((a) => a.type === 'InternalIP')?.address ?? '127.0.0.1';
+  const kc = JSON.parse(kubectl(cluster, ['config', 'view', '--raw', '--minify', '-o', 'json'])) as Obj;
+  const user = (kc.users as Obj[])[0]?.user as Record<string, string> | undefined;
+  const pem = (data?: string, file?: string): Buffer | undefined => (data ? Buffer.from(data, 'base64') : file ? readFileSync(file) : undefined);
+  const cert = pem(user?.['client-certificate-data'], user?.['client-certificate']);
+  const key = pem(user?.['client-key-data'], user?.['client-key']);
+  if (!cert || !key) throw new Error('the apiserver does not proxy to the node and the kubeconfig has no client certificate for kubelet');
+  return new Promise((resolve, reject) => {
+    httpsGet(`https://${addr}:${n.status.daemonEndpoints.kubeletEndpoint.Port}/stats/summary`, { cert, key, rejectUnauthorized: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Obj) : reject(new Error(`kubelet /stats/summary: HTTP ${res.statusCode} ${body.slice(0, 200)}`))));
+    }).on('error', reject);
+  });
+}
+/** A scenario; `fn` returns a reason when the scenario cannot run on this cluster (reported as skipped). */
+function scenario(name: string, fn: (t: TestContext) => Promise<void | string>): void {
+  test(name, async (t) => {
+    let skipped: string | void;
+    try { skipped = await fn(t); } catch (e) { results.push({ name, ok: false }); throw e; }
+    results.push({ name, ok: !skipped, ...(skipped ? { skipped } : {}) });
+    if (skipped) t.skip(skipped);
   });
 }
 
@@ -87,8 +167,23 @@ if (skip) console.log(`e2e summary: SKIPPED: ${skip}`);
 
 describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000, skip }, () => {
   before(async () => {
-    minio = await startMinio({ buckets: ['my-shared-bucket', 'shared-bucket'] });
     cluster = await useCluster();
+    // Pod identity: the apiserver is the service-account token issuer; MinIO trusts it as an
+    // OpenID provider (discovery document readable anonymously, the cluster CA trusted through
+    // SSL_CERT_FILE) for the audience of csidriver.yaml's tokenRequests, with one role policy.
+    let oidcEnv: Record<string, string> = {};
+    if (cluster.local && cluster.pki) {
+      kubectl(cluster, ['create', 'clusterrolebinding', 'e2e-oidc-discovery', '--clusterrole=system:service-account-issuer-discovery', '--group=system:unauthenticated']);
+      const ca = readFileSync(cluster.pki.caCert);
+      await until('OIDC discovery readable anonymously', () => anonymousGet(`${cluster.server}/.well-known/openid-configuration`, ca), 30_000);
+      oidcEnv = {
+        SSL_CERT_FILE: cluster.pki.caCert,
+        MINIO_IDENTITY_OPENID_CONFIG_URL: `${cluster.server}/.well-known/openid-configuration`,
+        MINIO_IDENTITY_OPENID_CLIENT_ID: STS_AUDIENCE,
+        MINIO_IDENTITY_OPENID_ROLE_POLICY: INLINE_POLICY,
+      };
+    }
+    minio = await startMinio({ buckets: ['my-shared-bucket', 'shared-bucket', 'my-bucket'], env: oidcEnv });
     // The driver's cluster objects, as shipped.
     for (const f of ['namespace.yaml', 'csidriver.yaml', 'rbac-controller.yaml', 'rbac-node.yaml']) {
       kubectl(cluster, ['apply', '-f', join(REPO, 'deploy', f)]);
@@ -111,7 +206,7 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     try {
       if (cluster) {
         for (const k of ['pods', 'pvc']) {
-          try { kubectl(cluster, ['-n', 'default', 'delete', k, '--all', '--timeout=90s', '--wait']); } catch { /* reported below */ }
+          try { kubectl(cluster, ['-n', 'default', 'delete', k, '--all', '--timeout=90s', '--wait', ...(k === 'pods' ? ['--grace-period=1'] : [])]); } catch { /* reported below */ }
         }
       }
       await node?.stop();
@@ -120,8 +215,11 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
       await cluster?.stop();
       await minio?.stop();
       const ok = results.filter((r) => r.ok).length;
+      const skipped = results.filter((r) => r.skipped);
+      const failed = results.filter((r) => !r.ok && !r.skipped);
       console.log(`e2e summary: ${ok}/${results.length} scenarios passed in ${Math.round((Date.now() - started) / 1000)}s` +
-        `${results.some((r) => !r.ok) ? ` (failed: ${results.filter((r) => !r.ok).map((r) => r.name).join('; ')})` : ''}`);
+        `${skipped.length ? ` (${skipped.length} skipped: ${skipped.map((r) => r.skipped).join('; ')})` : ''}` +
+        `${failed.length ? ` (failed: ${failed.map((r) => r.name).join('; ')})` : ''}`);
     }
   });
 
@@ -159,11 +257,13 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
   });
 
   scenario('pod deletion unmounts and ends the mount process; PVC deletion (Delete) removes the objects', async () => {
-    if (!cluster.local) return;
-    assert.ok(mountProcesses().length > 0, 'a mount process serves the writer');
-    kubectl(cluster, ['-n', 'default', 'delete', 'pod', 'writer', 'reader', '--timeout=120s', '--wait']);
-    await until('mount processes ended', () => (mountProcesses().length === 0 ? true : undefined), 60_000);
-    assert.deepEqual(fuseMountsUnderKubelet(), [], 'no FUSE mount left under the kubelet dir');
+    // The node-side checks (mount processes, FUSE mounts) need the local cluster's node.
+    if (cluster.local) assert.ok(mountProcesses().length > 0, 'a mount process serves the writer');
+    deletePods('writer', 'reader');
+    if (cluster.local) {
+      await until('mount processes ended', () => (mountProcesses().length === 0 ? true : undefined), 60_000);
+      assert.deepEqual(fuseMountsUnderKubelet(), [], 'no FUSE mount left under the kubelet dir');
+    }
     const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'scratch', '-o', 'jsonpath={.spec.volumeName}']);
     kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'scratch', '--timeout=120s', '--wait']);
     await until('PV deleted', () => (kubectl(cluster, ['get', 'pv', '-o', 'name']).includes(pv) ? undefined : true), 120_000);
@@ -193,7 +293,7 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     }, 180_000);
     assert.match(kubectl(cluster, ['-n', 'default', 'logs', 'vision']), /^static\na\.txt/);
     assert.deepEqual(await keys('shared-bucket'), ['teams/vision/a.txt'], 'written under the PV\'s prefix only');
-    kubectl(cluster, ['-n', 'default', 'delete', 'pod', 'vision', '--wait', '--timeout=120s']);
+    deletePods('vision');
     kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'vision-team', '--wait', '--timeout=120s']);
     await until('PV released', () => (kubectl(cluster, ['get', 'pv', 'vision-team', '-o', 'jsonpath={.status.phase}']) === 'Released' ? true : undefined));
     assert.deepEqual(await keys('shared-bucket'), ['teams/vision/a.txt'], 'Retain keeps the objects');
@@ -216,13 +316,141 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     assert.match(w, /^a,b\n/);
     assert.match(w, /REFUSED/);
     assert.deepEqual(await keys('public-datasets'), ['set1/data.csv']);
-    kubectl(cluster, ['-n', 'default', 'delete', 'deployment', 'readers', '--wait', '--timeout=120s']);
+    // Foreground: the ReplicaSet, marked for deletion, makes no new pods while its pods go (with a 1 s grace).
+    kubectl(cluster, ['-n', 'default', 'delete', 'deployment', 'readers', '--cascade=foreground', '--wait=false']);
+    await until('readers gone', () => {
+      kubectl(cluster, ['-n', 'default', 'delete', 'pod', '-l', 'app=readers', '--grace-period=1', '--wait=false']);
+      return kubectl(cluster, ['-n', 'default', 'get', 'deployment,pods', '-l', 'app=readers', '-o', 'name']).trim() ? undefined
+        : kubectl(cluster, ['-n', 'default', 'get', 'deployment', 'readers', '--ignore-not-found', '-o', 'name']).trim() ? undefined : true;
+    }, 120_000);
     kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'datasets-ro', '--wait', '--timeout=120s']);
     kubectl(cluster, ['delete', 'pv', 'datasets-ro', '--wait', '--timeout=60s']);
   });
 
+  scenario('dynamic PVC (bucket-per-volume StorageClass): writer pod, reader pod, PVC deletion (Retain) keeps the bucket', async () => {
+    const sc = manifest('deploy/storageclasses/bucket-per-volume.yaml');
+    for (const o of sc) o.parameters = { ...o.parameters, endpoint: minio.endpoint, forcePathStyle: 'true' };
+    apply(sc);
+    // dynamic-pvc-pod.yaml's claim and writer with the bucket-per-volume class (the README's second mode).
+    const objs = manifest('deploy/examples/dynamic-pvc-pod.yaml');
+    for (const o of objs) {
+      o.metadata.name = o.kind === 'Pod' ? 'bucket-writer' : 'bucket-scratch';
+      if (o.kind === 'PersistentVolumeClaim') o.spec.storageClassName = 'bucketmount-bucket';
+      if (o.kind === 'Pod') o.spec.volumes[0].persistentVolumeClaim.claimName = 'bucket-scratch';
+    }
+    apply(objs);
+    await waitPod('default', 'bucket-writer', 'Ready', 180);
+    const written = await until('writer output', () => kubectl(cluster, ['-n', 'default', 'logs', 'bucket-writer']).trim() || undefined);
+    const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'bucket-scratch', '-o', 'jsonpath={.spec.volumeName}']);
+    const bucket = kubectl(cluster, ['get', 'pv', pv, '-o', 'jsonpath={.spec.csi.volumeAttributes.bucketName}']);
+    assert.ok(bucket && !['my-shared-bucket', 'shared-bucket'].includes(bucket), `a bucket of its own: ${bucket}`);
+    const reader: Obj = {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bucket-reader', namespace: 'default' },
+      spec: {
+        restartPolicy: 'Never',
+        securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000 },
+        containers: [{ name: 'reader', image: 'busybox:1.37', command: ['sh', '-c', 'cat /data/hello.txt && echo more > /data/reader.txt && cat /data/reader.txt'],
+          volumeMounts: [{ name: 'v', mountPath: '/data' }] }],
+        volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'bucket-scratch' } }],
+      },
+    };
+    apply([reader]);
+    const out = (await podSucceeded('bucket-reader')).split('\n');
+    assert.equal(out[0], written, 'the reader sees the writer\'s bytes');
+    assert.equal(out[1], 'more');
+    assert.deepEqual((await until('objects in the volume\'s bucket', async () => {
+      const k = await keys(bucket);
+      return k.length === 2 ? k : undefined;
+    })).sort(), ['hello.txt', 'reader.txt'], 'objects at the root of the volume\'s own bucket');
+    deletePods('bucket-writer', 'bucket-reader');
+    kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'bucket-scratch', '--wait', '--timeout=120s']);
+    await until('PV released', () => (kubectl(cluster, ['get', 'pv', pv, '-o', 'jsonpath={.status.phase}']) === 'Released' ? true : undefined));
+    kubectl(cluster, ['delete', 'pv', pv, '--wait', '--timeout=60s']);
+    assert.deepEqual((await keys(bucket)).sort(), ['hello.txt', 'reader.txt'], 'Retain (the class\'s default) keeps the bucket and its objects');
+    kubectl(cluster, ['delete', 'storageclass', 'bucketmount-bucket']);
+  });
+
+  scenario('inline ephemeral volume with pod OIDC (deploy/examples/inline-ephemeral.yaml): apiserver-issued token → MinIO STS, refreshed on republish', async () => {
+    if (!cluster.local) return 'inline OIDC: needs MinIO trusting the cluster\'s service-account issuer (local cluster only)';
+    await addCannedPolicy(minio, INLINE_POLICY, prefixOnlyPolicy('my-bucket', 'scratch/'));
+    // MinIO names the role of an OpenID provider with a role policy after its client id.
+    const roleArn = `arn:minio:iam:::role/${createHash('sha1').update(STS_AUDIENCE).digest('base64url')}`;
+    const objs = manifest('deploy/examples/inline-ephemeral.yaml');
+    for (const o of objs) {
+      if (o.kind === 'ServiceAccount') o.metadata.annotations['eks.amazonaws.com/role-arn'] = roleArn;
+      if (o.kind === 'Pod') {
+        const attrs = o.spec.volumes[0].csi.volumeAttributes as Record<string, string>;
+        Object.assign(attrs, { endpoint: minio.endpoint, forcePathStyle: 'true', stsEndpoint: minio.endpoint });
+      }
+    }
+    const logStart = nodeLog().length;
+    apply(objs);
+    await waitPod('default', 'inline-bucket', 'Ready', 180);
+    const uid = kubectl(cluster, ['-n', 'default', 'get', 'pod', 'inline-bucket', '-o', 'jsonpath={.metadata.uid}']);
+    await until('the pod\'s object in MinIO', async () => ((await keys('my-bucket')).includes('scratch/hello-from-inline.txt') ? true : undefined));
+    const published = nodeLog().slice(logStart).split('\n').filter((l) => l.includes(uid) && l.includes('"published"'));
+    assert.ok(published.some((l) => l.includes('"credentialSource":"pod"')), `published with the pod's credentials:\n${published.join('\n')}`);
+    // kubelet republishes (requiresRepublish) with the pod's token; the plugin hands the running
+    // mount the credentials of that token.
+    await until('a republish refreshed the credentials', () => (nodeLog().slice(logStart).split('\n')
+      .some((l) => l.includes(uid) && l.includes('credentials refreshed')) ? true : undefined), 90_000);
+    const w = kubectl(cluster, ['-n', 'default', 'exec', 'inline-bucket', '--', 'sh', '-c', 'echo after > /data/after-republish.txt && cat /data/after-republish.txt && ls /data']);
+    assert.match(w, /^after\n/);
+    assert.match(w, /hello-from-inline\.txt/);
+    assert.deepEqual((await keys('my-bucket')).sort(), ['scratch/after-republish.txt', 'scratch/hello-from-inline.txt']);
+    deletePods('inline-bucket');
+    await until('inline mount ended', () => (mountProcesses().some((l) => l.includes('my-bucket')) ? undefined : true), 60_000);
+  });
+
+  scenario('NodeGetVolumeStats as kubelet reports it (/stats/summary) for a pod with deploy/examples/liveness-probe.yaml', async () => {
+    await startProbePod();
+    const vol = await until('the volume in kubelet\'s /stats/summary', async () => {
+      const sum = await statsSummary();
+      const pod = (sum.pods as Obj[]).find((p) => p.podRef.name === 'reader-with-probe');
+      return (pod?.volume as Obj[] | undefined)?.find((v) => v.name === 'scratch');
+    }, 90_000);
+    assert.equal(vol.pvcRef?.name, 'scratch');
+    assert.ok(vol.capacityBytes > 0, `capacityBytes ${vol.capacityBytes}`);
+    assert.ok(vol.availableBytes > 0 && vol.availableBytes <= vol.capacityBytes, `availableBytes ${vol.availableBytes}`);
+    assert.ok(vol.usedBytes >= 0 && vol.usedBytes <= vol.capacityBytes, `usedBytes ${vol.usedBytes}`);
+    // volumeHealthStats only with kubelet's CSIVolumeHealth feature gate (alpha; the local cluster enables it).
+    if (cluster.local || vol.volumeHealthStats) assert.equal(vol.volumeHealthStats?.abnormal, false, JSON.stringify(vol));
+  });
+
+  scenario('mount-process SIGKILL in a running pod: the liveness probe restarts the container, which reads the data again', async (t) => {
+    if (!cluster.local) return 'mount-process SIGKILL: kills a process on the node (local cluster only)';
+    await startProbePod();
+    const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'scratch', '-o', 'jsonpath={.spec.volumeName}']);
+    kubectl(cluster, ['-n', 'default', 'exec', 'reader-with-probe', '--', 'sh', '-c', 'echo before > /data/before-kill.txt']);
+    const procs = mountProcesses().filter((l) => l.includes(pv));
+    assert.equal(procs.length, 1, `one mount process serves ${pv}: ${procs.join('\n')}`);
+    const restarts = (): number => Number(kubectl(cluster, ['-n', 'default', 'get', 'pod', 'reader-with-probe', '-o', 'jsonpath={.status.containerStatuses[0].restartCount}']) || 0);
+    const before = restarts();
+    const killed = Date.now();
+    const since = (): string => `${Math.round((Date.now() - killed) / 1000)}s`;
+    process.kill(Number(procs[0]!.split(' ')[0]), 'SIGKILL');
+    const dead = kubectl(cluster, ['-n', 'default', 'exec', 'reader-with-probe', '--', 'sh', '-c', 'cat /data/before-kill.txt 2>&1; true']);
+    assert.match(dead, /not connected/i, 'the running container sees the dead mount (issue 14, bug 2)');
+    // kubelet reports the volume condition of NodeGetVolumeStats as a pod event (CSIVolumeHealth).
+    await until('VolumeConditionAbnormal event', () => (kubectl(cluster, ['-n', 'default', 'get', 'events',
+      '--field-selector', 'involvedObject.name=reader-with-probe,reason=VolumeConditionAbnormal', '-o', 'name']).trim() ? true : undefined), 60_000);
+    t.diagnostic(`VolumeConditionAbnormal event after ${since()}`);
+    await until('container restarted by the liveness probe', () => (restarts() > before ? true : undefined), 150_000);
+    t.diagnostic(`container restarted after ${since()}`);
+    const again = await until('the restarted container reads the data', () => {
+      try {
+        const r = kubectl(cluster, ['-n', 'default', 'exec', 'reader-with-probe', '--', 'cat', '/data/before-kill.txt']);
+        return r === 'before\n' ? r : undefined;
+      } catch { return undefined; }
+    }, 120_000);
+    assert.equal(again, 'before\n');
+    t.diagnostic(`restarted container read the data after ${since()} (restarts: ${restarts() - before})`);
+    deletePods('reader-with-probe');
+    kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'scratch', '--wait', '--timeout=120s']);
+  });
+
   scenario('node plugin SIGKILL + restart while a pod writes every second: 0 failed operations', async () => {
-    if (!cluster.local || !node) return;
+    if (!cluster.local || !node) return 'node plugin SIGKILL: restarts the plugin on the node (local cluster only)';
     const pvc: Obj = {
       apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'steady', namespace: 'default' },
       spec: { accessModes: ['ReadWriteMany'], storageClassName: 'bucketmount-prefix', resources: { requests: { storage: '1Gi' } } },
@@ -248,7 +476,7 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     const oks = log.split('\n').filter((l) => l.startsWith('ok ')).length;
     assert.ok(!log.includes('FAIL'), `no failed operation:\n${log}`);
     assert.ok(oks >= 15, `the pod kept writing (${oks} operations)`);
-    kubectl(cluster, ['-n', 'default', 'delete', 'pod', 'steady', '--wait', '--timeout=120s']);
+    deletePods('steady');
     kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'steady', '--wait', '--timeout=120s']);
   });
 
@@ -258,7 +486,7 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     assert.match(k, /deployment\.apps\/bucketmount-controller .*\(server dry run\)/);
     // The chart renders StorageClasses of the same names as deploy/storageclasses (parameters of a
     // StorageClass are immutable): the one applied for the scenarios above goes first.
-    kubectl(cluster, ['delete', 'storageclass', 'bucketmount-prefix', '--ignore-not-found']);
+    kubectl(cluster, ['delete', 'storageclass', 'bucketmount-prefix', 'bucketmount-bucket', '--ignore-not-found']);
     const rendered = execFileSync(bin('helm'), ['template', 'bucketmount', join(REPO, 'charts', 'bucketmount'), '--namespace', 'bucketmount'], { encoding: 'utf8' });
     const h = kubectl(cluster, ['apply', '--dry-run=server', '-f', '-'], rendered);
     assert.match(h, /daemonset\.apps\/\S+ .*\(server dry run\)/);
