@@ -16,8 +16,6 @@ export interface MountProcessArgs {
   logFile?: string;
   /** Volume id, only used to label logs. */
   volumeId?: string;
-  /** --supervise: this process holds the FUSE fd and runs the server as a restartable child. */
-  supervise?: boolean;
   /** --fuse-fd + --fuse-state: serve an inherited /dev/fuse fd (a supervised server). */
   handoff?: { fd: number; stateDir: string };
 }
@@ -61,13 +59,12 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
   const prefix = flagPrefix !== undefined ? named(() => validatePrefix(flagPrefix)) : src.prefix;
   const handoff = readHandoff(f.str('fuse-fd'), f.str('fuse-state'));
   const opts = readMountOptions(f);
-  if ((f.bool('supervise') || handoff) && opts.fuseLayer !== 'fuse3') throw new MountArgsError('--supervise needs --fuse-layer=fuse3');
-  if (f.bool('supervise') && handoff) throw new MountArgsError('--supervise and --fuse-fd are exclusive');
+  if (handoff && opts.fuseLayer !== 'fuse3') throw new MountArgsError('--fuse-fd needs --fuse-layer=fuse3');
+  if (opts.supervise && handoff) throw new MountArgsError('--supervise and --fuse-fd are exclusive');
   return {
     bucket: src.bucket,
     prefix,
     ...opts,
-    ...(f.bool('supervise') ? { supervise: true } : {}),
     ...(handoff ? { handoff } : {}),
     mountPoint: f.positionals[1]!,
     readOnly: f.bool('read-only'),
@@ -95,7 +92,6 @@ export function mountConfigToArgs(cfg: MountConfig): string[] {
   if (cfg.volumeId !== undefined) args.push(`--volume-id=${cfg.volumeId}`);
   if (cfg.logFile !== undefined) args.push(`--log-file=${cfg.logFile}`);
   if (cfg.foreground) args.push('--foreground');
-  if (cfg.supervise) args.push('--supervise');
   if (cfg.handoff) args.push(`--fuse-fd=${cfg.handoff.fd}`, `--fuse-state=${cfg.handoff.stateDir}`);
   return args;
 }
