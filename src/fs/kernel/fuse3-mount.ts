@@ -22,6 +22,7 @@ import { NodeTable } from './node-table.js';
 /** Files of the hand-off state dir. */
 export const INIT_FILE = 'fuse-init.bin';
 export const GENERATION_FILE = 'generation';
+export const INFLIGHT_FILE = 'inflight.map';
 
 /** Is there a predecessor whose connection a server in `stateDir` takes over? */
 export function isSuccessor(stateDir: string): boolean {
@@ -105,18 +106,27 @@ export class Fuse3Mount {
     }
     if (!this.successor) {
       this.addon.mountFd(h.fd, this.mnt, `bucketmount:${this.cfg.bucket}`, fuse3KernelOptions(this.cfg), this.cfg.readOnly);
-      this.session = this.addon.open(this.mnt, fuse3MountOptions(this.cfg), this.init, this.adapter.handle, { fd: h.fd });
+      this.session = this.addon.open(this.mnt, fuse3MountOptions(this.cfg), this.init, this.adapter.handle, {
+        fd: h.fd,
+        inflightPath: join(h.stateDir, INFLIGHT_FILE),
+      });
       this.adapter.session = this.session;
       return;
     }
     const resumeInit = readFileSync(join(h.stateDir, INIT_FILE));
-    this.session = this.addon.open(this.mnt, fuse3MountOptions(this.cfg), this.init, this.adapter.handle, { fd: h.fd, resumeInit });
+    this.session = this.addon.open(this.mnt, fuse3MountOptions(this.cfg), this.init, this.adapter.handle, {
+      fd: h.fd,
+      resumeInit,
+      inflightPath: join(h.stateDir, INFLIGHT_FILE),
+    });
     this.adapter.session = this.session;
-    const res = this.addon.notifyResend(this.session);
+    // BUCKETMOUNT_FUSE3_NO_RESEND=1 (tests): take the fallback path as on a kernel < 6.9.
+    const res = process.env.BUCKETMOUNT_FUSE3_NO_RESEND === '1' ? -38 : this.addon.notifyResend(this.session);
+    const failed = res === 0 ? 0 : this.addon.failStale(this.session);
     this.log.info('fuse3: took over the mount from a crashed server', {
       generation: this.generation,
       nodes: this.adapter.nodes.size,
-      resend: res === 0 ? 'ok' : `failed (errno ${-res}): requests the previous server held stay unanswered`,
+      resend: res === 0 ? 'ok' : `refused (errno ${-res}): ${failed} request(s) the previous server held answered with EIO`,
     });
   }
 

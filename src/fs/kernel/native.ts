@@ -86,6 +86,8 @@ export interface FdServeOptions {
   fd: number;
   /** A successor: the FUSE_INIT request the first server saved (no new INIT happens). */
   resumeInit?: Buffer;
+  /** File (0600) in which the `unique`s of unanswered requests are kept for a successor's failStale(). */
+  inflightPath?: string;
 }
 
 /** The addon's functions. Each reply returns false when the request was already answered or is unknown. */
@@ -95,6 +97,8 @@ export interface Fuse3Addon {
   mountFd(fd: number, mountPoint: string, source: string, kernelOptions: string, readOnly: boolean): void;
   /** FUSE_NOTIFY_RESEND: the kernel queues again every request read and never answered. 0 or -errno. */
   notifyResend(s: Session): number;
+  /** Answer every request the predecessor left unanswered with EIO (no-resend fallback); returns how many. */
+  failStale(s: Session): number;
   /** Detach the mount; the reader then ends and the handler gets CLOSED. */
   unmount(s: Session): void;
   /** Free the session; only after CLOSED (requests still unanswered fail with ENOTCONN). */
