@@ -20,7 +20,7 @@ import { socketPathOf, startCsiServer, type ServedServices } from '../src/csi/se
 import { startKubeletRegistration } from '../src/csi/kubelet-registration.js';
 import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
 import { lockStateDir } from '../src/mounter/state-lock.js';
-import { FUSE_LAYERS } from '../src/mount-contract/options.js';
+import { DEFAULT_FUSE_LAYER, FUSE_LAYERS } from '../src/mount-contract/options.js';
 
 const HELP = `usage: csi-driver [flags]
 
@@ -47,6 +47,8 @@ const HELP = `usage: csi-driver [flags]
                                    processes to tell a forked child's close from the writer's last one (default /proc)
   --fuse-layer <fuse3|fuse-native>  FUSE implementation serving this node's mounts (default $BUCKETMOUNT_FUSE_LAYER
                                    or fuse3, our libfuse3 low-level layer, docs/fuse3.md; fuse-native = libfuse 2 fallback)
+  --supervise-mounts               fuse3 only: every mount process holds its FUSE connection and restarts a crashed
+                                   server on it, so pods keep reading through a crash ($BUCKETMOUNT_SUPERVISE_MOUNTS=true)
   --kubelet-registration-path <sock>  node/all mode: register with kubelet by serving its plugin-registration
                                    API on this socket, in kubelet's plugins_registry directory (e.g.
                                    /var/lib/kubelet/plugins_registry/bucketmount.csi.io-reg.sock); unset = no registration
@@ -84,6 +86,7 @@ function parseFlags(argv: string[]) {
         'cache-max-size': { type: 'string' },
         'host-proc': { type: 'string' },
         'fuse-layer': { type: 'string' },
+        'supervise-mounts': { type: 'boolean' },
         'list-volumes': { type: 'boolean' },
         'kubelet-registration-path': { type: 'string' },
         'kubelet-csi-endpoint': { type: 'string' },
@@ -146,6 +149,8 @@ function parseFlags(argv: string[]) {
   if (v['host-proc'] !== undefined && !v['host-proc'].startsWith('/')) fail(`--host-proc must be an absolute path, got "${v['host-proc']}"`);
   const fuseLayer = v['fuse-layer'] ?? (env.BUCKETMOUNT_FUSE_LAYER || undefined);
   if (fuseLayer !== undefined && !(FUSE_LAYERS as readonly string[]).includes(fuseLayer)) fail(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${fuseLayer}"`);
+  const superviseMounts = v['supervise-mounts'] === true || env.BUCKETMOUNT_SUPERVISE_MOUNTS === 'true';
+  if (superviseMounts && (fuseLayer ?? DEFAULT_FUSE_LAYER) !== 'fuse3') fail('--supervise-mounts needs --fuse-layer=fuse3');
   const cacheMaxRaw = v['cache-max-size'];
   if (cacheMaxRaw !== undefined && (!/^\d+$/.test(cacheMaxRaw) || Number(cacheMaxRaw) < 1)) fail(`--cache-max-size must be a whole number of MiB >= 1, got "${cacheMaxRaw}"`);
   const lockRaw = v['lock-timeout'] ?? (env.BUCKETMOUNT_LOCK_TIMEOUT || '300');
@@ -177,6 +182,7 @@ function parseFlags(argv: string[]) {
     cacheMaxSize: cacheMaxRaw,
     hostProc: v['host-proc'],
     fuseLayer,
+    superviseMounts,
     logLevel,
     defaults,
     snapshotWaitMs: Math.round(snapshotWaitS * 1000),
@@ -255,6 +261,7 @@ async function main(): Promise<void> {
         ...(cfg.cacheMaxSize !== undefined ? [`--cache-max-size=${cfg.cacheMaxSize}`] : []),
         ...(cfg.hostProc !== undefined ? [`--proc-root=${cfg.hostProc}`] : []),
         ...(cfg.fuseLayer !== undefined ? [`--fuse-layer=${cfg.fuseLayer}`] : []),
+        ...(cfg.superviseMounts ? ['--supervise'] : []),
       ],
     });
     services.node = nodeService.handlers();

@@ -16,6 +16,20 @@
 //   unmount(session), destroy(session), fd(session)
 //   replyErr, replyEntry, replyCreate, replyAttr, replyOpen, replyWrite, replyBuf,
 //   replyReadlink, replyStatfs, replyDir, pending
+//
+// The fd hand-off (docs/fuse3.md, "Mounts that survive their server"):
+//   mountFd(fd, mountpoint, source, kernelOptions, readOnly): mount(2) with `fd=N` on an open
+//     /dev/fuse descriptor (the supervisor keeps its own duplicate of it).
+//   open(..., handler, { fd, resumeInit? }) serves an already-mounted fd through
+//     fuse_session_custom_io. The first server reports the kernel's raw FUSE_INIT request to JS
+//     (OP_INITED, data = the bytes) so it can be saved; a successor passes those bytes back as
+//     `resumeInit`: our read() hands libfuse that INIT once (libfuse refuses requests before one)
+//     and our writev() swallows libfuse's reply to it, so the kernel never sees a second INIT.
+//   notifyResend(session): FUSE_NOTIFY_RESEND, the kernel queues again every request that was
+//     read and never answered (by the dead predecessor). Returns 0 or -errno.
+//   With { inflightPath } the `unique` of every request read and not yet answered is kept in a
+//   shared file (a small hash table, 8192 slots); a successor takes its predecessor's over and
+//   failStale(session) answers each with EIO: the fallback for kernels without resend (< 6.9).
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 #include <node_api.h>
@@ -25,13 +39,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/mount.h>
+#include <sys/mman.h>
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <stdio.h>
+#include <unistd.h>
 
 // Operation codes shared with src/fs/kernel/native.ts (keep in sync).
 enum {
   OP_CLOSED = 0, OP_LOOKUP, OP_FORGET, OP_GETATTR, OP_SETATTR, OP_READLINK, OP_MKNOD, OP_MKDIR,
   OP_UNLINK, OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_OPEN, OP_READ, OP_WRITE, OP_FLUSH, OP_RELEASE,
   OP_FSYNC, OP_OPENDIR, OP_READDIR, OP_RELEASEDIR, OP_FSYNCDIR, OP_STATFS, OP_ACCESS, OP_CREATE,
-  OP_READDIRPLUS, OP_LINK
+  OP_READDIRPLUS, OP_LINK, OP_INITED
 };
 
 // Attribute arrays (Float64Array) exchanged with JS: this many doubles per node.
@@ -62,7 +82,25 @@ typedef struct session {
   // request slots (JS thread only)
   fuse_req_t *slots;
   uint32_t nslots, *freelist, nfree, pending;
+  // fd hand-off (custom io): the kernel's INIT seen / a synthetic INIT still to hand to libfuse
+  int fd_mode, init_seen;
+  char *synth;
+  size_t synth_len;
+  // Unanswered requests (fd mode): `unique`s in a shared 0600 file, so a successor on a kernel
+  // without FUSE_NOTIFY_RESEND can answer its predecessor's with EIO (failStale).
+  uint64_t *ring;
+  uint64_t *stale;
+  size_t nstale;
 } session_t;
+
+enum { RING_SLOTS = 8192 };
+
+// The kernel's request and reply headers (linux/fuse.h; not installed by libfuse3-dev).
+struct k_in_header { uint32_t len, opcode; uint64_t unique, nodeid; uint32_t uid, gid, pid; uint16_t total_extlen, padding; };
+struct k_out_header { uint32_t len; int32_t error; uint64_t unique; };
+enum { K_FUSE_INIT = 26, K_NOTIFY_RESEND = 7, K_FORGET = 2, K_INTERRUPT = 36, K_NOTIFY_REPLY = 41, K_BATCH_FORGET = 42 };
+/** `unique` of the synthetic INIT: bit 63 set and far above anything the kernel hands out. */
+static const uint64_t SYNTH_UNIQUE = 0xfffffffffffffff0ull;
 
 // ---- reader thread side --------------------------------------------------------------------
 
@@ -262,6 +300,88 @@ static const struct fuse_lowlevel_ops OPS = {
   .fsyncdir = ll_fsyncdir, .statfs = ll_statfs, .access = ll_access, .create = ll_create,
 };
 
+// ---- custom io (fd mode) ----------------------------------------------------------------------
+
+static size_t ring_home(uint64_t unique) { return (size_t)((unique >> 1) % RING_SLOTS); }
+
+static void ring_add(session_t *s, uint64_t unique) {
+  if (!s->ring) return;
+  for (size_t i = 0, h = ring_home(unique); i < RING_SLOTS; i++, h = (h + 1) % RING_SLOTS) {
+    uint64_t zero = 0;
+    if (__atomic_compare_exchange_n(&s->ring[h], &zero, unique, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) return;
+  }  // full: best effort, this one is not tracked
+}
+
+static void ring_del(session_t *s, uint64_t unique) {
+  if (!s->ring) return;
+  for (size_t i = 0, h = ring_home(unique); i < RING_SLOTS; i++, h = (h + 1) % RING_SLOTS) {
+    uint64_t want = unique;
+    if (__atomic_compare_exchange_n(&s->ring[h], &want, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) return;
+  }
+}
+
+static ssize_t io_read(int fd, void *buf, size_t len, void *ud) {
+  session_t *s = ud;
+  if (s->synth) {
+    // Successor: libfuse first gets the INIT the kernel sent our predecessor.
+    size_t n = s->synth_len < len ? s->synth_len : len;
+    memcpy(buf, s->synth, n);
+    free(s->synth);
+    s->synth = NULL;
+    s->init_seen = 1;
+    return (ssize_t)n;
+  }
+  ssize_t n = read(fd, buf, len);
+  if (n >= (ssize_t)sizeof(struct k_in_header)) {
+    const struct k_in_header *h = buf;
+    if (h->opcode != K_FORGET && h->opcode != K_BATCH_FORGET && h->opcode != K_INTERRUPT && h->opcode != K_NOTIFY_REPLY)
+      ring_add(s, h->unique);
+  }
+  if (n >= (ssize_t)sizeof(struct k_in_header) && !s->init_seen) {
+    const struct k_in_header *h = buf;
+    if (h->opcode == K_FUSE_INIT) {
+      s->init_seen = 1;
+      msg_t *m = new_msg(OP_INITED, NULL, 0);
+      if (m && (m->data = malloc((size_t)n))) { memcpy(m->data, buf, (size_t)n); m->datalen = (size_t)n; post(s, m); }
+      else free(m);
+    }
+  }
+  return n;
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *ud) {
+  session_t *s = ud;
+  uint64_t unique = count > 0 && iov[0].iov_len >= sizeof(struct k_out_header) ? ((const struct k_out_header *)iov[0].iov_base)->unique : 0;
+  if (unique == SYNTH_UNIQUE) {
+    size_t total = 0;  // the reply to our synthetic INIT: the kernel must not see it
+    for (int i = 0; i < count; i++) total += iov[i].iov_len;
+    return (ssize_t)total;
+  }
+  ssize_t r = writev(fd, iov, count);
+  if (unique) ring_del(s, unique);  // answered (or the kernel no longer wants it)
+  return r;
+}
+
+/** Map the in-flight file (created 0600); a successor keeps what its predecessor left as `stale`. */
+static int ring_open(session_t *s, const char *path, int successor) {
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  if (ftruncate(fd, RING_SLOTS * sizeof(uint64_t)) != 0) { close(fd); return -1; }
+  void *p = mmap(NULL, RING_SLOTS * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) return -1;
+  s->ring = p;
+  if (successor) {
+    s->stale = malloc(RING_SLOTS * sizeof(uint64_t));
+    if (s->stale)
+      for (size_t i = 0; i < RING_SLOTS; i++) if (s->ring[i] && s->ring[i] != SYNTH_UNIQUE) s->stale[s->nstale++] = s->ring[i];
+  }
+  memset(s->ring, 0, RING_SLOTS * sizeof(uint64_t));
+  return 0;
+}
+
+static const struct fuse_custom_io IO = { .writev = io_writev, .read = io_read };
+
 static void *reader_main(void *arg) {
   session_t *s = arg;
   sigset_t all;  // signals belong to Node's main thread
@@ -424,15 +544,53 @@ static void fill_fi(struct fuse_file_info *fi, double fh, uint32_t flags) {
   fi->nonseekable = !!(flags & OPEN_NONSEEKABLE);
 }
 
-// open(mountpoint, options, init, handler) -> session
+// open(mountpoint, options, init, handler[, { fd, resumeInit? }]) -> session
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  char mnt[4096], opts[4096];
+  ARGS(5);
+  int use_fd = -1;
+  char inflight[4096] = "";
   size_t n;
+  char *synth = NULL;
+  size_t synth_len = 0;
+  napi_valuetype t5 = napi_undefined;
+  if (argc >= 5) napi_typeof(env, argv[4], &t5);
+  if (t5 == napi_object) {
+    napi_value v;
+    bool has = false;
+    napi_has_named_property(env, argv[4], "fd", &has);
+    if (!has) THROW(env, "fd options need fd");
+    napi_get_named_property(env, argv[4], "fd", &v);
+    use_fd = (int)num(env, v);
+    if (use_fd < 0) THROW(env, "bad fd");
+    napi_has_named_property(env, argv[4], "inflightPath", &has);
+    if (has) {
+      napi_get_named_property(env, argv[4], "inflightPath", &v);
+      if (napi_get_value_string_utf8(env, v, inflight, sizeof inflight, &n) != napi_ok || n >= sizeof inflight - 1) THROW(env, "bad inflightPath");
+    }
+    napi_has_named_property(env, argv[4], "resumeInit", &has);
+    if (has) {
+      napi_get_named_property(env, argv[4], "resumeInit", &v);
+      bool isbuf = false;
+      void *d = NULL;
+      napi_is_buffer(env, v, &isbuf);
+      if (isbuf) napi_get_buffer_info(env, v, &d, &synth_len);
+      if (!isbuf || synth_len < sizeof(struct k_in_header) || synth_len > 4096 ||
+          ((const struct k_in_header *)d)->opcode != K_FUSE_INIT) THROW(env, "resumeInit is not a saved FUSE_INIT request");
+      synth = malloc(synth_len);
+      if (!synth) THROW(env, "out of memory");
+      memcpy(synth, d, synth_len);
+      struct k_in_header *h = (struct k_in_header *)synth;
+      h->unique = SYNTH_UNIQUE;
+      h->len = (uint32_t)synth_len;
+    }
+  }
+  char mnt[4096], opts[4096];
   if (napi_get_value_string_utf8(env, argv[0], mnt, sizeof mnt, &n) != napi_ok || n >= sizeof mnt - 1) THROW(env, "bad mount point");
   if (napi_get_value_string_utf8(env, argv[1], opts, sizeof opts, &n) != napi_ok || n >= sizeof opts - 1) THROW(env, "bad options");
   session_t *s = calloc(1, sizeof *s);
-  if (!s) THROW(env, "out of memory");
+  if (!s) { free(synth); THROW(env, "out of memory"); }
+  s->synth = synth; s->synth_len = synth_len;
+  if (inflight[0] && ring_open(s, inflight, synth != NULL) != 0) { free(synth); free(s); THROW(env, "cannot map the in-flight file"); }
   const char *keys[] = { "maxWrite", "maxReadahead", "maxBackground", "congestionThreshold", "timeGranNs", "writebackCache" };
   unsigned vals[6] = { 0 };
   for (int i = 0; i < 6; i++) {
@@ -453,8 +611,15 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   struct fuse_args args = FUSE_ARGS_INIT(opts[0] ? 3 : 1, fargv);
   s->se = fuse_session_new(&args, &OPS, sizeof OPS, s);
   fuse_opt_free_args(&args);
-  if (!s->se) { free(s); THROW(env, "fuse_session_new failed (bad mount options?)"); }
-  if (fuse_session_mount(s->se, mnt) != 0) {
+  if (!s->se) { free(s->synth); free(s); THROW(env, "fuse_session_new failed (bad mount options?)"); }
+  if (use_fd >= 0) {
+    s->fd_mode = 1;
+    if (fuse_session_custom_io(s->se, &IO, use_fd) != 0) {
+      fuse_session_destroy(s->se);
+      free(s->synth); free(s);
+      THROW(env, "fuse_session_custom_io failed");
+    }
+  } else if (fuse_session_mount(s->se, mnt) != 0) {
     fuse_session_destroy(s->se);
     free(s);
     THROW(env, "fuse_session_mount failed");
@@ -506,6 +671,7 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
   napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
   free(s->slots); free(s->freelist);
   s->slots = NULL; s->freelist = NULL; s->nslots = 0; s->nfree = 0;
+  free(s->stale); s->stale = NULL; s->nstale = 0;
   // `s` itself stays allocated: late reply calls and queued messages still read `destroyed`.
   return NULL;
 }
@@ -713,13 +879,76 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// mountFd(fd, mountpoint, source, kernelOptions, readOnly): mount(2) of FUSE on an open /dev/fuse
+// fd (root only). kernelOptions: extra kernel options (allow_other, default_permissions).
+static napi_value js_mount_fd(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  char mnt[4096], src[1024], kopts[1024], data[2048];
+  size_t n;
+  int fd = (int)num(env, argv[0]);
+  if (napi_get_value_string_utf8(env, argv[1], mnt, sizeof mnt, &n) != napi_ok || n >= sizeof mnt - 1) THROW(env, "bad mount point");
+  if (napi_get_value_string_utf8(env, argv[2], src, sizeof src, &n) != napi_ok || n >= sizeof src - 1) THROW(env, "bad source");
+  if (napi_get_value_string_utf8(env, argv[3], kopts, sizeof kopts, &n) != napi_ok || n >= sizeof kopts - 1) THROW(env, "bad options");
+  bool ro = false;
+  napi_get_value_bool(env, argv[4], &ro);
+  struct stat st;
+  if (stat(mnt, &st) != 0) THROW(env, "mount point not found");
+  snprintf(data, sizeof data, "fd=%d,rootmode=%o,user_id=%u,group_id=%u%s%s", fd, st.st_mode & S_IFMT, (unsigned)getuid(),
+           (unsigned)getgid(), kopts[0] ? "," : "", kopts);
+  unsigned long flags = MS_NOSUID | MS_NODEV | (ro ? MS_RDONLY : 0);
+  if (mount(src, mnt, "fuse.bucketmount", flags, data) != 0) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "mount(2) failed: %s", strerror(errno));
+    THROW(env, msg);
+  }
+  return NULL;
+}
+
+// notifyResend(session) -> 0 or -errno: FUSE_NOTIFY_RESEND (bare out header, unique 0).
+static napi_value js_notify_resend(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  session_t *s = get_session(env, argv[0]);
+  if (!s) return NULL;
+  int r = -EBADF;
+  if (!s->destroyed) {
+    struct k_out_header h = { .len = sizeof h, .error = K_NOTIFY_RESEND, .unique = 0 };
+    ssize_t w = write(fuse_session_fd(s->se), &h, sizeof h);
+    r = w == (ssize_t)sizeof h ? 0 : -errno;
+  }
+  napi_value out;
+  napi_create_int32(env, r, &out);
+  return out;
+}
+
+// failStale(session) -> count: answer every request the predecessor left unanswered with EIO
+// (the fallback when FUSE_NOTIFY_RESEND is refused). Each is answered once; then the list is dropped.
+static napi_value js_fail_stale(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  session_t *s = get_session(env, argv[0]);
+  if (!s) return NULL;
+  uint32_t done = 0;
+  if (!s->destroyed) {
+    for (size_t i = 0; i < s->nstale; i++) {
+      struct k_out_header h = { .len = sizeof h, .error = -EIO, .unique = s->stale[i] };
+      if (write(fuse_session_fd(s->se), &h, sizeof h) == (ssize_t)sizeof h) done++;
+    }
+  }
+  free(s->stale);
+  s->stale = NULL;
+  s->nstale = 0;
+  napi_value out;
+  napi_create_uint32(env, done, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   struct { const char *name; napi_callback fn; } fns[] = {
     { "open", js_open }, { "unmount", js_unmount }, { "destroy", js_destroy }, { "fd", js_fd }, { "pending", js_pending },
     { "replyErr", js_reply_err }, { "replyEntry", js_reply_entry }, { "replyCreate", js_reply_create },
     { "replyAttr", js_reply_attr }, { "replyOpen", js_reply_open }, { "replyWrite", js_reply_write },
     { "replyBuf", js_reply_buf }, { "replyReadlink", js_reply_readlink }, { "replyStatfs", js_reply_statfs },
-    { "replyDir", js_reply_dir },
+    { "replyDir", js_reply_dir }, { "mountFd", js_mount_fd }, { "notifyResend", js_notify_resend },
+    { "failStale", js_fail_stale },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

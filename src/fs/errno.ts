@@ -22,6 +22,7 @@ export const Errno = {
   ENOTEMPTY: -39,
   ENODATA: -61,
   ENOTSUP: -95,
+  ESTALE: -116,
 } as const;
 
 /** An error that already carries the errno the caller should see. */

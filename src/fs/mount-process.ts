@@ -19,7 +19,8 @@ import { classifyS3Error, describeS3Error } from '../s3/errors.js';
 import { isFuse, mountsAt } from '../util/mountinfo.js';
 import type { FsContext } from './context.js';
 import { BucketFs } from './filesystem.js';
-import { Fuse3Mount } from './kernel/fuse3-mount.js';
+import { Fuse3Mount, isSuccessor } from './kernel/fuse3-mount.js';
+import { runSupervisor } from './supervisor.js';
 import { warmUp } from './warm-up.js';
 import { JournalBusyError, UploadJournal } from './upload-journal.js';
 
@@ -246,12 +247,17 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     return code;
   };
   const mnt = resolve(cfg.mountPoint);
-  clearDeadMount(mnt, log);
-  try {
-    const st = statSync(mnt);
-    if (!st.isDirectory()) return fail(MountExit.BAD_ARGS, `mount point ${mnt} is not a directory`);
-  } catch {
-    return fail(MountExit.BAD_ARGS, `mount point ${mnt} does not exist`);
+  if (cfg.supervise) return runSupervisor(cfg, log.child({ component: 'supervisor' }));
+  // A successor serves a live mount nobody answers yet: a stat of it would wait forever.
+  const successor = cfg.handoff !== undefined && isSuccessor(cfg.handoff.stateDir);
+  if (!successor) {
+    clearDeadMount(mnt, log);
+    try {
+      const st = statSync(mnt);
+      if (!st.isDirectory()) return fail(MountExit.BAD_ARGS, `mount point ${mnt} is not a directory`);
+    } catch {
+      return fail(MountExit.BAD_ARGS, `mount point ${mnt} does not exist`);
+    }
   }
   let ctx: FsContext;
   try {

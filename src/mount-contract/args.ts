@@ -16,6 +16,8 @@ export interface MountProcessArgs {
   logFile?: string;
   /** Volume id, only used to label logs. */
   volumeId?: string;
+  /** --fuse-fd + --fuse-state: serve an inherited /dev/fuse fd (a supervised server). */
+  handoff?: { fd: number; stateDir: string };
 }
 
 /** Everything one mount process runs with. */
@@ -55,10 +57,15 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
     throw new MountArgsError('give the prefix either in the source (s3://bucket/prefix/) or with --prefix, not both');
   }
   const prefix = flagPrefix !== undefined ? named(() => validatePrefix(flagPrefix)) : src.prefix;
+  const handoff = readHandoff(f.str('fuse-fd'), f.str('fuse-state'));
+  const opts = readMountOptions(f);
+  if (handoff && opts.fuseLayer !== 'fuse3') throw new MountArgsError('--fuse-fd needs --fuse-layer=fuse3');
+  if (opts.supervise && handoff) throw new MountArgsError('--supervise and --fuse-fd are exclusive');
   return {
     bucket: src.bucket,
     prefix,
-    ...readMountOptions(f),
+    ...opts,
+    ...(handoff ? { handoff } : {}),
     mountPoint: f.positionals[1]!,
     readOnly: f.bool('read-only'),
     foreground: f.bool('foreground'),
@@ -66,6 +73,15 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
     logFile: f.str('log-file'),
     volumeId: f.str('volume-id'),
   };
+}
+
+/** --fuse-fd and --fuse-state come together: a non-negative fd number and an absolute directory. */
+function readHandoff(fd: string | undefined, state: string | undefined): MountProcessArgs['handoff'] {
+  if (fd === undefined && state === undefined) return undefined;
+  if (fd === undefined || state === undefined) throw new MountArgsError('--fuse-fd and --fuse-state go together');
+  if (!/^\d{1,4}$/.test(fd) || Number(fd) < 3) throw new MountArgsError(`--fuse-fd must be a descriptor number >= 3, got "${fd}"`);
+  if (!state.startsWith('/')) throw new MountArgsError(`--fuse-state must be an absolute path, got "${state}"`);
+  return { fd: Number(fd), stateDir: state };
 }
 
 /** Turn a MountConfig back into argv for `bucketmount mount` (inverse of parseMountArgs). */
@@ -76,5 +92,6 @@ export function mountConfigToArgs(cfg: MountConfig): string[] {
   if (cfg.volumeId !== undefined) args.push(`--volume-id=${cfg.volumeId}`);
   if (cfg.logFile !== undefined) args.push(`--log-file=${cfg.logFile}`);
   if (cfg.foreground) args.push('--foreground');
+  if (cfg.handoff) args.push(`--fuse-fd=${cfg.handoff.fd}`, `--fuse-state=${cfg.handoff.stateDir}`);
   return args;
 }

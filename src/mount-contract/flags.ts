@@ -44,6 +44,9 @@ export const FLAGS = {
   'upload-journal': { type: 'string', help: 'file recording unfinished multipart uploads; a dead mount\'s are aborted at start' },
   'proc-root': { type: 'string', help: 'procfs showing the processes that write to the mount (default /proc)' },
   'fuse-layer': { type: 'string', help: 'FUSE implementation: fuse3 (default, our libfuse3 low-level addon) or fuse-native (libfuse 2, fallback)' },
+  supervise: { type: 'boolean', help: 'fuse3 only: keep the FUSE connection in this process and restart a crashed server on it' },
+  'fuse-fd': { type: 'string', help: 'internal (set by --supervise): serve this inherited /dev/fuse fd' },
+  'fuse-state': { type: 'string', help: 'internal (set by --supervise): private dir holding the hand-off state' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
 
 export type FlagName = keyof typeof FLAGS;

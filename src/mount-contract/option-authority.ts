@@ -70,6 +70,9 @@ export const OPTION_AUTHORITY = {
   'upload-journal': { author: 'node', why: 'a host path chosen by the node (per share, under the state dir)' },
   'proc-root': { author: 'node', why: 'a host path: the procfs of the node (the node plugin\'s --host-proc)' },
   'fuse-layer': { author: 'node', why: 'which FUSE implementation (native code) serves every mount of the node: a node-wide choice while fuse3 is being proven' },
+  supervise: { author: 'node', why: 'process model of the node\'s mounts (a supervisor holds the FUSE fd and restarts a crashed server)' },
+  'fuse-fd': { author: 'node', why: 'process plumbing between the supervisor and its server (an inherited descriptor)' },
+  'fuse-state': { author: 'node', why: 'a host path: the supervisor\'s private hand-off state (node table, INIT parameters)' },
 } as const satisfies Record<string, OptionRule>;
 
 export type OptionName = keyof typeof OPTION_AUTHORITY;

@@ -55,6 +55,8 @@ export interface MountOptions {
   procRoot?: string;
   /** FUSE implementation serving the mount (--fuse-layer); undefined = DEFAULT_FUSE_LAYER. */
   fuseLayer?: FuseLayer;
+  /** --supervise (fuse3 only): a supervisor holds the FUSE connection and restarts a crashed server on it. */
+  supervise?: boolean;
 }
 
 /** FUSE implementations the mount command can serve with (docs/fuse3.md). */
@@ -183,6 +185,10 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
     if (!(FUSE_LAYERS as readonly string[]).includes(layer)) throw new MountArgsError(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${layer}"`);
     opts.fuseLayer = layer as FuseLayer;
   }
+  if (f.bool('supervise')) {
+    if ((opts.fuseLayer ?? DEFAULT_FUSE_LAYER) !== 'fuse3') throw new MountArgsError('--supervise needs --fuse-layer=fuse3');
+    opts.supervise = true;
+  }
   if (!['error', 'warn', 'info', 'debug'].includes(opts.logLevel)) {
     throw new MountArgsError(`--log-level must be error, warn, info or debug, got "${opts.logLevel}"`);
   }
@@ -239,5 +245,6 @@ export function optionArgs(opts: MountOptions): string[] {
   opt('upload-journal', opts.uploadJournal);
   opt('proc-root', opts.procRoot);
   opt('fuse-layer', opts.fuseLayer);
+  flag('supervise', opts.supervise === true);
   return args;
 }

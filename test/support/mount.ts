@@ -27,10 +27,13 @@ function mountCommand(): [string, string[]] {
 /**
  * Flags every test mount gets from the environment: BUCKETMOUNT_TEST_FUSE_LAYER=fuse3 runs the
  * suites on the libfuse3 layer (--fuse-layer); unset = the mount command's default.
+ * BUCKETMOUNT_TEST_SUPERVISE=1 (with fuse3) runs every mount under `--supervise`.
  */
 export function layerFlags(): string[] {
   const layer = process.env.BUCKETMOUNT_TEST_FUSE_LAYER;
-  return layer ? [`--fuse-layer=${layer}`] : [];
+  const flags = layer ? [`--fuse-layer=${layer}`] : [];
+  if (layer === 'fuse3' && process.env.BUCKETMOUNT_TEST_SUPERVISE === '1') flags.push('--supervise');
+  return flags;
 }
 
 export interface MountBucketOptions {

@@ -5,6 +5,12 @@
 // directory listings kept per open directory handle, attribute conversion, and files unlinked
 // while open renamed to a `.fuse_hidden*` name until their last release (BucketFs keeps their
 // data). File-system semantics stay in src/fs/filesystem.ts.
+//
+// The fd hand-off (docs/fuse3.md): file and directory handles given to the kernel carry the
+// server's generation (a successor's is one higher) and whether the file was opened for writing,
+// so a successor recognises handles of a dead predecessor: read handles are reopened by path on
+// first use (the reader sees no error), write handles fail with EIO (their unsynced data died
+// with the predecessor), directory handles list again. Node ids the table does not know → ESTALE.
 import type { FuseOps, FuseStat } from 'fuse-native';
 import type { Logger } from '../../log.js';
 import { Errno } from '../errno.js';
@@ -19,6 +25,18 @@ const S_IFREG = 0o100000;
 const UNKNOWN_INO = 0xffffffff;
 /** Smallest READDIRPLUS record (fuse_direntplus with a 1-byte name, 8-byte aligned). */
 const MIN_DIRENTPLUS = 160;
+/** Kernel handle = generation * 2^33 + (writer ? 2^32 : 0) + BucketFs handle (< 2^32). */
+const FH_WRITER = 2 ** 32;
+const FH_GEN = 2 ** 33;
+
+/** A kernel file handle taken apart. */
+interface KernelFh {
+  /** BucketFs's handle (this server's), or undefined for a predecessor's handle not reopened. */
+  fh: number | undefined;
+  writer: boolean;
+  /** Handed out by a dead predecessor. */
+  stale: boolean;
+}
 
 /** Cache behaviour of the layer (docs/fuse3.md). */
 export interface KernelCacheOptions {
@@ -36,6 +54,12 @@ interface DirHandle {
 
 type Reply = { session: Session; id: number };
 
+/** Opened file: its node and BucketFs handle. */
+interface FileRef {
+  ino: number;
+  fh: number;
+}
+
 function ms(t: Date | number): number {
   return typeof t === 'number' ? t : t.getTime();
 }
@@ -50,11 +74,14 @@ function seconds(t: Date | number): number {
 }
 
 export class KernelAdapter {
-  readonly nodes = new NodeTable();
   private readonly dirs = new Map<number, DirHandle>();
-  private nextDirFh = 1;
-  /** fh → node id, for open files (release needs the node). */
-  private readonly fileNode = new Map<number, number>();
+  private nextDirFh: number;
+  /** Kernel fh → node id and BucketFs handle, for open files (release needs the node). */
+  private readonly fileNode = new Map<number, FileRef>();
+  /** Read handles of a predecessor reopened here: kernel fh → pending or done reopen. */
+  private readonly reopened = new Map<number, Promise<number | undefined>>();
+  /** Called with the kernel's raw FUSE_INIT request (fd mode, first server) to be saved. */
+  onInit: (raw: Buffer) => void = () => undefined;
   private hiddenSeq = 0;
   private readonly bufPool: Buffer[] = [];
   session: Session | undefined;
@@ -66,7 +93,49 @@ export class KernelAdapter {
     private readonly ops: FuseOps,
     private readonly cache: KernelCacheOptions,
     private readonly log: Logger,
-  ) {}
+    readonly nodes = new NodeTable(),
+    /** 0 for a first server; a successor's is one more than its predecessor's. */
+    private readonly generation = 0,
+  ) {
+    this.nextDirFh = generation * FH_GEN + 1;
+  }
+
+  /** The handle the kernel gets for BucketFs handle `fh`. */
+  private kernelFh(fh: number, writer: boolean): number {
+    return this.generation * FH_GEN + (writer ? FH_WRITER : 0) + fh;
+  }
+
+  private parseFh(kfh: number): KernelFh {
+    const writer = Math.floor(kfh / FH_WRITER) % 2 === 1;
+    const stale = Math.floor(kfh / FH_GEN) !== this.generation;
+    return { fh: stale ? undefined : kfh % FH_WRITER, writer, stale };
+  }
+
+  /**
+   * BucketFs's handle for kernel handle `kfh` of node `ino`; a predecessor's read handle is
+   * reopened by path once. undefined: a predecessor's write handle (or the reopen failed).
+   */
+  private resolveFh(kfh: number, ino: number, path: string | undefined, cb: (fh: number | undefined) => void): void {
+    const k = this.parseFh(kfh);
+    if (!k.stale) return cb(k.fh);
+    if (k.writer || path === undefined) return cb(undefined);
+    let p = this.reopened.get(kfh);
+    if (!p) {
+      p = new Promise<number | undefined>((res) =>
+        this.ops.open!(path, 0, (e, fh) => {
+          if (e || fh === undefined) {
+            this.log.warn('fuse3: reopening a read handle of the previous server failed', { path, errno: e });
+            return res(undefined);
+          }
+          this.fileNode.set(kfh, { ino, fh });
+          this.nodes.opened(ino);
+          res(fh);
+        }),
+      );
+      this.reopened.set(kfh, p);
+    }
+    void p.then(cb);
+  }
 
   /** The handler given to the addon's open(). */
   readonly handle = (
@@ -103,6 +172,8 @@ export class KernelAdapter {
     switch (op) {
       case Op.CLOSED:
         return this.onClosed();
+      case Op.INITED:
+        return this.onInit(data as Buffer);
       case Op.FORGET:
         return this.nodes.forget(ino, a1);
       case Op.LOOKUP:
@@ -132,17 +203,23 @@ export class KernelAdapter {
       case Op.READ:
         return this.read(r, ino, a1, a2, a3);
       case Op.WRITE:
+        if (this.parseFh(a1).stale) return this.lostWrite(r, ino, 'WRITE');
         return this.withPath(r, ino, (p) =>
-          this.ops.write!(p, a1, data as Buffer, (data as Buffer).length, a2, (n) =>
+          this.ops.write!(p, this.parseFh(a1).fh!, data as Buffer, (data as Buffer).length, a2, (n) =>
             n < 0 ? this.err(r, n) : this.addon.replyWrite(r.session, r.id, n),
           ),
         );
       case Op.FLUSH:
-        if (!this.ops.flush) return this.ok(r);
-        return this.withPath(r, ino, (p) => this.ops.flush!(p, a1, (e) => this.done(r, e)));
-      case Op.FSYNC:
+      case Op.FSYNC: {
+        const k = this.parseFh(a1);
+        if (k.stale) return k.writer ? this.lostWrite(r, ino, op === Op.FLUSH ? 'FLUSH' : 'FSYNC') : this.ok(r);
+        if (op === Op.FLUSH) {
+          if (!this.ops.flush) return this.ok(r);
+          return this.withPath(r, ino, (p) => this.ops.flush!(p, k.fh!, (e) => this.done(r, e)));
+        }
         if (!this.ops.fsync) return this.ok(r);
-        return this.withPath(r, ino, (p) => this.ops.fsync!(p, a2, a1, (e) => this.done(r, e)));
+        return this.withPath(r, ino, (p) => this.ops.fsync!(p, a2, k.fh!, (e) => this.done(r, e)));
+      }
       case Op.RELEASE:
         return this.release(r, ino, a1);
       case Op.OPENDIR:
@@ -191,15 +268,21 @@ export class KernelAdapter {
 
   private withPath(r: Reply, ino: number, fn: (path: string) => void): void {
     const p = this.nodes.pathOf(ino);
-    if (p === undefined) return this.err(r, Errno.ENOENT);
+    if (p === undefined) return this.err(r, this.nodes.has(ino) ? Errno.ENOENT : Errno.ESTALE);
     fn(p);
   }
 
   private withChild(r: Reply, parent: number, name: string, fn: (path: string) => void): void {
     if (Buffer.byteLength(name) > 255) return this.err(r, Errno.ENAMETOOLONG);
     const p = this.nodes.childPath(parent, name);
-    if (p === undefined) return this.err(r, Errno.ENOENT);
+    if (p === undefined) return this.err(r, this.nodes.has(parent) ? Errno.ENOENT : Errno.ESTALE);
     fn(p);
+  }
+
+  /** A request on a write handle of a dead predecessor: its unsynced data is gone, say so. */
+  private lostWrite(r: Reply, ino: number, what: string): void {
+    this.log.warn('fuse3: write handle of the previous server: EIO (data not synced before the crash is lost)', { op: what, path: this.nodes.pathOf(ino) });
+    this.err(r, Errno.EIO);
   }
 
   /** Attribute array for the addon. */
@@ -246,7 +329,8 @@ export class KernelAdapter {
   private setattr(r: Reply, ino: number, path: string, toSet: number, fh: number, v: Float64Array): void {
     const steps: ((cb: (e: number) => void) => void)[] = [];
     if (toSet & SetAttr.SIZE) {
-      steps.push((cb) => (fh >= 0 && this.fileNode.has(fh) ? this.ops.ftruncate!(path, fh, v[0]!, cb) : this.ops.truncate!(path, v[0]!, cb)));
+      const ref = fh >= 0 ? this.fileNode.get(fh) : undefined;
+      steps.push((cb) => (ref ? this.ops.ftruncate!(path, ref.fh, v[0]!, cb) : this.ops.truncate!(path, v[0]!, cb)));
       this.nodes.dropCacheStamp(ino);
     }
     if (toSet & SetAttr.MODE) steps.push((cb) => this.ops.chmod!(path, v[3]!, cb));
@@ -269,11 +353,12 @@ export class KernelAdapter {
   }
 
   private open(r: Reply, ino: number, path: string, flags: number): void {
-    this.ops.open!(path, flags, (e, fh) => {
-      if (e || fh === undefined) return this.err(r, e || Errno.EIO);
-      this.fileNode.set(fh, ino);
-      this.nodes.opened(ino);
+    this.ops.open!(path, flags, (e, bfh) => {
+      if (e || bfh === undefined) return this.err(r, e || Errno.EIO);
       const writing = (flags & O_ACCMODE) !== 0;
+      const fh = this.kernelFh(bfh, writing);
+      this.fileNode.set(fh, { ino, fh: bfh });
+      this.nodes.opened(ino);
       if (writing || !this.cache.keepCache) {
         if (writing) this.nodes.dropCacheStamp(ino);
         return this.replyOpen(r, ino, fh, 0);
@@ -291,18 +376,20 @@ export class KernelAdapter {
   }
 
   /** A handle the kernel will never release (its open reply failed): release it ourselves. */
-  private forgetHandle(ino: number, fh: number, path: string | undefined): void {
-    this.fileNode.delete(fh);
+  private forgetHandle(ino: number, kfh: number, path: string | undefined): void {
+    const ref = this.fileNode.get(kfh);
+    this.fileNode.delete(kfh);
     this.nodes.released(ino);
-    if (path !== undefined) this.ops.release!(path, fh, () => undefined);
+    if (path !== undefined && ref) this.ops.release!(path, ref.fh, () => undefined);
   }
 
   private create(r: Reply, path: string, mode: number): void {
     if ((mode & S_IFMT) !== 0 && (mode & S_IFMT) !== S_IFREG) return this.err(r, Errno.EPERM);
-    this.ops.create!(path, mode, (e, fh) => {
-      if (e || fh === undefined) return this.err(r, e || Errno.EIO);
+    this.ops.create!(path, mode, (e, bfh) => {
+      if (e || bfh === undefined) return this.err(r, e || Errno.EIO);
       this.entry(r, path, (ino, attr) => {
-        this.fileNode.set(fh, ino);
+        const fh = this.kernelFh(bfh, true);
+        this.fileNode.set(fh, { ino, fh: bfh });
         this.nodes.opened(ino);
         this.nodes.dropCacheStamp(ino);
         if (this.addon.replyCreate(r.session, r.id, attr, this.cache.ttlS, this.cache.ttlS, fh, 0)) this.nodes.addLookup(ino);
@@ -311,13 +398,16 @@ export class KernelAdapter {
     });
   }
 
-  private read(r: Reply, ino: number, fh: number, size: number, off: number): void {
-    const path = this.nodes.pathOf(ino) ?? '';
-    const buf = this.takeBuf(size);
-    this.ops.read!(path, fh, buf, size, off, (n) => {
-      if (n < 0) this.err(r, n);
-      else this.addon.replyBuf(r.session, r.id, buf, Math.min(n, size));
-      this.giveBuf(buf);
+  private read(r: Reply, ino: number, kfh: number, size: number, off: number): void {
+    const path = this.nodes.pathOf(ino);
+    this.resolveFh(kfh, ino, path, (fh) => {
+      if (fh === undefined) return this.err(r, this.nodes.has(ino) ? Errno.EIO : Errno.ESTALE);
+      const buf = this.takeBuf(size);
+      this.ops.read!(path ?? '', fh, buf, size, off, (n) => {
+        if (n < 0) this.err(r, n);
+        else this.addon.replyBuf(r.session, r.id, buf, Math.min(n, size));
+        this.giveBuf(buf);
+      });
     });
   }
 
@@ -331,9 +421,20 @@ export class KernelAdapter {
     if (this.bufPool.length < 64) this.bufPool.push(b);
   }
 
-  private release(r: Reply, ino: number, fh: number): void {
+  private release(r: Reply, ino: number, kfh: number): void {
     const path = this.nodes.pathOf(ino);
-    this.fileNode.delete(fh);
+    const k = this.parseFh(kfh);
+    if (k.stale) {
+      const again = this.reopened.get(kfh);
+      this.reopened.delete(kfh);
+      if (!again) return k.writer ? this.lostWrite(r, ino, 'RELEASE') : this.ok(r);
+      return void again.then((fh) => (fh === undefined ? this.ok(r) : this.releaseOwn(r, ino, kfh, fh, path)));
+    }
+    this.releaseOwn(r, ino, kfh, k.fh!, path);
+  }
+
+  private releaseOwn(r: Reply, ino: number, kfh: number, fh: number, path: string | undefined): void {
+    this.fileNode.delete(kfh);
     this.ops.release!(path ?? '', fh, (e) => {
       const left = this.nodes.released(ino);
       // The last handle of a file unlinked while open: drop its hidden name (BucketFs's ghost).
@@ -384,7 +485,14 @@ export class KernelAdapter {
   }
 
   private readdir(r: Reply, ino: number, fh: number, size: number, off: number, plus: boolean): void {
-    const d = this.dirs.get(fh);
+    let d = this.dirs.get(fh);
+    if (!d && this.parseFh(fh).stale) {
+      // A predecessor's directory handle: list the directory again.
+      const p = this.nodes.pathOf(ino);
+      if (p === undefined) return this.err(r, Errno.ESTALE);
+      d = { path: p, names: [], stats: [] };
+      this.dirs.set(fh, d);
+    }
     if (!d) return this.err(r, Errno.EBADF);
     if (off === 0 || d.names.length === 0) {
       // A fresh listing at offset 0 (rewinddir sees new entries).

@@ -33,6 +33,8 @@ export const Op = {
   CREATE: 24,
   READDIRPLUS: 25,
   LINK: 26,
+  /** fd mode: the kernel's raw FUSE_INIT request (data), to be saved for a successor. */
+  INITED: 27,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -79,9 +81,24 @@ export type RequestHandler = (
 declare const sessionBrand: unique symbol;
 export type Session = { readonly [sessionBrand]: true };
 
+/** Serve an already-mounted /dev/fuse fd (the fd hand-off, docs/fuse3.md). */
+export interface FdServeOptions {
+  fd: number;
+  /** A successor: the FUSE_INIT request the first server saved (no new INIT happens). */
+  resumeInit?: Buffer;
+  /** File (0600) in which the `unique`s of unanswered requests are kept for a successor's failStale(). */
+  inflightPath?: string;
+}
+
 /** The addon's functions. Each reply returns false when the request was already answered or is unknown. */
 export interface Fuse3Addon {
-  open(mountPoint: string, mountOptions: string, init: InitOptions, handler: RequestHandler): Session;
+  open(mountPoint: string, mountOptions: string, init: InitOptions, handler: RequestHandler, fdMode?: FdServeOptions): Session;
+  /** mount(2) FUSE at `mountPoint` on the open /dev/fuse `fd` (root); throws with the errno text. */
+  mountFd(fd: number, mountPoint: string, source: string, kernelOptions: string, readOnly: boolean): void;
+  /** FUSE_NOTIFY_RESEND: the kernel queues again every request read and never answered. 0 or -errno. */
+  notifyResend(s: Session): number;
+  /** Answer every request the predecessor left unanswered with EIO (no-resend fallback); returns how many. */
+  failStale(s: Session): number;
   /** Detach the mount; the reader then ends and the handler gets CLOSED. */
   unmount(s: Session): void;
   /** Free the session; only after CLOSED (requests still unanswered fail with ENOTCONN). */

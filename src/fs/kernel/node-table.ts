@@ -3,9 +3,18 @@
 // FORGET takes them back) and how many open handles use it. A node lives while the kernel holds a
 // lookup or a handle is open; node ids are never reused. Renames move a node and everything
 // under it; a removed path detaches its node (it keeps its id until forgotten). Pure bookkeeping:
-// no FUSE or S3 calls.
+// no FUSE or S3 calls. With a journal (the fd hand-off) every change that matters to a successor
+// is recorded before the id reaches the kernel; a successor restores the table with restore().
+import type { NodeChangeSink, SavedNodes } from './node-journal.js';
 
 export const ROOT_ID = 1;
+
+/**
+ * Lookup count of a node restored from a predecessor's journal: the kernel's real count is not
+ * journaled (one write per lookup), so restored nodes are kept until unmount (bounded by the
+ * table at the crash).
+ */
+const RESTORED_LOOKUPS = 2 ** 50;
 
 interface Node {
   id: number;
@@ -25,11 +34,39 @@ export class NodeTable {
   private readonly byId = new Map<number, Node>();
   private readonly byPath = new Map<string, Node>();
   private nextId = ROOT_ID + 1;
+  /** Journal records after which compact() writes a snapshot (plus twice the live nodes). */
+  static COMPACT_AFTER = 10_000;
 
-  constructor() {
+  constructor(private readonly journal?: NodeChangeSink & { records: number; compact(live: Iterable<readonly [number, string | undefined]>, maxId: number): void }) {
     const root: Node = { id: ROOT_ID, path: '/', lookups: 1, opens: 0 };
     this.byId.set(ROOT_ID, root);
     this.byPath.set('/', root);
+  }
+
+  /** Take over a predecessor's table: same ids for the same paths; new ids above the largest seen. */
+  restore(saved: SavedNodes): void {
+    for (const [id, path] of saved.nodes) {
+      if (id === ROOT_ID) continue;
+      const n: Node = { id, path, lookups: RESTORED_LOOKUPS, opens: 0 };
+      this.byId.set(id, n);
+      if (path !== undefined) this.byPath.set(path, n);
+    }
+    this.nextId = Math.max(this.nextId, saved.maxId + 1);
+    this.journal?.compact(this.entries(), this.nextId - 1);
+  }
+
+  /** Is `id` known at all (also when detached)? Unknown ids answer ESTALE. */
+  has(id: number): boolean {
+    return this.byId.has(id);
+  }
+
+  private *entries(): Iterable<readonly [number, string | undefined]> {
+    for (const n of this.byId.values()) if (n.id !== ROOT_ID) yield [n.id, n.path] as const;
+  }
+
+  private maybeCompact(): void {
+    const j = this.journal;
+    if (j && j.records > NodeTable.COMPACT_AFTER + 2 * this.byId.size) j.compact(this.entries(), this.nextId - 1);
   }
 
   /** Nodes currently known (root included). */
@@ -64,6 +101,8 @@ export class NodeTable {
       n = { id: this.nextId++, path, lookups: 0, opens: 0 };
       this.byId.set(n.id, n);
       this.byPath.set(path, n);
+      this.journal?.node(n.id, path);
+      this.maybeCompact();
     }
     return n.id;
   }
@@ -112,6 +151,7 @@ export class NodeTable {
     if (!n) return;
     this.byPath.delete(path);
     n.path = undefined;
+    this.journal?.detached(n.id);
     this.collect(n);
   }
 
@@ -130,9 +170,11 @@ export class NodeTable {
       const old = this.byPath.get(n.path);
       if (old && old !== n) {
         old.path = undefined;
+        this.journal?.detached(old.id);
         this.collect(old);
       }
       this.byPath.set(n.path, n);
+      this.journal?.node(n.id, n.path);
     }
   }
 
@@ -155,5 +197,6 @@ export class NodeTable {
     if (n.id === ROOT_ID || n.lookups > 0 || n.opens > 0) return;
     this.byId.delete(n.id);
     if (n.path !== undefined && this.byPath.get(n.path) === n) this.byPath.delete(n.path);
+    this.journal?.gone(n.id);
   }
 }
