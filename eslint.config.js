@@ -14,7 +14,9 @@ const layers = (...patterns) => ({ 'no-restricted-imports': ['error', { patterns
 
 export default tseslint.config(
   // src/csi/generated: made by scripts/gen-proto-types.sh (npm run gen:proto), checked by a unit test.
-  { ignores: ['dist/**', 'node_modules/**', 'charts/**', 'deploy/**', '.bench/**', '.tools/**', 'src/csi/generated/**'] },
+  {
+    ignores: ['dist/**', 'node_modules/**', 'charts/**', 'deploy/**', '.bench/**', '.tools/**', 'src/csi/generated/**'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

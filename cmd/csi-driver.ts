@@ -14,7 +14,11 @@ import { createLogger, quietSdkNodeVersionWarning } from '../src/log.js';
 import { ControllerService } from '../src/csi/controller.js';
 import { IdentityService, PLUGIN_NAME, pluginVersion, type Readiness } from '../src/csi/identity.js';
 import { cacheRootFor, NodeService } from '../src/csi/node.js';
-import { DEFAULT_INLINE_AUTH_SOURCES, parseInlineAuthSources, type AuthenticationSource } from '../src/credentials/resolve.js';
+import {
+  DEFAULT_INLINE_AUTH_SOURCES,
+  parseInlineAuthSources,
+  type AuthenticationSource,
+} from '../src/credentials/resolve.js';
 import { parseBoolValue, parseEndpoint, parseRegion, type S3Settings } from '../src/csi/params.js';
 import { socketPathOf, startCsiServer, type ServedServices } from '../src/csi/server.js';
 import { startKubeletRegistration } from '../src/csi/kubelet-registration.js';
@@ -110,22 +114,34 @@ function parseFlags(argv: string[]) {
   }
   const env = process.env;
   const mode = v.mode ?? 'all';
-  if (mode !== 'node' && mode !== 'controller' && mode !== 'all') fail(`--mode must be node, controller or all, got "${mode}"`);
+  if (mode !== 'node' && mode !== 'controller' && mode !== 'all')
+    fail(`--mode must be node, controller or all, got "${mode}"`);
   const logLevel = v['log-level'] ?? env.LOG_LEVEL ?? 'info';
-  if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) fail(`--log-level must be error, warn, info or debug, got "${logLevel}"`);
+  if (!['error', 'warn', 'info', 'debug'].includes(logLevel))
+    fail(`--log-level must be error, warn, info or debug, got "${logLevel}"`);
   let defaults: S3Settings;
   try {
     defaults = {
-      endpoint: parseEndpoint('--default-endpoint', v['default-endpoint'] ?? (env.BUCKETMOUNT_DEFAULT_ENDPOINT || undefined)),
-      region: parseRegion('--default-region', v['default-region'] ?? (env.BUCKETMOUNT_DEFAULT_REGION || env.AWS_REGION || undefined)),
-      forcePathStyle: parseBoolValue('--default-force-path-style', v['default-force-path-style'] ?? (env.BUCKETMOUNT_DEFAULT_FORCE_PATH_STYLE || undefined)),
+      endpoint: parseEndpoint(
+        '--default-endpoint',
+        v['default-endpoint'] ?? (env.BUCKETMOUNT_DEFAULT_ENDPOINT || undefined),
+      ),
+      region: parseRegion(
+        '--default-region',
+        v['default-region'] ?? (env.BUCKETMOUNT_DEFAULT_REGION || env.AWS_REGION || undefined),
+      ),
+      forcePathStyle: parseBoolValue(
+        '--default-force-path-style',
+        v['default-force-path-style'] ?? (env.BUCKETMOUNT_DEFAULT_FORCE_PATH_STYLE || undefined),
+      ),
     };
   } catch (err) {
     fail((err as Error).message);
   }
   const waitRaw = v['snapshot-wait'] ?? (env.BUCKETMOUNT_SNAPSHOT_WAIT || '20');
   const snapshotWaitS = Number(waitRaw);
-  if (!/^\d+(\.\d+)?$/.test(waitRaw) || !Number.isFinite(snapshotWaitS)) fail(`--snapshot-wait must be a number of seconds >= 0, got "${waitRaw}"`);
+  if (!/^\d+(\.\d+)?$/.test(waitRaw) || !Number.isFinite(snapshotWaitS))
+    fail(`--snapshot-wait must be a number of seconds >= 0, got "${waitRaw}"`);
   let listVolumes = v['list-volumes'] ?? false;
   try {
     listVolumes ||= parseBoolValue('BUCKETMOUNT_LIST_VOLUMES', env.BUCKETMOUNT_LIST_VOLUMES || undefined) ?? false;
@@ -146,13 +162,17 @@ function parseFlags(argv: string[]) {
   } catch (err) {
     fail((err as Error).message);
   }
-  if (v['host-proc'] !== undefined && !v['host-proc'].startsWith('/')) fail(`--host-proc must be an absolute path, got "${v['host-proc']}"`);
+  if (v['host-proc'] !== undefined && !v['host-proc'].startsWith('/'))
+    fail(`--host-proc must be an absolute path, got "${v['host-proc']}"`);
   const fuseLayer = v['fuse-layer'] ?? (env.BUCKETMOUNT_FUSE_LAYER || undefined);
-  if (fuseLayer !== undefined && !(FUSE_LAYERS as readonly string[]).includes(fuseLayer)) fail(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${fuseLayer}"`);
+  if (fuseLayer !== undefined && !(FUSE_LAYERS as readonly string[]).includes(fuseLayer))
+    fail(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${fuseLayer}"`);
   const superviseMounts = v['supervise-mounts'] === true || env.BUCKETMOUNT_SUPERVISE_MOUNTS === 'true';
-  if (superviseMounts && (fuseLayer ?? DEFAULT_FUSE_LAYER) !== 'fuse3') fail('--supervise-mounts needs --fuse-layer=fuse3');
+  if (superviseMounts && (fuseLayer ?? DEFAULT_FUSE_LAYER) !== 'fuse3')
+    fail('--supervise-mounts needs --fuse-layer=fuse3');
   const cacheMaxRaw = v['cache-max-size'];
-  if (cacheMaxRaw !== undefined && (!/^\d+$/.test(cacheMaxRaw) || Number(cacheMaxRaw) < 1)) fail(`--cache-max-size must be a whole number of MiB >= 1, got "${cacheMaxRaw}"`);
+  if (cacheMaxRaw !== undefined && (!/^\d+$/.test(cacheMaxRaw) || Number(cacheMaxRaw) < 1))
+    fail(`--cache-max-size must be a whole number of MiB >= 1, got "${cacheMaxRaw}"`);
   const lockRaw = v['lock-timeout'] ?? (env.BUCKETMOUNT_LOCK_TIMEOUT || '300');
   if (!/^\d+(\.\d+)?$/.test(lockRaw)) fail(`--lock-timeout must be a number of seconds >= 0, got "${lockRaw}"`);
   const endpoint = v.endpoint ?? env.CSI_ENDPOINT ?? 'unix:///csi/csi.sock';
@@ -205,7 +225,11 @@ async function nodeReadiness(mounterReady: () => boolean): Promise<Readiness> {
   try {
     await access('/dev/fuse', fsConstants.R_OK | fsConstants.W_OK);
   } catch {
-    return { ready: false, reason: '/dev/fuse is not accessible: the node plugin needs the FUSE device (privileged container or /dev/fuse mounted)' };
+    return {
+      ready: false,
+      reason:
+        '/dev/fuse is not accessible: the node plugin needs the FUSE device (privileged container or /dev/fuse mounted)',
+    };
   }
   const script = DEFAULT_MOUNT_COMMAND[1];
   if (script && !existsSync(script)) return { ready: false, reason: `mount command ${script} is missing` };
@@ -230,7 +254,14 @@ async function main(): Promise<void> {
       onNotReady: (reason) => log.warn('probe: not ready', { reason }),
     }).handlers(),
   };
-  const controller = serveController ? new ControllerService({ logger: log, defaults: cfg.defaults, snapshotWaitMs: cfg.snapshotWaitMs, listVolumes: cfg.listVolumes }) : undefined;
+  const controller = serveController
+    ? new ControllerService({
+        logger: log,
+        defaults: cfg.defaults,
+        snapshotWaitMs: cfg.snapshotWaitMs,
+        listVolumes: cfg.listVolumes,
+      })
+    : undefined;
   if (controller) services.controller = controller.handlers();
   if (serveNode) {
     // Before anything reads or writes the state dir or touches the socket: one plugin per state dir.
@@ -272,12 +303,27 @@ async function main(): Promise<void> {
     () => {
       reconciled = true;
     },
-    (err: unknown) => log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message }),
+    (err: unknown) =>
+      log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message }),
   );
   const server = await startCsiServer(cfg.endpoint, services, log);
   // After the CSI socket listens: kubelet calls NodeGetInfo right after registering.
-  const registration = serveNode && cfg.kubeletRegistration ? await startKubeletRegistration({ ...cfg.kubeletRegistration, logger: log }) : undefined;
-  log.info('started', { version: pluginVersion(), nodeId: cfg.nodeId, stateDir: serveNode ? cfg.stateDir : undefined, inlineAuthSources: serveNode ? cfg.inlineAuthSources : undefined, allowedEndpoints: serveNode && cfg.allowedEndpoints.length ? cfg.allowedEndpoints : undefined, cacheRoot: serveNode ? cfg.cacheRoot : undefined, defaultEndpoint: cfg.defaults.endpoint, defaultRegion: cfg.defaults.region, listVolumes: serveController ? cfg.listVolumes : undefined, snapshotWaitMs: serveController ? cfg.snapshotWaitMs : undefined });
+  const registration =
+    serveNode && cfg.kubeletRegistration
+      ? await startKubeletRegistration({ ...cfg.kubeletRegistration, logger: log })
+      : undefined;
+  log.info('started', {
+    version: pluginVersion(),
+    nodeId: cfg.nodeId,
+    stateDir: serveNode ? cfg.stateDir : undefined,
+    inlineAuthSources: serveNode ? cfg.inlineAuthSources : undefined,
+    allowedEndpoints: serveNode && cfg.allowedEndpoints.length ? cfg.allowedEndpoints : undefined,
+    cacheRoot: serveNode ? cfg.cacheRoot : undefined,
+    defaultEndpoint: cfg.defaults.endpoint,
+    defaultRegion: cfg.defaults.region,
+    listVolumes: serveController ? cfg.listVolumes : undefined,
+    snapshotWaitMs: serveController ? cfg.snapshotWaitMs : undefined,
+  });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -38,10 +38,16 @@ function check(ok: boolean, what: string): void {
 }
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-async function waitForSocket(socket: string, driver: ChildProcess, clients: CsiClients, logFile: string): Promise<void> {
+async function waitForSocket(
+  socket: string,
+  driver: ChildProcess,
+  clients: CsiClients,
+  logFile: string,
+): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    if (driver.exitCode !== null) throw new Error(`csi-driver exited with code ${driver.exitCode}; its log:\n${readFileSync(logFile, 'utf8')}`);
+    if (driver.exitCode !== null)
+      throw new Error(`csi-driver exited with code ${driver.exitCode}; its log:\n${readFileSync(logFile, 'utf8')}`);
     if (existsSync(socket)) {
       try {
         const probe = await clients.identity.probe();
@@ -80,14 +86,33 @@ async function main(): Promise<void> {
     minio = await startMinio({ buckets: [BUCKET] });
     info(`MinIO at ${minio.endpoint}, bucket "${BUCKET}" created`);
     // What a Kubernetes Secret referenced by the StorageClass would hold (never put on argv).
-    secrets = { AWS_ACCESS_KEY_ID: minio.accessKey, AWS_SECRET_ACCESS_KEY: minio.secretKey, endpoint: minio.endpoint, region: minio.region };
+    secrets = {
+      AWS_ACCESS_KEY_ID: minio.accessKey,
+      AWS_SECRET_ACCESS_KEY: minio.secretKey,
+      endpoint: minio.endpoint,
+      region: minio.region,
+    };
 
     step('Starting the CSI plugin (csi-driver --mode all) on a unix socket');
     const logFd = openSync(logFile, 'a', 0o600);
-    driver = spawn(process.execPath, [DRIVER_BIN, '--mode', 'all', '--endpoint', `unix://${socket}`, '--node-id', 'demo-node', '--state-dir', join(work, 'state')], {
-      stdio: ['ignore', logFd, logFd],
-      env: { ...process.env, BUCKETMOUNT_DEFAULT_ENDPOINT: minio.endpoint, BUCKETMOUNT_DEFAULT_REGION: minio.region },
-    });
+    driver = spawn(
+      process.execPath,
+      [
+        DRIVER_BIN,
+        '--mode',
+        'all',
+        '--endpoint',
+        `unix://${socket}`,
+        '--node-id',
+        'demo-node',
+        '--state-dir',
+        join(work, 'state'),
+      ],
+      {
+        stdio: ['ignore', logFd, logFd],
+        env: { ...process.env, BUCKETMOUNT_DEFAULT_ENDPOINT: minio.endpoint, BUCKETMOUNT_DEFAULT_REGION: minio.region },
+      },
+    );
     closeSync(logFd);
     clients = createCsiClients(`unix://${socket}`);
     await waitForSocket(socket, driver, clients, logFile);
@@ -107,7 +132,14 @@ async function main(): Promise<void> {
     info(`volume context: ${JSON.stringify(volume.volumeContext ?? {})}`);
 
     step(`NodePublishVolume → FUSE mount at ${target}`);
-    await clients.node.nodePublishVolume({ volumeId, targetPath: target, volumeCapability: CAPABILITY, volumeContext: volume.volumeContext ?? {}, secrets, readonly: false });
+    await clients.node.nodePublishVolume({
+      volumeId,
+      targetPath: target,
+      volumeCapability: CAPABILITY,
+      volumeContext: volume.volumeContext ?? {},
+      secrets,
+      readonly: false,
+    });
     published = true;
     check(isFuse(topMountAt(target)), 'the target is a FUSE mount');
 
@@ -119,16 +151,23 @@ async function main(): Promise<void> {
     const big = randomBytes(24 * MiB);
     await writeFile(join(target, 'data.bin'), big);
     const bigBack = await readFile(join(target, 'data.bin'));
-    check(sha256(bigBack) === sha256(big), `data.bin (24 MiB, streamed multipart upload) reads back with sha256 ${sha256(big).slice(0, 16)}…`);
+    check(
+      sha256(bigBack) === sha256(big),
+      `data.bin (24 MiB, streamed multipart upload) reads back with sha256 ${sha256(big).slice(0, 16)}…`,
+    );
 
     await mkdir(join(target, 'logs', 'run-1'), { recursive: true });
-    for (let i = 0; i < 5; i++) await appendFile(join(target, 'logs', 'run-1', 'train.log'), `step ${i} loss ${(1 / (i + 1)).toFixed(3)}\n`);
+    for (let i = 0; i < 5; i++)
+      await appendFile(join(target, 'logs', 'run-1', 'train.log'), `step ${i} loss ${(1 / (i + 1)).toFixed(3)}\n`);
     const log = await readFile(join(target, 'logs', 'run-1', 'train.log'), 'utf8');
     check(log.split('\n').filter(Boolean).length === 5, 'logs/run-1/train.log has 5 appended lines (O_APPEND works)');
 
     await writeFile(join(target, 'checkpoint.tmp'), Buffer.from('weights v1'));
     await rename(join(target, 'checkpoint.tmp'), join(target, 'checkpoint.pt'));
-    check((await readFile(join(target, 'checkpoint.pt'), 'utf8')) === 'weights v1', 'checkpoint.tmp renamed to checkpoint.pt');
+    check(
+      (await readFile(join(target, 'checkpoint.pt'), 'utf8')) === 'weights v1',
+      'checkpoint.tmp renamed to checkpoint.pt',
+    );
 
     const entries = (await readdir(target)).sort();
     info(`ls ${target}: ${entries.join('  ')}`);
@@ -138,10 +177,17 @@ async function main(): Promise<void> {
     const listed = await minio.client.send(new ListObjectsV2Command({ Bucket: BUCKET }));
     for (const o of listed.Contents ?? []) info(`${String(o.Size).padStart(10)}  ${o.Key}`);
     const keys = (listed.Contents ?? []).map((o) => o.Key ?? '');
-    check(keys.some((k) => k.endsWith('/hello.txt')) && keys.some((k) => k.endsWith('/checkpoint.pt')) && !keys.some((k) => k.endsWith('/checkpoint.tmp')), 'the files are objects under the volume prefix');
+    check(
+      keys.some((k) => k.endsWith('/hello.txt')) &&
+        keys.some((k) => k.endsWith('/checkpoint.pt')) &&
+        !keys.some((k) => k.endsWith('/checkpoint.tmp')),
+      'the files are objects under the volume prefix',
+    );
 
     const stats = await clients.node.nodeGetVolumeStats({ volumeId, volumePath: target });
-    info(`NodeGetVolumeStats: ${JSON.stringify(stats.usage ?? [])}${stats.volumeCondition ? ` condition=${JSON.stringify(stats.volumeCondition)}` : ''}`);
+    info(
+      `NodeGetVolumeStats: ${JSON.stringify(stats.usage ?? [])}${stats.volumeCondition ? ` condition=${JSON.stringify(stats.volumeCondition)}` : ''}`,
+    );
 
     step('NodeUnpublishVolume (unmount, remove the target dir)');
     await clients.node.nodeUnpublishVolume({ volumeId, targetPath: target });
@@ -156,7 +202,8 @@ async function main(): Promise<void> {
 
     process.stdout.write('\ndemo: all steps passed\n');
   } finally {
-    if (clients && published && volumeId) await clients.node.nodeUnpublishVolume({ volumeId, targetPath: target }).catch(() => undefined);
+    if (clients && published && volumeId)
+      await clients.node.nodeUnpublishVolume({ volumeId, targetPath: target }).catch(() => undefined);
     if (clients && volumeId) await clients.controller.deleteVolume({ volumeId, secrets }).catch(() => undefined);
     clients?.close();
     if (driver) await stopDriver(driver);

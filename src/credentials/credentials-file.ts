@@ -16,7 +16,10 @@ export function readCredentialsFile(path: string): S3Credentials {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new CredentialsFileError(`cannot read credentials file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'read failed'}`, { cause: err });
+    throw new CredentialsFileError(
+      `cannot read credentials file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'read failed'}`,
+      { cause: err },
+    );
   }
   let parsed: unknown;
   try {
@@ -26,7 +29,9 @@ export function readCredentialsFile(path: string): S3Credentials {
     throw new CredentialsFileError(`cannot read credentials file ${path}: invalid JSON`);
   }
   if (!isS3Credentials(parsed)) {
-    throw new CredentialsFileError(`credentials file ${path} must hold a JSON object with accessKeyId and secretAccessKey`);
+    throw new CredentialsFileError(
+      `credentials file ${path} must hold a JSON object with accessKeyId and secretAccessKey`,
+    );
   }
   return parsed;
 }

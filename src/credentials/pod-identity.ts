@@ -62,23 +62,38 @@ export function parseServiceAccountTokens(raw: string): Map<string, ServiceAccou
   try {
     parsed = JSON.parse(raw);
   } catch {
-    throw new CredentialsError('INVALID_ARGUMENT', `volume context ${POD_CONTEXT.tokens} is not valid JSON (expected {"<audience>": {"token": "...", "expirationTimestamp": "..."}})`);
+    throw new CredentialsError(
+      'INVALID_ARGUMENT',
+      `volume context ${POD_CONTEXT.tokens} is not valid JSON (expected {"<audience>": {"token": "...", "expirationTimestamp": "..."}})`,
+    );
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new CredentialsError('INVALID_ARGUMENT', `volume context ${POD_CONTEXT.tokens} must be a JSON object keyed by audience`);
+    throw new CredentialsError(
+      'INVALID_ARGUMENT',
+      `volume context ${POD_CONTEXT.tokens} must be a JSON object keyed by audience`,
+    );
   }
   const out = new Map<string, ServiceAccountToken>();
   for (const [audience, entry] of Object.entries(parsed as Record<string, unknown>)) {
     if (entry === null || typeof entry !== 'object') {
-      throw new CredentialsError('INVALID_ARGUMENT', `volume context ${POD_CONTEXT.tokens}: entry for audience "${audience}" must be an object with a "token" field`);
+      throw new CredentialsError(
+        'INVALID_ARGUMENT',
+        `volume context ${POD_CONTEXT.tokens}: entry for audience "${audience}" must be an object with a "token" field`,
+      );
     }
     const e = entry as Record<string, unknown>;
     if (typeof e.token !== 'string' || e.token.trim() === '') {
-      throw new CredentialsError('INVALID_ARGUMENT', `volume context ${POD_CONTEXT.tokens}: entry for audience "${audience}" has no "token" string`);
+      throw new CredentialsError(
+        'INVALID_ARGUMENT',
+        `volume context ${POD_CONTEXT.tokens}: entry for audience "${audience}" has no "token" string`,
+      );
     }
     const exp = e.expirationTimestamp;
     if (exp !== undefined && (typeof exp !== 'string' || Number.isNaN(Date.parse(exp)))) {
-      throw new CredentialsError('INVALID_ARGUMENT', `volume context ${POD_CONTEXT.tokens}: entry for audience "${audience}" has an invalid expirationTimestamp`);
+      throw new CredentialsError(
+        'INVALID_ARGUMENT',
+        `volume context ${POD_CONTEXT.tokens}: entry for audience "${audience}" has an invalid expirationTimestamp`,
+      );
     }
     out.set(audience, { token: e.token.trim(), ...(typeof exp === 'string' ? { expirationTimestamp: exp } : {}) });
   }
@@ -89,7 +104,11 @@ export function parseServiceAccountTokens(raw: string): Map<string, ServiceAccou
  * The pod's token for `audience`. Kubelet puts the tokens in the volume context; newer
  * Kubernetes versions can put them in the CSI secrets instead, so both are looked at.
  */
-export function selectServiceAccountToken(ctx: Record<string, string>, secrets: Record<string, string>, audience: string): ServiceAccountToken {
+export function selectServiceAccountToken(
+  ctx: Record<string, string>,
+  secrets: Record<string, string>,
+  audience: string,
+): ServiceAccountToken {
   const raw = ctx[POD_CONTEXT.tokens] ?? secrets[POD_CONTEXT.tokens];
   if (raw === undefined || raw.trim() === '') {
     throw new CredentialsError(
@@ -115,7 +134,10 @@ export function selectServiceAccountToken(ctx: Record<string, string>, secrets: 
  * other characters replaced by `-`, long names shortened with a stable hash suffix.
  */
 export function roleSessionName(pod: PodInfo, hash: (s: string) => string): string {
-  const base = [pod.namespace, pod.name].filter((p): p is string => p !== undefined && p !== '').join('.') || pod.uid || 'bucketmount';
+  const base =
+    [pod.namespace, pod.name].filter((p): p is string => p !== undefined && p !== '').join('.') ||
+    pod.uid ||
+    'bucketmount';
   let name = base.replace(/[^\w+=,.@-]/g, '-');
   if (name.length > 64) name = `${name.slice(0, 55)}-${hash(base).slice(0, 8)}`;
   if (name.length < 2) name = `bm-${name}`;

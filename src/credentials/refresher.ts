@@ -7,7 +7,12 @@
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { CredentialsError } from './errors.js';
-import { resolveCredentials, type CredentialRequest, type ResolveOptions, type ResolvedCredentials } from './resolve.js';
+import {
+  resolveCredentials,
+  type CredentialRequest,
+  type ResolveOptions,
+  type ResolvedCredentials,
+} from './resolve.js';
 import type { S3Credentials } from './types.js';
 
 export type CredentialsUpdate = (credentials: S3Credentials) => Promise<void>;
@@ -51,7 +56,11 @@ export function retryDelay(failures: number, msToExpiry: number): number {
 }
 
 function sameCredentials(a: S3Credentials, b: S3Credentials): boolean {
-  return a.accessKeyId === b.accessKeyId && a.secretAccessKey === b.secretAccessKey && (a.sessionToken ?? '') === (b.sessionToken ?? '');
+  return (
+    a.accessKeyId === b.accessKeyId &&
+    a.secretAccessKey === b.secretAccessKey &&
+    (a.sessionToken ?? '') === (b.sessionToken ?? '')
+  );
 }
 
 export class CredentialRefresher {
@@ -82,7 +91,12 @@ export class CredentialRefresher {
    * (republish path). Credentials without an expiration are tracked but never refreshed.
    * Resolves after onUpdate finished; rejects when it failed.
    */
-  async track(targetPath: string, request: CredentialRequest, resolved: ResolvedCredentials, onUpdate: CredentialsUpdate): Promise<void> {
+  async track(
+    targetPath: string,
+    request: CredentialRequest,
+    resolved: ResolvedCredentials,
+    onUpdate: CredentialsUpdate,
+  ): Promise<void> {
     const creds = resolved.credentials;
     if (!creds) {
       this.untrack(targetPath);
@@ -95,11 +109,22 @@ export class CredentialRefresher {
       return;
     }
     prev?.cancel?.();
-    const entry: Entry = { request, current: creds, obtainedAt: this.now(), onUpdate, failures: 0, generation: (prev?.generation ?? 0) + 1 };
+    const entry: Entry = {
+      request,
+      current: creds,
+      obtainedAt: this.now(),
+      onUpdate,
+      failures: 0,
+      generation: (prev?.generation ?? 0) + 1,
+    };
     this.entries.set(targetPath, entry);
     this.arm(targetPath, entry);
     if (prev) {
-      this.log.info('credentials replaced on republish', { targetPath, volumeId: request.volumeId, expiration: creds.expiration });
+      this.log.info('credentials replaced on republish', {
+        targetPath,
+        volumeId: request.volumeId,
+        expiration: creds.expiration,
+      });
       await onUpdate(creds);
     }
   }
@@ -137,7 +162,11 @@ export class CredentialRefresher {
       e.current = r.credentials;
       e.obtainedAt = this.now();
       e.failures = 0;
-      this.log.info('credentials refreshed', { targetPath, volumeId: e.request.volumeId, expiration: r.credentials.expiration });
+      this.log.info('credentials refreshed', {
+        targetPath,
+        volumeId: e.request.volumeId,
+        expiration: r.credentials.expiration,
+      });
       this.arm(targetPath, e);
     } catch (err) {
       if (this.entries.get(targetPath) !== e) return;
@@ -174,6 +203,9 @@ export class CredentialRefresher {
     e.cancel = undefined;
     const due = this.dueAt(e);
     if (due === undefined) return;
-    e.cancel = this.schedule(() => void this.refreshNow(targetPath).catch(() => undefined), Math.max(0, due - this.now()));
+    e.cancel = this.schedule(
+      () => void this.refreshNow(targetPath).catch(() => undefined),
+      Math.max(0, due - this.now()),
+    );
   }
 }

@@ -93,12 +93,18 @@ function attr(ctx: Record<string, string>, key: string): string | undefined {
 }
 
 /** The volume's authenticationSource after defaults; throws INVALID_ARGUMENT when it cannot be decided. */
-export function authenticationSourceOf(req: CredentialRequest, env: NodeJS.ProcessEnv = process.env): AuthenticationSource {
+export function authenticationSourceOf(
+  req: CredentialRequest,
+  env: NodeJS.ProcessEnv = process.env,
+): AuthenticationSource {
   const raw = attr(req.volumeContext, CREDENTIAL_ATTRIBUTES.authenticationSource);
   if (raw !== undefined) {
     const v = raw.toLowerCase();
     if (v === 'secret' || v === 'pod' || v === 'driver') return v;
-    throw new CredentialsError('INVALID_ARGUMENT', `volume attribute authenticationSource is "${raw}": use one of secret, pod, driver`);
+    throw new CredentialsError(
+      'INVALID_ARGUMENT',
+      `volume attribute authenticationSource is "${raw}": use one of secret, pod, driver`,
+    );
   }
   if (parseSecretCredentials(req.secrets)) return 'secret';
   // A node-wide default may select pod identity; it can never select the driver's own
@@ -122,9 +128,16 @@ export const DEFAULT_INLINE_AUTH_SOURCES: readonly AuthenticationSource[] = ['po
  */
 export function parseInlineAuthSources(raw: string): AuthenticationSource[] {
   const out: AuthenticationSource[] = [];
-  for (const part of raw.split(',').map((p) => p.trim().toLowerCase()).filter((p) => p !== '')) {
-    if (part === 'driver') throw new Error('--inline-auth-sources may not contain driver: it would give every pod author the node plugin\'s own credentials');
-    if (part !== 'pod' && part !== 'secret') throw new Error(`--inline-auth-sources takes a comma list of pod and secret, got "${part}"`);
+  for (const part of raw
+    .split(',')
+    .map((p) => p.trim().toLowerCase())
+    .filter((p) => p !== '')) {
+    if (part === 'driver')
+      throw new Error(
+        "--inline-auth-sources may not contain driver: it would give every pod author the node plugin's own credentials",
+      );
+    if (part !== 'pod' && part !== 'secret')
+      throw new Error(`--inline-auth-sources takes a comma list of pod and secret, got "${part}"`);
     if (!out.includes(part)) out.push(part);
   }
   return out;
@@ -135,7 +148,12 @@ export function parseInlineAuthSources(raw: string): AuthenticationSource[] {
  * (pod-authored attributes) may use only the sources the node allows (`allowed`). Throws
  * CredentialsError PERMISSION_DENIED saying why and which node flag the admin would change.
  */
-export function checkInlineAuthSource(req: CredentialRequest, inline: boolean, allowed: readonly AuthenticationSource[], env: NodeJS.ProcessEnv = process.env): void {
+export function checkInlineAuthSource(
+  req: CredentialRequest,
+  inline: boolean,
+  allowed: readonly AuthenticationSource[],
+  env: NodeJS.ProcessEnv = process.env,
+): void {
   if (!inline) return;
   const source = authenticationSourceOf(req, env);
   if (allowed.includes(source)) return;
@@ -185,9 +203,17 @@ export function createCredentialResolver(opts: ResolverOptions = {}): Credential
         annotations = await serviceAccounts.annotations(namespace, sa);
       } catch (err) {
         if (err instanceof K8sApiError) {
-          throw new CredentialsError(err.status === undefined || err.status >= 500 ? 'UNAVAILABLE' : 'FAILED_PRECONDITION', `cannot find the role for authenticationSource: pod: ${err.message}`, { cause: err });
+          throw new CredentialsError(
+            err.status === undefined || err.status >= 500 ? 'UNAVAILABLE' : 'FAILED_PRECONDITION',
+            `cannot find the role for authenticationSource: pod: ${err.message}`,
+            { cause: err },
+          );
         }
-        throw new CredentialsError('UNAVAILABLE', `cannot find the role for authenticationSource: pod: ${(err as Error).message}`, { cause: err });
+        throw new CredentialsError(
+          'UNAVAILABLE',
+          `cannot find the role for authenticationSource: pod: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
       arn = annotations[ROLE_ARN_ANNOTATION]?.trim();
       if (!arn) {
@@ -198,8 +224,14 @@ export function createCredentialResolver(opts: ResolverOptions = {}): Credential
       }
     }
     if (!ROLE_ARN.test(arn)) {
-      const where = explicit !== undefined ? 'volume attribute roleArn' : `annotation ${ROLE_ARN_ANNOTATION} of ServiceAccount ${namespace}/${sa}`;
-      throw new CredentialsError('INVALID_ARGUMENT', `${where} is "${arn}": expected a role ARN like arn:aws:iam::123456789012:role/name`);
+      const where =
+        explicit !== undefined
+          ? 'volume attribute roleArn'
+          : `annotation ${ROLE_ARN_ANNOTATION} of ServiceAccount ${namespace}/${sa}`;
+      throw new CredentialsError(
+        'INVALID_ARGUMENT',
+        `${where} is "${arn}": expected a role ARN like arn:aws:iam::123456789012:role/name`,
+      );
     }
     return arn;
   }
@@ -213,9 +245,13 @@ export function createCredentialResolver(opts: ResolverOptions = {}): Credential
       pod.serviceAccount ? undefined : 'csi.storage.k8s.io/serviceAccount.name',
     ].filter((m): m is string => m !== undefined);
     if (missing.length > 0) {
-      throw new CredentialsError('INVALID_ARGUMENT', `authenticationSource: pod needs pod information (${missing.join(', ')} missing): set podInfoOnMount: true on the CSIDriver object`);
+      throw new CredentialsError(
+        'INVALID_ARGUMENT',
+        `authenticationSource: pod needs pod information (${missing.join(', ')} missing): set podInfoOnMount: true on the CSIDriver object`,
+      );
     }
-    const audience = attr(ctx, CREDENTIAL_ATTRIBUTES.stsAudience) ?? env.BUCKETMOUNT_STS_AUDIENCE?.trim() ?? DEFAULT_STS_AUDIENCE;
+    const audience =
+      attr(ctx, CREDENTIAL_ATTRIBUTES.stsAudience) ?? env.BUCKETMOUNT_STS_AUDIENCE?.trim() ?? DEFAULT_STS_AUDIENCE;
     const token = selectServiceAccountToken(ctx, req.secrets, audience);
     const roleArn = await roleArnFor(req, pod.namespace!, pod.serviceAccount!);
     const defaults = stsDefaultsFromEnv(env);
@@ -227,7 +263,11 @@ export function createCredentialResolver(opts: ResolverOptions = {}): Credential
       } catch {
         ok = false;
       }
-      if (!ok) throw new CredentialsError('INVALID_ARGUMENT', `STS endpoint "${endpoint}" (volume attribute stsEndpoint or BUCKETMOUNT_STS_ENDPOINT) is not an http(s) URL`);
+      if (!ok)
+        throw new CredentialsError(
+          'INVALID_ARGUMENT',
+          `STS endpoint "${endpoint}" (volume attribute stsEndpoint or BUCKETMOUNT_STS_ENDPOINT) is not an http(s) URL`,
+        );
     }
     const region = attr(ctx, CREDENTIAL_ATTRIBUTES.stsRegion) ?? defaults.region;
     const identity = fingerprint('pod', roleArn, pod.namespace!, pod.serviceAccount!, pod.uid!, endpoint ?? '', region);
@@ -237,7 +277,13 @@ export function createCredentialResolver(opts: ResolverOptions = {}): Credential
       if (v.creds.expiration && Date.parse(v.creds.expiration) <= now()) stsCache.delete(k); // pods come and go
     }
     const cached = stsCache.get(identity);
-    if (!ro.forceRefresh && cached && cached.tokenHash === tokenHash && cached.creds.expiration && Date.parse(cached.creds.expiration) - now() > reuseMargin) {
+    if (
+      !ro.forceRefresh &&
+      cached &&
+      cached.tokenHash === tokenHash &&
+      cached.creds.expiration &&
+      Date.parse(cached.creds.expiration) - now() > reuseMargin
+    ) {
       return { credentials: cached.creds, source: 'pod', identity, expiration: cached.creds.expiration, roleArn };
     }
     const creds = await assume({
@@ -248,7 +294,13 @@ export function createCredentialResolver(opts: ResolverOptions = {}): Credential
       ...(endpoint ? { endpoint } : {}),
     });
     stsCache.set(identity, { tokenHash, creds });
-    return { credentials: creds, source: 'pod', identity, roleArn, ...(creds.expiration ? { expiration: creds.expiration } : {}) };
+    return {
+      credentials: creds,
+      source: 'pod',
+      identity,
+      roleArn,
+      ...(creds.expiration ? { expiration: creds.expiration } : {}),
+    };
   }
 
   return {
@@ -258,7 +310,10 @@ export function createCredentialResolver(opts: ResolverOptions = {}): Credential
         case 'secret': {
           const r = credentialsFromSecrets(req.secrets);
           if (!r) {
-            throw new CredentialsError('INVALID_ARGUMENT', `authenticationSource: secret but the volume's secret has no keys: it needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (nodePublishSecretRef)`);
+            throw new CredentialsError(
+              'INVALID_ARGUMENT',
+              `authenticationSource: secret but the volume's secret has no keys: it needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (nodePublishSecretRef)`,
+            );
           }
           return r;
         }
@@ -277,7 +332,10 @@ export function createCredentialResolver(opts: ResolverOptions = {}): Credential
 let defaultResolver: CredentialResolver | undefined;
 
 /** The credentials a node publish should mount with (module-wide resolver with its STS cache). */
-export async function resolveCredentials(req: CredentialRequest, opts: ResolveOptions = {}): Promise<ResolvedCredentials> {
+export async function resolveCredentials(
+  req: CredentialRequest,
+  opts: ResolveOptions = {},
+): Promise<ResolvedCredentials> {
   defaultResolver ??= createCredentialResolver();
   return defaultResolver.resolve(req, opts);
 }

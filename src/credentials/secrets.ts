@@ -51,24 +51,42 @@ export function parseSecretCredentials(secrets: Record<string, string>): SecretC
   if (!ak && !sk && !st) return undefined;
   if (!ak) {
     const want = sk ? PARTNER[sk.name]! : 'AWS_ACCESS_KEY_ID';
-    throw new CredentialsError('INVALID_ARGUMENT', `secret is missing key ${want} (or one of ${SECRET_KEY_ALIASES.accessKeyId.join(', ')}) next to ${sk?.name ?? st?.name}`);
+    throw new CredentialsError(
+      'INVALID_ARGUMENT',
+      `secret is missing key ${want} (or one of ${SECRET_KEY_ALIASES.accessKeyId.join(', ')}) next to ${sk?.name ?? st?.name}`,
+    );
   }
   if (!sk) {
     const want = PARTNER[ak.name]!;
-    throw new CredentialsError('INVALID_ARGUMENT', `secret is missing key ${want} (or one of ${SECRET_KEY_ALIASES.secretAccessKey.join(', ')}) next to ${ak.name}`);
+    throw new CredentialsError(
+      'INVALID_ARGUMENT',
+      `secret is missing key ${want} (or one of ${SECRET_KEY_ALIASES.secretAccessKey.join(', ')}) next to ${ak.name}`,
+    );
   }
   if (/\s/.test(ak.value) || ak.value.length < 3 || ak.value.length > 128) {
-    throw new CredentialsError('INVALID_ARGUMENT', `secret key ${ak.name} is malformed: an access key id is 3-128 characters without spaces or line breaks`);
+    throw new CredentialsError(
+      'INVALID_ARGUMENT',
+      `secret key ${ak.name} is malformed: an access key id is 3-128 characters without spaces or line breaks`,
+    );
   }
   if (/\s/.test(sk.value)) {
-    throw new CredentialsError('INVALID_ARGUMENT', `secret key ${sk.name} is malformed: it contains spaces or line breaks (was it base64-encoded twice, or written with a trailing newline inside?)`);
+    throw new CredentialsError(
+      'INVALID_ARGUMENT',
+      `secret key ${sk.name} is malformed: it contains spaces or line breaks (was it base64-encoded twice, or written with a trailing newline inside?)`,
+    );
   }
   if (st && /\s/.test(st.value)) {
-    throw new CredentialsError('INVALID_ARGUMENT', `secret key ${st.name} is malformed: it contains spaces or line breaks`);
+    throw new CredentialsError(
+      'INVALID_ARGUMENT',
+      `secret key ${st.name} is malformed: it contains spaces or line breaks`,
+    );
   }
   const region = pick(secrets, SECRET_KEY_ALIASES.region);
   if (region && !/^[a-z0-9][a-z0-9-]{0,62}$/i.test(region.value)) {
-    throw new CredentialsError('INVALID_ARGUMENT', `secret key ${region.name} is malformed: "${region.value}" is not a region name like us-east-1`);
+    throw new CredentialsError(
+      'INVALID_ARGUMENT',
+      `secret key ${region.name} is malformed: "${region.value}" is not a region name like us-east-1`,
+    );
   }
   const endpoint = pick(secrets, SECRET_KEY_ALIASES.endpoint);
   if (endpoint) {
@@ -78,7 +96,11 @@ export function parseSecretCredentials(secrets: Record<string, string>): SecretC
     } catch {
       ok = false;
     }
-    if (!ok) throw new CredentialsError('INVALID_ARGUMENT', `secret key ${endpoint.name} is malformed: "${endpoint.value}" is not an http(s) URL`);
+    if (!ok)
+      throw new CredentialsError(
+        'INVALID_ARGUMENT',
+        `secret key ${endpoint.name} is malformed: "${endpoint.value}" is not an http(s) URL`,
+      );
   }
   return {
     credentials: { accessKeyId: ak.value, secretAccessKey: sk.value, ...(st ? { sessionToken: st.value } : {}) },

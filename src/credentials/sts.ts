@@ -34,14 +34,41 @@ interface StsErrorShape {
   $metadata?: { httpStatusCode?: number };
 }
 
-const TOKEN_REFUSED = new Set(['ExpiredTokenException', 'ExpiredToken', 'InvalidIdentityToken', 'InvalidIdentityTokenException', 'IDPRejectedClaim', 'IDPRejectedClaimException', 'InvalidParameterValue', 'InvalidClientTokenId']);
-const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'TimeoutError', 'IDPCommunicationError', 'IDPCommunicationErrorException', 'ServiceUnavailable', 'InternalError']);
+const TOKEN_REFUSED = new Set([
+  'ExpiredTokenException',
+  'ExpiredToken',
+  'InvalidIdentityToken',
+  'InvalidIdentityTokenException',
+  'IDPRejectedClaim',
+  'IDPRejectedClaimException',
+  'InvalidParameterValue',
+  'InvalidClientTokenId',
+]);
+const NETWORK = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'TimeoutError',
+  'IDPCommunicationError',
+  'IDPCommunicationErrorException',
+  'ServiceUnavailable',
+  'InternalError',
+]);
 
 /**
  * Turn an STS failure into a CredentialsError with a useful, token-free message. The STS error is
  * deliberately not kept as the cause: its text is only safe after redaction (it may echo the token).
  */
-export function stsErrorToCredentialsError(err: unknown, req: Pick<WebIdentityRequest, 'roleArn' | 'endpoint'>, secrets: readonly string[] = []): CredentialsError {
+export function stsErrorToCredentialsError(
+  err: unknown,
+  req: Pick<WebIdentityRequest, 'roleArn' | 'endpoint'>,
+  secrets: readonly string[] = [],
+): CredentialsError {
   if (err instanceof CredentialsError) return err;
   const e = (err ?? {}) as StsErrorShape;
   const name = e.Code ?? e.name ?? e.code ?? 'Error';
@@ -52,13 +79,19 @@ export function stsErrorToCredentialsError(err: unknown, req: Pick<WebIdentityRe
     return new CredentialsError('UNAVAILABLE', `${where} could not be reached: ${detail}`);
   }
   if (name === 'AccessDenied' || name === 'AccessDeniedException' || status === 403) {
-    return new CredentialsError('PERMISSION_DENIED', `${where} was denied (check the role's trust policy for this service account): ${detail}`);
+    return new CredentialsError(
+      'PERMISSION_DENIED',
+      `${where} was denied (check the role's trust policy for this service account): ${detail}`,
+    );
   }
   if (/RoleArn/i.test(detail) && name === 'InvalidParameterValue') {
     return new CredentialsError('PERMISSION_DENIED', `${where}: the role is not known to STS: ${detail}`);
   }
   if (TOKEN_REFUSED.has(name) || status === 400 || status === 401) {
-    return new CredentialsError('UNAUTHENTICATED', `${where} refused the pod's service-account token (expired, wrong audience or untrusted issuer): ${detail}`);
+    return new CredentialsError(
+      'UNAUTHENTICATED',
+      `${where} refused the pod's service-account token (expired, wrong audience or untrusted issuer): ${detail}`,
+    );
   }
   return new CredentialsError('UNAVAILABLE', `${where} failed: ${detail}`);
 }
@@ -85,7 +118,10 @@ export async function assumeRoleWithWebIdentity(req: WebIdentityRequest): Promis
     );
     const c = out.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey) {
-      throw new CredentialsError('UNAVAILABLE', `STS AssumeRoleWithWebIdentity for role ${req.roleArn} returned no credentials`);
+      throw new CredentialsError(
+        'UNAVAILABLE',
+        `STS AssumeRoleWithWebIdentity for role ${req.roleArn} returned no credentials`,
+      );
     }
     return {
       accessKeyId: c.AccessKeyId,

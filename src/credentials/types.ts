@@ -13,5 +13,10 @@ export interface S3Credentials {
 export function isS3Credentials(v: unknown): v is S3Credentials {
   if (v === null || typeof v !== 'object') return false;
   const o = v as Record<string, unknown>;
-  return typeof o.accessKeyId === 'string' && o.accessKeyId !== '' && typeof o.secretAccessKey === 'string' && o.secretAccessKey !== '';
+  return (
+    typeof o.accessKeyId === 'string' &&
+    o.accessKeyId !== '' &&
+    typeof o.secretAccessKey === 'string' &&
+    o.secretAccessKey !== ''
+  );
 }

@@ -29,7 +29,8 @@ const READ_ONLY_MODES = new Set<AccessModeName>(['SINGLE_NODE_READER_ONLY', 'MUL
 export function unsupportedReason(cap: CapabilityView): string | undefined {
   const isBlock = cap.accessType === 'block' || (cap.block !== undefined && cap.block !== null);
   const isMount = cap.accessType === 'mount' || (cap.mount !== undefined && cap.mount !== null);
-  if (isBlock) return 'block access type is not supported: bucketmount volumes are file systems (use volumeMode: Filesystem)';
+  if (isBlock)
+    return 'block access type is not supported: bucketmount volumes are file systems (use volumeMode: Filesystem)';
   if (!isMount) return 'volume capability has no access type: set mount (volumeMode: Filesystem)';
   const mode = cap.accessMode?.mode;
   if (!mode || mode === 'UNKNOWN') return 'volume capability has no access mode';

@@ -38,7 +38,9 @@ export class CsiCallError extends Error {
 
 /** A promise-returning method per RPC of service S, named in lowerCamelCase (createVolume, …). */
 export type ServiceClient<S extends CsiServiceName> = {
-  [R in RpcName<S> as Uncapitalize<R>]: R extends Rpc ? (req?: ClientRequestOf<R>) => Promise<ClientResponseOf<R>> : never;
+  [R in RpcName<S> as Uncapitalize<R>]: R extends Rpc
+    ? (req?: ClientRequestOf<R>) => Promise<ClientResponseOf<R>>
+    : never;
 };
 export type IdentityClient = ServiceClient<'Identity'>;
 export type ControllerClient = ServiceClient<'Controller'>;
@@ -53,7 +55,12 @@ export interface CsiClients {
   close(): void;
 }
 
-type UnaryFn = (req: object, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => void;
+type UnaryFn = (
+  req: object,
+  meta: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res?: unknown) => void,
+) => void;
 
 function promisify(client: grpc.Client, rpc: string, timeoutMs: number): (req?: object) => Promise<unknown> {
   const fn = (client as unknown as Record<string, UnaryFn>)[rpc];
@@ -70,7 +77,11 @@ function promisify(client: grpc.Client, rpc: string, timeoutMs: number): (req?: 
 const lowerFirst = (s: string): string => s[0]!.toLowerCase() + s.slice(1);
 
 /** Every RPC of the service definition `def`, promisified. */
-function serviceClient<S extends CsiServiceName>(client: grpc.Client, def: grpc.ServiceDefinition, timeoutMs: number): ServiceClient<S> {
+function serviceClient<S extends CsiServiceName>(
+  client: grpc.Client,
+  def: grpc.ServiceDefinition,
+  timeoutMs: number,
+): ServiceClient<S> {
   const out: Record<string, unknown> = {};
   for (const rpc of Object.keys(def)) out[lowerFirst(rpc)] = promisify(client, rpc, timeoutMs);
   return out as ServiceClient<S>;

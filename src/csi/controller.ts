@@ -13,7 +13,13 @@ import { CsiError, invalid, notFound, unimplemented } from './errors.js';
 import { effectiveS3Settings, parseStorageClassParams, parseVolumeAttributes, type S3Settings } from './params.js';
 import { s3StorageFactory } from './storage/s3-storage.js';
 import { checkVolumeName, type CsiStorage, type StorageFactory } from './storage/storage.js';
-import type { RequestOf, ResponseOf, ServiceHandlers, StringMap, VolumeCapability__Output as VolumeCapability } from './types.js';
+import type {
+  RequestOf,
+  ResponseOf,
+  ServiceHandlers,
+  StringMap,
+  VolumeCapability__Output as VolumeCapability,
+} from './types.js';
 import { decodeVolumeId, encodeVolumeId, locationForVolume, VolumeIdError, type VolumeLocation } from './volume-id.js';
 import { SnapshotService } from './snapshotter.js';
 import { decodeVolumePageToken, encodeVolumePageToken } from './storage/volume-catalogue.js';
@@ -38,7 +44,10 @@ const MAX_NAME_BYTES = 128;
 const BANNED_NAME_CHARS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 
 function checkCapabilities(caps: VolumeCapability[] | undefined, rpc: string): VolumeCapability[] {
-  if (!caps || caps.length === 0) throw invalid(`${rpc}: volume_capabilities is missing: give at least one capability (access type mount + access mode)`);
+  if (!caps || caps.length === 0)
+    throw invalid(
+      `${rpc}: volume_capabilities is missing: give at least one capability (access type mount + access mode)`,
+    );
   return caps;
 }
 
@@ -55,25 +64,38 @@ export class ControllerService {
     this.defaults = opts.defaults;
     this.storageFactory = opts.storage ?? s3StorageFactory();
     this.listVolumesEnabled = opts.listVolumes ?? false;
-    this.snapshots = new SnapshotService({ logger: opts.logger, open: (loc, secrets) => this.open(loc, secrets), waitMs: opts.snapshotWaitMs });
+    this.snapshots = new SnapshotService({
+      logger: opts.logger,
+      open: (loc, secrets) => this.open(loc, secrets),
+      waitMs: opts.snapshotWaitMs,
+    });
   }
 
   /** Storage for a volume location, with credentials from the secrets (else the driver's env). */
-  private open(loc: Pick<VolumeLocation, 'endpoint' | 'region' | 'forcePathStyle'>, secrets: StringMap): { storage: CsiStorage; settings: ReturnType<typeof effectiveS3Settings> } {
+  private open(
+    loc: Pick<VolumeLocation, 'endpoint' | 'region' | 'forcePathStyle'>,
+    secrets: StringMap,
+  ): { storage: CsiStorage; settings: ReturnType<typeof effectiveS3Settings> } {
     const fromSecret = credentialsFromSecrets(secrets);
     const settings = effectiveS3Settings(
       { endpoint: loc.endpoint, region: loc.region, forcePathStyle: loc.forcePathStyle },
       { endpoint: fromSecret?.endpoint, region: fromSecret?.region },
       this.defaults,
     );
-    const storage = this.storageFactory({ endpoint: settings.endpoint, region: settings.region, forcePathStyle: settings.forcePathStyle, credentials: fromSecret?.credentials });
+    const storage = this.storageFactory({
+      endpoint: settings.endpoint,
+      region: settings.region,
+      forcePathStyle: settings.forcePathStyle,
+      credentials: fromSecret?.credentials,
+    });
     return { storage, settings };
   }
 
   async createVolume(req: RequestOf<'CreateVolume'>): Promise<ResponseOf<'CreateVolume'>> {
     const name = req.name ?? '';
     if (name === '') throw invalid('CreateVolume: name is missing');
-    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw invalid(`CreateVolume: name is longer than ${MAX_NAME_BYTES} bytes`);
+    if (Buffer.byteLength(name) > MAX_NAME_BYTES)
+      throw invalid(`CreateVolume: name is longer than ${MAX_NAME_BYTES} bytes`);
     if (BANNED_NAME_CHARS.test(name)) throw invalid('CreateVolume: name contains control characters');
     const caps = checkCapabilities(req.volumeCapabilities, 'CreateVolume');
     for (const c of caps) {
@@ -88,7 +110,11 @@ export class ControllerService {
     const required = Number(req.capacityRange?.requiredBytes ?? 0);
     const limit = Number(req.capacityRange?.limitBytes ?? 0);
     if (required < 0 || limit < 0) throw invalid('CreateVolume: capacity_range values must not be negative');
-    if (limit > 0 && required > limit) throw new CsiError(status.OUT_OF_RANGE, `CreateVolume: required_bytes ${required} is larger than limit_bytes ${limit}`);
+    if (limit > 0 && required > limit)
+      throw new CsiError(
+        status.OUT_OF_RANGE,
+        `CreateVolume: required_bytes ${required} is larger than limit_bytes ${limit}`,
+      );
     const capacity = required > 0 ? required : limit;
 
     const params = parseStorageClassParams(req.parameters ?? {});
@@ -96,10 +122,18 @@ export class ControllerService {
     const fromSecret = credentialsFromSecrets(secrets);
     // Settings DeleteVolume would fall back to (it sees only the id and the secrets): record in
     // the id only what differs from them.
-    const deleteTime = effectiveS3Settings({ endpoint: fromSecret?.endpoint, region: fromSecret?.region }, this.defaults);
-    const effective = effectiveS3Settings(params, { endpoint: fromSecret?.endpoint, region: fromSecret?.region }, this.defaults);
+    const deleteTime = effectiveS3Settings(
+      { endpoint: fromSecret?.endpoint, region: fromSecret?.region },
+      this.defaults,
+    );
+    const effective = effectiveS3Settings(
+      params,
+      { endpoint: fromSecret?.endpoint, region: fromSecret?.region },
+      this.defaults,
+    );
     const overrides: Omit<VolumeLocation, 'bucket' | 'prefix'> = {};
-    if (effective.endpoint !== deleteTime.endpoint && effective.endpoint !== undefined) overrides.endpoint = effective.endpoint;
+    if (effective.endpoint !== deleteTime.endpoint && effective.endpoint !== undefined)
+      overrides.endpoint = effective.endpoint;
     if (effective.region !== deleteTime.region && effective.region !== undefined) overrides.region = effective.region;
     if (effective.forcePathStyle !== deleteTime.forcePathStyle) overrides.forcePathStyle = effective.forcePathStyle;
 
@@ -114,7 +148,8 @@ export class ControllerService {
     const log = this.log.child({ volumeId, name });
 
     const srcLoc = sourceId === undefined ? undefined : decodeVolumeId(sourceId);
-    if (sourceId !== undefined && !srcLoc) throw notFound(`CreateVolume: source volume ${sourceId} does not exist (not a volume id made by this driver)`);
+    if (sourceId !== undefined && !srcLoc)
+      throw notFound(`CreateVolume: source volume ${sourceId} does not exist (not a volume id made by this driver)`);
 
     return this.locks.run(volumeId, async () => {
       const { storage, settings } = this.open(loc, secrets);
@@ -134,15 +169,38 @@ export class ControllerService {
           capacityBytes = c;
           log.info('volume already exists; returning it', { capacityBytes });
         } else if (snapshotId !== undefined) {
-          capacityBytes = await this.snapshots.restoreInto(storage, settings.endpoint, snapshotId, loc, name, { required, limit, capacity, region: effective.region, secrets, catalogue: this.listVolumesEnabled });
+          capacityBytes = await this.snapshots.restoreInto(storage, settings.endpoint, snapshotId, loc, name, {
+            required,
+            limit,
+            capacity,
+            region: effective.region,
+            secrets,
+            catalogue: this.listVolumesEnabled,
+          });
           log.info('volume restored', { snapshotId, bucket: loc.bucket, prefix: loc.prefix, capacityBytes });
         } else if (srcLoc) {
-          capacityBytes = await this.cloneInto(storage, settings, srcLoc, sourceId!, loc, name, { required, limit, capacity, region: effective.region, secrets });
-          log.info('volume cloned', { sourceVolumeId: sourceId, bucket: loc.bucket, prefix: loc.prefix, capacityBytes });
+          capacityBytes = await this.cloneInto(storage, settings, srcLoc, sourceId!, loc, name, {
+            required,
+            limit,
+            capacity,
+            region: effective.region,
+            secrets,
+          });
+          log.info('volume cloned', {
+            sourceVolumeId: sourceId,
+            bucket: loc.bucket,
+            prefix: loc.prefix,
+            capacityBytes,
+          });
         } else {
           await storage.prepareVolume(loc, name, effective.region);
           await storage.recordVolume(loc, capacity, { catalogue: this.listVolumesEnabled, name });
-          log.info('volume created', { bucket: loc.bucket, prefix: loc.prefix, mode: loc.prefix ? 'prefix' : 'bucket', capacityBytes });
+          log.info('volume created', {
+            bucket: loc.bucket,
+            prefix: loc.prefix,
+            mode: loc.prefix ? 'prefix' : 'bucket',
+            capacityBytes,
+          });
         }
         const volumeContext: StringMap = { bucketName: loc.bucket };
         if (loc.prefix) volumeContext.prefix = loc.prefix;
@@ -151,7 +209,12 @@ export class ControllerService {
         volumeContext.forcePathStyle = String(effective.forcePathStyle);
         if (params.mountOptions.length) volumeContext.mountOptions = params.mountOptions.join(',');
         Object.assign(volumeContext, params.credentialAttributes);
-        const contentSource = sourceId !== undefined ? { volume: { volumeId: sourceId } } : snapshotId !== undefined ? { snapshot: { snapshotId } } : undefined;
+        const contentSource =
+          sourceId !== undefined
+            ? { volume: { volumeId: sourceId } }
+            : snapshotId !== undefined
+              ? { snapshot: { snapshotId } }
+              : undefined;
         return { volume: { volumeId, capacityBytes, volumeContext, ...(contentSource ? { contentSource } : {}) } };
       } finally {
         storage.close();
@@ -169,14 +232,23 @@ export class ControllerService {
     name: string,
     r: { required: number; limit: number; capacity: number; region: string | undefined; secrets: StringMap },
   ): Promise<number> {
-    const srcSettings = effectiveS3Settings({ endpoint: src.endpoint, region: src.region, forcePathStyle: src.forcePathStyle }, { endpoint: credentialsFromSecrets(r.secrets)?.endpoint }, this.defaults);
+    const srcSettings = effectiveS3Settings(
+      { endpoint: src.endpoint, region: src.region, forcePathStyle: src.forcePathStyle },
+      { endpoint: credentialsFromSecrets(r.secrets)?.endpoint },
+      this.defaults,
+    );
     if (srcSettings.endpoint !== settings.endpoint) {
-      throw invalid(`CreateVolume: source volume ${srcId} is on endpoint ${srcSettings.endpoint ?? 'AWS'}, the new volume on ${settings.endpoint ?? 'AWS'}; cloning works only within one endpoint`);
+      throw invalid(
+        `CreateVolume: source volume ${srcId} is on endpoint ${srcSettings.endpoint ?? 'AWS'}, the new volume on ${settings.endpoint ?? 'AWS'}; cloning works only within one endpoint`,
+      );
     }
     const srcRec = await storage.findVolume(src);
     if (!srcRec) throw notFound(`CreateVolume: source volume ${srcId} does not exist`);
     if (r.limit > 0 && srcRec.capacityBytes > r.limit) {
-      throw new CsiError(status.OUT_OF_RANGE, `CreateVolume: source volume ${srcId} has capacity ${srcRec.capacityBytes}, more than limit_bytes ${r.limit}`);
+      throw new CsiError(
+        status.OUT_OF_RANGE,
+        `CreateVolume: source volume ${srcId} has capacity ${srcRec.capacityBytes}, more than limit_bytes ${r.limit}`,
+      );
     }
     const capacity = Math.max(r.capacity, srcRec.capacityBytes);
     await storage.prepareVolume(dst, name, r.region);
@@ -200,7 +272,12 @@ export class ControllerService {
       const { storage, settings } = this.open(loc, req.secrets ?? {});
       try {
         const r = await storage.deleteVolume(loc);
-        log.info('volume deleted', { bucket: loc.bucket, prefix: loc.prefix, endpoint: settings.endpoint, deletedObjects: r.deletedObjects });
+        log.info('volume deleted', {
+          bucket: loc.bucket,
+          prefix: loc.prefix,
+          endpoint: settings.endpoint,
+          deletedObjects: r.deletedObjects,
+        });
         return {};
       } finally {
         storage.close();
@@ -208,7 +285,9 @@ export class ControllerService {
     });
   }
 
-  async validateVolumeCapabilities(req: RequestOf<'ValidateVolumeCapabilities'>): Promise<ResponseOf<'ValidateVolumeCapabilities'>> {
+  async validateVolumeCapabilities(
+    req: RequestOf<'ValidateVolumeCapabilities'>,
+  ): Promise<ResponseOf<'ValidateVolumeCapabilities'>> {
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('ValidateVolumeCapabilities: volume_id is missing');
     const caps = checkCapabilities(req.volumeCapabilities, 'ValidateVolumeCapabilities');
@@ -217,10 +296,19 @@ export class ControllerService {
     let staticVolume = false;
     if (!loc && req.volumeContext?.bucketName) {
       const attrs = parseVolumeAttributes(req.volumeContext);
-      loc = { bucket: attrs.bucket!, prefix: attrs.prefix, endpoint: attrs.endpoint, region: attrs.region, forcePathStyle: attrs.forcePathStyle };
+      loc = {
+        bucket: attrs.bucket!,
+        prefix: attrs.prefix,
+        endpoint: attrs.endpoint,
+        region: attrs.region,
+        forcePathStyle: attrs.forcePathStyle,
+      };
       staticVolume = true;
     }
-    if (!loc) throw notFound(`volume ${volumeId} does not exist (not a volume id made by this driver, and no bucketName in the volume context)`);
+    if (!loc)
+      throw notFound(
+        `volume ${volumeId} does not exist (not a volume id made by this driver, and no bucketName in the volume context)`,
+      );
     const { storage } = this.open(loc, req.secrets ?? {});
     try {
       const exists = staticVolume ? await storage.locationExists(loc) : (await storage.findVolume(loc)) !== undefined;
@@ -253,16 +341,23 @@ export class ControllerService {
    * S3 has no size to grow: expansion updates the capacity recorded with the volume (what
    * CreateVolume compares against and reports); nothing changes on the node.
    */
-  async controllerExpandVolume(req: RequestOf<'ControllerExpandVolume'>): Promise<ResponseOf<'ControllerExpandVolume'>> {
+  async controllerExpandVolume(
+    req: RequestOf<'ControllerExpandVolume'>,
+  ): Promise<ResponseOf<'ControllerExpandVolume'>> {
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('ControllerExpandVolume: volume_id is missing');
     if (!req.capacityRange) throw invalid('ControllerExpandVolume: capacity_range is missing');
     const required = Number(req.capacityRange.requiredBytes ?? 0);
     const limit = Number(req.capacityRange.limitBytes ?? 0);
     if (required < 0 || limit < 0) throw invalid('ControllerExpandVolume: capacity_range values must not be negative');
-    if (limit > 0 && required > limit) throw new CsiError(status.OUT_OF_RANGE, `ControllerExpandVolume: required_bytes ${required} is larger than limit_bytes ${limit}`);
+    if (limit > 0 && required > limit)
+      throw new CsiError(
+        status.OUT_OF_RANGE,
+        `ControllerExpandVolume: required_bytes ${required} is larger than limit_bytes ${limit}`,
+      );
     const wanted = required > 0 ? required : limit;
-    if (wanted === 0) throw invalid('ControllerExpandVolume: capacity_range has neither required_bytes nor limit_bytes');
+    if (wanted === 0)
+      throw invalid('ControllerExpandVolume: capacity_range has neither required_bytes nor limit_bytes');
     const loc = decodeVolumeId(volumeId);
     if (!loc) throw notFound(`volume ${volumeId} does not exist (not a volume id made by this driver)`);
     return this.locks.run(volumeId, async () => {
@@ -287,13 +382,21 @@ export class ControllerService {
    * controller's own credentials; sorted by id, paged with an opaque token.
    */
   async listVolumes(req: RequestOf<'ListVolumes'>): Promise<ResponseOf<'ListVolumes'>> {
-    if (!this.listVolumesEnabled) throw unimplemented('ListVolumes', 'LIST_VOLUMES is not advertised: start the controller with --list-volumes and credentials of its own');
+    if (!this.listVolumesEnabled)
+      throw unimplemented(
+        'ListVolumes',
+        'LIST_VOLUMES is not advertised: start the controller with --list-volumes and credentials of its own',
+      );
     const max = Number(req.maxEntries ?? 0);
     if (max < 0) throw invalid('ListVolumes: max_entries must not be negative');
     let after: string | undefined;
     if (req.startingToken) {
       after = decodeVolumePageToken(req.startingToken);
-      if (after === undefined) throw new CsiError(status.ABORTED, `ListVolumes: starting_token "${req.startingToken}" was not returned by this driver; list again without it`);
+      if (after === undefined)
+        throw new CsiError(
+          status.ABORTED,
+          `ListVolumes: starting_token "${req.startingToken}" was not returned by this driver; list again without it`,
+        );
     }
     const { storage } = this.open({}, {});
     let vols;
@@ -306,7 +409,10 @@ export class ControllerService {
     if (after !== undefined) vols = vols.filter((v) => v.volumeId > after!);
     const page = max > 0 ? vols.slice(0, max) : vols;
     const nextToken = max > 0 && vols.length > max ? encodeVolumePageToken(page[page.length - 1]!.volumeId) : '';
-    return { entries: page.map((v) => ({ volume: { volumeId: v.volumeId, capacityBytes: v.capacityBytes } })), nextToken };
+    return {
+      entries: page.map((v) => ({ volume: { volumeId: v.volumeId, capacityBytes: v.capacityBytes } })),
+      nextToken,
+    };
   }
 
   controllerGetCapabilities(): ResponseOf<'ControllerGetCapabilities'> {

@@ -21,9 +21,11 @@ export class CsiError extends Error {
   }
 }
 
-export const invalid = (msg: string, options?: ErrorOptions): CsiError => new CsiError(status.INVALID_ARGUMENT, msg, options);
+export const invalid = (msg: string, options?: ErrorOptions): CsiError =>
+  new CsiError(status.INVALID_ARGUMENT, msg, options);
 export const notFound = (msg: string, options?: ErrorOptions): CsiError => new CsiError(status.NOT_FOUND, msg, options);
-export const unimplemented = (rpc: string, why: string): CsiError => new CsiError(status.UNIMPLEMENTED, `${rpc} is not implemented by bucketmount: ${why}`);
+export const unimplemented = (rpc: string, why: string): CsiError =>
+  new CsiError(status.UNIMPLEMENTED, `${rpc} is not implemented by bucketmount: ${why}`);
 
 const MOUNT_KIND_CODES: Record<MountErrorKind, status> = {
   'invalid-argument': status.INVALID_ARGUMENT,
@@ -61,7 +63,8 @@ const S3_KIND_CODES: Record<S3ErrorKind, status> = {
 const S3_HINTS: Partial<Record<S3ErrorKind, string>> = {
   unauthenticated: 'check the access key id and secret access key in the secret (or the session token expiry)',
   'access-denied': 'the credentials are valid but the bucket policy / IAM policy does not allow this operation',
-  unavailable: 'the S3 endpoint could not be reached or is overloaded; check the endpoint URL and the network, then retry',
+  unavailable:
+    'the S3 endpoint could not be reached or is overloaded; check the endpoint URL and the network, then retry',
   'no-such-bucket': 'check the bucket name and the region/endpoint',
   invalid: 'check the bucket name, region and endpoint parameters',
 };
@@ -82,7 +85,9 @@ export function s3ToCsi(err: unknown, what: string): CsiError {
   }
   const kind = classifyS3Error(err);
   const hint = S3_HINTS[kind];
-  return new CsiError(S3_KIND_CODES[kind], `${what} failed: ${describeS3Error(err)}${hint ? ` (${hint})` : ''}`, { cause: err });
+  return new CsiError(S3_KIND_CODES[kind], `${what} failed: ${describeS3Error(err)}${hint ? ` (${hint})` : ''}`, {
+    cause: err,
+  });
 }
 
 /** Map any error thrown inside an RPC handler to a CsiError. */

@@ -11,7 +11,10 @@ export const PLUGIN_NAME = 'bucketmount.csi.io';
 export function pluginVersion(): string {
   for (const rel of ['../../../package.json', '../../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'bucketmount' && pkg.version) return pkg.version;
     } catch {
       /* try the next */

@@ -49,10 +49,17 @@ export function loadRegistrationService(): ProtoGrpcType['pluginregistration']['
 
 export async function startKubeletRegistration(opts: KubeletRegistrationOptions): Promise<KubeletRegistration> {
   const { registrationPath, csiEndpoint, logger } = opts;
-  if (!isAbsolute(registrationPath)) throw new Error(`kubelet registration socket must be an absolute path, got "${registrationPath}"`);
-  if (!isAbsolute(csiEndpoint)) throw new Error(`kubelet CSI endpoint must be an absolute socket path, got "${csiEndpoint}"`);
+  if (!isAbsolute(registrationPath))
+    throw new Error(`kubelet registration socket must be an absolute path, got "${registrationPath}"`);
+  if (!isAbsolute(csiEndpoint))
+    throw new Error(`kubelet CSI endpoint must be an absolute socket path, got "${csiEndpoint}"`);
   const log = logger.child({ component: 'kubelet-registration' });
-  const info: PluginInfo__Output = { type: CSI_PLUGIN_TYPE, name: opts.driverName ?? PLUGIN_NAME, endpoint: csiEndpoint, supportedVersions: [...CSI_SUPPORTED_VERSIONS] };
+  const info: PluginInfo__Output = {
+    type: CSI_PLUGIN_TYPE,
+    name: opts.driverName ?? PLUGIN_NAME,
+    endpoint: csiEndpoint,
+    supportedVersions: [...CSI_SUPPORTED_VERSIONS],
+  };
   let last: RegistrationStatus__Output | undefined;
 
   const server = new grpc.Server();
@@ -64,7 +71,12 @@ export async function startKubeletRegistration(opts: KubeletRegistrationOptions)
     NotifyRegistrationStatus: (call, callback) => {
       last = { pluginRegistered: call.request.pluginRegistered === true, error: call.request.error ?? '' };
       if (last.pluginRegistered) log.info('registered with kubelet', { name: info.name, csiEndpoint: info.endpoint });
-      else log.error('kubelet refused the registration', { name: info.name, csiEndpoint: info.endpoint, error: last.error });
+      else
+        log.error('kubelet refused the registration', {
+          name: info.name,
+          csiEndpoint: info.endpoint,
+          error: last.error,
+        });
       callback(null, {});
     },
   };
@@ -77,14 +89,18 @@ export async function startKubeletRegistration(opts: KubeletRegistrationOptions)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOTDIR' || (code === 'ENOENT' && !(await lstat(dir).catch(() => undefined)))) {
-      throw new Error(`kubelet registration directory ${dir} is missing (is kubelet's plugins_registry mounted?)`, { cause: err });
+      throw new Error(`kubelet registration directory ${dir} is missing (is kubelet's plugins_registry mounted?)`, {
+        cause: err,
+      });
     }
     if (code !== 'ENOENT') throw err;
   }
   // As with the CSI socket: a socket something still answers on belongs to a live plugin (another
   // instance on this node); replacing it would take kubelet's registration away from that one.
   if (await socketAnswers(registrationPath)) {
-    throw new Error(`${registrationPath} is served by another process (is a second node plugin running?); refusing to replace it`);
+    throw new Error(
+      `${registrationPath} is served by another process (is a second node plugin running?); refusing to replace it`,
+    );
   }
   // Bound through a private alias of the directory (a symlink in a fresh 0700 temp dir), removed
   // right after: libuv unlinks the path it bound when the server closes, and that path then no
@@ -98,12 +114,16 @@ export async function startKubeletRegistration(opts: KubeletRegistrationOptions)
       if (err.code !== 'ENOENT') throw err;
     }); // a socket left by an earlier run
     await new Promise<void>((resolve, reject) => {
-      server.bindAsync(`unix://${bound}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+      server.bindAsync(`unix://${bound}`, grpc.ServerCredentials.createInsecure(), (err) =>
+        err ? reject(err) : resolve(),
+      );
     });
     await chmod(registrationPath, 0o700);
   } catch (err) {
     server.forceShutdown();
-    throw new Error(`cannot serve kubelet registration on ${registrationPath}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`cannot serve kubelet registration on ${registrationPath}: ${(err as Error).message}`, {
+      cause: err,
+    });
   } finally {
     await rm(aliasDir, { recursive: true, force: true });
   }
@@ -118,7 +138,8 @@ export async function startKubeletRegistration(opts: KubeletRegistrationOptions)
       if (stopped) return;
       stopped = true;
       await stopGrpcServer(server, timeoutMs);
-      if (!(await unlinkIfOurs(registrationPath, ours))) log.info('registration socket replaced by another process; left in place', { socket: registrationPath });
+      if (!(await unlinkIfOurs(registrationPath, ours)))
+        log.info('registration socket replaced by another process; left in place', { socket: registrationPath });
     },
   };
 }

@@ -24,7 +24,14 @@ import { parseMountOptions, type MountOptions, type MountSource } from '../mount
 import type { Mounter } from '../mounter/types.js';
 import { capabilityFingerprint, isReadOnlyMode, unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';
-import { effectiveS3Settings, isInlineVolume, optionAuthorOf, parseMountFlags, parseVolumeAttributes, type S3Settings } from './params.js';
+import {
+  effectiveS3Settings,
+  isInlineVolume,
+  optionAuthorOf,
+  parseMountFlags,
+  parseVolumeAttributes,
+  type S3Settings,
+} from './params.js';
 import type { RequestOf, ResponseOf, ServiceHandlers, VolumeUsage } from './types.js';
 import { decodeVolumeId } from './volume-id.js';
 import { checkPublishTarget } from './validate.js';
@@ -61,7 +68,8 @@ export const cacheRootFor = (stateDir: string): string => join(stateDir, 'cache'
 /** Parse CSI's volume_mount_group (kubelet passes the pod's fsGroup with fsGroupPolicy: File). */
 export function parseVolumeMountGroup(v: string | undefined): number | undefined {
   if (v === undefined || v === '') return undefined;
-  if (!/^\d{1,10}$/.test(v) || Number(v) > 2 ** 32 - 2) throw invalid(`volume_capability.mount.volume_mount_group must be a numeric group id, got "${v.slice(0, 64)}"`);
+  if (!/^\d{1,10}$/.test(v) || Number(v) > 2 ** 32 - 2)
+    throw invalid(`volume_capability.mount.volume_mount_group must be a numeric group id, got "${v.slice(0, 64)}"`);
   return Number(v);
 }
 
@@ -123,14 +131,18 @@ export class NodeService {
   constructor(private readonly opts: NodeOptions) {
     this.log = opts.logger.child({ service: 'node' });
     this.resolve = opts.resolve ?? ((r) => resolveCredentials(r));
-    this.refresher = opts.refresher ?? new CredentialRefresher({ logger: this.log, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
+    this.refresher =
+      opts.refresher ??
+      new CredentialRefresher({ logger: this.log, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
   }
 
   /** Keep the mount's temporary credentials fresh between kubelet republishes. */
   private track(targetPath: string, request: CredentialRequest, resolved: ResolvedCredentials): Promise<void> {
     const target = resolvePath(targetPath);
     // The identity travels with the callback: a refresh of an identity the target no longer has is refused.
-    return this.refresher.track(target, request, resolved, (c) => this.opts.mounter.updateCredentials(target, c, resolved.identity));
+    return this.refresher.track(target, request, resolved, (c) =>
+      this.opts.mounter.updateCredentials(target, c, resolved.identity),
+    );
   }
 
   /** Stop credential refresh timers (mounts stay up). */
@@ -156,7 +168,10 @@ export class NodeService {
     let prefix = attrs.prefix;
     if (bucket === undefined) {
       const loc = decodeVolumeId(volumeId);
-      if (!loc) throw invalid(`${rpc}: volume ${volumeId} has no bucketName volume attribute; set volumeAttributes.bucketName (and optionally prefix ending in "/") on the PersistentVolume`);
+      if (!loc)
+        throw invalid(
+          `${rpc}: volume ${volumeId} has no bucketName volume attribute; set volumeAttributes.bucketName (and optionally prefix ending in "/") on the PersistentVolume`,
+        );
       bucket = loc.bucket;
       prefix = loc.prefix;
     }
@@ -166,17 +181,41 @@ export class NodeService {
     const credRequest: CredentialRequest = { volumeId, volumeContext: ctx, secrets: req.secrets ?? {} };
     // Inline volumes: pod-authored attributes may not reach the node's identity (before any side effect).
     checkInlineAuthSource(credRequest, isInlineVolume(ctx), this.opts.inlineAuthSources ?? DEFAULT_INLINE_AUTH_SOURCES);
-    const flags = [...(this.opts.baseMountFlags ?? []), ...parseMountFlags(cap.mount?.mountFlags ?? [], optionAuthorOf(ctx)), ...attrs.mountOptions];
+    const flags = [
+      ...(this.opts.baseMountFlags ?? []),
+      ...parseMountFlags(cap.mount?.mountFlags ?? [], optionAuthorOf(ctx)),
+      ...attrs.mountOptions,
+    ];
     const volumeMountGroup = parseVolumeMountGroup(cap.mount?.volumeMountGroup);
     const resolved = await this.resolve(credRequest);
-    const settings = effectiveS3Settings({ endpoint: attrs.endpoint, region: attrs.region, forcePathStyle: attrs.forcePathStyle }, { endpoint: resolved.endpoint, region: resolved.region }, this.opts.defaults);
-    const source = mountSourceFor({ bucket, prefix, settings, flags, volumeMountGroup, cacheRoot: this.opts.cacheRoot });
-    const refusal = endpointRefusal({ endpoint: source.endpointUrl, credentialSource: resolved.source, nodeDefault: this.opts.defaults.endpoint, allowed: this.opts.allowedEndpoints ?? [] });
+    const settings = effectiveS3Settings(
+      { endpoint: attrs.endpoint, region: attrs.region, forcePathStyle: attrs.forcePathStyle },
+      { endpoint: resolved.endpoint, region: resolved.region },
+      this.opts.defaults,
+    );
+    const source = mountSourceFor({
+      bucket,
+      prefix,
+      settings,
+      flags,
+      volumeMountGroup,
+      cacheRoot: this.opts.cacheRoot,
+    });
+    const refusal = endpointRefusal({
+      endpoint: source.endpointUrl,
+      credentialSource: resolved.source,
+      nodeDefault: this.opts.defaults.endpoint,
+      allowed: this.opts.allowedEndpoints ?? [],
+    });
     if (refusal) throw new CsiError(status.PERMISSION_DENIED, `${rpc}: ${refusal}`);
 
     const existing = await this.opts.mounter.lookup(targetPath);
     if (existing) {
-      if (existing.volumeId !== volumeId || existing.capabilityFingerprint !== fingerprint || existing.readOnly !== readOnly) {
+      if (
+        existing.volumeId !== volumeId ||
+        existing.capabilityFingerprint !== fingerprint ||
+        existing.readOnly !== readOnly
+      ) {
         throw new CsiError(
           status.ALREADY_EXISTS,
           `${rpc}: target ${targetPath} is already published ${existing.volumeId !== volumeId ? `for volume ${existing.volumeId}` : 'with a different capability or read-only flag'}; unpublish it first`,
@@ -186,7 +225,10 @@ export class NodeService {
         if (resolved.credentials) {
           await this.opts.mounter.updateCredentials(targetPath, resolved.credentials, resolved.identity);
           await this.track(targetPath, credRequest, resolved);
-          log.info('already published; credentials refreshed', { source: resolved.source, expiration: resolved.expiration });
+          log.info('already published; credentials refreshed', {
+            source: resolved.source,
+            expiration: resolved.expiration,
+          });
         } else {
           log.info('already published');
         }
@@ -208,7 +250,14 @@ export class NodeService {
       capabilityFingerprint: fingerprint,
     });
     await this.track(targetPath, credRequest, resolved);
-    log.info('published', { bucket, prefix, endpoint: source.endpointUrl, readOnly, accessMode: cap.accessMode?.mode, credentialSource: resolved.source });
+    log.info('published', {
+      bucket,
+      prefix,
+      endpoint: source.endpointUrl,
+      readOnly,
+      accessMode: cap.accessMode?.mode,
+      credentialSource: resolved.source,
+    });
     return {};
   }
 
@@ -228,7 +277,8 @@ export class NodeService {
     const volumeId = required(req.volumeId, rpc, 'volume_id');
     const volumePath = required(req.volumePath, rpc, 'volume_path');
     const published = isAbsolute(volumePath) ? await this.opts.mounter.lookup(volumePath) : undefined;
-    if (!published || published.volumeId !== volumeId) throw notFound(`${rpc}: volume ${volumeId} is not published at ${volumePath}`);
+    if (!published || published.volumeId !== volumeId)
+      throw notFound(`${rpc}: volume ${volumeId} is not published at ${volumePath}`);
     const u = await this.opts.mounter.usage(volumePath);
     const usage: VolumeUsage[] = [];
     if (!u.abnormal) {
@@ -238,9 +288,18 @@ export class NodeService {
         const total = st.blocks * st.bsize;
         const available = st.bavail * st.bsize;
         usage.push({ unit: 'BYTES', total, available, used: u.usedBytes ?? Math.max(0, total - st.bfree * st.bsize) });
-        if (st.files > 0) usage.push({ unit: 'INODES', total: st.files, available: st.ffree, used: u.usedObjects ?? Math.max(0, st.files - st.ffree) });
+        if (st.files > 0)
+          usage.push({
+            unit: 'INODES',
+            total: st.files,
+            available: st.ffree,
+            used: u.usedObjects ?? Math.max(0, st.files - st.ffree),
+          });
       } catch (err) {
-        return { usage: [], volumeCondition: { abnormal: true, message: `statfs of ${volumePath} failed: ${(err as Error).message}` } };
+        return {
+          usage: [],
+          volumeCondition: { abnormal: true, message: `statfs of ${volumePath} failed: ${(err as Error).message}` },
+        };
       }
     } else if (u.usedBytes !== undefined) {
       usage.push({ unit: 'BYTES', total: 0, available: 0, used: u.usedBytes });
@@ -267,7 +326,10 @@ export class NodeService {
 
   handlers(): ServiceHandlers<'Node'> {
     const noStage = async (): Promise<never> => {
-      throw unimplemented('NodeStageVolume/NodeUnstageVolume', 'STAGE_UNSTAGE_VOLUME is not advertised; volumes are published directly');
+      throw unimplemented(
+        'NodeStageVolume/NodeUnstageVolume',
+        'STAGE_UNSTAGE_VOLUME is not advertised; volumes are published directly',
+      );
     };
     return {
       NodePublishVolume: (r) => this.nodePublishVolume(r),

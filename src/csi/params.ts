@@ -36,7 +36,16 @@ export const ATTR = {
   mountOptions: 'mountOptions',
 } as const;
 
-export const STORAGE_CLASS_KEYS = ['bucket', 'bucketName', 'basePrefix', 'endpoint', 'region', 'forcePathStyle', 'mountOptions', ...CREDENTIAL_KEYS] as const;
+export const STORAGE_CLASS_KEYS = [
+  'bucket',
+  'bucketName',
+  'basePrefix',
+  'endpoint',
+  'region',
+  'forcePathStyle',
+  'mountOptions',
+  ...CREDENTIAL_KEYS,
+] as const;
 const VOLUME_ATTRIBUTE_KEYS = new Set<string>([...Object.values(ATTR), ...CREDENTIAL_KEYS]);
 
 export interface S3Settings {
@@ -82,9 +91,12 @@ export function parseEndpoint(where: string, v: string | undefined): string | un
   try {
     u = new URL(v);
   } catch (err) {
-    throw invalid(`${where} "${v}" is not a URL: expected e.g. https://s3.example.com or http://minio.minio:9000`, { cause: err });
+    throw invalid(`${where} "${v}" is not a URL: expected e.g. https://s3.example.com or http://minio.minio:9000`, {
+      cause: err,
+    });
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid(`${where} must be an http or https URL, got "${v}"`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw invalid(`${where} must be an http or https URL, got "${v}"`);
   return v.replace(/\/+$/, '');
 }
 
@@ -98,7 +110,8 @@ function parseMountOptionList(where: string, list: readonly string[], author: Op
   try {
     return normaliseMountOptions(list, author);
   } catch (err) {
-    if (err instanceof MountOptionAuthorityError) throw new CsiError(status.PERMISSION_DENIED, `${where}: ${err.message}`, { cause: err });
+    if (err instanceof MountOptionAuthorityError)
+      throw new CsiError(status.PERMISSION_DENIED, `${where}: ${err.message}`, { cause: err });
     if (err instanceof MountArgsError) throw invalid(`${where}: ${err.message}`, { cause: err });
     throw err;
   }
@@ -124,9 +137,13 @@ export function parseStorageClassParams(params: Record<string, string>): Storage
     }
   }
   const bucketRaw = trimmed(params, 'bucket') ?? trimmed(params, 'bucketName');
-  const bucket = bucketRaw === undefined ? undefined : checked('StorageClass parameter bucket', () => validateBucketName(bucketRaw));
-  const basePrefix = checked('StorageClass parameter basePrefix', () => validatePrefix(trimmed(params, 'basePrefix') ?? ''));
-  if (basePrefix !== '' && bucket === undefined) throw invalid('StorageClass parameter basePrefix needs the bucket parameter (prefix mode)');
+  const bucket =
+    bucketRaw === undefined ? undefined : checked('StorageClass parameter bucket', () => validateBucketName(bucketRaw));
+  const basePrefix = checked('StorageClass parameter basePrefix', () =>
+    validatePrefix(trimmed(params, 'basePrefix') ?? ''),
+  );
+  if (basePrefix !== '' && bucket === undefined)
+    throw invalid('StorageClass parameter basePrefix needs the bucket parameter (prefix mode)');
   const credentialAttributes: Record<string, string> = {};
   for (const k of CREDENTIAL_KEYS) {
     const v = trimmed(params, k);
@@ -138,7 +155,11 @@ export function parseStorageClassParams(params: Record<string, string>): Storage
     endpoint: parseEndpoint('StorageClass parameter endpoint', trimmed(params, 'endpoint')),
     region: parseRegion('StorageClass parameter region', trimmed(params, 'region')),
     forcePathStyle: parseBoolValue('StorageClass parameter forcePathStyle', trimmed(params, 'forcePathStyle')),
-    mountOptions: parseMountOptionList('StorageClass parameter mountOptions', trimmed(params, 'mountOptions') ? [params.mountOptions!] : [], 'volume'),
+    mountOptions: parseMountOptionList(
+      'StorageClass parameter mountOptions',
+      trimmed(params, 'mountOptions') ? [params.mountOptions!] : [],
+      'volume',
+    ),
     credentialAttributes,
   };
 }
@@ -155,7 +176,8 @@ export function parseVolumeAttributes(ctx: Record<string, string>): VolumeAttrib
   }
   const bucketRaw = trimmed(ctx, ATTR.bucketName);
   return {
-    bucket: bucketRaw === undefined ? undefined : checked('volume attribute bucketName', () => validateBucketName(bucketRaw)),
+    bucket:
+      bucketRaw === undefined ? undefined : checked('volume attribute bucketName', () => validateBucketName(bucketRaw)),
     prefix: checked('volume attribute prefix', () => validatePrefix(trimmed(ctx, ATTR.prefix) ?? '')),
     endpoint: parseEndpoint('volume attribute endpoint', trimmed(ctx, ATTR.endpoint)),
     region: parseRegion('volume attribute region', trimmed(ctx, ATTR.region)),
@@ -171,7 +193,11 @@ export function parseVolumeAttributes(ctx: Record<string, string>): VolumeAttrib
 
 /** Mount flags from the capability (PV/StorageClass mountOptions arrive as mount_flags), written by `author`. */
 export function parseMountFlags(flags: readonly string[], author: OptionAuthor): string[] {
-  return parseMountOptionList(author === 'pod' ? 'mount options of an inline volume' : 'mount options (PV/StorageClass mountOptions)', flags, author);
+  return parseMountOptionList(
+    author === 'pod' ? 'mount options of an inline volume' : 'mount options (PV/StorageClass mountOptions)',
+    flags,
+    author,
+  );
 }
 
 /**
@@ -179,7 +205,11 @@ export function parseMountFlags(flags: readonly string[], author: OptionAuthor):
  * attribute, secret, driver default). Path style defaults to true for custom endpoints (MinIO,
  * Ceph, GCS need it) and false for AWS.
  */
-export function effectiveS3Settings(...layers: (S3Settings | undefined)[]): { endpoint?: string; region?: string; forcePathStyle: boolean } {
+export function effectiveS3Settings(...layers: (S3Settings | undefined)[]): {
+  endpoint?: string;
+  region?: string;
+  forcePathStyle: boolean;
+} {
   const first = <K extends keyof S3Settings>(k: K): S3Settings[K] => layers.find((l) => l?.[k] !== undefined)?.[k];
   const endpoint = first('endpoint');
   const region = first('region');
@@ -202,9 +232,16 @@ export function parseSnapshotClassParams(params: Record<string, string>): Snapsh
   const known = new Set<string>(SNAPSHOT_CLASS_KEYS);
   for (const k of Object.keys(params)) {
     if (!known.has(k) && !isNamespacedKey(k)) {
-      throw invalid(`unknown VolumeSnapshotClass parameter "${k}"; known parameters: ${SNAPSHOT_CLASS_KEYS.join(', ')}`);
+      throw invalid(
+        `unknown VolumeSnapshotClass parameter "${k}"; known parameters: ${SNAPSHOT_CLASS_KEYS.join(', ')}`,
+      );
     }
   }
   const raw = trimmed(params, 'snapshotBucket');
-  return { snapshotBucket: raw === undefined ? undefined : checked('VolumeSnapshotClass parameter snapshotBucket', () => validateBucketName(raw)) };
+  return {
+    snapshotBucket:
+      raw === undefined
+        ? undefined
+        : checked('VolumeSnapshotClass parameter snapshotBucket', () => validateBucketName(raw)),
+  };
 }

@@ -11,7 +11,10 @@ import type { ProtoGrpcType } from './generated/csi.js';
 
 /** Path of proto/<file>; candidate locations: compiled (dist/src/csi) and source (src/csi, e.g. run with a TS loader). */
 export function protoFilePath(file: string): string {
-  const candidates = [new URL(`../../../proto/${file}`, import.meta.url), new URL(`../../proto/${file}`, import.meta.url)].map((u) => fileURLToPath(u));
+  const candidates = [
+    new URL(`../../../proto/${file}`, import.meta.url),
+    new URL(`../../proto/${file}`, import.meta.url),
+  ].map((u) => fileURLToPath(u));
   const found = candidates.find((p) => existsSync(p));
   if (!found) throw new Error(`proto/${file} not found (looked at ${candidates.join(', ')})`);
   return found;

@@ -48,7 +48,12 @@ function requestSummary(req: unknown): Record<string, unknown> {
   return out;
 }
 
-function wrap(log: Logger, service: string, method: string, handler: AnyHandler): grpc.handleUnaryCall<unknown, unknown> {
+function wrap(
+  log: Logger,
+  service: string,
+  method: string,
+  handler: AnyHandler,
+): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
     const started = Date.now();
     const summary = requestSummary(call.request);
@@ -60,22 +65,33 @@ function wrap(log: Logger, service: string, method: string, handler: AnyHandler)
         return handler(call.request);
       })
       .then(
-      (res) => {
-        log.debug('ok', { rpc: `${service}.${method}`, ms: Date.now() - started, ...summary });
-        callback(null, res);
-      },
-      (err: unknown) => {
-        const e = toCsiError(err);
-        const message = statusMessage(e);
-        const level = e.code === grpc.status.INTERNAL ? 'error' : 'warn';
-        log.log(level, 'call failed', { rpc: `${service}.${method}`, code: codeName(e.code), error: message, ms: Date.now() - started, ...summary });
-        callback({ code: e.code, details: message, name: e.name, message });
-      },
-    );
+        (res) => {
+          log.debug('ok', { rpc: `${service}.${method}`, ms: Date.now() - started, ...summary });
+          callback(null, res);
+        },
+        (err: unknown) => {
+          const e = toCsiError(err);
+          const message = statusMessage(e);
+          const level = e.code === grpc.status.INTERNAL ? 'error' : 'warn';
+          log.log(level, 'call failed', {
+            rpc: `${service}.${method}`,
+            code: codeName(e.code),
+            error: message,
+            ms: Date.now() - started,
+            ...summary,
+          });
+          callback({ code: e.code, details: message, name: e.name, message });
+        },
+      );
   };
 }
 
-function implementation<S extends CsiServiceName>(log: Logger, service: S, def: grpc.ServiceDefinition, handlers: Handlers<S>): grpc.UntypedServiceImplementation {
+function implementation<S extends CsiServiceName>(
+  log: Logger,
+  service: S,
+  def: grpc.ServiceDefinition,
+  handlers: Handlers<S>,
+): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
   const table = handlers as Record<string, AnyHandler | undefined>;
   for (const method of Object.keys(def)) {
@@ -122,7 +138,9 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
   }
   if (!st.isSocket()) throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
   if (await socketAnswers(socketPath)) {
-    throw new Error(`another process serves ${socketPath}; refusing to replace its socket (is another csi-driver running with this --endpoint?)`);
+    throw new Error(
+      `another process serves ${socketPath}; refusing to replace its socket (is another csi-driver running with this --endpoint?)`,
+    );
   }
   await unlink(socketPath);
 }
@@ -169,7 +187,11 @@ export async function startCsiServer(endpoint: string, services: ServedServices,
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * MiB });
   const log = logger.child({ component: 'grpc' });
   server.addService(csi.Identity.service, implementation(log, 'Identity', csi.Identity.service, services.identity));
-  if (services.controller) server.addService(csi.Controller.service, implementation(log, 'Controller', csi.Controller.service, services.controller));
+  if (services.controller)
+    server.addService(
+      csi.Controller.service,
+      implementation(log, 'Controller', csi.Controller.service, services.controller),
+    );
   if (services.node) server.addService(csi.Node.service, implementation(log, 'Node', csi.Node.service, services.node));
 
   await mkdir(dirname(socketPath), { recursive: true });
@@ -177,9 +199,14 @@ export async function startCsiServer(endpoint: string, services: ServedServices,
   // Bound under a private name and renamed into place: the socket library unlinks the path it
   // bound when the server closes, which would delete whatever socket sits at the public path by
   // then (another instance's). The private name is gone by then, so that unlink is harmless.
-  const privatePath = join(dirname(socketPath), `.${basename(socketPath)}.${process.pid}-${randomBytes(4).toString('hex')}`);
+  const privatePath = join(
+    dirname(socketPath),
+    `.${basename(socketPath)}.${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
   await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix://${privatePath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    server.bindAsync(`unix://${privatePath}`, grpc.ServerCredentials.createInsecure(), (err) =>
+      err ? reject(err) : resolve(),
+    );
   });
   // Inode numbers are reused at once (ours unlinked, another socket bound), so identity is inode + change time.
   let created;
@@ -192,7 +219,11 @@ export async function startCsiServer(endpoint: string, services: ServedServices,
     await unlink(privatePath).catch(() => undefined);
     throw err;
   }
-  logger.info('CSI server listening', { endpoint: `unix://${socketPath}`, controller: !!services.controller, node: !!services.node });
+  logger.info('CSI server listening', {
+    endpoint: `unix://${socketPath}`,
+    controller: !!services.controller,
+    node: !!services.node,
+  });
 
   let stopped = false;
   return {
@@ -200,9 +231,12 @@ export async function startCsiServer(endpoint: string, services: ServedServices,
     async shutdown(timeoutMs = 10_000) {
       if (stopped) return;
       stopped = true;
-      await stopGrpcServer(server, timeoutMs, () => logger.warn('forcing gRPC shutdown: calls still running', { timeoutMs }));
+      await stopGrpcServer(server, timeoutMs, () =>
+        logger.warn('forcing gRPC shutdown: calls still running', { timeoutMs }),
+      );
       // Only our own socket file: another instance may have bound a new one at the same path.
-      if (!(await unlinkIfOurs(socketPath, created))) logger.warn('the socket file is not the one this server created; leaving it', { socketPath });
+      if (!(await unlinkIfOurs(socketPath, created)))
+        logger.warn('the socket file is not the one this server created; leaving it', { socketPath });
     },
   };
 }

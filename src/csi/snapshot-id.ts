@@ -11,7 +11,15 @@
 // at most 128 bytes, and stable for the same snapshot name + bucket (hash-shortened when long).
 // Also the opaque ListSnapshots paging token.
 import { S3NameError, validateBucketName } from '../s3/names.js';
-import { bucketNameForVolume, endpointOptionsSuffix, MAX_ID_BYTES, parseIdOptions, prefixForVolume, VolumeIdError, type VolumeLocation } from './volume-id.js';
+import {
+  bucketNameForVolume,
+  endpointOptionsSuffix,
+  MAX_ID_BYTES,
+  parseIdOptions,
+  prefixForVolume,
+  VolumeIdError,
+  type VolumeLocation,
+} from './volume-id.js';
 
 export const SNAPSHOT_ID_VERSION = 'bs1';
 /** Reserved key prefix under which snapshots are stored in a bucket. */
@@ -35,7 +43,13 @@ export function snapshotPrefix(loc: SnapshotLocation): string {
 
 /** The snapshot seen as a volume-like location (what copyVolumeData takes). */
 export function snapshotAsLocation(loc: SnapshotLocation): VolumeLocation {
-  return { bucket: loc.bucket, prefix: snapshotPrefix(loc), endpoint: loc.endpoint, region: loc.region, forcePathStyle: loc.forcePathStyle };
+  return {
+    bucket: loc.bucket,
+    prefix: snapshotPrefix(loc),
+    endpoint: loc.endpoint,
+    region: loc.region,
+    forcePathStyle: loc.forcePathStyle,
+  };
 }
 
 function suffix(loc: Omit<SnapshotLocation, 'bucket' | 'segment'>): string {
@@ -45,7 +59,9 @@ function suffix(loc: Omit<SnapshotLocation, 'bucket' | 'segment'>): string {
 export function encodeSnapshotId(loc: SnapshotLocation): string {
   const id = `${SNAPSHOT_ID_VERSION}:${loc.bucket}/${loc.segment}${suffix(loc)}`;
   if (Buffer.byteLength(id) > MAX_ID_BYTES) {
-    throw new VolumeIdError(`snapshot id would be ${Buffer.byteLength(id)} bytes, more than the CSI limit of ${MAX_ID_BYTES}: use a shorter bucket name or endpoint`);
+    throw new VolumeIdError(
+      `snapshot id would be ${Buffer.byteLength(id)} bytes, more than the CSI limit of ${MAX_ID_BYTES}: use a shorter bucket name or endpoint`,
+    );
   }
   return id;
 }
@@ -88,7 +104,11 @@ export function dedicatedSnapshotBucket(snapshotName: string): string {
  * bucket can still be deleted. Connection overrides are the source volume's. Throws
  * VolumeIdError when the id cannot fit 128 bytes.
  */
-export function locationForSnapshot(name: string, source: VolumeLocation, snapshotBucket: string | undefined): SnapshotLocation {
+export function locationForSnapshot(
+  name: string,
+  source: VolumeLocation,
+  snapshotBucket: string | undefined,
+): SnapshotLocation {
   const dedicatedBucket = snapshotBucket === undefined && source.prefix === '';
   const bucket = snapshotBucket ?? (dedicatedBucket ? dedicatedSnapshotBucket(name) : source.bucket);
   const base: SnapshotLocation = { bucket, segment: '', dedicatedBucket };

@@ -10,14 +10,26 @@ import type { Logger } from 'winston';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import { CsiError, invalid, notFound } from './errors.js';
 import { parseSnapshotClassParams } from './params.js';
-import { decodePageToken, decodeSnapshotId, encodePageToken, encodeSnapshotId, locationForSnapshot, snapshotAsLocation, snapshotPrefix, type SnapshotLocation } from './snapshot-id.js';
+import {
+  decodePageToken,
+  decodeSnapshotId,
+  encodePageToken,
+  encodeSnapshotId,
+  locationForSnapshot,
+  snapshotAsLocation,
+  snapshotPrefix,
+  type SnapshotLocation,
+} from './snapshot-id.js';
 import type { CopyOptions, CsiStorage, SnapshotRecord } from './storage/storage.js';
 import type { RequestOf, ResponseOf, Snapshot, StringMap } from './types.js';
 import { decodeVolumeId, VolumeIdError, type VolumeLocation } from './volume-id.js';
 
 type Connection = Pick<VolumeLocation, 'endpoint' | 'region' | 'forcePathStyle'>;
 /** Storage for a location's endpoint with a request's secrets, and the settings it connects with. */
-export type StorageOpener = (loc: Connection, secrets: StringMap) => { storage: CsiStorage; settings: { endpoint?: string; region?: string; forcePathStyle: boolean } };
+export type StorageOpener = (
+  loc: Connection,
+  secrets: StringMap,
+) => { storage: CsiStorage; settings: { endpoint?: string; region?: string; forcePathStyle: boolean } };
 
 export interface SnapshotServiceOptions {
   logger: Logger;
@@ -62,14 +74,20 @@ export class SnapshotService {
   async createSnapshot(req: RequestOf<'CreateSnapshot'>): Promise<ResponseOf<'CreateSnapshot'>> {
     const name = req.name ?? '';
     if (name === '') throw invalid('CreateSnapshot: name is missing');
-    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw invalid(`CreateSnapshot: name is longer than ${MAX_NAME_BYTES} bytes`);
+    if (Buffer.byteLength(name) > MAX_NAME_BYTES)
+      throw invalid(`CreateSnapshot: name is longer than ${MAX_NAME_BYTES} bytes`);
     const sourceId = req.sourceVolumeId ?? '';
     if (sourceId === '') throw invalid('CreateSnapshot: source_volume_id is missing');
     const params = parseSnapshotClassParams(req.parameters ?? {});
     const src = decodeVolumeId(sourceId);
-    if (!src) throw notFound(`CreateSnapshot: source volume ${sourceId} does not exist (not a volume id made by this driver; static volumes cannot be snapshotted)`);
+    if (!src)
+      throw notFound(
+        `CreateSnapshot: source volume ${sourceId} does not exist (not a volume id made by this driver; static volumes cannot be snapshotted)`,
+      );
     if (src.prefix === '' && params.snapshotBucket === src.bucket) {
-      throw invalid(`CreateSnapshot: snapshotBucket ${src.bucket} is the source volume's own bucket; a bucket-per-volume volume's snapshots must live elsewhere so the volume can be deleted`);
+      throw invalid(
+        `CreateSnapshot: snapshotBucket ${src.bucket} is the source volume's own bucket; a bucket-per-volume volume's snapshots must live elsewhere so the volume can be deleted`,
+      );
     }
     let loc: SnapshotLocation;
     try {
@@ -87,10 +105,16 @@ export class SnapshotService {
       try {
         const existing = await storage.readSnapshot(loc);
         if (existing && existing.snapshotId !== snapshotId) {
-          throw new CsiError(status.ALREADY_EXISTS, `snapshot ${name}: s3://${loc.bucket}/${snapshotPrefix(loc)} already holds snapshot ${existing.snapshotId}; use another name`);
+          throw new CsiError(
+            status.ALREADY_EXISTS,
+            `snapshot ${name}: s3://${loc.bucket}/${snapshotPrefix(loc)} already holds snapshot ${existing.snapshotId}; use another name`,
+          );
         }
         if (existing && existing.sourceVolumeId !== sourceId) {
-          throw new CsiError(status.ALREADY_EXISTS, `snapshot ${name} already exists for source volume ${existing.sourceVolumeId}, not ${sourceId}; use another name`);
+          throw new CsiError(
+            status.ALREADY_EXISTS,
+            `snapshot ${name} already exists for source volume ${existing.sourceVolumeId}, not ${sourceId}; use another name`,
+          );
         }
         if (existing?.readyToUse) {
           log.info('snapshot already exists; returning it');
@@ -108,7 +132,14 @@ export class SnapshotService {
           rec = { ...existing, sizeBytes: 0, readyToUse: false };
         } else {
           await storage.prepareSnapshotBucket(loc, settings.region);
-          rec = { snapshotId, sourceVolumeId: sourceId, createdMs: Date.now(), sizeBytes: 0, capacityBytes: srcRec.capacityBytes, readyToUse: false };
+          rec = {
+            snapshotId,
+            sourceVolumeId: sourceId,
+            createdMs: Date.now(),
+            sizeBytes: 0,
+            capacityBytes: srcRec.capacityBytes,
+            readyToUse: false,
+          };
         }
         await storage.writeSnapshot(loc, rec);
         return { rec, task: this.startCopy(snapshotId, loc, src, rec, secrets, log) };
@@ -117,7 +148,10 @@ export class SnapshotService {
       }
     });
     if (!pending.task) return { snapshot: toSnapshot(pending.rec) };
-    const finished = await Promise.race([pending.task.done.then(() => true), new Promise<boolean>((r) => setTimeout(r, this.waitMs, false).unref())]);
+    const finished = await Promise.race([
+      pending.task.done.then(() => true),
+      new Promise<boolean>((r) => setTimeout(r, this.waitMs, false).unref()),
+    ]);
     if (!finished) {
       log.info('snapshot copy still running; answering ready_to_use=false');
       return { snapshot: toSnapshot(pending.rec) };
@@ -133,12 +167,22 @@ export class SnapshotService {
   }
 
   /** Copy the source's objects into the snapshot in the background and mark it ready. */
-  private startCopy(snapshotId: string, loc: SnapshotLocation, src: VolumeLocation, rec: SnapshotRecord, secrets: StringMap, log: Logger): Inflight {
+  private startCopy(
+    snapshotId: string,
+    loc: SnapshotLocation,
+    src: VolumeLocation,
+    rec: SnapshotRecord,
+    secrets: StringMap,
+    log: Logger,
+  ): Inflight {
     const abort = new AbortController();
     const run = async (): Promise<void> => {
       const { storage } = this.open(loc, secrets);
       try {
-        const r = await storage.copyVolumeData(src, snapshotAsLocation(loc), { ...this.copyOpts, signal: abort.signal });
+        const r = await storage.copyVolumeData(src, snapshotAsLocation(loc), {
+          ...this.copyOpts,
+          signal: abort.signal,
+        });
         if (abort.signal.aborted) return;
         await storage.writeSnapshot(loc, { ...rec, sizeBytes: r.bytes, readyToUse: true });
         log.info('snapshot ready', { objects: r.objects, bytes: r.bytes, bucket: loc.bucket });
@@ -148,7 +192,9 @@ export class SnapshotService {
     };
     const done = run().finally(() => this.inflight.delete(snapshotId));
     // The waiting call (if any) reports the error; a later CreateSnapshot retries the copy.
-    done.catch((err: unknown) => log.warn('snapshot copy failed; the next CreateSnapshot retries it', { error: (err as Error).message }));
+    done.catch((err: unknown) =>
+      log.warn('snapshot copy failed; the next CreateSnapshot retries it', { error: (err as Error).message }),
+    );
     const task: Inflight = { done, abort };
     this.inflight.set(snapshotId, task);
     return task;
@@ -173,7 +219,10 @@ export class SnapshotService {
       try {
         const rec = await storage.readSnapshot(loc);
         if (rec && rec.snapshotId !== snapshotId) {
-          throw new CsiError(status.FAILED_PRECONDITION, `s3://${loc.bucket}/${snapshotPrefix(loc)} holds snapshot ${rec.snapshotId}, not ${snapshotId}; not deleting it`);
+          throw new CsiError(
+            status.FAILED_PRECONDITION,
+            `s3://${loc.bucket}/${snapshotPrefix(loc)} holds snapshot ${rec.snapshotId}, not ${snapshotId}; not deleting it`,
+          );
         }
         const n = await storage.deleteSnapshot(loc);
         log.info('snapshot deleted', { bucket: loc.bucket, deletedObjects: n, dedicatedBucket: loc.dedicatedBucket });
@@ -190,7 +239,11 @@ export class SnapshotService {
     let after: string | undefined;
     if (req.startingToken) {
       after = decodePageToken(req.startingToken);
-      if (after === undefined) throw new CsiError(status.ABORTED, `ListSnapshots: starting_token "${req.startingToken}" was not returned by this driver; list again without it`);
+      if (after === undefined)
+        throw new CsiError(
+          status.ABORTED,
+          `ListSnapshots: starting_token "${req.startingToken}" was not returned by this driver; list again without it`,
+        );
     }
     const secrets = req.secrets ?? {};
     let recs: SnapshotRecord[];
@@ -223,7 +276,13 @@ export class SnapshotService {
   async getSnapshot(req: RequestOf<'GetSnapshot'>): Promise<ResponseOf<'GetSnapshot'>> {
     const snapshotId = req.snapshotId ?? '';
     if (snapshotId === '') throw invalid('GetSnapshot: snapshot_id is missing');
-    const r = await this.listSnapshots({ snapshotId, secrets: req.secrets ?? {}, sourceVolumeId: '', startingToken: '', maxEntries: 0 });
+    const r = await this.listSnapshots({
+      snapshotId,
+      secrets: req.secrets ?? {},
+      sourceVolumeId: '',
+      startingToken: '',
+      maxEntries: 0,
+    });
     const found = r.entries?.[0];
     if (!found) throw notFound(`snapshot ${snapshotId} does not exist`);
     return found;
@@ -239,20 +298,37 @@ export class SnapshotService {
     snapshotId: string,
     dst: VolumeLocation,
     name: string,
-    r: { required: number; limit: number; capacity: number; region: string | undefined; secrets: StringMap; catalogue: boolean },
+    r: {
+      required: number;
+      limit: number;
+      capacity: number;
+      region: string | undefined;
+      secrets: StringMap;
+      catalogue: boolean;
+    },
   ): Promise<number> {
     const loc = decodeSnapshotId(snapshotId);
-    if (!loc) throw notFound(`CreateVolume: snapshot ${snapshotId} does not exist (not a snapshot id made by this driver)`);
+    if (!loc)
+      throw notFound(`CreateVolume: snapshot ${snapshotId} does not exist (not a snapshot id made by this driver)`);
     const probe = this.open(loc, r.secrets);
     probe.storage.close();
     if (probe.settings.endpoint !== endpoint) {
-      throw invalid(`CreateVolume: snapshot ${snapshotId} is on endpoint ${probe.settings.endpoint ?? 'AWS'}, the new volume on ${endpoint ?? 'AWS'}; restoring works only within one endpoint`);
+      throw invalid(
+        `CreateVolume: snapshot ${snapshotId} is on endpoint ${probe.settings.endpoint ?? 'AWS'}, the new volume on ${endpoint ?? 'AWS'}; restoring works only within one endpoint`,
+      );
     }
     const rec = await storage.readSnapshot(loc, snapshotId);
     if (!rec) throw notFound(`CreateVolume: snapshot ${snapshotId} does not exist`);
-    if (!rec.readyToUse) throw new CsiError(status.UNAVAILABLE, `CreateVolume: snapshot ${snapshotId} is not ready yet (its copy is still running or was interrupted); retry later`);
+    if (!rec.readyToUse)
+      throw new CsiError(
+        status.UNAVAILABLE,
+        `CreateVolume: snapshot ${snapshotId} is not ready yet (its copy is still running or was interrupted); retry later`,
+      );
     if (r.limit > 0 && rec.capacityBytes > r.limit) {
-      throw new CsiError(status.OUT_OF_RANGE, `CreateVolume: snapshot ${snapshotId} was taken of a volume of ${rec.capacityBytes} bytes, more than limit_bytes ${r.limit}`);
+      throw new CsiError(
+        status.OUT_OF_RANGE,
+        `CreateVolume: snapshot ${snapshotId} was taken of a volume of ${rec.capacityBytes} bytes, more than limit_bytes ${r.limit}`,
+      );
     }
     const capacity = Math.max(r.capacity, rec.capacityBytes);
     await storage.prepareVolume(dst, name, r.region);

@@ -33,14 +33,18 @@ export type RpcName<S extends CsiServiceName> = DeclaredKeys<CsiDefinitions[S]>;
 /** Every RPC name (unique across the three services). */
 export type Rpc = RpcName<'Identity'> | RpcName<'Controller'> | RpcName<'Node'>;
 
-type MethodOf<R extends Rpc> = R extends RpcName<'Identity'>
-  ? IdentityDefinition[R]
-  : R extends RpcName<'Controller'>
-    ? ControllerDefinition[R]
-    : R extends RpcName<'Node'>
-      ? NodeDefinition[R]
-      : never;
-type Shapes<R extends Rpc> = MethodOf<R> extends MethodDefinition<infer Req, infer Res, infer ReqOut, infer ResOut> ? { req: Req; res: Res; reqOut: ReqOut; resOut: ResOut } : never;
+type MethodOf<R extends Rpc> =
+  R extends RpcName<'Identity'>
+    ? IdentityDefinition[R]
+    : R extends RpcName<'Controller'>
+      ? ControllerDefinition[R]
+      : R extends RpcName<'Node'>
+        ? NodeDefinition[R]
+        : never;
+type Shapes<R extends Rpc> =
+  MethodOf<R> extends MethodDefinition<infer Req, infer Res, infer ReqOut, infer ResOut>
+    ? { req: Req; res: Res; reqOut: ReqOut; resOut: ResOut }
+    : never;
 
 export type RequestOf<R extends Rpc> = Shapes<R>['reqOut'];
 export type ResponseOf<R extends Rpc> = Shapes<R>['res'];
@@ -48,7 +52,9 @@ export type ClientRequestOf<R extends Rpc> = Shapes<R>['req'];
 export type ClientResponseOf<R extends Rpc> = Shapes<R>['resOut'];
 
 /** The handler table of one service: a typed handler for every RPC of the .proto. */
-export type ServiceHandlers<S extends CsiServiceName> = { [R in RpcName<S>]: R extends Rpc ? (request: RequestOf<R>) => Promise<ResponseOf<R>> : never };
+export type ServiceHandlers<S extends CsiServiceName> = {
+  [R in RpcName<S>]: R extends Rpc ? (request: RequestOf<R>) => Promise<ResponseOf<R>> : never;
+};
 
 export type StringMap = Record<string, string>;
 export type AccessModeName = NonNullable<VolumeCapability__Output['accessMode']>['mode'];

@@ -30,7 +30,6 @@ export const LIMITS = {
   otherBytes: 4096,
 } as const;
 
-
 type FieldKind = 'id' | 'path' | 'map' | 'secrets' | 'capability' | 'capabilities' | 'source';
 
 /** Request fields by their JS (camelCase) name; anything else that is a string gets the generic bound. */
@@ -57,7 +56,13 @@ const FIELDS: Record<string, FieldKind> = {
 /** The proto name of a field: volumeId → volume_id. */
 const protoName = (k: string): string => k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
 
-function checkString(rpc: string, field: string, v: string, maxBytes: number, opts: { control: boolean; secret?: boolean }): void {
+function checkString(
+  rpc: string,
+  field: string,
+  v: string,
+  maxBytes: number,
+  opts: { control: boolean; secret?: boolean },
+): void {
   const shown = opts.secret ? '' : ` ${quote(v)}`;
   if (v.includes('\0')) throw invalid(`${rpc}: ${field}${shown} contains a NUL byte`);
   const bytes = Buffer.byteLength(v);
@@ -69,7 +74,8 @@ function checkMap(rpc: string, field: string, m: unknown, secret: boolean): void
   if (m === null || m === undefined) return;
   if (typeof m !== 'object') throw invalid(`${rpc}: ${field} must be a map of strings`);
   const entries = Object.entries(m as Record<string, unknown>);
-  if (entries.length > LIMITS.mapEntries) throw invalid(`${rpc}: ${field} has ${entries.length} entries, more than the limit of ${LIMITS.mapEntries}`);
+  if (entries.length > LIMITS.mapEntries)
+    throw invalid(`${rpc}: ${field} has ${entries.length} entries, more than the limit of ${LIMITS.mapEntries}`);
   let total = 0;
   for (const [k, v] of entries) {
     checkString(rpc, `${field} key`, k, LIMITS.mapKeyBytes, { control: false });
@@ -78,23 +84,30 @@ function checkMap(rpc: string, field: string, m: unknown, secret: boolean): void
     checkString(rpc, `${field}[${quote(k)}]`, v, LIMITS.mapValueBytes, { control: true, secret });
     total += Buffer.byteLength(k) + Buffer.byteLength(v);
   }
-  if (total > LIMITS.mapTotalBytes) throw invalid(`${rpc}: ${field} is ${total} bytes in all, more than the limit of ${LIMITS.mapTotalBytes}`);
+  if (total > LIMITS.mapTotalBytes)
+    throw invalid(`${rpc}: ${field} is ${total} bytes in all, more than the limit of ${LIMITS.mapTotalBytes}`);
 }
 
 function checkCapability(rpc: string, field: string, cap: unknown): void {
   if (cap === null || cap === undefined || typeof cap !== 'object') return;
-  const mount = (cap as { mount?: { fsType?: unknown; mountFlags?: unknown; volumeMountGroup?: unknown } | null }).mount;
+  const mount = (cap as { mount?: { fsType?: unknown; mountFlags?: unknown; volumeMountGroup?: unknown } | null })
+    .mount;
   if (!mount) return;
   const flags = mount.mountFlags;
   if (Array.isArray(flags)) {
-    if (flags.length > LIMITS.mountFlags) throw invalid(`${rpc}: ${field}.mount.mount_flags has ${flags.length} entries, more than the limit of ${LIMITS.mountFlags}`);
+    if (flags.length > LIMITS.mountFlags)
+      throw invalid(
+        `${rpc}: ${field}.mount.mount_flags has ${flags.length} entries, more than the limit of ${LIMITS.mountFlags}`,
+      );
     flags.forEach((f: unknown, i) => {
-      if (typeof f === 'string') checkString(rpc, `${field}.mount.mount_flags[${i}]`, f, LIMITS.mountFlagBytes, { control: false });
+      if (typeof f === 'string')
+        checkString(rpc, `${field}.mount.mount_flags[${i}]`, f, LIMITS.mountFlagBytes, { control: false });
     });
   }
   for (const k of ['fsType', 'volumeMountGroup'] as const) {
     const v = mount[k];
-    if (typeof v === 'string') checkString(rpc, `${field}.mount.${protoName(k)}`, v, LIMITS.otherBytes, { control: false });
+    if (typeof v === 'string')
+      checkString(rpc, `${field}.mount.${protoName(k)}`, v, LIMITS.otherBytes, { control: false });
   }
 }
 
@@ -127,8 +140,12 @@ export function validateRequest(rpc: string, req: unknown): void {
         break;
       case 'source': {
         const src = (v ?? {}) as { snapshot?: { snapshotId?: unknown } | null; volume?: { volumeId?: unknown } | null };
-        if (typeof src.snapshot?.snapshotId === 'string') checkString(rpc, `${field}.snapshot.snapshot_id`, src.snapshot.snapshotId, LIMITS.idBytes, { control: false });
-        if (typeof src.volume?.volumeId === 'string') checkString(rpc, `${field}.volume.volume_id`, src.volume.volumeId, LIMITS.idBytes, { control: false });
+        if (typeof src.snapshot?.snapshotId === 'string')
+          checkString(rpc, `${field}.snapshot.snapshot_id`, src.snapshot.snapshotId, LIMITS.idBytes, {
+            control: false,
+          });
+        if (typeof src.volume?.volumeId === 'string')
+          checkString(rpc, `${field}.volume.volume_id`, src.volume.volumeId, LIMITS.idBytes, { control: false });
         break;
       }
       default:
@@ -149,6 +166,8 @@ export async function checkPublishTarget(req: { targetPath?: string }): Promise<
   if (!target || !isAbsolute(target)) return; // missing / relative: the handler says so
   const found = await resolveTarget(target).catch(() => undefined); // unreadable: the mounter reports it
   if (found?.kind === 'other') {
-    throw invalid(`${rpc}: target_path ${quote(target)} exists and is not a directory; the target must be a directory or not exist`);
+    throw invalid(
+      `${rpc}: target_path ${quote(target)} exists and is not a directory; the target must be a directory or not exist`,
+    );
   }
 }

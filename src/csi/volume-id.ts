@@ -51,7 +51,11 @@ export function endpointOptionsSuffix(loc: EndpointOverrides): string {
  * Parse the `k=v` options after the id body into `loc`; `extra` handles id-specific keys.
  * false when an option is malformed or unknown (then the id is not one of ours). May throw URIError.
  */
-export function parseIdOptions(opts: string[], loc: EndpointOverrides, extra: (k: string, v: string) => boolean = () => false): boolean {
+export function parseIdOptions(
+  opts: string[],
+  loc: EndpointOverrides,
+  extra: (k: string, v: string) => boolean = () => false,
+): boolean {
   for (const o of opts) {
     const eq = o.indexOf('=');
     if (eq < 0) return false;
@@ -68,7 +72,9 @@ export function parseIdOptions(opts: string[], loc: EndpointOverrides, extra: (k
 export function encodeVolumeId(loc: VolumeLocation): string {
   const id = `${VOLUME_ID_VERSION}:${loc.bucket}${loc.prefix ? '/' + loc.prefix : ''}${endpointOptionsSuffix(loc)}`;
   if (Buffer.byteLength(id) > MAX_ID_BYTES) {
-    throw new VolumeIdError(`volume id would be ${Buffer.byteLength(id)} bytes, more than the CSI limit of ${MAX_ID_BYTES}: use a shorter bucket name, base prefix or endpoint (or set the endpoint as the controller default / in the provisioner secret)`);
+    throw new VolumeIdError(
+      `volume id would be ${Buffer.byteLength(id)} bytes, more than the CSI limit of ${MAX_ID_BYTES}: use a shorter bucket name, base prefix or endpoint (or set the endpoint as the controller default / in the provisioner secret)`,
+    );
   }
   return id;
 }
@@ -119,7 +125,9 @@ export function prefixForVolume(name: string, basePrefix: string, roomBytes: num
   const hash = shortHash(name);
   const room = roomBytes - Buffer.byteLength(basePrefix) - 1; // bytes left for the segment
   if (room < hash.length + 1) {
-    throw new VolumeIdError(`base prefix "${basePrefix}" is too long to build volume ids within ${MAX_ID_BYTES} bytes; shorten it`);
+    throw new VolumeIdError(
+      `base prefix "${basePrefix}" is too long to build volume ids within ${MAX_ID_BYTES} bytes; shorten it`,
+    );
   }
   const plain = /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) && name !== '.' && name !== '..';
   if (plain && name.length <= room) return `${basePrefix}${name}/`;

@@ -46,7 +46,11 @@ export function findGoTool(name: string, envVar: string, hint: string): string {
 }
 
 export function findMinioBinary(): string {
-  return findGoTool('minio', 'MINIO_BIN', 'MinIO binary not found: run `npm run setup` (go install github.com/minio/minio@latest) or set MINIO_BIN');
+  return findGoTool(
+    'minio',
+    'MINIO_BIN',
+    'MinIO binary not found: run `npm run setup` (go install github.com/minio/minio@latest) or set MINIO_BIN',
+  );
 }
 
 export async function freePort(): Promise<number> {
@@ -93,18 +97,22 @@ export async function startMinio(opts: StartMinioOptions = {}): Promise<MinioSer
   const accessKey = 'minioadmin-test';
   const secretKey = 'minio-secret-' + Math.random().toString(36).slice(2, 12);
   const endpoint = `http://127.0.0.1:${port}`;
-  const proc = spawn(bin, ['server', '--quiet', '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, dataDir], {
-    env: {
-      ...process.env,
-      MINIO_ROOT_USER: accessKey,
-      MINIO_ROOT_PASSWORD: secretKey,
-      MINIO_BROWSER: 'off',
-      MINIO_UPDATE: 'off',
-      MINIO_CI_CD: '1',
-      ...opts.env,
+  const proc = spawn(
+    bin,
+    ['server', '--quiet', '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, dataDir],
+    {
+      env: {
+        ...process.env,
+        MINIO_ROOT_USER: accessKey,
+        MINIO_ROOT_PASSWORD: secretKey,
+        MINIO_BROWSER: 'off',
+        MINIO_UPDATE: 'off',
+        MINIO_CI_CD: '1',
+        ...opts.env,
+      },
+      stdio: opts.verbose ? 'inherit' : 'ignore',
     },
-    stdio: opts.verbose ? 'inherit' : 'ignore',
-  });
+  );
   try {
     await waitHealthy(endpoint, proc, 30_000);
   } catch (err) {
@@ -113,7 +121,12 @@ export async function startMinio(opts: StartMinioOptions = {}): Promise<MinioSer
     throw err;
   }
   const region = 'us-east-1';
-  const client = createS3Client({ endpointUrl: endpoint, region, forcePathStyle: true, credentials: { accessKeyId: accessKey, secretAccessKey: secretKey } });
+  const client = createS3Client({
+    endpointUrl: endpoint,
+    region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
+  });
   const server: MinioServer = {
     endpoint,
     port,

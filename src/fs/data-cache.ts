@@ -64,7 +64,9 @@ export class DataCache {
   }
 
   private id(key: string, etag: string | undefined, size: number): string {
-    return createHash('sha256').update(`${key}\0${etag ?? ''}\0${size}`).digest('hex');
+    return createHash('sha256')
+      .update(`${key}\0${etag ?? ''}\0${size}`)
+      .digest('hex');
   }
 
   private touch(e: Entry): void {
@@ -80,7 +82,13 @@ export class DataCache {
     void rm(e.file, { force: true });
   }
 
-  async read(key: string, etag: string | undefined, size: number, start: number, end: number): Promise<Buffer | undefined> {
+  async read(
+    key: string,
+    etag: string | undefined,
+    size: number,
+    start: number,
+    end: number,
+  ): Promise<Buffer | undefined> {
     if (!etag) return undefined;
     const e = this.entries.get(this.id(key, etag, size));
     if (!e || !e.ranges.some(([a, b]) => a <= start && b >= end)) return undefined;
@@ -105,7 +113,15 @@ export class DataCache {
     const id = this.id(key, etag, size);
     let e = this.entries.get(id);
     if (!e) {
-      e = { id, key, file: join(this.dir, `${id.slice(0, 32)}-${++this.seq}`), ranges: [], covered: [], bytes: 0, evicted: false };
+      e = {
+        id,
+        key,
+        file: join(this.dir, `${id.slice(0, 32)}-${++this.seq}`),
+        ranges: [],
+        covered: [],
+        bytes: 0,
+        evicted: false,
+      };
       this.entries.set(id, e);
     }
     const covered = mergeRanges([...e.covered, [start, start + data.length]]);

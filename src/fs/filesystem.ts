@@ -83,7 +83,8 @@ export class BucketFs {
     }
     this.budget = new PrefetchBudget(ctx.cfg.prefetchBudget);
     this.pcfg = defaultPrefetchConfig(ctx.cfg.maxPrefetch);
-    if (ctx.cfg.dataCache || ctx.cfg.cacheDir) this.cache = new DataCache(ctx.cfg.cacheDir ?? tmpdir(), ctx.log, { maxBytes: ctx.cfg.cacheMaxBytes });
+    if (ctx.cfg.dataCache || ctx.cfg.cacheDir)
+      this.cache = new DataCache(ctx.cfg.cacheDir ?? tmpdir(), ctx.log, { maxBytes: ctx.cfg.cacheMaxBytes });
   }
 
   /** Remove the data cache's files (at unmount). */
@@ -120,7 +121,8 @@ export class BucketFs {
 
   private mutable(kind: 'write' | 'delete' | 'overwrite'): void {
     if (this.ctx.cfg.readOnly) throw new FsError(Errno.EROFS, 'read-only mount');
-    if (kind === 'delete' && !this.ctx.cfg.allowDelete) throw new FsError(Errno.EPERM, 'deletes are disabled (--allow-delete=false)');
+    if (kind === 'delete' && !this.ctx.cfg.allowDelete)
+      throw new FsError(Errno.EPERM, 'deletes are disabled (--allow-delete=false)');
     if (kind === 'overwrite' && !this.ctx.cfg.allowOverwrite) {
       throw new FsError(Errno.EPERM, 'overwrites are disabled (--allow-overwrite=false)');
     }
@@ -160,7 +162,12 @@ export class BucketFs {
       attr = await this.attrOf(path);
       if (attr?.kind === 'dir') throw new FsError(Errno.EISDIR, 'is a directory');
     }
-    const w = new WriteHandle(this.ctx, this.key(path), attr ? { size: attr.size, etag: attr.etag } : null, this.onDurable);
+    const w = new WriteHandle(
+      this.ctx,
+      this.key(path),
+      attr ? { size: attr.size, etag: attr.etag } : null,
+      this.onDurable,
+    );
     this.writers.set(path, w);
     w.refs++;
     return w;
@@ -208,7 +215,8 @@ export class BucketFs {
   /** Flush every file with unsaved data (SIGTERM / unmount). */
   async flushAll(): Promise<void> {
     const results = await Promise.allSettled([...this.writers.values()].map((w) => w.flush()));
-    for (const r of results) if (r.status === 'rejected') this.ctx.log.error('upload failed during shutdown', { error: String(r.reason) });
+    for (const r of results)
+      if (r.status === 'rejected') this.ctx.log.error('upload failed during shutdown', { error: String(r.reason) });
     await this.closing.settleTree('/');
   }
 
@@ -288,7 +296,13 @@ export class BucketFs {
     return f.reader.read(buf, len, pos);
   }
 
-  private async readFresh(f: OpenFile, w: WriteHandle | undefined, buf: Buffer, len: number, pos: number): Promise<number> {
+  private async readFresh(
+    f: OpenFile,
+    w: WriteHandle | undefined,
+    buf: Buffer,
+    len: number,
+    pos: number,
+  ): Promise<number> {
     f.reader?.close();
     const attr = w ? await this.meta.lookup(f.path) : f.attr;
     f.reader = new ReadHandle(this.ctx, f.key, attr?.size ?? 0, attr?.etag, this.pcfg, this.budget, this.cache);
@@ -315,7 +329,10 @@ export class BucketFs {
     try {
       return await otherWriterHolds(this.mountDevice, path, this.ctx.cfg.procRoot ?? '/proc');
     } catch (err) {
-      this.ctx.log.warn('cannot tell whether other processes still write the file; publishing it now', { path, error: String(err) });
+      this.ctx.log.warn('cannot tell whether other processes still write the file; publishing it now', {
+        path,
+        error: String(err),
+      });
       return false;
     }
   }
@@ -410,7 +427,12 @@ export class BucketFs {
     await this.closing.settle(path);
     if (await this.attrOf(path)) throw new FsError(Errno.EEXIST, 'already exists');
     await this.ctx.s3.send(
-      new PutObjectCommand({ Bucket: this.ctx.bucket, Key: dirPrefix(this.ctx.prefix, path), Body: '', ...createFields(this.ctx) }),
+      new PutObjectCommand({
+        Bucket: this.ctx.bucket,
+        Key: dirPrefix(this.ctx.prefix, path),
+        Body: '',
+        ...createFields(this.ctx),
+      }),
     );
     this.meta.addLocalDir(path);
     this.meta.seedEmptyDir(path);
@@ -447,7 +469,8 @@ export class BucketFs {
     if (da) {
       if (da.kind === 'dir' && sa.kind !== 'dir') throw new FsError(Errno.EISDIR, 'destination is a directory');
       if (da.kind !== 'dir' && sa.kind === 'dir') throw new FsError(Errno.ENOTDIR, 'destination is not a directory');
-      if (da.kind === 'dir' && !(await this.dirIsEmpty(dst))) throw new FsError(Errno.ENOTEMPTY, 'destination directory not empty');
+      if (da.kind === 'dir' && !(await this.dirIsEmpty(dst)))
+        throw new FsError(Errno.ENOTEMPTY, 'destination directory not empty');
       if (da.kind !== 'dir') this.mutable('overwrite');
     }
     if (sa.kind === 'file') {
@@ -553,7 +576,12 @@ export class BucketFs {
       getattr: (path, cb) => run('getattr', path, () => this.getattr(path), cb),
       access: (_path, _mode, cb) => cb(0),
       readdir: (path, cb) =>
-        run('readdir', path, () => this.readdir(path), (err, v) => (err ? cb(err) : cb(0, v!.names, v!.stats))),
+        run(
+          'readdir',
+          path,
+          () => this.readdir(path),
+          (err, v) => (err ? cb(err) : cb(0, v!.names, v!.stats)),
+        ),
       open: (path, flags, cb) => run('open', path, () => this.open(path, flags), cb),
       create: (path, _mode, cb) => run('create', path, () => this.create(path), cb),
       read: (path, fd, buf, len, pos, cb) => {

@@ -23,7 +23,12 @@ export interface ListAheadOptions {
   now?: () => number;
 }
 
-export const DEFAULT_LIST_AHEAD: Omit<ListAheadOptions, 'staleMs'> = { width: 4, maxAhead: 32, maxQueued: 256, walkWindowMs: 10_000 };
+export const DEFAULT_LIST_AHEAD: Omit<ListAheadOptions, 'staleMs'> = {
+  width: 4,
+  maxAhead: 32,
+  maxQueued: 256,
+  walkWindowMs: 10_000,
+};
 
 /** Most directories whose children are remembered (for "later siblings"). */
 const REMEMBERED_DIRS = 4096;

@@ -41,7 +41,13 @@ export function mergeListingPage(entries: Map<string, DirEntry>, dirPrefix: stri
 /** List one directory level under `dirPrefix` (all pages). */
 export async function listDirectory(ctx: FsContext, dirPrefix: string): Promise<Map<string, DirEntry>> {
   const entries = new Map<string, DirEntry>();
-  for await (const page of listPages(ctx.s3, { bucket: ctx.bucket, prefix: dirPrefix, delimiter: '/', pageSize: 1000, requesterPays: ctx.cfg.requesterPays })) {
+  for await (const page of listPages(ctx.s3, {
+    bucket: ctx.bucket,
+    prefix: dirPrefix,
+    delimiter: '/',
+    pageSize: 1000,
+    requesterPays: ctx.cfg.requesterPays,
+  })) {
     mergeListingPage(entries, dirPrefix, page);
   }
   return entries;
@@ -51,7 +57,10 @@ export async function listDirectory(ctx: FsContext, dirPrefix: string): Promise<
  * First page of a directory listing: tells whether the directory exists (any key under it,
  * marker included) and, when the page holds the whole directory, its entries.
  */
-export async function probeDirectory(ctx: FsContext, dirPrefix: string): Promise<{ exists: boolean; entries?: Map<string, DirEntry> }> {
+export async function probeDirectory(
+  ctx: FsContext,
+  dirPrefix: string,
+): Promise<{ exists: boolean; entries?: Map<string, DirEntry> }> {
   const out = await ctx.s3.send(
     new ListObjectsV2Command({ Bucket: ctx.bucket, Prefix: dirPrefix, Delimiter: '/', MaxKeys: 1000, ...payer(ctx) }),
   );
@@ -64,5 +73,9 @@ export async function probeDirectory(ctx: FsContext, dirPrefix: string): Promise
 
 /** Keys under `dirPrefix` (its own marker included), up to `limit + 1` (to detect overflow). */
 export function listAllKeys(ctx: FsContext, dirPrefix: string, limit: number): Promise<ListedObject[]> {
-  return listAllObjects(ctx.s3, { bucket: ctx.bucket, prefix: dirPrefix, pageSize: 1000, requesterPays: ctx.cfg.requesterPays }, limit);
+  return listAllObjects(
+    ctx.s3,
+    { bucket: ctx.bucket, prefix: dirPrefix, pageSize: 1000, requesterPays: ctx.cfg.requesterPays },
+    limit,
+  );
 }

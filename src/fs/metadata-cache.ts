@@ -178,7 +178,13 @@ export class MetadataCache {
       }),
     ]);
     if (isDir) return { kind: 'dir', size: 0, mtimeMs: head?.LastModified?.getTime() ?? Date.now() };
-    if (head) return { kind: 'file', size: head.ContentLength ?? 0, mtimeMs: head.LastModified?.getTime() ?? 0, etag: head.ETag };
+    if (head)
+      return {
+        kind: 'file',
+        size: head.ContentLength ?? 0,
+        mtimeMs: head.LastModified?.getTime() ?? 0,
+        etag: head.ETag,
+      };
     return null;
   }
 
@@ -273,7 +279,10 @@ export class MetadataCache {
     for (let p = parentPath(path); p !== '/'; p = parentPath(p)) {
       const hit = this.attrs.get(p);
       if (hit?.value?.kind === 'dir' && hit.expires > Date.now()) break;
-      this.remember(this.attrs, p, { value: { kind: 'dir', size: 0, mtimeMs: Date.now() }, expires: Date.now() + this.ttl });
+      this.remember(this.attrs, p, {
+        value: { kind: 'dir', size: 0, mtimeMs: Date.now() },
+        expires: Date.now() + this.ttl,
+      });
     }
   }
 

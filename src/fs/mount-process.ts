@@ -63,7 +63,11 @@ function failureFor(err: unknown, what: string): MountFailure {
       return new MountFailure(MountExit.UNAVAILABLE, `${what}: S3 endpoint unavailable (${desc})`, { cause: err });
     default:
       if ((err as Error)?.name === 'CredentialsProviderError' || (err as Error)?.name === 'CredentialsFileError') {
-        return new MountFailure(MountExit.UNAUTHENTICATED, `${what}: no usable credentials (${(err as Error).message})`, { cause: err });
+        return new MountFailure(
+          MountExit.UNAUTHENTICATED,
+          `${what}: no usable credentials (${(err as Error).message})`,
+          { cause: err },
+        );
       }
       return new MountFailure(MountExit.INTERNAL, `${what}: ${desc}`, { cause: err });
   }
@@ -240,7 +244,11 @@ function clearDeadMount(dir: string, log: Logger): void {
 
 /** Run the mount in this process until SIGTERM/SIGINT. Resolves with the exit code. */
 export async function runMount(cfg: MountConfig): Promise<number> {
-  const log = createLogger({ level: cfg.logLevel, file: cfg.logFile, defaultMeta: { component: 'mount', volumeId: cfg.volumeId } });
+  const log = createLogger({
+    level: cfg.logLevel,
+    file: cfg.logFile,
+    defaultMeta: { component: 'mount', volumeId: cfg.volumeId },
+  });
   const fail = (code: number, msg: string): number => {
     process.stderr.write(`bucketmount: error: ${msg}\n`);
     log.error(msg, { exitCode: code });
@@ -276,7 +284,12 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     return fail(MountExit.FUSE_FAILED, `FUSE mount at ${mnt} failed: ${(err as Error).message}`);
   }
   tuneReadahead(mnt, log);
-  log.info('mounted', { mountPoint: mnt, source: fs.describe(), readOnly: cfg.readOnly, fuseLayer: cfg.fuseLayer ?? DEFAULT_FUSE_LAYER });
+  log.info('mounted', {
+    mountPoint: mnt,
+    source: fs.describe(),
+    readOnly: cfg.readOnly,
+    fuseLayer: cfg.fuseLayer ?? DEFAULT_FUSE_LAYER,
+  });
 
   return new Promise<number>((resolveExit) => {
     let stopping = false;
@@ -303,7 +316,9 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
     // Credentials are re-read from --credentials-file whenever it changes; SIGHUP only asks for
     // that explicitly (and must never kill the mount).
-    process.on('SIGHUP', () => log.info('SIGHUP: credentials are re-read from the credentials file on the next request'));
+    process.on('SIGHUP', () =>
+      log.info('SIGHUP: credentials are re-read from the credentials file on the next request'),
+    );
     // Unmounted from outside (fusermount -u, umount): flush what is pending and exit.
     const watch = setInterval(() => {
       if (!stopping && !isMountedAt(mnt)) {

@@ -19,7 +19,10 @@ export function mountDeviceOf(mountPoint: string, table: MountInfoEntry[] = read
 }
 
 /** The path inside its file system of a descriptor's target, given the mount it was opened through. */
-export function pathInFileSystem(linkTarget: string, mount: Pick<MountInfoEntry, 'root' | 'mountPoint'>): string | undefined {
+export function pathInFileSystem(
+  linkTarget: string,
+  mount: Pick<MountInfoEntry, 'root' | 'mountPoint'>,
+): string | undefined {
   const mp = mount.mountPoint === '/' ? '' : mount.mountPoint;
   if (linkTarget !== mp && !linkTarget.startsWith(mp + '/')) return undefined;
   const root = mount.root === '/' ? '' : mount.root;
@@ -52,7 +55,10 @@ export async function otherWriterHolds(device: string, path: string, procRoot = 
       const info = parseFdInfo(await readFile(`${procRoot}/${pid}/fdinfo/${fd}`, 'utf8').catch(() => ''));
       if (!info || (info.flags & O_ACCMODE) === O_RDONLY) continue;
       mounts ??= new Map(
-        parseMountInfo(await readFile(`${procRoot}/${pid}/mountinfo`, 'utf8').catch(() => '')).map((m) => [m.mountId, m]),
+        parseMountInfo(await readFile(`${procRoot}/${pid}/mountinfo`, 'utf8').catch(() => '')).map((m) => [
+          m.mountId,
+          m,
+        ]),
       );
       const mount = mounts.get(info.mountId);
       if (mount && mount.device === device && pathInFileSystem(target, mount) === path) return true;

@@ -156,7 +156,13 @@ export class RangeFetch {
 }
 
 /** One ranged GET [start, end) returning exactly those bytes (resumes broken bodies). */
-export async function getRange(ctx: FsContext, key: string, start: number, end: number, etag?: string): Promise<Buffer> {
+export async function getRange(
+  ctx: FsContext,
+  key: string,
+  start: number,
+  end: number,
+  etag?: string,
+): Promise<Buffer> {
   if (end <= start) return Buffer.alloc(0);
   const f = new RangeFetch(ctx, key, start, end, etag);
   await f.done;

@@ -156,7 +156,9 @@ export class ReadHandle {
     }
     // Copy [pos, end) out of the queued chunks, waiting only for the bytes needed.
     const chunks = this.chunks.filter((c) => c.end > pos && c.start < end);
-    const ready = chunks.every((c) => !c.local && c.fetch && !c.fetch.isCancelled && c.fetch.filled >= Math.min(c.end, end) - c.start);
+    const ready = chunks.every(
+      (c) => !c.local && c.fetch && !c.fetch.isCancelled && c.fetch.filled >= Math.min(c.end, end) - c.start,
+    );
     if (ready) {
       let copied = 0;
       for (const c of chunks) {

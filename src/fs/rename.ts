@@ -14,12 +14,18 @@ const DIR_RENAME_CONCURRENCY = 16;
 
 /** Copy one object (any size) from `src` to `dst`; `size` when known saves a HeadObject. */
 async function copyObject(ctx: FsContext, src: string, dst: string, size?: number): Promise<void> {
-  await copyS3Object(ctx.s3, { bucket: ctx.bucket, key: src, size }, { bucket: ctx.bucket, key: dst }, {
-    requesterPays: ctx.cfg.requesterPays,
-    storageClass: ctx.cfg.storageClass,
-    ...(ctx.journal ? { uploads: ctx.journal } : {}),
-    onAbortError: (err, uploadId) => ctx.log.warn('abort multipart upload failed', { key: dst, uploadId, error: String(err) }),
-  });
+  await copyS3Object(
+    ctx.s3,
+    { bucket: ctx.bucket, key: src, size },
+    { bucket: ctx.bucket, key: dst },
+    {
+      requesterPays: ctx.cfg.requesterPays,
+      storageClass: ctx.cfg.storageClass,
+      ...(ctx.journal ? { uploads: ctx.journal } : {}),
+      onAbortError: (err, uploadId) =>
+        ctx.log.warn('abort multipart upload failed', { key: dst, uploadId, error: String(err) }),
+    },
+  );
 }
 
 export async function deleteObject(ctx: FsContext, key: string): Promise<void> {
@@ -43,7 +49,9 @@ export async function renameDirectory(ctx: FsContext, srcPrefix: string, dstPref
     ctx.log.warn('directory rename refused: too many objects', { src: srcPrefix, dst: dstPrefix, limit });
     throw new FsError(Errno.EXDEV, `directory holds more than ${limit} objects (--dir-rename-limit)`);
   }
-  await mapLimit(keys, DIR_RENAME_CONCURRENCY, (k) => copyObject(ctx, k.key, dstPrefix + k.key.slice(srcPrefix.length), k.size));
+  await mapLimit(keys, DIR_RENAME_CONCURRENCY, (k) =>
+    copyObject(ctx, k.key, dstPrefix + k.key.slice(srcPrefix.length), k.size),
+  );
   await mapLimit(keys, DIR_RENAME_CONCURRENCY, (k) => deleteObject(ctx, k.key));
   return keys.length;
 }

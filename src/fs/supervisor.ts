@@ -119,12 +119,20 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
         const now = Date.now();
         while (restarts.length && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
         if (restarts.length >= RESTART_LIMIT) {
-          log.error('supervisor: server keeps dying; giving up and unmounting', { restarts: restarts.length, windowMs: RESTART_WINDOW_MS });
+          log.error('supervisor: server keeps dying; giving up and unmounting', {
+            restarts: restarts.length,
+            windowMs: RESTART_WINDOW_MS,
+          });
           return finish(MountExit.INTERNAL, 'restart limit');
         }
         const delayMs = restartDelayMs(restarts.length);
         restarts.push(now);
-        log.warn('supervisor: server died; starting a successor on the same FUSE connection', { code, signal, restart: restarts.length, delayMs });
+        log.warn('supervisor: server died; starting a successor on the same FUSE connection', {
+          code,
+          signal,
+          restart: restarts.length,
+          delayMs,
+        });
         timer = setTimeout(start, delayMs);
       });
     };

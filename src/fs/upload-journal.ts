@@ -38,7 +38,11 @@ export function parseJournal(text: string): JournalFile | undefined {
     const v = JSON.parse(text) as Partial<JournalFile>;
     if (v.version !== 1 || typeof v.owner?.pid !== 'number' || !Array.isArray(v.uploads)) return undefined;
     const uploads = v.uploads.filter(
-      (u): u is JournalEntry => typeof u?.bucket === 'string' && typeof u.key === 'string' && typeof u.uploadId === 'string' && u.uploadId !== '',
+      (u): u is JournalEntry =>
+        typeof u?.bucket === 'string' &&
+        typeof u.key === 'string' &&
+        typeof u.uploadId === 'string' &&
+        u.uploadId !== '',
     );
     return { version: 1, owner: v.owner, uploads };
   } catch {
@@ -60,19 +64,27 @@ export class UploadJournal {
    * logged; transient ones are kept for the next start), then write a fresh journal owned by
    * this process. Throws JournalBusyError when a live process owns the file.
    */
-  static async open(path: string, s3: S3Client, log: Logger, opts: { requesterPays?: boolean } = {}): Promise<UploadJournal> {
+  static async open(
+    path: string,
+    s3: S3Client,
+    log: Logger,
+    opts: { requesterPays?: boolean } = {},
+  ): Promise<UploadJournal> {
     const j = new UploadJournal(path, log);
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     let text: string | undefined;
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read upload journal ${path}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new Error(`cannot read upload journal ${path}`, { cause: err });
     }
     const old = text === undefined || text === '' ? undefined : parseJournal(text);
     if (text && !old) log.warn('upload journal is not valid; starting a new one', { path });
     if (old && old.owner.pid !== process.pid && processAlive(old.owner.pid, old.owner.startTime)) {
-      throw new JournalBusyError(`upload journal ${path} belongs to the running process ${old.owner.pid}; two mounts cannot share one journal`);
+      throw new JournalBusyError(
+        `upload journal ${path} belongs to the running process ${old.owner.pid}; two mounts cannot share one journal`,
+      );
     }
     const kept = old ? await abortLeftovers(s3, old.uploads, log, opts.requesterPays ?? false) : [];
     for (const e of kept) j.entries.set(e.uploadId, e);
@@ -118,7 +130,12 @@ export class UploadJournal {
 }
 
 /** Abort each recorded upload; returns those worth trying again at the next start (endpoint unavailable). */
-async function abortLeftovers(s3: S3Client, uploads: JournalEntry[], log: Logger, requesterPays: boolean): Promise<JournalEntry[]> {
+async function abortLeftovers(
+  s3: S3Client,
+  uploads: JournalEntry[],
+  log: Logger,
+  requesterPays: boolean,
+): Promise<JournalEntry[]> {
   if (uploads.length === 0) return [];
   log.warn('aborting multipart uploads left unfinished by a previous mount process', { count: uploads.length });
   const results = await Promise.all(
@@ -137,7 +154,12 @@ async function abortLeftovers(s3: S3Client, uploads: JournalEntry[], log: Logger
       } catch (err) {
         const kind = classifyS3Error(err);
         if (kind === 'not-found') return undefined; // completed or aborted after all
-        log.warn('cannot abort left-over multipart upload', { bucket: u.bucket, key: u.key, error: describeS3Error(err), keptForNextStart: kind === 'unavailable' });
+        log.warn('cannot abort left-over multipart upload', {
+          bucket: u.bucket,
+          key: u.key,
+          error: describeS3Error(err),
+          keptForNextStart: kind === 'unavailable',
+        });
         return kind === 'unavailable' ? u : undefined;
       }
     }),

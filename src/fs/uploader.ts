@@ -124,7 +124,10 @@ export class ObjectUploader {
 
   /** Wait until a part of `bytes` may start: fewer than `concurrency` in flight and within the byte bound (one part always may). */
   private async waitForSlot(bytes = 0): Promise<void> {
-    while (this.inflight.size >= this.concurrency || (this.inflight.size > 0 && this.inflightBytes + bytes > this.maxInflightBytes)) {
+    while (
+      this.inflight.size >= this.concurrency ||
+      (this.inflight.size > 0 && this.inflightBytes + bytes > this.maxInflightBytes)
+    ) {
       await Promise.race(this.inflight);
     }
     if (this.error) throw this.error;
@@ -132,7 +135,8 @@ export class ObjectUploader {
 
   /** Server-side copy of [start, end) of `sourceKey` as the next part(s); only before any data. */
   async copyRange(sourceKey: string, start: number, end: number, ifMatch?: string): Promise<void> {
-    if (this.bufLen > 0 || (this.nextPart > 1 && !this.hasCopies)) throw new Error('copyRange must come before appended data');
+    if (this.bufLen > 0 || (this.nextPart > 1 && !this.hasCopies))
+      throw new Error('copyRange must come before appended data');
     // S3 servers refuse UploadPartCopy into an upload created with ChecksumAlgorithm (MinIO:
     // "checksum missing"); data parts still carry the SDK's own CRC32 header.
     this.hasCopies = true;
@@ -191,7 +195,10 @@ export class ObjectUploader {
   /** Begin the next part: its size comes from the schedule; big parts go to a spool file. */
   private async startPart(): Promise<void> {
     if (this.nextPart > MAX_PARTS) {
-      throw new FsError(Errno.EFBIG, `${this.key}: an S3 object has at most ${MAX_PARTS} parts (${this.size} bytes written)`);
+      throw new FsError(
+        Errno.EFBIG,
+        `${this.key}: an S3 object has at most ${MAX_PARTS} parts (${this.size} bytes written)`,
+      );
     }
     this.curSize = partSizeFor(this.nextPart, this.partSize, this.schedule);
     this.bufLen = 0;
@@ -201,7 +208,8 @@ export class ObjectUploader {
       this.spool = { fh: await open(path, 'w+', 0o600), path };
     } else {
       // The first part grows from 64 KiB; later parts use pooled whole-part buffers.
-      this.buf = this.nextPart === 1 ? Buffer.allocUnsafe(Math.min(FIRST_BUFFER, this.curSize)) : sharedPool.take(this.curSize);
+      this.buf =
+        this.nextPart === 1 ? Buffer.allocUnsafe(Math.min(FIRST_BUFFER, this.curSize)) : sharedPool.take(this.curSize);
     }
   }
 
@@ -320,7 +328,9 @@ export class ObjectUploader {
           Key: this.key,
           UploadId: id,
           MultipartUpload: {
-            Parts: parts.map((p) => (this.checksums && p.ChecksumCRC32 ? p : { PartNumber: p.PartNumber, ETag: p.ETag })),
+            Parts: parts.map((p) =>
+              this.checksums && p.ChecksumCRC32 ? p : { PartNumber: p.PartNumber, ETag: p.ETag },
+            ),
           },
           ...payer(this.ctx),
         }),
@@ -348,7 +358,14 @@ export class ObjectUploader {
       const id = await this.creating?.catch(() => undefined);
       if (id) {
         try {
-          await this.ctx.s3.send(new AbortMultipartUploadCommand({ Bucket: this.ctx.bucket, Key: this.key, UploadId: id, ...payer(this.ctx) }));
+          await this.ctx.s3.send(
+            new AbortMultipartUploadCommand({
+              Bucket: this.ctx.bucket,
+              Key: this.key,
+              UploadId: id,
+              ...payer(this.ctx),
+            }),
+          );
           this.ctx.journal?.remove(id);
         } catch (err) {
           if (classifyS3Error(err) === 'not-found') this.ctx.journal?.remove(id);

@@ -17,11 +17,15 @@ export async function warmUp(ctx: FsContext, firstKey: string | undefined): Prom
   await Promise.all([
     ctx.s3.send(new HeadObjectCommand({ Bucket: ctx.bucket, Key: key, ...payer(ctx) })).catch(ignore),
     ctx.s3
-      .send(new ListObjectsV2Command({ Bucket: ctx.bucket, Prefix: key + '/', Delimiter: '/', MaxKeys: 1, ...payer(ctx) }))
+      .send(
+        new ListObjectsV2Command({ Bucket: ctx.bucket, Prefix: key + '/', Delimiter: '/', MaxKeys: 1, ...payer(ctx) }),
+      )
       .catch(ignore),
   ]);
   try {
-    const out = await ctx.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: key, Range: 'bytes=0-0', ...payer(ctx) }));
+    const out = await ctx.s3.send(
+      new GetObjectCommand({ Bucket: ctx.bucket, Key: key, Range: 'bytes=0-0', ...payer(ctx) }),
+    );
     for await (const _chunk of out.Body as Readable) {
       // drain the (at most one byte) body
     }

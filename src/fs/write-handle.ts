@@ -27,7 +27,10 @@ import { MiB } from '../util/units.js';
 type Mode = 'clean' | 'stream' | 'staged';
 
 function lostData(key: string): FsError {
-  return new FsError(Errno.EIO, `an earlier upload of ${key} failed and its data is lost; truncate the file to write it again`);
+  return new FsError(
+    Errno.EIO,
+    `an earlier upload of ${key} failed and its data is lost; truncate the file to write it again`,
+  );
 }
 
 /** Serialises async operations on one file. */
@@ -174,7 +177,14 @@ export class WriteHandle {
    */
   flushAtClose(othersStillWriting: () => Promise<boolean>): Promise<void> {
     return this.mutex.run(async () => {
-      if (!this.gone && !this.broken && this.mode === 'stream' && this.uploader && !this.uploader.unsent && (await othersStillWriting())) {
+      if (
+        !this.gone &&
+        !this.broken &&
+        this.mode === 'stream' &&
+        this.uploader &&
+        !this.uploader.unsent &&
+        (await othersStillWriting())
+      ) {
         try {
           await this.uploader.drain();
         } catch (err) {
@@ -324,7 +334,7 @@ export class WriteHandle {
         }
       }
       const chunk = Buffer.allocUnsafe(Math.min(this.ctx.cfg.partSize, Math.max(this.size - from, 1)));
-      for (let off = from; off < this.size; ) {
+      for (let off = from; off < this.size;) {
         const n = Math.min(chunk.length, this.size - off);
         const { bytesRead } = await this.spool!.read(chunk, 0, n, off);
         if (bytesRead < n) chunk.fill(0, bytesRead, n);

@@ -65,7 +65,10 @@ export function createServiceAccountReader(opts: ServiceAccountReaderOptions = {
       if (hit && now() - hit.at < ttl) return hit.value;
       const lib = await loadClientNode();
       if (!api) {
-        const kc = typeof opts.kubeConfig === 'function' ? await opts.kubeConfig() : (opts.kubeConfig ?? (await defaultKubeConfig()));
+        const kc =
+          typeof opts.kubeConfig === 'function'
+            ? await opts.kubeConfig()
+            : (opts.kubeConfig ?? (await defaultKubeConfig()));
         api = kc.makeApiClient(lib.CoreV1Api);
       }
       try {
@@ -76,10 +79,19 @@ export function createServiceAccountReader(opts: ServiceAccountReaderOptions = {
       } catch (err) {
         if (err instanceof lib.ApiException) {
           const code = err.code;
-          const what = code === 404 ? 'not found' : code === 401 || code === 403 ? 'access refused (the driver needs RBAC get on serviceaccounts)' : `HTTP ${code}`;
+          const what =
+            code === 404
+              ? 'not found'
+              : code === 401 || code === 403
+                ? 'access refused (the driver needs RBAC get on serviceaccounts)'
+                : `HTTP ${code}`;
           throw new K8sApiError(code, `reading ServiceAccount ${key} from the Kubernetes API: ${what}`, { cause: err });
         }
-        throw new K8sApiError(undefined, `reading ServiceAccount ${key}: Kubernetes API unreachable: ${(err as Error).message}`, { cause: err });
+        throw new K8sApiError(
+          undefined,
+          `reading ServiceAccount ${key}: Kubernetes API unreachable: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
     },
   };

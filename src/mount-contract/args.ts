@@ -49,7 +49,9 @@ export function parseSource(source: string): { bucket: string; prefix: string } 
 export function parseMountArgs(argv: readonly string[]): MountConfig {
   const f = parseFlags(argv);
   if (f.positionals.length !== 2) {
-    throw new MountArgsError(`expected <bucket> and <directory>, got ${f.positionals.length} argument(s)\n${mountUsage()}`);
+    throw new MountArgsError(
+      `expected <bucket> and <directory>, got ${f.positionals.length} argument(s)\n${mountUsage()}`,
+    );
   }
   const src = parseSource(f.positionals[0]!);
   const flagPrefix = f.str('prefix');
@@ -79,7 +81,8 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
 function readHandoff(fd: string | undefined, state: string | undefined): MountProcessArgs['handoff'] {
   if (fd === undefined && state === undefined) return undefined;
   if (fd === undefined || state === undefined) throw new MountArgsError('--fuse-fd and --fuse-state go together');
-  if (!/^\d{1,4}$/.test(fd) || Number(fd) < 3) throw new MountArgsError(`--fuse-fd must be a descriptor number >= 3, got "${fd}"`);
+  if (!/^\d{1,4}$/.test(fd) || Number(fd) < 3)
+    throw new MountArgsError(`--fuse-fd must be a descriptor number >= 3, got "${fd}"`);
   if (!state.startsWith('/')) throw new MountArgsError(`--fuse-state must be an absolute path, got "${state}"`);
   return { fd: Number(fd), stateDir: state };
 }

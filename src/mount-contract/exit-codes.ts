@@ -22,7 +22,9 @@ export const MountExit = {
 export type MountExitCode = (typeof MountExit)[keyof typeof MountExit];
 
 /** Map a mount process's exit code to the kind of MountError the CSI node reports. */
-export function exitCodeToErrorKind(code: number | null): 'invalid-argument' | 'unauthenticated' | 'permission-denied' | 'not-found' | 'unavailable' | 'internal' {
+export function exitCodeToErrorKind(
+  code: number | null,
+): 'invalid-argument' | 'unauthenticated' | 'permission-denied' | 'not-found' | 'unavailable' | 'internal' {
   switch (code) {
     case MountExit.BAD_ARGS:
       return 'invalid-argument';

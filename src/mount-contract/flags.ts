@@ -21,10 +21,16 @@ export const FLAGS = {
   gid: { type: 'string', help: 'owner gid of every file (default: the mounting group)' },
   'file-mode': { type: 'string', help: 'octal permission bits for files (default 0644)' },
   'dir-mode': { type: 'string', help: 'octal permission bits for directories (default 0755)' },
-  'allow-other': { type: 'boolean', help: 'let users other than the mounter access the mount (implies --default-permissions)' },
+  'allow-other': {
+    type: 'boolean',
+    help: 'let users other than the mounter access the mount (implies --default-permissions)',
+  },
   'default-permissions': { type: 'boolean', help: 'let the kernel check file modes (always on with --allow-other)' },
   cache: { type: 'string', help: 'keep a local cache of object data in a fresh subdirectory of this directory' },
-  'data-cache': { type: 'string', help: 'keep a local data cache (in --cache, else the temp dir); "false" to turn off' },
+  'data-cache': {
+    type: 'string',
+    help: 'keep a local data cache (in --cache, else the temp dir); "false" to turn off',
+  },
   'cache-max-size': { type: 'string', help: 'most MiB the data cache keeps, LRU (default 10% of its file system)' },
   'spool-dir': { type: 'string', help: 'directory for staging random/append writes (default: a temp dir)' },
   'metadata-ttl': { type: 'string', help: 'seconds to cache attributes and listings (default 1, max 60)' },
@@ -41,10 +47,19 @@ export const FLAGS = {
   'log-file': { type: 'string', help: 'write JSON logs here instead of stderr' },
   foreground: { type: 'boolean', short: 'f', help: 'stay in the foreground (default: daemonize)' },
   'retry-timeout': { type: 'string', help: 'seconds to retry a failing S3 request before EIO (default 60, 0..3600)' },
-  'upload-journal': { type: 'string', help: 'file recording unfinished multipart uploads; a dead mount\'s are aborted at start' },
+  'upload-journal': {
+    type: 'string',
+    help: "file recording unfinished multipart uploads; a dead mount's are aborted at start",
+  },
   'proc-root': { type: 'string', help: 'procfs showing the processes that write to the mount (default /proc)' },
-  'fuse-layer': { type: 'string', help: 'FUSE implementation: fuse3 (default, our libfuse3 low-level addon) or fuse-native (libfuse 2, fallback)' },
-  supervise: { type: 'boolean', help: 'fuse3 only: keep the FUSE connection in this process and restart a crashed server on it' },
+  'fuse-layer': {
+    type: 'string',
+    help: 'FUSE implementation: fuse3 (default, our libfuse3 low-level addon) or fuse-native (libfuse 2, fallback)',
+  },
+  supervise: {
+    type: 'boolean',
+    help: 'fuse3 only: keep the FUSE connection in this process and restart a crashed server on it',
+  },
   'fuse-fd': { type: 'string', help: 'internal (set by --supervise): serve this inherited /dev/fuse fd' },
   'fuse-state': { type: 'string', help: 'internal (set by --supervise): private dir holding the hand-off state' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
@@ -92,7 +107,9 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
   try {
     parsed = parseArgs({
       args: normalised,
-      options: Object.fromEntries(Object.entries(FLAGS).map(([k, v]) => [k, 'short' in v ? { type: v.type, short: v.short } : { type: v.type }])),
+      options: Object.fromEntries(
+        Object.entries(FLAGS).map(([k, v]) => [k, 'short' in v ? { type: v.type, short: v.short } : { type: v.type }]),
+      ),
       allowPositionals: true,
       strict: true,
     });

@@ -41,10 +41,20 @@ export function normaliseMountOptions(options: readonly string[], author: Option
     }
     const rule = OPTION_AUTHORITY[name];
     if (!mayAuthorSet(name, author)) {
-      throw new MountOptionAuthorityError(`mount option "${raw}" may be set by ${AUTHOR_DESCRIPTION[rule.author]}; it came from ${author === 'pod' ? 'an inline volume (pod author)' : 'a PV/StorageClass (volume author)'}`);
+      throw new MountOptionAuthorityError(
+        `mount option "${raw}" may be set by ${AUTHOR_DESCRIPTION[rule.author]}; it came from ${author === 'pod' ? 'an inline volume (pod author)' : 'a PV/StorageClass (volume author)'}`,
+      );
     }
-    if ('ceiling' in rule && author !== 'node' && value !== undefined && /^\d+$/.test(value) && Number(value) > rule.ceiling) {
-      throw new MountOptionAuthorityError(`mount option "${raw}" is over ${rule.ceiling}, the most a volume may set (${rule.why})`);
+    if (
+      'ceiling' in rule &&
+      author !== 'node' &&
+      value !== undefined &&
+      /^\d+$/.test(value) &&
+      Number(value) > rule.ceiling
+    ) {
+      throw new MountOptionAuthorityError(
+        `mount option "${raw}" is over ${rule.ceiling}, the most a volume may set (${rule.why})`,
+      );
     }
     out.push(value === undefined ? `--${name}` : `--${name}=${value}`);
   }

@@ -16,7 +16,8 @@ export const AUTHOR_RANK: Record<OptionAuthor, number> = { pod: 0, volume: 1, no
 /** How each author tier is described in errors and docs. */
 export const AUTHOR_DESCRIPTION: Record<OptionAuthor, string> = {
   pod: 'pod authors (inline volume attributes), PV/StorageClass authors and the node',
-  volume: 'PV/StorageClass authors (volumeAttributes, mountOptions, StorageClass parameters) and the node, not inline volumes',
+  volume:
+    'PV/StorageClass authors (volumeAttributes, mountOptions, StorageClass parameters) and the node, not inline volumes',
   node: 'only the node plugin (its command-line flags)',
 };
 
@@ -37,9 +38,9 @@ export const OPTION_AUTHORITY = {
   region: { author: 'pod', why: 'only changes how this mount signs its own requests' },
   'endpoint-url': {
     author: 'pod',
-    why: 'fine with the volume\'s own credentials; with authenticationSource: driver the endpoint must be the node\'s default or in --allowed-endpoints (checked at publish)',
+    why: "fine with the volume's own credentials; with authenticationSource: driver the endpoint must be the node's default or in --allowed-endpoints (checked at publish)",
   },
-  'force-path-style': { author: 'pod', why: 'addressing style of this mount\'s own requests' },
+  'force-path-style': { author: 'pod', why: "addressing style of this mount's own requests" },
   'read-only': { author: 'node', why: 'decided by the CSI readonly field / access mode / readOnly attribute' },
   'allow-delete': { author: 'pod', why: 'restricts this mount only' },
   'allow-overwrite': { author: 'pod', why: 'restricts this mount only' },
@@ -49,30 +50,70 @@ export const OPTION_AUTHORITY = {
   'dir-mode': { author: 'pod', why: 'permission bits inside this mount only (at most 0777)' },
   'allow-other': { author: 'pod', why: 'always on for CSI publishes; accepted for compatibility' },
   'default-permissions': { author: 'pod', why: 'always on for CSI publishes; accepted for compatibility' },
-  cache: { author: 'node', why: 'a host path: CSI mounts get <--cache-root>/<share id>; volumes use data-cache (or cache=true) to turn it on' },
-  'data-cache': { author: 'volume', why: 'uses node disk (bounded per mount by the node\'s --cache-max-size); not for inline volumes' },
+  cache: {
+    author: 'node',
+    why: 'a host path: CSI mounts get <--cache-root>/<share id>; volumes use data-cache (or cache=true) to turn it on',
+  },
+  'data-cache': {
+    author: 'volume',
+    why: "uses node disk (bounded per mount by the node's --cache-max-size); not for inline volumes",
+  },
   'cache-max-size': { author: 'node', why: 'node disk budget (node plugin flag --cache-max-size)' },
   'spool-dir': { author: 'node', why: 'a host path: CSI mounts spool inside their share dir under the state dir' },
-  'metadata-ttl': { author: 'pod', why: 'staleness of this mount\'s own view (0..60 s)' },
-  'requester-pays': { author: 'pod', why: 'billing header on this mount\'s own requests' },
+  'metadata-ttl': { author: 'pod', why: "staleness of this mount's own view (0..60 s)" },
+  'requester-pays': { author: 'pod', why: "billing header on this mount's own requests" },
   'storage-class': { author: 'pod', why: 'storage class of objects this mount writes' },
-  'upload-checksums': { author: 'pod', why: 'integrity header on this mount\'s own uploads' },
-  'part-size': { author: 'volume', ceiling: 64, why: 'each writer keeps up to 4 parts in flight in node memory (at least 64 MiB): a volume may raise a part to 64 MiB, i.e. 256 MiB per writer' },
-  'max-prefetch': { author: 'pod', ceiling: 256, why: 'read-ahead window per open file, inside the mount\'s prefetch budget; at most 256 MiB from a volume' },
-  'prefetch-budget': { author: 'volume', ceiling: 2048, why: 'read-ahead memory of the mount process (node memory): at most 2048 MiB from a volume' },
-  'dir-rename-limit': { author: 'pod', ceiling: 100_000, why: 'a directory rename lists and copies this many objects in the mount process: at most 100000 from a volume' },
+  'upload-checksums': { author: 'pod', why: "integrity header on this mount's own uploads" },
+  'part-size': {
+    author: 'volume',
+    ceiling: 64,
+    why: 'each writer keeps up to 4 parts in flight in node memory (at least 64 MiB): a volume may raise a part to 64 MiB, i.e. 256 MiB per writer',
+  },
+  'max-prefetch': {
+    author: 'pod',
+    ceiling: 256,
+    why: "read-ahead window per open file, inside the mount's prefetch budget; at most 256 MiB from a volume",
+  },
+  'prefetch-budget': {
+    author: 'volume',
+    ceiling: 2048,
+    why: 'read-ahead memory of the mount process (node memory): at most 2048 MiB from a volume',
+  },
+  'dir-rename-limit': {
+    author: 'pod',
+    ceiling: 100_000,
+    why: 'a directory rename lists and copies this many objects in the mount process: at most 100000 from a volume',
+  },
   'credentials-file': { author: 'node', why: 'a host path written by the node (0600, per share)' },
   'volume-id': { author: 'node', why: 'log label set by the node' },
-  'log-level': { author: 'volume', why: 'verbosity of this mount\'s log (rotated at 10 MiB, 3 files kept), read by node admins' },
+  'log-level': {
+    author: 'volume',
+    why: "verbosity of this mount's log (rotated at 10 MiB, 3 files kept), read by node admins",
+  },
   'log-file': { author: 'node', why: 'a host path chosen by the node (per share)' },
-  foreground: { author: 'node', why: 'process plumbing of the node\'s mounter' },
-  'retry-timeout': { author: 'pod', why: 'how long this mount\'s own requests retry an unreachable endpoint before EIO (0..3600 s)' },
+  foreground: { author: 'node', why: "process plumbing of the node's mounter" },
+  'retry-timeout': {
+    author: 'pod',
+    why: "how long this mount's own requests retry an unreachable endpoint before EIO (0..3600 s)",
+  },
   'upload-journal': { author: 'node', why: 'a host path chosen by the node (per share, under the state dir)' },
-  'proc-root': { author: 'node', why: 'a host path: the procfs of the node (the node plugin\'s --host-proc)' },
-  'fuse-layer': { author: 'node', why: 'which FUSE implementation (native code) serves every mount of the node: a node-wide choice while fuse3 is being proven' },
-  supervise: { author: 'node', why: 'process model of the node\'s mounts (a supervisor holds the FUSE fd and restarts a crashed server)' },
-  'fuse-fd': { author: 'node', why: 'process plumbing between the supervisor and its server (an inherited descriptor)' },
-  'fuse-state': { author: 'node', why: 'a host path: the supervisor\'s private hand-off state (node table, INIT parameters)' },
+  'proc-root': { author: 'node', why: "a host path: the procfs of the node (the node plugin's --host-proc)" },
+  'fuse-layer': {
+    author: 'node',
+    why: 'which FUSE implementation (native code) serves every mount of the node: a node-wide choice while fuse3 is being proven',
+  },
+  supervise: {
+    author: 'node',
+    why: "process model of the node's mounts (a supervisor holds the FUSE fd and restarts a crashed server)",
+  },
+  'fuse-fd': {
+    author: 'node',
+    why: 'process plumbing between the supervisor and its server (an inherited descriptor)',
+  },
+  'fuse-state': {
+    author: 'node',
+    why: "a host path: the supervisor's private hand-off state (node table, INIT parameters)",
+  },
 } as const satisfies Record<string, OptionRule>;
 
 export type OptionName = keyof typeof OPTION_AUTHORITY;

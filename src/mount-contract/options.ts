@@ -95,7 +95,14 @@ export const MOUNT_DEFAULTS = {
 } as const;
 
 /** Flags that are not volume options: the source (args.ts) and the plumbing of one process. */
-export const NOT_OPTION_FLAGS = ['prefix', 'read-only', 'foreground', 'credentials-file', 'log-file', 'volume-id'] as const satisfies readonly FlagName[];
+export const NOT_OPTION_FLAGS = [
+  'prefix',
+  'read-only',
+  'foreground',
+  'credentials-file',
+  'log-file',
+  'volume-id',
+] as const satisfies readonly FlagName[];
 
 function parseBool(name: string, v: string | undefined, dflt: boolean): boolean {
   if (v === undefined) return dflt;
@@ -115,7 +122,8 @@ function parseIntFlag(name: string, v: string | undefined, dflt: number, min: nu
 function parseMode(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   // No setuid/setgid/sticky bits: a volume must not be able to show a setuid-root file.
-  if (!/^0?[0-7]{3}$/.test(v)) throw new MountArgsError(`--${name} must be octal permission bits from 000 to 0777 like 0644, got "${v}"`);
+  if (!/^0?[0-7]{3}$/.test(v))
+    throw new MountArgsError(`--${name} must be octal permission bits from 000 to 0777 like 0644, got "${v}"`);
   return parseInt(v, 8);
 }
 
@@ -131,7 +139,9 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
     try {
       u = new URL(endpointUrl);
     } catch (err) {
-      throw new MountArgsError(`--endpoint-url "${endpointUrl}" is not a URL (expected e.g. https://s3.example.com)`, { cause: err });
+      throw new MountArgsError(`--endpoint-url "${endpointUrl}" is not a URL (expected e.g. https://s3.example.com)`, {
+        cause: err,
+      });
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') {
       throw new MountArgsError(`--endpoint-url must use http or https, got "${u.protocol}"`);
@@ -148,7 +158,8 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
   }
   const cacheDir = f.str('cache');
   const dataCache = parseBool('data-cache', f.str('data-cache'), cacheDir !== undefined);
-  if (!dataCache && cacheDir !== undefined) throw new MountArgsError('--cache <dir> turns the data cache on; drop --data-cache=false');
+  if (!dataCache && cacheDir !== undefined)
+    throw new MountArgsError('--cache <dir> turns the data cache on; drop --data-cache=false');
   const cacheMax = f.str('cache-max-size');
   const retry = f.str('retry-timeout');
   const opts: MountOptions = {
@@ -165,7 +176,8 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
     defaultPermissions: f.bool('default-permissions') || f.bool('allow-other'),
     dataCache,
     cacheDir,
-    cacheMaxBytes: cacheMax === undefined ? undefined : parseIntFlag('cache-max-size', cacheMax, 0, 1, 16 * 1024 * 1024) * MiB,
+    cacheMaxBytes:
+      cacheMax === undefined ? undefined : parseIntFlag('cache-max-size', cacheMax, 0, 1, 16 * 1024 * 1024) * MiB,
     spoolDir: f.str('spool-dir'),
     metadataTtlMs,
     requesterPays: f.bool('requester-pays'),
@@ -173,8 +185,15 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
     uploadChecksums: checksums === 'crc32',
     partSize: parseIntFlag('part-size', f.str('part-size'), MOUNT_DEFAULTS.partSize / MiB, 5, 5120) * MiB,
     maxPrefetch: parseIntFlag('max-prefetch', f.str('max-prefetch'), MOUNT_DEFAULTS.maxPrefetch / MiB, 1, 4096) * MiB,
-    prefetchBudget: parseIntFlag('prefetch-budget', f.str('prefetch-budget'), MOUNT_DEFAULTS.prefetchBudget / MiB, 8, 65536) * MiB,
-    dirRenameLimit: parseIntFlag('dir-rename-limit', f.str('dir-rename-limit'), MOUNT_DEFAULTS.dirRenameLimit, 0, 10_000_000),
+    prefetchBudget:
+      parseIntFlag('prefetch-budget', f.str('prefetch-budget'), MOUNT_DEFAULTS.prefetchBudget / MiB, 8, 65536) * MiB,
+    dirRenameLimit: parseIntFlag(
+      'dir-rename-limit',
+      f.str('dir-rename-limit'),
+      MOUNT_DEFAULTS.dirRenameLimit,
+      0,
+      10_000_000,
+    ),
     logLevel: f.str('log-level') ?? MOUNT_DEFAULTS.logLevel,
     retryTimeoutMs: retry === undefined ? undefined : parseIntFlag('retry-timeout', retry, 0, 0, 3600) * 1000,
     uploadJournal: f.str('upload-journal'),
@@ -182,11 +201,13 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
   };
   const layer = f.str('fuse-layer');
   if (layer !== undefined) {
-    if (!(FUSE_LAYERS as readonly string[]).includes(layer)) throw new MountArgsError(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${layer}"`);
+    if (!(FUSE_LAYERS as readonly string[]).includes(layer))
+      throw new MountArgsError(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${layer}"`);
     opts.fuseLayer = layer as FuseLayer;
   }
   if (f.bool('supervise')) {
-    if ((opts.fuseLayer ?? DEFAULT_FUSE_LAYER) !== 'fuse3') throw new MountArgsError('--supervise needs --fuse-layer=fuse3');
+    if ((opts.fuseLayer ?? DEFAULT_FUSE_LAYER) !== 'fuse3')
+      throw new MountArgsError('--supervise needs --fuse-layer=fuse3');
     opts.supervise = true;
   }
   if (!['error', 'warn', 'info', 'debug'].includes(opts.logLevel)) {
@@ -202,9 +223,13 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
  */
 export function parseMountOptions(flags: readonly string[]): MountOptions {
   const f = parseFlags(flags);
-  if (f.positionals.length > 0) throw new MountArgsError(`mount options take flags only, got ${JSON.stringify(f.positionals[0]).slice(0, 100)}`);
+  if (f.positionals.length > 0)
+    throw new MountArgsError(`mount options take flags only, got ${JSON.stringify(f.positionals[0]).slice(0, 100)}`);
   const plumbing = NOT_OPTION_FLAGS.find((n) => f.given(n));
-  if (plumbing) throw new MountArgsError(`--${plumbing} is not a volume option: the source and the per-process settings are the mounter's`);
+  if (plumbing)
+    throw new MountArgsError(
+      `--${plumbing} is not a volume option: the source and the per-process settings are the mounter's`,
+    );
   return readMountOptions(f);
 }
 

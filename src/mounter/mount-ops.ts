@@ -14,7 +14,10 @@ export type ProbeResult = 'serving' | 'dead' | 'hung' | 'error';
 export async function probeMount(path: string, timeoutMs = 3000): Promise<{ result: ProbeResult; detail: string }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<{ result: ProbeResult; detail: string }>((resolve) => {
-    timer = setTimeout(() => resolve({ result: 'hung', detail: `stat ${path} did not answer within ${timeoutMs} ms` }), timeoutMs);
+    timer = setTimeout(
+      () => resolve({ result: 'hung', detail: `stat ${path} did not answer within ${timeoutMs} ms` }),
+      timeoutMs,
+    );
   });
   const probe = stat(path).then(
     () => ({ result: 'serving' as ProbeResult, detail: 'ok' }),
@@ -78,7 +81,11 @@ export function isBucketmountFuse(m: MountInfoEntry | undefined): boolean {
  * mount id): a normal umount unless lazyOnly, then `fusermount -u -z` for FUSE, then
  * `umount -l`. Returns true when that mount is gone.
  */
-export async function unmountTop(path: string, expected: MountInfoEntry, opts: { lazyOnly?: boolean } = {}): Promise<boolean> {
+export async function unmountTop(
+  path: string,
+  expected: MountInfoEntry,
+  opts: { lazyOnly?: boolean } = {},
+): Promise<boolean> {
   const still = (): boolean => topMountAt(path)?.mountId === expected.mountId;
   if (!still()) return true;
   if (!opts.lazyOnly && (await run('umount', [path])).ok && !still()) return true;

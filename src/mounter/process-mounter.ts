@@ -13,9 +13,24 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'winston';
 import type { S3Credentials } from '../credentials/types.js';
 import { writeCredentialsFile } from '../credentials/credentials-file.js';
-import { newShareId, shareKey, StateStore, type MounterState, type ShareState, type TargetState } from './state-store.js';
+import {
+  newShareId,
+  shareKey,
+  StateStore,
+  type MounterState,
+  type ShareState,
+  type TargetState,
+} from './state-store.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
-import { describeMount, isFuse, mountsAt, mountsUnder, readMountInfo, topMountAt, type MountInfoEntry } from '../util/mountinfo.js';
+import {
+  describeMount,
+  isFuse,
+  mountsAt,
+  mountsUnder,
+  readMountInfo,
+  topMountAt,
+  type MountInfoEntry,
+} from '../util/mountinfo.js';
 import { bindMount, isBucketmountFuse, probeMount, unmountAll, unmountTop, type ProbeResult } from './mount-ops.js';
 import { resolveTarget } from './target-path.js';
 import { pidsWithArg, processAlive, sendSignal, waitGone } from './proc.js';
@@ -42,7 +57,10 @@ export interface ProcessMounterOptions {
   cacheRoot?: string;
 }
 
-export const DEFAULT_MOUNT_COMMAND = [process.execPath, fileURLToPath(new URL('../../cmd/bucketmount.js', import.meta.url))];
+export const DEFAULT_MOUNT_COMMAND = [
+  process.execPath,
+  fileURLToPath(new URL('../../cmd/bucketmount.js', import.meta.url)),
+];
 
 export interface ProcessMounter extends Mounter {
   readonly stateDir: string;
@@ -100,7 +118,10 @@ class ProcessMounterImpl implements ProcessMounter {
   private async probe(path: string): Promise<{ result: ProbeResult; detail: string }> {
     const p = await probeMount(path, this.probeTimeoutMs);
     if (p.result !== 'hung') return p;
-    this.log.warn('mount is slow to answer; probing again with a longer timeout', { path, timeoutMs: this.hungProbeTimeoutMs });
+    this.log.warn('mount is slow to answer; probing again with a longer timeout', {
+      path,
+      timeoutMs: this.hungProbeTimeoutMs,
+    });
     return probeMount(path, this.hungProbeTimeoutMs);
   }
 
@@ -135,7 +156,12 @@ class ProcessMounterImpl implements ProcessMounter {
     for (const share of this.store.shares()) {
       await this.shareLocks.run(share.key, async () => {
         if (await this.shareServes(share)) {
-          log.info('adopting healthy mount', { share: share.id, pid: share.pid, volumeId: share.volumeId, targets: share.targets.length });
+          log.info('adopting healthy mount', {
+            share: share.id,
+            pid: share.pid,
+            volumeId: share.volumeId,
+            targets: share.targets.length,
+          });
           for (const target of [...share.targets]) {
             if (await this.targetServes(target, share)) continue;
             const left = await this.removeOurMounts(target, true, { lazyOnly: true }).catch((err: Error) => {
@@ -159,14 +185,19 @@ class ProcessMounterImpl implements ProcessMounter {
           // Dead: its targets keep the dead (ENOTCONN) bind mount until kubelet republishes (the
           // host-side target is restored; running containers keep their dead view until they
           // restart) or unpublishes (cleaned); we never leave an empty local dir in its place.
-          log.warn('recorded mount is dead; cleaning it up', { share: share.id, pid: share.pid, volumeId: share.volumeId });
+          log.warn('recorded mount is dead; cleaning it up', {
+            share: share.id,
+            pid: share.pid,
+            volumeId: share.volumeId,
+          });
           await this.dropShare(share, 'dead at reconcile');
         }
       });
     }
     // Stale target records: no share and nothing there any more.
     for (const t of this.store.targets()) {
-      if (!this.store.share(t.shareId) && !existsSync(t.targetPath) && !topMountAt(t.targetPath)) this.store.removeTarget(t.targetPath);
+      if (!this.store.share(t.shareId) && !existsSync(t.targetPath) && !topMountAt(t.targetPath))
+        this.store.removeTarget(t.targetPath);
     }
     await this.cleanOrphans();
     await this.save();
@@ -240,7 +271,10 @@ class ProcessMounterImpl implements ProcessMounter {
         return { removed, foreign: stack, ...(oursBelow ? { blockedBy: top } : {}) };
       }
       if (!(await unmountTop(target, top, opts))) {
-        throw new MountError('internal', `cannot unmount ${target} (${describeMount(top)}): umount, fusermount -u -z and umount -l all failed`);
+        throw new MountError(
+          'internal',
+          `cannot unmount ${target} (${describeMount(top)}): umount, fusermount -u -z and umount -l all failed`,
+        );
       }
       removed++;
     }
@@ -274,11 +308,18 @@ class ProcessMounterImpl implements ProcessMounter {
     const resolved = await resolveTarget(resolve(req.targetPath));
     const target = resolved.path;
     if (resolved.kind === 'symlink') {
-      throw new MountError('invalid-argument', `target path ${target} is a symbolic link; refusing to mount at the link's destination (give the real directory)`);
+      throw new MountError(
+        'invalid-argument',
+        `target path ${target} is a symbolic link; refusing to mount at the link's destination (give the real directory)`,
+      );
     }
-    if (resolved.kind === 'other') throw new MountError('invalid-argument', `target path ${target} exists and is not a directory`);
+    if (resolved.kind === 'other')
+      throw new MountError('invalid-argument', `target path ${target} exists and is not a directory`);
     if (target === this.stateDir || target.startsWith(this.stateDir + '/')) {
-      throw new MountError('invalid-argument', `target path ${target} may not be inside the driver's state dir ${this.stateDir}`);
+      throw new MountError(
+        'invalid-argument',
+        `target path ${target} may not be inside the driver's state dir ${this.stateDir}`,
+      );
     }
     const key = shareKey(req.volumeId, req.source, req.readOnly, req.credentialIdentity);
     await this.reconciled;
@@ -289,8 +330,13 @@ class ProcessMounterImpl implements ProcessMounter {
       if (existing) {
         const oldIdentity = this.identityOf(existing);
         const otherIdentityOnly =
-          existing.shareKey !== key && oldIdentity !== undefined && shareKey(req.volumeId, req.source, req.readOnly, oldIdentity) === existing.shareKey;
-        if ((existing.shareKey !== key && !otherIdentityOnly) || existing.capabilityFingerprint !== req.capabilityFingerprint) {
+          existing.shareKey !== key &&
+          oldIdentity !== undefined &&
+          shareKey(req.volumeId, req.source, req.readOnly, oldIdentity) === existing.shareKey;
+        if (
+          (existing.shareKey !== key && !otherIdentityOnly) ||
+          existing.capabilityFingerprint !== req.capabilityFingerprint
+        ) {
           throw new MountError(
             'already-exists',
             `target ${target} is already published for volume ${existing.volumeId} with different ${existing.volumeId !== req.volumeId ? 'volume' : existing.shareKey !== key ? 'source, options or read-only flag' : 'access mode/capability'}; unpublish it first`,
@@ -299,26 +345,39 @@ class ProcessMounterImpl implements ProcessMounter {
         const share = this.store.share(existing.shareId);
         const serves = share !== undefined && (await this.targetServes(target, share));
         if (serves && !otherIdentityOnly) {
-          if (req.credentials && share.credentialsFile) await writeCredentialsFile(share.credentialsFile, req.credentials);
+          if (req.credentials && share.credentialsFile)
+            await writeCredentialsFile(share.credentialsFile, req.credentials);
           return; // idempotent
         }
         if (serves && (await this.takeIdentityInPlace(share, existing, req, key))) return;
         if (serves) {
           // Other targets use this share: they keep it, this target gets a mount of its own identity.
-          this.log.info('republish with another credential identity: moving the target to a mount of that identity', { target, volumeId: req.volumeId, from: share.id });
-          stale = { since: new Date().toISOString(), reason: 'republished with another credential identity; the target now has a mount of its own' };
+          this.log.info('republish with another credential identity: moving the target to a mount of that identity', {
+            target,
+            volumeId: req.volumeId,
+            from: share.id,
+          });
+          stale = {
+            since: new Date().toISOString(),
+            reason: 'republished with another credential identity; the target now has a mount of its own',
+          };
         } else {
           const died = share === undefined || !(await this.shareServes(share));
-          this.log.warn('republish of a dead or missing mount: restoring it on the host; running containers keep the dead mount until they restart', { target, volumeId: req.volumeId });
+          this.log.warn(
+            'republish of a dead or missing mount: restoring it on the host; running containers keep the dead mount until they restart',
+            { target, volumeId: req.volumeId },
+          );
           if (died) stale = { since: new Date().toISOString(), reason: 'the mount process that served it died' };
         }
-        if (existing.staleSince) stale = { since: existing.staleSince, reason: existing.staleReason ?? stale?.reason ?? 'replaced' };
+        if (existing.staleSince)
+          stale = { since: existing.staleSince, reason: existing.staleReason ?? stale?.reason ?? 'replaced' };
         await this.clearTarget(target, true);
         if (share) {
           await this.shareLocks.run(share.key, async () => {
             this.store.removeTarget(target);
             // A mount of another identity that no target uses any more stops (the same key is reused below).
-            if (share.key !== key && share.targets.length === 0 && this.store.share(share.id) === share) await this.dropShare(share, 'its last target moved to another credential identity');
+            if (share.key !== key && share.targets.length === 0 && this.store.share(share.id) === share)
+              await this.dropShare(share, 'its last target moved to another credential identity');
           });
         } else {
           this.store.removeTarget(target);
@@ -335,18 +394,25 @@ class ProcessMounterImpl implements ProcessMounter {
           share = undefined;
         }
         if (!share) share = await this.startShare(req, key);
-        else if (req.credentials && share.credentialsFile) await writeCredentialsFile(share.credentialsFile, req.credentials);
+        else if (req.credentials && share.credentialsFile)
+          await writeCredentialsFile(share.credentialsFile, req.credentials);
         try {
           await mkdir(target, { recursive: true });
           const again = await resolveTarget(target);
-          if (again.path !== target || again.kind !== 'dir') throw new MountError('invalid-argument', `target path ${target} changed while publishing (now ${again.kind} at ${again.path})`);
+          if (again.path !== target || again.kind !== 'dir')
+            throw new MountError(
+              'invalid-argument',
+              `target path ${target} changed while publishing (now ${again.kind} at ${again.path})`,
+            );
           await bindMount(share.stagingPath, target, false);
           const p = await this.probe(target);
           if (p.result !== 'serving') throw new Error(`the bind mount does not serve (${p.detail})`);
         } catch (err) {
           await this.removeOurMounts(target, true, { lazyOnly: true }).catch(() => undefined);
           if (share.targets.length === 0) await this.dropShare(share, 'publish failed');
-          throw err instanceof MountError ? err : new MountError('internal', `publishing ${target} failed: ${(err as Error).message}`, { cause: err });
+          throw err instanceof MountError
+            ? err
+            : new MountError('internal', `publishing ${target} failed: ${(err as Error).message}`, { cause: err });
         }
         this.store.addTarget({
           targetPath: target,
@@ -359,7 +425,13 @@ class ProcessMounterImpl implements ProcessMounter {
           ...(stale ? { staleSince: stale.since, staleReason: stale.reason } : {}),
         });
         await this.save();
-        this.log.info('published', { target, volumeId: req.volumeId, share: share.id, pid: share.pid, shared: share.targets.length > 1 });
+        this.log.info('published', {
+          target,
+          volumeId: req.volumeId,
+          share: share.id,
+          pid: share.pid,
+          shared: share.targets.length > 1,
+        });
       });
     });
   }
@@ -371,7 +443,11 @@ class ProcessMounterImpl implements ProcessMounter {
   private async clearTarget(target: string, recorded: boolean): Promise<void> {
     const left = await this.removeOurMounts(target, recorded, { lazyOnly: true });
     const top = left.foreign[left.foreign.length - 1];
-    if (top) throw new MountError('already-exists', `something this driver did not mount (${describeMount(top)}) is mounted at ${target}; unmount it first`);
+    if (top)
+      throw new MountError(
+        'already-exists',
+        `something this driver did not mount (${describeMount(top)}) is mounted at ${target}; unmount it first`,
+      );
   }
 
   /**
@@ -380,16 +456,29 @@ class ProcessMounterImpl implements ProcessMounter {
    * secret rotation expects. False when that is not possible (other targets, or a switch
    * between driver credentials and volume credentials): the caller moves the target instead.
    */
-  private async takeIdentityInPlace(share: ShareState, existing: TargetState, req: PublishRequest, key: string): Promise<boolean> {
+  private async takeIdentityInPlace(
+    share: ShareState,
+    existing: TargetState,
+    req: PublishRequest,
+    key: string,
+  ): Promise<boolean> {
     if (!req.credentials || !share.credentialsFile) return false;
     const credentialsFile = share.credentialsFile;
     const credentials = req.credentials;
     return this.shareLocks.run(share.key, async () => {
-      if (this.store.share(share.id) !== share || share.targets.length !== 1 || share.targets[0] !== existing.targetPath) return false;
+      if (
+        this.store.share(share.id) !== share ||
+        share.targets.length !== 1 ||
+        share.targets[0] !== existing.targetPath
+      )
+        return false;
       await writeCredentialsFile(credentialsFile, credentials);
       this.store.rekeyShare(share.id, key, req.credentialIdentity);
       await this.save();
-      this.log.info('republish with another credential identity: the sole target\'s mount takes it in place', { target: existing.targetPath, share: share.id });
+      this.log.info("republish with another credential identity: the sole target's mount takes it in place", {
+        target: existing.targetPath,
+        share: share.id,
+      });
       return true;
     });
   }
@@ -495,7 +584,8 @@ class ProcessMounterImpl implements ProcessMounter {
       }
       await unlink(p).catch(async (err: NodeJS.ErrnoException) => {
         // Directories other than mnt (spool): nothing is mounted under dir (checked above).
-        if (err.code === 'EISDIR' || err.code === 'EPERM') await rm(p, { recursive: true, force: true }).catch(() => undefined);
+        if (err.code === 'EISDIR' || err.code === 'EPERM')
+          await rm(p, { recursive: true, force: true }).catch(() => undefined);
       });
     }
     await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
@@ -522,12 +612,18 @@ class ProcessMounterImpl implements ProcessMounter {
         );
       }
       if (left.foreign.length) {
-        this.log.warn('leaving mounts this driver did not make at the target', { target, mounts: left.foreign.map(describeMount) });
+        this.log.warn('leaving mounts this driver did not make at the target', {
+          target,
+          mounts: left.foreign.map(describeMount),
+        });
       } else if ((t || left.removed > 0) && (kind === 'dir' || kind === 'mount')) {
         await rmdir(target).catch((err: NodeJS.ErrnoException) => {
           if (err.code === 'ENOENT') return;
           if (err.code === 'ENOTEMPTY') this.log.warn('target dir is not empty after unmount; leaving it', { target });
-          else throw new MountError('internal', `cannot remove target dir ${target}: ${err.code ?? err.message}`, { cause: err });
+          else
+            throw new MountError('internal', `cannot remove target dir ${target}: ${err.code ?? err.message}`, {
+              cause: err,
+            });
         });
       }
       if (!t) return;
@@ -535,7 +631,8 @@ class ProcessMounterImpl implements ProcessMounter {
       if (share) {
         await this.shareLocks.run(share.key, async () => {
           this.store.removeTarget(target);
-          if (share.targets.length === 0 && this.store.share(share.id) === share) await this.dropShare(share, 'last target unpublished');
+          if (share.targets.length === 0 && this.store.share(share.id) === share)
+            await this.dropShare(share, 'last target unpublished');
         });
       } else {
         this.store.removeTarget(target);
@@ -554,11 +651,17 @@ class ProcessMounterImpl implements ProcessMounter {
       const share = this.store.share(t.shareId);
       if (!share) throw new MountError('not-found', `the mount at ${target} is dead; republish it`);
       if (!share.credentialsFile) {
-        throw new MountError('invalid-argument', `the mount at ${target} uses the driver's own credentials and cannot take volume credentials; republish it`);
+        throw new MountError(
+          'invalid-argument',
+          `the mount at ${target} uses the driver's own credentials and cannot take volume credentials; republish it`,
+        );
       }
       if (share.credentialIdentity !== credentialIdentity) {
         // E.g. a refresh of the identity this target had before a republish moved it.
-        throw new MountError('failed-precondition', `the mount at ${target} serves another credential identity; not writing these credentials into it (republish the target)`);
+        throw new MountError(
+          'failed-precondition',
+          `the mount at ${target} serves another credential identity; not writing these credentials into it (republish the target)`,
+        );
       }
       // The mount process's credential provider re-reads the file when its inode changes
       // (atomic rename), so the running mount signs its next request with these credentials.

@@ -85,10 +85,15 @@ export function lastLogLines(logFile: string, maxLines = 5): string {
   } catch {
     return '(no log output)';
   }
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const errorLine = [...lines].reverse().find((l) => l.startsWith('bucketmount: error:'));
   const tail = lines.slice(-maxLines).filter((l) => l !== errorLine);
-  const picked = (errorLine ? [errorLine, ...tail.slice(-(maxLines - 1))] : tail).map((l) => (l.length > 400 ? l.slice(0, 400) + '…' : l));
+  const picked = (errorLine ? [errorLine, ...tail.slice(-(maxLines - 1))] : tail).map((l) =>
+    l.length > 400 ? l.slice(0, 400) + '…' : l,
+  );
   return picked.length ? cutMiddle(picked.join(' | '), LOG_TAIL_MAX_BYTES) : '(no log output)';
 }
 
@@ -132,7 +137,11 @@ export async function spawnMount(opts: SpawnMountOptions): Promise<SpawnedMount>
   const pid = child.pid;
   if (pid === undefined) {
     await sleep(0);
-    throw new MountError('internal', `cannot start the mount command ${opts.command.join(' ')}: ${spawnError?.message ?? 'spawn failed'}`, spawnError ? { cause: spawnError } : undefined);
+    throw new MountError(
+      'internal',
+      `cannot start the mount command ${opts.command.join(' ')}: ${spawnError?.message ?? 'spawn failed'}`,
+      spawnError ? { cause: spawnError } : undefined,
+    );
   }
   const startTime = procStartTime(pid);
   logger.info('mount process started', { pid, source: what, mountPoint: cfg.mountPoint });
@@ -144,8 +153,15 @@ export async function spawnMount(opts: SpawnMountOptions): Promise<SpawnedMount>
     if (exited || spawnError) {
       await unmountAll(cfg.mountPoint, { lazyOnly: true });
       const code = exited?.code ?? null;
-      const how = spawnError ? `could not start (${spawnError.message})` : exited?.signal ? `was killed by ${exited.signal}` : `exited with code ${code}`;
-      throw new MountError(exitCodeToErrorKind(code), `mounting ${what} failed: the mount process ${how}: ${lastLogLines(opts.outputFile)}`);
+      const how = spawnError
+        ? `could not start (${spawnError.message})`
+        : exited?.signal
+          ? `was killed by ${exited.signal}`
+          : `exited with code ${code}`;
+      throw new MountError(
+        exitCodeToErrorKind(code),
+        `mounting ${what} failed: the mount process ${how}: ${lastLogLines(opts.outputFile)}`,
+      );
     }
     if (isFuse(topMountAt(cfg.mountPoint))) {
       const p = await probeMount(cfg.mountPoint, Math.max(500, Math.min(3000, deadline - Date.now())));

@@ -49,8 +49,11 @@ export async function lockStateDir(opts: StateLockOptions): Promise<StateLock> {
   const file = join(opts.stateDir, 'lock');
   // O_CLOEXEC (libuv opens every file so): only the flock child below gets it, as its fd 3.
   const fd = openSync(file, 'a+', 0o600);
-  const waitArgs = opts.timeoutMs > 0 ? ['--wait', String(Math.max(1, Math.ceil(opts.timeoutMs / 1000)))] : ['--nonblock'];
-  const child = spawn('flock', ['--exclusive', ...waitArgs, '--conflict-exit-code', String(CONFLICT_EXIT), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+  const waitArgs =
+    opts.timeoutMs > 0 ? ['--wait', String(Math.max(1, Math.ceil(opts.timeoutMs / 1000)))] : ['--nonblock'];
+  const child = spawn('flock', ['--exclusive', ...waitArgs, '--conflict-exit-code', String(CONFLICT_EXIT), '3'], {
+    stdio: ['ignore', 'ignore', 'pipe', fd],
+  });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-1000)));
   const started = Date.now();
@@ -64,7 +67,9 @@ export async function lockStateDir(opts: StateLockOptions): Promise<StateLock> {
   }, opts.waitLogEveryMs ?? 5000);
   try {
     await new Promise<void>((resolve, reject) => {
-      child.once('error', (err) => reject(new StateLockError(`cannot run flock (util-linux) to lock ${file}: ${err.message}`, { cause: err })));
+      child.once('error', (err) =>
+        reject(new StateLockError(`cannot run flock (util-linux) to lock ${file}: ${err.message}`, { cause: err })),
+      );
       child.once('exit', (code, signal) => {
         if (code === 0) resolve();
         else if (code === CONFLICT_EXIT) {
@@ -74,7 +79,12 @@ export async function lockStateDir(opts: StateLockOptions): Promise<StateLock> {
                 'Only one node plugin may use a state dir: stop the other one (or raise --lock-timeout)',
             ),
           );
-        } else reject(new StateLockError(`flock on ${file} failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no output'}`));
+        } else
+          reject(
+            new StateLockError(
+              `flock on ${file} failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no output'}`,
+            ),
+          );
       });
     });
   } catch (err) {

@@ -121,7 +121,9 @@ export class StateStore {
     }
     const parsed = JSON.parse(text) as Partial<MounterState>;
     if (parsed.version !== STATE_VERSION || typeof parsed.shares !== 'object' || typeof parsed.targets !== 'object') {
-      throw new Error(`state file ${this.file} has an unknown format (version ${String(parsed.version)}); move it away to start clean`);
+      throw new Error(
+        `state file ${this.file} has an unknown format (version ${String(parsed.version)}); move it away to start clean`,
+      );
     }
     const state: MounterState = { version: STATE_VERSION, shares: parsed.shares ?? {}, targets: parsed.targets ?? {} };
     for (const share of Object.values(state.shares)) {
@@ -167,7 +169,8 @@ export class StateStore {
   /** Record a new share (no targets yet: addTarget links them). */
   putShare(share: ShareState): void {
     if (this.state.shares[share.id]) throw new Error(`share ${share.id} is already recorded`);
-    if (share.targets.length > 0) throw new Error(`share ${share.id} is recorded without targets; add them with addTarget`);
+    if (share.targets.length > 0)
+      throw new Error(`share ${share.id} is recorded without targets; add them with addTarget`);
     this.state.shares[share.id] = share;
   }
 
@@ -188,7 +191,8 @@ export class StateStore {
   addTarget(t: TargetState): void {
     const share = this.state.shares[t.shareId];
     if (!share) throw new Error(`target ${t.targetPath}: share ${t.shareId} is not recorded`);
-    if (t.shareKey !== share.key) throw new Error(`target ${t.targetPath}: share key does not match share ${t.shareId}`);
+    if (t.shareKey !== share.key)
+      throw new Error(`target ${t.targetPath}: share key does not match share ${t.shareId}`);
     this.removeTarget(t.targetPath);
     this.state.targets[t.targetPath] = t;
     share.targets.push(t.targetPath);

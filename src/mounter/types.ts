@@ -46,7 +46,15 @@ export interface VolumeUsage {
   message: string;
 }
 
-export type MountErrorKind = 'invalid-argument' | 'unauthenticated' | 'permission-denied' | 'not-found' | 'unavailable' | 'already-exists' | 'failed-precondition' | 'internal';
+export type MountErrorKind =
+  | 'invalid-argument'
+  | 'unauthenticated'
+  | 'permission-denied'
+  | 'not-found'
+  | 'unavailable'
+  | 'already-exists'
+  | 'failed-precondition'
+  | 'internal';
 
 /** A mount failure the node turns into a gRPC status. The message must say what to fix. */
 export class MountError extends Error {

@@ -52,7 +52,9 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
     forcePathStyle: opts.forcePathStyle ?? false,
     maxAttempts: opts.maxAttempts ?? 5,
     retryStrategy: new BoundedRetryStrategy(
-      opts.retryTimeoutMs !== undefined ? { budgetMs: opts.retryTimeoutMs, maxAttempts: opts.maxAttempts } : { maxAttempts: opts.maxAttempts ?? 5 },
+      opts.retryTimeoutMs !== undefined
+        ? { budgetMs: opts.retryTimeoutMs, maxAttempts: opts.maxAttempts }
+        : { maxAttempts: opts.maxAttempts ?? 5 },
     ),
     requestHandler: new NodeHttpHandler({
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
@@ -84,7 +86,8 @@ export function signDataBodiesUnsigned(client: S3Client): void {
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const req = args.request as { headers?: Record<string, string> };
-      if (DATA_BODY_COMMANDS.has(context.commandName ?? '') && req.headers) req.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      if (DATA_BODY_COMMANDS.has(context.commandName ?? '') && req.headers)
+        req.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
       return next(args);
     },
     { step: 'build', name: 'bucketmountUnsignedPayload' },

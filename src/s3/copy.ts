@@ -101,7 +101,12 @@ export function copyPartSize(size: number, requested = DEFAULT_COPY_PART_SIZE): 
 }
 
 /** Copy one object server-side: CopyObject up to the threshold, UploadPartCopy parts above it. */
-export async function copyObject(s3: S3Client, from: CopySource, to: CopyTarget, opts: CopyOptions = {}): Promise<void> {
+export async function copyObject(
+  s3: S3Client,
+  from: CopySource,
+  to: CopyTarget,
+  opts: CopyOptions = {},
+): Promise<void> {
   const payer = opts.requesterPays ? { RequestPayer: 'requester' as const } : {};
   const storage = opts.storageClass ? { StorageClass: opts.storageClass as StorageClass } : {};
   const threshold = Math.min(opts.multipartThreshold ?? MAX_COPY_SIZE, MAX_COPY_SIZE);
@@ -113,7 +118,16 @@ export async function copyObject(s3: S3Client, from: CopySource, to: CopyTarget,
     size = head.ContentLength ?? 0;
   }
   if (size <= threshold) {
-    await s3.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: source, MetadataDirective: 'COPY', ...payer, ...storage }));
+    await s3.send(
+      new CopyObjectCommand({
+        Bucket: to.bucket,
+        Key: to.key,
+        CopySource: source,
+        MetadataDirective: 'COPY',
+        ...payer,
+        ...storage,
+      }),
+    );
     return;
   }
   head ??= await s3.send(new HeadObjectCommand({ Bucket: from.bucket, Key: from.key, ...payer }));
@@ -135,7 +149,10 @@ export async function copyObject(s3: S3Client, from: CopySource, to: CopyTarget,
   );
   const uploadId = created.UploadId!;
   opts.uploads?.add(to.bucket, to.key, uploadId);
-  const ranges = Array.from({ length: Math.ceil(total / partSize) }, (_v, i) => ({ start: i * partSize, end: Math.min((i + 1) * partSize, total) - 1 }));
+  const ranges = Array.from({ length: Math.ceil(total / partSize) }, (_v, i) => ({
+    start: i * partSize,
+    end: Math.min((i + 1) * partSize, total) - 1,
+  }));
   try {
     const parts = await mapLimit(ranges, opts.partConcurrency ?? DEFAULT_COPY_PART_CONCURRENCY, async (r, i) => {
       const out = await copyPart(s3, {
@@ -148,7 +165,15 @@ export async function copyObject(s3: S3Client, from: CopySource, to: CopyTarget,
       });
       return { PartNumber: i + 1, ETag: out.ETag };
     });
-    await s3.send(new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId, MultipartUpload: { Parts: parts }, ...payer }));
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: to.bucket,
+        Key: to.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+        ...payer,
+      }),
+    );
     opts.uploads?.remove(uploadId);
   } catch (err) {
     try {

@@ -19,12 +19,19 @@ export function validatePrefix(prefix: string): string {
   if (prefix === '') return '';
   const bytes = Buffer.byteLength(prefix);
   if (bytes > MAX_PREFIX_BYTES) {
-    throw new S3NameError(`prefix ${quote(prefix)} is ${bytes} bytes, more than ${MAX_PREFIX_BYTES} (S3 keys are at most 1024 bytes and the prefix must leave room for file names)`);
+    throw new S3NameError(
+      `prefix ${quote(prefix)} is ${bytes} bytes, more than ${MAX_PREFIX_BYTES} (S3 keys are at most 1024 bytes and the prefix must leave room for file names)`,
+    );
   }
   if (CONTROL_CHARS.test(prefix)) throw new S3NameError(`prefix ${quote(prefix)} must not contain control characters`);
   if (!prefix.endsWith('/')) throw new S3NameError(`prefix ${quote(prefix)} must end with "/"`);
   if (prefix.startsWith('/')) throw new S3NameError(`prefix ${quote(prefix)} must not start with "/"`);
-  if (prefix.split('/').slice(0, -1).some((p) => p === '' || p === '.' || p === '..')) {
+  if (
+    prefix
+      .split('/')
+      .slice(0, -1)
+      .some((p) => p === '' || p === '.' || p === '..')
+  ) {
     throw new S3NameError(`prefix ${quote(prefix)} must not contain empty, "." or ".." segments`);
   }
   return prefix;
@@ -45,9 +52,13 @@ export function validateBucketName(bucket: string): string {
       `bucket name ${quote(bucket)} is not valid: 3-63 characters of lowercase letters, digits, "." and "-", starting and ending with a letter or digit`,
     );
   }
-  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(bucket)) throw new S3NameError(`bucket name ${quote(bucket)} is not valid: S3 bucket names must not be formatted as an IP address`);
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(bucket))
+    throw new S3NameError(
+      `bucket name ${quote(bucket)} is not valid: S3 bucket names must not be formatted as an IP address`,
+    );
   const start = RESERVED_BUCKET_PREFIXES.find((p) => bucket.startsWith(p));
-  if (start) throw new S3NameError(`bucket name ${quote(bucket)} is not valid: S3 reserves names starting with "${start}"`);
+  if (start)
+    throw new S3NameError(`bucket name ${quote(bucket)} is not valid: S3 reserves names starting with "${start}"`);
   const end = RESERVED_BUCKET_SUFFIXES.find((p) => bucket.endsWith(p));
   if (end) throw new S3NameError(`bucket name ${quote(bucket)} is not valid: S3 reserves names ending with "${end}"`);
   return bucket;

@@ -28,7 +28,17 @@ export interface RetryPolicyOptions {
   random?: () => number;
 }
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+]);
 
 class Token implements RetryToken {
   constructor(
@@ -48,9 +58,18 @@ class Token implements RetryToken {
 /** True for errors worth another attempt (pure; exported for unit tests). */
 export function isRetryable(info: RetryErrorInfo): boolean {
   if (info.errorType !== 'CLIENT_ERROR') return true;
-  const e = (info.error ?? {}) as { code?: string; name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const e = (info.error ?? {}) as {
+    code?: string;
+    name?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
   if (e.code !== undefined && NETWORK_CODES.has(e.code)) return true;
-  if (e.$metadata?.httpStatusCode === undefined && /socket hang up|ECONNRESET|ECONNREFUSED|aborted/i.test(e.message ?? '')) return true;
+  if (
+    e.$metadata?.httpStatusCode === undefined &&
+    /socket hang up|ECONNRESET|ECONNREFUSED|aborted/i.test(e.message ?? '')
+  )
+    return true;
   return false;
 }
 
@@ -90,7 +109,8 @@ export class BoundedRetryStrategy implements RetryStrategyV2 {
     const retry = token.getRetryCount() + 1;
     if (retry >= this.maxAttempts || !isRetryable(info)) return undefined;
     let delay = backoffDelay(retry, info.errorType === 'THROTTLING' ? this.throttle : this.base, this.max, this.random);
-    if (info.retryAfterHint instanceof Date) delay = Math.max(delay, Math.min(info.retryAfterHint.getTime() - Date.now(), this.max));
+    if (info.retryAfterHint instanceof Date)
+      delay = Math.max(delay, Math.min(info.retryAfterHint.getTime() - Date.now(), this.max));
     if (this.opts.budgetMs !== undefined) {
       const started = token instanceof Token ? token.startedAt : this.now();
       const left = started + this.opts.budgetMs - this.now();
@@ -126,14 +146,21 @@ function errorTypeOf(err: unknown): RetryErrorType {
  * for requests the SDK does not retry itself (a streamed body can be read only once, so each
  * attempt builds a fresh request). Throws the last error.
  */
-export async function retryByTime<T>(strategy: BoundedRetryStrategy, attempt: () => Promise<T>, sleep = defaultSleep): Promise<T> {
+export async function retryByTime<T>(
+  strategy: BoundedRetryStrategy,
+  attempt: () => Promise<T>,
+  sleep = defaultSleep,
+): Promise<T> {
   let token = await strategy.acquireInitialRetryToken();
   for (;;) {
     try {
       return await attempt();
     } catch (err) {
       try {
-        token = await strategy.refreshRetryTokenForRetry(token, { errorType: errorTypeOf(err), error: err as RetryErrorInfo['error'] });
+        token = await strategy.refreshRetryTokenForRetry(token, {
+          errorType: errorTypeOf(err),
+          error: err as RetryErrorInfo['error'],
+        });
       } catch {
         throw err;
       }

@@ -17,7 +17,11 @@ export interface AtomicWriteOptions {
 const tempPathFor = (file: string): string => `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
 
 /** Replace `file` with `data` atomically. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, opts: AtomicWriteOptions): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  opts: AtomicWriteOptions,
+): Promise<void> {
   const tmp = tempPathFor(file);
   try {
     const fh = await open(tmp, 'wx', opts.mode);
@@ -42,7 +46,7 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, opt
     const fd = openSync(tmp, 'wx', opts.mode);
     try {
       const buf = typeof data === 'string' ? Buffer.from(data) : data;
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off);
       fchmodSync(fd, opts.mode);
       if (opts.fsync) fsyncSync(fd);
     } finally {

@@ -48,12 +48,18 @@ function drawPanel(r: Raster, x: number, y: number, title: string, bars: Bar[]):
 
 function rowBars(w: WorkloadInfo, systems: SystemResult[]): Bar[] {
   const present = systems.filter((s) => s.rows[w.id] !== undefined);
-  const speed = (v: number | undefined): number | undefined => (v === undefined ? undefined : w.unit === 'MiB/s' ? v : 1 / v);
+  const speed = (v: number | undefined): number | undefined =>
+    v === undefined ? undefined : w.unit === 'MiB/s' ? v : 1 / v;
   const best = Math.max(0, ...present.map((s) => speed(displayValue(w, s.rows[w.id])) ?? 0));
   return present.map((s) => {
     const v = displayValue(w, s.rows[w.id]);
     const sp = speed(v);
-    return { name: s.name, value: v, frac: sp !== undefined && best > 0 ? sp / best : 0, label: v === undefined ? 'failed' : formatValue(w, v) };
+    return {
+      name: s.name,
+      value: v,
+      frac: sp !== undefined && best > 0 ? sp / best : 0,
+      label: v === undefined ? 'failed' : formatValue(w, v),
+    };
   });
 }
 
@@ -61,22 +67,35 @@ export function renderChart(res: BenchResults, titles: Record<string, string>): 
   const panels: { title: string; bars: Bar[] }[] = [];
   for (const w of WORKLOADS) {
     const bars = rowBars(w, res.systems);
-    if (bars.length) panels.push({ title: `${titles[w.id] ?? w.title} (${w.unit === 'MiB/s' ? 'higher' : 'lower'}=better)`, bars });
+    if (bars.length)
+      panels.push({ title: `${titles[w.id] ?? w.title} (${w.unit === 'MiB/s' ? 'higher' : 'lower'}=better)`, bars });
   }
   const mem = res.systems.filter((s) => s.peakRssKiB !== undefined && s.name !== 'fuse-ceiling');
   const maxMem = Math.max(1, ...mem.map((s) => s.peakRssKiB!));
   panels.push({
     title: 'peak rss of the mount process (mib)',
-    bars: mem.map((s) => ({ name: s.name, value: s.peakRssKiB, frac: s.peakRssKiB! / maxMem, label: `${(s.peakRssKiB! / 1024).toFixed(0)} mib` })),
+    bars: mem.map((s) => ({
+      name: s.name,
+      value: s.peakRssKiB,
+      frac: s.peakRssKiB! / maxMem,
+      label: `${(s.peakRssKiB! / 1024).toFixed(0)} mib`,
+    })),
   });
   const cols = 2;
   const rows = Math.ceil(panels.length / cols);
   const rowH: number[] = [];
-  for (let i = 0; i < rows; i++) rowH.push(Math.max(...panels.slice(i * cols, i * cols + cols).map((p) => panelHeight(p.bars.length))));
+  for (let i = 0; i < rows; i++)
+    rowH.push(Math.max(...panels.slice(i * cols, i * cols + cols).map((p) => panelHeight(p.bars.length))));
   const header = 40;
   const height = header + rowH.reduce((a, b) => a + b, 0) + 10;
   const r = new Raster(cols * PANEL_W + 20, height);
-  r.text(10, 10, `bucketmount benchmark ${res.date.slice(0, 10)} - bar length = speed relative to the fastest in each panel`, INK, 2);
+  r.text(
+    10,
+    10,
+    `bucketmount benchmark ${res.date.slice(0, 10)} - bar length = speed relative to the fastest in each panel`,
+    INK,
+    2,
+  );
   let y = header;
   for (let i = 0; i < rows; i++) {
     for (let c = 0; c < cols; c++) {

@@ -95,24 +95,57 @@ async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
-export async function putSmall(client: S3Client, bucket: string, keys: string[], size: number, width = 32): Promise<void> {
+export async function putSmall(
+  client: S3Client,
+  bucket: string,
+  keys: string[],
+  size: number,
+  width = 32,
+): Promise<void> {
   const body = randomFillSync(Buffer.alloc(size));
   await pool(keys, width, async (Key) => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: body }));
   });
 }
 
-export async function uploadBig(client: S3Client, bucket: string, key: string, sizeMiB: number, partSizeMiB: number, queueSize: number): Promise<void> {
-  await new Upload({ client, params: { Bucket: bucket, Key: key, Body: patternStream(sizeMiB) }, partSize: partSizeMiB * MiB, queueSize }).done();
+export async function uploadBig(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  sizeMiB: number,
+  partSizeMiB: number,
+  queueSize: number,
+): Promise<void> {
+  await new Upload({
+    client,
+    params: { Bucket: bucket, Key: key, Body: patternStream(sizeMiB) },
+    partSize: partSizeMiB * MiB,
+    queueSize,
+  }).done();
 }
 
 /** Create every object the read and metadata workloads need. */
-export async function populate(client: S3Client, bucket: string, o: BenchOptions, log: (m: string) => void): Promise<void> {
+export async function populate(
+  client: S3Client,
+  bucket: string,
+  o: BenchOptions,
+  log: (m: string) => void,
+): Promise<void> {
   log(`populate: ${BIG_KEY} (${o.sizeMiB} MiB)`);
   await uploadBig(client, bucket, BIG_KEY, o.sizeMiB, 16, 8);
   log(`populate: ${o.listCount} objects under ${LIST_DIR}/, ${o.treeCount} under ${TREE_DIR}/`);
-  await putSmall(client, bucket, Array.from({ length: o.listCount }, (_v, i) => listKey(i)), 1024);
-  await putSmall(client, bucket, Array.from({ length: o.treeCount }, (_v, i) => treeKey(i)), 1024);
+  await putSmall(
+    client,
+    bucket,
+    Array.from({ length: o.listCount }, (_v, i) => listKey(i)),
+    1024,
+  );
+  await putSmall(
+    client,
+    bucket,
+    Array.from({ length: o.treeCount }, (_v, i) => treeKey(i)),
+    1024,
+  );
 }
 
 /** Delete every object under `prefix` (ListObjectsV2 + DeleteObjects in batches of 1000). */
@@ -120,7 +153,8 @@ export async function deletePrefix(client: S3Client, bucket: string, prefix: str
   let n = 0;
   for await (const page of listPages(client, { bucket, prefix })) {
     const objs = page.contents.map((c) => ({ Key: c.key }));
-    if (objs.length) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objs, Quiet: true } }));
+    if (objs.length)
+      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objs, Quiet: true } }));
     n += objs.length;
   }
   return n;

@@ -23,7 +23,9 @@ const cpuOf = (pid: number): number => {
   return (Number(f[11]) + Number(f[12])) / 100;
 };
 try {
-  await minio.client.send(new PutObjectCommand({ Bucket: 'layers', Key: 'big.bin', Body: patternBytes(sizeMiB * 1024 * 1024, 5) }));
+  await minio.client.send(
+    new PutObjectCommand({ Bucket: 'layers', Key: 'big.bin', Body: patternBytes(sizeMiB * 1024 * 1024, 5) }),
+  );
   for (let r = 0; r < rounds; r++) {
     for (const layer of layers) {
       const mb = await mountBucket({ minio, bucket: 'layers', flags: [`--fuse-layer=${layer}`] });
@@ -47,5 +49,7 @@ try {
 }
 const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 for (const l of layers) {
-  process.stdout.write(`${l}: median ${median(results[l]!).toFixed(0)} MB/s, ${median(cpu[l]!).toFixed(2)} CPU s, over ${rounds} cold reads of ${sizeMiB} MiB\n`);
+  process.stdout.write(
+    `${l}: median ${median(results[l]!).toFixed(0)} MB/s, ${median(cpu[l]!).toFixed(2)} CPU s, over ${rounds} cold reads of ${sizeMiB} MiB\n`,
+  );
 }

@@ -19,12 +19,23 @@ if (!mnt || sizeArg === undefined || !/^\d+$/.test(sizeArg) || !['fuse-native', 
 }
 const size = Number(sizeArg);
 const now = new Date();
-const stat = (mode: number, bytes: number): FuseStat => ({ mode, uid: 0, gid: 0, size: bytes, mtime: now, atime: now, ctime: now, nlink: 1 });
+const stat = (mode: number, bytes: number): FuseStat => ({
+  mode,
+  uid: 0,
+  gid: 0,
+  size: bytes,
+  mtime: now,
+  atime: now,
+  ctime: now,
+  nlink: 1,
+});
 
 class ZeroFuse extends Fuse {
   /** The same transfer sizes as the real mount, so this is its ceiling. */
   override _fuseOptions(): string {
-    return '-o' + ['fsname=zerofs', 'subtype=zerofs', 'max_read=131072', 'big_writes', 'max_write=131072', 'ro'].join(',');
+    return (
+      '-o' + ['fsname=zerofs', 'subtype=zerofs', 'max_read=131072', 'big_writes', 'max_write=131072', 'ro'].join(',')
+    );
   }
 }
 
@@ -35,7 +46,8 @@ const ops: FuseOps = {
     cb(ENOENT);
   },
   readdir(path, cb) {
-    if (path === '/') return cb(0, ['.', '..', 'zero'], [stat(0o40755, 4096), stat(0o40755, 4096), stat(0o100444, size)]);
+    if (path === '/')
+      return cb(0, ['.', '..', 'zero'], [stat(0o40755, 4096), stat(0o40755, 4096), stat(0o100444, size)]);
     cb(ENOENT);
   },
   open(path, _flags, cb) {
@@ -60,13 +72,34 @@ const ops: FuseOps = {
     cb(0);
   },
   statfs(_path, cb) {
-    cb(0, { bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 0, namemax: 255 });
+    cb(0, {
+      bsize: 4096,
+      frsize: 4096,
+      blocks: 0,
+      bfree: 0,
+      bavail: 0,
+      files: 0,
+      ffree: 0,
+      favail: 0,
+      fsid: 0,
+      flag: 0,
+      namemax: 255,
+    });
   },
 };
 
 let stop: () => void;
 if (layer === 'fuse3') {
-  const cfg = { ...MOUNT_DEFAULTS, bucket: 'zerofs', prefix: '', mountPoint: mnt, uid: 0, gid: 0, readOnly: true, allowOther: false } as MountConfig;
+  const cfg = {
+    ...MOUNT_DEFAULTS,
+    bucket: 'zerofs',
+    prefix: '',
+    mountPoint: mnt,
+    uid: 0,
+    gid: 0,
+    readOnly: true,
+    allowOther: false,
+  } as MountConfig;
   const m = new Fuse3Mount(mnt, ops, cfg, createLogger({ level: 'error' }));
   try {
     m.mount();

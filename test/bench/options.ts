@@ -74,14 +74,19 @@ export class BenchArgsError extends Error {
 
 function posInt(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new BenchArgsError(`--${name} must be a positive whole number, got "${v}"`);
+  if (!/^\d+$/.test(v) || Number(v) < 1)
+    throw new BenchArgsError(`--${name} must be a positive whole number, got "${v}"`);
   return Number(v);
 }
 
 export function parsePeers(v: string): PeerName[] {
-  const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of names) {
-    if (!(PEER_NAMES as readonly string[]).includes(n)) throw new BenchArgsError(`unknown peer "${n}" (known: ${PEER_NAMES.join(', ')})`);
+    if (!(PEER_NAMES as readonly string[]).includes(n))
+      throw new BenchArgsError(`unknown peer "${n}" (known: ${PEER_NAMES.join(', ')})`);
   }
   return names as PeerName[];
 }

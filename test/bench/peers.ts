@@ -88,7 +88,12 @@ export function findBinary(name: string): string | undefined {
 
 function versionLine(bin: string, args: string[]): string {
   const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 10_000 });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n').find((l) => l.trim())?.trim() ?? '?';
+  return (
+    `${r.stdout ?? ''}${r.stderr ?? ''}`
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim() ?? '?'
+  );
 }
 
 /** Every server process started here (each also killed and lazily unmounted if the bench process dies). */
@@ -113,7 +118,14 @@ export async function unmountAll(): Promise<void> {
 type StopStyle = 'sigterm' | 'fusermount';
 
 /** Spawn a foreground FUSE server and wait until `dir` is a serving FUSE mount. */
-async function spawnMount(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, dir: string, stop: StopStyle): Promise<ActiveMount> {
+async function spawnMount(
+  name: string,
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  dir: string,
+  stop: StopStyle,
+): Promise<ActiveMount> {
   mkdirSync(dir, { recursive: true });
   const proc = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const entry = { proc, dir };
@@ -152,7 +164,9 @@ async function spawnMount(name: string, cmd: string, args: string[], env: NodeJS
   while (true) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
       await unmount();
-      throw new Error(`${name} exited (code ${proc.exitCode}, signal ${proc.signalCode}) before serving: ${output.slice(-2000)}`);
+      throw new Error(
+        `${name} exited (code ${proc.exitCode}, signal ${proc.signalCode}) before serving: ${output.slice(-2000)}`,
+      );
     }
     if (isFuseMounted(dir)) {
       const r = spawnSync('stat', ['-c', '%F', dir], { encoding: 'utf8', timeout: 10_000 });
@@ -170,7 +184,8 @@ async function spawnMount(name: string, cmd: string, args: string[], env: NodeJS
 const ours: MountTool = {
   name: 'ours',
   unavailable: () => (existsSync(MOUNT_BIN) ? undefined : `${MOUNT_BIN} missing (run npm run build)`),
-  describe: () => 'bucketmount (this repo), defaults: `--part-size 8` MiB, 4 parts in flight, prefetch up to 64 MiB per handle, `--metadata-ttl 1`',
+  describe: () =>
+    'bucketmount (this repo), defaults: `--part-size 8` MiB, 4 parts in flight, prefetch up to 64 MiB per handle, `--metadata-ttl 1`',
   mount(t, dir, o = {}) {
     const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
     const args = [
@@ -194,11 +209,24 @@ const ours: MountTool = {
 const s3fs: MountTool = {
   name: 's3fs',
   unavailable: () => (findBinary('s3fs') ? undefined : 's3fs not installed (apt-get install s3fs)'),
-  describe: () => `${versionLine('s3fs', ['--version'])}; \`-o use_path_request_style\`, otherwise defaults (no local cache)`,
+  describe: () =>
+    `${versionLine('s3fs', ['--version'])}; \`-o use_path_request_style\`, otherwise defaults (no local cache)`,
   mount(t, dir) {
     const passwd = join(t.workDir, 's3fs.passwd');
     writeFileSync(passwd, `${t.accessKey}:${t.secretKey}\n`, { mode: 0o600 });
-    const args = [t.bucket, dir, '-f', '-o', `url=${t.endpoint}`, '-o', 'use_path_request_style', '-o', `passwd_file=${passwd}`, '-o', `endpoint=${t.region}`];
+    const args = [
+      t.bucket,
+      dir,
+      '-f',
+      '-o',
+      `url=${t.endpoint}`,
+      '-o',
+      'use_path_request_style',
+      '-o',
+      `passwd_file=${passwd}`,
+      '-o',
+      `endpoint=${t.region}`,
+    ];
     return spawnMount('s3fs', findBinary('s3fs')!, args, baseEnv(), dir, 'fusermount');
   },
 };
@@ -229,7 +257,10 @@ const rclone: MountTool = {
 function goPeer(name: 'goofys' | 'geesefs'): MountTool {
   return {
     name,
-    unavailable: () => (findBinary(name) ? undefined : `${name} did not build: the Go module proxy here refuses its module (see scripts/setup.d/bench.sh)`),
+    unavailable: () =>
+      findBinary(name)
+        ? undefined
+        : `${name} did not build: the Go module proxy here refuses its module (see scripts/setup.d/bench.sh)`,
     describe: () => `${name} ${versionLine(findBinary(name) ?? name, ['--version'])}; defaults`,
     mount(t, dir) {
       const args = ['-f', '--endpoint', t.endpoint, '--region', t.region, t.bucket, dir];
@@ -238,7 +269,13 @@ function goPeer(name: 'goofys' | 'geesefs'): MountTool {
   };
 }
 
-export const PEERS: Record<PeerName, MountTool> = { ours, s3fs, rclone, goofys: goPeer('goofys'), geesefs: goPeer('geesefs') };
+export const PEERS: Record<PeerName, MountTool> = {
+  ours,
+  s3fs,
+  rclone,
+  goofys: goPeer('goofys'),
+  geesefs: goPeer('geesefs'),
+};
 
 /** The no-op fuse-native file system serving one file `/zero` of zeros: the FUSE read ceiling. */
 export const ZERO_FS: MountTool = {

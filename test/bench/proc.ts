@@ -15,7 +15,12 @@ export interface CommandResult {
 }
 
 /** Run `cmd args`, counting stdout lines; SIGKILL after timeoutMs. Never throws for exit codes. */
-export function runCommand(cmd: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<CommandResult> {
+export function runCommand(
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+  env?: NodeJS.ProcessEnv,
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
     let lines = 0;

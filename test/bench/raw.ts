@@ -33,7 +33,11 @@ export async function rawSeqRead(c: S3Client, bucket: string, key: string): Prom
   const check = new BlockChecker();
   for await (const chunk of out.Body as Readable) check.feed(chunk as Buffer);
   const seconds = secondsSince(t0);
-  return { seconds, bytes: check.bytes, error: check.mismatches ? `${check.mismatches} blocks with wrong content` : undefined };
+  return {
+    seconds,
+    bytes: check.bytes,
+    error: check.mismatches ? `${check.mismatches} blocks with wrong content` : undefined,
+  };
 }
 
 export async function rawTtfb(c: S3Client, bucket: string, key: string): Promise<Measurement> {
@@ -46,7 +50,14 @@ export async function rawTtfb(c: S3Client, bucket: string, key: string): Promise
   return { seconds, bytes: 1 };
 }
 
-export async function rawRandomReads(c: S3Client, bucket: string, key: string, size: number, n: number, seed: number): Promise<Measurement> {
+export async function rawRandomReads(
+  c: S3Client,
+  bucket: string,
+  key: string,
+  size: number,
+  n: number,
+  seed: number,
+): Promise<Measurement> {
   const rng = new Rng(seed);
   const blocks = Math.floor(size / 4096);
   const t0 = performance.now();
@@ -59,9 +70,21 @@ export async function rawRandomReads(c: S3Client, bucket: string, key: string, s
   return { seconds: secondsSince(t0), ops: n, bytes: n * 4096 };
 }
 
-export async function rawSeqWrite(c: S3Client, bucket: string, key: string, sizeMiB: number, partSizeMiB: number, queueSize: number): Promise<Measurement> {
+export async function rawSeqWrite(
+  c: S3Client,
+  bucket: string,
+  key: string,
+  sizeMiB: number,
+  partSizeMiB: number,
+  queueSize: number,
+): Promise<Measurement> {
   const t0 = performance.now();
-  await new Upload({ client: c, params: { Bucket: bucket, Key: key, Body: patternStream(sizeMiB) }, partSize: partSizeMiB * MiB, queueSize }).done();
+  await new Upload({
+    client: c,
+    params: { Bucket: bucket, Key: key, Body: patternStream(sizeMiB) },
+    partSize: partSizeMiB * MiB,
+    queueSize,
+  }).done();
   return { seconds: secondsSince(t0), bytes: sizeMiB * MiB };
 }
 
@@ -69,7 +92,8 @@ export async function rawSeqWrite(c: S3Client, bucket: string, key: string, size
 export async function rawList(c: S3Client, bucket: string, prefix: string, delimiter?: string): Promise<Measurement> {
   const t0 = performance.now();
   let n = 0;
-  for await (const page of listPages(c, { bucket, prefix, delimiter })) n += page.contents.length + page.commonPrefixes.length;
+  for await (const page of listPages(c, { bucket, prefix, delimiter }))
+    n += page.contents.length + page.commonPrefixes.length;
   return { seconds: secondsSince(t0), ops: n };
 }
 

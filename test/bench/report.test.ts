@@ -20,7 +20,12 @@ test('speedup: higher throughput and lower time both count as faster', () => {
 });
 
 test('mergeRounds picks the median round per row and keeps every sample', () => {
-  const r = (s: number, rss: number): SystemResult => ({ name: 'x', available: true, rows: { lsDir: { seconds: s } }, peakRssKiB: rss });
+  const r = (s: number, rss: number): SystemResult => ({
+    name: 'x',
+    available: true,
+    rows: { lsDir: { seconds: s } },
+    peakRssKiB: rss,
+  });
   const failed: SystemResult = { name: 'x', available: true, rows: { lsDir: { seconds: 0, error: 'boom' } } };
   const m = mergeRounds([r(3, 10), r(1, 30), failed, r(2, 20)]);
   assert.equal(m.rows.lsDir?.seconds, 2);
@@ -34,7 +39,8 @@ test('updateBenchDoc replaces only the generated block inside the bench section'
   const dir = mkdtempSync(join(tmpdir(), 'bench-doc-'));
   try {
     const file = join(dir, 'benchmarks.md');
-    const before = 'intro\n<!-- section:bench -->\n## Benchmarks\nhand-written\n<!-- bench:table -->\nold\n<!-- /bench:table -->\nanalysis\n<!-- /section:bench -->\nafter\n';
+    const before =
+      'intro\n<!-- section:bench -->\n## Benchmarks\nhand-written\n<!-- bench:table -->\nold\n<!-- /bench:table -->\nanalysis\n<!-- /section:bench -->\nafter\n';
     writeFileSync(file, before);
     updateBenchDoc(file, 'new table');
     const after = readFileSync(file, 'utf8');

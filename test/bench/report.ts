@@ -3,7 +3,15 @@
 // (only the generated block between `<!-- bench:table -->` markers inside the bench section).
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { BenchOptions } from './options.js';
-import { displayValue, speedup, WORKLOADS, type BenchResults, type SystemResult, type WorkloadId, type WorkloadInfo } from './results.js';
+import {
+  displayValue,
+  speedup,
+  WORKLOADS,
+  type BenchResults,
+  type SystemResult,
+  type WorkloadId,
+  type WorkloadInfo,
+} from './results.js';
 
 export function formatValue(w: WorkloadInfo, v: number): string {
   if (w.unit === 'MiB/s') return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} MiB/s`;
@@ -53,7 +61,14 @@ export function markdownTable(res: BenchResults, o: BenchOptions): string {
   const ours = find(res, 'ours');
   const peers = res.systems.filter((s) => s.available && !['raw SDK', 'fuse-ceiling', 'ours'].includes(s.name));
   const footnotes: string[] = [];
-  const head = ['workload', 'raw SDK', 'FUSE ceiling', '**ours**', 'ours ÷ raw', ...peers.map((p) => `${p.name} (ours ×)`)];
+  const head = [
+    'workload',
+    'raw SDK',
+    'FUSE ceiling',
+    '**ours**',
+    'ours ÷ raw',
+    ...peers.map((p) => `${p.name} (ours ×)`),
+  ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_h, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
   for (const w of WORKLOADS) {
     const ov = displayValue(w, ours?.rows[w.id]);
@@ -73,12 +88,23 @@ export function markdownTable(res: BenchResults, o: BenchOptions): string {
     ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
-  const rss = (s: SystemResult | undefined): string => (s?.peakRssKiB ? `${(s.peakRssKiB / 1024).toFixed(0)} MiB` : '–');
-  lines.push(`| ${['peak RSS of the mount process', '–', rss(ceiling), `**${rss(ours)}**`, '–', ...peers.map((p) => rss(p))].join(' | ')} |`);
+  const rss = (s: SystemResult | undefined): string =>
+    s?.peakRssKiB ? `${(s.peakRssKiB / 1024).toFixed(0)} MiB` : '–';
+  lines.push(
+    `| ${['peak RSS of the mount process', '–', rss(ceiling), `**${rss(ours)}**`, '–', ...peers.map((p) => rss(p))].join(' | ')} |`,
+  );
   const out = [lines.join('\n'), ''];
-  out.push('"ours ÷ raw": ours\' speed as a share of the raw SDK doing the same requests (100% = as fast as the SDK alone). "(ours ×)": how many times faster ours is than that peer on the row (above 1 = ours faster).');
+  out.push(
+    '"ours ÷ raw": ours\' speed as a share of the raw SDK doing the same requests (100% = as fast as the SDK alone). "(ours ×)": how many times faster ours is than that peer on the row (above 1 = ours faster).',
+  );
   const spread = spreadLines(res, titles);
-  if (spread.length) out.push('', 'Spread across rounds (min – max of the per-round values; the table shows the median):', '', ...spread);
+  if (spread.length)
+    out.push(
+      '',
+      'Spread across rounds (min – max of the per-round values; the table shows the median):',
+      '',
+      ...spread,
+    );
   const skipped = res.systems.filter((s) => !s.available);
   if (skipped.length) out.push('', `Not measured: ${skipped.map((s) => `${s.name} (${s.reason})`).join('; ')}.`);
   if (footnotes.length) out.push('', ...footnotes.map((f, i) => `[${i + 1}] ${f}`));
@@ -88,7 +114,10 @@ export function markdownTable(res: BenchResults, o: BenchOptions): string {
 function spreadLines(res: BenchResults, titles: Record<WorkloadId, string>): string[] {
   const systems = res.systems.filter((s) => Object.values(s.rows).some((m) => m?.samples && m.samples.length > 1));
   if (!systems.length) return [];
-  const lines = [`| workload | ${systems.map((s) => s.name).join(' | ')} |`, `|---|${systems.map(() => '---:').join('|')}|`];
+  const lines = [
+    `| workload | ${systems.map((s) => s.name).join(' | ')} |`,
+    `|---|${systems.map(() => '---:').join('|')}|`,
+  ];
   for (const w of WORKLOADS) {
     const cells = systems.map((s) => {
       const v = (s.rows[w.id]?.samples ?? []).filter((x) => Number.isFinite(x));
@@ -113,7 +142,11 @@ export function checkTargets(res: BenchResults): TargetCheck[] {
   const share = (id: WorkloadId, min: number, label: string): void => {
     const w = WORKLOADS.find((x) => x.id === id)!;
     const r = speedup(w, displayValue(w, ours?.rows[id]), displayValue(w, raw?.rows[id]));
-    checks.push({ target: label, met: r === undefined ? undefined : r >= min, detail: r === undefined ? 'not measured' : `${(r * 100).toFixed(0)}%` });
+    checks.push({
+      target: label,
+      met: r === undefined ? undefined : r >= min,
+      detail: r === undefined ? 'not measured' : `${(r * 100).toFixed(0)}%`,
+    });
   };
   share('seqRead', 0.9, 'seq read ≥ 90% of raw GET');
   share('seqWrite', 0.8, 'seq write ≥ 80% of raw multipart PUT');
@@ -132,24 +165,41 @@ export function checkTargets(res: BenchResults): TargetCheck[] {
       }
       if (x < 2) short.push(`${w.id} ${x.toFixed(2)}×`);
     }
-    checks.push({ target: `≥ 2× ${peer} on every row`, met: short.length === 0, detail: short.length ? `short: ${short.join(', ')}` : 'all rows' });
+    checks.push({
+      target: `≥ 2× ${peer} on every row`,
+      met: short.length === 0,
+      detail: short.length ? `short: ${short.join(', ')}` : 'all rows',
+    });
   }
   const goofys = find(res, 'goofys');
-  if (!goofys?.available) checks.push({ target: 'listing rows faster than goofys', met: undefined, detail: `goofys not measured (${goofys?.reason ?? 'not requested'})` });
+  if (!goofys?.available)
+    checks.push({
+      target: 'listing rows faster than goofys',
+      met: undefined,
+      detail: `goofys not measured (${goofys?.reason ?? 'not requested'})`,
+    });
   else {
     const short = (['lsDir', 'findTree'] as const).filter((id) => {
       const w = WORKLOADS.find((x) => x.id === id)!;
       const x = speedup(w, displayValue(w, ours?.rows[id]), displayValue(w, goofys.rows[id]));
       return x === undefined || x <= 1;
     });
-    checks.push({ target: 'listing rows faster than goofys', met: short.length === 0, detail: short.length ? `not on ${short.join(', ')}` : 'yes' });
+    checks.push({
+      target: 'listing rows faster than goofys',
+      met: short.length === 0,
+      detail: short.length ? `not on ${short.join(', ')}` : 'yes',
+    });
   }
   return checks;
 }
 
 export function targetsMarkdown(checks: TargetCheck[]): string {
   const mark = (m: boolean | undefined): string => (m === undefined ? 'not measured' : m ? 'met' : '**not met**');
-  return ['| target | this run | |', '|---|---|---|', ...checks.map((c) => `| ${c.target} | ${mark(c.met)} | ${c.detail} |`)].join('\n');
+  return [
+    '| target | this run | |',
+    '|---|---|---|',
+    ...checks.map((c) => `| ${c.target} | ${mark(c.met)} | ${c.detail} |`),
+  ].join('\n');
 }
 
 export function machineLine(res: BenchResults): string {
@@ -165,7 +215,8 @@ export function updateBenchDoc(docPath: string, generated: string): void {
   const text = readFileSync(docPath, 'utf8');
   const start = text.indexOf('<!-- section:bench -->');
   const end = text.indexOf('<!-- /section:bench -->');
-  if (start === -1 || end === -1 || end < start) throw new Error(`${docPath} has no <!-- section:bench --> … <!-- /section:bench --> markers`);
+  if (start === -1 || end === -1 || end < start)
+    throw new Error(`${docPath} has no <!-- section:bench --> … <!-- /section:bench --> markers`);
   let section = text.slice(start, end);
   const block = `${TABLE_START}\n${generated}\n${TABLE_END}`;
   const ts = section.indexOf(TABLE_START);

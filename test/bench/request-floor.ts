@@ -5,7 +5,13 @@
 // retries, no XML parsing). The minimal client's time per request is about what any sequential
 // client on this machine needs, so it bounds rows that wait for one request per file (create,
 // cp -r, rm -r, random reads). Prints a Markdown table; asserts nothing.
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { Agent, request } from 'node:http';
@@ -45,20 +51,43 @@ class NodeSha256 {
 /** One S3 request with node:http, signed by the SDK's signer; resolves with the status code. */
 type MinimalRequest = (method: string, key: string, body?: Buffer, headers?: Record<string, string>) => Promise<number>;
 
-function minimalClient(endpoint: string, region: string, accessKeyId: string, secretAccessKey: string): { send: MinimalRequest; close: () => void } {
+function minimalClient(
+  endpoint: string,
+  region: string,
+  accessKeyId: string,
+  secretAccessKey: string,
+): { send: MinimalRequest; close: () => void } {
   const url = new URL(endpoint);
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
-  const signer = new SignatureV4({ credentials: { accessKeyId, secretAccessKey }, region, service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+  const signer = new SignatureV4({
+    credentials: { accessKeyId, secretAccessKey },
+    region,
+    service: 's3',
+    sha256: NodeSha256,
+    uriEscapePath: false,
+    applyChecksum: false,
+  });
   const send: MinimalRequest = async (method, key, body, extra = {}) => {
     const headers: Record<string, string> = { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...extra };
     if (body) headers['content-length'] = String(body.length);
     const path = `/${BUCKET}/${key}`;
-    const signed = await signer.sign({ method, protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path, query: {}, headers });
+    const signed = await signer.sign({
+      method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      port: Number(url.port),
+      path,
+      query: {},
+      headers,
+    });
     return new Promise<number>((resolve, reject) => {
-      const req = request({ agent, method, host: url.hostname, port: url.port, path, headers: signed.headers }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = request(
+        { agent, method, host: url.hostname, port: url.port, path, headers: signed.headers },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -86,7 +115,12 @@ async function sdkTimes(s3: S3Client, n: number, prefix: string, body: Buffer): 
   };
 }
 
-async function minimalTimes(send: MinimalRequest, n: number, prefix: string, body: Buffer): Promise<Record<Op, number>> {
+async function minimalTimes(
+  send: MinimalRequest,
+  n: number,
+  prefix: string,
+  body: Buffer,
+): Promise<Record<Op, number>> {
   const key = (i: number): string => `${prefix}/${i < 0 ? 'warm' : i}`;
   const ok = async (p: Promise<number>, want: number): Promise<void> => {
     const status = await p;

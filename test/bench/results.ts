@@ -12,7 +12,8 @@ export interface Measurement {
   samples?: number[];
 }
 
-export type WorkloadId = 'seqRead' | 'seqWrite' | 'ttfb' | 'randRead' | 'lsDir' | 'findTree' | 'createSmall' | 'cpSmall' | 'rmSmall';
+export type WorkloadId =
+  'seqRead' | 'seqWrite' | 'ttfb' | 'randRead' | 'lsDir' | 'findTree' | 'createSmall' | 'cpSmall' | 'rmSmall';
 
 export interface WorkloadInfo {
   id: WorkloadId;
@@ -73,7 +74,8 @@ export function speedup(w: WorkloadInfo, a: number | undefined, b: number | unde
 export function mergeRounds(rounds: SystemResult[]): SystemResult {
   const first = rounds[0]!;
   const merged: SystemResult = { ...first, rows: {} };
-  for (const r of rounds) if (r.peakRssKiB !== undefined) merged.peakRssKiB = Math.max(merged.peakRssKiB ?? 0, r.peakRssKiB);
+  for (const r of rounds)
+    if (r.peakRssKiB !== undefined) merged.peakRssKiB = Math.max(merged.peakRssKiB ?? 0, r.peakRssKiB);
   for (const w of WORKLOADS) {
     const ok = rounds
       .map((r) => r.rows[w.id])

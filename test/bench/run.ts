@@ -32,7 +32,11 @@ function machine(minioBin: string): BenchResults['machine'] {
     memGiB: Math.round(totalmem() / 2 ** 30),
     kernel: release(),
     node: process.version,
-    minio: (v.stdout ?? '').split('\n')[0]?.replace(/^minio version /, 'MinIO ').trim() || 'MinIO',
+    minio:
+      (v.stdout ?? '')
+        .split('\n')[0]
+        ?.replace(/^minio version /, 'MinIO ')
+        .trim() || 'MinIO',
   };
 }
 
@@ -41,7 +45,11 @@ function ensureGoPeers(o: BenchOptions): void {
   const missing = o.peers.filter((p) => (p === 'goofys' || p === 'geesefs') && !findBinary(p));
   if (!missing.length || o.smoke) return;
   log.info('trying to install missing peers', { missing });
-  spawnSync('bash', [join(REPO, 'scripts/setup.d/bench.sh')], { env: { ...process.env, BUCKETMOUNT_BENCH_PEERS: '1' }, stdio: ['ignore', 'inherit', 'inherit'], timeout: 900_000 });
+  spawnSync('bash', [join(REPO, 'scripts/setup.d/bench.sh')], {
+    env: { ...process.env, BUCKETMOUNT_BENCH_PEERS: '1' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+    timeout: 900_000,
+  });
 }
 
 function newestProfile(dir: string): string | undefined {
@@ -68,7 +76,10 @@ async function profileOurs(ctx: SuiteContext, outDir: string): Promise<string> {
     else {
       await suite.smallFiles('w-profile', { cpuProfDir: dir });
       const r = suite.result.rows;
-      m = { seconds: (r.createSmall?.seconds ?? 0) + (r.cpSmall?.seconds ?? 0) + (r.rmSmall?.seconds ?? 0), error: r.rmSmall?.error };
+      m = {
+        seconds: (r.createSmall?.seconds ?? 0) + (r.cpSmall?.seconds ?? 0) + (r.rmSmall?.seconds ?? 0),
+        error: r.rmSmall?.error,
+      };
     }
     await deletePrefix(ctx.admin, ctx.target.bucket, 'w-profile/');
     const file = newestProfile(dir);
@@ -76,7 +87,9 @@ async function profileOurs(ctx: SuiteContext, outDir: string): Promise<string> {
       parts.push(`${row}: no profile written (${m.error ?? 'process did not exit cleanly'})`, '');
       continue;
     }
-    const mibs = m.bytes ? `${(m.bytes / 2 ** 20 / m.seconds).toFixed(0)} MiB/s under the profiler` : `create + cp -r + rm -r: ${m.seconds.toFixed(1)} s under the profiler`;
+    const mibs = m.bytes
+      ? `${(m.bytes / 2 ** 20 / m.seconds).toFixed(0)} MiB/s under the profiler`
+      : `create + cp -r + rm -r: ${m.seconds.toFixed(1)} s under the profiler`;
     parts.push(profileMarkdown(`${row} (${mibs})`, summariseProfile(file)));
   }
   return parts.join('\n');
@@ -121,7 +134,13 @@ async function main(argv: string[]): Promise<number> {
       workDir,
       partSizeMiB: o.partSizeMiB,
     };
-    const ctx: SuiteContext = { target, opts: o, admin: minio.client, mountRoot: join(workDir, 'mnt'), log: (m) => log.info(m) };
+    const ctx: SuiteContext = {
+      target,
+      opts: o,
+      admin: minio.client,
+      mountRoot: join(workDir, 'mnt'),
+      log: (m) => log.info(m),
+    };
     const t0 = Date.now();
     await populate(minio.client, BUCKET, o, (m) => log.info(m));
     log.info('populated', { seconds: (Date.now() - t0) / 1000 });
@@ -143,7 +162,11 @@ async function main(argv: string[]): Promise<number> {
       log.info('round', { round, of: o.rounds });
       add(await runRaw(ctx));
       const ceilingReason = ZERO_FS.unavailable();
-      add(ceilingReason ? { name: ZERO_FS.name, available: false, reason: ceilingReason, rows: {} } : await new FsSuite(ctx, ZERO_FS).runCeiling());
+      add(
+        ceilingReason
+          ? { name: ZERO_FS.name, available: false, reason: ceilingReason, rows: {} }
+          : await new FsSuite(ctx, ZERO_FS).runCeiling(),
+      );
       for (const name of o.peers) {
         const tool = PEERS[name];
         const reason = tool.unavailable();

@@ -15,7 +15,10 @@ import type { BenchResults } from './results.js';
 const RUN = fileURLToPath(new URL('./run.js', import.meta.url));
 
 /** Run a compiled script with this Node; resolves with its exit code and output. */
-async function runScript(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function runScript(
+  script: string,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -35,26 +38,51 @@ test('benchmark smoke preset completes and writes results', { timeout: 180_000 }
   const out = mkdtempSync(join(tmpdir(), 'bucketmount-bench-out-'));
   const before = new Set(fuseMounts()); // only mounts this run adds count (another bench may run beside it)
   try {
-    const { code, stdout, stderr } = await runScript(RUN, ['--smoke', '--no-doc', '--peers', 'ours,s3fs', '--out', out]);
+    const { code, stdout, stderr } = await runScript(RUN, [
+      '--smoke',
+      '--no-doc',
+      '--peers',
+      'ours,s3fs',
+      '--out',
+      out,
+    ]);
     assert.equal(code, 0, `bench exited ${code}:\n${(stdout + stderr).slice(-4000)}`);
 
     const res = JSON.parse(readFileSync(join(out, 'smoke-results.json'), 'utf8')) as BenchResults;
     const names = res.systems.map((s) => s.name);
-    for (const n of ['raw SDK', 'fuse-ceiling', 'ours', 's3fs']) assert.ok(names.includes(n), `results lack ${n}: ${names.join(', ')}`);
+    for (const n of ['raw SDK', 'fuse-ceiling', 'ours', 's3fs'])
+      assert.ok(names.includes(n), `results lack ${n}: ${names.join(', ')}`);
     const ours = res.systems.find((s) => s.name === 'ours')!;
-    for (const row of ['seqRead', 'seqWrite', 'ttfb', 'randRead', 'lsDir', 'findTree', 'createSmall', 'cpSmall', 'rmSmall'] as const) {
+    for (const row of [
+      'seqRead',
+      'seqWrite',
+      'ttfb',
+      'randRead',
+      'lsDir',
+      'findTree',
+      'createSmall',
+      'cpSmall',
+      'rmSmall',
+    ] as const) {
       assert.ok(ours.rows[row], `ours has no ${row} row`);
     }
     assert.ok(existsSync(join(out, 'smoke-results.md')));
     assert.deepEqual([...readFileSync(join(out, 'smoke-results.png')).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
-    assert.deepEqual(fuseMounts().filter((m) => !before.has(m)), [], 'the benchmark left FUSE mounts behind');
+    assert.deepEqual(
+      fuseMounts().filter((m) => !before.has(m)),
+      [],
+      'the benchmark left FUSE mounts behind',
+    );
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
 });
 
 test('request-floor tool times every request kind with both clients', { timeout: 120_000 }, async () => {
-  const { code, stdout, stderr } = await runScript(fileURLToPath(new URL('./request-floor.js', import.meta.url)), ['--count', '5']);
+  const { code, stdout, stderr } = await runScript(fileURLToPath(new URL('./request-floor.js', import.meta.url)), [
+    '--count',
+    '5',
+  ]);
   assert.equal(code, 0, `request-floor exited ${code}:\n${stderr.slice(-2000)}`);
   for (const op of ['PUT 4 KiB', 'GET 4 KiB', 'HEAD', 'DELETE']) {
     assert.match(stdout, new RegExp(`\\| ${op} \\| [0-9.]+ ms \\| [0-9.]+ ms \\|`), `no ${op} row in:\n${stdout}`);

@@ -71,7 +71,12 @@ export class FsSuite {
     this.result = { name: tool.name, available: true, rows: {} };
   }
 
-  private async withMount(row: string, fn: (m: ActiveMount) => Promise<Measurement>, mo: MountOptions = {}, limitMs?: number): Promise<Measurement> {
+  private async withMount(
+    row: string,
+    fn: (m: ActiveMount) => Promise<Measurement>,
+    mo: MountOptions = {},
+    limitMs?: number,
+  ): Promise<Measurement> {
     const dir = join(this.ctx.mountRoot, `${this.tool.name}-${++this.mountSeq}`);
     mkdirSync(dir, { recursive: true });
     let m: ActiveMount;
@@ -94,7 +99,9 @@ export class FsSuite {
   private record(id: WorkloadId, m: Measurement): void {
     this.result.rows[id] = m;
     const extra = m.bytes && m.bytes > 4096 ? ` ${(m.bytes / MiB / m.seconds).toFixed(1)} MiB/s` : '';
-    this.ctx.log(`${this.tool.name} ${id}: ${m.seconds.toFixed(3)} s${extra}${m.rssKiB ? ` rss ${(m.rssKiB / 1024).toFixed(0)} MiB` : ''}${m.error ? ` ERROR ${m.error}` : ''}`);
+    this.ctx.log(
+      `${this.tool.name} ${id}: ${m.seconds.toFixed(3)} s${extra}${m.rssKiB ? ` rss ${(m.rssKiB / 1024).toFixed(0)} MiB` : ''}${m.error ? ` ERROR ${m.error}` : ''}`,
+    );
   }
 
   async run(): Promise<SystemResult> {
@@ -105,13 +112,22 @@ export class FsSuite {
 
     this.record('seqRead', await this.withMount('seqRead', (m) => wl.seqRead(big(m), size)));
     this.record('ttfb', await this.withMount('ttfb', (m) => wl.timeToFirstByte(big(m))));
-    this.record('randRead', await this.withMount('randRead', (m) => wl.randomReads(big(m), size, opts.randomReads, RANDOM_SEED)));
+    this.record(
+      'randRead',
+      await this.withMount('randRead', (m) => wl.randomReads(big(m), size, opts.randomReads, RANDOM_SEED)),
+    );
     this.record('seqWrite', await this.seqWrite(wdir));
     await deletePrefix(admin, target.bucket, `${wdir}/`);
 
-    this.record('lsDir', await this.withMount('lsDir', (m) => wl.lsLong(join(m.dir, LIST_DIR), opts.listCount, opts.timeoutS * 1000)));
+    this.record(
+      'lsDir',
+      await this.withMount('lsDir', (m) => wl.lsLong(join(m.dir, LIST_DIR), opts.listCount, opts.timeoutS * 1000)),
+    );
     const treeEntries = opts.treeCount + treeDirCount(opts.treeCount);
-    this.record('findTree', await this.withMount('findTree', (m) => wl.findTree(join(m.dir, TREE_DIR), treeEntries, opts.timeoutS * 1000)));
+    this.record(
+      'findTree',
+      await this.withMount('findTree', (m) => wl.findTree(join(m.dir, TREE_DIR), treeEntries, opts.timeoutS * 1000)),
+    );
     await this.smallFiles(wdir);
     await deletePrefix(admin, target.bucket, `${wdir}/`);
     return this.result;
@@ -148,23 +164,32 @@ export class FsSuite {
     const { opts, target, admin } = this.ctx;
     const limit = opts.timeoutS * 1000;
     const rows: Partial<Record<WorkloadId, Measurement>> = {};
-    await this.withMount('smallFiles', async (m) => {
-      await mkdir(join(m.dir, wdir), { recursive: true });
-      const src = join(m.dir, wdir, 'small');
-      const dst = join(m.dir, wdir, 'small-copy');
-      rows.createSmall = await bounded(wl.createSmall(src, opts.smallCount, opts.smallSize, limit), limit + 5000, async () => void (await m.unmount()));
-      if (!rows.createSmall.error) await this.untilListed(rows.createSmall, `${wdir}/small/`, 'create');
-      if (rows.createSmall.error) return rows.createSmall;
-      rows.cpSmall = await bounded(wl.copyTree(src, dst, limit), limit + 5000, async () => void (await m.unmount()));
-      if (!rows.cpSmall.error) await this.untilListed(rows.cpSmall, `${wdir}/small-copy/`, 'cp -r');
-      if (rows.cpSmall.error) return rows.cpSmall;
-      rows.rmSmall = await bounded(wl.removeTree(dst, limit), limit + 5000, async () => void (await m.unmount()));
-      if (!rows.rmSmall.error) {
-        const n = await objectCount(admin, target.bucket, `${wdir}/small-copy/`);
-        if (n !== 0) rows.rmSmall.error = `${n} objects left in the bucket after rm -r`;
-      }
-      return rows.rmSmall;
-    }, mo, 3 * limit + 30_000);
+    await this.withMount(
+      'smallFiles',
+      async (m) => {
+        await mkdir(join(m.dir, wdir), { recursive: true });
+        const src = join(m.dir, wdir, 'small');
+        const dst = join(m.dir, wdir, 'small-copy');
+        rows.createSmall = await bounded(
+          wl.createSmall(src, opts.smallCount, opts.smallSize, limit),
+          limit + 5000,
+          async () => void (await m.unmount()),
+        );
+        if (!rows.createSmall.error) await this.untilListed(rows.createSmall, `${wdir}/small/`, 'create');
+        if (rows.createSmall.error) return rows.createSmall;
+        rows.cpSmall = await bounded(wl.copyTree(src, dst, limit), limit + 5000, async () => void (await m.unmount()));
+        if (!rows.cpSmall.error) await this.untilListed(rows.cpSmall, `${wdir}/small-copy/`, 'cp -r');
+        if (rows.cpSmall.error) return rows.cpSmall;
+        rows.rmSmall = await bounded(wl.removeTree(dst, limit), limit + 5000, async () => void (await m.unmount()));
+        if (!rows.rmSmall.error) {
+          const n = await objectCount(admin, target.bucket, `${wdir}/small-copy/`);
+          if (n !== 0) rows.rmSmall.error = `${n} objects left in the bucket after rm -r`;
+        }
+        return rows.rmSmall;
+      },
+      mo,
+      3 * limit + 30_000,
+    );
     for (const id of ['createSmall', 'cpSmall', 'rmSmall'] as const) {
       this.record(id, rows[id] ?? { seconds: 0, error: 'not run (an earlier step failed)' });
     }
@@ -196,7 +221,10 @@ export class FsSuite {
     const zero = (m: ActiveMount): string => join(m.dir, 'zero');
     this.record('seqRead', await this.withMount('seqRead', (m) => wl.seqRead(zero(m), size, false), mo));
     this.record('ttfb', await this.withMount('ttfb', (m) => wl.timeToFirstByte(zero(m)), mo));
-    this.record('randRead', await this.withMount('randRead', (m) => wl.randomReads(zero(m), size, opts.randomReads, RANDOM_SEED, false), mo));
+    this.record(
+      'randRead',
+      await this.withMount('randRead', (m) => wl.randomReads(zero(m), size, opts.randomReads, RANDOM_SEED, false), mo),
+    );
     return this.result;
   }
 }
@@ -211,12 +239,16 @@ export async function runRaw(ctx: SuiteContext): Promise<SystemResult> {
     res.rows[id] = m;
     ctx.log(`raw ${id}: ${m.seconds.toFixed(3)} s${m.error ? ` ERROR ${m.error}` : ''}`);
   };
-  const guard = async (p: Promise<Measurement>): Promise<Measurement> => p.catch((err: Error) => ({ seconds: 0, error: err.message }));
+  const guard = async (p: Promise<Measurement>): Promise<Measurement> =>
+    p.catch((err: Error) => ({ seconds: 0, error: err.message }));
   try {
     rec('seqRead', await guard(raw.rawSeqRead(c, b, BIG_KEY)));
     rec('ttfb', await guard(raw.rawTtfb(c, b, BIG_KEY)));
     rec('randRead', await guard(raw.rawRandomReads(c, b, BIG_KEY, opts.sizeMiB * MiB, opts.randomReads, RANDOM_SEED)));
-    rec('seqWrite', await guard(raw.rawSeqWrite(c, b, 'w-raw/big.bin', opts.sizeMiB, opts.partSizeMiB, opts.uploadConcurrency)));
+    rec(
+      'seqWrite',
+      await guard(raw.rawSeqWrite(c, b, 'w-raw/big.bin', opts.sizeMiB, opts.partSizeMiB, opts.uploadConcurrency)),
+    );
     await deletePrefix(admin, b, 'w-raw/');
     rec('lsDir', await guard(raw.rawList(c, b, `${LIST_DIR}/`, '/')));
     rec('findTree', await guard(raw.rawList(c, b, `${TREE_DIR}/`)));
@@ -224,7 +256,16 @@ export async function runRaw(ctx: SuiteContext): Promise<SystemResult> {
     rec('createSmall', await guard(raw.rawCreate(c, b, keys, opts.smallSize)));
     const pairs = keys.map((k) => [k, k.replace('/small/', '/small-copy/')] as [string, string]);
     rec('cpSmall', await guard(raw.rawCopy(c, b, pairs)));
-    rec('rmSmall', await guard(raw.rawRemove(c, b, pairs.map((p) => p[1]))));
+    rec(
+      'rmSmall',
+      await guard(
+        raw.rawRemove(
+          c,
+          b,
+          pairs.map((p) => p[1]),
+        ),
+      ),
+    );
     await deletePrefix(admin, b, 'w-raw/');
   } finally {
     c.destroy();

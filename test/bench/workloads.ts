@@ -67,7 +67,13 @@ export async function timeToFirstByte(path: string): Promise<Measurement> {
 }
 
 /** `n` 4 KiB reads at 4 KiB-aligned offsets from a seeded generator, one at a time. */
-export async function randomReads(path: string, size: number, n: number, seed: number, verify = true): Promise<Measurement> {
+export async function randomReads(
+  path: string,
+  size: number,
+  n: number,
+  seed: number,
+  verify = true,
+): Promise<Measurement> {
   const rng = new Rng(seed);
   const blocks = Math.floor(size / 4096);
   const buf = Buffer.allocUnsafe(4096);
@@ -77,8 +83,10 @@ export async function randomReads(path: string, size: number, n: number, seed: n
     for (let i = 0; i < n; i++) {
       const off = rng.below(blocks) * 4096;
       const { bytesRead } = await fh.read(buf, 0, 4096, off);
-      if (bytesRead !== 4096) return { seconds: secondsSince(t0), ops: i, error: `short read (${bytesRead}) at ${off}` };
-      if (verify && off % MiB === 0 && buf.readBigUInt64BE(0) !== BigInt(off / MiB)) return { seconds: secondsSince(t0), ops: i, error: `wrong data at ${off}` };
+      if (bytesRead !== 4096)
+        return { seconds: secondsSince(t0), ops: i, error: `short read (${bytesRead}) at ${off}` };
+      if (verify && off % MiB === 0 && buf.readBigUInt64BE(0) !== BigInt(off / MiB))
+        return { seconds: secondsSince(t0), ops: i, error: `wrong data at ${off}` };
     }
     return { seconds: secondsSince(t0), ops: n, bytes: n * 4096 };
   } finally {
@@ -86,14 +94,20 @@ export async function randomReads(path: string, size: number, n: number, seed: n
   }
 }
 
-async function timedCommand(cmd: string, args: string[], timeoutMs: number, expectLines?: number): Promise<Measurement> {
+async function timedCommand(
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+  expectLines?: number,
+): Promise<Measurement> {
   const t0 = performance.now();
   const r = await runCommand(cmd, args, timeoutMs);
   const seconds = secondsSince(t0);
   let error: string | undefined;
   if (r.timedOut) error = `timed out after ${timeoutMs / 1000} s`;
   else if (r.code !== 0) error = `${cmd} exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(0, 300)}`;
-  else if (expectLines !== undefined && r.lines !== expectLines) error = `${cmd} printed ${r.lines} lines, expected ${expectLines}`;
+  else if (expectLines !== undefined && r.lines !== expectLines)
+    error = `${cmd} printed ${r.lines} lines, expected ${expectLines}`;
   return { seconds, ops: r.lines, error };
 }
 

@@ -48,7 +48,14 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       JSON.stringify({
         kind: 'ServiceAccount',
         apiVersion: 'v1',
-        metadata: { name, namespace: ns, uid: `uid-${ns}-${name}`, resourceVersion: '1', creationTimestamp: '2026-01-01T00:00:00Z', annotations: ann },
+        metadata: {
+          name,
+          namespace: ns,
+          uid: `uid-${ns}-${name}`,
+          resourceVersion: '1',
+          creationTimestamp: '2026-01-01T00:00:00Z',
+          annotations: ann,
+        },
       }),
     );
   });

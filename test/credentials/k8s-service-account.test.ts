@@ -8,7 +8,10 @@ import { startFakeKubeApi, type FakeKubeApi } from './fake-kube-api.js';
 let api: FakeKubeApi;
 before(async () => {
   api = await startFakeKubeApi();
-  api.setServiceAccount('ml', 'trainer', { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/trainer', other: 'x' });
+  api.setServiceAccount('ml', 'trainer', {
+    'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/trainer',
+    other: 'x',
+  });
   api.setServiceAccount('ml', 'plain', {});
 });
 after(async () => {
@@ -37,9 +40,16 @@ test('caches for the TTL, then asks again', async () => {
 
 test('not found, unauthorized and unreachable become K8sApiError with a status', async () => {
   const reader = createServiceAccountReader({ kubeConfig: () => api.kubeConfig() });
-  await assert.rejects(reader.annotations('ml', 'missing'), (e: unknown) => e instanceof K8sApiError && e.status === 404 && /ServiceAccount ml\/missing.*not found/.test(e.message));
+  await assert.rejects(
+    reader.annotations('ml', 'missing'),
+    (e: unknown) =>
+      e instanceof K8sApiError && e.status === 404 && /ServiceAccount ml\/missing.*not found/.test(e.message),
+  );
   const bad = createServiceAccountReader({ kubeConfig: () => api.kubeConfig('wrong') });
-  await assert.rejects(bad.annotations('ml', 'trainer'), (e: unknown) => e instanceof K8sApiError && e.status === 401 && /RBAC/.test(e.message));
+  await assert.rejects(
+    bad.annotations('ml', 'trainer'),
+    (e: unknown) => e instanceof K8sApiError && e.status === 401 && /RBAC/.test(e.message),
+  );
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   kc.loadFromOptions({
@@ -48,5 +58,8 @@ test('not found, unauthorized and unreachable become K8sApiError with a status',
     contexts: [{ name: 'x', cluster: 'x', user: 'u' }],
     currentContext: 'x',
   });
-  await assert.rejects(createServiceAccountReader({ kubeConfig: kc }).annotations('ml', 'trainer'), (e: unknown) => e instanceof K8sApiError && e.status === undefined && /unreachable/.test(e.message));
+  await assert.rejects(
+    createServiceAccountReader({ kubeConfig: kc }).annotations('ml', 'trainer'),
+    (e: unknown) => e instanceof K8sApiError && e.status === undefined && /unreachable/.test(e.message),
+  );
 });

@@ -7,20 +7,41 @@ function hmac(key: Buffer | string, data: string): Buffer {
   return createHmac('sha256', key).update(data).digest();
 }
 
-const enc = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const enc = (s: string): string =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
-async function adminRequest(minio: MinioServer, method: string, path: string, query: Record<string, string>, body: string): Promise<string> {
+async function adminRequest(
+  minio: MinioServer,
+  method: string,
+  path: string,
+  query: Record<string, string>,
+  body: string,
+): Promise<string> {
   const url = new URL(minio.endpoint + path);
-  const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const amzDate = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
   const day = amzDate.slice(0, 8);
   const payloadHash = createHash('sha256').update(body).digest('hex');
   const canonicalQuery = Object.keys(query)
     .sort()
     .map((k) => `${enc(k)}=${enc(query[k]!)}`)
     .join('&');
-  const headers: Record<string, string> = { host: url.host, 'x-amz-content-sha256': payloadHash, 'x-amz-date': amzDate };
+  const headers: Record<string, string> = {
+    host: url.host,
+    'x-amz-content-sha256': payloadHash,
+    'x-amz-date': amzDate,
+  };
   const signed = Object.keys(headers).sort();
-  const canonical = [method, url.pathname, canonicalQuery, signed.map((h) => `${h}:${headers[h]}\n`).join(''), signed.join(';'), payloadHash].join('\n');
+  const canonical = [
+    method,
+    url.pathname,
+    canonicalQuery,
+    signed.map((h) => `${h}:${headers[h]}\n`).join(''),
+    signed.join(';'),
+    payloadHash,
+  ].join('\n');
   const scope = `${day}/${minio.region}/s3/aws4_request`;
   const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
   const kSigning = hmac(hmac(hmac(hmac(`AWS4${minio.secretKey}`, day), minio.region), 's3'), 'aws4_request');
@@ -63,10 +84,21 @@ export function prefixOnlyPolicy(bucket: string, prefix: string): object {
     Version: '2012-10-17',
     Statement: [
       { Effect: 'Allow', Action: ['s3:GetBucketLocation'], Resource: [`arn:aws:s3:::${bucket}`] },
-      { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [`arn:aws:s3:::${bucket}`], Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } } },
       {
         Effect: 'Allow',
-        Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+        Action: ['s3:ListBucket'],
+        Resource: [`arn:aws:s3:::${bucket}`],
+        Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+      },
+      {
+        Effect: 'Allow',
+        Action: [
+          's3:GetObject',
+          's3:PutObject',
+          's3:DeleteObject',
+          's3:AbortMultipartUpload',
+          's3:ListMultipartUploadParts',
+        ],
         Resource: [`arn:aws:s3:::${bucket}/${prefix}*`],
       },
     ],

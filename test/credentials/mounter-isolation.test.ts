@@ -23,7 +23,12 @@ import { addCannedPolicy, prefixOnlyPolicy } from './minio-admin.js';
 import { forceCleanup, leftovers, makeWorkDir, mountSource, NOTHING_LEFT } from '../lifecycle/helpers.js';
 import { createProcessMounter, type ProcessMounter } from '../../src/mounter/process-mounter.js';
 import { MountError, type PublishRequest } from '../../src/mounter/types.js';
-import { createCredentialResolver, type CredentialRequest, type CredentialResolver, type ResolvedCredentials } from '../../src/credentials/resolve.js';
+import {
+  createCredentialResolver,
+  type CredentialRequest,
+  type CredentialResolver,
+  type ResolvedCredentials,
+} from '../../src/credentials/resolve.js';
 import { CredentialRefresher } from '../../src/credentials/refresher.js';
 import { createLogger, type Logger } from '../../src/log.js';
 
@@ -119,7 +124,11 @@ before(async () => {
   issuer = await startOidcIssuer();
   minio = await startMinio({
     buckets: [BUCKET],
-    env: { MINIO_IDENTITY_OPENID_CONFIG_URL: issuer.discoveryUrl, MINIO_IDENTITY_OPENID_CLIENT_ID: AUDIENCE, MINIO_IDENTITY_OPENID_ROLE_POLICY: 'team-a-only' },
+    env: {
+      MINIO_IDENTITY_OPENID_CONFIG_URL: issuer.discoveryUrl,
+      MINIO_IDENTITY_OPENID_CLIENT_ID: AUDIENCE,
+      MINIO_IDENTITY_OPENID_ROLE_POLICY: 'team-a-only',
+    },
   });
   await addCannedPolicy(minio, 'team-a-only', prefixOnlyPolicy(BUCKET, 'team-a/'));
   roleArn = `arn:minio:iam:::role/${createHash('sha1').update(AUDIENCE).digest('base64url')}`;
@@ -170,7 +179,10 @@ test('two pods with different tokens: separate mount processes, each holding onl
     assert.ok(!body.includes(other.credentials!.accessKeyId), "never the other pod's credentials");
     const env = environOf(pid);
     assert.ok(!env.includes(minio.secretKey), "the node's secret key is not in the mount's environment");
-    assert.ok(!env.includes(`AWS_ACCESS_KEY_ID=${minio.accessKey}`), "the node's key id is not in the mount's environment");
+    assert.ok(
+      !env.includes(`AWS_ACCESS_KEY_ID=${minio.accessKey}`),
+      "the node's key id is not in the mount's environment",
+    );
     assert.ok(!env.includes(own.credentials!.secretAccessKey), 'credentials are in the file, not the environment');
   }
   assertNoSecretsInPsOrMountLogs();
@@ -190,7 +202,11 @@ test("a pod-level volume outside the role's prefix is refused at publish, althou
 });
 
 test("authenticationSource: driver is the way to use the node's own credentials", async () => {
-  const r = await resolve({ volumeId: 'pv-data', secrets: {}, volumeContext: { bucketName: BUCKET, authenticationSource: 'driver' } });
+  const r = await resolve({
+    volumeId: 'pv-data',
+    secrets: {},
+    volumeContext: { bucketName: BUCKET, authenticationSource: 'driver' },
+  });
   assert.equal(r.credentials, undefined);
   const target = join(work.podsDir, 'd', 'data');
   await mounter.publish(publishRequest(target, r, 'team-b/'));
@@ -202,10 +218,17 @@ test("authenticationSource: driver is the way to use the node's own credentials"
 test('static secret keys that S3 rejects fail the publish with UNAUTHENTICATED', async () => {
   const wrong = `wrong-${randomUUID()}`;
   secrets.push(wrong);
-  const r = await resolve({ volumeId: 'pv-data', secrets: { accessKeyID: minio.accessKey, secretAccessKey: wrong }, volumeContext: { bucketName: BUCKET } });
+  const r = await resolve({
+    volumeId: 'pv-data',
+    secrets: { accessKeyID: minio.accessKey, secretAccessKey: wrong },
+    volumeContext: { bucketName: BUCKET },
+  });
   assert.equal(r.source, 'secret');
   const target = join(work.podsDir, 'e', 'data');
-  await assert.rejects(mounter.publish(publishRequest(target, r, 'team-a/')), (e: unknown) => e instanceof MountError && e.kind === 'unauthenticated');
+  await assert.rejects(
+    mounter.publish(publishRequest(target, r, 'team-a/')),
+    (e: unknown) => e instanceof MountError && e.kind === 'unauthenticated',
+  );
   assert.equal(await mounter.lookup(target), undefined);
 });
 
@@ -215,7 +238,8 @@ test('republish with fresh short-lived tokens and the refresher keep one mount p
   // First publish: 8 s token → MinIO gives the credentials the token's own 8 s expiry.
   const req0 = podRequest('trainer-3', 8);
   const first = await resolve(req0);
-  const push = (c: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) => mounter.updateCredentials(target, c, first.identity);
+  const push = (c: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) =>
+    mounter.updateCredentials(target, c, first.identity);
   assert.ok(Date.parse(first.expiration!) - Date.now() < 10_000, 'short-lived credentials');
   await mounter.publish(publishRequest(target, first, 'team-a/'));
   await refresher.track(target, req0, first, push);

@@ -15,7 +15,12 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { startOidcIssuer, type MintedToken, type OidcIssuer } from '../support/oidc-issuer.js';
 import { addCannedPolicy, prefixOnlyPolicy } from './minio-admin.js';
-import { createCredentialResolver, CredentialsError, type CredentialRequest, type CredentialResolver } from '../../src/credentials/resolve.js';
+import {
+  createCredentialResolver,
+  CredentialsError,
+  type CredentialRequest,
+  type CredentialResolver,
+} from '../../src/credentials/resolve.js';
 import { CredentialRefresher } from '../../src/credentials/refresher.js';
 import { writeCredentialsFile } from '../../src/credentials/credentials-file.js';
 import { createS3Client } from '../../src/s3/client.js';
@@ -98,7 +103,9 @@ after(async () => {
 
 describe('pod OIDC token → MinIO STS', () => {
   test('the pod gets exactly the role policy: its prefix read/write, nothing else', async () => {
-    const r = await resolver.resolve(podRequest(issuer.mint({ namespace: 'ml', serviceAccount: 'trainer', podName: 'trainer-0' })));
+    const r = await resolver.resolve(
+      podRequest(issuer.mint({ namespace: 'ml', serviceAccount: 'trainer', podName: 'trainer-0' })),
+    );
     assert.equal(r.source, 'pod');
     assert.ok(r.credentials?.sessionToken, 'temporary credentials carry a session token');
     assert.ok(r.expiration && Date.parse(r.expiration) > Date.now());
@@ -109,9 +116,18 @@ describe('pod OIDC token → MinIO STS', () => {
       await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}new.txt`, Body: 'written by pod' }));
       const list = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: PREFIX }));
       assert.deepEqual(list.Contents?.map((o) => o.Key).sort(), [`${PREFIX}hello.txt`, `${PREFIX}new.txt`]);
-      assert.equal(await errorKind(s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'team-b/secret.txt' }))), 'access-denied');
-      assert.equal(await errorKind(s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'team-b/x.txt', Body: 'x' }))), 'access-denied');
-      assert.equal(await errorKind(s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'team-b/' }))), 'access-denied');
+      assert.equal(
+        await errorKind(s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'team-b/secret.txt' }))),
+        'access-denied',
+      );
+      assert.equal(
+        await errorKind(s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'team-b/x.txt', Body: 'x' }))),
+        'access-denied',
+      );
+      assert.equal(
+        await errorKind(s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'team-b/' }))),
+        'access-denied',
+      );
       assert.equal(await errorKind(s3.send(new ListObjectsV2Command({ Bucket: BUCKET }))), 'access-denied');
     } finally {
       s3.destroy();
@@ -144,16 +160,27 @@ describe('pod OIDC token → MinIO STS', () => {
 
   test('a token signed by a key the issuer does not publish is refused', async () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    await assert.rejects(resolver.resolve(podRequest(issuer.mint({ signWith: privateKey }))), (e: unknown) => e instanceof CredentialsError && e.code === 'UNAUTHENTICATED');
+    await assert.rejects(
+      resolver.resolve(podRequest(issuer.mint({ signWith: privateKey }))),
+      (e: unknown) => e instanceof CredentialsError && e.code === 'UNAUTHENTICATED',
+    );
   });
 
   test('an unknown role is PERMISSION_DENIED', async () => {
-    await assert.rejects(resolver.resolve(podRequest(issuer.mint(), { roleArn: 'arn:minio:iam:::role/nope' })), (e: unknown) => e instanceof CredentialsError && e.code === 'PERMISSION_DENIED' && /role/.test(e.message));
+    await assert.rejects(
+      resolver.resolve(podRequest(issuer.mint(), { roleArn: 'arn:minio:iam:::role/nope' })),
+      (e: unknown) => e instanceof CredentialsError && e.code === 'PERMISSION_DENIED' && /role/.test(e.message),
+    );
   });
 
   test('two pods never share an identity, even with the same role and service account', async () => {
     const a = await resolver.resolve(podRequest(issuer.mint()));
-    const b = await resolver.resolve(podRequest(issuer.mint(), { 'csi.storage.k8s.io/pod.uid': 'uid-trainer-1', 'csi.storage.k8s.io/pod.name': 'trainer-1' }));
+    const b = await resolver.resolve(
+      podRequest(issuer.mint(), {
+        'csi.storage.k8s.io/pod.uid': 'uid-trainer-1',
+        'csi.storage.k8s.io/pod.name': 'trainer-1',
+      }),
+    );
     assert.notEqual(a.identity, b.identity);
     assert.notEqual(a.credentials?.accessKeyId, b.credentials?.accessKeyId);
   });
@@ -220,7 +247,10 @@ describe('pod OIDC token → MinIO STS', () => {
     // The first credentials really expired: they are refused now.
     const old = s3With(first.credentials!);
     try {
-      assert.equal(await errorKind(old.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}hello.txt` }))), 'unauthenticated');
+      assert.equal(
+        await errorKind(old.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}hello.txt` }))),
+        'unauthenticated',
+      );
     } finally {
       old.destroy();
     }
@@ -228,7 +258,10 @@ describe('pod OIDC token → MinIO STS', () => {
     const log = readFileSync(logFile, 'utf8');
     assert.match(log, /credentials replaced on republish/);
     for (const t of tokens) assert.ok(!log.includes(t), 'no token in the log');
-    assert.ok(!log.includes(first.credentials!.secretAccessKey) && !log.includes(first.credentials!.sessionToken!), 'no secret in the log');
+    assert.ok(
+      !log.includes(first.credentials!.secretAccessKey) && !log.includes(first.credentials!.sessionToken!),
+      'no secret in the log',
+    );
   });
 
   test("the refresher's timer re-exchanges the latest token before the credentials expire", async () => {
@@ -266,14 +299,24 @@ describe('pod OIDC token → MinIO STS', () => {
     assert.deepEqual(errors, []);
     assert.equal(updates.length, 1, 'one timer refresh');
     assert.notEqual(updates[0]!.accessKeyId, short.credentials!.accessKeyId);
-    assert.ok(Date.parse(updates[0]!.expiration!) > Date.parse(short.expiration!) + 30_000, 'new credentials live as long as the new token');
+    assert.ok(
+      Date.parse(updates[0]!.expiration!) > Date.parse(short.expiration!) + 30_000,
+      'new credentials live as long as the new token',
+    );
   });
 
   test('static secrets that S3 rejects classify as unauthenticated (publish-time check maps them to UNAUTHENTICATED)', async () => {
-    const r = await resolver.resolve({ volumeId: 'v', volumeContext: {}, secrets: { AWS_ACCESS_KEY_ID: minio.accessKey, AWS_SECRET_ACCESS_KEY: `wrong-${randomUUID()}` } });
+    const r = await resolver.resolve({
+      volumeId: 'v',
+      volumeContext: {},
+      secrets: { AWS_ACCESS_KEY_ID: minio.accessKey, AWS_SECRET_ACCESS_KEY: `wrong-${randomUUID()}` },
+    });
     const s3 = s3With(r.credentials!);
     try {
-      assert.equal(await errorKind(s3.send(new ListObjectsV2Command({ Bucket: BUCKET, MaxKeys: 1 }))), 'unauthenticated');
+      assert.equal(
+        await errorKind(s3.send(new ListObjectsV2Command({ Bucket: BUCKET, MaxKeys: 1 }))),
+        'unauthenticated',
+      );
     } finally {
       s3.destroy();
     }

@@ -43,16 +43,27 @@ before(async () => {
   issuer = await startOidcIssuer();
   minio = await startMinio({
     buckets: [BUCKET],
-    env: { MINIO_IDENTITY_OPENID_CONFIG_URL: issuer.discoveryUrl, MINIO_IDENTITY_OPENID_CLIENT_ID: AUDIENCE, MINIO_IDENTITY_OPENID_ROLE_POLICY: 'readwrite' },
+    env: {
+      MINIO_IDENTITY_OPENID_CONFIG_URL: issuer.discoveryUrl,
+      MINIO_IDENTITY_OPENID_CLIENT_ID: AUDIENCE,
+      MINIO_IDENTITY_OPENID_ROLE_POLICY: 'readwrite',
+    },
   });
   roleArn = `arn:minio:iam:::role/${createHash('sha1').update(AUDIENCE).digest('base64url')}`;
   secrets = { AWS_ACCESS_KEY_ID: minio.accessKey, AWS_SECRET_ACCESS_KEY: minio.secretKey };
   for (let i = 0; i < 6; i++) {
-    await minio.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `big/f${i}`, Body: Buffer.alloc(1024 * 1024, i + 1) }));
+    await minio.client.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: `big/f${i}`, Body: Buffer.alloc(1024 * 1024, i + 1) }),
+    );
   }
   await minio.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'hello.txt', Body: 'hello' }));
   // Node plugin with MinIO's root keys in its environment: the "driver" identity a pod must not reach.
-  driver = await startDriver({ mode: 'node', defaultEndpoint: minio.endpoint, env: minio.env(), extraArgs: [`--cache-max-size=${CACHE_MAX_MIB}`] });
+  driver = await startDriver({
+    mode: 'node',
+    defaultEndpoint: minio.endpoint,
+    env: minio.env(),
+    extraArgs: [`--cache-max-size=${CACHE_MAX_MIB}`],
+  });
   targets = mkdtempSync(join(tmpdir(), 'bm-authz-targets-'));
   chmodSync(targets, 0o755); // non-root test processes must reach the targets
 });
@@ -108,9 +119,17 @@ test('node advertises VOLUME_MOUNT_GROUP (kubelet passes fsGroup instead of chow
 
 test('inline volume + driver (or secret) credentials → PERMISSION_DENIED before any side effect', async () => {
   const t = target();
-  await expectCsiError(publish({ targetPath: t, volumeContext: inlineContext({ authenticationSource: 'driver' }) }), 'PERMISSION_DENIED', /node plugin's own cloud identity.*--inline-auth-sources/);
+  await expectCsiError(
+    publish({ targetPath: t, volumeContext: inlineContext({ authenticationSource: 'driver' }) }),
+    'PERMISSION_DENIED',
+    /node plugin's own cloud identity.*--inline-auth-sources/,
+  );
   assertNoSideEffect(t);
-  await expectCsiError(publish({ targetPath: t, volumeContext: inlineContext(), secrets }), 'PERMISSION_DENIED', /authenticationSource secret.*--inline-auth-sources/);
+  await expectCsiError(
+    publish({ targetPath: t, volumeContext: inlineContext(), secrets }),
+    'PERMISSION_DENIED',
+    /authenticationSource secret.*--inline-auth-sources/,
+  );
   assertNoSideEffect(t);
   // The same attributes on a PV (not inline) are the admin's choice and mount with the node's keys.
   await publish({ targetPath: t, volumeContext: { bucketName: BUCKET, authenticationSource: 'driver' } });
@@ -123,7 +142,12 @@ test('inline volume + pod identity (service-account token → STS) mounts and wo
   const m = issuer.mint({ namespace: 'ns1', serviceAccount: 'sa1', podName: 'p1' });
   await publish({
     targetPath: t,
-    volumeContext: inlineContext({ authenticationSource: 'pod', roleArn, stsEndpoint: minio.endpoint, 'csi.storage.k8s.io/serviceAccount.tokens': issuer.tokensAttribute(m) }),
+    volumeContext: inlineContext({
+      authenticationSource: 'pod',
+      roleArn,
+      stsEndpoint: minio.endpoint,
+      'csi.storage.k8s.io/serviceAccount.tokens': issuer.tokensAttribute(m),
+    }),
   });
   assert.equal(readFileSync(join(t, 'hello.txt'), 'utf8'), 'hello');
   execFileSync('sh', ['-c', `echo inline > ${join(t, 'inline.txt')}`]);
@@ -138,12 +162,42 @@ test('host paths from volumes are refused: cache=<path>, spool-dir=<path> (attri
   const t = target();
   const cases: [Partial<NodePublishVolumeRequest>, RegExp][] = [
     [{ volumeContext: { bucketName: BUCKET, mountOptions: `cache=${evil}` }, secrets }, /host path.*--cache-root/],
-    [{ volumeContext: { bucketName: BUCKET, mountOptions: `spool-dir=${evil}` }, secrets }, /spool-dir.*only the node plugin/],
-    [{ volumeContext: { bucketName: BUCKET }, volumeCapability: { ...RWX, mount: { mountFlags: [`cache=${evil}`] } }, secrets }, /PV\/StorageClass mountOptions.*host path/],
-    [{ volumeContext: { bucketName: BUCKET }, volumeCapability: { ...RWX, mount: { mountFlags: [`spool-dir=${evil}`] } }, secrets }, /only the node plugin/],
-    [{ volumeContext: { bucketName: BUCKET }, volumeCapability: { ...RWX, mount: { mountFlags: ['log-file=/etc/x'] } }, secrets }, /only the node plugin/],
-    [{ volumeContext: inlineContext({ authenticationSource: 'pod', mountOptions: 'cache' }) }, /inline volume attribute mountOptions.*PV\/StorageClass authors/],
-    [{ volumeContext: inlineContext({ authenticationSource: 'pod', mountOptions: `spool-dir=${evil}` }) }, /only the node plugin/],
+    [
+      { volumeContext: { bucketName: BUCKET, mountOptions: `spool-dir=${evil}` }, secrets },
+      /spool-dir.*only the node plugin/,
+    ],
+    [
+      {
+        volumeContext: { bucketName: BUCKET },
+        volumeCapability: { ...RWX, mount: { mountFlags: [`cache=${evil}`] } },
+        secrets,
+      },
+      /PV\/StorageClass mountOptions.*host path/,
+    ],
+    [
+      {
+        volumeContext: { bucketName: BUCKET },
+        volumeCapability: { ...RWX, mount: { mountFlags: [`spool-dir=${evil}`] } },
+        secrets,
+      },
+      /only the node plugin/,
+    ],
+    [
+      {
+        volumeContext: { bucketName: BUCKET },
+        volumeCapability: { ...RWX, mount: { mountFlags: ['log-file=/etc/x'] } },
+        secrets,
+      },
+      /only the node plugin/,
+    ],
+    [
+      { volumeContext: inlineContext({ authenticationSource: 'pod', mountOptions: 'cache' }) },
+      /inline volume attribute mountOptions.*PV\/StorageClass authors/,
+    ],
+    [
+      { volumeContext: inlineContext({ authenticationSource: 'pod', mountOptions: `spool-dir=${evil}` }) },
+      /only the node plugin/,
+    ],
   ];
   try {
     for (const [req, re] of cases) {
@@ -170,8 +224,19 @@ test('data cache: per share 0700 dir under the node cache root, files 0600, boun
   const cacheRoot = join(driver.stateDir, 'cache');
   const t1 = target();
   const t2 = target();
-  await publish({ volumeId: 'cache-a', targetPath: t1, volumeContext: { bucketName: BUCKET, mountOptions: 'cache' }, secrets });
-  await publish({ volumeId: 'cache-b', targetPath: t2, volumeContext: { bucketName: BUCKET }, volumeCapability: { ...RWX, mount: { mountFlags: ['cache=true'] } }, secrets });
+  await publish({
+    volumeId: 'cache-a',
+    targetPath: t1,
+    volumeContext: { bucketName: BUCKET, mountOptions: 'cache' },
+    secrets,
+  });
+  await publish({
+    volumeId: 'cache-b',
+    targetPath: t2,
+    volumeContext: { bucketName: BUCKET },
+    volumeCapability: { ...RWX, mount: { mountFlags: ['cache=true'] } },
+    secrets,
+  });
   assert.equal(statSync(cacheRoot).mode & 0o777, 0o700);
   const shareDirs = readdirSync(cacheRoot);
   assert.equal(shareDirs.length, 2, 'one cache dir per share');
@@ -207,12 +272,19 @@ test('driver credentials + a volume-chosen endpoint → PERMISSION_DENIED; secre
   );
   assertNoSideEffect(t);
   await expectCsiError(
-    publish({ targetPath: t, volumeContext: { bucketName: BUCKET, authenticationSource: 'driver', mountOptions: `endpoint-url=${other}` } }),
+    publish({
+      targetPath: t,
+      volumeContext: { bucketName: BUCKET, authenticationSource: 'driver', mountOptions: `endpoint-url=${other}` },
+    }),
     'PERMISSION_DENIED',
     /node's default endpoint/,
   );
   await expectCsiError(
-    publish({ targetPath: t, volumeContext: { bucketName: BUCKET, authenticationSource: 'driver' }, volumeCapability: { ...RWX, mount: { mountFlags: [`endpoint-url=${other}`] } } }),
+    publish({
+      targetPath: t,
+      volumeContext: { bucketName: BUCKET, authenticationSource: 'driver' },
+      volumeCapability: { ...RWX, mount: { mountFlags: [`endpoint-url=${other}`] } },
+    }),
     'PERMISSION_DENIED',
     /node's default endpoint/,
   );
@@ -243,10 +315,18 @@ function asUser(args: string[], script: string): { status: number | null; out: s
 
 test('non-root processes use a CSI mount: fsGroup via volume_mount_group, and with no option at all', async () => {
   const t1 = target();
-  await publish({ targetPath: t1, volumeContext: { bucketName: BUCKET, prefix: 'grp/' }, volumeCapability: { ...RWX, mount: { volumeMountGroup: '2000' } }, secrets });
+  await publish({
+    targetPath: t1,
+    volumeContext: { bucketName: BUCKET, prefix: 'grp/' },
+    volumeCapability: { ...RWX, mount: { volumeMountGroup: '2000' } },
+    secrets,
+  });
   const st = statSync(t1);
   assert.equal(st.gid, 2000);
-  const member = asUser(['--reuid', '1000', '--regid', '1000', '--groups', '2000'], `ls ${t1} && echo hi > ${t1}/a.txt && cat ${t1}/a.txt && mkdir ${t1}/d && ls ${t1}/d`);
+  const member = asUser(
+    ['--reuid', '1000', '--regid', '1000', '--groups', '2000'],
+    `ls ${t1} && echo hi > ${t1}/a.txt && cat ${t1}/a.txt && mkdir ${t1}/d && ls ${t1}/d`,
+  );
   assert.equal(member.status, 0, member.out);
   assert.match(member.out, /hi/);
   const stranger = asUser(['--reuid', '1001', '--regid', '1001', '--clear-groups'], `echo x > ${t1}/b.txt`);
@@ -255,7 +335,10 @@ test('non-root processes use a CSI mount: fsGroup via volume_mount_group, and wi
 
   const t2 = target();
   await publish({ targetPath: t2, volumeContext: { bucketName: BUCKET, prefix: 'open/' }, secrets });
-  const anyone = asUser(['--reuid', '1000', '--regid', '1000', '--clear-groups'], `ls ${t2} && echo hi > ${t2}/a.txt && cat ${t2}/a.txt && rm ${t2}/a.txt`);
+  const anyone = asUser(
+    ['--reuid', '1000', '--regid', '1000', '--clear-groups'],
+    `ls ${t2} && echo hi > ${t2}/a.txt && cat ${t2}/a.txt && rm ${t2}/a.txt`,
+  );
   assert.equal(anyone.status, 0, anyone.out);
   await unpublish(t2);
 });

@@ -18,7 +18,11 @@ import { findGoTool } from '../../src/dev/local-minio.js';
 import { startDriver, mountsUnder, type RunningDriver } from './driver.js';
 
 function findCsiSanity(): string {
-  return findGoTool('csi-sanity', 'CSI_SANITY_BIN', 'csi-sanity not found: go install github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0 (or set CSI_SANITY_BIN)');
+  return findGoTool(
+    'csi-sanity',
+    'CSI_SANITY_BIN',
+    'csi-sanity not found: go install github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0 (or set CSI_SANITY_BIN)',
+  );
 }
 
 export interface SanitySummary {
@@ -50,7 +54,12 @@ export function parseSummary(output: string): SanitySummary | undefined {
 
 function yaml(obj: Record<string, Record<string, string>>): string {
   return Object.entries(obj)
-    .map(([k, v]) => `${k}:\n${Object.entries(v).map(([kk, vv]) => `  ${kk}: ${JSON.stringify(vv)}`).join('\n')}`)
+    .map(
+      ([k, v]) =>
+        `${k}:\n${Object.entries(v)
+          .map(([kk, vv]) => `  ${kk}: ${JSON.stringify(vv)}`)
+          .join('\n')}`,
+    )
     .join('\n');
 }
 
@@ -85,10 +94,19 @@ after(async () => {
   await minio?.stop();
 });
 
-async function runSanity(mode: string, params: Record<string, string>, driver: RunningDriver): Promise<{ code: number | null; output: string }> {
+async function runSanity(
+  mode: string,
+  params: Record<string, string>,
+  driver: RunningDriver,
+): Promise<{ code: number | null; output: string }> {
   const dir = mkdtempSync(join(work, `${mode}-`));
   const paramsFile = join(dir, 'params.yaml');
-  writeFileSync(paramsFile, Object.entries(params).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n');
+  writeFileSync(
+    paramsFile,
+    Object.entries(params)
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+      .join('\n') + '\n',
+  );
   const args = [
     `--csi.endpoint=${driver.endpoint}`,
     `--csi.mountdir=${join(dir, 'mnt')}`,
@@ -126,11 +144,18 @@ for (const [mode, params] of [
       const summary = parseSummary(output);
       const outFile = fileURLToPath(new URL(`./sanity-output-${mode}.txt`, import.meta.url));
       writeFileSync(outFile, output);
-      if (summary) writeFileSync(fileURLToPath(new URL(`./sanity-summary-${mode}.txt`, import.meta.url)), summary.line + '\n');
+      if (summary)
+        writeFileSync(fileURLToPath(new URL(`./sanity-summary-${mode}.txt`, import.meta.url)), summary.line + '\n');
       console.log(`[csi-sanity ${mode}] ${summary?.line ?? '(no summary line)'}`);
       if (code !== 0 || !summary || summary.failed !== 0) {
-        const failures = output.split('\n').filter((l) => /\[FAIL\]|Expected|Error:/.test(l)).slice(0, 60).join('\n');
-        assert.fail(`csi-sanity (${mode}) exit ${code}; ${summary?.line ?? 'no summary'}\n${failures}\n--- driver log tail ---\n${driver.logs().split('\n').slice(-40).join('\n')}`);
+        const failures = output
+          .split('\n')
+          .filter((l) => /\[FAIL\]|Expected|Error:/.test(l))
+          .slice(0, 60)
+          .join('\n');
+        assert.fail(
+          `csi-sanity (${mode}) exit ${code}; ${summary?.line ?? 'no summary'}\n${failures}\n--- driver log tail ---\n${driver.logs().split('\n').slice(-40).join('\n')}`,
+        );
       }
     } finally {
       await driver.cleanup();
@@ -143,7 +168,10 @@ for (const [mode, params] of [
       assert.equal(left.KeyCount ?? 0, 0, `objects left: ${(left.Contents ?? []).map((o) => o.Key).join(', ')}`);
     } else {
       const buckets = await minio.client.send(new ListBucketsCommand({}));
-      assert.deepEqual((buckets.Buckets ?? []).map((b) => b.Name).filter((n) => n !== 'sanity-shared'), []);
+      assert.deepEqual(
+        (buckets.Buckets ?? []).map((b) => b.Name).filter((n) => n !== 'sanity-shared'),
+        [],
+      );
     }
   });
 }

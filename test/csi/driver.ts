@@ -88,12 +88,20 @@ export async function startDriver(opts: DriverOptions = {}): Promise<RunningDriv
   const endpoint = `unix://${join(dir, 'csi.sock')}`;
   const stateDir = join(dir, 'state');
   const logFile = join(dir, 'driver.log');
-  const args = [DRIVER_BIN, `--mode=${opts.mode ?? 'all'}`, `--endpoint=${endpoint}`, `--state-dir=${stateDir}`, '--node-id=sanity-node', '--log-level=debug'];
+  const args = [
+    DRIVER_BIN,
+    `--mode=${opts.mode ?? 'all'}`,
+    `--endpoint=${endpoint}`,
+    `--state-dir=${stateDir}`,
+    '--node-id=sanity-node',
+    '--log-level=debug',
+  ];
   if (opts.defaultEndpoint) args.push(`--default-endpoint=${opts.defaultEndpoint}`);
   args.push(...(opts.extraArgs ?? []));
   const fd = openSync(logFile, 'a');
   const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env ?? {}) };
-  for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) if (!opts.env?.[k]) delete env[k];
+  for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'])
+    if (!opts.env?.[k]) delete env[k];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env });
   closeSync(fd);
   const clients = createCsiClients(endpoint, { timeoutMs: 90_000 });

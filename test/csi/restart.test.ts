@@ -29,14 +29,31 @@ test('mounts outlive a SIGTERM of the plugin and are adopted after restart', { t
   const secrets = { AWS_ACCESS_KEY_ID: minio.accessKey, AWS_SECRET_ACCESS_KEY: minio.secretKey };
   const target = join(dir, 'pods', 'p1', 'vol');
   const first = await startDriver({ dir, defaultEndpoint: minio.endpoint });
-  const volume = (await first.clients.controller.createVolume({ name: 'pvc-restart', volumeCapabilities: [RWX], parameters: { bucket: 'restart' }, secrets })).volume!;
-  const pub = { volumeId: volume.volumeId, targetPath: target, volumeCapability: RWX, volumeContext: volume.volumeContext, secrets };
+  const volume = (
+    await first.clients.controller.createVolume({
+      name: 'pvc-restart',
+      volumeCapabilities: [RWX],
+      parameters: { bucket: 'restart' },
+      secrets,
+    })
+  ).volume!;
+  const pub = {
+    volumeId: volume.volumeId,
+    targetPath: target,
+    volumeCapability: RWX,
+    volumeContext: volume.volumeContext,
+    secrets,
+  };
   await first.clients.node.nodePublishVolume(pub);
   writeFileSync(join(target, 'before.txt'), 'written before restart');
   first.clients.close();
   assert.equal(await first.stop(), 0, 'graceful exit code');
   assert.equal(existsSync(join(dir, 'csi.sock')), false, 'socket removed');
-  assert.equal(readFileSync(join(target, 'before.txt'), 'utf8'), 'written before restart', 'mount still serves without the plugin');
+  assert.equal(
+    readFileSync(join(target, 'before.txt'), 'utf8'),
+    'written before restart',
+    'mount still serves without the plugin',
+  );
   writeFileSync(join(target, 'during.txt'), 'written while the plugin is down');
 
   const second = await startDriver({ dir, defaultEndpoint: minio.endpoint });

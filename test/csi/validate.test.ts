@@ -80,27 +80,71 @@ async function expectInvalid(p: () => Promise<unknown>, field: RegExp): Promise<
 test('NodePublishVolume: each bad input → INVALID_ARGUMENT naming the field, no mount process, nothing mounted', async () => {
   const c = driver.clients.node;
   const t = join(targets, 'bad');
-  const pub = { volumeId: 'static-v', targetPath: t, volumeCapability: RWX, secrets, volumeContext: { bucketName: 'shared' } as Record<string, string> };
+  const pub = {
+    volumeId: 'static-v',
+    targetPath: t,
+    volumeCapability: RWX,
+    secrets,
+    volumeContext: { bucketName: 'shared' } as Record<string, string>,
+  };
   await expectInvalid(() => c.nodePublishVolume({ ...pub, volumeId: 'static\0v' }), /volume_id .*NUL/);
-  await expectInvalid(() => c.nodePublishVolume({ ...pub, volumeId: 'v'.repeat(200 * 1024) }), /volume_id .*204800 bytes/);
-  await expectInvalid(() => c.nodePublishVolume({ ...pub, volumeContext: { bucketName: 'shared', mountOptions: 'uid=1000\0' } }), /volume_context\["mountOptions"\] .*NUL/);
-  await expectInvalid(() => c.nodePublishVolume({ ...pub, volumeCapability: { ...RWX, mount: { mountFlags: ['uid=1000\0'] } } }), /mount_flags\[0\] .*NUL/);
+  await expectInvalid(
+    () => c.nodePublishVolume({ ...pub, volumeId: 'v'.repeat(200 * 1024) }),
+    /volume_id .*204800 bytes/,
+  );
+  await expectInvalid(
+    () => c.nodePublishVolume({ ...pub, volumeContext: { bucketName: 'shared', mountOptions: 'uid=1000\0' } }),
+    /volume_context\["mountOptions"\] .*NUL/,
+  );
+  await expectInvalid(
+    () => c.nodePublishVolume({ ...pub, volumeCapability: { ...RWX, mount: { mountFlags: ['uid=1000\0'] } } }),
+    /mount_flags\[0\] .*NUL/,
+  );
   await expectInvalid(() => c.nodePublishVolume({ ...pub, targetPath: t + '\0x' }), /target_path .*NUL/);
-  for (const bucket of ['127.0.0.1', '192.168.10.20', 'xn--shared', 'sthree-shared', 'shared-s3alias', 'shared--ol-s3']) {
-    await expectInvalid(() => c.nodePublishVolume({ ...pub, volumeContext: { bucketName: bucket } }), /volume attribute bucketName: bucket name .*not valid/);
+  for (const bucket of [
+    '127.0.0.1',
+    '192.168.10.20',
+    'xn--shared',
+    'sthree-shared',
+    'shared-s3alias',
+    'shared--ol-s3',
+  ]) {
+    await expectInvalid(
+      () => c.nodePublishVolume({ ...pub, volumeContext: { bucketName: bucket } }),
+      /volume attribute bucketName: bucket name .*not valid/,
+    );
   }
-  await expectInvalid(() => c.nodePublishVolume({ ...pub, volumeContext: { bucketName: 'shared', prefix: 'a\tb/' } }), /volume attribute prefix: .*control characters/);
-  await expectInvalid(() => c.nodePublishVolume({ ...pub, volumeContext: { bucketName: 'shared', prefix: 'p'.repeat(2000) + '/' } }), /volume attribute prefix: .*2001 bytes, more than 768/);
-  await expectInvalid(() => c.nodePublishVolume({ ...pub, secrets: { ...secrets, ['k'.repeat(2000)]: 'v' } }), /secrets key .*2000 bytes/);
-  const err = await expectInvalid(() => c.nodePublishVolume({ ...pub, secrets: { ...secrets, AWS_SESSION_TOKEN: 'SESSION-' + 'x'.repeat(100 * 1024) } }), /secrets\["AWS_SESSION_TOKEN"\] is \d+ bytes/);
+  await expectInvalid(
+    () => c.nodePublishVolume({ ...pub, volumeContext: { bucketName: 'shared', prefix: 'a\tb/' } }),
+    /volume attribute prefix: .*control characters/,
+  );
+  await expectInvalid(
+    () => c.nodePublishVolume({ ...pub, volumeContext: { bucketName: 'shared', prefix: 'p'.repeat(2000) + '/' } }),
+    /volume attribute prefix: .*2001 bytes, more than 768/,
+  );
+  await expectInvalid(
+    () => c.nodePublishVolume({ ...pub, secrets: { ...secrets, ['k'.repeat(2000)]: 'v' } }),
+    /secrets key .*2000 bytes/,
+  );
+  const err = await expectInvalid(
+    () =>
+      c.nodePublishVolume({ ...pub, secrets: { ...secrets, AWS_SESSION_TOKEN: 'SESSION-' + 'x'.repeat(100 * 1024) } }),
+    /secrets\["AWS_SESSION_TOKEN"\] is \d+ bytes/,
+  );
   assert.ok(!err.details.includes('SESSION-'), 'secret value echoed');
   // An existing regular file as target: refused before a mount process is started; the file stays.
   const file = join(targets, 'a-file');
   writeFileSync(file, 'keep');
   await expectInvalid(() => c.nodePublishVolume({ ...pub, targetPath: file }), /target_path .*is not a directory/);
   assert.equal(readFileSync(file, 'utf8'), 'keep');
-  await expectInvalid(() => c.nodeUnpublishVolume({ volumeId: 'v\0', targetPath: t }), /NodeUnpublishVolume: volume_id .*NUL/);
-  await expectInvalid(() => c.nodeGetVolumeStats({ volumeId: 'v', volumePath: '/x\0' }), /NodeGetVolumeStats: volume_path .*NUL/);
+  await expectInvalid(
+    () => c.nodeUnpublishVolume({ volumeId: 'v\0', targetPath: t }),
+    /NodeUnpublishVolume: volume_id .*NUL/,
+  );
+  await expectInvalid(
+    () => c.nodeGetVolumeStats({ volumeId: 'v', volumePath: '/x\0' }),
+    /NodeGetVolumeStats: volume_path .*NUL/,
+  );
   assert.deepEqual(mountsUnder(targets), []);
 });
 
@@ -108,15 +152,45 @@ test('Controller: bad input → INVALID_ARGUMENT naming the field, before touchi
   const c = driver.clients.controller;
   const base = { name: 'pvc-bad', volumeCapabilities: [RWX], secrets };
   await expectInvalid(() => c.createVolume({ ...base, name: 'pvc\0bad' }), /CreateVolume: name .*NUL/);
-  await expectInvalid(() => c.createVolume({ ...base, parameters: { bucket: '10.1.2.3' } }), /StorageClass parameter bucket: .*IP address/);
-  await expectInvalid(() => c.createVolume({ ...base, parameters: { bucket: 'shared', basePrefix: 'a\nb/' } }), /StorageClass parameter basePrefix: .*control characters/);
-  await expectInvalid(() => c.createVolume({ ...base, parameters: { bucket: 'shared', mountOptions: 'x'.repeat(100 * 1024) } }), /parameters\["mountOptions"\] .*bytes, more than/);
-  await expectInvalid(() => c.createVolume({ ...base, volumeContentSource: { volume: { volumeId: 'v\0' } } }), /volume_content_source\.volume\.volume_id/);
-  await expectInvalid(() => c.deleteVolume({ volumeId: 'bm1:' + 'a'.repeat(200 * 1024), secrets }), /DeleteVolume: volume_id .*bytes, more than/);
+  await expectInvalid(
+    () => c.createVolume({ ...base, parameters: { bucket: '10.1.2.3' } }),
+    /StorageClass parameter bucket: .*IP address/,
+  );
+  await expectInvalid(
+    () => c.createVolume({ ...base, parameters: { bucket: 'shared', basePrefix: 'a\nb/' } }),
+    /StorageClass parameter basePrefix: .*control characters/,
+  );
+  await expectInvalid(
+    () => c.createVolume({ ...base, parameters: { bucket: 'shared', mountOptions: 'x'.repeat(100 * 1024) } }),
+    /parameters\["mountOptions"\] .*bytes, more than/,
+  );
+  await expectInvalid(
+    () => c.createVolume({ ...base, volumeContentSource: { volume: { volumeId: 'v\0' } } }),
+    /volume_content_source\.volume\.volume_id/,
+  );
+  await expectInvalid(
+    () => c.deleteVolume({ volumeId: 'bm1:' + 'a'.repeat(200 * 1024), secrets }),
+    /DeleteVolume: volume_id .*bytes, more than/,
+  );
   await expectInvalid(() => c.deleteVolume({ volumeId: 'bm1:shared/x\0/', secrets }), /DeleteVolume: volume_id .*NUL/);
-  await expectInvalid(() => c.controllerExpandVolume({ volumeId: 'v\0', capacityRange: { requiredBytes: 1 }, secrets }), /ControllerExpandVolume: volume_id/);
-  await expectInvalid(() => c.validateVolumeCapabilities({ volumeId: 'x', volumeCapabilities: [RWX], volumeContext: { bucketName: 'shared', prefix: 'p\u0001/' }, secrets }), /prefix/);
-  await expectInvalid(() => c.createSnapshot({ name: 's', sourceVolumeId: 'v\0', secrets }), /CreateSnapshot: source_volume_id .*NUL/);
+  await expectInvalid(
+    () => c.controllerExpandVolume({ volumeId: 'v\0', capacityRange: { requiredBytes: 1 }, secrets }),
+    /ControllerExpandVolume: volume_id/,
+  );
+  await expectInvalid(
+    () =>
+      c.validateVolumeCapabilities({
+        volumeId: 'x',
+        volumeCapabilities: [RWX],
+        volumeContext: { bucketName: 'shared', prefix: 'p\u0001/' },
+        secrets,
+      }),
+    /prefix/,
+  );
+  await expectInvalid(
+    () => c.createSnapshot({ name: 's', sourceVolumeId: 'v\0', secrets }),
+    /CreateSnapshot: source_volume_id .*NUL/,
+  );
   await expectInvalid(() => c.deleteSnapshot({ snapshotId: 's'.repeat(5000), secrets }), /DeleteSnapshot: snapshot_id/);
   await expectInvalid(() => c.listSnapshots({ snapshotId: 's\0' }), /ListSnapshots: snapshot_id/);
 });
@@ -128,12 +202,33 @@ test('a huge bad value answers quickly with a short message, and the same connec
   try {
     const t = join(targets, 'huge');
     const pub = { volumeId: 'static-huge', targetPath: t, volumeCapability: RWX, secrets };
-    const e1 = await expectCsiError(c.node.nodePublishVolume({ ...pub, volumeContext: { bucketName: 'shared', prefix: 'p'.repeat(100 * 1024) } }), 'INVALID_ARGUMENT', /prefix/);
+    const e1 = await expectCsiError(
+      c.node.nodePublishVolume({ ...pub, volumeContext: { bucketName: 'shared', prefix: 'p'.repeat(100 * 1024) } }),
+      'INVALID_ARGUMENT',
+      /prefix/,
+    );
     assert.ok(Buffer.byteLength(e1.details) <= STATUS_BOUND);
     // 60 KiB (under the map-value limit): the mount-option parser's own message echoes it; the server bounds it.
-    const e2 = await expectCsiError(c.node.nodePublishVolume({ ...pub, volumeContext: { bucketName: 'shared', mountOptions: 'x'.repeat(60 * 1024) } }), 'INVALID_ARGUMENT', /mountOptions/);
+    const e2 = await expectCsiError(
+      c.node.nodePublishVolume({
+        ...pub,
+        volumeContext: { bucketName: 'shared', mountOptions: 'x'.repeat(60 * 1024) },
+      }),
+      'INVALID_ARGUMENT',
+      /mountOptions/,
+    );
     assert.ok(Buffer.byteLength(e2.details) <= STATUS_BOUND, `message of ${Buffer.byteLength(e2.details)} bytes`);
-    const e3 = await expectCsiError(c.node.nodePublishVolume({ ...pub, volumeContext: { bucketName: 'shared', prefix: 'p'.repeat(700) + '/', mountOptions: 'bogus' + 'y'.repeat(60 * 1024) } }), 'INVALID_ARGUMENT');
+    const e3 = await expectCsiError(
+      c.node.nodePublishVolume({
+        ...pub,
+        volumeContext: {
+          bucketName: 'shared',
+          prefix: 'p'.repeat(700) + '/',
+          mountOptions: 'bogus' + 'y'.repeat(60 * 1024),
+        },
+      }),
+      'INVALID_ARGUMENT',
+    );
     assert.ok(Buffer.byteLength(e3.details) <= STATUS_BOUND);
     assert.equal((await c.identity.probe()).ready?.value, true);
     assert.equal((await c.node.nodeGetInfo()).nodeId, 'sanity-node');
@@ -156,9 +251,16 @@ test('prefix mode: two names mapping to one id → ALREADY_EXISTS; the first vol
   const twin = prefixForVolume(odd, '', 100).slice(0, -1);
   assert.equal(a.volumeId, `bm1:shared/coll/${twin}/`);
   await minio.client.send(new PutObjectCommand({ Bucket: 'shared', Key: `coll/${twin}/data.txt`, Body: 'mine' }));
-  await expectCsiError(c.createVolume({ name: twin, volumeCapabilities: [RWX], parameters: params, secrets }), 'ALREADY_EXISTS', /another name/);
+  await expectCsiError(
+    c.createVolume({ name: twin, volumeCapabilities: [RWX], parameters: params, secrets }),
+    'ALREADY_EXISTS',
+    /another name/,
+  );
   // The same name again is still idempotent.
-  assert.equal((await c.createVolume({ name: odd, volumeCapabilities: [RWX], parameters: params, secrets })).volume!.volumeId, a.volumeId);
+  assert.equal(
+    (await c.createVolume({ name: odd, volumeCapabilities: [RWX], parameters: params, secrets })).volume!.volumeId,
+    a.volumeId,
+  );
   assert.deepEqual(await keysUnder(`coll/${twin}/`), [`coll/${twin}/`, `coll/${twin}/data.txt`]);
   await c.deleteVolume({ volumeId: a.volumeId, secrets });
   assert.deepEqual(await keysUnder(`coll/${twin}/`), []);
@@ -171,7 +273,11 @@ test('bucket mode: two names mapping to one bucket → ALREADY_EXISTS', async ()
   const a = (await c.createVolume({ name: odd, volumeCapabilities: [RWX], secrets })).volume!;
   const twin = bucketNameForVolume(odd);
   assert.equal(a.volumeId, `bm1:${twin}`);
-  await expectCsiError(c.createVolume({ name: twin, volumeCapabilities: [RWX], secrets }), 'ALREADY_EXISTS', /another name/);
+  await expectCsiError(
+    c.createVolume({ name: twin, volumeCapabilities: [RWX], secrets }),
+    'ALREADY_EXISTS',
+    /another name/,
+  );
   assert.equal((await c.createVolume({ name: odd, volumeCapabilities: [RWX], secrets })).volume!.volumeId, a.volumeId);
   await c.deleteVolume({ volumeId: a.volumeId, secrets });
 });
@@ -180,16 +286,28 @@ test('DeleteVolume never deletes a prefix without our marker; CreateVolume never
   const c = driver.clients.controller;
   // Objects without any marker.
   await minio.client.send(new PutObjectCommand({ Bucket: 'shared', Key: 'foreign/a.txt', Body: 'a' }));
-  await expectCsiError(c.deleteVolume({ volumeId: 'bm1:shared/foreign/', secrets }), 'FAILED_PRECONDITION', /no volume marker/);
+  await expectCsiError(
+    c.deleteVolume({ volumeId: 'bm1:shared/foreign/', secrets }),
+    'FAILED_PRECONDITION',
+    /no volume marker/,
+  );
   assert.deepEqual(await keysUnder('foreign/'), ['foreign/a.txt']);
   // A directory object at the marker key that bucketmount did not write.
   await minio.client.send(new PutObjectCommand({ Bucket: 'shared', Key: 'foreign2/', Body: '' }));
   await minio.client.send(new PutObjectCommand({ Bucket: 'shared', Key: 'foreign2/b.txt', Body: 'b' }));
-  await expectCsiError(c.deleteVolume({ volumeId: 'bm1:shared/foreign2/', secrets }), 'FAILED_PRECONDITION', /no volume marker/);
+  await expectCsiError(
+    c.deleteVolume({ volumeId: 'bm1:shared/foreign2/', secrets }),
+    'FAILED_PRECONDITION',
+    /no volume marker/,
+  );
   assert.deepEqual(await keysUnder('foreign2/'), ['foreign2/', 'foreign2/b.txt']);
   // CreateVolume onto those prefixes: refused, nothing written.
   for (const name of ['foreign', 'foreign2']) {
-    await expectCsiError(c.createVolume({ name, volumeCapabilities: [RWX], parameters: { bucket: 'shared' }, secrets }), 'ALREADY_EXISTS', /not created by bucketmount/);
+    await expectCsiError(
+      c.createVolume({ name, volumeCapabilities: [RWX], parameters: { bucket: 'shared' }, secrets }),
+      'ALREADY_EXISTS',
+      /not created by bucketmount/,
+    );
   }
   assert.deepEqual(await keysUnder('foreign/'), ['foreign/a.txt']);
   assert.deepEqual(await keysUnder('foreign2/'), ['foreign2/', 'foreign2/b.txt']);
@@ -200,13 +318,30 @@ test('DeleteVolume never deletes a prefix without our marker; CreateVolume never
 test('volumes of older versions (marker without a name) are still found, kept and deletable', async () => {
   const c = driver.clients.controller;
   await minio.client.send(
-    new PutObjectCommand({ Bucket: 'shared', Key: 'old/pvc-old/', Body: '', ContentType: 'application/x-directory', Metadata: { 'bucketmount-volume': 'true', 'bucketmount-capacity': '1024' } }),
+    new PutObjectCommand({
+      Bucket: 'shared',
+      Key: 'old/pvc-old/',
+      Body: '',
+      ContentType: 'application/x-directory',
+      Metadata: { 'bucketmount-volume': 'true', 'bucketmount-capacity': '1024' },
+    }),
   );
   await minio.client.send(new PutObjectCommand({ Bucket: 'shared', Key: 'old/pvc-old/f.txt', Body: 'f' }));
-  const v = (await c.createVolume({ name: 'pvc-old', volumeCapabilities: [RWX], parameters: { bucket: 'shared', basePrefix: 'old/' }, secrets })).volume!;
+  const v = (
+    await c.createVolume({
+      name: 'pvc-old',
+      volumeCapabilities: [RWX],
+      parameters: { bucket: 'shared', basePrefix: 'old/' },
+      secrets,
+    })
+  ).volume!;
   assert.equal(v.volumeId, 'bm1:shared/old/pvc-old/');
   assert.equal(v.capacityBytes, 1024);
-  const grown = await c.controllerExpandVolume({ volumeId: v.volumeId, capacityRange: { requiredBytes: 4096 }, secrets });
+  const grown = await c.controllerExpandVolume({
+    volumeId: v.volumeId,
+    capacityRange: { requiredBytes: 4096 },
+    secrets,
+  });
   assert.equal(grown.capacityBytes, 4096);
   await c.deleteVolume({ volumeId: v.volumeId, secrets });
   assert.deepEqual(await keysUnder('old/'), []);

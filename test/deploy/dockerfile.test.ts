@@ -17,8 +17,10 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
-const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n')
-  .map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l !== '' && !l.startsWith('#'));
 
 /** Logical Dockerfile lines (continuations joined, comments dropped). */
 function instructions(): string[] {
@@ -46,14 +48,23 @@ test('every COPY source from the build context exists and is not excluded by .do
   const copies = instructions().filter((l) => /^COPY\s/.test(l) && !/--from=/.test(l));
   assert.ok(copies.length >= 5);
   for (const line of copies) {
-    const parts = line.split(/\s+/).slice(1).filter((p) => !p.startsWith('--'));
+    const parts = line
+      .split(/\s+/)
+      .slice(1)
+      .filter((p) => !p.startsWith('--'));
     for (const src of parts.slice(0, -1)) {
       assert.ok(existsSync(join(ROOT, src)), `COPY source ${src} exists`);
       assert.ok(!isIgnored(src), `COPY source ${src} is not in .dockerignore`);
     }
   }
   // The entry points the image promises are compiled from these sources.
-  for (const src of ['cmd/csi-driver.ts', 'cmd/bucketmount.ts', 'proto/csi.proto', 'proto/pluginregistration.proto', 'deploy/image/node-supervisor.sh']) {
+  for (const src of [
+    'cmd/csi-driver.ts',
+    'cmd/bucketmount.ts',
+    'proto/csi.proto',
+    'proto/pluginregistration.proto',
+    'deploy/image/node-supervisor.sh',
+  ]) {
     assert.ok(existsSync(join(ROOT, src)), `${src} exists`);
   }
 });
@@ -66,21 +77,45 @@ test('runtime stage: slim Node 24, FUSE packages, tini, non-root default user, o
   assert.equal(froms[1], 'FROM node:24-bookworm-slim');
   const runtime = lines.slice(lines.indexOf(froms[1]));
   const install = runtime.find((l) => l.includes('apt-get install')) ?? '';
-  for (const pkg of ['fuse3', 'libfuse2', 'tini', 'ca-certificates']) assert.match(install, new RegExp(`\\b${pkg}\\b`), `installs ${pkg}`);
-  assert.ok(runtime.some((l) => /^USER 1000(:1000)?$/.test(l)), 'non-root default user');
-  assert.ok(runtime.some((l) => l.startsWith('COPY --from=build /src/dist/cmd ')), 'ships dist/cmd');
-  assert.ok(!runtime.some((l) => /COPY --from=build \/src\/dist\/test|COPY --from=build \/src\/dist /.test(`${l} `)), 'tests are not shipped');
-  assert.ok(runtime.some((l) => l.includes('deploy/image/node-supervisor.sh /app/bin/node-supervisor')), 'node supervisor at /app/bin');
+  for (const pkg of ['fuse3', 'libfuse2', 'tini', 'ca-certificates'])
+    assert.match(install, new RegExp(`\\b${pkg}\\b`), `installs ${pkg}`);
+  assert.ok(
+    runtime.some((l) => /^USER 1000(:1000)?$/.test(l)),
+    'non-root default user',
+  );
+  assert.ok(
+    runtime.some((l) => l.startsWith('COPY --from=build /src/dist/cmd ')),
+    'ships dist/cmd',
+  );
+  assert.ok(
+    !runtime.some((l) => /COPY --from=build \/src\/dist\/test|COPY --from=build \/src\/dist /.test(`${l} `)),
+    'tests are not shipped',
+  );
+  assert.ok(
+    runtime.some((l) => l.includes('deploy/image/node-supervisor.sh /app/bin/node-supervisor')),
+    'node supervisor at /app/bin',
+  );
   // One Node.js major everywhere: the image, the pinned Node that scripts/setup.sh installs, the engines floor below it.
-  const pinned = /^NODE_RUNTIME_VERSION=(\d+)\.\d+\.\d+$/m.exec(readFileSync(join(ROOT, 'scripts/node-runtime.sh'), 'utf8'));
+  const pinned = /^NODE_RUNTIME_VERSION=(\d+)\.\d+\.\d+$/m.exec(
+    readFileSync(join(ROOT, 'scripts/node-runtime.sh'), 'utf8'),
+  );
   assert.ok(pinned, 'scripts/node-runtime.sh pins an exact NODE_RUNTIME_VERSION');
-  for (const from of froms) assert.match(from, new RegExp(`^FROM node:${pinned[1]}-`), 'image Node major = the pinned setup Node major');
-  const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines?: { node?: string } }).engines?.node ?? '';
+  for (const from of froms)
+    assert.match(from, new RegExp(`^FROM node:${pinned[1]}-`), 'image Node major = the pinned setup Node major');
+  const engines =
+    (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines?: { node?: string } }).engines?.node ??
+    '';
   const floor = /^>=(\d+)/.exec(engines);
   assert.ok(floor && Number(floor[1]) <= Number(pinned[1]), `engines ${engines} admits Node ${pinned[1]}`);
   const build = lines.slice(lines.indexOf(froms[0]), lines.indexOf(froms[1]));
-  assert.ok(build.some((l) => l.includes('npm ci')), 'npm ci in the build stage');
-  assert.ok(build.some((l) => l.includes('npm prune --omit=dev')), 'dev dependencies pruned');
+  assert.ok(
+    build.some((l) => l.includes('npm ci')),
+    'npm ci in the build stage',
+  );
+  assert.ok(
+    build.some((l) => l.includes('npm prune --omit=dev')),
+    'dev dependencies pruned',
+  );
   for (const p of ['node_modules', 'dist', '.git']) assert.ok(isIgnored(p), `.dockerignore excludes ${p}`);
 });
 
@@ -112,7 +147,8 @@ test('what the image ships (cmd/, src/) imports only production dependencies, ne
   const files = [...tsFiles(join(ROOT, 'cmd')), ...tsFiles(join(ROOT, 'src'))];
   assert.ok(files.length > 10, `found ${files.length} source files`);
   // Value imports only: `import type` and `export type` vanish when compiled.
-  const importRe = /^\s*(?:import|export)\s+(?!type\s)(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
+  const importRe =
+    /^\s*(?:import|export)\s+(?!type\s)(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(importRe)) {
@@ -120,7 +156,8 @@ test('what the image ships (cmd/, src/) imports only production dependencies, ne
       if (/(^|\/)test\//.test(spec)) problems.push(`${relative(ROOT, file)} imports test code ${spec}`);
       const name = packageOf(spec);
       if (name === undefined || builtins.has(name)) continue;
-      if (!prod.has(name)) problems.push(`${relative(ROOT, file)} imports ${name}, which is not in package.json dependencies`);
+      if (!prod.has(name))
+        problems.push(`${relative(ROOT, file)} imports ${name}, which is not in package.json dependencies`);
     }
   }
   assert.deepEqual(problems, []);
@@ -141,8 +178,14 @@ test('docker build produces an image whose entry points start (only where a Dock
   try {
     const build = spawnSync('docker', ['build', '-q', '-t', tag, ROOT], { encoding: 'utf8', timeout: 15 * 60 * 1000 });
     assert.equal(build.status, 0, `docker build failed:\n${build.stderr}`);
-    for (const cmd of [['node', '/app/dist/cmd/csi-driver.js', '--help'], ['bucketmount', '--help']]) {
-      const r = spawnSync('docker', ['run', '--rm', '--entrypoint', '', tag, ...cmd], { encoding: 'utf8', timeout: 60000 });
+    for (const cmd of [
+      ['node', '/app/dist/cmd/csi-driver.js', '--help'],
+      ['bucketmount', '--help'],
+    ]) {
+      const r = spawnSync('docker', ['run', '--rm', '--entrypoint', '', tag, ...cmd], {
+        encoding: 'utf8',
+        timeout: 60000,
+      });
       assert.equal(r.status, 0, `${cmd.join(' ')} in the image: ${r.stderr}`);
     }
     const id = spawnSync('docker', ['run', '--rm', '--entrypoint', '', tag, 'id', '-u'], { encoding: 'utf8' });
@@ -154,7 +197,7 @@ test('docker build produces an image whose entry points start (only where a Dock
   }
 });
 
-test('the runtime stage\'s /app layout (its COPY --from=build lines, production modules only) starts both entry points', async () => {
+test("the runtime stage's /app layout (its COPY --from=build lines, production modules only) starts both entry points", async () => {
   const lines = instructions();
   const runtime = lines.slice(lines.lastIndexOf(lines.filter((l) => l.startsWith('FROM ')).at(-1) as string));
   assert.ok(runtime.includes('WORKDIR /app'), 'runtime WORKDIR is /app');
@@ -172,28 +215,51 @@ test('the runtime stage\'s /app layout (its COPY --from=build lines, production 
     }
     // The build stage runs `npm prune --omit=dev` before node_modules is copied: same here.
     cpSync(join(ROOT, 'package-lock.json'), join(app, 'package-lock.json'));
-    const prune = spawnSync('npm', ['prune', '--omit=dev', '--offline', '--no-audit', '--no-fund'], { cwd: app, encoding: 'utf8', timeout: 120000 });
+    const prune = spawnSync('npm', ['prune', '--omit=dev', '--offline', '--no-audit', '--no-fund'], {
+      cwd: app,
+      encoding: 'utf8',
+      timeout: 120000,
+    });
     assert.equal(prune.status, 0, `npm prune: ${prune.stderr}`);
     rmSync(join(app, 'package-lock.json'));
     for (const dev of ['typescript', 'eslint']) assert.ok(!existsSync(join(app, 'node_modules', dev)), `${dev} pruned`);
 
-    const version = spawnSync(process.execPath, [join(app, 'dist/cmd/csi-driver.js'), '--version'], { encoding: 'utf8', cwd: app });
+    const version = spawnSync(process.execPath, [join(app, 'dist/cmd/csi-driver.js'), '--version'], {
+      encoding: 'utf8',
+      cwd: app,
+    });
     assert.equal(version.status, 0, version.stderr);
     assert.match(version.stdout, /^bucketmount\.csi\.io \d+\.\d+\.\d+/);
-    const mountHelp = spawnSync(process.execPath, [join(app, 'dist/cmd/bucketmount.js'), '--help'], { encoding: 'utf8', cwd: app });
+    const mountHelp = spawnSync(process.execPath, [join(app, 'dist/cmd/bucketmount.js'), '--help'], {
+      encoding: 'utf8',
+      cwd: app,
+    });
     assert.equal(mountHelp.status, 0, mountHelp.stderr);
     assert.match(mountHelp.stdout + mountHelp.stderr, /bucketmount mount/);
 
     // The node plugin's kubelet-registration proto is found beside dist/ as well.
-    const reg = spawnSync(process.execPath, ['--input-type=module', '-e', `import { loadRegistrationService } from ${JSON.stringify(join(app, 'dist/src/csi/kubelet-registration.js'))}; loadRegistrationService();`], { encoding: 'utf8', cwd: app });
+    const reg = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { loadRegistrationService } from ${JSON.stringify(join(app, 'dist/src/csi/kubelet-registration.js'))}; loadRegistrationService();`,
+      ],
+      { encoding: 'utf8', cwd: app },
+    );
     assert.equal(reg.status, 0, `pluginregistration.proto from the image layout: ${reg.stderr}`);
 
     // The controller really serves: proto found beside dist/, gRPC up on the socket; SIGTERM stops it.
     const sock = join(app, 'csi.sock');
-    driver = spawn(process.execPath, [join(app, 'dist/cmd/csi-driver.js'), '--mode=controller', `--endpoint=unix://${sock}`, '--log-level=warn'],
-      { cwd: app, stdio: ['ignore', 'ignore', 'pipe'] });
+    driver = spawn(
+      process.execPath,
+      [join(app, 'dist/cmd/csi-driver.js'), '--mode=controller', `--endpoint=unix://${sock}`, '--log-level=warn'],
+      { cwd: app, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
-    driver.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    driver.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const exited = new Promise<number | null>((r) => driver?.on('exit', (code) => r(code)));
     const deadline = Date.now() + 30000;
     while (!existsSync(sock)) {

@@ -44,7 +44,9 @@ export function locateSwagger(k8sVersion: string): string {
   }
   const path = join(modCache, `k8s.io/kubernetes@${k8sVersion}`, 'api/openapi-spec/swagger.json');
   if (!existsSync(path)) {
-    throw new Error(`Kubernetes OpenAPI spec not found at ${path}: run scripts/setup.d/deploy.sh (go mod download k8s.io/kubernetes@${k8sVersion})`);
+    throw new Error(
+      `Kubernetes OpenAPI spec not found at ${path}: run scripts/setup.d/deploy.sh (go mod download k8s.io/kubernetes@${k8sVersion})`,
+    );
   }
   return path;
 }
@@ -86,7 +88,8 @@ function collectRefs(node: Json, into: Set<string>): void {
     for (const n of node) collectRefs(n, into);
   } else if (node !== null && typeof node === 'object') {
     for (const [key, value] of Object.entries(node)) {
-      if (key === '$ref' && typeof value === 'string' && value.startsWith('#/definitions/')) into.add(value.slice('#/definitions/'.length));
+      if (key === '$ref' && typeof value === 'string' && value.startsWith('#/definitions/'))
+        into.add(value.slice('#/definitions/'.length));
       else collectRefs(value, into);
     }
   }

@@ -28,13 +28,26 @@ const VERSIONS = readToolVersions(ROOT);
 const KUBE_VERSION = VERSIONS.K8S_SCHEMA_VERSION.replace(/^v/, '');
 
 type Obj = { [key: string]: unknown };
-interface Doc { source: string; obj: Obj }
+interface Doc {
+  source: string;
+  obj: Obj;
+}
 
 // Volume attributes, StorageClass parameters and mount options are checked with the driver's own
 // parsers (src/csi/params.ts, src/mount-contract/), so a key or option the driver would
 // refuse at CreateVolume / NodePublishVolume fails here first.
-const SECRET_KEYS = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_REGION', 'accessKeyID',
-  'secretAccessKey', 'endpoint', 'region', 'GOOGLE_ACCESS_KEY_ID', 'GOOGLE_ACCESS_KEY_SECRET']);
+const SECRET_KEYS = new Set([
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_REGION',
+  'accessKeyID',
+  'secretAccessKey',
+  'endpoint',
+  'region',
+  'GOOGLE_ACCESS_KEY_ID',
+  'GOOGLE_ACCESS_KEY_SECRET',
+]);
 const NON_SECRET_KEYS = new Set(['endpoint', 'region', 'AWS_REGION']);
 
 function run(cmd: string, args: string[]): { code: number; stdout: string; stderr: string } {
@@ -99,16 +112,31 @@ after(() => {
   if (work !== '') rmSync(work, { recursive: true, force: true });
 });
 
-interface ConformResult { valid: number; invalid: number; errors: number; skipped: number; messages: string[] }
+interface ConformResult {
+  valid: number;
+  invalid: number;
+  errors: number;
+  skipped: number;
+  messages: string[];
+}
 
 function kubeconformFiles(files: string[]): ConformResult {
   assert.ok(schemas, 'schemas were not generated (see the before hook error)');
-  const r = run(kubeconform, ['-strict', '-summary', '-output', 'json', '-schema-location', schemas.location, ...files]);
+  const r = run(kubeconform, [
+    '-strict',
+    '-summary',
+    '-output',
+    'json',
+    '-schema-location',
+    schemas.location,
+    ...files,
+  ]);
   const parsed = JSON.parse(r.stdout) as {
     resources?: { filename: string; kind: string; name: string; status: string; msg: string }[];
     summary: { valid: number; invalid: number; errors: number; skipped: number };
   };
-  const messages = (parsed.resources ?? []).filter((x) => x.status !== 'statusValid')
+  const messages = (parsed.resources ?? [])
+    .filter((x) => x.status !== 'statusValid')
     .map((x) => `${relative(ROOT, x.filename)} ${x.kind}/${x.name}: ${x.status} ${x.msg}`);
   return { ...parsed.summary, messages };
 }
@@ -121,7 +149,16 @@ function assertConform(files: string[], minResources: number): void {
 }
 
 function helmTemplate(extra: string[]): { file: string; docs: Doc[] } {
-  const r = run(helm, ['template', 'bm', CHART, '--namespace', 'bucketmount', '--kube-version', KUBE_VERSION, ...extra]);
+  const r = run(helm, [
+    'template',
+    'bm',
+    CHART,
+    '--namespace',
+    'bucketmount',
+    '--kube-version',
+    KUBE_VERSION,
+    ...extra,
+  ]);
   assert.equal(r.code, 0, `helm template failed: ${r.stderr}`);
   const file = join(work, `rendered-${extra.length === 0 ? 'default' : 'all'}.yaml`);
   writeFileSync(file, r.stdout);
@@ -154,12 +191,19 @@ function checkCsiDriver(docs: Doc[], audience: string): void {
   assert.equal(get(d, 'spec.requiresRepublish'), true);
   assert.equal(get(d, 'spec.fsGroupPolicy'), 'File'); // with VOLUME_MOUNT_GROUP: kubelet passes fsGroup, never chowns
   assert.deepEqual(get(d, 'spec.volumeLifecycleModes'), ['Persistent', 'Ephemeral']);
-  assert.deepEqual(arr(d, 'spec.tokenRequests').map((t) => t.audience), [audience]);
+  assert.deepEqual(
+    arr(d, 'spec.tokenRequests').map((t) => t.audience),
+    [audience],
+  );
   // The node plugin's default STS audience must be one kubelet mints tokens for.
   const ds = ofKind(docs, 'DaemonSet')[0]?.obj;
   const driver = arr(ds, 'spec.template.spec.containers').find((c) => c.name === 'bucketmount');
   const env = new Map(arr(driver, 'env').map((e) => [e.name, e.value]));
-  assert.equal(env.get('BUCKETMOUNT_STS_AUDIENCE'), audience, 'node plugin STS audience = CSIDriver tokenRequests audience');
+  assert.equal(
+    env.get('BUCKETMOUNT_STS_AUDIENCE'),
+    audience,
+    'node plugin STS audience = CSIDriver tokenRequests audience',
+  );
 }
 
 function checkNodeDaemonSet(docs: Doc[], kubeletPath: string): void {
@@ -177,11 +221,20 @@ function checkNodeDaemonSet(docs: Doc[], kubeletPath: string): void {
     const privileged = get(c, 'securityContext.privileged') === true;
     assert.equal(privileged, c.name === 'bucketmount', `only the driver container is privileged (${String(c.name)})`);
     if (c.name !== 'bucketmount') {
-      assert.equal(get(c, 'securityContext.allowPrivilegeEscalation'), false, `${String(c.name)}: allowPrivilegeEscalation false`);
-      assert.deepEqual(get(c, 'securityContext.capabilities.drop'), ['ALL'], `${String(c.name)}: drops all capabilities`);
+      assert.equal(
+        get(c, 'securityContext.allowPrivilegeEscalation'),
+        false,
+        `${String(c.name)}: allowPrivilegeEscalation false`,
+      );
+      assert.deepEqual(
+        get(c, 'securityContext.capabilities.drop'),
+        ['ALL'],
+        `${String(c.name)}: drops all capabilities`,
+      );
     }
     for (const m of arr(c, 'volumeMounts')) {
-      if (m.mountPropagation === 'Bidirectional') assert.equal(c.name, 'bucketmount', 'Bidirectional only on the driver');
+      if (m.mountPropagation === 'Bidirectional')
+        assert.equal(c.name, 'bucketmount', 'Bidirectional only on the driver');
     }
   }
   const driver = containers.find((c) => c.name === 'bucketmount') as Obj;
@@ -209,9 +262,19 @@ function checkNodeDaemonSet(docs: Doc[], kubeletPath: string): void {
   // the CSI socket at its host path (kubelet dials that path, not the container's /csi).
   const registration = mounts.find((m) => m.name === 'registration-dir');
   assert.ok(registration, 'driver mounts the plugins_registry dir');
-  assert.ok(args.includes(`--kubelet-registration-path=${String(registration.mountPath)}/${DRIVER}-reg.sock`), `registration socket in the mounted plugins_registry: ${args.join(' ')}`);
-  assert.ok(args.includes(`--kubelet-csi-endpoint=${plugin}/csi.sock`), `CSI socket announced at its host path: ${args.join(' ')}`);
-  assert.equal(mounts.find((m) => m.name === 'socket-dir')?.mountPath, '/csi', 'the --endpoint socket dir (/csi) is that host path (socket-dir)');
+  assert.ok(
+    args.includes(`--kubelet-registration-path=${String(registration.mountPath)}/${DRIVER}-reg.sock`),
+    `registration socket in the mounted plugins_registry: ${args.join(' ')}`,
+  );
+  assert.ok(
+    args.includes(`--kubelet-csi-endpoint=${plugin}/csi.sock`),
+    `CSI socket announced at its host path: ${args.join(' ')}`,
+  );
+  assert.equal(
+    mounts.find((m) => m.name === 'socket-dir')?.mountPath,
+    '/csi',
+    'the --endpoint socket dir (/csi) is that host path (socket-dir)',
+  );
 }
 
 function checkController(docs: Doc[], snapshots = true): void {
@@ -220,7 +283,12 @@ function checkController(docs: Doc[], snapshots = true): void {
   const spec = get(deps[0].obj, 'spec.template.spec') as Obj;
   assert.equal(get(spec, 'securityContext.runAsNonRoot'), true, 'controller runs as non-root');
   const containers = arr(spec, 'containers');
-  assert.deepEqual(containers.map((c) => c.name).sort(), ['bucketmount', 'csi-provisioner', ...(snapshots ? ['csi-snapshotter'] : []), 'liveness-probe']);
+  assert.deepEqual(containers.map((c) => c.name).sort(), [
+    'bucketmount',
+    'csi-provisioner',
+    ...(snapshots ? ['csi-snapshotter'] : []),
+    'liveness-probe',
+  ]);
   if (snapshots) {
     const snap = containers.find((c) => c.name === 'csi-snapshotter') as Obj;
     assert.ok((snap.args as string[]).includes('--leader-election'));
@@ -242,7 +310,8 @@ function checkImages(docs: Doc[]): void {
       const image = String(c.image);
       assert.match(image, /:[A-Za-z0-9][A-Za-z0-9._-]*$/, `${d.source}: image ${image} has a tag`);
       assert.doesNotMatch(image, /:latest$/, `${d.source}: image ${image} is pinned`);
-      if (image.includes('sig-storage/')) assert.match(image, /:v\d+\.\d+\.\d+$/, `${image}: sidecar pinned to a release`);
+      if (image.includes('sig-storage/'))
+        assert.match(image, /:v\d+\.\d+\.\d+$/, `${image}: sidecar pinned to a release`);
     }
   }
 }
@@ -250,10 +319,14 @@ function checkImages(docs: Doc[]): void {
 /** csi-snapshotter's ClusterRole and the provisioner's right to read snapshots (restores). */
 function checkSnapshotRbac(docs: Doc[], snapshots = true): void {
   const role = ofKind(docs, 'ClusterRole').find((d) => String(get(d.obj, 'metadata.name')).endsWith('-snapshotter'));
-  const binding = ofKind(docs, 'ClusterRoleBinding').find((d) => String(get(d.obj, 'metadata.name')).endsWith('-snapshotter'));
+  const binding = ofKind(docs, 'ClusterRoleBinding').find((d) =>
+    String(get(d.obj, 'metadata.name')).endsWith('-snapshotter'),
+  );
   const prov = ofKind(docs, 'ClusterRole').find((d) => String(get(d.obj, 'metadata.name')).endsWith('-provisioner'))!;
   const can = (d: Doc | undefined, resource: string, verb: string): boolean =>
-    arr(d?.obj, 'rules').some((r) => (r.resources as string[]).includes(resource) && (r.verbs as string[]).includes(verb));
+    arr(d?.obj, 'rules').some(
+      (r) => (r.resources as string[]).includes(resource) && (r.verbs as string[]).includes(verb),
+    );
   if (!snapshots) {
     assert.equal(role, undefined, 'no snapshotter ClusterRole when snapshots are off');
     assert.equal(binding, undefined);
@@ -261,18 +334,27 @@ function checkSnapshotRbac(docs: Doc[], snapshots = true): void {
     return;
   }
   assert.ok(role && binding, 'snapshotter ClusterRole and binding');
-  for (const [res, verb] of [['volumesnapshotcontents', 'update'], ['volumesnapshotcontents/status', 'patch'], ['volumesnapshotclasses', 'list'], ['events', 'create']]) {
+  for (const [res, verb] of [
+    ['volumesnapshotcontents', 'update'],
+    ['volumesnapshotcontents/status', 'patch'],
+    ['volumesnapshotclasses', 'list'],
+    ['events', 'create'],
+  ]) {
     assert.ok(can(role, res, verb), `snapshotter can ${verb} ${res}`);
   }
   assert.equal(get(binding.obj, 'roleRef.name'), get(role.obj, 'metadata.name'));
-  for (const res of ['volumesnapshots', 'volumesnapshotcontents']) assert.ok(can(prov, res, 'get'), `provisioner can get ${res} (restore)`);
+  for (const res of ['volumesnapshots', 'volumesnapshotcontents'])
+    assert.ok(can(prov, res, 'get'), `provisioner can get ${res} (restore)`);
 }
 
 function checkRbac(docs: Doc[]): void {
   for (const d of [...ofKind(docs, 'ClusterRole'), ...ofKind(docs, 'Role')]) {
     for (const rule of arr(d.obj, 'rules')) {
       for (const field of ['verbs', 'resources', 'apiGroups']) {
-        assert.ok(!(rule[field] as string[]).includes('*'), `${d.source} ${String(get(d.obj, 'metadata.name'))}: no wildcard ${field}`);
+        assert.ok(
+          !(rule[field] as string[]).includes('*'),
+          `${d.source} ${String(get(d.obj, 'metadata.name'))}: no wildcard ${field}`,
+        );
       }
       if ((rule.resources as string[]).includes('secrets')) {
         assert.equal(d.obj.kind, 'Role', 'Secrets are readable only through a namespaced Role');
@@ -282,14 +364,26 @@ function checkRbac(docs: Doc[]): void {
   }
   const nodeRoles = ofKind(docs, 'ClusterRole').filter((d) => String(get(d.obj, 'metadata.name')).endsWith('-node'));
   assert.equal(nodeRoles.length, 1, 'one node ClusterRole');
-  assert.deepEqual(get(nodeRoles[0].obj, 'rules'), [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] }]);
+  assert.deepEqual(get(nodeRoles[0].obj, 'rules'), [
+    { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] },
+  ]);
   const prov = ofKind(docs, 'ClusterRole').find((d) => String(get(d.obj, 'metadata.name')).endsWith('-provisioner'));
   assert.ok(prov, 'provisioner ClusterRole');
   const can = (resource: string, verb: string): boolean =>
-    arr(prov.obj, 'rules').some((r) => (r.resources as string[]).includes(resource) && (r.verbs as string[]).includes(verb));
-  for (const [res, verb] of [['persistentvolumes', 'create'], ['persistentvolumes', 'delete'], ['persistentvolumeclaims', 'update'],
-    ['storageclasses', 'list'], ['events', 'create']]) assert.ok(can(res, verb), `provisioner can ${verb} ${res}`);
-  const leases = ofKind(docs, 'Role').some((d) => arr(d.obj, 'rules').some((r) => (r.resources as string[]).includes('leases')));
+    arr(prov.obj, 'rules').some(
+      (r) => (r.resources as string[]).includes(resource) && (r.verbs as string[]).includes(verb),
+    );
+  for (const [res, verb] of [
+    ['persistentvolumes', 'create'],
+    ['persistentvolumes', 'delete'],
+    ['persistentvolumeclaims', 'update'],
+    ['storageclasses', 'list'],
+    ['events', 'create'],
+  ])
+    assert.ok(can(res, verb), `provisioner can ${verb} ${res}`);
+  const leases = ofKind(docs, 'Role').some((d) =>
+    arr(d.obj, 'rules').some((r) => (r.resources as string[]).includes('leases')),
+  );
   assert.ok(leases, 'leader election leases in a namespaced Role');
 }
 
@@ -297,12 +391,16 @@ function checkSecrets(docs: Doc[]): void {
   for (const d of ofKind(docs, 'Secret')) {
     const values: [string, string][] = [
       ...Object.entries((d.obj.stringData ?? {}) as Record<string, string>),
-      ...Object.entries((d.obj.data ?? {}) as Record<string, string>).map(([k, v]): [string, string] => [k, Buffer.from(v, 'base64').toString('utf8')]),
+      ...Object.entries((d.obj.data ?? {}) as Record<string, string>).map(([k, v]): [string, string] => [
+        k,
+        Buffer.from(v, 'base64').toString('utf8'),
+      ]),
     ];
     assert.ok(values.length > 0, `${d.source}: Secret has keys`);
     for (const [k, v] of values) {
       assert.ok(SECRET_KEYS.has(k), `${d.source}: unknown credentials key ${k}`);
-      if (!NON_SECRET_KEYS.has(k)) assert.match(v, /^REPLACE_WITH_[A-Z0-9_]+$/, `${d.source}: ${k} must be a placeholder, not a real value`);
+      if (!NON_SECRET_KEYS.has(k))
+        assert.match(v, /^REPLACE_WITH_[A-Z0-9_]+$/, `${d.source}: ${k} must be a placeholder, not a real value`);
     }
   }
 }
@@ -311,22 +409,39 @@ function checkVolumes(docs: Doc[]): void {
   const attrSets: { where: string; attrs: Record<string, string> }[] = [];
   for (const d of ofKind(docs, 'PersistentVolume')) {
     assert.equal(get(d.obj, 'spec.csi.driver'), DRIVER);
-    attrSets.push({ where: `${d.source} PV`, attrs: (get(d.obj, 'spec.csi.volumeAttributes') ?? {}) as Record<string, string> });
+    attrSets.push({
+      where: `${d.source} PV`,
+      attrs: (get(d.obj, 'spec.csi.volumeAttributes') ?? {}) as Record<string, string>,
+    });
   }
   for (const d of docs) {
     const podSpec = d.obj.kind === 'Pod' ? get(d.obj, 'spec') : get(d.obj, 'spec.template.spec');
     for (const v of arr(podSpec, 'volumes')) {
       if (v.csi === undefined) continue;
       assert.equal(get(v, 'csi.driver'), DRIVER);
-      attrSets.push({ where: `${d.source} inline`, attrs: { ...((get(v, 'csi.volumeAttributes') ?? {}) as Record<string, string>), 'csi.storage.k8s.io/ephemeral': 'true' } });
-      assert.equal(get(v, 'csi.volumeAttributes.authenticationSource'), 'pod', `${d.source}: inline volumes use pod identity by default (--inline-auth-sources=pod)`);
+      attrSets.push({
+        where: `${d.source} inline`,
+        attrs: {
+          ...((get(v, 'csi.volumeAttributes') ?? {}) as Record<string, string>),
+          'csi.storage.k8s.io/ephemeral': 'true',
+        },
+      });
+      assert.equal(
+        get(v, 'csi.volumeAttributes.authenticationSource'),
+        'pod',
+        `${d.source}: inline volumes use pod identity by default (--inline-auth-sources=pod)`,
+      );
     }
   }
   for (const { where, attrs } of attrSets) {
     for (const [k, v] of Object.entries(attrs)) assert.equal(typeof v, 'string', `${where}: ${k} must be a string`);
     assert.ok(attrs.bucketName, `${where}: bucketName`);
-    if (attrs.authenticationSource !== undefined) assert.ok(['secret', 'pod', 'driver'].includes(attrs.authenticationSource));
-    assert.doesNotThrow(() => parseVolumeAttributes(attrs), `${where}: the node plugin refuses these volume attributes`);
+    if (attrs.authenticationSource !== undefined)
+      assert.ok(['secret', 'pod', 'driver'].includes(attrs.authenticationSource));
+    assert.doesNotThrow(
+      () => parseVolumeAttributes(attrs),
+      `${where}: the node plugin refuses these volume attributes`,
+    );
   }
   for (const d of ofKind(docs, 'PersistentVolume')) {
     const opts = (get(d.obj, 'spec.mountOptions') ?? []) as string[];
@@ -335,7 +450,10 @@ function checkVolumes(docs: Doc[]): void {
   for (const d of ofKind(docs, 'StorageClass')) {
     assert.equal(d.obj.provisioner, DRIVER);
     const params = (d.obj.parameters ?? {}) as Record<string, string>;
-    assert.doesNotThrow(() => parseStorageClassParams(params), `${d.source}: the controller refuses these StorageClass parameters`);
+    assert.doesNotThrow(
+      () => parseStorageClassParams(params),
+      `${d.source}: the controller refuses these StorageClass parameters`,
+    );
   }
 }
 
@@ -343,16 +461,39 @@ function checkVolumes(docs: Doc[]): void {
 
 test('offline schemas cover every kind we ship, and strict validation rejects unknown fields', () => {
   assert.ok(schemas);
-  for (const k of ['storage.k8s.io/v1/CSIDriver', 'storage.k8s.io/v1/StorageClass', 'apps/v1/DaemonSet', 'apps/v1/Deployment',
-    'v1/PersistentVolume', 'v1/PersistentVolumeClaim', 'v1/Pod', 'v1/Secret', 'rbac.authorization.k8s.io/v1/ClusterRole']) {
+  for (const k of [
+    'storage.k8s.io/v1/CSIDriver',
+    'storage.k8s.io/v1/StorageClass',
+    'apps/v1/DaemonSet',
+    'apps/v1/Deployment',
+    'v1/PersistentVolume',
+    'v1/PersistentVolumeClaim',
+    'v1/Pod',
+    'v1/Secret',
+    'rbac.authorization.k8s.io/v1/ClusterRole',
+  ]) {
     assert.ok(schemas.kinds.includes(k), `schema for ${k}`);
   }
   const bad = join(work, 'bad.yaml');
-  writeFileSync(bad, [
-    'apiVersion: storage.k8s.io/v1', 'kind: CSIDriver', 'metadata: {name: x}', 'spec: {attachRequired: false, podInfoOnMount: "yes"}',
-    '---', 'apiVersion: v1', 'kind: Pod', 'metadata: {name: p}', 'spec:', '  containers:', '  - name: a', '    image: b:1',
-    '    volumeMounts: [{name: v, mountPath: /x, mountPropagaton: Bidirectional}]', '',
-  ].join('\n'));
+  writeFileSync(
+    bad,
+    [
+      'apiVersion: storage.k8s.io/v1',
+      'kind: CSIDriver',
+      'metadata: {name: x}',
+      'spec: {attachRequired: false, podInfoOnMount: "yes"}',
+      '---',
+      'apiVersion: v1',
+      'kind: Pod',
+      'metadata: {name: p}',
+      'spec:',
+      '  containers:',
+      '  - name: a',
+      '    image: b:1',
+      '    volumeMounts: [{name: v, mountPath: /x, mountPropagaton: Bidirectional}]',
+      '',
+    ].join('\n'),
+  );
   const res = kubeconformFiles([bad]);
   assert.equal(res.invalid, 2, `both broken objects rejected: ${res.messages.join('\n')}`);
 });
@@ -376,7 +517,11 @@ test('helm template (default values) renders schema-valid manifests with the rig
   checkSecrets(docs);
   checkVolumes(docs);
   assert.equal(ofKind(docs, 'Secret').length, 0, 'no Secret unless credentials.create');
-  assert.equal(get(ofKind(docs, 'CSIDriver')[0].obj, 'spec.serviceAccountTokenInSecrets'), undefined, 'tokens in volume context by default (older API servers)');
+  assert.equal(
+    get(ofKind(docs, 'CSIDriver')[0].obj, 'spec.serviceAccountTokenInSecrets'),
+    undefined,
+    'tokens in volume context by default (older API servers)',
+  );
   for (const d of [...ofKind(docs, 'DaemonSet'), ...ofKind(docs, 'Deployment')]) {
     const driver = arr(d.obj, 'spec.template.spec.containers').find((c) => c.name === 'bucketmount') as Obj;
     assert.ok(!(driver.args as string[]).some((a) => a.startsWith('--default-')), 'no S3 fallbacks by default');
@@ -400,15 +545,24 @@ test('helm template with every option set renders schema-valid manifests that ho
   assert.equal(secret.length, 1);
   assert.equal(get(secret[0].obj, 'metadata.name'), 's3-keys');
   const scs = ofKind(docs, 'StorageClass');
-  assert.deepEqual(scs.map((d) => get(d.obj, 'metadata.name')), ['s3-prefix', 's3-bucket-per-volume', 's3-pod-identity']);
+  assert.deepEqual(
+    scs.map((d) => get(d.obj, 'metadata.name')),
+    ['s3-prefix', 's3-bucket-per-volume', 's3-pod-identity'],
+  );
   const prefix = scs[0].obj;
   assert.equal(get(prefix, 'metadata.annotations')?.constructor, Object);
   assert.equal((get(prefix, 'metadata.annotations') as Obj)['storageclass.kubernetes.io/is-default-class'], 'true');
   assert.deepEqual(get(prefix, 'parameters'), {
-    bucket: 'team-data', basePrefix: 'k8s/', region: 'eu-central-1', endpoint: 'https://s3.eu-central-1.example.internal', forcePathStyle: 'true',
+    bucket: 'team-data',
+    basePrefix: 'k8s/',
+    region: 'eu-central-1',
+    endpoint: 'https://s3.eu-central-1.example.internal',
+    forcePathStyle: 'true',
     mountOptions: 'uid=1000,gid=1000,allow-other,metadata-ttl=5',
-    'csi.storage.k8s.io/provisioner-secret-name': 's3-keys', 'csi.storage.k8s.io/provisioner-secret-namespace': 'bucketmount',
-    'csi.storage.k8s.io/node-publish-secret-name': 's3-keys', 'csi.storage.k8s.io/node-publish-secret-namespace': 'bucketmount',
+    'csi.storage.k8s.io/provisioner-secret-name': 's3-keys',
+    'csi.storage.k8s.io/provisioner-secret-namespace': 'bucketmount',
+    'csi.storage.k8s.io/node-publish-secret-name': 's3-keys',
+    'csi.storage.k8s.io/node-publish-secret-namespace': 'bucketmount',
   });
   assert.equal(prefix.reclaimPolicy, 'Retain');
   assert.equal(prefix.volumeBindingMode, 'WaitForFirstConsumer');
@@ -429,14 +583,23 @@ test('helm template with every option set renders schema-valid manifests that ho
   assert.deepEqual(get(driver, 'envFrom'), [{ secretRef: { name: 'node-fallback-credentials' } }]);
   assert.deepEqual(get(driver, 'resources.limits'), { memory: '8Gi' });
   // S3 fallbacks reach both driver containers as flags.
-  const ctrlDriver = arr(ofKind(docs, 'Deployment')[0].obj, 'spec.template.spec.containers').find((c) => c.name === 'bucketmount') as Obj;
+  const ctrlDriver = arr(ofKind(docs, 'Deployment')[0].obj, 'spec.template.spec.containers').find(
+    (c) => c.name === 'bucketmount',
+  ) as Obj;
   for (const c of [driver, ctrlDriver]) {
-    for (const flag of ['--default-endpoint=https://minio.storage.svc:9000', '--default-region=eu-central-1', '--default-force-path-style=true']) {
+    for (const flag of [
+      '--default-endpoint=https://minio.storage.svc:9000',
+      '--default-region=eu-central-1',
+      '--default-force-path-style=true',
+    ]) {
       assert.ok((c.args as string[]).includes(flag), `${flag} in ${(c.args as string[]).join(' ')}`);
     }
   }
   // Helm merges maps with the defaults: the os selector stays unless set to null.
-  assert.deepEqual(get(ds, 'spec.template.spec.nodeSelector'), { 'kubernetes.io/os': 'linux', 'storage.example.com/s3-mounts': 'true' });
+  assert.deepEqual(get(ds, 'spec.template.spec.nodeSelector'), {
+    'kubernetes.io/os': 'linux',
+    'storage.example.com/s3-mounts': 'true',
+  });
   assert.equal(arr(ds, 'spec.template.spec.tolerations')[0].key, 'dedicated');
   assert.equal(get(ds, 'spec.updateStrategy.type'), 'RollingUpdate');
   assert.equal(get(ds, 'spec.template.spec.terminationGracePeriodSeconds'), 300);
@@ -453,7 +616,17 @@ test('helm template with every option set renders schema-valid manifests that ho
 });
 
 test('snapshots.enabled=false drops the csi-snapshotter sidecar and its RBAC', () => {
-  const r = run(helm, ['template', 'bm', CHART, '--namespace', 'bucketmount', '--kube-version', KUBE_VERSION, '--set', 'snapshots.enabled=false']);
+  const r = run(helm, [
+    'template',
+    'bm',
+    CHART,
+    '--namespace',
+    'bucketmount',
+    '--kube-version',
+    KUBE_VERSION,
+    '--set',
+    'snapshots.enabled=false',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const docs = parseDocs(r.stdout, 'snapshots-off');
   checkController(docs, false);
@@ -465,10 +638,26 @@ test('the chart refuses bad values with a message that says what to fix', () => 
   const bad = run(helm, ['template', 'bm', CHART, '--kube-version', KUBE_VERSION, '--set', 'logLevel=verbose']);
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /logLevel/);
-  const noKeys = run(helm, ['template', 'bm', CHART, '--kube-version', KUBE_VERSION, '--set', 'credentials.create=true']);
+  const noKeys = run(helm, [
+    'template',
+    'bm',
+    CHART,
+    '--kube-version',
+    KUBE_VERSION,
+    '--set',
+    'credentials.create=true',
+  ]);
   assert.notEqual(noKeys.code, 0);
   assert.match(noKeys.stderr, /credentials\.accessKeyId/);
-  const unknown = run(helm, ['template', 'bm', CHART, '--kube-version', KUBE_VERSION, '--set', 'storageClasses[0].name=x,storageClasses[0].buckett=y']);
+  const unknown = run(helm, [
+    'template',
+    'bm',
+    CHART,
+    '--kube-version',
+    KUBE_VERSION,
+    '--set',
+    'storageClasses[0].name=x,storageClasses[0].buckett=y',
+  ]);
   assert.notEqual(unknown.code, 0, 'typo in a StorageClass key is rejected');
 });
 
@@ -482,10 +671,18 @@ test('plain manifests in deploy/ and their kustomize builds are schema-valid and
   const classes = kustomizeBuild(join(ROOT, 'deploy/storageclasses'), 'storageclasses');
   assertConform([base.file, classes.file], 14);
   const baseDocs = base.docs;
-  assert.equal(baseDocs.length, 14, `kustomize build deploy/ objects: ${baseDocs.map((d) => String(d.obj.kind)).join(', ')}`);
+  assert.equal(
+    baseDocs.length,
+    14,
+    `kustomize build deploy/ objects: ${baseDocs.map((d) => String(d.obj.kind)).join(', ')}`,
+  );
   for (const d of baseDocs) {
     const labels = (get(d.obj, 'metadata.labels') ?? {}) as Obj;
-    assert.equal(labels['app.kubernetes.io/part-of'], 'bucketmount', `${String(d.obj.kind)} ${String(get(d.obj, 'metadata.name'))}: part-of label`);
+    assert.equal(
+      labels['app.kubernetes.io/part-of'],
+      'bucketmount',
+      `${String(d.obj.kind)} ${String(get(d.obj, 'metadata.name'))}: part-of label`,
+    );
   }
   checkImages(base.docs);
   checkVolumes(classes.docs);
@@ -504,17 +701,46 @@ test('plain manifests in deploy/ and their kustomize builds are schema-valid and
   }
   // The examples cover what the docs (README.md, docs/install.md) promise.
   const examples = docs.filter((d) => d.source.startsWith('deploy/examples/'));
-  const pvAttrs = ofKind(examples, 'PersistentVolume').map((d) => get(d.obj, 'spec.csi.volumeAttributes') as Record<string, string>);
-  assert.ok(pvAttrs.some((a) => a.endpoint?.includes('r2.cloudflarestorage.com')), 'R2 example');
-  assert.ok(pvAttrs.some((a) => a.endpoint === 'https://storage.googleapis.com'), 'GCS example');
-  assert.ok(pvAttrs.some((a) => a.authenticationSource === 'pod'), 'OIDC example');
-  assert.ok(pvAttrs.some((a) => a.prefix !== undefined), 'prefix example');
-  assert.ok(ofKind(examples, 'PersistentVolume').some((d) => (get(d.obj, 'spec.accessModes') as string[]).includes('ReadOnlyMany')
-    && get(d.obj, 'spec.csi.volumeAttributes.readOnly') === 'true'), 'read-only ROX example');
-  assert.ok(ofKind(examples, 'Pod').some((d) => arr(d.obj, 'spec.volumes').some((v) => v.csi !== undefined)), 'inline ephemeral example');
+  const pvAttrs = ofKind(examples, 'PersistentVolume').map(
+    (d) => get(d.obj, 'spec.csi.volumeAttributes') as Record<string, string>,
+  );
+  assert.ok(
+    pvAttrs.some((a) => a.endpoint?.includes('r2.cloudflarestorage.com')),
+    'R2 example',
+  );
+  assert.ok(
+    pvAttrs.some((a) => a.endpoint === 'https://storage.googleapis.com'),
+    'GCS example',
+  );
+  assert.ok(
+    pvAttrs.some((a) => a.authenticationSource === 'pod'),
+    'OIDC example',
+  );
+  assert.ok(
+    pvAttrs.some((a) => a.prefix !== undefined),
+    'prefix example',
+  );
+  assert.ok(
+    ofKind(examples, 'PersistentVolume').some(
+      (d) =>
+        (get(d.obj, 'spec.accessModes') as string[]).includes('ReadOnlyMany') &&
+        get(d.obj, 'spec.csi.volumeAttributes.readOnly') === 'true',
+    ),
+    'read-only ROX example',
+  );
+  assert.ok(
+    ofKind(examples, 'Pod').some((d) => arr(d.obj, 'spec.volumes').some((v) => v.csi !== undefined)),
+    'inline ephemeral example',
+  );
   const scs = ofKind(docs, 'StorageClass');
-  assert.ok(scs.some((d) => get(d.obj, 'parameters.bucket') !== undefined), 'prefix-per-volume StorageClass');
-  assert.ok(scs.some((d) => get(d.obj, 'parameters.bucket') === undefined), 'bucket-per-volume StorageClass');
+  assert.ok(
+    scs.some((d) => get(d.obj, 'parameters.bucket') !== undefined),
+    'prefix-per-volume StorageClass',
+  );
+  assert.ok(
+    scs.some((d) => get(d.obj, 'parameters.bucket') === undefined),
+    'bucket-per-volume StorageClass',
+  );
 });
 
 function parseKustomizationResources(path: string): string[] {
@@ -527,18 +753,29 @@ function parseKustomizationResources(path: string): string[] {
 test('`kustomize edit set image` (README / docs/install.md install step) retargets both driver containers', () => {
   const copy = join(work, 'deploy-copy');
   cpSync(join(ROOT, 'deploy'), copy, { recursive: true });
-  const r = spawnSync(kustomize, ['edit', 'set', 'image', 'bucketmount=registry.example.internal/storage/bucketmount:9.9.9'], { cwd: copy, encoding: 'utf8' });
+  const r = spawnSync(
+    kustomize,
+    ['edit', 'set', 'image', 'bucketmount=registry.example.internal/storage/bucketmount:9.9.9'],
+    { cwd: copy, encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, `kustomize edit set image: ${r.stderr}`);
   const { docs } = kustomizeBuild(copy, 'edited');
-  const images = docs.flatMap((d) => arr(d.obj, 'spec.template.spec.containers'))
-    .filter((c) => c.name === 'bucketmount').map((c) => c.image);
-  assert.deepEqual(images, ['registry.example.internal/storage/bucketmount:9.9.9', 'registry.example.internal/storage/bucketmount:9.9.9']);
+  const images = docs
+    .flatMap((d) => arr(d.obj, 'spec.template.spec.containers'))
+    .filter((c) => c.name === 'bucketmount')
+    .map((c) => c.image);
+  assert.deepEqual(images, [
+    'registry.example.internal/storage/bucketmount:9.9.9',
+    'registry.example.internal/storage/bucketmount:9.9.9',
+  ]);
 });
 
 test('kustomizations list every manifest of their directory', () => {
   for (const dir of ['deploy', 'deploy/storageclasses']) {
     const listed = parseKustomizationResources(join(ROOT, dir, 'kustomization.yaml')).sort();
-    const present = readdirSync(join(ROOT, dir)).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort();
+    const present = readdirSync(join(ROOT, dir))
+      .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
+      .sort();
     assert.deepEqual(listed, present, `${dir}/kustomization.yaml resources`);
   }
 });
@@ -548,7 +785,11 @@ test('no credentials in plain text anywhere in deploy/, charts/ or the test valu
   for (const f of files) {
     const text = readFileSync(f, 'utf8');
     assert.doesNotMatch(text, /\b(AKIA|ASIA)[0-9A-Z]{16}\b/, `${relative(ROOT, f)}: looks like an AWS access key id`);
-    assert.doesNotMatch(text, /(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/, `${relative(ROOT, f)}: looks like a 40-char secret key`);
+    assert.doesNotMatch(
+      text,
+      /(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/,
+      `${relative(ROOT, f)}: looks like a 40-char secret key`,
+    );
     assert.doesNotMatch(text, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, `${relative(ROOT, f)}: private key`);
   }
 });

@@ -58,7 +58,11 @@ function pidsWith(token: string, marker = ''): number[] {
 }
 
 function lines(file: string): string[] {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [];
+  return existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+    : [];
 }
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 15000): Promise<void> {
@@ -80,10 +84,18 @@ test('node-supervisor restarts a dead driver without touching mounts, and flushe
   let stderr = '';
   try {
     proc = spawn('unshare', ['--pid', '--fork', '--mount-proc', 'bash', SUPERVISOR, '--mode=node', token], {
-      env: { ...process.env, BUCKETMOUNT_DRIVER: join(dir, 'fake-driver.mjs'), BUCKETMOUNT_FLUSH_TIMEOUT_SECONDS: '10', FAKE_LOG: log, FAKE_DIR: dir },
+      env: {
+        ...process.env,
+        BUCKETMOUNT_DRIVER: join(dir, 'fake-driver.mjs'),
+        BUCKETMOUNT_FLUSH_TIMEOUT_SECONDS: '10',
+        FAKE_LOG: log,
+        FAKE_DIR: dir,
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    proc.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    proc.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const exited = new Promise<number | null>((r) => proc?.on('exit', (code) => r(code)));
 
     // The first driver run spawns the mount and crashes; the supervisor starts a second one.
@@ -96,7 +108,11 @@ test('node-supervisor restarts a dead driver without touching mounts, and flushe
     const driver = pidsWith(token, 'fake-driver.mjs');
     assert.equal(driver.length, 1);
     process.kill(driver[0], 'SIGKILL');
-    await waitFor('driver restart after SIGKILL', () => lines(log).filter((l) => l === 'driver-start').length >= 3, 20000);
+    await waitFor(
+      'driver restart after SIGKILL',
+      () => lines(log).filter((l) => l === 'driver-start').length >= 3,
+      20000,
+    );
     assert.deepEqual(pidsWith(token, 'bucketmount.js mount'), mount, 'same mount process still running');
 
     // Pod deletion: SIGTERM to PID 1 of the container.
@@ -107,12 +123,22 @@ test('node-supervisor restarts a dead driver without touching mounts, and flushe
     assert.equal(code, 0, `supervisor exit status (stderr: ${stderr})`);
     const events = lines(log);
     assert.ok(events.includes('driver-term'), 'driver got SIGTERM');
-    assert.ok(events.includes('mount-flushed'), 'mount process was asked to flush and finished before the supervisor exited');
-    assert.ok(events.indexOf('driver-term') < events.indexOf('mount-flushed'), 'driver stops before mounts are flushed');
+    assert.ok(
+      events.includes('mount-flushed'),
+      'mount process was asked to flush and finished before the supervisor exited',
+    );
+    assert.ok(
+      events.indexOf('driver-term') < events.indexOf('mount-flushed'),
+      'driver stops before mounts are flushed',
+    );
     assert.deepEqual(pidsWith(token), [], 'nothing left running');
   } finally {
     for (const pid of pidsWith(token)) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     if (proc && proc.exitCode === null) proc.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

@@ -38,8 +38,14 @@ for (const file of DOCS) {
     try {
       for (const command of commands) {
         assert.ok(!command.includes('--kube-version'), `${command}: the command should not need --kube-version`);
-        const filled = command.replace(/<registry>/g, 'registry.example').replace(/> *(\S+)$/, (_m, f: string) => `> ${join(dir, f)}`);
-        const r = spawnSync('sh', ['-c', filled], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PATH: `${helmDir}:${process.env.PATH ?? ''}` } });
+        const filled = command
+          .replace(/<registry>/g, 'registry.example')
+          .replace(/> *(\S+)$/, (_m, f: string) => `> ${join(dir, f)}`);
+        const r = spawnSync('sh', ['-c', filled], {
+          cwd: ROOT,
+          encoding: 'utf8',
+          env: { ...process.env, PATH: `${helmDir}:${process.env.PATH ?? ''}` },
+        });
         assert.equal(r.status, 0, `${filled}\n${r.stderr}`);
         const out = readFileSync(join(dir, 'bucketmount.yaml'), 'utf8');
         assert.match(out, /kind: DaemonSet/);
@@ -69,7 +75,8 @@ type Obj = { [key: string]: unknown };
 /** Where `part` differs from `whole` when every key and list element of `part` must be in `whole` with the same value. */
 function notContained(part: unknown, whole: unknown, path: string): string[] {
   if (Array.isArray(part)) {
-    if (!Array.isArray(whole) || whole.length !== part.length) return [`${path}: ${JSON.stringify(whole)} is not a list of ${part.length}`];
+    if (!Array.isArray(whole) || whole.length !== part.length)
+      return [`${path}: ${JSON.stringify(whole)} is not a list of ${part.length}`];
     return part.flatMap((p, i) => notContained(p, whole[i], `${path}[${i}]`));
   }
   if (part !== null && typeof part === 'object') {
@@ -89,7 +96,11 @@ test("the README's StorageClass → PVC → Pod example is what deploy/ ships", 
     .filter((b) => b.lang === 'yaml')
     .flatMap((b) => loadAll(b.body) as Obj[])
     .filter((o) => o !== null && o !== undefined);
-  assert.deepEqual(example.map(name).sort(), ['PersistentVolumeClaim/scratch', 'Pod/writer', 'StorageClass/bucketmount-prefix']);
+  assert.deepEqual(example.map(name).sort(), [
+    'PersistentVolumeClaim/scratch',
+    'Pod/writer',
+    'StorageClass/bucketmount-prefix',
+  ]);
   for (const obj of example) {
     const match = shipped.find((s) => name(s) === name(obj));
     assert.ok(match, `${name(obj)} is shipped in deploy/`);

@@ -48,7 +48,11 @@ function apply(objs: Obj[]): void {
 /** The shipped credential templates with the MinIO keys (and endpoint) filled in. */
 function withCredentials(o: Obj): Obj {
   if (o.kind === 'Secret') {
-    o.stringData = { AWS_ACCESS_KEY_ID: minio.accessKey, AWS_SECRET_ACCESS_KEY: minio.secretKey, endpoint: minio.endpoint };
+    o.stringData = {
+      AWS_ACCESS_KEY_ID: minio.accessKey,
+      AWS_SECRET_ACCESS_KEY: minio.secretKey,
+      endpoint: minio.endpoint,
+    };
   }
   return o;
 }
@@ -57,18 +61,34 @@ async function waitPod(ns: string, name: string, cond = 'Ready', timeoutS = 120)
     kubectl(cluster, ['-n', ns, 'wait', `--for=condition=${cond}`, `pod/${name}`, `--timeout=${timeoutS}s`]);
   } catch (e) {
     const d = kubectl(cluster, ['-n', ns, 'describe', 'pod', name]);
-    throw new Error(`pod ${ns}/${name} not ${cond}:\n${d.split('\n').slice(-15).join('\n')}\n--- node plugin\n${tailLog(node?.log)}`, { cause: e });
+    throw new Error(
+      `pod ${ns}/${name} not ${cond}:\n${d.split('\n').slice(-15).join('\n')}\n--- node plugin\n${tailLog(node?.log)}`,
+      { cause: e },
+    );
   }
 }
 function tailLog(f?: string): string {
   if (!f) return '';
-  try { return readFileSync(f, 'utf8').split('\n').slice(-20).join('\n'); } catch { return ''; }
+  try {
+    return readFileSync(f, 'utf8').split('\n').slice(-20).join('\n');
+  } catch {
+    return '';
+  }
 }
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+async function until<T>(
+  what: string,
+  fn: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < end) {
-    try { const v = await fn(); if (v !== undefined) return v; } catch (e) { last = e; }
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
     await sleep(500);
   }
   throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
@@ -79,18 +99,25 @@ async function keys(bucket: string, prefix = ''): Promise<string[]> {
 }
 function mountProcesses(): string[] {
   const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.includes(cluster.tmp) && / mount /.test(l)).map((l) => l.trim());
+  return out
+    .split('\n')
+    .filter((l) => l.includes(cluster.tmp) && / mount /.test(l))
+    .map((l) => l.trim());
 }
 function fuseMountsUnderKubelet(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .filter((l) => l.includes(cluster.kubeletRoot) && l.includes(' - fuse')).map((l) => l.split(' ')[4]!);
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(cluster.kubeletRoot) && l.includes(' - fuse'))
+    .map((l) => l.split(' ')[4]!);
 }
 /** GET without credentials, trusting `ca`: the body on 200, undefined otherwise. */
 function anonymousGet(url: string, ca: Buffer): Promise<string | undefined> {
   return new Promise((resolve) => {
     httpsGet(url, { ca }, (res) => {
       let body = '';
-      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('data', (d: Buffer) => {
+        body += d.toString();
+      });
       res.on('end', () => resolve(res.statusCode === 200 ? body : undefined));
     }).on('error', () => resolve(undefined));
   });
@@ -99,19 +126,36 @@ function podPhase(name: string): string {
   return kubectl(cluster, ['-n', 'default', 'get', 'pod', name, '-o', 'jsonpath={.status.phase}']);
 }
 async function podSucceeded(name: string, timeoutMs = 180_000): Promise<string> {
-  await until(`pod ${name} finished`, () => {
-    const ph = podPhase(name);
-    if (ph === 'Failed') throw new Error(`pod ${name} failed: ${kubectl(cluster, ['-n', 'default', 'logs', name])}`);
-    return ph === 'Succeeded' ? true : undefined;
-  }, timeoutMs);
+  await until(
+    `pod ${name} finished`,
+    () => {
+      const ph = podPhase(name);
+      if (ph === 'Failed') throw new Error(`pod ${name} failed: ${kubectl(cluster, ['-n', 'default', 'logs', name])}`);
+      return ph === 'Succeeded' ? true : undefined;
+    },
+    timeoutMs,
+  );
   return kubectl(cluster, ['-n', 'default', 'logs', name]);
 }
 function nodeLog(): string {
-  try { return node ? readFileSync(node.log, 'utf8') : ''; } catch { return ''; }
+  try {
+    return node ? readFileSync(node.log, 'utf8') : '';
+  } catch {
+    return '';
+  }
 }
 /** deploy/examples/liveness-probe.yaml as shipped, on dynamic-pvc-pod.yaml's claim (created when missing). */
 async function startProbePod(): Promise<void> {
-  const have = kubectl(cluster, ['-n', 'default', 'get', 'pod', 'reader-with-probe', '--ignore-not-found', '-o', 'name']).trim();
+  const have = kubectl(cluster, [
+    '-n',
+    'default',
+    'get',
+    'pod',
+    'reader-with-probe',
+    '--ignore-not-found',
+    '-o',
+    'name',
+  ]).trim();
   if (have) return;
   apply(manifest('deploy/examples/dynamic-pvc-pod.yaml').filter((o) => o.kind === 'PersistentVolumeClaim'));
   apply(manifest('deploy/examples/liveness-probe.yaml'));
@@ -137,26 +181,47 @@ async function statsSummary(): Promise<Obj> {
     if (!/address not allowed/.test((e as Error).message)) throw e;
   }
   const n = JSON.parse(kubectl(cluster, ['get', 'node', nodeName, '-o', 'json'])) as Obj;
-  const addr = (n.status.addresses as { type: string; address: string }[]).find((a) => a.type === 'InternalIP')?.address ?? '127.0.0.1';
+  const addr =
+    (n.status.addresses as { type: string; address: string }[]).find((a) => a.type === 'InternalIP')?.address ??
+    '127.0.0.1';
   const kc = JSON.parse(kubectl(cluster, ['config', 'view', '--raw', '--minify', '-o', 'json'])) as Obj;
   const user = (kc.users as Obj[])[0]?.user as Record<string, string> | undefined;
-  const pem = (data?: string, file?: string): Buffer | undefined => (data ? Buffer.from(data, 'base64') : file ? readFileSync(file) : undefined);
+  const pem = (data?: string, file?: string): Buffer | undefined =>
+    data ? Buffer.from(data, 'base64') : file ? readFileSync(file) : undefined;
   const cert = pem(user?.['client-certificate-data'], user?.['client-certificate']);
   const key = pem(user?.['client-key-data'], user?.['client-key']);
-  if (!cert || !key) throw new Error('the apiserver does not proxy to the node and the kubeconfig has no client certificate for kubelet');
+  if (!cert || !key)
+    throw new Error(
+      'the apiserver does not proxy to the node and the kubeconfig has no client certificate for kubelet',
+    );
   return new Promise((resolve, reject) => {
-    httpsGet(`https://${addr}:${n.status.daemonEndpoints.kubeletEndpoint.Port}/stats/summary`, { cert, key, rejectUnauthorized: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => { body += d.toString(); });
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Obj) : reject(new Error(`kubelet /stats/summary: HTTP ${res.statusCode} ${body.slice(0, 200)}`))));
-    }).on('error', reject);
+    httpsGet(
+      `https://${addr}:${n.status.daemonEndpoints.kubeletEndpoint.Port}/stats/summary`,
+      { cert, key, rejectUnauthorized: false },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => {
+          body += d.toString();
+        });
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(JSON.parse(body) as Obj)
+            : reject(new Error(`kubelet /stats/summary: HTTP ${res.statusCode} ${body.slice(0, 200)}`)),
+        );
+      },
+    ).on('error', reject);
   });
 }
 /** A scenario; `fn` returns a reason when the scenario cannot run on this cluster (reported as skipped). */
 function scenario(name: string, fn: (t: TestContext) => Promise<void | string>): void {
   test(name, async (t) => {
     let skipped: string | void;
-    try { skipped = await fn(t); } catch (e) { results.push({ name, ok: false }); throw e; }
+    try {
+      skipped = await fn(t);
+    } catch (e) {
+      results.push({ name, ok: false });
+      throw e;
+    }
     results.push({ name, ok: !skipped, ...(skipped ? { skipped } : {}) });
     if (skipped) t.skip(skipped);
   });
@@ -173,9 +238,19 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     // SSL_CERT_FILE) for the audience of csidriver.yaml's tokenRequests, with one role policy.
     let oidcEnv: Record<string, string> = {};
     if (cluster.local && cluster.pki) {
-      kubectl(cluster, ['create', 'clusterrolebinding', 'e2e-oidc-discovery', '--clusterrole=system:service-account-issuer-discovery', '--group=system:unauthenticated']);
+      kubectl(cluster, [
+        'create',
+        'clusterrolebinding',
+        'e2e-oidc-discovery',
+        '--clusterrole=system:service-account-issuer-discovery',
+        '--group=system:unauthenticated',
+      ]);
       const ca = readFileSync(cluster.pki.caCert);
-      await until('OIDC discovery readable anonymously', () => anonymousGet(`${cluster.server}/.well-known/openid-configuration`, ca), 30_000);
+      await until(
+        'OIDC discovery readable anonymously',
+        () => anonymousGet(`${cluster.server}/.well-known/openid-configuration`, ca),
+        30_000,
+      );
       oidcEnv = {
         SSL_CERT_FILE: cluster.pki.caCert,
         MINIO_IDENTITY_OPENID_CONFIG_URL: `${cluster.server}/.well-known/openid-configuration`,
@@ -196,17 +271,36 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
       node = startNodePlugin(cluster, cluster.tmp);
       controller = await startController(cluster, cluster.tmp);
     }
-    await until('node plugin registered with kubelet (CSINode)', () => {
-      const d = kubectl(cluster, ['get', 'csinode', '-o', 'jsonpath={.items[*].spec.drivers[*].name}']);
-      return d.includes('bucketmount.csi.io') ? true : undefined;
-    }, 60_000).catch((e: Error) => { throw new Error(`${e.message}\n${tailLog(node?.log)}`); });
+    await until(
+      'node plugin registered with kubelet (CSINode)',
+      () => {
+        const d = kubectl(cluster, ['get', 'csinode', '-o', 'jsonpath={.items[*].spec.drivers[*].name}']);
+        return d.includes('bucketmount.csi.io') ? true : undefined;
+      },
+      60_000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n${tailLog(node?.log)}`);
+    });
   });
 
   after(async () => {
     try {
       if (cluster) {
         for (const k of ['pods', 'pvc']) {
-          try { kubectl(cluster, ['-n', 'default', 'delete', k, '--all', '--timeout=90s', '--wait', ...(k === 'pods' ? ['--grace-period=1'] : [])]); } catch { /* reported below */ }
+          try {
+            kubectl(cluster, [
+              '-n',
+              'default',
+              'delete',
+              k,
+              '--all',
+              '--timeout=90s',
+              '--wait',
+              ...(k === 'pods' ? ['--grace-period=1'] : []),
+            ]);
+          } catch {
+            /* reported below */
+          }
         }
       }
       await node?.stop();
@@ -217,44 +311,72 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
       const ok = results.filter((r) => r.ok).length;
       const skipped = results.filter((r) => r.skipped);
       const failed = results.filter((r) => !r.ok && !r.skipped);
-      console.log(`e2e summary: ${ok}/${results.length} scenarios passed in ${Math.round((Date.now() - started) / 1000)}s` +
-        `${skipped.length ? ` (${skipped.length} skipped: ${skipped.map((r) => r.skipped).join('; ')})` : ''}` +
-        `${failed.length ? ` (failed: ${failed.map((r) => r.name).join('; ')})` : ''}`);
+      console.log(
+        `e2e summary: ${ok}/${results.length} scenarios passed in ${Math.round((Date.now() - started) / 1000)}s` +
+          `${skipped.length ? ` (${skipped.length} skipped: ${skipped.map((r) => r.skipped).join('; ')})` : ''}` +
+          `${failed.length ? ` (failed: ${failed.map((r) => r.name).join('; ')})` : ''}`,
+      );
     }
   });
 
-  scenario('dynamic PVC (prefix StorageClass): writer pod, reader pod as uid 1000 with fsGroup, object in MinIO', async () => {
-    const objs = manifest('deploy/examples/dynamic-pvc-pod.yaml');
-    apply(objs);
-    await waitPod('default', 'writer', 'Ready', 180);
-    const written = await until('writer output', () => kubectl(cluster, ['-n', 'default', 'logs', 'writer']).trim() || undefined);
-    const reader: Obj = {
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'reader', namespace: 'default' },
-      spec: {
-        restartPolicy: 'Never',
-        securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000 },
-        containers: [{ name: 'reader', image: 'busybox:1.37', command: ['sh', '-c', 'cat /data/hello.txt && id -G && echo more > /data/reader.txt && cat /data/reader.txt'],
-          volumeMounts: [{ name: 'scratch', mountPath: '/data' }] }],
-        volumes: [{ name: 'scratch', persistentVolumeClaim: { claimName: 'scratch' } }],
-      },
-    };
-    apply([reader]);
-    await until('reader finished', () => {
-      const ph = kubectl(cluster, ['-n', 'default', 'get', 'pod', 'reader', '-o', 'jsonpath={.status.phase}']);
-      if (ph === 'Failed') throw new Error(`reader failed: ${kubectl(cluster, ['-n', 'default', 'logs', 'reader'])}`);
-      return ph === 'Succeeded' ? true : undefined;
-    }, 180_000);
-    const out = kubectl(cluster, ['-n', 'default', 'logs', 'reader']).split('\n');
-    assert.equal(out[0], written, 'the reader sees the writer\'s bytes');
-    assert.match(out[1] ?? '', /\b2000\b/, 'fsGroup is a supplementary group of the reader');
-    assert.equal(out[2], 'more');
-    const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'scratch', '-o', 'jsonpath={.spec.volumeName}']);
-    const ks = await until('objects in MinIO', async () => {
-      const k = await keys('my-shared-bucket');
-      return k.some((x) => x.endsWith('/hello.txt')) && k.some((x) => x.endsWith('/reader.txt')) ? k : undefined;
-    });
-    assert.ok(ks.every((k) => k.startsWith(`${pv}/`)), `objects under the volume's prefix ${pv}/: ${ks.join(', ')}`);
-  });
+  scenario(
+    'dynamic PVC (prefix StorageClass): writer pod, reader pod as uid 1000 with fsGroup, object in MinIO',
+    async () => {
+      const objs = manifest('deploy/examples/dynamic-pvc-pod.yaml');
+      apply(objs);
+      await waitPod('default', 'writer', 'Ready', 180);
+      const written = await until(
+        'writer output',
+        () => kubectl(cluster, ['-n', 'default', 'logs', 'writer']).trim() || undefined,
+      );
+      const reader: Obj = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'reader', namespace: 'default' },
+        spec: {
+          restartPolicy: 'Never',
+          securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000 },
+          containers: [
+            {
+              name: 'reader',
+              image: 'busybox:1.37',
+              command: [
+                'sh',
+                '-c',
+                'cat /data/hello.txt && id -G && echo more > /data/reader.txt && cat /data/reader.txt',
+              ],
+              volumeMounts: [{ name: 'scratch', mountPath: '/data' }],
+            },
+          ],
+          volumes: [{ name: 'scratch', persistentVolumeClaim: { claimName: 'scratch' } }],
+        },
+      };
+      apply([reader]);
+      await until(
+        'reader finished',
+        () => {
+          const ph = kubectl(cluster, ['-n', 'default', 'get', 'pod', 'reader', '-o', 'jsonpath={.status.phase}']);
+          if (ph === 'Failed')
+            throw new Error(`reader failed: ${kubectl(cluster, ['-n', 'default', 'logs', 'reader'])}`);
+          return ph === 'Succeeded' ? true : undefined;
+        },
+        180_000,
+      );
+      const out = kubectl(cluster, ['-n', 'default', 'logs', 'reader']).split('\n');
+      assert.equal(out[0], written, "the reader sees the writer's bytes");
+      assert.match(out[1] ?? '', /\b2000\b/, 'fsGroup is a supplementary group of the reader');
+      assert.equal(out[2], 'more');
+      const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'scratch', '-o', 'jsonpath={.spec.volumeName}']);
+      const ks = await until('objects in MinIO', async () => {
+        const k = await keys('my-shared-bucket');
+        return k.some((x) => x.endsWith('/hello.txt')) && k.some((x) => x.endsWith('/reader.txt')) ? k : undefined;
+      });
+      assert.ok(
+        ks.every((k) => k.startsWith(`${pv}/`)),
+        `objects under the volume's prefix ${pv}/: ${ks.join(', ')}`,
+      );
+    },
+  );
 
   scenario('pod deletion unmounts and ends the mount process; PVC deletion (Delete) removes the objects', async () => {
     // The node-side checks (mount processes, FUSE mounts) need the local cluster's node.
@@ -266,208 +388,449 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     }
     const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'scratch', '-o', 'jsonpath={.spec.volumeName}']);
     kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'scratch', '--timeout=120s', '--wait']);
-    await until('PV deleted', () => (kubectl(cluster, ['get', 'pv', '-o', 'name']).includes(pv) ? undefined : true), 120_000);
-    assert.deepEqual(await keys('my-shared-bucket', `${pv}/`), [], 'the volume\'s objects are gone');
+    await until(
+      'PV deleted',
+      () => (kubectl(cluster, ['get', 'pv', '-o', 'name']).includes(pv) ? undefined : true),
+      120_000,
+    );
+    assert.deepEqual(await keys('my-shared-bucket', `${pv}/`), [], "the volume's objects are gone");
   });
 
-  scenario('static PV with prefix (deploy/examples/prefix-mount.yaml); PVC deletion (Retain) keeps the objects', async () => {
-    const objs = manifest('deploy/examples/prefix-mount.yaml');
-    // The example names the Secret s3-credentials in default (static-s3.yaml's template).
-    apply(manifest('deploy/examples/static-s3.yaml').filter((o) => o.kind === 'Secret').map(withCredentials));
-    apply(objs);
-    const pod: Obj = {
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'vision', namespace: 'default' },
-      spec: {
-        restartPolicy: 'Never',
-        securityContext: { runAsUser: 1000, runAsGroup: 1000 },
-        containers: [{ name: 'c', image: 'busybox:1.37', command: ['sh', '-c', 'echo static > /data/a.txt && cat /data/a.txt && ls /data'],
-          volumeMounts: [{ name: 'v', mountPath: '/data' }] }],
-        volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'vision-team' } }],
-      },
-    };
-    apply([pod]);
-    await until('static pod finished', () => {
-      const ph = kubectl(cluster, ['-n', 'default', 'get', 'pod', 'vision', '-o', 'jsonpath={.status.phase}']);
-      if (ph === 'Failed') throw new Error(`pod failed: ${kubectl(cluster, ['-n', 'default', 'logs', 'vision'])}`);
-      return ph === 'Succeeded' ? true : undefined;
-    }, 180_000);
-    assert.match(kubectl(cluster, ['-n', 'default', 'logs', 'vision']), /^static\na\.txt/);
-    assert.deepEqual(await keys('shared-bucket'), ['teams/vision/a.txt'], 'written under the PV\'s prefix only');
-    deletePods('vision');
-    kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'vision-team', '--wait', '--timeout=120s']);
-    await until('PV released', () => (kubectl(cluster, ['get', 'pv', 'vision-team', '-o', 'jsonpath={.status.phase}']) === 'Released' ? true : undefined));
-    assert.deepEqual(await keys('shared-bucket'), ['teams/vision/a.txt'], 'Retain keeps the objects');
-    kubectl(cluster, ['delete', 'pv', 'vision-team', '--wait', '--timeout=60s']);
-  });
+  scenario(
+    'static PV with prefix (deploy/examples/prefix-mount.yaml); PVC deletion (Retain) keeps the objects',
+    async () => {
+      const objs = manifest('deploy/examples/prefix-mount.yaml');
+      // The example names the Secret s3-credentials in default (static-s3.yaml's template).
+      apply(
+        manifest('deploy/examples/static-s3.yaml')
+          .filter((o) => o.kind === 'Secret')
+          .map(withCredentials),
+      );
+      apply(objs);
+      const pod: Obj = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'vision', namespace: 'default' },
+        spec: {
+          restartPolicy: 'Never',
+          securityContext: { runAsUser: 1000, runAsGroup: 1000 },
+          containers: [
+            {
+              name: 'c',
+              image: 'busybox:1.37',
+              command: ['sh', '-c', 'echo static > /data/a.txt && cat /data/a.txt && ls /data'],
+              volumeMounts: [{ name: 'v', mountPath: '/data' }],
+            },
+          ],
+          volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'vision-team' } }],
+        },
+      };
+      apply([pod]);
+      await until(
+        'static pod finished',
+        () => {
+          const ph = kubectl(cluster, ['-n', 'default', 'get', 'pod', 'vision', '-o', 'jsonpath={.status.phase}']);
+          if (ph === 'Failed') throw new Error(`pod failed: ${kubectl(cluster, ['-n', 'default', 'logs', 'vision'])}`);
+          return ph === 'Succeeded' ? true : undefined;
+        },
+        180_000,
+      );
+      assert.match(kubectl(cluster, ['-n', 'default', 'logs', 'vision']), /^static\na\.txt/);
+      assert.deepEqual(await keys('shared-bucket'), ['teams/vision/a.txt'], "written under the PV's prefix only");
+      deletePods('vision');
+      kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'vision-team', '--wait', '--timeout=120s']);
+      await until('PV released', () =>
+        kubectl(cluster, ['get', 'pv', 'vision-team', '-o', 'jsonpath={.status.phase}']) === 'Released'
+          ? true
+          : undefined,
+      );
+      assert.deepEqual(await keys('shared-bucket'), ['teams/vision/a.txt'], 'Retain keeps the objects');
+      kubectl(cluster, ['delete', 'pv', 'vision-team', '--wait', '--timeout=60s']);
+    },
+  );
 
-  scenario('ROX PV + pod readOnly (deploy/examples/readonly-rox.yaml): the readers list the bucket, writes fail', async () => {
-    await minio.createBucket('public-datasets');
-    await minio.client.send(new PutObjectCommand({ Bucket: 'public-datasets', Key: 'set1/data.csv', Body: 'a,b\n' }));
-    const objs = manifest('deploy/examples/readonly-rox.yaml');
-    for (const o of objs) if (o.kind === 'Deployment') o.spec.replicas = 2;
-    apply(objs);
-    await until('readers list the bucket', () => {
-      const pods = kubectl(cluster, ['-n', 'default', 'get', 'pods', '-l', 'app=readers', '-o', 'jsonpath={.items[*].metadata.name}']).split(' ').filter(Boolean);
-      if (pods.length !== 2) return undefined;
-      return pods.every((p) => kubectl(cluster, ['-n', 'default', 'logs', p]).includes('set1')) ? pods : undefined;
-    }, 180_000);
-    const pod = kubectl(cluster, ['-n', 'default', 'get', 'pods', '-l', 'app=readers', '-o', 'jsonpath={.items[0].metadata.name}']);
-    const w = kubectl(cluster, ['-n', 'default', 'exec', pod, '--', 'sh', '-c', 'cat /datasets/set1/data.csv; echo x > /datasets/new.txt && echo WROTE || echo REFUSED']);
-    assert.match(w, /^a,b\n/);
-    assert.match(w, /REFUSED/);
-    assert.deepEqual(await keys('public-datasets'), ['set1/data.csv']);
-    // Foreground: the ReplicaSet, marked for deletion, makes no new pods while its pods go (with a 1 s grace).
-    kubectl(cluster, ['-n', 'default', 'delete', 'deployment', 'readers', '--cascade=foreground', '--wait=false']);
-    await until('readers gone', () => {
-      kubectl(cluster, ['-n', 'default', 'delete', 'pod', '-l', 'app=readers', '--grace-period=1', '--wait=false']);
-      return kubectl(cluster, ['-n', 'default', 'get', 'deployment,pods', '-l', 'app=readers', '-o', 'name']).trim() ? undefined
-        : kubectl(cluster, ['-n', 'default', 'get', 'deployment', 'readers', '--ignore-not-found', '-o', 'name']).trim() ? undefined : true;
-    }, 120_000);
-    kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'datasets-ro', '--wait', '--timeout=120s']);
-    kubectl(cluster, ['delete', 'pv', 'datasets-ro', '--wait', '--timeout=60s']);
-  });
+  scenario(
+    'ROX PV + pod readOnly (deploy/examples/readonly-rox.yaml): the readers list the bucket, writes fail',
+    async () => {
+      await minio.createBucket('public-datasets');
+      await minio.client.send(new PutObjectCommand({ Bucket: 'public-datasets', Key: 'set1/data.csv', Body: 'a,b\n' }));
+      const objs = manifest('deploy/examples/readonly-rox.yaml');
+      for (const o of objs) if (o.kind === 'Deployment') o.spec.replicas = 2;
+      apply(objs);
+      await until(
+        'readers list the bucket',
+        () => {
+          const pods = kubectl(cluster, [
+            '-n',
+            'default',
+            'get',
+            'pods',
+            '-l',
+            'app=readers',
+            '-o',
+            'jsonpath={.items[*].metadata.name}',
+          ])
+            .split(' ')
+            .filter(Boolean);
+          if (pods.length !== 2) return undefined;
+          return pods.every((p) => kubectl(cluster, ['-n', 'default', 'logs', p]).includes('set1')) ? pods : undefined;
+        },
+        180_000,
+      );
+      const pod = kubectl(cluster, [
+        '-n',
+        'default',
+        'get',
+        'pods',
+        '-l',
+        'app=readers',
+        '-o',
+        'jsonpath={.items[0].metadata.name}',
+      ]);
+      const w = kubectl(cluster, [
+        '-n',
+        'default',
+        'exec',
+        pod,
+        '--',
+        'sh',
+        '-c',
+        'cat /datasets/set1/data.csv; echo x > /datasets/new.txt && echo WROTE || echo REFUSED',
+      ]);
+      assert.match(w, /^a,b\n/);
+      assert.match(w, /REFUSED/);
+      assert.deepEqual(await keys('public-datasets'), ['set1/data.csv']);
+      // Foreground: the ReplicaSet, marked for deletion, makes no new pods while its pods go (with a 1 s grace).
+      kubectl(cluster, ['-n', 'default', 'delete', 'deployment', 'readers', '--cascade=foreground', '--wait=false']);
+      await until(
+        'readers gone',
+        () => {
+          kubectl(cluster, ['-n', 'default', 'delete', 'pod', '-l', 'app=readers', '--grace-period=1', '--wait=false']);
+          return kubectl(cluster, ['-n', 'default', 'get', 'deployment,pods', '-l', 'app=readers', '-o', 'name']).trim()
+            ? undefined
+            : kubectl(cluster, [
+                  '-n',
+                  'default',
+                  'get',
+                  'deployment',
+                  'readers',
+                  '--ignore-not-found',
+                  '-o',
+                  'name',
+                ]).trim()
+              ? undefined
+              : true;
+        },
+        120_000,
+      );
+      kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'datasets-ro', '--wait', '--timeout=120s']);
+      kubectl(cluster, ['delete', 'pv', 'datasets-ro', '--wait', '--timeout=60s']);
+    },
+  );
 
-  scenario('dynamic PVC (bucket-per-volume StorageClass): writer pod, reader pod, PVC deletion (Retain) keeps the bucket', async () => {
-    const sc = manifest('deploy/storageclasses/bucket-per-volume.yaml');
-    for (const o of sc) o.parameters = { ...o.parameters, endpoint: minio.endpoint, forcePathStyle: 'true' };
-    apply(sc);
-    // dynamic-pvc-pod.yaml's claim and writer with the bucket-per-volume class (the README's second mode).
-    const objs = manifest('deploy/examples/dynamic-pvc-pod.yaml');
-    for (const o of objs) {
-      o.metadata.name = o.kind === 'Pod' ? 'bucket-writer' : 'bucket-scratch';
-      if (o.kind === 'PersistentVolumeClaim') o.spec.storageClassName = 'bucketmount-bucket';
-      if (o.kind === 'Pod') o.spec.volumes[0].persistentVolumeClaim.claimName = 'bucket-scratch';
-    }
-    apply(objs);
-    await waitPod('default', 'bucket-writer', 'Ready', 180);
-    const written = await until('writer output', () => kubectl(cluster, ['-n', 'default', 'logs', 'bucket-writer']).trim() || undefined);
-    const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'bucket-scratch', '-o', 'jsonpath={.spec.volumeName}']);
-    const bucket = kubectl(cluster, ['get', 'pv', pv, '-o', 'jsonpath={.spec.csi.volumeAttributes.bucketName}']);
-    assert.ok(bucket && !['my-shared-bucket', 'shared-bucket'].includes(bucket), `a bucket of its own: ${bucket}`);
-    const reader: Obj = {
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bucket-reader', namespace: 'default' },
-      spec: {
-        restartPolicy: 'Never',
-        securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000 },
-        containers: [{ name: 'reader', image: 'busybox:1.37', command: ['sh', '-c', 'cat /data/hello.txt && echo more > /data/reader.txt && cat /data/reader.txt'],
-          volumeMounts: [{ name: 'v', mountPath: '/data' }] }],
-        volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'bucket-scratch' } }],
-      },
-    };
-    apply([reader]);
-    const out = (await podSucceeded('bucket-reader')).split('\n');
-    assert.equal(out[0], written, 'the reader sees the writer\'s bytes');
-    assert.equal(out[1], 'more');
-    assert.deepEqual((await until('objects in the volume\'s bucket', async () => {
-      const k = await keys(bucket);
-      return k.length === 2 ? k : undefined;
-    })).sort(), ['hello.txt', 'reader.txt'], 'objects at the root of the volume\'s own bucket');
-    deletePods('bucket-writer', 'bucket-reader');
-    kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'bucket-scratch', '--wait', '--timeout=120s']);
-    await until('PV released', () => (kubectl(cluster, ['get', 'pv', pv, '-o', 'jsonpath={.status.phase}']) === 'Released' ? true : undefined));
-    kubectl(cluster, ['delete', 'pv', pv, '--wait', '--timeout=60s']);
-    assert.deepEqual((await keys(bucket)).sort(), ['hello.txt', 'reader.txt'], 'Retain (the class\'s default) keeps the bucket and its objects');
-    kubectl(cluster, ['delete', 'storageclass', 'bucketmount-bucket']);
-  });
-
-  scenario('inline ephemeral volume with pod OIDC (deploy/examples/inline-ephemeral.yaml): apiserver-issued token → MinIO STS, refreshed on republish', async () => {
-    if (!cluster.local) return 'inline OIDC: needs MinIO trusting the cluster\'s service-account issuer (local cluster only)';
-    await addCannedPolicy(minio, INLINE_POLICY, prefixOnlyPolicy('my-bucket', 'scratch/'));
-    // MinIO names the role of an OpenID provider with a role policy after its client id.
-    const roleArn = `arn:minio:iam:::role/${createHash('sha1').update(STS_AUDIENCE).digest('base64url')}`;
-    const objs = manifest('deploy/examples/inline-ephemeral.yaml');
-    for (const o of objs) {
-      if (o.kind === 'ServiceAccount') o.metadata.annotations['eks.amazonaws.com/role-arn'] = roleArn;
-      if (o.kind === 'Pod') {
-        const attrs = o.spec.volumes[0].csi.volumeAttributes as Record<string, string>;
-        Object.assign(attrs, { endpoint: minio.endpoint, forcePathStyle: 'true', stsEndpoint: minio.endpoint });
+  scenario(
+    'dynamic PVC (bucket-per-volume StorageClass): writer pod, reader pod, PVC deletion (Retain) keeps the bucket',
+    async () => {
+      const sc = manifest('deploy/storageclasses/bucket-per-volume.yaml');
+      for (const o of sc) o.parameters = { ...o.parameters, endpoint: minio.endpoint, forcePathStyle: 'true' };
+      apply(sc);
+      // dynamic-pvc-pod.yaml's claim and writer with the bucket-per-volume class (the README's second mode).
+      const objs = manifest('deploy/examples/dynamic-pvc-pod.yaml');
+      for (const o of objs) {
+        o.metadata.name = o.kind === 'Pod' ? 'bucket-writer' : 'bucket-scratch';
+        if (o.kind === 'PersistentVolumeClaim') o.spec.storageClassName = 'bucketmount-bucket';
+        if (o.kind === 'Pod') o.spec.volumes[0].persistentVolumeClaim.claimName = 'bucket-scratch';
       }
-    }
-    const logStart = nodeLog().length;
-    apply(objs);
-    await waitPod('default', 'inline-bucket', 'Ready', 180);
-    const uid = kubectl(cluster, ['-n', 'default', 'get', 'pod', 'inline-bucket', '-o', 'jsonpath={.metadata.uid}']);
-    await until('the pod\'s object in MinIO', async () => ((await keys('my-bucket')).includes('scratch/hello-from-inline.txt') ? true : undefined));
-    const published = nodeLog().slice(logStart).split('\n').filter((l) => l.includes(uid) && l.includes('"published"'));
-    assert.ok(published.some((l) => l.includes('"credentialSource":"pod"')), `published with the pod's credentials:\n${published.join('\n')}`);
-    // kubelet republishes (requiresRepublish) with the pod's token; the plugin hands the running
-    // mount the credentials of that token.
-    await until('a republish refreshed the credentials', () => (nodeLog().slice(logStart).split('\n')
-      .some((l) => l.includes(uid) && l.includes('credentials refreshed')) ? true : undefined), 90_000);
-    const w = kubectl(cluster, ['-n', 'default', 'exec', 'inline-bucket', '--', 'sh', '-c', 'echo after > /data/after-republish.txt && cat /data/after-republish.txt && ls /data']);
-    assert.match(w, /^after\n/);
-    assert.match(w, /hello-from-inline\.txt/);
-    assert.deepEqual((await keys('my-bucket')).sort(), ['scratch/after-republish.txt', 'scratch/hello-from-inline.txt']);
-    deletePods('inline-bucket');
-    await until('inline mount ended', () => (mountProcesses().some((l) => l.includes('my-bucket')) ? undefined : true), 60_000);
-  });
+      apply(objs);
+      await waitPod('default', 'bucket-writer', 'Ready', 180);
+      const written = await until(
+        'writer output',
+        () => kubectl(cluster, ['-n', 'default', 'logs', 'bucket-writer']).trim() || undefined,
+      );
+      const pv = kubectl(cluster, [
+        '-n',
+        'default',
+        'get',
+        'pvc',
+        'bucket-scratch',
+        '-o',
+        'jsonpath={.spec.volumeName}',
+      ]);
+      const bucket = kubectl(cluster, ['get', 'pv', pv, '-o', 'jsonpath={.spec.csi.volumeAttributes.bucketName}']);
+      assert.ok(bucket && !['my-shared-bucket', 'shared-bucket'].includes(bucket), `a bucket of its own: ${bucket}`);
+      const reader: Obj = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'bucket-reader', namespace: 'default' },
+        spec: {
+          restartPolicy: 'Never',
+          securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000 },
+          containers: [
+            {
+              name: 'reader',
+              image: 'busybox:1.37',
+              command: ['sh', '-c', 'cat /data/hello.txt && echo more > /data/reader.txt && cat /data/reader.txt'],
+              volumeMounts: [{ name: 'v', mountPath: '/data' }],
+            },
+          ],
+          volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'bucket-scratch' } }],
+        },
+      };
+      apply([reader]);
+      const out = (await podSucceeded('bucket-reader')).split('\n');
+      assert.equal(out[0], written, "the reader sees the writer's bytes");
+      assert.equal(out[1], 'more');
+      assert.deepEqual(
+        (
+          await until("objects in the volume's bucket", async () => {
+            const k = await keys(bucket);
+            return k.length === 2 ? k : undefined;
+          })
+        ).sort(),
+        ['hello.txt', 'reader.txt'],
+        "objects at the root of the volume's own bucket",
+      );
+      deletePods('bucket-writer', 'bucket-reader');
+      kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'bucket-scratch', '--wait', '--timeout=120s']);
+      await until('PV released', () =>
+        kubectl(cluster, ['get', 'pv', pv, '-o', 'jsonpath={.status.phase}']) === 'Released' ? true : undefined,
+      );
+      kubectl(cluster, ['delete', 'pv', pv, '--wait', '--timeout=60s']);
+      assert.deepEqual(
+        (await keys(bucket)).sort(),
+        ['hello.txt', 'reader.txt'],
+        "Retain (the class's default) keeps the bucket and its objects",
+      );
+      kubectl(cluster, ['delete', 'storageclass', 'bucketmount-bucket']);
+    },
+  );
 
-  scenario('NodeGetVolumeStats as kubelet reports it (/stats/summary) for a pod with deploy/examples/liveness-probe.yaml', async () => {
-    await startProbePod();
-    const vol = await until('the volume in kubelet\'s /stats/summary', async () => {
-      const sum = await statsSummary();
-      const pod = (sum.pods as Obj[]).find((p) => p.podRef.name === 'reader-with-probe');
-      return (pod?.volume as Obj[] | undefined)?.find((v) => v.name === 'scratch');
-    }, 90_000);
-    assert.equal(vol.pvcRef?.name, 'scratch');
-    assert.ok(vol.capacityBytes > 0, `capacityBytes ${vol.capacityBytes}`);
-    assert.ok(vol.availableBytes > 0 && vol.availableBytes <= vol.capacityBytes, `availableBytes ${vol.availableBytes}`);
-    assert.ok(vol.usedBytes >= 0 && vol.usedBytes <= vol.capacityBytes, `usedBytes ${vol.usedBytes}`);
-    // volumeHealthStats only with kubelet's CSIVolumeHealth feature gate (alpha; the local cluster enables it).
-    if (cluster.local || vol.volumeHealthStats) assert.equal(vol.volumeHealthStats?.abnormal, false, JSON.stringify(vol));
-  });
+  scenario(
+    'inline ephemeral volume with pod OIDC (deploy/examples/inline-ephemeral.yaml): apiserver-issued token → MinIO STS, refreshed on republish',
+    async () => {
+      if (!cluster.local)
+        return "inline OIDC: needs MinIO trusting the cluster's service-account issuer (local cluster only)";
+      await addCannedPolicy(minio, INLINE_POLICY, prefixOnlyPolicy('my-bucket', 'scratch/'));
+      // MinIO names the role of an OpenID provider with a role policy after its client id.
+      const roleArn = `arn:minio:iam:::role/${createHash('sha1').update(STS_AUDIENCE).digest('base64url')}`;
+      const objs = manifest('deploy/examples/inline-ephemeral.yaml');
+      for (const o of objs) {
+        if (o.kind === 'ServiceAccount') o.metadata.annotations['eks.amazonaws.com/role-arn'] = roleArn;
+        if (o.kind === 'Pod') {
+          const attrs = o.spec.volumes[0].csi.volumeAttributes as Record<string, string>;
+          Object.assign(attrs, { endpoint: minio.endpoint, forcePathStyle: 'true', stsEndpoint: minio.endpoint });
+        }
+      }
+      const logStart = nodeLog().length;
+      apply(objs);
+      await waitPod('default', 'inline-bucket', 'Ready', 180);
+      const uid = kubectl(cluster, ['-n', 'default', 'get', 'pod', 'inline-bucket', '-o', 'jsonpath={.metadata.uid}']);
+      await until("the pod's object in MinIO", async () =>
+        (await keys('my-bucket')).includes('scratch/hello-from-inline.txt') ? true : undefined,
+      );
+      const published = nodeLog()
+        .slice(logStart)
+        .split('\n')
+        .filter((l) => l.includes(uid) && l.includes('"published"'));
+      assert.ok(
+        published.some((l) => l.includes('"credentialSource":"pod"')),
+        `published with the pod's credentials:\n${published.join('\n')}`,
+      );
+      // kubelet republishes (requiresRepublish) with the pod's token; the plugin hands the running
+      // mount the credentials of that token.
+      await until(
+        'a republish refreshed the credentials',
+        () =>
+          nodeLog()
+            .slice(logStart)
+            .split('\n')
+            .some((l) => l.includes(uid) && l.includes('credentials refreshed'))
+            ? true
+            : undefined,
+        90_000,
+      );
+      const w = kubectl(cluster, [
+        '-n',
+        'default',
+        'exec',
+        'inline-bucket',
+        '--',
+        'sh',
+        '-c',
+        'echo after > /data/after-republish.txt && cat /data/after-republish.txt && ls /data',
+      ]);
+      assert.match(w, /^after\n/);
+      assert.match(w, /hello-from-inline\.txt/);
+      assert.deepEqual((await keys('my-bucket')).sort(), [
+        'scratch/after-republish.txt',
+        'scratch/hello-from-inline.txt',
+      ]);
+      deletePods('inline-bucket');
+      await until(
+        'inline mount ended',
+        () => (mountProcesses().some((l) => l.includes('my-bucket')) ? undefined : true),
+        60_000,
+      );
+    },
+  );
 
-  scenario('mount-process SIGKILL in a running pod: the liveness probe restarts the container, which reads the data again', async (t) => {
-    if (!cluster.local) return 'mount-process SIGKILL: kills a process on the node (local cluster only)';
-    await startProbePod();
-    const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'scratch', '-o', 'jsonpath={.spec.volumeName}']);
-    kubectl(cluster, ['-n', 'default', 'exec', 'reader-with-probe', '--', 'sh', '-c', 'echo before > /data/before-kill.txt']);
-    const procs = mountProcesses().filter((l) => l.includes(pv));
-    assert.equal(procs.length, 1, `one mount process serves ${pv}: ${procs.join('\n')}`);
-    const restarts = (): number => Number(kubectl(cluster, ['-n', 'default', 'get', 'pod', 'reader-with-probe', '-o', 'jsonpath={.status.containerStatuses[0].restartCount}']) || 0);
-    const before = restarts();
-    const killed = Date.now();
-    const since = (): string => `${Math.round((Date.now() - killed) / 1000)}s`;
-    process.kill(Number(procs[0]!.split(' ')[0]), 'SIGKILL');
-    const dead = kubectl(cluster, ['-n', 'default', 'exec', 'reader-with-probe', '--', 'sh', '-c', 'cat /data/before-kill.txt 2>&1; true']);
-    assert.match(dead, /not connected/i, 'the running container sees the dead mount (issue 14, bug 2)');
-    // kubelet reports the volume condition of NodeGetVolumeStats as a pod event (CSIVolumeHealth).
-    await until('VolumeConditionAbnormal event', () => (kubectl(cluster, ['-n', 'default', 'get', 'events',
-      '--field-selector', 'involvedObject.name=reader-with-probe,reason=VolumeConditionAbnormal', '-o', 'name']).trim() ? true : undefined), 60_000);
-    t.diagnostic(`VolumeConditionAbnormal event after ${since()}`);
-    await until('container restarted by the liveness probe', () => (restarts() > before ? true : undefined), 150_000);
-    t.diagnostic(`container restarted after ${since()}`);
-    const again = await until('the restarted container reads the data', () => {
-      try {
-        const r = kubectl(cluster, ['-n', 'default', 'exec', 'reader-with-probe', '--', 'cat', '/data/before-kill.txt']);
-        return r === 'before\n' ? r : undefined;
-      } catch { return undefined; }
-    }, 120_000);
-    assert.equal(again, 'before\n');
-    t.diagnostic(`restarted container read the data after ${since()} (restarts: ${restarts() - before})`);
-    deletePods('reader-with-probe');
-    kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'scratch', '--wait', '--timeout=120s']);
-  });
+  scenario(
+    'NodeGetVolumeStats as kubelet reports it (/stats/summary) for a pod with deploy/examples/liveness-probe.yaml',
+    async () => {
+      await startProbePod();
+      const vol = await until(
+        "the volume in kubelet's /stats/summary",
+        async () => {
+          const sum = await statsSummary();
+          const pod = (sum.pods as Obj[]).find((p) => p.podRef.name === 'reader-with-probe');
+          return (pod?.volume as Obj[] | undefined)?.find((v) => v.name === 'scratch');
+        },
+        90_000,
+      );
+      assert.equal(vol.pvcRef?.name, 'scratch');
+      assert.ok(vol.capacityBytes > 0, `capacityBytes ${vol.capacityBytes}`);
+      assert.ok(
+        vol.availableBytes > 0 && vol.availableBytes <= vol.capacityBytes,
+        `availableBytes ${vol.availableBytes}`,
+      );
+      assert.ok(vol.usedBytes >= 0 && vol.usedBytes <= vol.capacityBytes, `usedBytes ${vol.usedBytes}`);
+      // volumeHealthStats only with kubelet's CSIVolumeHealth feature gate (alpha; the local cluster enables it).
+      if (cluster.local || vol.volumeHealthStats)
+        assert.equal(vol.volumeHealthStats?.abnormal, false, JSON.stringify(vol));
+    },
+  );
+
+  scenario(
+    'mount-process SIGKILL in a running pod: the liveness probe restarts the container, which reads the data again',
+    async (t) => {
+      if (!cluster.local) return 'mount-process SIGKILL: kills a process on the node (local cluster only)';
+      await startProbePod();
+      const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'scratch', '-o', 'jsonpath={.spec.volumeName}']);
+      kubectl(cluster, [
+        '-n',
+        'default',
+        'exec',
+        'reader-with-probe',
+        '--',
+        'sh',
+        '-c',
+        'echo before > /data/before-kill.txt',
+      ]);
+      const procs = mountProcesses().filter((l) => l.includes(pv));
+      assert.equal(procs.length, 1, `one mount process serves ${pv}: ${procs.join('\n')}`);
+      const restarts = (): number =>
+        Number(
+          kubectl(cluster, [
+            '-n',
+            'default',
+            'get',
+            'pod',
+            'reader-with-probe',
+            '-o',
+            'jsonpath={.status.containerStatuses[0].restartCount}',
+          ]) || 0,
+        );
+      const before = restarts();
+      const killed = Date.now();
+      const since = (): string => `${Math.round((Date.now() - killed) / 1000)}s`;
+      process.kill(Number(procs[0]!.split(' ')[0]), 'SIGKILL');
+      const dead = kubectl(cluster, [
+        '-n',
+        'default',
+        'exec',
+        'reader-with-probe',
+        '--',
+        'sh',
+        '-c',
+        'cat /data/before-kill.txt 2>&1; true',
+      ]);
+      assert.match(dead, /not connected/i, 'the running container sees the dead mount (issue 14, bug 2)');
+      // kubelet reports the volume condition of NodeGetVolumeStats as a pod event (CSIVolumeHealth).
+      await until(
+        'VolumeConditionAbnormal event',
+        () =>
+          kubectl(cluster, [
+            '-n',
+            'default',
+            'get',
+            'events',
+            '--field-selector',
+            'involvedObject.name=reader-with-probe,reason=VolumeConditionAbnormal',
+            '-o',
+            'name',
+          ]).trim()
+            ? true
+            : undefined,
+        60_000,
+      );
+      t.diagnostic(`VolumeConditionAbnormal event after ${since()}`);
+      await until('container restarted by the liveness probe', () => (restarts() > before ? true : undefined), 150_000);
+      t.diagnostic(`container restarted after ${since()}`);
+      const again = await until(
+        'the restarted container reads the data',
+        () => {
+          try {
+            const r = kubectl(cluster, [
+              '-n',
+              'default',
+              'exec',
+              'reader-with-probe',
+              '--',
+              'cat',
+              '/data/before-kill.txt',
+            ]);
+            return r === 'before\n' ? r : undefined;
+          } catch {
+            return undefined;
+          }
+        },
+        120_000,
+      );
+      assert.equal(again, 'before\n');
+      t.diagnostic(`restarted container read the data after ${since()} (restarts: ${restarts() - before})`);
+      deletePods('reader-with-probe');
+      kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'scratch', '--wait', '--timeout=120s']);
+    },
+  );
 
   scenario('node plugin SIGKILL + restart while a pod writes every second: 0 failed operations', async () => {
     if (!cluster.local || !node) return 'node plugin SIGKILL: restarts the plugin on the node (local cluster only)';
     const pvc: Obj = {
-      apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'steady', namespace: 'default' },
-      spec: { accessModes: ['ReadWriteMany'], storageClassName: 'bucketmount-prefix', resources: { requests: { storage: '1Gi' } } },
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'steady', namespace: 'default' },
+      spec: {
+        accessModes: ['ReadWriteMany'],
+        storageClassName: 'bucketmount-prefix',
+        resources: { requests: { storage: '1Gi' } },
+      },
     };
     const pod: Obj = {
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'steady', namespace: 'default' },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'steady', namespace: 'default' },
       spec: {
         securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
-        containers: [{ name: 'c', image: 'busybox:1.37', command: ['sh', '-c',
-          'i=0; while :; do i=$((i+1)); if echo "$i" > /data/n.tmp && mv /data/n.tmp /data/n && cat /data/n >/dev/null; then echo "ok $i"; else echo "FAIL $i"; fi; sleep 1; done'],
-        volumeMounts: [{ name: 'v', mountPath: '/data' }] }],
+        containers: [
+          {
+            name: 'c',
+            image: 'busybox:1.37',
+            command: [
+              'sh',
+              '-c',
+              'i=0; while :; do i=$((i+1)); if echo "$i" > /data/n.tmp && mv /data/n.tmp /data/n && cat /data/n >/dev/null; then echo "ok $i"; else echo "FAIL $i"; fi; sleep 1; done',
+            ],
+            volumeMounts: [{ name: 'v', mountPath: '/data' }],
+          },
+        ],
         volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'steady' } }],
       },
     };
     apply([pvc, pod]);
     await waitPod('default', 'steady', 'Ready', 180);
-    await until('writes going', () => (/ok 3/.test(kubectl(cluster, ['-n', 'default', 'logs', 'steady'])) ? true : undefined));
+    await until('writes going', () =>
+      /ok 3/.test(kubectl(cluster, ['-n', 'default', 'logs', 'steady'])) ? true : undefined,
+    );
     await node.stop('SIGKILL');
     await sleep(3000);
     node = startNodePlugin(cluster, cluster.tmp);
@@ -480,15 +843,22 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'steady', '--wait', '--timeout=120s']);
   });
 
-  scenario('kubectl apply -k deploy/ and helm template | kubectl apply: accepted by the real apiserver (server dry-run)', async () => {
-    const k = kubectl(cluster, ['apply', '-k', join(REPO, 'deploy'), '--dry-run=server']);
-    assert.match(k, /daemonset\.apps\/bucketmount-node .*\(server dry run\)/);
-    assert.match(k, /deployment\.apps\/bucketmount-controller .*\(server dry run\)/);
-    // The chart renders StorageClasses of the same names as deploy/storageclasses (parameters of a
-    // StorageClass are immutable): the one applied for the scenarios above goes first.
-    kubectl(cluster, ['delete', 'storageclass', 'bucketmount-prefix', 'bucketmount-bucket', '--ignore-not-found']);
-    const rendered = execFileSync(bin('helm'), ['template', 'bucketmount', join(REPO, 'charts', 'bucketmount'), '--namespace', 'bucketmount'], { encoding: 'utf8' });
-    const h = kubectl(cluster, ['apply', '--dry-run=server', '-f', '-'], rendered);
-    assert.match(h, /daemonset\.apps\/\S+ .*\(server dry run\)/);
-  });
+  scenario(
+    'kubectl apply -k deploy/ and helm template | kubectl apply: accepted by the real apiserver (server dry-run)',
+    async () => {
+      const k = kubectl(cluster, ['apply', '-k', join(REPO, 'deploy'), '--dry-run=server']);
+      assert.match(k, /daemonset\.apps\/bucketmount-node .*\(server dry run\)/);
+      assert.match(k, /deployment\.apps\/bucketmount-controller .*\(server dry run\)/);
+      // The chart renders StorageClasses of the same names as deploy/storageclasses (parameters of a
+      // StorageClass are immutable): the one applied for the scenarios above goes first.
+      kubectl(cluster, ['delete', 'storageclass', 'bucketmount-prefix', 'bucketmount-bucket', '--ignore-not-found']);
+      const rendered = execFileSync(
+        bin('helm'),
+        ['template', 'bucketmount', join(REPO, 'charts', 'bucketmount'), '--namespace', 'bucketmount'],
+        { encoding: 'utf8' },
+      );
+      const h = kubectl(cluster, ['apply', '--dry-run=server', '-f', '-'], rendered);
+      assert.match(h, /daemonset\.apps\/\S+ .*\(server dry run\)/);
+    },
+  );
 });

@@ -14,7 +14,9 @@ function layer(dir: string): { file: string; digest: string } {
   mkdirSync(join(root, 'bin'), { recursive: true });
   for (const d of ['tmp', 'etc', 'proc', 'sys', 'dev']) mkdirSync(join(root, d), { recursive: true });
   copyFileSync(BUSYBOX_BIN, join(root, 'bin', 'busybox'));
-  const applets = execFileSync(BUSYBOX_BIN, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+  const applets = execFileSync(BUSYBOX_BIN, ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => a && a !== 'busybox');
   for (const a of applets) symlinkSync('busybox', join(root, 'bin', a));
   writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\n');
   writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\nuser:x:1000:\n');
@@ -28,13 +30,17 @@ function archive(dir: string, tag: string, cmd: string[], l: { file: string; dig
   mkdirSync(out, { recursive: true });
   copyFileSync(l.file, join(out, 'layer.tar'));
   const config = JSON.stringify({
-    architecture: 'amd64', os: 'linux',
+    architecture: 'amd64',
+    os: 'linux',
     config: { Env: ['PATH=/bin'], Cmd: cmd },
     rootfs: { type: 'layers', diff_ids: [`sha256:${l.digest}`] },
   });
   const configName = `${createHash('sha256').update(config).digest('hex')}.json`;
   writeFileSync(join(out, configName), config);
-  writeFileSync(join(out, 'manifest.json'), JSON.stringify([{ Config: configName, RepoTags: [tag], Layers: ['layer.tar'] }]));
+  writeFileSync(
+    join(out, 'manifest.json'),
+    JSON.stringify([{ Config: configName, RepoTags: [tag], Layers: ['layer.tar'] }]),
+  );
   const tarball = `${out}.tar`;
   execFileSync('tar', ['-C', out, '-cf', tarball, '.']);
   return tarball;

@@ -30,8 +30,26 @@ function issue(dir: string, name: string, subject: string, san?: string): { cert
     `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=${san ? 'serverAuth,clientAuth' : 'clientAuth'}\n` +
       (san ? `subjectAltName=${san}\n` : ''),
   );
-  openssl(['x509', '-req', '-in', csr, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
-    '-extfile', ext, '-out', cert], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      ext,
+      '-out',
+      cert,
+    ],
+    dir,
+  );
   return { cert, key };
 }
 
@@ -39,30 +57,66 @@ function issue(dir: string, name: string, subject: string, san?: string): { cert
 export function makePki(dir: string, nodeName: string): Pki {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   openssl(['genrsa', '-out', 'ca.key', '2048'], dir);
-  openssl(['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=bucketmount-e2e-ca', '-days', '2', '-out', 'ca.crt'], dir);
+  openssl(
+    ['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=bucketmount-e2e-ca', '-days', '2', '-out', 'ca.crt'],
+    dir,
+  );
   openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
   openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
   const certs = {
-    apiserver: issue(dir, 'apiserver', '/CN=kube-apiserver',
-      'IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc'),
+    apiserver: issue(
+      dir,
+      'apiserver',
+      '/CN=kube-apiserver',
+      'IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc',
+    ),
     admin: issue(dir, 'admin', '/O=system:masters/CN=e2e-admin'),
     kubelet: issue(dir, 'kubelet', `/O=system:nodes/CN=system:node:${nodeName}`),
     'controller-manager': issue(dir, 'controller-manager', '/CN=system:kube-controller-manager'),
     scheduler: issue(dir, 'scheduler', '/CN=system:kube-scheduler'),
-    'apiserver-kubelet-client': issue(dir, 'apiserver-kubelet-client', '/O=system:masters/CN=kube-apiserver-kubelet-client'),
+    'apiserver-kubelet-client': issue(
+      dir,
+      'apiserver-kubelet-client',
+      '/O=system:masters/CN=kube-apiserver-kubelet-client',
+    ),
   };
-  return { dir, caCert: join(dir, 'ca.crt'), caKey: join(dir, 'ca.key'), saKey: join(dir, 'sa.key'), saPub: join(dir, 'sa.pub'), certs };
+  return {
+    dir,
+    caCert: join(dir, 'ca.crt'),
+    caKey: join(dir, 'ca.key'),
+    saKey: join(dir, 'sa.key'),
+    saPub: join(dir, 'sa.pub'),
+    certs,
+  };
 }
 
 /** A kubeconfig file for `server` authenticating with the named client certificate. */
 export function writeKubeconfig(path: string, server: string, pki: Pki, name: string): string {
   const { cert, key } = pki.certs[name]!;
-  writeFileSync(path, [
-    'apiVersion: v1', 'kind: Config',
-    'clusters:', '- name: e2e', '  cluster:', `    server: ${server}`, `    certificate-authority: ${pki.caCert}`,
-    'users:', `- name: ${name}`, '  user:', `    client-certificate: ${cert}`, `    client-key: ${key}`,
-    'contexts:', '- name: e2e', '  context:', '    cluster: e2e', `    user: ${name}`,
-    'current-context: e2e', '',
-  ].join('\n'), { mode: 0o600 });
+  writeFileSync(
+    path,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: e2e',
+      '  cluster:',
+      `    server: ${server}`,
+      `    certificate-authority: ${pki.caCert}`,
+      'users:',
+      `- name: ${name}`,
+      '  user:',
+      `    client-certificate: ${cert}`,
+      `    client-key: ${key}`,
+      'contexts:',
+      '- name: e2e',
+      '  context:',
+      '    cluster: e2e',
+      `    user: ${name}`,
+      'current-context: e2e',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
   return path;
 }

@@ -13,21 +13,50 @@ import { bin, kubectl, NODE_NAME, type Cluster } from './cluster.js';
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const DRIVER = join(REPO, 'dist', 'cmd', 'csi-driver.js');
 
-interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }
-interface Container { name: string; args?: string[]; env?: EnvVar[]; volumeMounts?: { name: string; mountPath: string }[] }
-interface Volume { name: string; hostPath?: { path: string }; emptyDir?: object }
-interface PodTemplate { metadata?: { namespace?: string }; spec: { template: { spec: { containers: Container[]; volumes?: Volume[] } } } }
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string } };
+}
+interface Container {
+  name: string;
+  args?: string[];
+  env?: EnvVar[];
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+interface Volume {
+  name: string;
+  hostPath?: { path: string };
+  emptyDir?: object;
+}
+interface PodTemplate {
+  metadata?: { namespace?: string };
+  spec: { template: { spec: { containers: Container[]; volumes?: Volume[] } } };
+}
 
 /** Reads one container of the Deployment/DaemonSet in deploy/<file> as shipped. */
-export function shippedContainer(file: string, container: string): { c: Container; volumes: Volume[]; namespace: string } {
+export function shippedContainer(
+  file: string,
+  container: string,
+): { c: Container; volumes: Volume[]; namespace: string } {
   const docs = loadAllYaml(readFileSync(join(REPO, 'deploy', file), 'utf8')) as PodTemplate[];
   const w = docs.find((d) => d.spec?.template?.spec?.containers?.some((x) => x.name === container));
   if (!w) throw new Error(`deploy/${file}: no container ${container}`);
-  return { c: w.spec.template.spec.containers.find((x) => x.name === container)!, volumes: w.spec.template.spec.volumes ?? [], namespace: w.metadata?.namespace ?? 'bucketmount' };
+  return {
+    c: w.spec.template.spec.containers.find((x) => x.name === container)!,
+    volumes: w.spec.template.spec.volumes ?? [],
+    namespace: w.metadata?.namespace ?? 'bucketmount',
+  };
 }
 
 /** Maps the container's args and env onto this host. `emptyDirs` are host dirs standing in for emptyDir volumes. */
-export function hostArgs(cluster: Cluster, file: string, container: string, emptyDir: string, overrides: Record<string, string> = {}): { args: string[]; env: Record<string, string> } {
+export function hostArgs(
+  cluster: Cluster,
+  file: string,
+  container: string,
+  emptyDir: string,
+  overrides: Record<string, string> = {},
+): { args: string[]; env: Record<string, string> } {
   const { c, volumes, namespace } = shippedContainer(file, container);
   const fields: Record<string, string> = { 'spec.nodeName': NODE_NAME, 'metadata.namespace': namespace };
   const env: Record<string, string> = {};
@@ -36,7 +65,9 @@ export function hostArgs(cluster: Cluster, file: string, container: string, empt
     for (const m of c.volumeMounts ?? []) {
       if (p === m.mountPath || p.startsWith(m.mountPath + '/')) {
         const v = volumes.find((x) => x.name === m.name);
-        const base = v?.hostPath ? v.hostPath.path.replace(/^\/var\/lib\/kubelet(?=\/|$)/, cluster.kubeletRoot) : join(emptyDir, m.name);
+        const base = v?.hostPath
+          ? v.hostPath.path.replace(/^\/var\/lib\/kubelet(?=\/|$)/, cluster.kubeletRoot)
+          : join(emptyDir, m.name);
         mkdirSync(v?.hostPath && p !== m.mountPath ? base : base, { recursive: true });
         return base + p.slice(m.mountPath.length);
       }
@@ -61,29 +92,49 @@ export function serviceAccountKubeconfig(cluster: Cluster, ns: string, sa: strin
   const token = kubectl(cluster, ['-n', ns, 'create', 'token', sa, '--duration=4h']).trim();
   const base = kubectl(cluster, ['config', 'view', '--raw', '--minify', '-o', 'json']);
   const cfg = JSON.parse(base) as { clusters: { cluster: Record<string, string> }[] };
-  writeFileSync(path, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', clusters: cfg.clusters,
-    users: [{ name: sa, user: { token } }],
-    contexts: [{ name: 'sa', context: { cluster: (cfg.clusters[0] as unknown as { name: string }).name, user: sa } }],
-    'current-context': 'sa',
-  }), { mode: 0o600 });
+  writeFileSync(
+    path,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: cfg.clusters,
+      users: [{ name: sa, user: { token } }],
+      contexts: [{ name: 'sa', context: { cluster: (cfg.clusters[0] as unknown as { name: string }).name, user: sa } }],
+      'current-context': 'sa',
+    }),
+    { mode: 0o600 },
+  );
   return path;
 }
 
-export interface HostProcess { proc: ChildProcess; log: string; stop(signal?: NodeJS.Signals): Promise<void> }
+export interface HostProcess {
+  proc: ChildProcess;
+  log: string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
 
-export function startHostProcess(name: string, dir: string, cmd: string, args: string[], env: Record<string, string>): HostProcess {
+export function startHostProcess(
+  name: string,
+  dir: string,
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+): HostProcess {
   const log = join(dir, `${name}.log`);
   const fd = openSync(log, 'a');
   const proc = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
   return {
-    proc, log,
+    proc,
+    log,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       const done = new Promise((r) => proc.once('exit', r));
       proc.kill(signal);
       await Promise.race([done, new Promise((r) => setTimeout(r, 15_000))]);
-      if (proc.exitCode === null && proc.signalCode === null) { proc.kill('SIGKILL'); await done; }
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGKILL');
+        await done;
+      }
     },
   };
 }
@@ -92,16 +143,36 @@ export function startHostProcess(name: string, dir: string, cmd: string, args: s
 export function startNodePlugin(cluster: Cluster, dir: string, extraEnv: Record<string, string> = {}): HostProcess {
   const { args, env } = hostArgs(cluster, 'node.yaml', 'bucketmount', join(dir, 'node-emptydir'));
   const kc = serviceAccountKubeconfig(cluster, 'bucketmount', 'bucketmount-node', join(dir, 'node.kubeconfig'));
-  return startHostProcess('node-plugin', dir, process.execPath, [DRIVER, ...args], { ...env, ...extraEnv, KUBECONFIG: kc });
+  return startHostProcess('node-plugin', dir, process.execPath, [DRIVER, ...args], {
+    ...env,
+    ...extraEnv,
+    KUBECONFIG: kc,
+  });
 }
 
 /** The controller and csi-provisioner as deploy/controller.yaml runs them, on this host. */
 export async function startController(cluster: Cluster, dir: string): Promise<HostProcess[]> {
   const emptyDir = join(dir, 'controller-emptydir');
   const ctl = hostArgs(cluster, 'controller.yaml', 'bucketmount', emptyDir);
-  const kc = serviceAccountKubeconfig(cluster, 'bucketmount', 'bucketmount-controller', join(dir, 'controller.kubeconfig'));
-  const driver = startHostProcess('controller', dir, process.execPath, [DRIVER, ...ctl.args], { ...ctl.env, KUBECONFIG: kc });
-  const prov = hostArgs(cluster, 'controller.yaml', 'csi-provisioner', emptyDir, { '--http-endpoint': `127.0.0.1:${await freePort()}` });
-  const provisioner = startHostProcess('csi-provisioner', dir, bin('csi-provisioner'), [...prov.args, `--kubeconfig=${kc}`], prov.env);
+  const kc = serviceAccountKubeconfig(
+    cluster,
+    'bucketmount',
+    'bucketmount-controller',
+    join(dir, 'controller.kubeconfig'),
+  );
+  const driver = startHostProcess('controller', dir, process.execPath, [DRIVER, ...ctl.args], {
+    ...ctl.env,
+    KUBECONFIG: kc,
+  });
+  const prov = hostArgs(cluster, 'controller.yaml', 'csi-provisioner', emptyDir, {
+    '--http-endpoint': `127.0.0.1:${await freePort()}`,
+  });
+  const provisioner = startHostProcess(
+    'csi-provisioner',
+    dir,
+    bin('csi-provisioner'),
+    [...prov.args, `--kubeconfig=${kc}`],
+    prov.env,
+  );
   return [driver, provisioner];
 }

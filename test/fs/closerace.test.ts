@@ -102,11 +102,20 @@ test('open for append, O_TRUNC and read right after close see the closed bytes (
 test('rmdir of the parent right after close and unlink succeeds and leaves nothing (100 times)', T, async () => {
   const local = race(
     'rm',
-    ['q = os.path.join(d, "sub%d" % i)', 'os.mkdir(q)', 'write(os.path.join(q, "x"), b"x")', 'os.unlink(os.path.join(q, "x"))', 'os.rmdir(q)'].join('\n'),
+    [
+      'q = os.path.join(d, "sub%d" % i)',
+      'os.mkdir(q)',
+      'write(os.path.join(q, "x"), b"x")',
+      'os.unlink(os.path.join(q, "x"))',
+      'os.rmdir(q)',
+    ].join('\n'),
   );
   await sleep(500);
   assert.equal(local, '');
-  assert.deepEqual((await s.keys('rm/')).filter((k) => k.includes('sub')), []);
+  assert.deepEqual(
+    (await s.keys('rm/')).filter((k) => k.includes('sub')),
+    [],
+  );
 });
 
 test('a big streamed file: truncate, rename and append right after close (10 times each)', T, async () => {
@@ -130,7 +139,8 @@ test('a big streamed file: truncate, rename and append right after close (10 tim
   const bad: string[] = [];
   for (let i = 0; i < 10; i++) {
     if ((await s.getBytes(`bg/f${i}`)).toString('latin1') !== String.fromCharCode(i % 251).repeat(4)) bad.push(`f${i}`);
-    if ((await s.head(`bg/f${i}.moved`))?.ContentLength !== size || (await s.exists(`bg/f${i}.r`))) bad.push(`f${i}.moved`);
+    if ((await s.head(`bg/f${i}.moved`))?.ContentLength !== size || (await s.exists(`bg/f${i}.r`)))
+      bad.push(`f${i}.moved`);
     if ((await s.head(`bg/f${i}.a`))?.ContentLength !== size + 1) bad.push(`f${i}.a`);
   }
   assert.deepEqual(bad, []);
@@ -173,5 +183,6 @@ test('a forked child closing its copy of the descriptor never publishes a partia
     return Buffer.concat(Array.from({ length: part / 256 }, () => b));
   };
   assert.equal(sha256(got), sha256(Buffer.concat([chunk(1), chunk(2)])));
-  for (const size of seen) assert.equal(size, 2 * part, `a ${size}-byte object was visible while the file was being written`);
+  for (const size of seen)
+    assert.equal(size, 2 * part, `a ${size}-byte object was visible while the file was being written`);
 });

@@ -89,9 +89,14 @@ test('create a file in a new directory after mkdir -p', T, async () => {
   await fh.write('exclusive');
   await fh.close();
   assert.equal(await s.getText('deep/n1/n2/f.bin'), 'exclusive');
-  py(['import os, sys', 'os.makedirs(sys.argv[1], exist_ok=True)', 'open(os.path.join(sys.argv[1], "p.txt"), "w").write("py")'].join('\n'), [
-    m('deep/py/x'),
-  ]);
+  py(
+    [
+      'import os, sys',
+      'os.makedirs(sys.argv[1], exist_ok=True)',
+      'open(os.path.join(sys.argv[1], "p.txt"), "w").write("py")',
+    ].join('\n'),
+    [m('deep/py/x')],
+  );
   assert.equal(await s.getText('deep/py/x/p.txt'), 'py');
 });
 
@@ -105,9 +110,13 @@ test('listing pages past 1000 keys', T, async () => {
   const listed = await readdir(m('many'));
   assert.equal(listed.length, n + 1);
   assert.deepEqual(listed.filter((x) => x !== 'sub').sort(), names);
-  const ls = runOk('ls', ['-1', m('many')]).split('\n').filter((l) => l);
+  const ls = runOk('ls', ['-1', m('many')])
+    .split('\n')
+    .filter((l) => l);
   assert.equal(ls.length, n + 1);
-  const found = runOk('find', [m('many'), '-type', 'f']).split('\n').filter((l) => l);
+  const found = runOk('find', [m('many'), '-type', 'f'])
+    .split('\n')
+    .filter((l) => l);
   assert.equal(found.length, n + 1);
   assert.equal(await readFile(m('many/f01233'), 'utf8'), 'f01233');
 });
@@ -148,7 +157,10 @@ test('keys with //, . and .. are hidden', T, async () => {
   for (const n of names) {
     assert.ok(n !== '' && n !== '.' && n !== '..' && !n.includes('/'), `bad entry name ${JSON.stringify(n)}`);
   }
-  assert.ok(names.every((n) => ['ok.txt', 'a', 'x'].includes(n)), `only ok.txt (and maybe dirs a, x) listed: ${names.join(', ')}`);
+  assert.ok(
+    names.every((n) => ['ok.txt', 'a', 'x'].includes(n)),
+    `only ok.txt (and maybe dirs a, x) listed: ${names.join(', ')}`,
+  );
   // nothing escapes to the parent: weird/../d must not show up as a file "d" at the root
   assert.ok(!(await readdir(s.mnt.dir)).includes('d'));
   // walking the whole tree works (find does not loop or error)
@@ -195,7 +207,8 @@ test('a tree walk is listed ahead of the walker, once per directory; a lone ls l
   const mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--metadata-ttl=10'] });
   try {
     const keys: string[] = [];
-    for (let t = 0; t < 4; t++) for (let l = 0; l < 5; l++) for (let f = 0; f < 3; f++) keys.push(`walk/t${t}/l${l}/f${f}`);
+    for (let t = 0; t < 4; t++)
+      for (let l = 0; l < 5; l++) for (let f = 0; f < 3; f++) keys.push(`walk/t${t}/l${l}/f${f}`);
     await Promise.all(keys.map((k) => s.put(k, k)));
     const lists = (): number => proxy.count({ op: 'ListObjects', path: /prefix=walk%2F/ });
 
@@ -208,7 +221,11 @@ test('a tree walk is listed ahead of the walker, once per directory; a lone ls l
     proxy.resetCounts();
     // Hold the first leaf's listing back: while the walker waits for it, the look-ahead is
     // already listing the directories after it (without it, nothing else would be asked for).
-    const slow = proxy.inject({ action: { kind: 'delay', ms: 1500 }, op: 'ListObjects', path: /prefix=walk%2Ft0%2Fl0%2F/ });
+    const slow = proxy.inject({
+      action: { kind: 'delay', ms: 1500 },
+      op: 'ListObjects',
+      path: /prefix=walk%2Ft0%2Fl0%2F/,
+    });
     // find runs asynchronously: the fault proxy lives in this process and must keep answering
     const walk = execFileAsync('find', [join(mnt.dir, 'walk'), '-type', 'f']);
     await sleep(700);

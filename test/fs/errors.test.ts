@@ -71,7 +71,11 @@ test('403 AccessDenied from S3 gives EACCES on read', T, async () => {
 });
 
 test('403 AccessDenied from S3 gives EACCES on write and nothing is stored', T, async () => {
-  const rule = proxy.inject({ action: Faults.accessDenied, op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'], path: /\/denied\/upload/ });
+  const rule = proxy.inject({
+    action: Faults.accessDenied,
+    op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'],
+    path: /\/denied\/upload/,
+  });
   try {
     await mkdir(join(viaProxy.dir, 'denied'), { recursive: true });
     const code = await errnoOf(writeFile(join(viaProxy.dir, 'denied/upload.txt'), 'not allowed'));

@@ -69,7 +69,10 @@ test('injects S3 errors for the next N matching requests', async () => {
   assert.equal(rule.hits, 2);
   rule.remove();
   const r500 = proxy.inject({ action: Faults.internalError, op: 'PutObject', count: 1 });
-  assert.equal(await errName(client.send(new PutObjectCommand({ Bucket: 'proxy', Key: 'b.txt', Body: 'x'.repeat(100_000) }))), 'InternalError');
+  assert.equal(
+    await errName(client.send(new PutObjectCommand({ Bucket: 'proxy', Key: 'b.txt', Body: 'x'.repeat(100_000) }))),
+    'InternalError',
+  );
   assert.equal(r500.hits, 1);
   const denied = proxy.inject({ action: Faults.accessDenied, op: 'GetObject', count: 1 });
   assert.equal(await errName(client.send(new GetObjectCommand({ Bucket: 'proxy', Key: 'a.txt' }))), 'AccessDenied');
@@ -87,7 +90,8 @@ test('faults a fraction of requests', async () => {
   proxy.clearRules();
   const rule = proxy.inject({ action: Faults.internalError, op: 'GetObject', fraction: 0.5 });
   let failed = 0;
-  for (let i = 0; i < 40; i++) if (await errName(client.send(new GetObjectCommand({ Bucket: 'proxy', Key: 'a.txt' })))) failed++;
+  for (let i = 0; i < 40; i++)
+    if (await errName(client.send(new GetObjectCommand({ Bucket: 'proxy', Key: 'a.txt' })))) failed++;
   assert.equal(failed, rule.hits);
   assert.equal(rule.matched, 40);
   assert.ok(failed > 5 && failed < 35, `${failed} of 40 failed`);
@@ -95,20 +99,34 @@ test('faults a fraction of requests', async () => {
 });
 
 test('answers ListObjectsV2 from a fake key list (keys MinIO refuses), parsed by the SDK', async () => {
-  const keys = ['odd/a//b', 'odd//e', 'odd/./c', 'odd/../d', 'odd/ok', 'odd/sub/x', 'odd/both', 'odd/both/y'].map((key) => ({ key, size: 3 }));
+  const keys = ['odd/a//b', 'odd//e', 'odd/./c', 'odd/../d', 'odd/ok', 'odd/sub/x', 'odd/both', 'odd/both/y'].map(
+    (key) => ({ key, size: 3 }),
+  );
   const rule = proxy.inject({ action: fakeListing('proxy', keys), op: 'ListObjects', path: /prefix=odd/ });
   const l = await client.send(new ListObjectsV2Command({ Bucket: 'proxy', Prefix: 'odd/', Delimiter: '/' }));
-  assert.deepEqual((l.Contents ?? []).map((c) => c.Key), ['odd/both', 'odd/ok']);
-  assert.deepEqual((l.CommonPrefixes ?? []).map((p) => p.Prefix).sort(), ['odd/../', 'odd/./', 'odd//', 'odd/a/', 'odd/both/', 'odd/sub/'].sort());
+  assert.deepEqual(
+    (l.Contents ?? []).map((c) => c.Key),
+    ['odd/both', 'odd/ok'],
+  );
+  assert.deepEqual(
+    (l.CommonPrefixes ?? []).map((p) => p.Prefix).sort(),
+    ['odd/../', 'odd/./', 'odd//', 'odd/a/', 'odd/both/', 'odd/sub/'].sort(),
+  );
   const one = await client.send(new ListObjectsV2Command({ Bucket: 'proxy', Prefix: 'odd/both/', MaxKeys: 1 }));
-  assert.deepEqual((one.Contents ?? []).map((c) => c.Key), ['odd/both/y']);
+  assert.deepEqual(
+    (one.Contents ?? []).map((c) => c.Key),
+    ['odd/both/y'],
+  );
   assert.equal(rule.hits, 2);
   rule.remove();
 });
 
 test('drops the response after the server acted on the request', async () => {
   const rule = proxy.inject({ action: Faults.dropResponse, op: 'PutObject', path: /dropped\.txt/, count: 1 });
-  assert.ok(await errName(client.send(new PutObjectCommand({ Bucket: 'proxy', Key: 'dropped.txt', Body: 'landed' }))), 'the client saw an error');
+  assert.ok(
+    await errName(client.send(new PutObjectCommand({ Bucket: 'proxy', Key: 'dropped.txt', Body: 'landed' }))),
+    'the client saw an error',
+  );
   assert.equal(rule.hits, 1);
   const r = await client.send(new GetObjectCommand({ Bucket: 'proxy', Key: 'dropped.txt' }));
   assert.equal(await r.Body!.transformToString(), 'landed', 'but the object was stored');

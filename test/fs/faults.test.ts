@@ -27,7 +27,10 @@ before(async () => {
   proxy = await startFaultProxy(s.minio.endpoint, { seed: 7 });
   // small parts so a 16 MiB file is a 4-part multipart upload; no TTL so every read goes to S3;
   // persistent faults give up after 3 s of retries (default 60 s: outages are s3safety.test.ts's)
-  mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--part-size=5', '--metadata-ttl=0', '--retry-timeout=3'] });
+  mnt = await s.mount({
+    endpointUrl: proxy.endpoint,
+    flags: ['--part-size=5', '--metadata-ttl=0', '--retry-timeout=3'],
+  });
   await mkdir(m('t'), { recursive: true });
 });
 afterEach(() => proxy.clearRules());
@@ -94,8 +97,21 @@ test('transient faults on UploadPart and CompleteMultipartUpload: a 16 MiB file 
 // Faults are drawn at random, but capped in total below the 5 attempts a request gets, so no
 // request can be unlucky 5 times in a row: the test is deterministic in its outcome.
 test('random faults on any operation: every file lands exactly', T, async () => {
-  const ops: S3Op[] = ['GetObject', 'PutObject', 'UploadPart', 'CompleteMultipartUpload', 'CreateMultipartUpload', 'HeadObject', 'ListObjects', 'CopyObject', 'DeleteObject'];
-  const files = Array.from({ length: 8 }, (_, i) => ({ key: `t/rand/f${i}.bin`, data: patternBytes(i === 7 ? 11 * MiB : 1000 * (i + 1) * 37, 50 + i) }));
+  const ops: S3Op[] = [
+    'GetObject',
+    'PutObject',
+    'UploadPart',
+    'CompleteMultipartUpload',
+    'CreateMultipartUpload',
+    'HeadObject',
+    'ListObjects',
+    'CopyObject',
+    'DeleteObject',
+  ];
+  const files = Array.from({ length: 8 }, (_, i) => ({
+    key: `t/rand/f${i}.bin`,
+    data: patternBytes(i === 7 ? 11 * MiB : 1000 * (i + 1) * 37, 50 + i),
+  }));
   await mkdir(m('t/rand'), { recursive: true });
   const rules = [
     proxy.inject({ action: Faults.internalError, op: ops, fraction: 0.1, count: 2 }),
@@ -110,7 +126,11 @@ test('random faults on any operation: every file lands exactly', T, async () => 
 });
 
 test('persistent PutObject failure: write or close reports EIO and nothing is stored', T, async () => {
-  proxy.inject({ action: Faults.internalError, op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'], path: /lost-small/ });
+  proxy.inject({
+    action: Faults.internalError,
+    op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'],
+    path: /lost-small/,
+  });
   const code = await errnoOf(writeFile(m('t/lost-small.txt'), 'this must not be reported as saved'));
   assert.equal(code, 'EIO');
   assert.equal(await s.exists('t/lost-small.txt'), false);
@@ -125,7 +145,11 @@ test('persistent UploadPart failure on a big file: EIO, never success', T, async
 });
 
 test('persistent failure at fsync: fsync reports EIO', T, async () => {
-  proxy.inject({ action: Faults.reset, op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'], path: /lost-fsync/ });
+  proxy.inject({
+    action: Faults.reset,
+    op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'],
+    path: /lost-fsync/,
+  });
   const fh = await open(m('t/lost-fsync.txt'), 'w');
   let fsyncCode: string | undefined;
   let closeCode: string | undefined;
@@ -176,7 +200,10 @@ for (const [name, action] of [
     const second = proxy.inject({ action, op: 'ListObjects', path: /[?&]continuation-token=/, count: 1 });
     const first = proxy.inject({ action, op: 'ListObjects', path: /[?&]prefix=list%2F(&|$)/, count: 1 });
     const names = (await readdir(m('list'))).sort();
-    assert.deepEqual(names, keys.map((k) => k.slice('list/'.length)));
+    assert.deepEqual(
+      names,
+      keys.map((k) => k.slice('list/'.length)),
+    );
     const pages = proxy.requests.filter((r) => r.op === 'ListObjects' && isList(r.path));
     assert.ok(first.hits === 1, `first page faulted: ${pages.map((r) => r.path).join(' ')}`);
     assert.ok(second.hits === 1, `second page faulted: ${pages.map((r) => r.path).join(' ')}`);
@@ -194,7 +221,11 @@ test('persistent ListObjectsV2 failure: readdir reports EIO, not an empty direct
 test('403 AccessDenied maps to EACCES on read, on write/close and on readdir (not EIO)', T, async () => {
   await s.put('t/forbidden/r.txt', 'secret');
   proxy.inject({ action: Faults.accessDenied, op: 'GetObject', path: /forbidden\/r\.txt/ });
-  proxy.inject({ action: Faults.accessDenied, op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'], path: /forbidden\/w\.txt/ });
+  proxy.inject({
+    action: Faults.accessDenied,
+    op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'],
+    path: /forbidden\/w\.txt/,
+  });
   assert.equal(await errnoOf(readFile(m('t/forbidden/r.txt'))), 'EACCES', 'read');
   assert.equal(await errnoOf(writeFile(m('t/forbidden/w.txt'), 'no')), 'EACCES', 'write + close');
   assert.equal(await s.exists('t/forbidden/w.txt'), false);
@@ -215,7 +246,10 @@ test('transient faults on CopyObject and DeleteObject: rename still moves every 
   await rename(m('t/mv-src.bin'), m('t/mv-dst.bin'));
   assert.equal(sha256(await s.getBytes('t/mv-dst.bin')), sha256(data));
   assert.equal(await s.exists('t/mv-src.bin'), false);
-  assert.deepEqual(rules.map((r) => r.hits), [1, 1, 2]);
+  assert.deepEqual(
+    rules.map((r) => r.hits),
+    [1, 1, 2],
+  );
 });
 
 test('persistent CopyObject failure: rename reports EIO and the source stays intact', T, async () => {
@@ -229,39 +263,54 @@ test('persistent CopyObject failure: rename reports EIO and the source stays int
   assert.equal(sha256(await readFile(m('t/keep-src.bin'))), sha256(data), 'still readable through the mount');
 });
 
-test('persistent DeleteObject and marker PutObject failures: unlink and mkdir report EIO and change nothing', T, async () => {
-  await s.put('t/undeletable.txt', 'stays');
-  proxy.inject({ action: Faults.serviceUnavailable, op: 'DeleteObject', path: /undeletable/ });
-  assert.equal(await errnoOf(unlink(m('t/undeletable.txt'))), 'EIO');
-  assert.equal(await s.getText('t/undeletable.txt'), 'stays');
-  proxy.inject({ action: Faults.internalError, op: 'PutObject', path: /no-marker/ });
-  assert.equal(await errnoOf(mkdir(m('t/no-marker'))), 'EIO');
-  assert.equal(await s.exists('t/no-marker/'), false);
-  proxy.clearRules();
-  assert.equal(await errnoOf(stat(m('t/no-marker'))), 'ENOENT', 'the failed mkdir left no directory behind');
-  assert.equal(await readFile(m('t/undeletable.txt'), 'utf8'), 'stays');
-});
+test(
+  'persistent DeleteObject and marker PutObject failures: unlink and mkdir report EIO and change nothing',
+  T,
+  async () => {
+    await s.put('t/undeletable.txt', 'stays');
+    proxy.inject({ action: Faults.serviceUnavailable, op: 'DeleteObject', path: /undeletable/ });
+    assert.equal(await errnoOf(unlink(m('t/undeletable.txt'))), 'EIO');
+    assert.equal(await s.getText('t/undeletable.txt'), 'stays');
+    proxy.inject({ action: Faults.internalError, op: 'PutObject', path: /no-marker/ });
+    assert.equal(await errnoOf(mkdir(m('t/no-marker'))), 'EIO');
+    assert.equal(await s.exists('t/no-marker/'), false);
+    proxy.clearRules();
+    assert.equal(await errnoOf(stat(m('t/no-marker'))), 'ENOENT', 'the failed mkdir left no directory behind');
+    assert.equal(await readFile(m('t/undeletable.txt'), 'utf8'), 'stays');
+  },
+);
 
 // ---- staged writes (append, offsets) ------------------------------------------------------------
 
-test('transient faults on UploadPartCopy and UploadPart while appending to a 6 MiB object: exact result', T, async () => {
-  const base = patternBytes(6 * MiB + 11, 62);
-  const tail = patternBytes(200_000, 63);
-  await s.put('t/append-big.bin', base);
-  const rules = [
-    proxy.inject({ action: Faults.internalError, op: 'UploadPartCopy', path: /append-big/, count: 1 }),
-    proxy.inject({ action: Faults.reset, op: ['UploadPart', 'PutObject'], path: /append-big/, count: 1 }),
-    proxy.inject({ action: Faults.slowDown, op: 'CompleteMultipartUpload', path: /append-big/, count: 1 }),
-  ];
-  await appendFile(m('t/append-big.bin'), tail);
-  assert.equal(sha256(await s.getBytes('t/append-big.bin')), sha256(Buffer.concat([base, tail])));
-  assert.ok(rules.reduce((n, r) => n + r.hits, 0) >= 2, `faults hit: ${rules.map((r) => `${String(r.spec.op)}:${r.hits}`).join(' ')}`);
-});
+test(
+  'transient faults on UploadPartCopy and UploadPart while appending to a 6 MiB object: exact result',
+  T,
+  async () => {
+    const base = patternBytes(6 * MiB + 11, 62);
+    const tail = patternBytes(200_000, 63);
+    await s.put('t/append-big.bin', base);
+    const rules = [
+      proxy.inject({ action: Faults.internalError, op: 'UploadPartCopy', path: /append-big/, count: 1 }),
+      proxy.inject({ action: Faults.reset, op: ['UploadPart', 'PutObject'], path: /append-big/, count: 1 }),
+      proxy.inject({ action: Faults.slowDown, op: 'CompleteMultipartUpload', path: /append-big/, count: 1 }),
+    ];
+    await appendFile(m('t/append-big.bin'), tail);
+    assert.equal(sha256(await s.getBytes('t/append-big.bin')), sha256(Buffer.concat([base, tail])));
+    assert.ok(
+      rules.reduce((n, r) => n + r.hits, 0) >= 2,
+      `faults hit: ${rules.map((r) => `${String(r.spec.op)}:${r.hits}`).join(' ')}`,
+    );
+  },
+);
 
 test('persistent failure of a staged append: close reports EIO and the old object is untouched', T, async () => {
   const base = patternBytes(300_000, 64);
   await s.put('t/append-fail.bin', base);
-  proxy.inject({ action: Faults.internalError, op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'UploadPartCopy', 'CompleteMultipartUpload'], path: /append-fail/ });
+  proxy.inject({
+    action: Faults.internalError,
+    op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'UploadPartCopy', 'CompleteMultipartUpload'],
+    path: /append-fail/,
+  });
   assert.equal(await errnoOf(appendFile(m('t/append-fail.bin'), 'more')), 'EIO');
   proxy.clearRules();
   assert.equal(sha256(await s.getBytes('t/append-fail.bin')), sha256(base));
@@ -272,7 +321,11 @@ test('a failed fsync of staged data can be retried: the bytes are kept and land 
   const fh = await open(m('t/retry-sync.log'), 'a');
   try {
     await fh.write('line 1\n');
-    const rule = proxy.inject({ action: Faults.reset, op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'], path: /retry-sync/ });
+    const rule = proxy.inject({
+      action: Faults.reset,
+      op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'],
+      path: /retry-sync/,
+    });
     assert.equal(await errnoOf(fh.sync()), 'EIO');
     assert.equal(await s.getText('t/retry-sync.log'), 'line 0\n', 'nothing half-written');
     rule.remove();
@@ -284,63 +337,95 @@ test('a failed fsync of staged data can be retried: the bytes are kept and land 
   }
 });
 
-test('after a failed fsync of a streamed file, later writes never make close report success for an object with lost bytes', T, async () => {
-  const first = patternBytes(6 * MiB, 65);
-  const second = Buffer.from('tail after the failure');
-  const fh = await open(m('t/stream-fail.bin'), 'w');
-  let closeCode: string | undefined;
-  try {
-    await fh.write(first);
-    const rule = proxy.inject({ action: Faults.internalError, op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'], path: /stream-fail/ });
-    assert.equal(await errnoOf(fh.sync()), 'EIO');
-    rule.remove();
-    await errnoOf(fh.write(second));
-  } finally {
-    closeCode = await errnoOf(fh.close());
-  }
-  if (closeCode === undefined && (await s.exists('t/stream-fail.bin'))) {
-    // close claimed success: then every byte must be there
-    assert.equal(sha256(await s.getBytes('t/stream-fail.bin')), sha256(Buffer.concat([first, second])), 'close reported success but bytes were lost');
-  }
-});
+test(
+  'after a failed fsync of a streamed file, later writes never make close report success for an object with lost bytes',
+  T,
+  async () => {
+    const first = patternBytes(6 * MiB, 65);
+    const second = Buffer.from('tail after the failure');
+    const fh = await open(m('t/stream-fail.bin'), 'w');
+    let closeCode: string | undefined;
+    try {
+      await fh.write(first);
+      const rule = proxy.inject({
+        action: Faults.internalError,
+        op: ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'],
+        path: /stream-fail/,
+      });
+      assert.equal(await errnoOf(fh.sync()), 'EIO');
+      rule.remove();
+      await errnoOf(fh.write(second));
+    } finally {
+      closeCode = await errnoOf(fh.close());
+    }
+    if (closeCode === undefined && (await s.exists('t/stream-fail.bin'))) {
+      // close claimed success: then every byte must be there
+      assert.equal(
+        sha256(await s.getBytes('t/stream-fail.bin')),
+        sha256(Buffer.concat([first, second])),
+        'close reported success but bytes were lost',
+      );
+    }
+  },
+);
 
 // ---- lost responses, partial directory renames, cut-off downloads -------------------------------
 
-test('lost responses (the server acted, the answer never came) on PutObject, CopyObject and DeleteObject: exact result', T, async () => {
-  const rules = [
-    proxy.inject({ action: Faults.dropResponse, op: 'PutObject', path: /lost-answer\.txt/, count: 1 }),
-    proxy.inject({ action: Faults.dropResponse, op: 'CopyObject', path: /lost-answer-moved/, count: 1 }),
-    proxy.inject({ action: Faults.dropResponse, op: 'DeleteObject', path: /lost-answer\.txt/, count: 1 }),
-  ];
-  await writeFile(m('t/lost-answer.txt'), 'written once, acknowledged late');
-  assert.equal(await s.getText('t/lost-answer.txt'), 'written once, acknowledged late');
-  await rename(m('t/lost-answer.txt'), m('t/lost-answer-moved.txt'));
-  assert.equal(await s.getText('t/lost-answer-moved.txt'), 'written once, acknowledged late');
-  assert.equal(await s.exists('t/lost-answer.txt'), false);
-  assert.deepEqual(rules.map((r) => r.hits), [1, 1, 1]);
-});
+test(
+  'lost responses (the server acted, the answer never came) on PutObject, CopyObject and DeleteObject: exact result',
+  T,
+  async () => {
+    const rules = [
+      proxy.inject({ action: Faults.dropResponse, op: 'PutObject', path: /lost-answer\.txt/, count: 1 }),
+      proxy.inject({ action: Faults.dropResponse, op: 'CopyObject', path: /lost-answer-moved/, count: 1 }),
+      proxy.inject({ action: Faults.dropResponse, op: 'DeleteObject', path: /lost-answer\.txt/, count: 1 }),
+    ];
+    await writeFile(m('t/lost-answer.txt'), 'written once, acknowledged late');
+    assert.equal(await s.getText('t/lost-answer.txt'), 'written once, acknowledged late');
+    await rename(m('t/lost-answer.txt'), m('t/lost-answer-moved.txt'));
+    assert.equal(await s.getText('t/lost-answer-moved.txt'), 'written once, acknowledged late');
+    assert.equal(await s.exists('t/lost-answer.txt'), false);
+    assert.deepEqual(
+      rules.map((r) => r.hits),
+      [1, 1, 1],
+    );
+  },
+);
 
 test('a lost CompleteMultipartUpload answer never turns into success with wrong bytes', T, async () => {
   const data = patternBytes(11 * MiB + 9, 66);
-  const rule = proxy.inject({ action: Faults.dropResponse, op: 'CompleteMultipartUpload', path: /lost-complete/, count: 1 });
+  const rule = proxy.inject({
+    action: Faults.dropResponse,
+    op: 'CompleteMultipartUpload',
+    path: /lost-complete/,
+    count: 1,
+  });
   const code = await errnoOf(writeStream(m('t/lost-complete.bin'), data));
   await released(m('t'));
   assert.equal(rule.hits, 1);
   assert.ok(code === undefined || code === 'EIO', `close → ${code}`);
-  if (code === undefined) assert.equal(sha256(await s.getBytes('t/lost-complete.bin')), sha256(data), 'success must mean exact bytes');
+  if (code === undefined)
+    assert.equal(sha256(await s.getBytes('t/lost-complete.bin')), sha256(data), 'success must mean exact bytes');
   // either way the bucket never holds a partial object
-  if (await s.exists('t/lost-complete.bin')) assert.equal(sha256(await s.getBytes('t/lost-complete.bin')), sha256(data));
+  if (await s.exists('t/lost-complete.bin'))
+    assert.equal(sha256(await s.getBytes('t/lost-complete.bin')), sha256(data));
 });
 
 test('a directory rename that fails part-way reports EIO and keeps every source object', T, async () => {
-  const files = Array.from({ length: 12 }, (_, i) => ({ key: `t/dir-src/f${String(i).padStart(2, '0')}.bin`, data: patternBytes(10_000 + i, 70 + i) }));
+  const files = Array.from({ length: 12 }, (_, i) => ({
+    key: `t/dir-src/f${String(i).padStart(2, '0')}.bin`,
+    data: patternBytes(10_000 + i, 70 + i),
+  }));
   for (const f of files) await s.put(f.key, f.data);
   await sleep(1100);
   proxy.inject({ action: Faults.internalError, op: 'CopyObject', path: /dir-dst\/f07/ });
   assert.equal(await errnoOf(rename(m('t/dir-src'), m('t/dir-dst'))), 'EIO');
   proxy.clearRules();
   for (const f of files) assert.equal(sha256(await s.getBytes(f.key)), sha256(f.data), `${f.key} kept`);
-  assert.deepEqual((await readdir(m('t/dir-src'))).sort(), files.map((f) => f.key.slice('t/dir-src/'.length)));
+  assert.deepEqual(
+    (await readdir(m('t/dir-src'))).sort(),
+    files.map((f) => f.key.slice('t/dir-src/'.length)),
+  );
 });
 
 test('a download cut off while staging an offset write is retried: the patched object is exact', T, async () => {
@@ -360,25 +445,37 @@ test('a download cut off while staging an offset write is retried: the patched o
   assert.equal(rule.hits, 1);
 });
 
-test('read-ahead under a storm of GetObject faults (resets, 500s, cut-off bodies): a 24 MiB read is exact', T, async () => {
-  const data = patternBytes(24 * MiB + 333, 68);
-  await s.put('t/storm.bin', data);
-  const rules = [
-    // random, but at most 4 faults in all (< 5 attempts per request)
-    proxy.inject({ action: Faults.reset, op: 'GetObject', path: /storm/, fraction: 0.4, count: 2 }),
-    proxy.inject({ action: Faults.internalError, op: 'GetObject', path: /storm/, fraction: 0.4, count: 1 }),
-    proxy.inject({ action: Faults.truncateBody, op: 'GetObject', path: /storm/, fraction: 0.4, count: 1 }),
-  ];
-  assert.equal(sha256(await readFile(m('t/storm.bin'))), sha256(data));
-  assert.ok(rules.reduce((n, r) => n + r.hits, 0) >= 1, `faults hit: ${rules.map((r) => r.hits).join(' ')}`);
-});
+test(
+  'read-ahead under a storm of GetObject faults (resets, 500s, cut-off bodies): a 24 MiB read is exact',
+  T,
+  async () => {
+    const data = patternBytes(24 * MiB + 333, 68);
+    await s.put('t/storm.bin', data);
+    const rules = [
+      // random, but at most 4 faults in all (< 5 attempts per request)
+      proxy.inject({ action: Faults.reset, op: 'GetObject', path: /storm/, fraction: 0.4, count: 2 }),
+      proxy.inject({ action: Faults.internalError, op: 'GetObject', path: /storm/, fraction: 0.4, count: 1 }),
+      proxy.inject({ action: Faults.truncateBody, op: 'GetObject', path: /storm/, fraction: 0.4, count: 1 }),
+    ];
+    assert.equal(sha256(await readFile(m('t/storm.bin'))), sha256(data));
+    assert.ok(rules.reduce((n, r) => n + r.hits, 0) >= 1, `faults hit: ${rules.map((r) => r.hits).join(' ')}`);
+  },
+);
 
-test('a failing lookup is EIO, never ENOENT: O_CREAT, O_EXCL and appends cannot clobber an object S3 could not confirm', T, async () => {
-  await s.put('t/unsure.txt', 'precious');
-  proxy.inject({ action: Faults.internalError, op: ['HeadObject', 'ListObjects'], path: /unsure/ });
-  assert.equal(await errnoOf(stat(m('t/unsure.txt'))), 'EIO', 'stat');
-  assert.equal(await errnoOf(open(m('t/unsure.txt'), 'wx')), 'EIO', 'open O_CREAT|O_EXCL');
-  assert.notEqual(await errnoOf(appendFile(m('t/unsure.txt'), ' + more')), undefined, 'append must not start a new object');
-  proxy.clearRules();
-  assert.equal(await s.getText('t/unsure.txt'), 'precious');
-});
+test(
+  'a failing lookup is EIO, never ENOENT: O_CREAT, O_EXCL and appends cannot clobber an object S3 could not confirm',
+  T,
+  async () => {
+    await s.put('t/unsure.txt', 'precious');
+    proxy.inject({ action: Faults.internalError, op: ['HeadObject', 'ListObjects'], path: /unsure/ });
+    assert.equal(await errnoOf(stat(m('t/unsure.txt'))), 'EIO', 'stat');
+    assert.equal(await errnoOf(open(m('t/unsure.txt'), 'wx')), 'EIO', 'open O_CREAT|O_EXCL');
+    assert.notEqual(
+      await errnoOf(appendFile(m('t/unsure.txt'), ' + more')),
+      undefined,
+      'append must not start a new object',
+    );
+    proxy.clearRules();
+    assert.equal(await s.getText('t/unsure.txt'), 'precious');
+  },
+);

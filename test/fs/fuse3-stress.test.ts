@@ -95,11 +95,17 @@ test('parallel readers, writers, renames, unlinks and forgets: no error, no stuc
   const counts = JSON.parse(out.trim().split('\n')[0]!.replace(/'/g, '"')) as Record<string, number>;
   assert.ok(counts.w! > 50 && counts.l! > 5, `work was done: ${out}`);
   const keys = await s.keys();
-  assert.ok(keys.every((k) => !k.endsWith('.tmp')), 'no temp file left');
+  assert.ok(
+    keys.every((k) => !k.endsWith('.tmp')),
+    'no temp file left',
+  );
   const r = await s.mnt.unmount();
   assert.equal(r.code, 0, s.mnt.logs());
   assert.equal(r.leftMounted, false);
-  const m = /"message":"fuse3: unmounting"[^\n]*"pending":(\d+)|"pending":(\d+)[^\n]*"message":"fuse3: unmounting"/.exec(s.mnt.logs());
+  const m =
+    /"message":"fuse3: unmounting"[^\n]*"pending":(\d+)|"pending":(\d+)[^\n]*"message":"fuse3: unmounting"/.exec(
+      s.mnt.logs(),
+    );
   assert.ok(m, `the mount logged its pending requests at unmount:\n${s.mnt.logs().slice(-2000)}`);
   assert.equal(Number(m[1] ?? m[2]), 0, 'no request was left waiting for a reply');
 });

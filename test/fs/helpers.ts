@@ -86,7 +86,10 @@ export function fsSuite(opts: { bucket?: string; flags?: string[]; mount?: boole
       try {
         return await c().send(new HeadObjectCommand({ Bucket: b, Key: key }));
       } catch (err) {
-        if ((err as { name?: string }).name === 'NotFound' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
+        if (
+          (err as { name?: string }).name === 'NotFound' ||
+          (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
+        ) {
           return undefined;
         }
         throw err;
@@ -145,7 +148,11 @@ export interface ShResult {
 }
 
 /** Run a program (no shell); returns code/stdout/stderr. */
-export function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): ShResult {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): ShResult {
   const r = spawnSync(cmd, args, {
     cwd: opts.cwd,
     input: opts.input,
@@ -158,7 +165,11 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; input?: s
 }
 
 /** Run a program and throw with its output when it fails. */
-export function runOk(cmd: string, args: string[], opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): string {
+export function runOk(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): string {
   const r = run(cmd, args, opts);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
   return r.stdout;

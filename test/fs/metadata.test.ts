@@ -3,7 +3,21 @@
 // --allow-delete=false and --allow-overwrite=false.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdir, open, readFile, rename, rmdir, stat, truncate, unlink, writeFile, readdir, utimes, statfs } from 'node:fs/promises';
+import {
+  appendFile,
+  mkdir,
+  open,
+  readFile,
+  rename,
+  rmdir,
+  stat,
+  truncate,
+  unlink,
+  writeFile,
+  readdir,
+  utimes,
+  statfs,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf, fsSuite, run } from './helpers.js';
 import { mountTypeAt } from '../support/mount.js';
@@ -51,7 +65,10 @@ test('size and mtime come from the object', T, async () => {
   const st = await stat(m('times/obj.bin'));
   assert.equal(st.size, 12345);
   const lm = head!.LastModified!.getTime();
-  assert.ok(Math.abs(st.mtimeMs - lm) < 2000, `mtime ${new Date(st.mtimeMs).toISOString()} vs LastModified ${head!.LastModified!.toISOString()}`);
+  assert.ok(
+    Math.abs(st.mtimeMs - lm) < 2000,
+    `mtime ${new Date(st.mtimeMs).toISOString()} vs LastModified ${head!.LastModified!.toISOString()}`,
+  );
   assert.ok(st.blocks >= Math.ceil(12345 / 512) || st.blocks === 0);
   // a file we write has a current mtime
   const before = Date.now();

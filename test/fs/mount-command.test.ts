@@ -34,7 +34,11 @@ test('bad flags or a prefix without trailing / exit with code 2 and a clear erro
   ];
   await withDir(async (dir) => {
     for (const [flags, msg] of cases) {
-      const r = await runMountCommand([s.bucket, dir, ...endpointFlags(s.minio.endpoint), ...flags], mountEnv(s.minio), dir);
+      const r = await runMountCommand(
+        [s.bucket, dir, ...endpointFlags(s.minio.endpoint), ...flags],
+        mountEnv(s.minio),
+        dir,
+      );
       assert.equal(r.code, MountExit.BAD_ARGS, `${flags.join(' ')}: exit ${r.code}\n${r.stderr}`);
       assert.match(r.stderr, /bucketmount: error: /, flags.join(' '));
       assert.match(r.stderr, msg, flags.join(' '));
@@ -62,24 +66,47 @@ test('a mount point that does not exist fails clearly', T, async () => {
 test('wrong credentials exit with code 3 or 4 and a clear message', T, async () => {
   await withDir(async (dir) => {
     const wrongSecret = 'definitely-not-the-secret-123';
-    const r = await runMountCommand([s.bucket, dir, ...endpointFlags(s.minio.endpoint)], mountEnv(s.minio, { AWS_SECRET_ACCESS_KEY: wrongSecret }), dir);
-    assert.ok(r.code === MountExit.UNAUTHENTICATED || r.code === MountExit.PERMISSION_DENIED, `exit ${r.code}\n${r.stderr}`);
+    const r = await runMountCommand(
+      [s.bucket, dir, ...endpointFlags(s.minio.endpoint)],
+      mountEnv(s.minio, { AWS_SECRET_ACCESS_KEY: wrongSecret }),
+      dir,
+    );
+    assert.ok(
+      r.code === MountExit.UNAUTHENTICATED || r.code === MountExit.PERMISSION_DENIED,
+      `exit ${r.code}\n${r.stderr}`,
+    );
     assert.match(r.stderr, /bucketmount: error: .*(credential|signature|access|denied|authenticat)/i);
     assert.ok(!r.stderr.includes(wrongSecret), 'the secret is not echoed');
     assert.equal(r.mounted, false);
-    const r2 = await runMountCommand([s.bucket, dir, ...endpointFlags(s.minio.endpoint)], mountEnv(s.minio, { AWS_ACCESS_KEY_ID: 'NOSUCHKEYID' }), dir);
-    assert.ok(r2.code === MountExit.UNAUTHENTICATED || r2.code === MountExit.PERMISSION_DENIED, `exit ${r2.code}\n${r2.stderr}`);
+    const r2 = await runMountCommand(
+      [s.bucket, dir, ...endpointFlags(s.minio.endpoint)],
+      mountEnv(s.minio, { AWS_ACCESS_KEY_ID: 'NOSUCHKEYID' }),
+      dir,
+    );
+    assert.ok(
+      r2.code === MountExit.UNAUTHENTICATED || r2.code === MountExit.PERMISSION_DENIED,
+      `exit ${r2.code}\n${r2.stderr}`,
+    );
     assert.match(r2.stderr, /bucketmount: error: /);
   });
 });
 
 test('a missing bucket exits with code 5, an unreachable endpoint with code 6', T, async () => {
   await withDir(async (dir) => {
-    const r = await runMountCommand(['no-such-bucket-here', dir, ...endpointFlags(s.minio.endpoint)], mountEnv(s.minio), dir);
+    const r = await runMountCommand(
+      ['no-such-bucket-here', dir, ...endpointFlags(s.minio.endpoint)],
+      mountEnv(s.minio),
+      dir,
+    );
     assert.equal(r.code, MountExit.NO_SUCH_BUCKET, r.stderr);
     assert.match(r.stderr, /bucketmount: error: .*no-such-bucket-here/);
     const port = await freePort();
-    const r2 = await runMountCommand([s.bucket, dir, ...endpointFlags(`http://127.0.0.1:${port}`)], mountEnv(s.minio), dir, 120_000);
+    const r2 = await runMountCommand(
+      [s.bucket, dir, ...endpointFlags(`http://127.0.0.1:${port}`)],
+      mountEnv(s.minio),
+      dir,
+      120_000,
+    );
     assert.equal(r2.code, MountExit.UNAVAILABLE, r2.stderr);
     assert.match(r2.stderr, /bucketmount: error: /);
   });

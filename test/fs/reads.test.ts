@@ -114,7 +114,14 @@ test('dd with skip reads a middle range', T, async () => {
   await s.put('rand/dd.bin', data);
   const local = await mkdtemp(join(tmpdir(), 'fs-reads-'));
   try {
-    runOk('dd', [`if=${join(s.mnt.dir, 'rand/dd.bin')}`, `of=${join(local, 'part')}`, 'bs=4096', 'skip=300', 'count=50', 'status=none']);
+    runOk('dd', [
+      `if=${join(s.mnt.dir, 'rand/dd.bin')}`,
+      `of=${join(local, 'part')}`,
+      'bs=4096',
+      'skip=300',
+      'count=50',
+      'status=none',
+    ]);
     const got = await readFile(join(local, 'part'));
     assert.ok(got.equals(data.subarray(300 * 4096, 350 * 4096)));
   } finally {

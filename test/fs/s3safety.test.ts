@@ -54,34 +54,38 @@ async function uploads(prefix: string): Promise<MultipartUpload[]> {
   return out.Uploads ?? [];
 }
 
-test('a 20 s endpoint outage in the middle of a multipart write: write and close complete, the object is exact', T, async () => {
-  const mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--part-size=5'] });
-  const data = patternBytes(30 * MiB + 5, 61);
-  const path = join(mnt.dir, 'outage-write.bin');
-  const fh = await open(path, 'w');
-  await writeAll(fh, data, 0, 12 * MiB); // two parts on their way, the third filling
-  await proxy.refuse();
-  const t0 = Date.now();
-  let finished = 0;
-  const rest = (async () => {
-    await writeAll(fh, data, 12 * MiB, data.length);
-    await fh.close();
-    finished = Date.now();
-  })();
-  rest.catch(() => undefined);
-  // the mount stays responsive meanwhile: the node plugin's health probe (stat of the root, 3 s) answers
-  await sleep(3_000);
-  const probeStart = Date.now();
-  assert.ok((await stat(mnt.dir)).isDirectory());
-  assert.ok(Date.now() - probeStart < 3_000, 'stat of the mount root answers during the outage');
-  await sleep(Math.max(0, 20_000 - (Date.now() - t0)));
-  assert.equal(finished, 0, 'nothing can complete while the endpoint refuses connections');
-  await proxy.accept();
-  await rest;
-  assert.ok(finished - t0 >= 20_000);
-  assert.equal(sha256(await s.getBytes('outage-write.bin')), sha256(data));
-  await mnt.unmount();
-});
+test(
+  'a 20 s endpoint outage in the middle of a multipart write: write and close complete, the object is exact',
+  T,
+  async () => {
+    const mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--part-size=5'] });
+    const data = patternBytes(30 * MiB + 5, 61);
+    const path = join(mnt.dir, 'outage-write.bin');
+    const fh = await open(path, 'w');
+    await writeAll(fh, data, 0, 12 * MiB); // two parts on their way, the third filling
+    await proxy.refuse();
+    const t0 = Date.now();
+    let finished = 0;
+    const rest = (async () => {
+      await writeAll(fh, data, 12 * MiB, data.length);
+      await fh.close();
+      finished = Date.now();
+    })();
+    rest.catch(() => undefined);
+    // the mount stays responsive meanwhile: the node plugin's health probe (stat of the root, 3 s) answers
+    await sleep(3_000);
+    const probeStart = Date.now();
+    assert.ok((await stat(mnt.dir)).isDirectory());
+    assert.ok(Date.now() - probeStart < 3_000, 'stat of the mount root answers during the outage');
+    await sleep(Math.max(0, 20_000 - (Date.now() - t0)));
+    assert.equal(finished, 0, 'nothing can complete while the endpoint refuses connections');
+    await proxy.accept();
+    await rest;
+    assert.ok(finished - t0 >= 20_000);
+    assert.equal(sha256(await s.getBytes('outage-write.bin')), sha256(data));
+    await mnt.unmount();
+  },
+);
 
 test('a 10 s outage during a read: the read waits and returns the exact bytes', T, async () => {
   const data = patternBytes(6 * MiB + 1, 62);
@@ -118,79 +122,126 @@ test('--retry-timeout bounds the wait: with 2 s, an 8 s outage fails the write w
   await mnt.unmount();
 });
 
-test('kill -9 mid-write: the next mount on the same --upload-journal aborts that upload, and only that one', T, async () => {
-  const journal = join(work, 'journals', 'vol-1.json');
-  const mnt = await s.mount({ flags: ['--part-size=5', `--upload-journal=${journal}`] });
-  // another client's unfinished upload in the same bucket (another node, another tool)
-  const other = await s.minio.client.send(new CreateMultipartUploadCommand({ Bucket: s.bucket, Key: 'crash/other-writer.bin' }));
-  await s.minio.client.send(
-    new UploadPartCommand({ Bucket: s.bucket, Key: 'crash/other-writer.bin', UploadId: other.UploadId, PartNumber: 1, Body: patternBytes(5 * MiB, 9) }),
-  );
-  const data = patternBytes(30 * MiB, 64);
-  await mkdir(join(mnt.dir, 'crash'));
-  const fh = await open(join(mnt.dir, 'crash', 'big.bin'), 'w');
-  // write slowly: parts are uploaded while the file is still open
-  for (let off = 0; off < 16 * MiB; off += MiB) {
-    await fh.write(data, off, MiB, off);
-    await sleep(50);
-  }
-  let ours: MultipartUpload | undefined;
-  for (let i = 0; i < 200 && !ours; i++) {
-    ours = (await uploads('crash/big.bin'))[0];
-    if (!ours) await sleep(50);
-  }
-  assert.ok(ours?.UploadId, 'the mount has a multipart upload in progress');
-  const recorded = JSON.parse(await readFile(journal, 'utf8')) as { uploads: { key: string; uploadId: string }[] };
-  assert.deepEqual(
-    recorded.uploads.map((u) => [u.key, u.uploadId]),
-    [['crash/big.bin', ours.UploadId]],
-  );
-  assert.equal(statSync(journal).mode & 0o777, 0o600, 'journal is mode 0600');
-  await mnt.kill(); // kill -9: no flush, no abort
-  await fh.close().catch(() => undefined);
-  const crashUploads = async (): Promise<(string | undefined)[]> =>
-    [...(await uploads('crash/big.bin')), ...(await uploads('crash/other-writer.bin'))].map((u) => u.UploadId).sort();
-  const left = await crashUploads();
-  assert.deepEqual(left, [ours.UploadId, other.UploadId].sort(), 'both uploads are left unfinished');
+test(
+  'kill -9 mid-write: the next mount on the same --upload-journal aborts that upload, and only that one',
+  T,
+  async () => {
+    const journal = join(work, 'journals', 'vol-1.json');
+    const mnt = await s.mount({ flags: ['--part-size=5', `--upload-journal=${journal}`] });
+    // another client's unfinished upload in the same bucket (another node, another tool)
+    const other = await s.minio.client.send(
+      new CreateMultipartUploadCommand({ Bucket: s.bucket, Key: 'crash/other-writer.bin' }),
+    );
+    await s.minio.client.send(
+      new UploadPartCommand({
+        Bucket: s.bucket,
+        Key: 'crash/other-writer.bin',
+        UploadId: other.UploadId,
+        PartNumber: 1,
+        Body: patternBytes(5 * MiB, 9),
+      }),
+    );
+    const data = patternBytes(30 * MiB, 64);
+    await mkdir(join(mnt.dir, 'crash'));
+    const fh = await open(join(mnt.dir, 'crash', 'big.bin'), 'w');
+    // write slowly: parts are uploaded while the file is still open
+    for (let off = 0; off < 16 * MiB; off += MiB) {
+      await fh.write(data, off, MiB, off);
+      await sleep(50);
+    }
+    let ours: MultipartUpload | undefined;
+    for (let i = 0; i < 200 && !ours; i++) {
+      ours = (await uploads('crash/big.bin'))[0];
+      if (!ours) await sleep(50);
+    }
+    assert.ok(ours?.UploadId, 'the mount has a multipart upload in progress');
+    const recorded = JSON.parse(await readFile(journal, 'utf8')) as { uploads: { key: string; uploadId: string }[] };
+    assert.deepEqual(
+      recorded.uploads.map((u) => [u.key, u.uploadId]),
+      [['crash/big.bin', ours.UploadId]],
+    );
+    assert.equal(statSync(journal).mode & 0o777, 0o600, 'journal is mode 0600');
+    await mnt.kill(); // kill -9: no flush, no abort
+    await fh.close().catch(() => undefined);
+    const crashUploads = async (): Promise<(string | undefined)[]> =>
+      [...(await uploads('crash/big.bin')), ...(await uploads('crash/other-writer.bin'))].map((u) => u.UploadId).sort();
+    const left = await crashUploads();
+    assert.deepEqual(left, [ours.UploadId, other.UploadId].sort(), 'both uploads are left unfinished');
 
-  const again = await s.mount({ flags: ['--part-size=5', `--upload-journal=${journal}`] });
-  assert.deepEqual(await crashUploads(), [other.UploadId], "ours was aborted, the other client's upload is untouched");
-  assert.deepEqual((JSON.parse(await readFile(journal, 'utf8')) as { uploads: unknown[] }).uploads, []);
-  assert.match(again.logs(), /aborted left-over multipart upload/);
-  // a clean unmount with nothing pending removes the journal
-  await again.unmount();
-  assert.equal(await errnoOf(stat(journal)), 'ENOENT');
-  await s.minio.client.send(new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: 'crash/other-writer.bin', UploadId: other.UploadId }));
-});
+    const again = await s.mount({ flags: ['--part-size=5', `--upload-journal=${journal}`] });
+    assert.deepEqual(
+      await crashUploads(),
+      [other.UploadId],
+      "ours was aborted, the other client's upload is untouched",
+    );
+    assert.deepEqual((JSON.parse(await readFile(journal, 'utf8')) as { uploads: unknown[] }).uploads, []);
+    assert.match(again.logs(), /aborted left-over multipart upload/);
+    // a clean unmount with nothing pending removes the journal
+    await again.unmount();
+    assert.equal(await errnoOf(stat(journal)), 'ENOENT');
+    await s.minio.client.send(
+      new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: 'crash/other-writer.bin', UploadId: other.UploadId }),
+    );
+  },
+);
 
-test('a second live mount on the same --upload-journal is refused (it would abort the first one\'s uploads)', T, async () => {
-  const journal = join(work, 'journals', 'shared.json');
-  const first = await s.mount({ flags: [`--upload-journal=${journal}`] });
-  await assert.rejects(s.mount({ flags: [`--upload-journal=${journal}`], timeoutMs: 20_000 }), /belongs to the running process/);
-  await first.unmount();
-});
+test(
+  "a second live mount on the same --upload-journal is refused (it would abort the first one's uploads)",
+  T,
+  async () => {
+    const journal = join(work, 'journals', 'shared.json');
+    const first = await s.mount({ flags: [`--upload-journal=${journal}`] });
+    await assert.rejects(
+      s.mount({ flags: [`--upload-journal=${journal}`], timeoutMs: 20_000 }),
+      /belongs to the running process/,
+    );
+    await first.unmount();
+  },
+);
 
 for (const checksums of ['crc32', 'off'] as const) {
-  test(`parts above the memory limit are spooled to disk and uploaded exactly, with retries (checksums ${checksums})`, T, async () => {
-    const spoolDir = await mkdtemp(join(work, 'spool-'));
-    const cfg = { ...parseMountArgs(['s3safety', '/nonexistent', `--upload-checksums=${checksums}`, '--retry-timeout=20']) };
-    const s3 = createS3Client({ endpointUrl: proxy.endpoint, forcePathStyle: true, region: s.minio.region, credentials: { accessKeyId: s.minio.accessKey, secretAccessKey: s.minio.secretKey }, retryTimeoutMs: 20_000 });
-    if (checksums === 'crc32') signDataBodiesUnsigned(s3);
-    const ctx: FsContext = { s3, bucket: s.bucket, prefix: '', cfg, log: createLogger({ level: 'error' }), spoolDir };
-    const key = `spooled-${checksums}.bin`;
-    // parts 5, 5, 10, 10, 20, 20 MiB: parts 3-6 are spooled (above the 5 MiB memory limit of this schedule)
-    const up = new ObjectUploader(ctx, key, 5 * MiB, 4, { partsPerStep: 2, memoryPartMax: 5 * MiB, inflightBytes: 20 * MiB });
-    const data = patternBytes(62 * MiB + 7, 65);
-    // the first attempt of two spooled parts is cut off: a file body must be re-read for the retry
-    const rule = proxy.inject({ action: { kind: 'reset' }, op: 'UploadPart', path: /partNumber=(3|5)(&|$)/, count: 2 });
-    for (let off = 0; off < data.length; off += 3 * MiB + 1) await up.append(data.subarray(off, Math.min(data.length, off + 3 * MiB + 1)));
-    const r = await up.complete();
-    assert.equal(rule.hits, 2);
-    assert.equal(r.size, data.length);
-    assert.equal(sha256(await s.getBytes(key)), sha256(data));
-    const head = await s.minio.client.send(new HeadObjectCommand({ Bucket: s.bucket, Key: key }));
-    assert.match(head.ETag ?? '', /-6"$/, 'six parts of growing size');
-    assert.deepEqual(await readdir(spoolDir), [], 'spooled parts are removed after upload');
-    s3.destroy();
-  });
+  test(
+    `parts above the memory limit are spooled to disk and uploaded exactly, with retries (checksums ${checksums})`,
+    T,
+    async () => {
+      const spoolDir = await mkdtemp(join(work, 'spool-'));
+      const cfg = {
+        ...parseMountArgs(['s3safety', '/nonexistent', `--upload-checksums=${checksums}`, '--retry-timeout=20']),
+      };
+      const s3 = createS3Client({
+        endpointUrl: proxy.endpoint,
+        forcePathStyle: true,
+        region: s.minio.region,
+        credentials: { accessKeyId: s.minio.accessKey, secretAccessKey: s.minio.secretKey },
+        retryTimeoutMs: 20_000,
+      });
+      if (checksums === 'crc32') signDataBodiesUnsigned(s3);
+      const ctx: FsContext = { s3, bucket: s.bucket, prefix: '', cfg, log: createLogger({ level: 'error' }), spoolDir };
+      const key = `spooled-${checksums}.bin`;
+      // parts 5, 5, 10, 10, 20, 20 MiB: parts 3-6 are spooled (above the 5 MiB memory limit of this schedule)
+      const up = new ObjectUploader(ctx, key, 5 * MiB, 4, {
+        partsPerStep: 2,
+        memoryPartMax: 5 * MiB,
+        inflightBytes: 20 * MiB,
+      });
+      const data = patternBytes(62 * MiB + 7, 65);
+      // the first attempt of two spooled parts is cut off: a file body must be re-read for the retry
+      const rule = proxy.inject({
+        action: { kind: 'reset' },
+        op: 'UploadPart',
+        path: /partNumber=(3|5)(&|$)/,
+        count: 2,
+      });
+      for (let off = 0; off < data.length; off += 3 * MiB + 1)
+        await up.append(data.subarray(off, Math.min(data.length, off + 3 * MiB + 1)));
+      const r = await up.complete();
+      assert.equal(rule.hits, 2);
+      assert.equal(r.size, data.length);
+      assert.equal(sha256(await s.getBytes(key)), sha256(data));
+      const head = await s.minio.client.send(new HeadObjectCommand({ Bucket: s.bucket, Key: key }));
+      assert.match(head.ETag ?? '', /-6"$/, 'six parts of growing size');
+      assert.deepEqual(await readdir(spoolDir), [], 'spooled parts are removed after upload');
+      s3.destroy();
+    },
+  );
 }

@@ -8,7 +8,24 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import { appendFile, chmod, chown, mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, statfs, unlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  chmod,
+  chown,
+  mkdir,
+  mkdtemp,
+  open,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  statfs,
+  unlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,7 +83,8 @@ export function semanticsTable(doc: string): TableRow[] {
     .filter((l) => l.startsWith('|'));
   assert.ok(lines.length >= 3, 'the semantics section has a table');
   const header = splitRow(lines[0]!);
-  for (const h of ['operation', 'behaviour here', 'checked']) assert.ok(header.includes(h), `table header has "${h}": ${header.join(' | ')}`);
+  for (const h of ['operation', 'behaviour here', 'checked'])
+    assert.ok(header.includes(h), `table header has "${h}": ${header.join(' | ')}`);
   return lines.slice(2).map((line) => {
     const cells = splitRow(line);
     const byName: Record<string, string> = {};
@@ -95,7 +113,16 @@ before(async () => {
   for (let i = 0; !s.minio && i < 3000; i++) await sleep(20);
   local = await mkdtemp(join(tmpdir(), 'fs-semantics-'));
   proxy = await startFaultProxy(s.minio.endpoint, { seed: 3 });
-  mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--part-size=5', '--dir-rename-limit=20', `--metadata-ttl=${TTL_MS / 1000}`, spoolFlag(), '--retry-timeout=3'] });
+  mnt = await s.mount({
+    endpointUrl: proxy.endpoint,
+    flags: [
+      '--part-size=5',
+      '--dir-rename-limit=20',
+      `--metadata-ttl=${TTL_MS / 1000}`,
+      spoolFlag(),
+      '--retry-timeout=3',
+    ],
+  });
 });
 afterEach(() => proxy.clearRules());
 after(async () => {
@@ -103,7 +130,6 @@ after(async () => {
   await proxy?.close();
   if (local) await rm(local, { recursive: true, force: true });
 });
-
 
 // The fault proxy lives in this process, so tools must run asynchronously: a spawnSync would
 // block the proxy while the tool waits for the mount, which waits for the proxy (deadlock).
@@ -145,18 +171,20 @@ async function pread(path: string, pos: number, len: number): Promise<Buffer> {
 
 /** Errno names of several operations run in python (symlink, link, xattr, ...). */
 async function pyErrnos(exprs: string[], args: string[]): Promise<string> {
-  return (await py(
-    [
-      'import os, sys, errno',
-      'def e(f):',
-      '    try:',
-      '        f(); return "ok"',
-      '    except OSError as x:',
-      '        return errno.errorcode.get(x.errno, str(x.errno))',
-      `print(" ".join([${exprs.map((x) => `e(lambda: ${x})`).join(', ')}]))`,
-    ].join('\n'),
-    args,
-  )).trim();
+  return (
+    await py(
+      [
+        'import os, sys, errno',
+        'def e(f):',
+        '    try:',
+        '        f(); return "ok"',
+        '    except OSError as x:',
+        '        return errno.errorcode.get(x.errno, str(x.errno))',
+        `print(" ".join([${exprs.map((x) => `e(lambda: ${x})`).join(', ')}]))`,
+      ].join('\n'),
+      args,
+    )
+  ).trim();
 }
 
 // ---- one probe per table row ----------------------------------------------------------------
@@ -216,7 +244,9 @@ const probes: Array<[string, () => Promise<string>]> = [
     async () => {
       await runOk('touch', [m('empty.txt')]);
       const h = await s.head('empty.txt');
-      return h?.ContentLength === 0 && (await stat(m('empty.txt'))).size === 0 ? 'ok' : `object: ${JSON.stringify(h?.ContentLength)}`;
+      return h?.ContentLength === 0 && (await stat(m('empty.txt'))).size === 0
+        ? 'ok'
+        : `object: ${JSON.stringify(h?.ContentLength)}`;
     },
   ],
   [
@@ -235,7 +265,9 @@ const probes: Array<[string, () => Promise<string>]> = [
       await settle();
       await appendFile(m('app.log'), 'two\n');
       await runOk('sh', ['-c', 'echo three >> "$1"', 'sh', m('app.log')]);
-      return (await s.getText('app.log')) === 'one\ntwo\nthree\n' ? 'ok' : `got ${JSON.stringify(await s.getText('app.log'))}`;
+      return (await s.getText('app.log')) === 'one\ntwo\nthree\n'
+        ? 'ok'
+        : `got ${JSON.stringify(await s.getText('app.log'))}`;
     },
   ],
   [
@@ -315,7 +347,9 @@ const probes: Array<[string, () => Promise<string>]> = [
         await fh.write(' and more');
         await fh.sync();
         const again = (await s.getText('sync.txt')) === 'durable and more';
-        return inBucket && again ? 'durable, writes continue' : `after fsync: ${inBucket}, after second fsync: ${again}`;
+        return inBucket && again
+          ? 'durable, writes continue'
+          : `after fsync: ${inBucket}, after second fsync: ${again}`;
       } finally {
         await fh.close();
       }
@@ -345,7 +379,9 @@ const probes: Array<[string, () => Promise<string>]> = [
       const r = await writer;
       if (r.code !== 0) return `writer failed: ${r.stderr}`;
       await released(mnt.dir);
-      const want = Buffer.concat(Array.from({ length: 7 * 4096 }, () => Buffer.from(Array.from({ length: 256 }, (_, k) => k))));
+      const want = Buffer.concat(
+        Array.from({ length: 7 * 4096 }, () => Buffer.from(Array.from({ length: 256 }, (_, k) => k))),
+      );
       const whole = sha256(await s.getBytes('fork.bin')) === sha256(want);
       const early = [...seen].filter((n) => n !== want.length);
       if (early.length > 0) return `a child's close published ${early.join(', ')} bytes`;
@@ -409,9 +445,12 @@ const probes: Array<[string, () => Promise<string>]> = [
       await writeFile(m('tr-put.txt'), 'small');
       await writeFile(m('tr-mp.bin'), data);
       await readdir(mnt.dir);
-      const wrote = (await s.getText('tr-put.txt')) === 'small' && sha256(await s.getBytes('tr-mp.bin')) === sha256(data);
+      const wrote =
+        (await s.getText('tr-put.txt')) === 'small' && sha256(await s.getBytes('tr-mp.bin')) === sha256(data);
       const hits = rules.filter((r) => r.hits > 0).length;
-      return read && wrote ? `retried (${hits >= 5 ? 'faults hit' : `only ${hits} faults hit`})` : `read ${read}, write ${wrote}`;
+      return read && wrote
+        ? `retried (${hits >= 5 ? 'faults hit' : `only ${hits} faults hit`})`
+        : `read ${read}, write ${wrote}`;
     },
   ],
   [
@@ -453,7 +492,9 @@ const probes: Array<[string, () => Promise<string>]> = [
       const listed = (await readdir(m('own'))).includes('f.txt');
       await unlink(m('own/f.txt'));
       const gone = !(await readdir(m('own'))).includes('f.txt') && (await errnoOf(stat(m('own/f.txt')))) === 'ENOENT';
-      return st.size === 22 && body === 'second, longer version' && listed && gone ? 'fresh' : `size ${st.size}, body ${body}, listed ${listed}, gone ${gone}`;
+      return st.size === 22 && body === 'second, longer version' && listed && gone
+        ? 'fresh'
+        : `size ${st.size}, body ${body}, listed ${listed}, gone ${gone}`;
     },
   ],
   [
@@ -470,7 +511,9 @@ const probes: Array<[string, () => Promise<string>]> = [
       await sleep(TTL_MS + 300);
       const listed = (await readdir(mnt.dir)).includes('ext-dir');
       const gone = (await errnoOf(stat(m('ext.txt')))) === 'ENOENT';
-      return body === 'version 2' && listed && gone ? 'seen after the TTL' : `body ${body}, new dir ${listed}, deleted ${gone}`;
+      return body === 'version 2' && listed && gone
+        ? 'seen after the TTL'
+        : `body ${body}, new dir ${listed}, deleted ${gone}`;
     },
   ],
   [
@@ -486,7 +529,11 @@ const probes: Array<[string, () => Promise<string>]> = [
         await cached.unmount();
       }
       const body = await s.getText('race.log');
-      return body === 'written elsewhere\nappended here\n' ? 'appends' : body === 'appended here\n' ? 'replaces the object (within the TTL)' : `object: ${JSON.stringify(body)}`;
+      return body === 'written elsewhere\nappended here\n'
+        ? 'appends'
+        : body === 'appended here\n'
+          ? 'replaces the object (within the TTL)'
+          : `object: ${JSON.stringify(body)}`;
     },
   ],
   [
@@ -542,7 +589,10 @@ const probes: Array<[string, () => Promise<string>]> = [
         await unlink(p('ul-open-w.txt'));
         const buf = Buffer.alloc(14);
         const readErr = await errnoOf(r.read(buf, 0, 14, 0));
-        const reads = readErr === undefined && buf.toString() === 'still readable' ? 'keeps reading' : `gets ${readErr ?? 'wrong bytes'}`;
+        const reads =
+          readErr === undefined && buf.toString() === 'still readable'
+            ? 'keeps reading'
+            : `gets ${readErr ?? 'wrong bytes'}`;
         const closeW = await errnoOf(w.close());
         const closeR = await errnoOf(r.close());
         const uploaded = await s.exists('ul-open-w.txt');
@@ -564,7 +614,9 @@ const probes: Array<[string, () => Promise<string>]> = [
         await b.write('from mount B');
         await b.close();
         await a.close();
-        return (await s.getText('shared.txt')) === 'from mount A' ? 'last close wins' : `object: ${await s.getText('shared.txt')}`;
+        return (await s.getText('shared.txt')) === 'from mount A'
+          ? 'last close wins'
+          : `object: ${await s.getText('shared.txt')}`;
       } finally {
         await other.unmount();
       }
@@ -591,7 +643,9 @@ const probes: Array<[string, () => Promise<string>]> = [
       const headsDuring = proxy.count({ op: 'HeadObject' }) - heads;
       const listsDuring = proxy.count({ op: 'ListObjects' }) - lists;
       if (names !== 1001) return `${names} entries`;
-      return headsDuring <= 2 && listsDuring >= 2 ? 'paged, no HEAD per entry' : `${headsDuring} HEADs, ${listsDuring} LISTs`;
+      return headsDuring <= 2 && listsDuring >= 2
+        ? 'paged, no HEAD per entry'
+        : `${headsDuring} HEADs, ${listsDuring} LISTs`;
     },
   ],
   [
@@ -638,7 +692,8 @@ const probes: Array<[string, () => Promise<string>]> = [
       await rename(m('rn-a.txt'), m('rn-b.txt'));
       await writeFile(m('rn-c.txt'), 'c');
       await rename(m('rn-c.txt'), m('rn-b.txt'));
-      const ok = !(await s.exists('rn-a.txt')) && !(await s.exists('rn-c.txt')) && (await s.getText('rn-b.txt')) === 'c';
+      const ok =
+        !(await s.exists('rn-a.txt')) && !(await s.exists('rn-c.txt')) && (await s.getText('rn-b.txt')) === 'c';
       return ok ? 'ok, replaces the target' : 'wrong keys';
     },
   ],
@@ -650,7 +705,11 @@ const probes: Array<[string, () => Promise<string>]> = [
       await rename(m('rdir/src'), m('rdir/dst'));
       const keys = await s.keys('rdir/');
       const files = keys.filter((k) => !k.endsWith('/'));
-      return files.length === 5 && files.every((k) => k.startsWith('rdir/dst/sub/')) && !keys.some((k) => k.startsWith('rdir/src/')) ? 'ok' : keys.join(',');
+      return files.length === 5 &&
+        files.every((k) => k.startsWith('rdir/dst/sub/')) &&
+        !keys.some((k) => k.startsWith('rdir/src/'))
+        ? 'ok'
+        : keys.join(',');
     },
   ],
   [
@@ -661,7 +720,8 @@ const probes: Array<[string, () => Promise<string>]> = [
       const code = await errnoOf(rename(m('big-dir'), m('big-dir-2')));
       const unchanged = (await s.keys('big-dir/')).length === 25 && (await s.keys('big-dir-2/')).length === 0;
       const mv = await run('mv', [m('big-dir'), m('big-dir-3')]);
-      const files = async (prefix: string): Promise<number> => (await s.keys(prefix)).filter((k) => !k.endsWith('/')).length;
+      const files = async (prefix: string): Promise<number> =>
+        (await s.keys(prefix)).filter((k) => !k.endsWith('/')).length;
       const moved = mv.code === 0 && (await files('big-dir-3/')) === 25 && (await s.keys('big-dir/')).length === 0;
       return `${code ?? 'ok'}${unchanged ? '' : ' (changed)'}, mv ${moved ? 'copies' : `fails (exit ${mv.code})`}`;
     },
@@ -684,14 +744,23 @@ const probes: Array<[string, () => Promise<string>]> = [
     'symlink, hard link',
     async () => {
       await writeFile(m('link-src.txt'), 'x');
-      return await pyErrnos(['os.symlink("link-src.txt", sys.argv[1] + "/sl")', 'os.link(sys.argv[1] + "/link-src.txt", sys.argv[1] + "/hl")'], [mnt.dir]);
+      return await pyErrnos(
+        [
+          'os.symlink("link-src.txt", sys.argv[1] + "/sl")',
+          'os.link(sys.argv[1] + "/link-src.txt", sys.argv[1] + "/hl")',
+        ],
+        [mnt.dir],
+      );
     },
   ],
   [
     'extended attributes',
     async () => {
       await writeFile(m('xattr.txt'), 'x');
-      return await pyErrnos(['os.setxattr(sys.argv[1], "user.k", b"v")', 'os.getxattr(sys.argv[1], "user.k")'], [m('xattr.txt')]);
+      return await pyErrnos(
+        ['os.setxattr(sys.argv[1], "user.k", b"v")', 'os.getxattr(sys.argv[1], "user.k")'],
+        [m('xattr.txt')],
+      );
     },
   ],
   [
@@ -728,7 +797,10 @@ const probes: Array<[string, () => Promise<string>]> = [
       const data = patternBytes(300_000, 8);
       await s.put('mm.bin', data);
       await settle();
-      const out = await py('import mmap, sys, hashlib\nf = open(sys.argv[1], "rb")\nm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\nprint(hashlib.sha256(m[:]).hexdigest())', [m('mm.bin')]);
+      const out = await py(
+        'import mmap, sys, hashlib\nf = open(sys.argv[1], "rb")\nm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\nprint(hashlib.sha256(m[:]).hexdigest())',
+        [m('mm.bin')],
+      );
       return out.trim() === sha256(data) ? 'ok' : 'wrong bytes';
     },
   ],
@@ -818,7 +890,14 @@ const probes: Array<[string, () => Promise<string>]> = [
       await runOk('cp', ['-r', src, m('t-cp')]);
       await runOk('mv', [m('t-cp'), m('t-mv')]);
       await runOk('dd', [`if=${join(src, 'd/f.bin')}`, `of=${m('t-dd.bin')}`, 'bs=64k', 'status=none']);
-      await runOk('dd', [`if=${join(src, 'g.txt')}`, `of=${m('t-dd.bin')}`, 'seek=5', 'bs=1', 'conv=notrunc', 'status=none']);
+      await runOk('dd', [
+        `if=${join(src, 'g.txt')}`,
+        `of=${m('t-dd.bin')}`,
+        'seek=5',
+        'bs=1',
+        'conv=notrunc',
+        'status=none',
+      ]);
       await runOk('tar', ['-cf', m('t.tar'), '-C', src, '.']);
       await mkdir(m('t-untar'));
       await runOk('tar', ['-xf', m('t.tar'), '-C', m('t-untar')]);
@@ -855,13 +934,19 @@ for (const [operation, probe] of probes) {
     observed.push([operation, got]);
     const row = rowByOp.get(operation);
     assert.ok(row, `docs/semantics.md has no row "${operation}" (observed: ${got})`);
-    assert.equal(got, row.checked, `docs/semantics.md says "${row.checked}" for "${operation}", the mount did "${got}"`);
+    assert.equal(
+      got,
+      row.checked,
+      `docs/semantics.md says "${row.checked}" for "${operation}", the mount did "${got}"`,
+    );
   });
 }
 
 after(() => {
   if (process.env.SEMANTICS_PRINT) {
-    process.stdout.write('\nobserved semantics:\n' + observed.map(([op, got]) => `| ${op} | \`${got}\` |`).join('\n') + '\n');
+    process.stdout.write(
+      '\nobserved semantics:\n' + observed.map(([op, got]) => `| ${op} | \`${got}\` |`).join('\n') + '\n',
+    );
   }
 });
 
@@ -886,7 +971,9 @@ test('every table row has a probe, and every cited test exists', () => {
 });
 
 test('the table parser handles code spans, references and templates', () => {
-  const names = testNames("test('a b', () => {}); test(\"c\", T, x); test(`t ${n} u`, T, async () => {}); test('it\\'s', f)");
+  const names = testNames(
+    "test('a b', () => {}); test(\"c\", T, x); test(`t ${n} u`, T, async () => {}); test('it\\'s', f)",
+  );
   assert.deepEqual([...names].sort(), ['a b', 'c', "it's", 't ${n} u']);
   const parsed = semanticsTable(
     '<!-- section:semantics -->\n| operation | behaviour here | checked | notes |\n|---|---|---|---|\n| x `a|b` | y | `ok, z` | see `r.test.ts: n 1` |\n<!-- /section:semantics -->',

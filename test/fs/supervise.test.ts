@@ -9,7 +9,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,99 +123,119 @@ async function serverPid(supervisor: number, previous?: number): Promise<number>
   throw new Error('no server child appeared');
 }
 
-test('a reader sees no error while the server is kill -9ed twice; acked data is kept; an open writer gets EIO; SIGTERM unmounts', T, async (t) => {
-  await s.ready;
-  const big = patternBytes(6 * 1024 * 1024 + 123, 7);
-  await s.put('data/big.bin', big);
-  for (let i = 0; i < 5; i++) await s.put(`data/small-${i}.txt`, `small ${i}`);
-  const mnt = s.mnt.dir;
-  const supervisor = s.mnt.pid;
+test(
+  'a reader sees no error while the server is kill -9ed twice; acked data is kept; an open writer gets EIO; SIGTERM unmounts',
+  T,
+  async (t) => {
+    await s.ready;
+    const big = patternBytes(6 * 1024 * 1024 + 123, 7);
+    await s.put('data/big.bin', big);
+    for (let i = 0; i < 5; i++) await s.put(`data/small-${i}.txt`, `small ${i}`);
+    const mnt = s.mnt.dir;
+    const supervisor = s.mnt.pid;
 
-  const work = mkdtempSync(join(tmpdir(), 'bucketmount-supervise-'));
-  const stop = join(work, 'stop');
-  const reader = spawn(python(), ['-c', READER, mnt, stop, sha256(big)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  reader.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  reader.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const readerDone = new Promise<number | null>((res) => reader.on('exit', (c) => res(c)));
-  const loopWriter = spawn(python(), ['-c', WRITER, mnt, stop], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let wout = '';
-  loopWriter.stdout.setEncoding('utf8').on('data', (d: string) => (wout += d));
-  loopWriter.stderr.setEncoding('utf8').on('data', (d: string) => (wout += d));
-  const writerDone = new Promise<number | null>((res) => loopWriter.on('exit', (c) => res(c)));
+    const work = mkdtempSync(join(tmpdir(), 'bucketmount-supervise-'));
+    const stop = join(work, 'stop');
+    const reader = spawn(python(), ['-c', READER, mnt, stop, sha256(big)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    reader.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    reader.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const readerDone = new Promise<number | null>((res) => reader.on('exit', (c) => res(c)));
+    const loopWriter = spawn(python(), ['-c', WRITER, mnt, stop], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let wout = '';
+    loopWriter.stdout.setEncoding('utf8').on('data', (d: string) => (wout += d));
+    loopWriter.stderr.setEncoding('utf8').on('data', (d: string) => (wout += d));
+    const writerDone = new Promise<number | null>((res) => loopWriter.on('exit', (c) => res(c)));
 
-  // Acknowledged before the crash: fsync + close.
-  const acked = join(mnt, 'acked.txt');
-  const fd = openSync(acked, 'w');
-  writeSync(fd, 'acknowledged before the crash\n');
-  fsyncSync(fd);
-  closeSync(fd);
-  // Open for writing across the crash, never synced.
-  const writer = openSync(join(mnt, 'open-writer.bin'), 'w');
-  writeSync(writer, Buffer.alloc(64 * 1024, 1));
+    // Acknowledged before the crash: fsync + close.
+    const acked = join(mnt, 'acked.txt');
+    const fd = openSync(acked, 'w');
+    writeSync(fd, 'acknowledged before the crash\n');
+    fsyncSync(fd);
+    closeSync(fd);
+    // Open for writing across the crash, never synced.
+    const writer = openSync(join(mnt, 'open-writer.bin'), 'w');
+    writeSync(writer, Buffer.alloc(64 * 1024, 1));
 
-  await sleep(1500);
-  let server = await serverPid(supervisor);
-  for (let round = 0; round < 2; round++) {
-    process.kill(server, 'SIGKILL');
-    const next = await serverPid(supervisor, server);
-    assert.ok(!alive(server) || next !== server);
-    server = next;
-    await sleep(2000);
-  }
+    await sleep(1500);
+    let server = await serverPid(supervisor);
+    for (let round = 0; round < 2; round++) {
+      process.kill(server, 'SIGKILL');
+      const next = await serverPid(supervisor, server);
+      assert.ok(!alive(server) || next !== server);
+      server = next;
+      await sleep(2000);
+    }
 
-  let writeErr: string | undefined;
-  try {
-    writeSync(writer, Buffer.alloc(4096, 2));
-  } catch (err) {
-    writeErr = (err as NodeJS.ErrnoException).code;
-  }
-  let closeErr: string | undefined;
-  try {
-    closeSync(writer);
-  } catch (err) {
-    closeErr = (err as NodeJS.ErrnoException).code;
-  }
-  assert.equal(writeErr, 'EIO', 'a write on a handle opened before the crash fails loudly');
-  assert.equal(closeErr, 'EIO', 'close (FLUSH) of that handle fails loudly too');
+    let writeErr: string | undefined;
+    try {
+      writeSync(writer, Buffer.alloc(4096, 2));
+    } catch (err) {
+      writeErr = (err as NodeJS.ErrnoException).code;
+    }
+    let closeErr: string | undefined;
+    try {
+      closeSync(writer);
+    } catch (err) {
+      closeErr = (err as NodeJS.ErrnoException).code;
+    }
+    assert.equal(writeErr, 'EIO', 'a write on a handle opened before the crash fails loudly');
+    assert.equal(closeErr, 'EIO', 'close (FLUSH) of that handle fails loudly too');
 
-  writeFileSync(stop, '');
-  assert.equal(await readerDone, 0, out);
-  const res = JSON.parse(out.trim().split('\n').pop()!) as { errors: string[]; n: Record<string, number> };
-  assert.deepEqual(res.errors, [], `reader errors: ${out}`);
-  assert.ok(res.n.whole! > 3 && res.n.list! > 3 && res.n.chunks! > 3, JSON.stringify(res.n));
-  assert.equal(await writerDone, 0, wout);
-  const w = JSON.parse(wout.trim().split('\n').pop()!) as { acked: number[]; failed: string[] };
-  assert.ok(w.acked.length > 10, wout);
-  assert.deepEqual(w.failed.filter((e) => e !== 'EIO'), [], `writer failures other than EIO: ${wout}`);
-  for (const i of w.acked) assert.equal(await s.getText(`w/f${i}.txt`), `file ${i}\n`.repeat(100), `acknowledged file ${i} in the bucket`);
+    writeFileSync(stop, '');
+    assert.equal(await readerDone, 0, out);
+    const res = JSON.parse(out.trim().split('\n').pop()!) as { errors: string[]; n: Record<string, number> };
+    assert.deepEqual(res.errors, [], `reader errors: ${out}`);
+    assert.ok(res.n.whole! > 3 && res.n.list! > 3 && res.n.chunks! > 3, JSON.stringify(res.n));
+    assert.equal(await writerDone, 0, wout);
+    const w = JSON.parse(wout.trim().split('\n').pop()!) as { acked: number[]; failed: string[] };
+    assert.ok(w.acked.length > 10, wout);
+    assert.deepEqual(
+      w.failed.filter((e) => e !== 'EIO'),
+      [],
+      `writer failures other than EIO: ${wout}`,
+    );
+    for (const i of w.acked)
+      assert.equal(await s.getText(`w/f${i}.txt`), `file ${i}\n`.repeat(100), `acknowledged file ${i} in the bucket`);
 
-  assert.equal(await s.getText('acked.txt'), 'acknowledged before the crash\n');
-  // The mount still serves new work after two hand-offs.
-  writeFileSync(join(mnt, 'after.txt'), 'after the crashes');
-  assert.equal(await s.getText('after.txt'), 'after the crashes');
-  assert.equal(readFileSync(join(mnt, 'data', 'small-3.txt'), 'utf8'), 'small 3');
+    assert.equal(await s.getText('acked.txt'), 'acknowledged before the crash\n');
+    // The mount still serves new work after two hand-offs.
+    writeFileSync(join(mnt, 'after.txt'), 'after the crashes');
+    assert.equal(await s.getText('after.txt'), 'after the crashes');
+    assert.equal(readFileSync(join(mnt, 'data', 'small-3.txt'), 'utf8'), 'small 3');
 
-  const logs = s.mnt.logs();
-  t.diagnostic(`reader iterations ${JSON.stringify(res.n)}; writer: ${w.acked.length} acked, failed: ${JSON.stringify(w.failed)}; ${logs.split('\n').filter((l) => /supervisor|took over/.test(l)).join('\n')}`);
-  assert.equal((logs.match(/took over the mount from a crashed server/g) ?? []).length, 2, logs);
-  assert.match(logs, /"resend":"ok"/);
+    const logs = s.mnt.logs();
+    t.diagnostic(
+      `reader iterations ${JSON.stringify(res.n)}; writer: ${w.acked.length} acked, failed: ${JSON.stringify(w.failed)}; ${logs
+        .split('\n')
+        .filter((l) => /supervisor|took over/.test(l))
+        .join('\n')}`,
+    );
+    assert.equal((logs.match(/took over the mount from a crashed server/g) ?? []).length, 2, logs);
+    assert.match(logs, /"resend":"ok"/);
 
-  const r = await s.mnt.unmount();
-  assert.equal(r.code, 0, logs);
-  assert.equal(r.leftMounted, false);
-  assert.ok(!isFuseMounted(mnt));
-  await sleep(200);
-  assert.ok(!alive(server), 'the server child exited with its supervisor');
-  rmSync(work, { recursive: true, force: true });
-});
+    const r = await s.mnt.unmount();
+    assert.equal(r.code, 0, logs);
+    assert.equal(r.leftMounted, false);
+    assert.ok(!isFuseMounted(mnt));
+    await sleep(200);
+    assert.ok(!alive(server), 'the server child exited with its supervisor');
+    rmSync(work, { recursive: true, force: true });
+  },
+);
 
 /** Kill the server while it holds a LOOKUP (its S3 request is held by a fault proxy); what does `cat` get? */
-async function heldRequestAcrossCrash(env: Record<string, string>): Promise<{ code: number | null; out: string; logs: string; after: string }> {
+async function heldRequestAcrossCrash(
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string; logs: string; after: string }> {
   await s.put('held/file.txt', 'held across the crash');
   const proxy = await startFaultProxy(s.minio.endpoint);
   try {
-    const m = await s.mount({ endpointUrl: proxy.endpoint, env, flags: ['--fuse-layer=fuse3', '--supervise', '--metadata-ttl=0'] });
+    const m = await s.mount({
+      endpointUrl: proxy.endpoint,
+      env,
+      flags: ['--fuse-layer=fuse3', '--supervise', '--metadata-ttl=0'],
+    });
     const server = await serverPid(m.pid);
     // Every S3 request about held/ waits 60 s: the server holds the LOOKUP it got for it.
     const rule = proxy.inject({ action: { kind: 'delay', ms: 60_000 }, path: /held/ });
@@ -238,14 +268,18 @@ test('a request the server held when it was killed is answered by the successor 
   assert.match(r.logs, /"resend":"ok"/);
 });
 
-test('without resend (kernels < 6.9, forced here) the held request fails with EIO instead of hanging; the mount goes on', T, async () => {
-  await s.ready;
-  const r = await heldRequestAcrossCrash({ BUCKETMOUNT_FUSE3_NO_RESEND: '1' });
-  assert.notEqual(r.code, 0);
-  assert.match(r.out, /Input\/output error/);
-  assert.match(r.logs, /refused \(errno 38\): [1-9]\d* request\(s\) the previous server held answered with EIO/);
-  assert.equal(r.after, 'held across the crash', 'the next read works');
-});
+test(
+  'without resend (kernels < 6.9, forced here) the held request fails with EIO instead of hanging; the mount goes on',
+  T,
+  async () => {
+    await s.ready;
+    const r = await heldRequestAcrossCrash({ BUCKETMOUNT_FUSE3_NO_RESEND: '1' });
+    assert.notEqual(r.code, 0);
+    assert.match(r.out, /Input\/output error/);
+    assert.match(r.logs, /refused \(errno 38\): [1-9]\d* request\(s\) the previous server held answered with EIO/);
+    assert.equal(r.after, 'held across the crash', 'the next read works');
+  },
+);
 
 test('SIGTERM right after a server crash (between two servers) still unmounts; nothing is left', T, async () => {
   await s.ready;

@@ -40,7 +40,7 @@ function sh(script: string, ...args: string[]): string {
 
 const tree: Record<string, Buffer> = {
   'a.txt': Buffer.from('alpha\n'),
-  'empty': Buffer.alloc(0),
+  empty: Buffer.alloc(0),
   'sub/b.bin': patternBytes(6 * MiB + 123, 11),
   'sub/deep/c.txt': Buffer.from('gamma '.repeat(1000)),
   'sub/deep/d.bin': patternBytes(70_001, 12),
@@ -70,7 +70,8 @@ test('cp: a single file, cp -r of a tree, cp -p, and copying back out', T, async
   runOk('cp', ['-rp', l('tree'), m('cp-p')]);
   await expectTree('cp-p');
   runOk('cp', ['-r', m('cp-tree'), l('back')]);
-  for (const [rel, data] of Object.entries(tree)) assert.equal(sha256(await readFile(join(l('back'), rel))), sha256(data), rel);
+  for (const [rel, data] of Object.entries(tree))
+    assert.equal(sha256(await readFile(join(l('back'), rel))), sha256(data), rel);
 });
 
 test('mv: into the mount, within it (file and directory) and back out', T, async () => {
@@ -106,7 +107,15 @@ test('dd: write with a block size, read back with skip, and patch in place with 
   await expectObject('dd.bin', want);
   // a patch past the end extends the file with a zero-filled hole
   runOk('dd', [`if=${l('patch.bin')}`, `of=${m('dd-small.txt')}`, 'bs=4096', 'count=1', 'status=none']);
-  runOk('dd', [`if=${l('patch.bin')}`, `of=${m('dd-small.txt')}`, 'bs=4096', 'count=1', 'seek=3', 'conv=notrunc', 'status=none']);
+  runOk('dd', [
+    `if=${l('patch.bin')}`,
+    `of=${m('dd-small.txt')}`,
+    'bs=4096',
+    'count=1',
+    'seek=3',
+    'conv=notrunc',
+    'status=none',
+  ]);
   const holey = Buffer.concat([patch.subarray(0, 4096), Buffer.alloc(2 * 4096), patch.subarray(0, 4096)]);
   await expectObject('dd-small.txt', holey);
 });
@@ -122,10 +131,16 @@ test('tar: extract an archive into the mount and create one from it', T, async (
     .split('\n')
     .filter((n) => n && !n.endsWith('/'))
     .sort();
-  assert.deepEqual(listed, Object.keys(tree).map((k) => `./${k}`).sort());
+  assert.deepEqual(
+    listed,
+    Object.keys(tree)
+      .map((k) => `./${k}`)
+      .sort(),
+  );
   await mkdir(l('untar'));
   runOk('tar', ['-xf', m('tar-out.tar'), '-C', l('untar')]);
-  for (const [rel, data] of Object.entries(tree)) assert.equal(sha256(await readFile(join(l('untar'), rel))), sha256(data), rel);
+  for (const [rel, data] of Object.entries(tree))
+    assert.equal(sha256(await readFile(join(l('untar'), rel))), sha256(data), rel);
   expected.set('tar-out.tar', sha256(await s.getBytes('tar-out.tar')));
   assert.equal(expected.get('tar-out.tar'), sha256(await readFile(m('tar-out.tar'))));
 });
@@ -134,7 +149,13 @@ test('rsync: -a into the mount, an update, --inplace and --delete', T, async () 
   runOk('rsync', ['-a', l('tree') + '/', m('rs') + '/']);
   await expectTree('rs');
   const keys = (await s.keys('rs/')).filter((k) => !k.endsWith('/'));
-  assert.deepEqual(keys, Object.keys(tree).map((k) => `rs/${k}`).sort(), 'no rsync temp files left behind');
+  assert.deepEqual(
+    keys,
+    Object.keys(tree)
+      .map((k) => `rs/${k}`)
+      .sort(),
+    'no rsync temp files left behind',
+  );
   // change a file; rsync writes a temp file and renames it over the old one
   await writeFile(l('tree/a.txt'), 'alpha, second version\n');
   tree['a.txt'] = Buffer.from('alpha, second version\n');
@@ -180,7 +201,11 @@ test('numpy: np.savez and np.save straight to the mount, np.load back through it
   for (const k of ['np/arrays.npz', 'np/compressed.npz', 'np/b.npy']) await expectObject(k, await s.getBytes(k));
   await writeFile(l('arrays.npz'), await s.getBytes('np/arrays.npz'));
   const again = py(
-    ['import sys, numpy as np', 'z = np.load(sys.argv[1])', 'print(z["a"].shape, int(z["b"][-1]), "%.6f" % z["a"].sum())'].join('\n'),
+    [
+      'import sys, numpy as np',
+      'z = np.load(sys.argv[1])',
+      'print(z["a"].shape, int(z["b"][-1]), "%.6f" % z["a"].sum())',
+    ].join('\n'),
     [l('arrays.npz')],
   );
   assert.equal(again.trim(), `(512, 256) 999999 ${out.trim()}`);
@@ -203,7 +228,10 @@ test('append-mode logs: python open("a") per line and shell >> many times', T, a
   );
   const pyLines = Array.from({ length: 200 }, (_, i) => `step ${i} loss ${Math.floor(1_000_000 / (i + 1))}\n`).join('');
   await expectObject('logs/py.log', Buffer.from(pyLines));
-  await expectObject('logs/py-held-open.log', Buffer.from(Array.from({ length: 300 }, (_, i) => `line ${i}\n`).join('')));
+  await expectObject(
+    'logs/py-held-open.log',
+    Buffer.from(Array.from({ length: 300 }, (_, i) => `line ${i}\n`).join('')),
+  );
   sh('i=0; while [ $i -lt 100 ]; do echo "shell $i" >> "$1"; i=$((i+1)); done', m('logs/sh.log'));
   await expectObject('logs/sh.log', Buffer.from(Array.from({ length: 100 }, (_, i) => `shell ${i}\n`).join('')));
   // appending to an object that was written by someone else (not through this mount)
@@ -281,7 +309,14 @@ test('mkdir -p a/b/c && echo > a/b/c/f', T, async () => {
   assert.deepEqual(await readdir(m('a/b/c')), ['f']);
   assert.equal((await stat(m('a/b'))).isDirectory(), true);
   // python's os.makedirs + open in a fresh tree
-  py(['import os, sys', 'os.makedirs(os.path.join(sys.argv[1], "x/y/z"), exist_ok=True)', 'open(os.path.join(sys.argv[1], "x/y/z/f.txt"), "w").write("deep")'].join('\n'), [s.mnt.dir]);
+  py(
+    [
+      'import os, sys',
+      'os.makedirs(os.path.join(sys.argv[1], "x/y/z"), exist_ok=True)',
+      'open(os.path.join(sys.argv[1], "x/y/z/f.txt"), "w").write("deep")',
+    ].join('\n'),
+    [s.mnt.dir],
+  );
   await expectObject('x/y/z/f.txt', Buffer.from('deep'));
 });
 
@@ -332,7 +367,12 @@ test('truncate: truncate(1) shrink and extend, python os.truncate and ftruncate'
   runOk('truncate', ['-s', '1500000', m('trunc.bin')]);
   await expectObject('trunc.bin', Buffer.concat([base.subarray(0, 1_000_000), Buffer.alloc(500_000)]));
   py(
-    ['import os, sys', 'os.truncate(sys.argv[1], 10)', 'with open(sys.argv[1], "r+b") as f:', '    f.truncate(4); f.seek(0, 2); f.write(b"++")'].join('\n'),
+    [
+      'import os, sys',
+      'os.truncate(sys.argv[1], 10)',
+      'with open(sys.argv[1], "r+b") as f:',
+      '    f.truncate(4); f.seek(0, 2); f.write(b"++")',
+    ].join('\n'),
     [m('trunc.bin')],
   );
   await expectObject('trunc.bin', Buffer.concat([base.subarray(0, 4), Buffer.from('++')]));
@@ -341,7 +381,14 @@ test('truncate: truncate(1) shrink and extend, python os.truncate and ftruncate'
 });
 
 test('rm -r and find -delete of trees that exist only as keys (no directory markers)', T, async () => {
-  for (const k of ['keys-only/a.txt', 'keys-only/sub/b.txt', 'keys-only/sub/deeper/c.txt', 'find-only/x/y.txt', 'find-only/z.txt']) await s.put(k, k);
+  for (const k of [
+    'keys-only/a.txt',
+    'keys-only/sub/b.txt',
+    'keys-only/sub/deeper/c.txt',
+    'find-only/x/y.txt',
+    'find-only/z.txt',
+  ])
+    await s.put(k, k);
   await settle();
   runOk('rm', ['-r', m('keys-only')]);
   assert.deepEqual(await s.keys('keys-only/'), []);
@@ -366,8 +413,11 @@ test('everyday tools: sed -i, gzip and gunzip in place, sort -o, python shutil.c
   runOk('sort', ['-n', '-k2', '-o', m('tools/data.txt'), m('tools/data.txt')]);
   const sorted = Buffer.from(Array.from({ length: 5000 }, (_, i) => `row ${i}\n`).join(''));
   await expectObject('tools/data.txt', sorted);
-  py(['import shutil, sys', 'shutil.copytree(sys.argv[1], sys.argv[2])', 'shutil.rmtree(sys.argv[1])'].join('\n'), [m('tools'), m('tools-copy')]);
-  assert.deepEqual((await s.keys('tools/')), [], 'rmtree removed every key');
+  py(['import shutil, sys', 'shutil.copytree(sys.argv[1], sys.argv[2])', 'shutil.rmtree(sys.argv[1])'].join('\n'), [
+    m('tools'),
+    m('tools-copy'),
+  ]);
+  assert.deepEqual(await s.keys('tools/'), [], 'rmtree removed every key');
   await expectObject('tools-copy/conf.txt', Buffer.from('name=new\nport=8080\n'));
   await expectObject('tools-copy/data.txt', sorted);
   expected.delete('tools/conf.txt');

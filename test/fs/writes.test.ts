@@ -174,7 +174,7 @@ test('numpy np.savez straight to the mount', T, async () => {
     ].join('\n'),
     [m('np/arrays.npz'), m('np/compressed.npz'), m('np/b.npy')],
   );
-  assert.equal(out.trim(), String(99999 * 100000 / 2) + '.0');
+  assert.equal(out.trim(), String((99999 * 100000) / 2) + '.0');
   // the objects in the bucket are valid npz files
   const local = await mkdtemp(join(tmpdir(), 'fs-writes-'));
   try {
@@ -324,17 +324,29 @@ test('shell tools write into the mount: cp, dd, tar, rsync', T, async () => {
     await released(s.mnt.dir);
     assert.equal(sha256(await s.getBytes('dd.bin')), sha256(files['tree/sub/b.bin']!));
     await mkdir(m('tar-dest'));
-    runOk('sh', ['-c', 'tar -cf - -C "$1" . | tar -xf - --no-same-owner --no-same-permissions -m -C "$2"', 'sh', join(local, 'tree'), m('tar-dest')]);
+    runOk('sh', [
+      '-c',
+      'tar -cf - -C "$1" . | tar -xf - --no-same-owner --no-same-permissions -m -C "$2"',
+      'sh',
+      join(local, 'tree'),
+      m('tar-dest'),
+    ]);
     await check('tar-dest');
     // tar reading from the mount
     runOk('tar', ['-cf', join(local, 'back.tar'), '-C', m('tar-dest'), '.']);
-    const listed = runOk('tar', ['-tf', join(local, 'back.tar')]).split('\n').filter((l) => l && !l.endsWith('/')).sort();
+    const listed = runOk('tar', ['-tf', join(local, 'back.tar')])
+      .split('\n')
+      .filter((l) => l && !l.endsWith('/'))
+      .sort();
     assert.deepEqual(listed, ['./a.txt', './empty.txt', './sub/b.bin', './sub/deeper/c.txt']);
     // rsync writes to a temp name and renames it into place
     runOk('rsync', ['-r', join(local, 'tree') + '/', m('rsync-dest') + '/']);
     await check('rsync-dest');
     const keys = await s.keys('rsync-dest/');
-    assert.ok(keys.every((k) => !/\/\.[^/]+\.[A-Za-z0-9]{6}$/.test(k)), `no rsync temp files left: ${keys.join(', ')}`);
+    assert.ok(
+      keys.every((k) => !/\/\.[^/]+\.[A-Za-z0-9]{6}$/.test(k)),
+      `no rsync temp files left: ${keys.join(', ')}`,
+    );
     // rsync again after a change only rewrites what changed
     await writeFile(join(local, 'tree/a.txt'), 'alpha v2\n');
     files['tree/a.txt'] = Buffer.from('alpha v2\n');

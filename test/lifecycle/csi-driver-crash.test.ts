@@ -50,7 +50,9 @@ function publishReq(targetPath: string): NodePublishVolumeRequest {
 }
 
 function mountPid(stateDir: string): number {
-  const st = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as { shares: Record<string, { pid: number }> };
+  const st = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as {
+    shares: Record<string, { pid: number }>;
+  };
   const shares = Object.values(st.shares);
   assert.equal(shares.length, 1);
   return shares[0]!.pid;

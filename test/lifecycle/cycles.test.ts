@@ -24,7 +24,12 @@ let mounter: ProcessMounter;
 
 before(async () => {
   minio = await startMinio({ buckets: BUCKETS });
-  mounter = createProcessMounter({ stateDir: work.stateDir, logger: silentLogger(), readyTimeoutMs: 60_000, unmountTimeoutMs: 30_000 });
+  mounter = createProcessMounter({
+    stateDir: work.stateDir,
+    logger: silentLogger(),
+    readyTimeoutMs: 60_000,
+    unmountTimeoutMs: 30_000,
+  });
   await mounter.reconcile();
 });
 
@@ -57,7 +62,9 @@ test(`${CYCLES} publish/unpublish cycles, ${CONCURRENCY} at a time, leave nothin
   assert.deepEqual(mounter.snapshot().shares, {});
   assert.deepEqual(mounter.snapshot().targets, {});
   for (let i = 0; i < CYCLES; i++) {
-    const r = await minio.client.send(new GetObjectCommand({ Bucket: BUCKETS[i % BUCKETS.length]!, Key: `cycle-${i}.txt` }));
+    const r = await minio.client.send(
+      new GetObjectCommand({ Bucket: BUCKETS[i % BUCKETS.length]!, Key: `cycle-${i}.txt` }),
+    );
     assert.equal(await r.Body!.transformToString(), `cycle ${i}`);
   }
   t.diagnostic(`${pids.size} mount processes served ${CYCLES} publishes`);

@@ -4,7 +4,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { S3Credentials } from '../../src/credentials/types.js';
-import { MountError, type MountErrorKind, type PublishRequest, type PublishedVolume, type VolumeUsage } from '../../src/mounter/types.js';
+import {
+  MountError,
+  type MountErrorKind,
+  type PublishRequest,
+  type PublishedVolume,
+  type VolumeUsage,
+} from '../../src/mounter/types.js';
 
 const HARNESS = fileURLToPath(new URL('./plugin-harness.js', import.meta.url));
 

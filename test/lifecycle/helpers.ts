@@ -15,7 +15,17 @@ import { mountsUnder, readMountInfo } from '../../src/util/mountinfo.js';
 import { pidsWithArg, sendSignal } from '../../src/mounter/proc.js';
 
 export function mountSource(minio: MinioServer, bucket: string, extraFlags: string[] = []): MountSource {
-  return { bucket, prefix: '', ...parseMountOptions([`--endpoint-url=${minio.endpoint}`, '--force-path-style', '--metadata-ttl=0', '--region=us-east-1', ...extraFlags]) };
+  return {
+    bucket,
+    prefix: '',
+    ...parseMountOptions([
+      `--endpoint-url=${minio.endpoint}`,
+      '--force-path-style',
+      '--metadata-ttl=0',
+      '--region=us-east-1',
+      ...extraFlags,
+    ]),
+  };
 }
 
 export function publishRequest(
@@ -101,13 +111,22 @@ export async function waitFor(what: string, cond: () => boolean | Promise<boolea
  * One test file's real MinIO (with these buckets) and ProcessMounter on a fresh state dir:
  * registers the before/after hooks (after: close, last-resort cleanup, MinIO stopped).
  */
-export function mounterSuite(buckets: string[]): { work: ReturnType<typeof makeWorkDir>; readonly minio: MinioServer; readonly mounter: ProcessMounter } {
+export function mounterSuite(buckets: string[]): {
+  work: ReturnType<typeof makeWorkDir>;
+  readonly minio: MinioServer;
+  readonly mounter: ProcessMounter;
+} {
   const work = makeWorkDir();
   let minio: MinioServer | undefined;
   let mounter: ProcessMounter | undefined;
   before(async () => {
     minio = await startMinio({ buckets });
-    mounter = createProcessMounter({ stateDir: work.stateDir, logger: silentLogger(), readyTimeoutMs: 20_000, unmountTimeoutMs: 20_000 });
+    mounter = createProcessMounter({
+      stateDir: work.stateDir,
+      logger: silentLogger(),
+      readyTimeoutMs: 20_000,
+      unmountTimeoutMs: 20_000,
+    });
     await mounter.reconcile();
   });
   after(async () => {

@@ -19,7 +19,6 @@ import { publishRequest, leftovers, NOTHING_LEFT, mounterSuite, waitFor } from '
 const suite = mounterSuite(['life-a', 'life-b']);
 const work = suite.work;
 
-
 async function getObject(bucket: string, key: string): Promise<Buffer> {
   const r = await suite.minio.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return Buffer.from(await r.Body!.transformToByteArray());
@@ -37,7 +36,10 @@ test('publish serves, is idempotent, unpublish leaves nothing behind', async () 
   await suite.mounter.publish(req); // no-op
   assert.equal((await suite.mounter.lookup(target))?.pid, pid);
   const conflicting = { ...req, readOnly: true };
-  await assert.rejects(suite.mounter.publish(conflicting), (e: unknown) => e instanceof MountError && e.kind === 'already-exists');
+  await assert.rejects(
+    suite.mounter.publish(conflicting),
+    (e: unknown) => e instanceof MountError && e.kind === 'already-exists',
+  );
   const u = await suite.mounter.usage(target);
   assert.equal(u.abnormal, false);
   // the credentials file is 0600 and secrets are not on the command line
@@ -48,10 +50,16 @@ test('publish serves, is idempotent, unpublish leaves nothing behind', async () 
   const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
   assert.ok(!environ.includes(suite.minio.secretKey), 'secret in env');
   const ps = execFileSync('ps', ['-eww', '-o', 'pid=,args='], { encoding: 'utf8' });
-  assert.ok(ps.split('\n').some((l) => l.trim().startsWith(`${pid} `)), 'mount process listed by ps');
+  assert.ok(
+    ps.split('\n').some((l) => l.trim().startsWith(`${pid} `)),
+    'mount process listed by ps',
+  );
   assert.ok(!ps.includes(suite.minio.secretKey), 'secret in ps output');
   assert.ok(!readFileSync(share.logFile, 'utf8').includes(suite.minio.secretKey), 'secret in the mount log');
-  assert.ok(!readFileSync(join(work.stateDir, 'state.json'), 'utf8').includes(suite.minio.secretKey), 'secret in state.json');
+  assert.ok(
+    !readFileSync(join(work.stateDir, 'state.json'), 'utf8').includes(suite.minio.secretKey),
+    'secret in state.json',
+  );
   await suite.mounter.unpublish(target);
   await suite.mounter.unpublish(target); // idempotent
   assert.ok(!existsSync(target));
@@ -66,8 +74,14 @@ test('identical publishes share one mount process; the share goes with its last 
   const t3 = join(work.podsDir, 'p4', 'vol');
   await suite.mounter.publish(publishRequest(suite.minio, 'life-a', t1));
   await suite.mounter.publish(publishRequest(suite.minio, 'life-a', t2));
-  await suite.mounter.publish(publishRequest(suite.minio, 'life-a', t3, { readOnly: true, capabilityFingerprint: 'ro' }));
-  const [l1, l2, l3] = await Promise.all([suite.mounter.lookup(t1), suite.mounter.lookup(t2), suite.mounter.lookup(t3)]);
+  await suite.mounter.publish(
+    publishRequest(suite.minio, 'life-a', t3, { readOnly: true, capabilityFingerprint: 'ro' }),
+  );
+  const [l1, l2, l3] = await Promise.all([
+    suite.mounter.lookup(t1),
+    suite.mounter.lookup(t2),
+    suite.mounter.lookup(t3),
+  ]);
   assert.equal(l1!.pid, l2!.pid);
   assert.notEqual(l1!.pid, l3!.pid, 'read-only publish must not share a read-write mount');
   writeFileSync(join(t1, 'shared.txt'), 'via t1');
@@ -87,7 +101,11 @@ test('kill -9 of a mount process: lookup/usage report it, republish restores, un
   const req = publishRequest(suite.minio, 'life-b', target);
   await suite.mounter.publish(req);
   writeFileSync(join(target, 'before.txt'), 'before');
-  await waitFor('upload of before.txt', async () => (await getObject('life-b', 'before.txt').catch(() => undefined)) !== undefined, 20_000);
+  await waitFor(
+    'upload of before.txt',
+    async () => (await getObject('life-b', 'before.txt').catch(() => undefined)) !== undefined,
+    20_000,
+  );
   const pid = (await suite.mounter.lookup(target))!.pid!;
   sendSignal(pid, 'SIGKILL');
   await waitFor('mount process gone', () => !processAlive(pid));
@@ -113,37 +131,57 @@ test('unpublish right after writes loses nothing (SIGTERM flushes pending upload
   await suite.mounter.publish(publishRequest(suite.minio, 'life-b', target));
   const big = Buffer.alloc(24 * 1024 * 1024, 7);
   for (let i = 0; i < 24; i++) big.writeUInt32LE(i * 7919, i * 1024 * 1024);
-  await Promise.all([writeFile(join(target, 'big.bin'), big), ...Array.from({ length: 10 }, (_, i) => writeFile(join(target, `small-${i}.txt`), `n${i}`))]);
+  await Promise.all([
+    writeFile(join(target, 'big.bin'), big),
+    ...Array.from({ length: 10 }, (_, i) => writeFile(join(target, `small-${i}.txt`), `n${i}`)),
+  ]);
   await suite.mounter.unpublish(target);
   assert.ok((await getObject('life-b', 'big.bin')).equals(big));
   for (let i = 0; i < 10; i++) assert.equal((await getObject('life-b', `small-${i}.txt`)).toString(), `n${i}`);
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
 });
 
-test('readiness failures: clear MountError with the process\'s error line, nothing left behind', async () => {
+test("readiness failures: clear MountError with the process's error line, nothing left behind", async () => {
   const target = join(work.podsDir, 'p7', 'vol');
   await assert.rejects(
     suite.mounter.publish(publishRequest(suite.minio, 'no-such-bucket-x', target)),
-    (e: unknown) => e instanceof MountError && e.kind === 'not-found' && /bucketmount: error: .*no-such-bucket-x/.test(e.message),
+    (e: unknown) =>
+      e instanceof MountError && e.kind === 'not-found' && /bucketmount: error: .*no-such-bucket-x/.test(e.message),
   );
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
   await assert.rejects(
     suite.mounter.publish(
-      publishRequest(suite.minio, 'life-a', target, { credentials: { accessKeyId: suite.minio.accessKey, secretAccessKey: 'wrong-secret' }, credentialIdentity: 'bad' }),
+      publishRequest(suite.minio, 'life-a', target, {
+        credentials: { accessKeyId: suite.minio.accessKey, secretAccessKey: 'wrong-secret' },
+        credentialIdentity: 'bad',
+      }),
     ),
-    (e: unknown) => e instanceof MountError && e.kind === 'unauthenticated' && /bucketmount: error:/.test(e.message) && !e.message.includes('wrong-secret'),
+    (e: unknown) =>
+      e instanceof MountError &&
+      e.kind === 'unauthenticated' &&
+      /bucketmount: error:/.test(e.message) &&
+      !e.message.includes('wrong-secret'),
   );
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
   // a mount command that never serves runs into the readiness timeout and is killed
   const slow = createProcessMounter({
     stateDir: work.stateDir,
     logger: silentLogger(),
-    mountCommand: [process.execPath, '-e', 'console.error("bucketmount: pretending to start"); setInterval(() => {}, 1000)', '--'],
+    mountCommand: [
+      process.execPath,
+      '-e',
+      'console.error("bucketmount: pretending to start"); setInterval(() => {}, 1000)',
+      '--',
+    ],
     readyTimeoutMs: 1500,
   });
   await assert.rejects(
     slow.publish(publishRequest(suite.minio, 'life-a', target)),
-    (e: unknown) => e instanceof MountError && e.kind === 'unavailable' && /did not serve within 1500 ms/.test(e.message) && /pretending to start/.test(e.message),
+    (e: unknown) =>
+      e instanceof MountError &&
+      e.kind === 'unavailable' &&
+      /did not serve within 1500 ms/.test(e.message) &&
+      /pretending to start/.test(e.message),
   );
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
 });
@@ -172,11 +210,19 @@ test('updateCredentials rewrites the 0600 file and the running mount picks it up
     (e: unknown) => e instanceof MountError && e.kind === 'failed-precondition',
   );
   assert.ok(!readFileSync(share.credentialsFile!, 'utf8').includes('other-secret'));
-  await suite.mounter.updateCredentials(target, { accessKeyId: suite.minio.accessKey, secretAccessKey: 'rotated-but-wrong' }, identity);
+  await suite.mounter.updateCredentials(
+    target,
+    { accessKeyId: suite.minio.accessKey, secretAccessKey: 'rotated-but-wrong' },
+    identity,
+  );
   assert.equal(statSync(share.credentialsFile!).mode & 0o777, 0o600);
   assert.ok(readFileSync(share.credentialsFile!, 'utf8').includes('rotated-but-wrong'));
   await waitFor('mount uses the rotated (wrong) secret', () => probe() !== 'ENOENT', 20_000);
-  await suite.mounter.updateCredentials(target, { accessKeyId: suite.minio.accessKey, secretAccessKey: suite.minio.secretKey }, identity);
+  await suite.mounter.updateCredentials(
+    target,
+    { accessKeyId: suite.minio.accessKey, secretAccessKey: suite.minio.secretKey },
+    identity,
+  );
   await waitFor('mount uses the restored secret', () => probe() === 'ENOENT', 20_000);
   writeFileSync(join(target, 'after-rotation.txt'), 'rotated');
   assert.equal((await getObject('life-a', 'after-rotation.txt')).toString(), 'rotated');
@@ -184,7 +230,14 @@ test('updateCredentials rewrites the 0600 file and the running mount picks it up
   // a republish with fresh credentials (requiresRepublish) also rewrites the file in place
   await suite.mounter.publish(publishRequest(suite.minio, 'life-a', target));
   assert.equal((await suite.mounter.lookup(target))?.pid, pid);
-  await assert.rejects(suite.mounter.updateCredentials(join(work.podsDir, 'nothing'), { accessKeyId: 'a', secretAccessKey: 'b' }, identity), (e: unknown) => e instanceof MountError && e.kind === 'not-found');
+  await assert.rejects(
+    suite.mounter.updateCredentials(
+      join(work.podsDir, 'nothing'),
+      { accessKeyId: 'a', secretAccessKey: 'b' },
+      identity,
+    ),
+    (e: unknown) => e instanceof MountError && e.kind === 'not-found',
+  );
   await suite.mounter.unpublish(target);
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
 });

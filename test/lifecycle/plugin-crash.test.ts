@@ -142,7 +142,14 @@ test('reconcile restores a lost bind mount of a healthy share and removes stale 
   const stateFile = join(work.stateDir, 'state.json');
   const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { targets: Record<string, object> };
   const ghost = join(work.podsDir, 'ghost', 'vol');
-  state.targets[ghost] = { targetPath: ghost, volumeId: 'vol-ghost', shareId: 'nope-00000000', shareKey: 'x', readOnly: false, capabilityFingerprint: 'x' };
+  state.targets[ghost] = {
+    targetPath: ghost,
+    volumeId: 'vol-ghost',
+    shareId: 'nope-00000000',
+    shareKey: 'x',
+    readOnly: false,
+    capabilityFingerprint: 'x',
+  };
   writeFileSync(stateFile, JSON.stringify(state));
   const orphan = join(work.stateDir, 'shares', 'orphan-12345678');
   mkdirSync(join(orphan, 'mnt'), { recursive: true });

@@ -40,7 +40,11 @@ async function exec(cmd: Command): Promise<unknown> {
     case 'usage':
       return mounter.usage(cmd.args as string);
     case 'updateCredentials': {
-      const { target, credentials, credentialIdentity } = cmd.args as { target: string; credentials: S3Credentials; credentialIdentity: string };
+      const { target, credentials, credentialIdentity } = cmd.args as {
+        target: string;
+        credentials: S3Credentials;
+        credentialIdentity: string;
+      };
       return mounter.updateCredentials(target, credentials, credentialIdentity);
     }
     case 'pid':
@@ -52,6 +56,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   const cmd = JSON.parse(line) as Command;
   exec(cmd).then(
     (result) => reply({ id: cmd.id, ok: true, result: result ?? null }),
-    (err: Error) => reply({ id: cmd.id, ok: false, error: err.message, kind: err instanceof MountError ? err.kind : 'internal' }),
+    (err: Error) =>
+      reply({ id: cmd.id, ok: false, error: err.message, kind: err instanceof MountError ? err.kind : 'internal' }),
   );
 });

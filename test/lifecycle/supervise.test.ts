@@ -34,44 +34,54 @@ print(json.dumps({'errors': errors, 'n': n}))
 
 function serverOf(supervisor: number): number | undefined {
   try {
-    return readFileSync(`/proc/${supervisor}/task/${supervisor}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)[0];
+    return readFileSync(`/proc/${supervisor}/task/${supervisor}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)[0];
   } catch {
     return undefined;
   }
 }
 
-test('a pod-side reader sees no error while a supervised mount\'s server is kill -9ed twice', { timeout: 120_000, skip: !built && 'fuse3 addon not built' }, async () => {
-  const target = join(work.podsDir, 'p1', 'vol');
-  await suite.mounter.publish(publishRequest(suite.minio, 'life-sup', target, { flags: ['--fuse-layer=fuse3', '--supervise'] }));
-  writeFileSync(join(target, 'data.txt'), 'survives\n'.repeat(1000));
-  const supervisor = (await suite.mounter.lookup(target))!.pid!;
-  const stop = join(work.root, 'stop');
-  const reader = spawn('python3', ['-c', READER, target, stop], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  reader.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  reader.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const done = new Promise<number | null>((res) => reader.on('exit', (c) => res(c)));
-  for (let i = 0; i < 2; i++) {
+test(
+  "a pod-side reader sees no error while a supervised mount's server is kill -9ed twice",
+  { timeout: 120_000, skip: !built && 'fuse3 addon not built' },
+  async () => {
+    const target = join(work.podsDir, 'p1', 'vol');
+    await suite.mounter.publish(
+      publishRequest(suite.minio, 'life-sup', target, { flags: ['--fuse-layer=fuse3', '--supervise'] }),
+    );
+    writeFileSync(join(target, 'data.txt'), 'survives\n'.repeat(1000));
+    const supervisor = (await suite.mounter.lookup(target))!.pid!;
+    const stop = join(work.root, 'stop');
+    const reader = spawn('python3', ['-c', READER, target, stop], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    reader.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    reader.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const done = new Promise<number | null>((res) => reader.on('exit', (c) => res(c)));
+    for (let i = 0; i < 2; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const server = serverOf(supervisor);
+      assert.ok(server !== undefined, 'the supervisor runs a server child');
+      sendSignal(server, 'SIGKILL');
+      await waitFor('a successor', () => {
+        const s = serverOf(supervisor);
+        return s !== undefined && s !== server;
+      });
+    }
     await new Promise((r) => setTimeout(r, 1000));
-    const server = serverOf(supervisor);
-    assert.ok(server !== undefined, 'the supervisor runs a server child');
-    sendSignal(server, 'SIGKILL');
-    await waitFor('a successor', () => {
-      const s = serverOf(supervisor);
-      return s !== undefined && s !== server;
-    });
-  }
-  await new Promise((r) => setTimeout(r, 1000));
-  writeFileSync(stop, '');
-  assert.equal(await done, 0, out);
-  const res = JSON.parse(out.trim().split('\n').pop()!) as { errors: string[]; n: number };
-  assert.deepEqual(res.errors, [], out);
-  assert.ok(res.n > 10, out);
-  assert.equal((await suite.mounter.lookup(target))?.healthy, true);
-  assert.equal((await suite.mounter.usage(target)).abnormal, false);
-  const last = serverOf(supervisor)!;
-  await suite.mounter.unpublish(target);
-  assert.ok(!existsSync(target));
-  assert.ok(!processAlive(supervisor) && !processAlive(last));
-  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
-});
+    writeFileSync(stop, '');
+    assert.equal(await done, 0, out);
+    const res = JSON.parse(out.trim().split('\n').pop()!) as { errors: string[]; n: number };
+    assert.deepEqual(res.errors, [], out);
+    assert.ok(res.n > 10, out);
+    assert.equal((await suite.mounter.lookup(target))?.healthy, true);
+    assert.equal((await suite.mounter.usage(target)).abnormal, false);
+    const last = serverOf(supervisor)!;
+    await suite.mounter.unpublish(target);
+    assert.ok(!existsSync(target));
+    assert.ok(!processAlive(supervisor) && !processAlive(last));
+    assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+  },
+);

@@ -24,6 +24,13 @@ export function fakeFs(cfg: Partial<MountConfig> = {}, s3opts: FakeS3Options = {
   const faults = S3Faults.attach(s3.client);
   const spoolDir = mkdtempSync(join(tmpdir(), 'bm-unit-'));
   const config: MountConfig = { ...MOUNT_DEFAULTS, bucket: s3.bucket, prefix: '', mountPoint: '/nonexistent', ...cfg };
-  const ctx: FsContext = { s3: s3.client, bucket: s3.bucket, prefix: config.prefix, cfg: config, log: silentLogger(), spoolDir };
+  const ctx: FsContext = {
+    s3: s3.client,
+    bucket: s3.bucket,
+    prefix: config.prefix,
+    cfg: config,
+    log: silentLogger(),
+    spoolDir,
+  };
   return { ctx, s3, faults, dispose: () => rmSync(spoolDir, { recursive: true, force: true }) };
 }

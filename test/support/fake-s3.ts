@@ -114,7 +114,8 @@ export function s3Error(name: string, status: number, message = name): S3Service
  * A content hash in the shape of S3's (32 hex digits; same bytes, same ETag). S3 uses MD5; a CRC32
  * plus the length is enough for tests and keeps multi-MiB objects cheap.
  */
-const contentHash = (b: Buffer): string => (crc32(b) >>> 0).toString(16).padStart(8, '0') + b.length.toString(16).padStart(24, '0');
+const contentHash = (b: Buffer): string =>
+  (crc32(b) >>> 0).toString(16).padStart(8, '0') + b.length.toString(16).padStart(24, '0');
 
 function crcBase64(b: Buffer): string {
   const out = Buffer.allocUnsafe(4);
@@ -209,7 +210,11 @@ export class FakeS3 {
 
   /** Multipart uploads created and neither completed nor aborted. */
   openUploads(): { key: string; uploadId: string; parts: number[] }[] {
-    return [...this.uploads].map(([uploadId, u]) => ({ key: u.key, uploadId, parts: [...u.parts.keys()].sort((a, b) => a - b) }));
+    return [...this.uploads].map(([uploadId, u]) => ({
+      key: u.key,
+      uploadId,
+      parts: [...u.parts.keys()].sort((a, b) => a - b),
+    }));
   }
 
   /** Recorded inputs of one command, typed. */
@@ -271,10 +276,15 @@ export class FakeS3 {
     }
   }
 
-  private existing(key: string | undefined, ifMatch: string | undefined, missing: 'NoSuchKey' | 'NotFound'): FakeObject {
+  private existing(
+    key: string | undefined,
+    ifMatch: string | undefined,
+    missing: 'NoSuchKey' | 'NotFound',
+  ): FakeObject {
     const o = this.objects.get(key ?? '');
     if (!o) throw s3Error(missing, 404, `no key ${key}`);
-    if (ifMatch !== undefined && ifMatch !== o.etag) throw s3Error('PreconditionFailed', 412, `${key} has ETag ${o.etag}, not ${ifMatch}`);
+    if (ifMatch !== undefined && ifMatch !== o.etag)
+      throw s3Error('PreconditionFailed', 412, `${key} has ETag ${o.etag}, not ${ifMatch}`);
     return o;
   }
 
@@ -304,7 +314,13 @@ export class FakeS3 {
 
   private headObject(i: HeadObjectCommandInput): HeadObjectCommandOutput {
     const o = this.existing(i.Key, i.IfMatch, 'NotFound');
-    return { ContentLength: o.body.length, ETag: o.etag, LastModified: o.lastModified, StorageClass: o.storageClass as HeadObjectCommandOutput['StorageClass'], $metadata: meta() };
+    return {
+      ContentLength: o.body.length,
+      ETag: o.etag,
+      LastModified: o.lastModified,
+      StorageClass: o.storageClass as HeadObjectCommandOutput['StorageClass'],
+      $metadata: meta(),
+    };
   }
 
   private checkBody(body: Buffer, contentLength: number | undefined, crc: string | undefined): void {
@@ -319,7 +335,8 @@ export class FakeS3 {
     this.checkBody(body, i.ContentLength, i.ChecksumCRC32);
     const prev = this.objects.get(i.Key!);
     if (i.IfNoneMatch === '*' && prev) throw s3Error('PreconditionFailed', 412, `${i.Key} exists`);
-    if (i.IfMatch !== undefined && prev?.etag !== i.IfMatch) throw s3Error('PreconditionFailed', 412, `${i.Key} changed`);
+    if (i.IfMatch !== undefined && prev?.etag !== i.IfMatch)
+      throw s3Error('PreconditionFailed', 412, `${i.Key} changed`);
     const etag = this.put(i.Key!, body);
     if (i.StorageClass) this.objects.get(i.Key!)!.storageClass = i.StorageClass;
     return { ETag: etag, $metadata: meta() };
@@ -345,7 +362,8 @@ export class FakeS3 {
   }
 
   private partNumber(n: number | undefined): number {
-    if (n === undefined || !Number.isInteger(n) || n < 1 || n > 10_000) throw s3Error('InvalidArgument', 400, `part number ${n}`);
+    if (n === undefined || !Number.isInteger(n) || n < 1 || n > 10_000)
+      throw s3Error('InvalidArgument', 400, `part number ${n}`);
     return n;
   }
 
@@ -358,7 +376,11 @@ export class FakeS3 {
     if (this.uploads.get(i.UploadId!) !== u) throw s3Error('NoSuchUpload', 404);
     const part: Part = { body, etag: `"${contentHash(body)}"`, crc32: crcBase64(body) };
     u.parts.set(n, part);
-    return { ETag: part.etag, ChecksumCRC32: u.checksumAlgorithm === 'CRC32' ? part.crc32 : undefined, $metadata: meta() };
+    return {
+      ETag: part.etag,
+      ChecksumCRC32: u.checksumAlgorithm === 'CRC32' ? part.crc32 : undefined,
+      $metadata: meta(),
+    };
   }
 
   private uploadPartCopy(i: UploadPartCopyCommandInput): UploadPartCopyCommandOutput {
@@ -387,7 +409,8 @@ export class FakeS3 {
       const n = this.partNumber(p.PartNumber);
       const part = u.parts.get(n);
       if (!part || part.etag !== p.ETag) throw s3Error('InvalidPart', 400, `part ${n} missing or ETag differs`);
-      if (p.ChecksumCRC32 !== undefined && p.ChecksumCRC32 !== part.crc32) throw s3Error('InvalidPart', 400, `part ${n} CRC32 differs`);
+      if (p.ChecksumCRC32 !== undefined && p.ChecksumCRC32 !== part.crc32)
+        throw s3Error('InvalidPart', 400, `part ${n} CRC32 differs`);
       if (idx < listed.length - 1 && part.body.length < this.minPartSize) {
         throw s3Error('EntityTooSmall', 400, `part ${n} has ${part.body.length} bytes`);
       }

@@ -6,7 +6,14 @@
 // else is forwarded unchanged — including the Host header, which SigV4 signatures cover.
 // refuse()/accept() simulate an endpoint outage (connections refused, then served again).
 // Every request is counted and recorded (method, path, operation, headers, what was injected).
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+  type Server,
+} from 'node:http';
 import type { Socket } from 'node:net';
 
 /** The S3 operation a request is, from its method and query string (enough for the tests). */
@@ -40,11 +47,28 @@ export type FaultAction =
    * Answer from the test instead of MinIO (not forwarded): lets a test emulate S3 servers that
    * store keys MinIO refuses (`a//b`, `a/./b`, `a/../b`, a key that is both file and prefix).
    */
-  | { kind: 'respond'; respond: (req: { method: string; url: string }) => { status: number; headers?: Record<string, string>; body: string } };
+  | {
+      kind: 'respond';
+      respond: (req: { method: string; url: string }) => {
+        status: number;
+        headers?: Record<string, string>;
+        body: string;
+      };
+    };
 
 export const Faults = {
-  internalError: { kind: 'error', status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' },
-  serviceUnavailable: { kind: 'error', status: 503, code: 'ServiceUnavailable', message: 'Service is unable to handle request.' },
+  internalError: {
+    kind: 'error',
+    status: 500,
+    code: 'InternalError',
+    message: 'We encountered an internal error. Please try again.',
+  },
+  serviceUnavailable: {
+    kind: 'error',
+    status: 503,
+    code: 'ServiceUnavailable',
+    message: 'Service is unable to handle request.',
+  },
   slowDown: { kind: 'error', status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' },
   accessDenied: { kind: 'error', status: 403, code: 'AccessDenied', message: 'Access Denied.' },
   reset: { kind: 'reset' },
@@ -233,7 +257,13 @@ export async function startFaultProxy(target: string, opts: { seed?: number } = 
     return undefined;
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse, rec: RecordedRequest, truncate: boolean, drop = false): void => {
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    rec: RecordedRequest,
+    truncate: boolean,
+    drop = false,
+  ): void => {
     const upstream = httpRequest(
       { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
       (up) => {
@@ -284,7 +314,12 @@ export async function startFaultProxy(target: string, opts: { seed?: number } = 
           const r = action.respond({ method: req.method ?? 'GET', url: req.url ?? '/' });
           rec.status = r.status;
           const body = req.method === 'HEAD' ? '' : r.body;
-          res.writeHead(r.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-amz-request-id': 'fault-proxy', ...r.headers });
+          res.writeHead(r.status, {
+            'content-type': 'application/xml',
+            'content-length': Buffer.byteLength(body),
+            'x-amz-request-id': 'fault-proxy',
+            ...r.headers,
+          });
           res.end(body);
         });
         return;
@@ -303,7 +338,8 @@ export async function startFaultProxy(target: string, opts: { seed?: number } = 
         // Read the whole request body first, so the client is not cut off mid-upload.
         req.resume();
         req.on('end', () => {
-          const body = req.method === 'HEAD' ? '' : errorXml(action.code, action.message ?? action.code, req.url ?? '/');
+          const body =
+            req.method === 'HEAD' ? '' : errorXml(action.code, action.message ?? action.code, req.url ?? '/');
           rec.status = action.status;
           res.writeHead(action.status, {
             'content-type': 'application/xml',

@@ -74,7 +74,8 @@ export function links(md: string): Link[] {
   linesWithFences(md).forEach(({ text, fenced }, i) => {
     if (fenced) return;
     const prose = text.replace(/`[^`]*`/g, 'code');
-    for (const m of prose.matchAll(/\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) out.push({ target: m[1]!, line: i + 1 });
+    for (const m of prose.matchAll(/\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g))
+      out.push({ target: m[1]!, line: i + 1 });
   });
   return out;
 }
@@ -94,7 +95,9 @@ export function codeBlocks(md: string): CodeBlock[] {
 /** The text from the heading with this exact title down to the next heading of the same or a higher level. */
 export function section(md: string, title: string): string | undefined {
   const lines = linesWithFences(md);
-  const start = lines.findIndex((l) => !l.fenced && /^#{1,6}\s/.test(l.text) && l.text.replace(/^#+\s+/, '').trim() === title);
+  const start = lines.findIndex(
+    (l) => !l.fenced && /^#{1,6}\s/.test(l.text) && l.text.replace(/^#+\s+/, '').trim() === title,
+  );
   if (start < 0) return undefined;
   const level = /^#+/.exec(lines[start]!.text)![0].length;
   let end = start + 1;
@@ -104,5 +107,8 @@ export function section(md: string, title: string): string | undefined {
     if (!l.fenced && m && m[1]!.length <= level) break;
     end++;
   }
-  return lines.slice(start, end).map((l) => l.text).join('\n');
+  return lines
+    .slice(start, end)
+    .map((l) => l.text)
+    .join('\n');
 }

@@ -220,7 +220,9 @@ export async function mountBucket(opts: MountBucketOptions): Promise<MountedBuck
   try {
     while (true) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
-        throw new Error(`mount process exited (code ${proc.exitCode}, signal ${proc.signalCode}) before serving:\n${output}`);
+        throw new Error(
+          `mount process exited (code ${proc.exitCode}, signal ${proc.signalCode}) before serving:\n${output}`,
+        );
       }
       if (isFuseMounted(dir)) {
         try {
@@ -229,7 +231,8 @@ export async function mountBucket(opts: MountBucketOptions): Promise<MountedBuck
           /* not serving yet */
         }
       }
-      if (Date.now() > deadline) throw new Error(`mount at ${dir} did not serve within ${opts.timeoutMs ?? 30_000} ms:\n${output}`);
+      if (Date.now() > deadline)
+        throw new Error(`mount at ${dir} did not serve within ${opts.timeoutMs ?? 30_000} ms:\n${output}`);
       await sleep(50);
     }
   } catch (err) {

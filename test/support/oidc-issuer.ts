@@ -107,7 +107,9 @@ export async function startOidcIssuer(): Promise<OidcIssuer> {
       return { token: `${input}.${sig}`, expiration: new Date(exp * 1000) };
     },
     tokensAttribute(minted: MintedToken, audience = 'sts.amazonaws.com') {
-      return JSON.stringify({ [audience]: { token: minted.token, expirationTimestamp: minted.expiration.toISOString() } });
+      return JSON.stringify({
+        [audience]: { token: minted.token, expirationTimestamp: minted.expiration.toISOString() },
+      });
     },
     jwksFetches: () => fetches,
     async stop() {

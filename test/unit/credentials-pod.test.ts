@@ -4,7 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { CredentialsError, createCredentialResolver } from '../../src/credentials/resolve.js';
-import { jwtExpiry, parseServiceAccountTokens, roleSessionName, selectServiceAccountToken } from '../../src/credentials/pod-identity.js';
+import {
+  jwtExpiry,
+  parseServiceAccountTokens,
+  roleSessionName,
+  selectServiceAccountToken,
+} from '../../src/credentials/pod-identity.js';
 import { stsErrorToCredentialsError, type WebIdentityRequest } from '../../src/credentials/sts.js';
 import { redactText } from '../../src/credentials/redact.js';
 import type { S3Credentials } from '../../src/credentials/types.js';
@@ -12,7 +17,10 @@ import type { S3Credentials } from '../../src/credentials/types.js';
 const hash = (s: string) => createHash('sha256').update(s).digest('hex');
 const TOKENS = 'csi.storage.k8s.io/serviceAccount.tokens';
 
-function podContext(extra: Record<string, string> = {}, token = 'eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl'): Record<string, string> {
+function podContext(
+  extra: Record<string, string> = {},
+  token = 'eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl',
+): Record<string, string> {
   return {
     authenticationSource: 'pod',
     'csi.storage.k8s.io/pod.name': 'trainer-0',
@@ -25,20 +33,28 @@ function podContext(extra: Record<string, string> = {}, token = 'eyJhbGciOi.eyJz
 }
 
 test('parses kubelet token JSON', () => {
-  const m = parseServiceAccountTokens(JSON.stringify({ a: { token: 't1', expirationTimestamp: '2030-01-01T00:00:00Z' }, b: { token: 't2' } }));
+  const m = parseServiceAccountTokens(
+    JSON.stringify({ a: { token: 't1', expirationTimestamp: '2030-01-01T00:00:00Z' }, b: { token: 't2' } }),
+  );
   assert.deepEqual(m.get('a'), { token: 't1', expirationTimestamp: '2030-01-01T00:00:00Z' });
   assert.deepEqual(m.get('b'), { token: 't2' });
   assert.throws(() => parseServiceAccountTokens('{not json'), /not valid JSON/);
   assert.throws(() => parseServiceAccountTokens('[]'), /JSON object keyed by audience/);
   assert.throws(() => parseServiceAccountTokens('{"a": {"token": ""}}'), /has no "token"/);
-  assert.throws(() => parseServiceAccountTokens('{"a": {"token": "x", "expirationTimestamp": "soon"}}'), /invalid expirationTimestamp/);
+  assert.throws(
+    () => parseServiceAccountTokens('{"a": {"token": "x", "expirationTimestamp": "soon"}}'),
+    /invalid expirationTimestamp/,
+  );
 });
 
 test('selects the token for the audience, from volume context or secrets', () => {
   const raw = JSON.stringify({ 'sts.amazonaws.com': { token: 'A' }, other: { token: 'B' } });
   assert.equal(selectServiceAccountToken({ [TOKENS]: raw }, {}, 'sts.amazonaws.com').token, 'A');
   assert.equal(selectServiceAccountToken({}, { [TOKENS]: raw }, 'other').token, 'B');
-  assert.throws(() => selectServiceAccountToken({ [TOKENS]: raw }, {}, 'minio'), /no service-account token for audience "minio" \(tokens present for: "sts.amazonaws.com", "other"\)/);
+  assert.throws(
+    () => selectServiceAccountToken({ [TOKENS]: raw }, {}, 'minio'),
+    /no service-account token for audience "minio" \(tokens present for: "sts.amazonaws.com", "other"\)/,
+  );
   assert.throws(() => selectServiceAccountToken({}, {}, 'sts.amazonaws.com'), /tokenRequests/);
 });
 
@@ -71,7 +87,11 @@ test('pod source: role from attribute, STS endpoint/region from attributes, sess
   const r = await createCredentialResolver({ env: {}, assumeRole: fakeSts(calls) }).resolve({
     volumeId: 'v',
     secrets: { AWS_ACCESS_KEY_ID: 'IGNORED', AWS_SECRET_ACCESS_KEY: 'IGNORED' },
-    volumeContext: podContext({ roleArn: 'arn:aws:iam::123456789012:role/trainer', stsEndpoint: 'http://127.0.0.1:1', stsRegion: 'eu-west-1' }),
+    volumeContext: podContext({
+      roleArn: 'arn:aws:iam::123456789012:role/trainer',
+      stsEndpoint: 'http://127.0.0.1:1',
+      stsRegion: 'eu-west-1',
+    }),
   });
   assert.equal(r.source, 'pod');
   assert.equal(r.credentials?.accessKeyId, 'ASIA1');
@@ -109,20 +129,39 @@ test('pod source never falls back: missing role, token or pod info are errors', 
     serviceAccounts: { annotations: async () => ({}) },
   });
   const secrets = { AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 's' };
-  await assert.rejects(resolver.resolve({ volumeId: 'v', secrets, volumeContext: podContext() }), /annotate ServiceAccount ml\/trainer with eks.amazonaws.com\/role-arn/);
+  await assert.rejects(
+    resolver.resolve({ volumeId: 'v', secrets, volumeContext: podContext() }),
+    /annotate ServiceAccount ml\/trainer with eks.amazonaws.com\/role-arn/,
+  );
   const noToken = podContext({ roleArn: 'arn:aws:iam::1:role/r' });
   delete noToken[TOKENS];
-  await assert.rejects(resolver.resolve({ volumeId: 'v', secrets, volumeContext: noToken }), (e: unknown) => e instanceof CredentialsError && e.code === 'INVALID_ARGUMENT' && /tokenRequests/.test(e.message));
+  await assert.rejects(
+    resolver.resolve({ volumeId: 'v', secrets, volumeContext: noToken }),
+    (e: unknown) => e instanceof CredentialsError && e.code === 'INVALID_ARGUMENT' && /tokenRequests/.test(e.message),
+  );
   const noPod = podContext({ roleArn: 'arn:aws:iam::1:role/r' });
   delete noPod['csi.storage.k8s.io/pod.uid'];
   await assert.rejects(resolver.resolve({ volumeId: 'v', secrets, volumeContext: noPod }), /podInfoOnMount/);
-  await assert.rejects(resolver.resolve({ volumeId: 'v', secrets, volumeContext: podContext({ roleArn: 'trainer' }) }), /expected a role ARN/);
-  await assert.rejects(resolver.resolve({ volumeId: 'v', secrets, volumeContext: podContext({ roleArn: 'arn:aws:iam::1:role/r', stsEndpoint: 'nope' }) }), /not an http\(s\) URL/);
+  await assert.rejects(
+    resolver.resolve({ volumeId: 'v', secrets, volumeContext: podContext({ roleArn: 'trainer' }) }),
+    /expected a role ARN/,
+  );
+  await assert.rejects(
+    resolver.resolve({
+      volumeId: 'v',
+      secrets,
+      volumeContext: podContext({ roleArn: 'arn:aws:iam::1:role/r', stsEndpoint: 'nope' }),
+    }),
+    /not an http\(s\) URL/,
+  );
 });
 
 test('ServiceAccount look-up failures map to FAILED_PRECONDITION / UNAVAILABLE', async () => {
   const { K8sApiError } = await import('../../src/k8s/service-account.js');
-  for (const [status, want] of [[403, 'FAILED_PRECONDITION'], [undefined, 'UNAVAILABLE']] as const) {
+  for (const [status, want] of [
+    [403, 'FAILED_PRECONDITION'],
+    [undefined, 'UNAVAILABLE'],
+  ] as const) {
     const resolver = createCredentialResolver({
       env: {},
       assumeRole: fakeSts([]),
@@ -132,41 +171,80 @@ test('ServiceAccount look-up failures map to FAILED_PRECONDITION / UNAVAILABLE',
         },
       },
     });
-    await assert.rejects(resolver.resolve({ volumeId: 'v', secrets: {}, volumeContext: podContext() }), (e: unknown) => e instanceof CredentialsError && e.code === want);
+    await assert.rejects(
+      resolver.resolve({ volumeId: 'v', secrets: {}, volumeContext: podContext() }),
+      (e: unknown) => e instanceof CredentialsError && e.code === want,
+    );
   }
 });
 
 test('identity: two pods with the same role never share; republish with the same token reuses STS credentials', async () => {
   const calls: WebIdentityRequest[] = [];
   const resolver = createCredentialResolver({ env: {}, assumeRole: fakeSts(calls) });
-  const a = await resolver.resolve({ volumeId: 'v', secrets: {}, volumeContext: podContext({ roleArn: 'arn:aws:iam::1:role/r' }) });
-  const a2 = await resolver.resolve({ volumeId: 'v', secrets: {}, volumeContext: podContext({ roleArn: 'arn:aws:iam::1:role/r' }) });
+  const a = await resolver.resolve({
+    volumeId: 'v',
+    secrets: {},
+    volumeContext: podContext({ roleArn: 'arn:aws:iam::1:role/r' }),
+  });
+  const a2 = await resolver.resolve({
+    volumeId: 'v',
+    secrets: {},
+    volumeContext: podContext({ roleArn: 'arn:aws:iam::1:role/r' }),
+  });
   assert.equal(calls.length, 1, 'same token: cached');
   assert.equal(a.identity, a2.identity);
-  const b = await resolver.resolve({ volumeId: 'v', secrets: {}, volumeContext: podContext({ roleArn: 'arn:aws:iam::1:role/r', 'csi.storage.k8s.io/pod.uid': '3333' }) });
+  const b = await resolver.resolve({
+    volumeId: 'v',
+    secrets: {},
+    volumeContext: podContext({ roleArn: 'arn:aws:iam::1:role/r', 'csi.storage.k8s.io/pod.uid': '3333' }),
+  });
   assert.notEqual(a.identity, b.identity);
-  await resolver.resolve({ volumeId: 'v', secrets: {}, volumeContext: podContext({ roleArn: 'arn:aws:iam::1:role/r' }, 'eyJuZXc.eyJuZXc.bmV3') });
+  await resolver.resolve({
+    volumeId: 'v',
+    secrets: {},
+    volumeContext: podContext({ roleArn: 'arn:aws:iam::1:role/r' }, 'eyJuZXc.eyJuZXc.bmV3'),
+  });
   assert.equal(calls.length, 3, 'new token: new exchange');
-  await resolver.resolve({ volumeId: 'v', secrets: {}, volumeContext: podContext({ roleArn: 'arn:aws:iam::1:role/r' }, 'eyJuZXc.eyJuZXc.bmV3') }, { forceRefresh: true });
+  await resolver.resolve(
+    {
+      volumeId: 'v',
+      secrets: {},
+      volumeContext: podContext({ roleArn: 'arn:aws:iam::1:role/r' }, 'eyJuZXc.eyJuZXc.bmV3'),
+    },
+    { forceRefresh: true },
+  );
   assert.equal(calls.length, 4, 'forceRefresh bypasses the cache');
 });
 
 test('STS errors map to gRPC codes and never contain the token', () => {
   const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXZhbHVl';
-  const mk = (name: string, status: number, message: string) => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+  const mk = (name: string, status: number, message: string) =>
+    Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
   const r = { roleArn: 'arn:aws:iam::1:role/r' };
   const exp = stsErrorToCredentialsError(mk('ExpiredTokenException', 400, `token ${jwt} expired`), r, [jwt]);
   assert.equal(exp.code, 'UNAUTHENTICATED');
   assert.doesNotMatch(exp.message, /eyJ/);
   assert.equal(stsErrorToCredentialsError(mk('InvalidIdentityToken', 400, 'bad aud'), r).code, 'UNAUTHENTICATED');
-  assert.equal(stsErrorToCredentialsError(mk('InvalidParameterValue', 400, 'Token is expired'), r).code, 'UNAUTHENTICATED');
+  assert.equal(
+    stsErrorToCredentialsError(mk('InvalidParameterValue', 400, 'Token is expired'), r).code,
+    'UNAUTHENTICATED',
+  );
   assert.equal(stsErrorToCredentialsError(mk('AccessDenied', 403, 'Not authorized'), r).code, 'PERMISSION_DENIED');
-  assert.equal(stsErrorToCredentialsError(mk('InvalidParameterValue', 400, 'Error processing RoleArn parameter'), r).code, 'PERMISSION_DENIED');
-  assert.equal(stsErrorToCredentialsError(Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }), r).code, 'UNAVAILABLE');
+  assert.equal(
+    stsErrorToCredentialsError(mk('InvalidParameterValue', 400, 'Error processing RoleArn parameter'), r).code,
+    'PERMISSION_DENIED',
+  );
+  assert.equal(
+    stsErrorToCredentialsError(Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }), r).code,
+    'UNAVAILABLE',
+  );
   assert.equal(stsErrorToCredentialsError(mk('InternalFailure', 503, 'x'), r).code, 'UNAVAILABLE');
 });
 
 test('redactText removes JWTs, signed parameters, JSON secrets and listed values', () => {
-  const t = redactText('a eyJhbGciOi.eyJzdWIiOi.c2lnbmF0 X-Amz-Signature=abcd&X-Amz-Credential=AKIA/x {"secretAccessKey":"zzz"} mysecretvalue', ['mysecretvalue']);
+  const t = redactText(
+    'a eyJhbGciOi.eyJzdWIiOi.c2lnbmF0 X-Amz-Signature=abcd&X-Amz-Credential=AKIA/x {"secretAccessKey":"zzz"} mysecretvalue',
+    ['mysecretvalue'],
+  );
   assert.doesNotMatch(t, /eyJ|abcd|AKIA|zzz|mysecretvalue/);
 });

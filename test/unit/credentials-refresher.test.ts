@@ -51,9 +51,23 @@ class FakeClock {
   }
 }
 
-const request = (token: string): CredentialRequest => ({ volumeId: 'v', secrets: {}, volumeContext: { authenticationSource: 'pod', token } });
-const creds = (id: string, expiresAt: number): S3Credentials => ({ accessKeyId: id, secretAccessKey: 's', sessionToken: 't', expiration: new Date(expiresAt).toISOString() });
-const resolved = (c: S3Credentials): ResolvedCredentials => ({ credentials: c, source: 'pod', identity: 'x', expiration: c.expiration });
+const request = (token: string): CredentialRequest => ({
+  volumeId: 'v',
+  secrets: {},
+  volumeContext: { authenticationSource: 'pod', token },
+});
+const creds = (id: string, expiresAt: number): S3Credentials => ({
+  accessKeyId: id,
+  secretAccessKey: 's',
+  sessionToken: 't',
+  expiration: new Date(expiresAt).toISOString(),
+});
+const resolved = (c: S3Credentials): ResolvedCredentials => ({
+  credentials: c,
+  source: 'pod',
+  identity: 'x',
+  expiration: c.expiration,
+});
 
 test('re-exchanges the latest token before expiry and pushes the result', async () => {
   const clock = new FakeClock();
@@ -93,7 +107,11 @@ test('re-exchanges the latest token before expiry and pushes the result', async 
 test('republish with new credentials pushes them at once and reschedules', async () => {
   const clock = new FakeClock();
   const seen: string[] = [];
-  const r = new CredentialRefresher({ now: clock.now, schedule: clock.schedule, resolve: async () => assert.fail('no timer refresh expected') });
+  const r = new CredentialRefresher({
+    now: clock.now,
+    schedule: clock.schedule,
+    resolve: async () => assert.fail('no timer refresh expected'),
+  });
   const update = async (c: S3Credentials) => {
     seen.push(c.accessKeyId);
   };
@@ -134,7 +152,12 @@ test('failed refresh keeps the old credentials and retries with backoff; a later
 test('credentials without expiration (static secrets) are not refreshed; driver source is untracked', async () => {
   const clock = new FakeClock();
   const r = new CredentialRefresher({ now: clock.now, schedule: clock.schedule });
-  await r.track('/s', request('a'), { credentials: { accessKeyId: 'AKIA', secretAccessKey: 's' }, source: 'secret', identity: 'i' }, async () => undefined);
+  await r.track(
+    '/s',
+    request('a'),
+    { credentials: { accessKeyId: 'AKIA', secretAccessKey: 's' }, source: 'secret', identity: 'i' },
+    async () => undefined,
+  );
   assert.deepEqual(clock.pending(), []);
   await r.track('/d', request('a'), { source: 'driver', identity: 'd' }, async () => undefined);
   assert.deepEqual(r.tracked(), ['/s']);

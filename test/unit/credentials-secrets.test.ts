@@ -1,10 +1,19 @@
 // Unit tests: CSI secret key aliases, missing/malformed keys, authenticationSource defaults.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { authenticationSourceOf, createCredentialResolver, credentialsFromSecrets, CredentialsError } from '../../src/credentials/resolve.js';
+import {
+  authenticationSourceOf,
+  createCredentialResolver,
+  credentialsFromSecrets,
+  CredentialsError,
+} from '../../src/credentials/resolve.js';
 import { parseSecretCredentials } from '../../src/credentials/secrets.js';
 
-const req = (secrets: Record<string, string>, volumeContext: Record<string, string> = {}) => ({ volumeId: 'vol-1', secrets, volumeContext });
+const req = (secrets: Record<string, string>, volumeContext: Record<string, string> = {}) => ({
+  volumeId: 'vol-1',
+  secrets,
+  volumeContext,
+});
 
 function code(fn: () => unknown): string {
   try {
@@ -17,14 +26,24 @@ function code(fn: () => unknown): string {
 }
 
 test('AWS names, including session token and region', () => {
-  const r = credentialsFromSecrets({ AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'sk/+=', AWS_SESSION_TOKEN: 'tok', AWS_REGION: 'eu-west-1' });
+  const r = credentialsFromSecrets({
+    AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+    AWS_SECRET_ACCESS_KEY: 'sk/+=',
+    AWS_SESSION_TOKEN: 'tok',
+    AWS_REGION: 'eu-west-1',
+  });
   assert.deepEqual(r?.credentials, { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'sk/+=', sessionToken: 'tok' });
   assert.equal(r?.region, 'eu-west-1');
   assert.equal(r?.source, 'secret');
 });
 
 test('k8s-csi-s3 names with endpoint and region', () => {
-  const r = credentialsFromSecrets({ accessKeyID: 'minio', secretAccessKey: 'minio123', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1' });
+  const r = credentialsFromSecrets({
+    accessKeyID: 'minio',
+    secretAccessKey: 'minio123',
+    endpoint: 'http://127.0.0.1:9000',
+    region: 'us-east-1',
+  });
   assert.equal(r?.credentials?.accessKeyId, 'minio');
   assert.equal(r?.endpoint, 'http://127.0.0.1:9000');
 });
@@ -58,12 +77,23 @@ test('missing half names the missing key and never echoes the present secret', (
 });
 
 test('malformed values are refused with the key name', () => {
-  assert.match(code(() => parseSecretCredentials({ AWS_ACCESS_KEY_ID: 'AK IA', AWS_SECRET_ACCESS_KEY: 'x' })), /INVALID_ARGUMENT: secret key AWS_ACCESS_KEY_ID is malformed/);
+  assert.match(
+    code(() => parseSecretCredentials({ AWS_ACCESS_KEY_ID: 'AK IA', AWS_SECRET_ACCESS_KEY: 'x' })),
+    /INVALID_ARGUMENT: secret key AWS_ACCESS_KEY_ID is malformed/,
+  );
   const m = code(() => parseSecretCredentials({ AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'abc\ndef' }));
   assert.match(m, /secret key AWS_SECRET_ACCESS_KEY is malformed/);
   assert.doesNotMatch(m, /abc/);
-  assert.match(code(() => parseSecretCredentials({ AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'x', AWS_REGION: 'eu west' })), /AWS_REGION is malformed/);
-  assert.match(code(() => parseSecretCredentials({ accessKeyID: 'AKIA', secretAccessKey: 'x', endpoint: 'ftp://x' })), /endpoint is malformed/);
+  assert.match(
+    code(() =>
+      parseSecretCredentials({ AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'x', AWS_REGION: 'eu west' }),
+    ),
+    /AWS_REGION is malformed/,
+  );
+  assert.match(
+    code(() => parseSecretCredentials({ accessKeyID: 'AKIA', secretAccessKey: 'x', endpoint: 'ftp://x' })),
+    /endpoint is malformed/,
+  );
 });
 
 test('identity differs per key and is not the key itself', () => {
@@ -80,18 +110,33 @@ test('authenticationSource defaults: secret when keys exist, otherwise an error 
   assert.match(msg, /authenticationSource/);
   assert.equal(authenticationSourceOf(req({}), { BUCKETMOUNT_DEFAULT_AUTHENTICATION_SOURCE: 'pod' }), 'pod');
   // The driver's own credentials are never a default: only an explicit volume attribute selects them.
-  assert.match(code(() => authenticationSourceOf(req({}), { BUCKETMOUNT_DEFAULT_AUTHENTICATION_SOURCE: 'driver' })), /^INVALID_ARGUMENT: volume vol-1 has no credentials/);
+  assert.match(
+    code(() => authenticationSourceOf(req({}), { BUCKETMOUNT_DEFAULT_AUTHENTICATION_SOURCE: 'driver' })),
+    /^INVALID_ARGUMENT: volume vol-1 has no credentials/,
+  );
   assert.equal(authenticationSourceOf(req({}, { authenticationSource: 'Pod' }), {}), 'pod');
-  assert.match(code(() => authenticationSourceOf(req({}, { authenticationSource: 'instance' }), {})), /use one of secret, pod, driver/);
+  assert.match(
+    code(() => authenticationSourceOf(req({}, { authenticationSource: 'instance' }), {})),
+    /use one of secret, pod, driver/,
+  );
 });
 
 test('driver source hands no credentials to the mount process, even when the secret has keys', async () => {
-  const r = await createCredentialResolver({ env: {} }).resolve(req({ AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 's', region: 'eu-west-1' }, { authenticationSource: 'driver' }));
+  const r = await createCredentialResolver({ env: {} }).resolve(
+    req(
+      { AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 's', region: 'eu-west-1' },
+      { authenticationSource: 'driver' },
+    ),
+  );
   assert.equal(r.source, 'driver');
   assert.equal(r.credentials, undefined);
   assert.equal(r.region, 'eu-west-1');
 });
 
 test('explicit secret source without keys is INVALID_ARGUMENT', async () => {
-  await assert.rejects(createCredentialResolver({ env: {} }).resolve(req({}, { authenticationSource: 'secret' })), (e: unknown) => e instanceof CredentialsError && e.code === 'INVALID_ARGUMENT' && /AWS_ACCESS_KEY_ID/.test(e.message));
+  await assert.rejects(
+    createCredentialResolver({ env: {} }).resolve(req({}, { authenticationSource: 'secret' })),
+    (e: unknown) =>
+      e instanceof CredentialsError && e.code === 'INVALID_ARGUMENT' && /AWS_ACCESS_KEY_ID/.test(e.message),
+  );
 });

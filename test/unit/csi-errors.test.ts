@@ -54,7 +54,11 @@ test('S3 errors map to status codes with a hint', () => {
     [s3Err('NoSuchBucket', 404), status.NOT_FOUND, /bucket name/],
     [s3Err('BucketAlreadyExists', 409), status.ALREADY_EXISTS],
     [s3Err('SlowDown', 503), status.UNAVAILABLE],
-    [Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }), status.UNAVAILABLE, /reached/],
+    [
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }),
+      status.UNAVAILABLE,
+      /reached/,
+    ],
     [s3Err('InvalidBucketName', 400), status.INVALID_ARGUMENT],
   ];
   for (const [err, want, re] of cases) {
@@ -68,7 +72,9 @@ test('S3 errors map to status codes with a hint', () => {
 });
 
 test('no credentials at all → UNAUTHENTICATED naming the secret to set', () => {
-  const e = toCsiError(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }));
+  const e = toCsiError(
+    Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }),
+  );
   assert.equal(e.code, status.UNAUTHENTICATED);
   assert.match(e.message, /provisioner-secret-name/);
 });

@@ -33,7 +33,11 @@ test('src/csi/generated is current (npm run gen:proto)', () => {
     const fresh = filesUnder(join(tmp, 'out'));
     const committed = filesUnder(join(repoRoot, 'src/csi/generated'));
     assert.ok(fresh.size > 80, `only ${fresh.size} files generated`);
-    assert.deepEqual([...committed.keys()].sort(), [...fresh.keys()].sort(), 'generated file set differs: run npm run gen:proto');
+    assert.deepEqual(
+      [...committed.keys()].sort(),
+      [...fresh.keys()].sort(),
+      'generated file set differs: run npm run gen:proto',
+    );
     const stale = [...fresh].filter(([f, text]) => committed.get(f) !== text).map(([f]) => f);
     assert.deepEqual(stale, [], 'generated files differ: run npm run gen:proto');
   } finally {
@@ -43,7 +47,11 @@ test('src/csi/generated is current (npm run gen:proto)', () => {
 
 test('the generator flags match the options the driver decodes with', () => {
   const script = readFileSync(join(repoRoot, 'scripts/gen-proto-types.sh'), 'utf8');
-  assert.deepEqual({ ...LOADER_OPTIONS }, { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
-  for (const flag of ['--longs=Number', '--enums=String', '--defaults', '--oneofs']) assert.ok(script.includes(flag), `gen-proto-types.sh lacks ${flag}`);
+  assert.deepEqual(
+    { ...LOADER_OPTIONS },
+    { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true },
+  );
+  for (const flag of ['--longs=Number', '--enums=String', '--defaults', '--oneofs'])
+    assert.ok(script.includes(flag), `gen-proto-types.sh lacks ${flag}`);
   assert.ok(!script.includes('--keepCase'), 'the driver decodes camelCase fields');
 });

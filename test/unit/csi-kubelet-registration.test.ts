@@ -21,11 +21,19 @@ function capturingLogger(): { logger: winston.Logger; lines: Record<string, unkn
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+      for (const l of chunk.toString('utf8').split('\n'))
+        if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
       cb();
     },
   });
-  return { logger: winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] }), lines };
+  return {
+    logger: winston.createLogger({
+      level: 'debug',
+      format: winston.format.json(),
+      transports: [new winston.transports.Stream({ stream })],
+    }),
+    lines,
+  };
 }
 
 /** The private directory aliases the server binds through (removed right after binding). */
@@ -81,11 +89,17 @@ function rawCall(client: grpc.Client, path: string, body: Buffer): Promise<Buffe
   });
 }
 
-type Unary<Req, Res> = (req: Req, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void;
+type Unary<Req, Res> = (
+  req: Req,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res?: Res) => void,
+) => void;
 
 function call<Req, Res>(client: grpc.Client, method: string, req: Req): Promise<Res> {
   const fn = (client as unknown as Record<string, Unary<Req, Res>>)[method]!.bind(client);
-  return new Promise((resolve, reject) => fn(req, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res!))));
+  return new Promise((resolve, reject) =>
+    fn(req, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res!))),
+  );
 }
 
 test('kubelet registration: GetInfo on the wire, NotifyRegistrationStatus logged, stale socket replaced, removed on stop', async () => {
@@ -93,12 +107,20 @@ test('kubelet registration: GetInfo on the wire, NotifyRegistrationStatus logged
   const sock = join(dir, `${PLUGIN_NAME}-reg.sock`);
   bindStaleSocket(sock);
   const { logger, lines } = capturingLogger();
-  const reg = await startKubeletRegistration({ registrationPath: sock, csiEndpoint: '/var/lib/kubelet/plugins/bucketmount.csi.io/csi.sock', logger });
+  const reg = await startKubeletRegistration({
+    registrationPath: sock,
+    csiEndpoint: '/var/lib/kubelet/plugins/bucketmount.csi.io/csi.sock',
+    logger,
+  });
   const Registration = loadRegistrationService();
   const client = new Registration(`unix://${sock}`, grpc.credentials.createInsecure());
   try {
     assert.equal(statSync(sock).mode & 0o777, 0o700);
-    assert.deepEqual(readdirSync(dir), [`${PLUGIN_NAME}-reg.sock`], 'only the final socket in the directory kubelet watches');
+    assert.deepEqual(
+      readdirSync(dir),
+      [`${PLUGIN_NAME}-reg.sock`],
+      'only the final socket in the directory kubelet watches',
+    );
     assert.deepEqual(aliasDirs(), [], 'the bind alias is gone once serving');
 
     // What kubelet's Go client sends and decodes: method path and field numbers of the API.
@@ -108,14 +130,25 @@ test('kubelet registration: GetInfo on the wire, NotifyRegistrationStatus logged
     assert.deepEqual(raw.get(3), ['/var/lib/kubelet/plugins/bucketmount.csi.io/csi.sock'], 'endpoint = 3');
     assert.deepEqual(raw.get(4), ['1.0.0'], 'supported_versions = 4');
 
-    const info = await call<object, { type: string; name: string; endpoint: string; supportedVersions: string[] }>(client, 'GetInfo', {});
-    assert.deepEqual(info, { type: 'CSIPlugin', name: PLUGIN_NAME, endpoint: '/var/lib/kubelet/plugins/bucketmount.csi.io/csi.sock', supportedVersions: ['1.0.0'] });
+    const info = await call<object, { type: string; name: string; endpoint: string; supportedVersions: string[] }>(
+      client,
+      'GetInfo',
+      {},
+    );
+    assert.deepEqual(info, {
+      type: 'CSIPlugin',
+      name: PLUGIN_NAME,
+      endpoint: '/var/lib/kubelet/plugins/bucketmount.csi.io/csi.sock',
+      supportedVersions: ['1.0.0'],
+    });
 
     assert.equal(reg.status(), undefined);
     // RegistrationStatus{plugin_registered = 1: true} as raw bytes (field 1, varint 1).
     await rawCall(client, '/pluginregistration.Registration/NotifyRegistrationStatus', Buffer.from([0x08, 0x01]));
     assert.deepEqual(reg.status(), { pluginRegistered: true, error: '' });
-    assert.ok(lines.some((l) => l.level === 'info' && l.message === 'registered with kubelet' && l.name === PLUGIN_NAME));
+    assert.ok(
+      lines.some((l) => l.level === 'info' && l.message === 'registered with kubelet' && l.name === PLUGIN_NAME),
+    );
 
     await call(client, 'NotifyRegistrationStatus', { pluginRegistered: false, error: 'plugin version not supported' });
     assert.deepEqual(reg.status(), { pluginRegistered: false, error: 'plugin version not supported' });
@@ -134,7 +167,11 @@ test('kubelet registration: GetInfo on the wire, NotifyRegistrationStatus logged
 test('kubelet registration: a socket replaced by a successor is left in place on stop', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bm-kreg-'));
   const sock = join(dir, 'reg.sock');
-  const reg = await startKubeletRegistration({ registrationPath: sock, csiEndpoint: '/csi/csi.sock', logger: silentLogger() });
+  const reg = await startKubeletRegistration({
+    registrationPath: sock,
+    csiEndpoint: '/csi/csi.sock',
+    logger: silentLogger(),
+  });
   // A successor (e.g. the restarted plugin) put its own socket there (bound elsewhere, renamed over).
   const successor = join(dir, '.successor');
   bindStaleSocket(successor);
@@ -151,10 +188,17 @@ test('kubelet registration: a socket replaced by a successor is left in place on
 test('kubelet registration: a socket another live server answers on is refused, and that server keeps serving', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bm-kreg-'));
   const sock = join(dir, 'reg.sock');
-  const first = await startKubeletRegistration({ registrationPath: sock, csiEndpoint: '/csi/csi.sock', logger: silentLogger() });
+  const first = await startKubeletRegistration({
+    registrationPath: sock,
+    csiEndpoint: '/csi/csi.sock',
+    logger: silentLogger(),
+  });
   const ino = statSync(sock).ino;
   try {
-    await assert.rejects(startKubeletRegistration({ registrationPath: sock, csiEndpoint: '/other/csi.sock', logger: silentLogger() }), /served by another process/);
+    await assert.rejects(
+      startKubeletRegistration({ registrationPath: sock, csiEndpoint: '/other/csi.sock', logger: silentLogger() }),
+      /served by another process/,
+    );
     assert.equal(statSync(sock).ino, ino, 'the live socket was not replaced');
     const client = new (loadRegistrationService())(`unix://${sock}`, grpc.credentials.createInsecure());
     try {
@@ -173,11 +217,27 @@ test('kubelet registration: a socket another live server answers on is refused, 
 test('kubelet registration: bad paths are refused before anything is bound', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bm-kreg-'));
   const logger = silentLogger();
-  await assert.rejects(startKubeletRegistration({ registrationPath: 'reg.sock', csiEndpoint: '/csi/csi.sock', logger }), /absolute path/);
-  await assert.rejects(startKubeletRegistration({ registrationPath: join(dir, 'reg.sock'), csiEndpoint: 'csi.sock', logger }), /absolute socket path/);
-  await assert.rejects(startKubeletRegistration({ registrationPath: join(dir, 'missing', 'reg.sock'), csiEndpoint: '/csi/csi.sock', logger }), /plugins_registry mounted/);
+  await assert.rejects(
+    startKubeletRegistration({ registrationPath: 'reg.sock', csiEndpoint: '/csi/csi.sock', logger }),
+    /absolute path/,
+  );
+  await assert.rejects(
+    startKubeletRegistration({ registrationPath: join(dir, 'reg.sock'), csiEndpoint: 'csi.sock', logger }),
+    /absolute socket path/,
+  );
+  await assert.rejects(
+    startKubeletRegistration({
+      registrationPath: join(dir, 'missing', 'reg.sock'),
+      csiEndpoint: '/csi/csi.sock',
+      logger,
+    }),
+    /plugins_registry mounted/,
+  );
   writeFileSync(join(dir, 'reg.sock'), 'not a socket');
-  await assert.rejects(startKubeletRegistration({ registrationPath: join(dir, 'reg.sock'), csiEndpoint: '/csi/csi.sock', logger }), /not a socket; refusing/);
+  await assert.rejects(
+    startKubeletRegistration({ registrationPath: join(dir, 'reg.sock'), csiEndpoint: '/csi/csi.sock', logger }),
+    /not a socket; refusing/,
+  );
   assert.deepEqual(readdirSync(dir), ['reg.sock']);
   assert.deepEqual(aliasDirs(), []);
   rmSync(dir, { recursive: true, force: true });

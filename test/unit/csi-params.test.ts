@@ -4,12 +4,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import { CsiError } from '../../src/csi/errors.js';
-import { effectiveS3Settings, parseMountFlags, parseStorageClassParams, parseVolumeAttributes } from '../../src/csi/params.js';
+import {
+  effectiveS3Settings,
+  parseMountFlags,
+  parseStorageClassParams,
+  parseVolumeAttributes,
+} from '../../src/csi/params.js';
 import { capabilityFingerprint, isReadOnlyMode, unsupportedReason } from '../../src/csi/capabilities.js';
 import { mountSourceFor } from '../../src/csi/node.js';
 
 function invalidArg(f: () => unknown, re: RegExp): void {
-  assert.throws(f, (err: unknown) => err instanceof CsiError && err.code === status.INVALID_ARGUMENT && re.test(err.message));
+  assert.throws(
+    f,
+    (err: unknown) => err instanceof CsiError && err.code === status.INVALID_ARGUMENT && re.test(err.message),
+  );
 }
 
 test('StorageClass parameters', () => {
@@ -41,7 +49,14 @@ test('StorageClass parameters', () => {
 });
 
 test('volume attributes (static PVs)', () => {
-  const a = parseVolumeAttributes({ bucketName: 'data', prefix: 'a/b/', readOnly: 'true', mountOptions: '--metadata-ttl=5', 'storage.kubernetes.io/csiProvisionerIdentity': 'x', roleArn: 'arn:aws:iam::1:role/r' });
+  const a = parseVolumeAttributes({
+    bucketName: 'data',
+    prefix: 'a/b/',
+    readOnly: 'true',
+    mountOptions: '--metadata-ttl=5',
+    'storage.kubernetes.io/csiProvisionerIdentity': 'x',
+    roleArn: 'arn:aws:iam::1:role/r',
+  });
   assert.equal(a.bucket, 'data');
   assert.equal(a.prefix, 'a/b/');
   assert.equal(a.readOnly, true);
@@ -50,30 +65,55 @@ test('volume attributes (static PVs)', () => {
   invalidArg(() => parseVolumeAttributes({ bucketName: 'data', prefix: 'a' }), /must end with "\/"/);
   invalidArg(() => parseVolumeAttributes({ bucket: 'data' }), /unknown volume attribute "bucket"/);
   invalidArg(() => parseVolumeAttributes({ readOnly: 'sometimes' }), /readOnly/);
-  assert.throws(() => parseMountFlags(['foreground'], 'volume'), (err: unknown) => err instanceof CsiError && err.code === status.PERMISSION_DENIED && /only the node plugin/.test(err.message));
+  assert.throws(
+    () => parseMountFlags(['foreground'], 'volume'),
+    (err: unknown) =>
+      err instanceof CsiError && err.code === status.PERMISSION_DENIED && /only the node plugin/.test(err.message),
+  );
   assert.deepEqual(parseMountFlags(['ro', 'uid=5'], 'volume'), ['--uid=5']);
 });
 
 test('effective S3 settings: first layer wins; path style defaults on for custom endpoints', () => {
-  assert.deepEqual(effectiveS3Settings({}, { region: 'r1' }, { endpoint: 'http://d', region: 'r2' }), { endpoint: 'http://d', region: 'r1', forcePathStyle: true });
+  assert.deepEqual(effectiveS3Settings({}, { region: 'r1' }, { endpoint: 'http://d', region: 'r2' }), {
+    endpoint: 'http://d',
+    region: 'r1',
+    forcePathStyle: true,
+  });
   assert.deepEqual(effectiveS3Settings({}, {}), { forcePathStyle: false });
-  assert.deepEqual(effectiveS3Settings({ forcePathStyle: false }, { endpoint: 'http://x' }), { endpoint: 'http://x', forcePathStyle: false });
+  assert.deepEqual(effectiveS3Settings({ forcePathStyle: false }, { endpoint: 'http://x' }), {
+    endpoint: 'http://x',
+    forcePathStyle: false,
+  });
 });
 
 test('capabilities: mount with every access mode; block refused; read-only modes', () => {
-  assert.equal(unsupportedReason({ mount: {}, accessMode: { mode: 'MULTI_NODE_MULTI_WRITER' }, accessType: 'mount' }), undefined);
-  assert.match(unsupportedReason({ block: {}, accessMode: { mode: 'SINGLE_NODE_WRITER' }, accessType: 'block' }) ?? '', /block/);
+  assert.equal(
+    unsupportedReason({ mount: {}, accessMode: { mode: 'MULTI_NODE_MULTI_WRITER' }, accessType: 'mount' }),
+    undefined,
+  );
+  assert.match(
+    unsupportedReason({ block: {}, accessMode: { mode: 'SINGLE_NODE_WRITER' }, accessType: 'block' }) ?? '',
+    /block/,
+  );
   assert.match(unsupportedReason({ accessMode: { mode: 'SINGLE_NODE_WRITER' } }) ?? '', /no access type/);
   assert.match(unsupportedReason({ mount: {}, accessMode: { mode: 'UNKNOWN' } }) ?? '', /no access mode/);
   assert.equal(isReadOnlyMode({ mount: {}, accessMode: { mode: 'MULTI_NODE_READER_ONLY' } }), true);
   assert.equal(isReadOnlyMode({ mount: {}, accessMode: { mode: 'SINGLE_NODE_WRITER' } }), false);
   const rwx = { mount: { mountFlags: ['b', 'a'] }, accessMode: { mode: 'MULTI_NODE_MULTI_WRITER' as const } };
-  assert.equal(capabilityFingerprint(rwx, false), capabilityFingerprint({ ...rwx, mount: { mountFlags: ['a', 'b'] } }, false));
+  assert.equal(
+    capabilityFingerprint(rwx, false),
+    capabilityFingerprint({ ...rwx, mount: { mountFlags: ['a', 'b'] } }, false),
+  );
   assert.notEqual(capabilityFingerprint(rwx, false), capabilityFingerprint(rwx, true));
 });
 
 test('mount source from volume settings and options', () => {
-  const s = mountSourceFor({ bucket: 'data', prefix: 'p/', settings: { endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', forcePathStyle: true }, flags: ['--uid=1000', '--metadata-ttl=0'] });
+  const s = mountSourceFor({
+    bucket: 'data',
+    prefix: 'p/',
+    settings: { endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', forcePathStyle: true },
+    flags: ['--uid=1000', '--metadata-ttl=0'],
+  });
   assert.equal(s.bucket, 'data');
   assert.equal(s.prefix, 'p/');
   assert.equal(s.endpointUrl, 'http://127.0.0.1:9000');
@@ -81,5 +121,8 @@ test('mount source from volume settings and options', () => {
   assert.equal(s.uid, 1000);
   assert.equal(s.metadataTtlMs, 0);
   assert.equal('mountPoint' in s, false);
-  invalidArg(() => mountSourceFor({ bucket: 'data', prefix: '', settings: { forcePathStyle: false }, flags: ['--uid=abc'] }), /uid/);
+  invalidArg(
+    () => mountSourceFor({ bucket: 'data', prefix: '', settings: { forcePathStyle: false }, flags: ['--uid=abc'] }),
+    /uid/,
+  );
 });

@@ -31,7 +31,10 @@ test('server: stale socket replaced, mode 0700, errors mapped, UNIMPLEMENTED, so
   const server = await startCsiServer(
     `unix://${sock}`,
     {
-      identity: new IdentityService({ controllerService: true, readiness: async () => ({ ready: false, reason: 'warming up' }) }).handlers(),
+      identity: new IdentityService({
+        controllerService: true,
+        readiness: async () => ({ ready: false, reason: 'warming up' }),
+      }).handlers(),
       controller: {
         CreateVolume: async () => {
           throw invalid('CreateVolume: name is missing');
@@ -51,7 +54,10 @@ test('server: stale socket replaced, mode 0700, errors mapped, UNIMPLEMENTED, so
     assert.equal((await c.identity.getPluginInfo()).name, PLUGIN_NAME);
     assert.equal((await c.identity.probe()).ready?.value, false);
     const expectCode = async (p: Promise<unknown>, code: string, re?: RegExp): Promise<void> => {
-      await assert.rejects(p, (err: unknown) => err instanceof CsiCallError && err.codeName === code && (!re || re.test(err.details)));
+      await assert.rejects(
+        p,
+        (err: unknown) => err instanceof CsiCallError && err.codeName === code && (!re || re.test(err.details)),
+      );
     };
     await expectCode(c.controller.createVolume({}), 'INVALID_ARGUMENT', /name is missing/);
     await expectCode(c.node.nodePublishVolume({}), 'UNAUTHENTICATED', /access key/);

@@ -22,7 +22,14 @@ test('round trip: shared and dedicated buckets, connection overrides', () => {
   const locs: SnapshotLocation[] = [
     { bucket: 'shared', segment: 'snapshot-1', dedicatedBucket: false },
     { bucket: 'bms-snapshot-1', segment: 'snapshot-1', dedicatedBucket: true },
-    { bucket: 'shared', segment: 's.1_x', dedicatedBucket: false, endpoint: 'http://127.0.0.1:9000', region: 'eu-west-1', forcePathStyle: false },
+    {
+      bucket: 'shared',
+      segment: 's.1_x',
+      dedicatedBucket: false,
+      endpoint: 'http://127.0.0.1:9000',
+      region: 'eu-west-1',
+      forcePathStyle: false,
+    },
   ];
   for (const loc of locs) {
     const id = encodeSnapshotId(loc);
@@ -34,7 +41,23 @@ test('round trip: shared and dedicated buckets, connection overrides', () => {
 });
 
 test('foreign and malformed ids decode to undefined', () => {
-  for (const id of ['', 'snap', 'bm1:shared/pvc-1/', 'bs1:', 'bs1:shared', 'bs1:shared/', 'bs1:UPPER/x', 'bs1:shared/a/b', 'bs1:shared/..', 'bs1:shared/.hidden', 'bs1:shared/x|d=2', 'bs1:shared/x|q=1', 'bs1:shared/x|e', 'bs1:shared/x|e=%E0%A4%A', 'bs1:shared/' + 'a'.repeat(200)]) {
+  for (const id of [
+    '',
+    'snap',
+    'bm1:shared/pvc-1/',
+    'bs1:',
+    'bs1:shared',
+    'bs1:shared/',
+    'bs1:UPPER/x',
+    'bs1:shared/a/b',
+    'bs1:shared/..',
+    'bs1:shared/.hidden',
+    'bs1:shared/x|d=2',
+    'bs1:shared/x|q=1',
+    'bs1:shared/x|e',
+    'bs1:shared/x|e=%E0%A4%A',
+    'bs1:shared/' + 'a'.repeat(200),
+  ]) {
     assert.equal(decodeSnapshotId(id), undefined, id);
   }
 });
@@ -57,12 +80,28 @@ test('where snapshots go: prefix mode → the volume bucket; bucket mode → a b
 });
 
 test('128-character names and long buckets give ids within 128 bytes, stable and distinct', () => {
-  const names = ['a'.repeat(128), 'a'.repeat(127) + 'b', 'Ünïcødé-'.repeat(10), 'CreateSnapshot-snapshot-maxlen-' + 'X'.repeat(97), 'with/slash and space', '..', '.hidden'];
-  const src = locationForVolume('pvc-1', { bucket: 'b'.repeat(63), basePrefix: '', overrides: { endpoint: 'https://s3.example.com', region: 'eu-central-1' } });
+  const names = [
+    'a'.repeat(128),
+    'a'.repeat(127) + 'b',
+    'Ünïcødé-'.repeat(10),
+    'CreateSnapshot-snapshot-maxlen-' + 'X'.repeat(97),
+    'with/slash and space',
+    '..',
+    '.hidden',
+  ];
+  const src = locationForVolume('pvc-1', {
+    bucket: 'b'.repeat(63),
+    basePrefix: '',
+    overrides: { endpoint: 'https://s3.example.com', region: 'eu-central-1' },
+  });
   const bucketSrc = locationForVolume('pvc-1', { basePrefix: '', overrides: {} });
   const ids = new Set<string>();
   for (const name of names) {
-    for (const [source, bucket] of [[src, undefined], [bucketSrc, undefined], [bucketSrc, 'snapstore']] as const) {
+    for (const [source, bucket] of [
+      [src, undefined],
+      [bucketSrc, undefined],
+      [bucketSrc, 'snapstore'],
+    ] as const) {
       const loc = locationForSnapshot(name, source, bucket);
       const id = encodeSnapshotId(loc);
       assert.ok(Buffer.byteLength(id) <= 128, `${id} is ${Buffer.byteLength(id)} bytes`);
@@ -93,12 +132,19 @@ test('ids that cannot fit are refused with a clear error', () => {
 test('page tokens: round trip; anything else is not ours', () => {
   const id = 'bs1:shared/snapshot-1';
   assert.equal(decodePageToken(encodePageToken(id)), id);
-  for (const t of ['invalid-token', 'bmt1:', 'bmt1:!!', `bmt1:${Buffer.from('not-an-id').toString('base64url')}`]) assert.equal(decodePageToken(t), undefined, t);
+  for (const t of ['invalid-token', 'bmt1:', 'bmt1:!!', `bmt1:${Buffer.from('not-an-id').toString('base64url')}`])
+    assert.equal(decodePageToken(t), undefined, t);
 });
 
 test('VolumeSnapshotClass parameters: snapshotBucket, namespaced keys pass, typos are refused', () => {
   assert.deepEqual(parseSnapshotClassParams({}), { snapshotBucket: undefined });
-  assert.deepEqual(parseSnapshotClassParams({ snapshotBucket: 'snapstore', 'csi.storage.k8s.io/snapshotter-secret-name': 's' }), { snapshotBucket: 'snapstore' });
-  assert.throws(() => parseSnapshotClassParams({ snapshotBuckt: 'x' }), /unknown VolumeSnapshotClass parameter "snapshotBuckt"/);
+  assert.deepEqual(
+    parseSnapshotClassParams({ snapshotBucket: 'snapstore', 'csi.storage.k8s.io/snapshotter-secret-name': 's' }),
+    { snapshotBucket: 'snapstore' },
+  );
+  assert.throws(
+    () => parseSnapshotClassParams({ snapshotBuckt: 'x' }),
+    /unknown VolumeSnapshotClass parameter "snapshotBuckt"/,
+  );
   assert.throws(() => parseSnapshotClassParams({ snapshotBucket: 'Bad_Bucket' }), /snapshotBucket/);
 });

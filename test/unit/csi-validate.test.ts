@@ -97,7 +97,13 @@ test('mount log tail is bounded', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bm-logtail-'));
   try {
     const f = join(dir, 'mount.log');
-    writeFileSync(f, Array.from({ length: 20 }, (_, i) => `line ${i} ` + 'z'.repeat(5000)).join('\n') + '\nbucketmount: error: ' + 'e'.repeat(5000) + '\n');
+    writeFileSync(
+      f,
+      Array.from({ length: 20 }, (_, i) => `line ${i} ` + 'z'.repeat(5000)).join('\n') +
+        '\nbucketmount: error: ' +
+        'e'.repeat(5000) +
+        '\n',
+    );
     const tail = lastLogLines(f);
     assert.ok(Buffer.byteLength(tail) <= LOG_TAIL_MAX_BYTES, `${Buffer.byteLength(tail)}`);
     assert.ok(tail.startsWith('bucketmount: error:'));
@@ -109,37 +115,75 @@ test('mount log tail is bounded', () => {
 test('validateRequest: NUL bytes, control characters and sizes, naming the field', () => {
   const rpc = 'NodePublishVolume';
   invalidArg(() => validateRequest(rpc, { volumeId: 'v\0x' }), /NodePublishVolume: volume_id .*NUL/);
-  invalidArg(() => validateRequest(rpc, { volumeId: 'v'.repeat(200 * 1024) }), /volume_id .*204800 bytes, more than the limit of 1024/);
+  invalidArg(
+    () => validateRequest(rpc, { volumeId: 'v'.repeat(200 * 1024) }),
+    /volume_id .*204800 bytes, more than the limit of 1024/,
+  );
   invalidArg(() => validateRequest(rpc, { volumeId: 'v\nx' }), /volume_id .*control characters/);
   invalidArg(() => validateRequest(rpc, { targetPath: '/a\0b' }), /target_path .*NUL/);
-  invalidArg(() => validateRequest(rpc, { targetPath: '/' + 'a'.repeat(5000) }), /target_path .*more than the limit of 4096/);
-  invalidArg(() => validateRequest(rpc, { volumeContext: { mountOptions: 'uid=1\0' } }), /volume_context\["mountOptions"\] .*NUL/);
-  invalidArg(() => validateRequest(rpc, { volumeContext: { prefix: 'p'.repeat(100 * 1024) } }), /volume_context\["prefix"\] .*more than the limit of 65536/);
-  invalidArg(() => validateRequest(rpc, { volumeContext: { ['k'.repeat(1000)]: 'v' } }), /volume_context key .*more than the limit of 512/);
+  invalidArg(
+    () => validateRequest(rpc, { targetPath: '/' + 'a'.repeat(5000) }),
+    /target_path .*more than the limit of 4096/,
+  );
+  invalidArg(
+    () => validateRequest(rpc, { volumeContext: { mountOptions: 'uid=1\0' } }),
+    /volume_context\["mountOptions"\] .*NUL/,
+  );
+  invalidArg(
+    () => validateRequest(rpc, { volumeContext: { prefix: 'p'.repeat(100 * 1024) } }),
+    /volume_context\["prefix"\] .*more than the limit of 65536/,
+  );
+  invalidArg(
+    () => validateRequest(rpc, { volumeContext: { ['k'.repeat(1000)]: 'v' } }),
+    /volume_context key .*more than the limit of 512/,
+  );
   invalidArg(() => validateRequest(rpc, { volumeContext: { 'a\tb': 'v' } }), /volume_context key .*control/);
   const many = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, 'v']));
   invalidArg(() => validateRequest(rpc, { parameters: many }), /parameters has 300 entries/);
   const big = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`k${i}`, 'v'.repeat(60 * 1024)]));
   invalidArg(() => validateRequest(rpc, { parameters: big }), /parameters is \d+ bytes in all/);
-  invalidArg(() => validateRequest(rpc, { volumeCapability: { mount: { mountFlags: ['ok', 'uid=1\0'] } } }), /volume_capability\.mount\.mount_flags\[1\] .*NUL/);
-  invalidArg(() => validateRequest(rpc, { volumeCapability: { mount: { mountFlags: Array(100).fill('ro') } } }), /mount_flags has 100 entries/);
-  invalidArg(() => validateRequest('CreateVolume', { volumeCapabilities: [{ mount: {} }, { mount: { fsType: 'x'.repeat(5000) } }] }), /volume_capabilities\[1\]\.mount\.fs_type/);
-  invalidArg(() => validateRequest('CreateVolume', { volumeContentSource: { volume: { volumeId: 'a\0' } } }), /volume_content_source\.volume\.volume_id/);
+  invalidArg(
+    () => validateRequest(rpc, { volumeCapability: { mount: { mountFlags: ['ok', 'uid=1\0'] } } }),
+    /volume_capability\.mount\.mount_flags\[1\] .*NUL/,
+  );
+  invalidArg(
+    () => validateRequest(rpc, { volumeCapability: { mount: { mountFlags: Array(100).fill('ro') } } }),
+    /mount_flags has 100 entries/,
+  );
+  invalidArg(
+    () =>
+      validateRequest('CreateVolume', { volumeCapabilities: [{ mount: {} }, { mount: { fsType: 'x'.repeat(5000) } }] }),
+    /volume_capabilities\[1\]\.mount\.fs_type/,
+  );
+  invalidArg(
+    () => validateRequest('CreateVolume', { volumeContentSource: { volume: { volumeId: 'a\0' } } }),
+    /volume_content_source\.volume\.volume_id/,
+  );
   invalidArg(() => validateRequest('CreateSnapshot', { sourceVolumeId: 'x'.repeat(2000) }), /source_volume_id/);
   invalidArg(() => validateRequest('ListSnapshots', { startingToken: 't\0' }), /starting_token/);
 });
 
 test('validateRequest: secret values are never echoed; good requests pass', () => {
   const secret = 'SECRET-' + 'x'.repeat(70 * 1024);
-  const msg = invalidArg(() => validateRequest('DeleteVolume', { secrets: { AWS_SECRET_ACCESS_KEY: secret } }), /secrets\["AWS_SECRET_ACCESS_KEY"\] is \d+ bytes/);
+  const msg = invalidArg(
+    () => validateRequest('DeleteVolume', { secrets: { AWS_SECRET_ACCESS_KEY: secret } }),
+    /secrets\["AWS_SECRET_ACCESS_KEY"\] is \d+ bytes/,
+  );
   assert.ok(!msg.includes('SECRET-'));
-  const msg2 = invalidArg(() => validateRequest('DeleteVolume', { secrets: { AWS_SECRET_ACCESS_KEY: 'SECRET-\0' } }), /secrets\["AWS_SECRET_ACCESS_KEY"\] contains a NUL/);
+  const msg2 = invalidArg(
+    () => validateRequest('DeleteVolume', { secrets: { AWS_SECRET_ACCESS_KEY: 'SECRET-\0' } }),
+    /secrets\["AWS_SECRET_ACCESS_KEY"\] contains a NUL/,
+  );
   assert.ok(!msg2.includes('SECRET-'));
   validateRequest('NodePublishVolume', {
     volumeId: 'bm1:shared/vols/pvc-1/',
     targetPath: '/var/lib/kubelet/pods/x/volumes/kubernetes.io~csi/pv/mount',
     volumeCapability: { mount: { mountFlags: ['uid=1000'] }, accessMode: { mode: 'MULTI_NODE_MULTI_WRITER' } },
-    volumeContext: { bucketName: 'shared', prefix: 'vols/pvc-1/', 'csi.storage.k8s.io/serviceAccount.tokens': '{"sts.amazonaws.com":{"token":"' + 't'.repeat(3000) + '"}}' },
+    volumeContext: {
+      bucketName: 'shared',
+      prefix: 'vols/pvc-1/',
+      'csi.storage.k8s.io/serviceAccount.tokens': '{"sts.amazonaws.com":{"token":"' + 't'.repeat(3000) + '"}}',
+    },
     secrets: { AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'line\n' },
     readonly: false,
   });
@@ -151,7 +195,13 @@ test('checkPublishTarget: an existing file as target_path is refused; directorie
   try {
     const file = join(dir, 'file');
     writeFileSync(file, 'x');
-    await assert.rejects(checkPublishTarget({ targetPath: file }), (err: unknown) => err instanceof CsiError && err.code === status.INVALID_ARGUMENT && /target_path .* is not a directory/.test(err.message));
+    await assert.rejects(
+      checkPublishTarget({ targetPath: file }),
+      (err: unknown) =>
+        err instanceof CsiError &&
+        err.code === status.INVALID_ARGUMENT &&
+        /target_path .* is not a directory/.test(err.message),
+    );
     await checkPublishTarget({ targetPath: dir });
     await checkPublishTarget({ targetPath: join(dir, 'absent') });
   } finally {
@@ -160,7 +210,8 @@ test('checkPublishTarget: an existing file as target_path is refused; directorie
 });
 
 test('bucket names: S3 naming rules (IP address shape, reserved prefixes and suffixes)', () => {
-  for (const ok of ['my-bucket', 'a.b.c', '1.2.3', 'bucket-1', '192.168.1.1a', 'xn-abc', 'sthree', 'my-s3alias-x']) assert.equal(validateBucketName(ok), ok);
+  for (const ok of ['my-bucket', 'a.b.c', '1.2.3', 'bucket-1', '192.168.1.1a', 'xn-abc', 'sthree', 'my-s3alias-x'])
+    assert.equal(validateBucketName(ok), ok);
   const bad: [string, RegExp][] = [
     ['192.168.1.1', /IP address/],
     ['10.0.0.255', /IP address/],
@@ -176,16 +227,34 @@ test('bucket names: S3 naming rules (IP address shape, reserved prefixes and suf
     ['Bad_Bucket', /lowercase/],
     ['a..b', /lowercase/],
   ];
-  for (const [b, re] of bad) assert.throws(() => validateBucketName(b), (err: unknown) => err instanceof S3NameError && re.test(err.message), b);
+  for (const [b, re] of bad)
+    assert.throws(
+      () => validateBucketName(b),
+      (err: unknown) => err instanceof S3NameError && re.test(err.message),
+      b,
+    );
   // Huge or binary names are quoted briefly and escaped.
   assert.throws(
     () => validateBucketName('\0'.repeat(100_000)),
-    (err: unknown) => err instanceof S3NameError && err.message.length < 1000 && err.message.includes('\\u0000') && !err.message.includes('\0'),
+    (err: unknown) =>
+      err instanceof S3NameError &&
+      err.message.length < 1000 &&
+      err.message.includes('\\u0000') &&
+      !err.message.includes('\0'),
   );
 });
 
 test('hashed bucket names never land on a reserved or IP-shaped name', () => {
-  for (const n of ['sthree-abc', 'amzn-s3-demo-x', 'x--ol-s3', 'x--x-s3', 'x--table-s3', 'sthree_ABC', 'XN--abc', 'Sthree-Z']) {
+  for (const n of [
+    'sthree-abc',
+    'amzn-s3-demo-x',
+    'x--ol-s3',
+    'x--x-s3',
+    'x--table-s3',
+    'sthree_ABC',
+    'XN--abc',
+    'Sthree-Z',
+  ]) {
     const b = bucketNameForVolume(n);
     assert.equal(validateBucketName(b), b, n);
     assert.notEqual(b, n);
@@ -200,7 +269,12 @@ test('prefixes: control characters and more than MAX_PREFIX_BYTES refused', () =
   assert.throws(() => validatePrefix('p'.repeat(MAX_PREFIX_BYTES) + '/'), /bytes, more than 768/);
   assert.ok(MAX_PREFIX_BYTES < 1024);
   for (const p of ['a\tb/', 'a\0/', 'a\nb/', 'a\u007f/', 'a\u0085/']) {
-    assert.throws(() => validatePrefix(p), (err: unknown) => err instanceof S3NameError && /control characters/.test(err.message) && !/[\0\t\n]/.test(err.message), JSON.stringify(p));
+    assert.throws(
+      () => validatePrefix(p),
+      (err: unknown) =>
+        err instanceof S3NameError && /control characters/.test(err.message) && !/[\0\t\n]/.test(err.message),
+      JSON.stringify(p),
+    );
   }
   const m = (() => {
     try {

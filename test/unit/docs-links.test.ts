@@ -13,9 +13,16 @@ import { anchors, codeBlocks, headings, isExternal, links, section } from '../su
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 
 /** The docs the README's sections moved to; each must open with a contents list and be reachable section by section. */
-const MOVED = ['install', 'configuration', 'credentials', 'semantics', 'mount-command', 'architecture', 'benchmarks', 'development'].map(
-  (name) => `docs/${name}.md`,
-);
+const MOVED = [
+  'install',
+  'configuration',
+  'credentials',
+  'semantics',
+  'mount-command',
+  'architecture',
+  'benchmarks',
+  'development',
+].map((name) => `docs/${name}.md`);
 
 function markdownFiles(dir: string): string[] {
   const out: string[] = [];
@@ -52,7 +59,8 @@ test('every relative link and #anchor in README.md and docs/**/*.md resolves', (
       }
       if (anchor === undefined || anchor === '') continue;
       if (!path.endsWith('.md')) broken.push(`${from}:${line}: ${target} → an anchor into a file that is not Markdown`);
-      else if (!anchors(read(path)).has(anchor)) broken.push(`${from}:${line}: ${target} → ${path} has no heading #${anchor}`);
+      else if (!anchors(read(path)).has(anchor))
+        broken.push(`${from}:${line}: ${target} → ${path} has no heading #${anchor}`);
     }
   }
   assert.deepEqual(broken, []);
@@ -69,7 +77,9 @@ test('every section of the moved docs is one click from the README', () => {
   for (const doc of MOVED) {
     const target = relative(ROOT, join(ROOT, doc));
     if (!linked.has(target)) missing.push(target);
-    for (const h of headings(read(doc))) if (h.level === 2 || h.level === 3) if (!linked.has(`${target}#${h.anchor}`)) missing.push(`${target}#${h.anchor}`);
+    for (const h of headings(read(doc)))
+      if (h.level === 2 || h.level === 3)
+        if (!linked.has(`${target}#${h.anchor}`)) missing.push(`${target}#${h.anchor}`);
   }
   assert.deepEqual(missing, [], 'link these from the README');
 });
@@ -83,7 +93,8 @@ test('each moved doc opens with a table of contents of its sections', () => {
     if (second === undefined) continue;
     const intro = text.slice(0, text.indexOf(`\n${'#'.repeat(second.level)} ${second.text}`));
     const listed = new Set(links(intro).map((l) => l.target));
-    for (const h of hs) if (h.level === 2) assert.ok(listed.has(`#${h.anchor}`), `${doc}: the contents at the top link #${h.anchor}`);
+    for (const h of hs)
+      if (h.level === 2) assert.ok(listed.has(`#${h.anchor}`), `${doc}: the contents at the top link #${h.anchor}`);
   }
 });
 
@@ -92,7 +103,10 @@ test('docs/README.md indexes every doc', () => {
   const listed = new Set(links(read(index)).map((l) => resolveLink(index, l.target).path));
   const missing = FILES.filter((f) => f.startsWith('docs/') && f !== index && !listed.has(f));
   assert.deepEqual(missing, [], 'add these to docs/README.md');
-  assert.ok(links(README).some((l) => l.target === index), 'the README links the docs index');
+  assert.ok(
+    links(README).some((l) => l.target === index),
+    'the README links the docs index',
+  );
 });
 
 test('the README keeps its two-command quick start and its "Tested on" line', () => {
@@ -100,7 +114,10 @@ test('the README keeps its two-command quick start and its "Tested on" line', ()
   assert.ok(quick, 'README has a "Quick start" section');
   const sh = codeBlocks(quick).filter((b) => b.lang === 'sh');
   assert.equal(sh.length, 1, 'one sh block in the quick start');
-  const commands = sh[0]!.body.split('\n').filter((l) => l.trim() !== '').map((l) => l.replace(/\s+#.*$/, ''));
+  const commands = sh[0]!.body
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => l.replace(/\s+#.*$/, ''));
   assert.deepEqual(commands, ['npm run demo', 'npm test'], 'one command runs the demo, one the whole suite');
   assert.match(README, /^\*\*Tested on:\*\* Kubernetes v\d+\.\d+\.\d+/m);
 });
@@ -109,7 +126,14 @@ test('the README install commands are copies of the ones in docs/install.md', ()
   const install = read('docs/install.md');
   const isInstall = (body: string): boolean => /^(helm install|kubectl apply -k deploy\/)/m.test(body);
   const blocks = codeBlocks(README).filter((b) => b.lang === 'sh' && isInstall(b.body));
-  assert.ok(blocks.some((b) => b.body.includes('helm install')), 'README shows the Helm install');
-  assert.ok(blocks.some((b) => b.body.includes('kubectl apply -k deploy/')), 'README shows the kubectl install');
-  for (const b of blocks) assert.ok(install.includes(b.body), `docs/install.md has the README block verbatim:\n${b.body}`);
+  assert.ok(
+    blocks.some((b) => b.body.includes('helm install')),
+    'README shows the Helm install',
+  );
+  assert.ok(
+    blocks.some((b) => b.body.includes('kubectl apply -k deploy/')),
+    'README shows the kubectl install',
+  );
+  for (const b of blocks)
+    assert.ok(install.includes(b.body), `docs/install.md has the README block verbatim:\n${b.body}`);
 });

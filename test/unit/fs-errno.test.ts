@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno, FsError, toErrno } from '../../src/fs/errno.js';
 
-const s3err = (name: string, status: number): Error => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+const s3err = (name: string, status: number): Error =>
+  Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
 
 test('S3 errors map to precise errno values', () => {
   assert.equal(toErrno(s3err('NoSuchKey', 404)), Errno.ENOENT);

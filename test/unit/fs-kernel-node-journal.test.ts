@@ -136,12 +136,21 @@ test('the table compacts its journal by itself once it grows', () =>
   }));
 
 test('--supervise needs fuse3; --fuse-fd/--fuse-state go together and round-trip', () => {
-  assert.throws(() => parseMountArgs(['bkt', '/m', '--supervise', '--fuse-layer=fuse-native']), (e: unknown) => e instanceof MountArgsError && /--fuse-layer=fuse3/.test(e.message));
+  assert.throws(
+    () => parseMountArgs(['bkt', '/m', '--supervise', '--fuse-layer=fuse-native']),
+    (e: unknown) => e instanceof MountArgsError && /--fuse-layer=fuse3/.test(e.message),
+  );
   assert.equal(parseMountArgs(['bkt', '/m', '--supervise']).supervise, true, 'fuse3 is the default layer');
   assert.equal(parseMountArgs(['bkt', '/m', '--supervise', '--fuse-layer=fuse3']).supervise, true);
   assert.throws(() => parseMountArgs(['bkt', '/m', '--fuse-layer=fuse3', '--fuse-fd=3']), /go together/);
-  assert.throws(() => parseMountArgs(['bkt', '/m', '--fuse-layer=fuse3', '--fuse-fd=1', '--fuse-state=/s']), /descriptor number/);
-  assert.throws(() => parseMountArgs(['bkt', '/m', '--fuse-layer=fuse3', '--fuse-fd=3', '--fuse-state=rel']), /absolute/);
+  assert.throws(
+    () => parseMountArgs(['bkt', '/m', '--fuse-layer=fuse3', '--fuse-fd=1', '--fuse-state=/s']),
+    /descriptor number/,
+  );
+  assert.throws(
+    () => parseMountArgs(['bkt', '/m', '--fuse-layer=fuse3', '--fuse-fd=3', '--fuse-state=rel']),
+    /absolute/,
+  );
   const cfg = parseMountArgs(['bkt', '/m', '--fuse-layer=fuse3', '--fuse-fd=3', '--fuse-state=/run/x']);
   assert.deepEqual(cfg.handoff, { fd: 3, stateDir: '/run/x' });
   assert.deepEqual(parseMountArgs(mountConfigToArgs(cfg)).handoff, cfg.handoff);

@@ -7,7 +7,11 @@ import { ListAhead, type ListAheadOptions } from '../../src/fs/list-ahead.js';
 const OPTS: ListAheadOptions = { width: 2, maxAhead: 4, maxQueued: 100, walkWindowMs: 10_000, staleMs: 1000 };
 
 /** A fake listing fetch: records the order of calls; each call resolves when the test says so. */
-function fakeFetch(): { started: string[]; finish: (dir: string) => Promise<void>; fetch: (dir: string) => Promise<unknown> } {
+function fakeFetch(): {
+  started: string[];
+  finish: (dir: string) => Promise<void>;
+  fetch: (dir: string) => Promise<unknown>;
+} {
   const started: string[] = [];
   const waiting = new Map<string, () => void>();
   return {

@@ -12,7 +12,11 @@ import { turn, useFakeClock } from '../support/fake-clock.js';
 
 const TTL = 1000;
 
-function setup(t: Parameters<typeof useFakeClock>[0], ttl = TTL, maxEntries?: number): FakeFs & { meta: MetadataCache; requests: () => number } {
+function setup(
+  t: Parameters<typeof useFakeClock>[0],
+  ttl = TTL,
+  maxEntries?: number,
+): FakeFs & { meta: MetadataCache; requests: () => number } {
   useFakeClock(t);
   const f = fakeFs({ metadataTtlMs: ttl });
   t.after(f.dispose);
@@ -34,7 +38,12 @@ test('a missing path is cached as missing for the TTL, then asked again', async 
 test('attributes are cached for the TTL, then refreshed', async (t) => {
   const s = setup(t);
   const etag = s.s3.put('f', '0123456789');
-  assert.deepEqual(await s.meta.lookup('/f'), { kind: 'file', size: 10, mtimeMs: s.s3.object('f')!.lastModified.getTime(), etag });
+  assert.deepEqual(await s.meta.lookup('/f'), {
+    kind: 'file',
+    size: 10,
+    mtimeMs: s.s3.object('f')!.lastModified.getTime(),
+    etag,
+  });
   s.s3.put('f', 'longer content');
   assert.equal((await s.meta.lookup('/f'))?.size, 10);
   mock.timers.tick(TTL - 1);

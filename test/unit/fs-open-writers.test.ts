@@ -24,13 +24,23 @@ test('pathInFileSystem maps a descriptor path through its mount (root, mount poi
 
 /** The mount holding `path` in our table and the path inside its file system. */
 function locate(path: string): { device: string; inner: string } {
-  const table = readMountInfo().filter((m) => path === m.mountPoint || path.startsWith(m.mountPoint === '/' ? '/' : m.mountPoint + '/'));
+  const table = readMountInfo().filter(
+    (m) => path === m.mountPoint || path.startsWith(m.mountPoint === '/' ? '/' : m.mountPoint + '/'),
+  );
   const m = table.sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0]!;
   return { device: m.device, inner: pathInFileSystem(path, m)! };
 }
 
 async function holding(file: string, mode: 'w' | 'r', check: () => Promise<boolean>): Promise<boolean> {
-  const child = spawn('python3', ['-c', `import sys,time\nf=open(sys.argv[1], '${mode === 'w' ? 'a' : 'r'}')\nprint('open', flush=True)\ntime.sleep(30)`, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    'python3',
+    [
+      '-c',
+      `import sys,time\nf=open(sys.argv[1], '${mode === 'w' ? 'a' : 'r'}')\nprint('open', flush=True)\ntime.sleep(30)`,
+      file,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   try {
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     return await check();

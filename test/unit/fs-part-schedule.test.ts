@@ -3,7 +3,13 @@
 // the first parts are exactly --part-size, and which parts are spooled to disk.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_SCHEDULE, inflightLimit, partSizeFor, scheduleCapacity, spoolsPart } from '../../src/fs/part-schedule.js';
+import {
+  DEFAULT_SCHEDULE,
+  inflightLimit,
+  partSizeFor,
+  scheduleCapacity,
+  spoolsPart,
+} from '../../src/fs/part-schedule.js';
 import { MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from '../../src/s3/limits.js';
 import { MiB } from '../../src/util/units.js';
 

@@ -22,7 +22,12 @@ function setup(cfg: { retryTimeoutMs?: number } = {}): FakeFs {
   return fakeFs({ partSize: PART, ...cfg }, { minPartSize: PART });
 }
 
-async function upload(f: FakeFs, data: Buffer, writeSize = 300, up = new ObjectUploader(f.ctx, 'obj', PART)): Promise<void> {
+async function upload(
+  f: FakeFs,
+  data: Buffer,
+  writeSize = 300,
+  up = new ObjectUploader(f.ctx, 'obj', PART),
+): Promise<void> {
   for (let off = 0; off < data.length; off += writeSize) await up.append(data.subarray(off, off + writeSize));
   const r = await up.complete();
   assert.equal(r.size, data.length);
@@ -60,7 +65,11 @@ test('parts finishing out of order are completed in part order', async (t) => {
   const f = setup();
   t.after(f.dispose);
   const first = gate();
-  f.faults.add({ command: 'UploadPart', when: (i) => i.PartNumber === 1, fault: { kind: 'hold', gate: first.promise } });
+  f.faults.add({
+    command: 'UploadPart',
+    when: (i) => i.PartNumber === 1,
+    fault: { kind: 'hold', gate: first.promise },
+  });
   const data = randomBytes(3 * PART + 5);
   const up = new ObjectUploader(f.ctx, 'obj', PART);
   await up.append(data);
@@ -68,8 +77,14 @@ test('parts finishing out of order are completed in part order', async (t) => {
   while (f.s3.count('UploadPart') < 3) await turn();
   first.open();
   await done;
-  assert.deepEqual(f.s3.inputs('UploadPart').map((i) => i.PartNumber), [2, 3, 4, 1]);
-  assert.deepEqual(f.s3.inputs('CompleteMultipartUpload')[0]!.MultipartUpload!.Parts!.map((p) => p.PartNumber), [1, 2, 3, 4]);
+  assert.deepEqual(
+    f.s3.inputs('UploadPart').map((i) => i.PartNumber),
+    [2, 3, 4, 1],
+  );
+  assert.deepEqual(
+    f.s3.inputs('CompleteMultipartUpload')[0]!.MultipartUpload!.Parts!.map((p) => p.PartNumber),
+    [1, 2, 3, 4],
+  );
   assert.deepEqual(f.s3.bytes('obj'), data);
 });
 
@@ -77,7 +92,12 @@ test('append waits while `concurrency` parts are in flight', async (t) => {
   const f = setup();
   t.after(f.dispose);
   const held = [gate(), gate()];
-  for (const [k, g] of held.entries()) f.faults.add({ command: 'UploadPart', when: (i) => i.PartNumber === k + 1, fault: { kind: 'hold', gate: g.promise } });
+  for (const [k, g] of held.entries())
+    f.faults.add({
+      command: 'UploadPart',
+      when: (i) => i.PartNumber === k + 1,
+      fault: { kind: 'hold', gate: g.promise },
+    });
   const up = new ObjectUploader(f.ctx, 'obj', PART, 2);
   await up.append(randomBytes(2 * PART));
   let appended = false;
@@ -105,9 +125,12 @@ test('a failed part aborts the upload and reaches the caller (append or complete
   // The failure of an early part is reported by a later append.
   f.faults.failNth('UploadPart', 1, errors.accessDenied());
   const up2 = new ObjectUploader(f.ctx, 'obj', PART, 1);
-  await assert.rejects(async () => {
-    for (let i = 0; i < 4; i++) await up2.append(randomBytes(PART));
-  }, { name: 'AccessDenied' });
+  await assert.rejects(
+    async () => {
+      for (let i = 0; i < 4; i++) await up2.append(randomBytes(PART));
+    },
+    { name: 'AccessDenied' },
+  );
   await up2.abort();
   assert.deepEqual(f.s3.openUploads(), []);
 });
@@ -152,7 +175,11 @@ test('a server-side copy leads the upload; appended data follows; no copy after 
   await up.complete();
   assert.deepEqual(f.s3.bytes('obj'), Buffer.concat([base, tail]));
   assert.equal(f.s3.inputs('UploadPartCopy')[0]!.CopySourceIfMatch, etag);
-  assert.equal(f.s3.inputs('CreateMultipartUpload')[0]!.ChecksumAlgorithm, undefined, 'no checksum algorithm with copies (MinIO refuses it)');
+  assert.equal(
+    f.s3.inputs('CreateMultipartUpload')[0]!.ChecksumAlgorithm,
+    undefined,
+    'no checksum algorithm with copies (MinIO refuses it)',
+  );
 
   const up2 = new ObjectUploader(f.ctx, 'obj', PART);
   await up2.append(Buffer.from('x'));
@@ -170,7 +197,12 @@ test('spooled parts are retried on a fake clock until they succeed', async (t) =
   useFakeClock(t);
   const f = setup();
   t.after(f.dispose);
-  f.faults.add({ command: 'UploadPart', when: (i) => i.PartNumber === 2, times: 3, fault: { kind: 'error', error: errors.throttling() } });
+  f.faults.add({
+    command: 'UploadPart',
+    when: (i) => i.PartNumber === 2,
+    times: 3,
+    fault: { kind: 'error', error: errors.throttling() },
+  });
   const up = new ObjectUploader(f.ctx, 'obj', PART, 4, SPOOL_FROM_PART_2);
   const data = randomBytes(PART + 2 * PART + 10);
   await up.append(data);
@@ -184,7 +216,12 @@ test('spooled parts give up when the retry time budget is spent, then abort', as
   useFakeClock(t);
   const f = setup({ retryTimeoutMs: 20_000 });
   t.after(f.dispose);
-  f.faults.add({ command: 'UploadPart', when: (i) => i.PartNumber === 2, times: Infinity, fault: { kind: 'error', error: errors.internal() } });
+  f.faults.add({
+    command: 'UploadPart',
+    when: (i) => i.PartNumber === 2,
+    times: Infinity,
+    fault: { kind: 'error', error: errors.internal() },
+  });
   const up = new ObjectUploader(f.ctx, 'obj', PART, 4, SPOOL_FROM_PART_2);
   await up.append(randomBytes(3 * PART));
   await assert.rejects(settle(up.complete(), 1000), { name: 'InternalError' });
@@ -196,7 +233,12 @@ test('spooled parts give up when the retry time budget is spent, then abort', as
   // Errors that are not worth retrying fail at the first attempt.
   f.faults.clear();
   f.faults.injected.length = 0;
-  f.faults.add({ command: 'UploadPart', when: (i) => i.PartNumber === 2, times: Infinity, fault: { kind: 'error', error: errors.accessDenied() } });
+  f.faults.add({
+    command: 'UploadPart',
+    when: (i) => i.PartNumber === 2,
+    times: Infinity,
+    fault: { kind: 'error', error: errors.accessDenied() },
+  });
   const up2 = new ObjectUploader(f.ctx, 'obj', PART, 4, SPOOL_FROM_PART_2);
   await up2.append(randomBytes(3 * PART));
   await assert.rejects(settle(up2.complete(), 1000), { name: 'AccessDenied' });

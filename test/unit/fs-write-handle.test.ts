@@ -271,7 +271,10 @@ test('a part failure seen by a close while others still write is reported again 
   const w = s.open();
   s.faults.failNth('UploadPart', 1, errors.internal());
   await w.write(randomBytes(PART + 10), 0);
-  await assert.rejects(w.flushAtClose(async () => true), { name: 'InternalError' });
+  await assert.rejects(
+    w.flushAtClose(async () => true),
+    { name: 'InternalError' },
+  );
   await assert.rejects(w.closeLast(), isEio);
   assert.equal(s.s3.object('f'), undefined);
   assert.deepEqual(s.s3.openUploads(), []);

@@ -14,7 +14,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ATTR_FIELDS, A, Op, addonPath, loadFuse3, type OpCode, type Session } from '../../src/fs/kernel/native.js';
 
-const skip = !existsSync(addonPath()) ? 'fuse3 addon not built (npm run build:native)' : !existsSync('/dev/fuse') ? 'no /dev/fuse' : process.getuid?.() !== 0 ? 'needs root to mount' : false;
+const skip = !existsSync(addonPath())
+  ? 'fuse3 addon not built (npm run build:native)'
+  : !existsSync('/dev/fuse')
+    ? 'no /dev/fuse'
+    : process.getuid?.() !== 0
+      ? 'needs root to mount'
+      : false;
 
 const MiB = 1024 * 1024;
 const S_IFDIR = 0o040000;
@@ -50,7 +56,17 @@ test('addon: requests arrive on the event loop and late replies answer them', { 
   const byIno = (ino: number): [string, MemFile] | undefined => [...files].find(([, f]) => f.ino === ino);
   const later = (fn: () => void): void => void setTimeout(fn, 1); // every reply is asynchronous
   const box: { session?: Session } = {};
-  const handler = (op: OpCode, id: number, ino: number, a1: number, a2: number, a3: number, name?: string, _n2?: string, data?: Buffer | Float64Array): void => {
+  const handler = (
+    op: OpCode,
+    id: number,
+    ino: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    name?: string,
+    _n2?: string,
+    data?: Buffer | Float64Array,
+  ): void => {
     seen.set(op, (seen.get(op) ?? 0) + 1);
     const s = box.session!;
     switch (op) {
@@ -63,7 +79,8 @@ test('addon: requests arrive on the event loop and late replies answer them', { 
         return later(() => {
           const f = ino === 1 ? files.get(name!) : undefined;
           if (!f) return void addon.replyErr(s, id, 2);
-          if (addon.replyEntry(s, id, attr(f.ino, false, f.data.length), 1, 1)) lookups.set(f.ino, (lookups.get(f.ino) ?? 0) + 1);
+          if (addon.replyEntry(s, id, attr(f.ino, false, f.data.length), 1, 1))
+            lookups.set(f.ino, (lookups.get(f.ino) ?? 0) + 1);
         });
       case Op.GETATTR:
         return later(() => {
@@ -74,7 +91,11 @@ test('addon: requests arrive on the event loop and late replies answer them', { 
         });
       case Op.SETATTR: {
         const f = byIno(ino)?.[1];
-        if (f && a1 & 8) f.data = Buffer.concat([f.data, Buffer.alloc(Math.max(0, (data as Float64Array)[0]! - f.data.length))]).subarray(0, (data as Float64Array)[0]!);
+        if (f && a1 & 8)
+          f.data = Buffer.concat([
+            f.data,
+            Buffer.alloc(Math.max(0, (data as Float64Array)[0]! - f.data.length)),
+          ]).subarray(0, (data as Float64Array)[0]!);
         return later(() => void addon.replyAttr(s, id, attr(ino, false, f?.data.length ?? 0), 1));
       }
       case Op.OPENDIR:
@@ -84,10 +105,27 @@ test('addon: requests arrive on the event loop and late replies answer them', { 
       case Op.READDIR: {
         const names = ['.', '..', ...files.keys()];
         const attrs = new Float64Array(names.length * ATTR_FIELDS);
-        names.forEach((n, i) => attrs.set(n === '.' || n === '..' ? attr(1, true, 4096) : attr(files.get(n)!.ino, false, files.get(n)!.data.length), i * ATTR_FIELDS));
+        names.forEach((n, i) =>
+          attrs.set(
+            n === '.' || n === '..' ? attr(1, true, 4096) : attr(files.get(n)!.ino, false, files.get(n)!.data.length),
+            i * ATTR_FIELDS,
+          ),
+        );
         return later(() => {
-          const fit = addon.replyDir(s, id, op === Op.READDIRPLUS, a2, a3, names.slice(a3), attrs.subarray(a3 * ATTR_FIELDS), 1, 1);
-          if (op === Op.READDIRPLUS) for (const n of names.slice(a3, a3 + fit)) if (n !== '.' && n !== '..') lookups.set(files.get(n)!.ino, (lookups.get(files.get(n)!.ino) ?? 0) + 1);
+          const fit = addon.replyDir(
+            s,
+            id,
+            op === Op.READDIRPLUS,
+            a2,
+            a3,
+            names.slice(a3),
+            attrs.subarray(a3 * ATTR_FIELDS),
+            1,
+            1,
+          );
+          if (op === Op.READDIRPLUS)
+            for (const n of names.slice(a3, a3 + fit))
+              if (n !== '.' && n !== '..') lookups.set(files.get(n)!.ino, (lookups.get(files.get(n)!.ino) ?? 0) + 1);
         });
       }
       case Op.READ: {
@@ -112,7 +150,8 @@ test('addon: requests arrive on the event loop and late replies answer them', { 
         return later(() => {
           const f = { ino: nextIno++, data: Buffer.alloc(0) };
           files.set(name!, f);
-          if (addon.replyCreate(s, id, attr(f.ino, false, 0), 1, 1, 9, 0)) lookups.set(f.ino, (lookups.get(f.ino) ?? 0) + 1);
+          if (addon.replyCreate(s, id, attr(f.ino, false, 0), 1, 1, 9, 0))
+            lookups.set(f.ino, (lookups.get(f.ino) ?? 0) + 1);
         });
       case Op.UNLINK:
         return later(() => void addon.replyErr(s, id, files.delete(name!) ? 0 : 2));
@@ -128,11 +167,16 @@ test('addon: requests arrive on the event loop and late replies answer them', { 
         return later(() => void addon.replyErr(s, id, 38));
     }
   };
-  const session = (box.session = addon.open(dir, 'fsname=addontest,subtype=bucketmount', { maxWrite: MiB, maxReadahead: MiB }, handler));
+  const session = (box.session = addon.open(
+    dir,
+    'fsname=addontest,subtype=bucketmount',
+    { maxWrite: MiB, maxReadahead: MiB },
+    handler,
+  ));
   try {
     assert.ok(addon.fd(session) >= 0);
     assert.equal(addon.replyErr(session, 12345, 0), false, 'an unknown request id is refused');
-    assert.equal((await readFile(join(dir, 'hello'), 'utf8')), 'hello world\n');
+    assert.equal(await readFile(join(dir, 'hello'), 'utf8'), 'hello world\n');
     assert.equal(doubleReply, false, 'a second reply to the same request is refused');
     assert.deepEqual((await readdir(dir)).sort(), ['hello']);
     await assert.rejects(stat(join(dir, 'nope')), { code: 'ENOENT' });

@@ -14,7 +14,15 @@ const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const LOG_METHODS = new Set(['info', 'warn', 'error', 'debug', 'child']);
 
 /** Field names whose values are secrets: these, and only these, must be redacted. */
-const SECRET_FIELDS = new Set(['credentials', 'secrets', 'token', 'sessionToken', 'secretAccessKey', 'password', 'authorization']);
+const SECRET_FIELDS = new Set([
+  'credentials',
+  'secrets',
+  'token',
+  'sessionToken',
+  'secretAccessKey',
+  'password',
+  'authorization',
+]);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -26,10 +34,14 @@ function sourceFiles(dir: string): string[] {
 
 function objectKeys(obj: ts.ObjectLiteralExpression, into: Set<string>): void {
   for (const prop of obj.properties) {
-    if ((ts.isPropertyAssignment(prop) || ts.isShorthandPropertyAssignment(prop)) && (ts.isIdentifier(prop.name) || ts.isStringLiteral(prop.name))) {
+    if (
+      (ts.isPropertyAssignment(prop) || ts.isShorthandPropertyAssignment(prop)) &&
+      (ts.isIdentifier(prop.name) || ts.isStringLiteral(prop.name))
+    ) {
       into.add(prop.name.text);
     }
-    if (ts.isPropertyAssignment(prop) && ts.isObjectLiteralExpression(prop.initializer)) objectKeys(prop.initializer, into);
+    if (ts.isPropertyAssignment(prop) && ts.isObjectLiteralExpression(prop.initializer))
+      objectKeys(prop.initializer, into);
   }
 }
 
@@ -39,10 +51,19 @@ function loggedKeys(): Set<string> {
   for (const file of [...sourceFiles(join(repoRoot, 'src')), ...sourceFiles(join(repoRoot, 'cmd'))]) {
     const sf = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
     const visit = (node: ts.Node): void => {
-      if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression) && LOG_METHODS.has(node.expression.name.text)) {
+      if (
+        ts.isCallExpression(node) &&
+        ts.isPropertyAccessExpression(node.expression) &&
+        LOG_METHODS.has(node.expression.name.text)
+      ) {
         for (const arg of node.arguments) if (ts.isObjectLiteralExpression(arg)) objectKeys(arg, keys);
       }
-      if (ts.isPropertyAssignment(node) && ts.isIdentifier(node.name) && node.name.text === 'defaultMeta' && ts.isObjectLiteralExpression(node.initializer)) {
+      if (
+        ts.isPropertyAssignment(node) &&
+        ts.isIdentifier(node.name) &&
+        node.name.text === 'defaultMeta' &&
+        ts.isObjectLiteralExpression(node.initializer)
+      ) {
         objectKeys(node.initializer, keys);
       }
       ts.forEachChild(node, visit);
@@ -57,7 +78,11 @@ test('every field the code logs is redacted exactly when its value is a secret',
   assert.ok(keys.size > 30, `found only ${keys.size} logged fields; is the scan still finding the log calls?`);
   assert.ok(keys.has('credentialSource'), 'the publish log line names its credential source');
   const wrong = [...keys].filter((k) => isSecretKey(k) !== SECRET_FIELDS.has(k));
-  assert.deepEqual(wrong, [], `fields redacted wrongly (add to SECRET_FIELDS here or NOT_SECRET_KEYS in src/log.ts): ${wrong.join(', ')}`);
+  assert.deepEqual(
+    wrong,
+    [],
+    `fields redacted wrongly (add to SECRET_FIELDS here or NOT_SECRET_KEYS in src/log.ts): ${wrong.join(', ')}`,
+  );
 });
 
 test('the credential source and identity stay readable; secrets nested anywhere do not', () => {

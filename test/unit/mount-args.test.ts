@@ -14,7 +14,16 @@ test('parses bucket and s3:// sources', () => {
 });
 
 test('defaults and flags', () => {
-  const c = parseMountArgs(['bkt', '/mnt/x', '--uid=1000', '--file-mode', '0600', '--allow-delete', '--allow-overwrite=false', '-f']);
+  const c = parseMountArgs([
+    'bkt',
+    '/mnt/x',
+    '--uid=1000',
+    '--file-mode',
+    '0600',
+    '--allow-delete',
+    '--allow-overwrite=false',
+    '-f',
+  ]);
   assert.equal(c.uid, 1000);
   assert.equal(c.fileMode, 0o600);
   assert.equal(c.allowDelete, true);
@@ -64,12 +73,27 @@ test('clear errors for bad flags', () => {
 });
 
 test('mountConfigToArgs round-trips', () => {
-  const c = parseMountArgs(['s3://bkt/p/q/', '/mnt/x', '--region=eu-west-1', '--endpoint-url=http://127.0.0.1:9000', '--force-path-style', '--read-only', '--upload-checksums=off', '--dir-mode=0700', '--metadata-ttl=0.5']);
+  const c = parseMountArgs([
+    's3://bkt/p/q/',
+    '/mnt/x',
+    '--region=eu-west-1',
+    '--endpoint-url=http://127.0.0.1:9000',
+    '--force-path-style',
+    '--read-only',
+    '--upload-checksums=off',
+    '--dir-mode=0700',
+    '--metadata-ttl=0.5',
+  ]);
   assert.deepEqual(parseMountArgs(mountConfigToArgs(c)), c);
 });
 
 test('normalises Kubernetes mount options', () => {
-  assert.deepEqual(normaliseMountOptions(['uid=1000', 'allow-other', '--gid=5,file_mode=0640', 'ro'], 'pod'), ['--uid=1000', '--allow-other', '--gid=5', '--file-mode=0640']);
+  assert.deepEqual(normaliseMountOptions(['uid=1000', 'allow-other', '--gid=5,file_mode=0640', 'ro'], 'pod'), [
+    '--uid=1000',
+    '--allow-other',
+    '--gid=5',
+    '--file-mode=0640',
+  ]);
   assert.throws(() => normaliseMountOptions(['credentials-file=/x'], 'volume'), /only the node plugin/);
   assert.throws(() => normaliseMountOptions(['nope'], 'volume'), /unknown mount option/);
 });
@@ -89,7 +113,15 @@ test('--retry-timeout (seconds, default unset = 60 s) and --upload-journal parse
 });
 
 test('parseMountOptions: the volume options of flags, as the mount process reads them, without a source or a mount point', () => {
-  const flags = ['--endpoint-url=http://127.0.0.1:9000', '--force-path-style', '--uid=1000', '--file-mode=0640', '--data-cache', '--metadata-ttl=0.5', '--retry-timeout=20'];
+  const flags = [
+    '--endpoint-url=http://127.0.0.1:9000',
+    '--force-path-style',
+    '--uid=1000',
+    '--file-mode=0640',
+    '--data-cache',
+    '--metadata-ttl=0.5',
+    '--retry-timeout=20',
+  ];
   const o = parseMountOptions(flags);
   assert.equal(o.uid, 1000);
   assert.equal(o.fileMode, 0o640);
@@ -98,22 +130,48 @@ test('parseMountOptions: the volume options of flags, as the mount process reads
   assert.equal(o.retryTimeoutMs, 20_000);
   assert.ok(!('bucket' in o) && !('mountPoint' in o) && !('readOnly' in o));
   // Exactly what the mount process makes of the same flags.
-  const { bucket: _b, prefix: _p, mountPoint: _m, readOnly: _r, foreground: _f, credentialsFile: _c, logFile: _l, volumeId: _v, ...fromArgv } = parseMountArgs(['bkt/p/', '/m', ...flags]);
+  const {
+    bucket: _b,
+    prefix: _p,
+    mountPoint: _m,
+    readOnly: _r,
+    foreground: _f,
+    credentialsFile: _c,
+    logFile: _l,
+    volumeId: _v,
+    ...fromArgv
+  } = parseMountArgs(['bkt/p/', '/m', ...flags]);
   assert.deepEqual(o, fromArgv);
   assert.deepEqual(parseMountOptions(optionArgs(o)), o, 'optionArgs is the inverse');
   assert.deepEqual(parseMountOptions([]), parseMountOptions(optionArgs(parseMountOptions([]))));
 });
 
 test('parseMountOptions: bad values, positionals, the source and per-process flags are refused', () => {
-  assert.throws(() => parseMountOptions(['--uid=x']), (e: unknown) => e instanceof MountArgsError && /whole number/.test(e.message));
+  assert.throws(
+    () => parseMountOptions(['--uid=x']),
+    (e: unknown) => e instanceof MountArgsError && /whole number/.test(e.message),
+  );
   assert.throws(() => parseMountOptions(['--bogus']), MountArgsError);
   assert.throws(() => parseMountOptions(['bkt']), /flags only/);
-  for (const f of ['--prefix=a/', '--read-only', '--foreground', '--credentials-file=/x', '--log-file=/x', '--volume-id=v']) {
+  for (const f of [
+    '--prefix=a/',
+    '--read-only',
+    '--foreground',
+    '--credentials-file=/x',
+    '--log-file=/x',
+    '--volume-id=v',
+  ]) {
     assert.throws(() => parseMountOptions([f]), /not a volume option/, f);
   }
 });
 
 test('bucket and prefix errors of the source are bad arguments of the mount command', () => {
-  assert.throws(() => parseMountArgs(['Bad_Bucket', '/m']), (e: unknown) => e instanceof MountArgsError && /bucket name/.test(e.message) && e.cause instanceof Error);
-  assert.throws(() => parseMountArgs(['bkt', '/m', '--prefix=../']), (e: unknown) => e instanceof MountArgsError && /segments/.test(e.message));
+  assert.throws(
+    () => parseMountArgs(['Bad_Bucket', '/m']),
+    (e: unknown) => e instanceof MountArgsError && /bucket name/.test(e.message) && e.cause instanceof Error,
+  );
+  assert.throws(
+    () => parseMountArgs(['bkt', '/m', '--prefix=../']),
+    (e: unknown) => e instanceof MountArgsError && /segments/.test(e.message),
+  );
 });

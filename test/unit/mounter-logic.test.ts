@@ -5,7 +5,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseMountInfo, mountsAt, topMountAt, mountsUnder, isFuse, unescapeMountField } from '../../src/util/mountinfo.js';
+import {
+  parseMountInfo,
+  mountsAt,
+  topMountAt,
+  mountsUnder,
+  isFuse,
+  unescapeMountField,
+} from '../../src/util/mountinfo.js';
 import { shareKey, canonicalJson, newShareId } from '../../src/mounter/state-store.js';
 import { writeCredentialsFile } from '../../src/credentials/credentials-file.js';
 import { parseProcStat, processAlive, procStartTime } from '../../src/mounter/proc.js';
@@ -41,7 +48,10 @@ test('mountsAt / topMountAt / mountsUnder / isFuse', () => {
   assert.equal(mountsAt(target, t).length, 2);
   assert.equal(topMountAt(target, t)!.fsType, 'tmpfs');
   assert.equal(topMountAt('/nowhere', t), undefined);
-  assert.deepEqual(mountsUnder('/var/lib/bm', t).map((m) => m.mountId), [100]);
+  assert.deepEqual(
+    mountsUnder('/var/lib/bm', t).map((m) => m.mountId),
+    [100],
+  );
   assert.deepEqual(mountsUnder('/var/lib/b', t), []);
   assert.ok(isFuse(t[1]) && isFuse(t[4]) && !isFuse(t[0]) && !isFuse(undefined));
 });
@@ -96,7 +106,11 @@ test('writeCredentialsFile writes 0600 JSON and replaces atomically', async () =
     await writeCredentialsFile(f, { accessKeyId: 'AK2', secretAccessKey: 'SK2', sessionToken: 'T' });
     assert.equal(statSync(f).mode & 0o777, 0o600);
     assert.notEqual(statSync(f).ino, ino1);
-    assert.deepEqual(JSON.parse(readFileSync(f, 'utf8')), { accessKeyId: 'AK2', secretAccessKey: 'SK2', sessionToken: 'T' });
+    assert.deepEqual(JSON.parse(readFileSync(f, 'utf8')), {
+      accessKeyId: 'AK2',
+      secretAccessKey: 'SK2',
+      sessionToken: 'T',
+    });
     assert.deepEqual(readdirSync(dir), ['credentials.json']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -104,7 +118,8 @@ test('writeCredentialsFile writes 0600 JSON and replaces atomically', async () =
 });
 
 test('parseProcStat handles spaces and parens in comm; processAlive', () => {
-  const text = '1234 (node (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 1 0 0 20 0 11 0 987654 1000 100 18446744073709551615';
+  const text =
+    '1234 (node (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 1 0 0 20 0 11 0 987654 1000 100 18446744073709551615';
   assert.deepEqual(parseProcStat(text), { state: 'S', startTime: '987654' });
   assert.equal(parseProcStat('garbage'), undefined);
   assert.ok(processAlive(process.pid));
@@ -128,7 +143,12 @@ test('mountProcessEnv: an allow-list; node credentials (AWS_*, HOME) only for dr
     SECRET_X: 'plugin-only',
     KUBERNETES_SERVICE_HOST: '10.0.0.1',
   };
-  assert.deepEqual(mountProcessEnv(base, true), { PATH: '/bin', AWS_REGION: 'x', HTTPS_PROXY: 'http://proxy:3128', no_proxy: '10.0.0.0/8' });
+  assert.deepEqual(mountProcessEnv(base, true), {
+    PATH: '/bin',
+    AWS_REGION: 'x',
+    HTTPS_PROXY: 'http://proxy:3128',
+    no_proxy: '10.0.0.0/8',
+  });
   assert.deepEqual(mountProcessEnv(base, false), {
     PATH: '/bin',
     HOME: '/root',
@@ -157,7 +177,10 @@ test('lastLogLines puts the error line first and keeps the tail', () => {
   try {
     const f = join(dir, 'mount.log');
     const lines = Array.from({ length: 20 }, (_, i) => `{"level":"info","message":"line ${i}"}`);
-    writeFileSync(f, [...lines.slice(0, 10), 'bucketmount: error: bucket "x" does not exist', ...lines.slice(10)].join('\n') + '\n');
+    writeFileSync(
+      f,
+      [...lines.slice(0, 10), 'bucketmount: error: bucket "x" does not exist', ...lines.slice(10)].join('\n') + '\n',
+    );
     const s = lastLogLines(f, 3);
     assert.match(s, /^bucketmount: error: bucket "x" does not exist \| .*line 18.* \| .*line 19/);
     assert.equal(lastLogLines(join(dir, 'missing')), '(no log output)');
@@ -188,6 +211,9 @@ test('KeyedMutex serialises per key, runs different keys in parallel', async () 
   ]);
   assert.ok(events.indexOf('a1-') < events.indexOf('a2+'));
   assert.ok(events.indexOf('b+') < events.indexOf('a1-'));
-  await assert.rejects(m.run('a', async () => Promise.reject(new Error('x'))), /x/);
+  await assert.rejects(
+    m.run('a', async () => Promise.reject(new Error('x'))),
+    /x/,
+  );
   assert.equal(await m.run('a', async () => 5), 5);
 });

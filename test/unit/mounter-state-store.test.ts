@@ -40,7 +40,15 @@ function share(id: string, key = `key-${id}`): ShareState {
 }
 
 function target(path: string, s: ShareState): TargetState {
-  return { targetPath: path, volumeId: s.volumeId, shareId: s.id, shareKey: s.key, readOnly: false, capabilityFingerprint: 'f', credentialIdentity: s.credentialIdentity };
+  return {
+    targetPath: path,
+    volumeId: s.volumeId,
+    shareId: s.id,
+    shareKey: s.key,
+    readOnly: false,
+    capabilityFingerprint: 'f',
+    credentialIdentity: s.credentialIdentity,
+  };
 }
 
 test(
@@ -67,7 +75,7 @@ test(
 );
 
 test(
-  'addTarget / removeTarget keep the record and the share\'s target list together',
+  "addTarget / removeTarget keep the record and the share's target list together",
   withStore((store) => {
     const a = share('a');
     const b = share('b');
@@ -131,7 +139,7 @@ test(
 );
 
 test(
-  'load keeps in a share\'s list only the targets whose record names it (once each)',
+  "load keeps in a share's list only the targets whose record names it (once each)",
   withStore((store) => {
     const a = share('a');
     const b = share('b');

@@ -12,10 +12,19 @@ test('resolveTarget: symlinked parents resolved, a symlinked last component repo
   try {
     mkdirSync(join(root, 'real', 'pod'), { recursive: true });
     symlinkSync(join(root, 'real'), join(root, 'kubelet'));
-    assert.deepEqual(await resolveTarget(join(root, 'kubelet', 'pod')), { path: join(root, 'real', 'pod'), kind: 'dir' });
-    assert.deepEqual(await resolveTarget(join(root, 'kubelet', 'pod', 'a', 'b')), { path: join(root, 'real', 'pod', 'a', 'b'), kind: 'missing' });
+    assert.deepEqual(await resolveTarget(join(root, 'kubelet', 'pod')), {
+      path: join(root, 'real', 'pod'),
+      kind: 'dir',
+    });
+    assert.deepEqual(await resolveTarget(join(root, 'kubelet', 'pod', 'a', 'b')), {
+      path: join(root, 'real', 'pod', 'a', 'b'),
+      kind: 'missing',
+    });
     symlinkSync(join(root, 'real', 'pod'), join(root, 'real', 'link'));
-    assert.deepEqual(await resolveTarget(join(root, 'kubelet', 'link')), { path: join(root, 'real', 'link'), kind: 'symlink' });
+    assert.deepEqual(await resolveTarget(join(root, 'kubelet', 'link')), {
+      path: join(root, 'real', 'link'),
+      kind: 'symlink',
+    });
     symlinkSync(join(root, 'nowhere'), join(root, 'real', 'dangling'));
     assert.equal((await resolveTarget(join(root, 'real', 'dangling'))).kind, 'symlink');
     writeFileSync(join(root, 'real', 'file'), 'x');

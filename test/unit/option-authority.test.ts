@@ -9,8 +9,19 @@ import { fileURLToPath } from 'node:url';
 import { status } from '@grpc/grpc-js';
 import { FLAG_NAMES, MountArgsError } from '../../src/mount-contract/flags.js';
 import { MountOptionAuthorityError, normaliseMountOptions } from '../../src/mount-contract/kube-options.js';
-import { OPTION_AUTHORITY, authorityTableMarkdown, endpointRefusal, mayAuthorSet, type OptionAuthor } from '../../src/mount-contract/option-authority.js';
-import { CredentialsError, checkInlineAuthSource, parseInlineAuthSources, type CredentialRequest } from '../../src/credentials/resolve.js';
+import {
+  OPTION_AUTHORITY,
+  authorityTableMarkdown,
+  endpointRefusal,
+  mayAuthorSet,
+  type OptionAuthor,
+} from '../../src/mount-contract/option-authority.js';
+import {
+  CredentialsError,
+  checkInlineAuthSource,
+  parseInlineAuthSources,
+  type CredentialRequest,
+} from '../../src/credentials/resolve.js';
 import { CsiError } from '../../src/csi/errors.js';
 import { isInlineVolume, optionAuthorOf, parseVolumeAttributes } from '../../src/csi/params.js';
 import { mountSourceFor, parseVolumeMountGroup } from '../../src/csi/node.js';
@@ -23,17 +34,34 @@ test('every mount flag has exactly one authority entry (add one when you add a f
 
 test('docs/security/authz.md shows the code table verbatim', () => {
   const doc = readFileSync(DOC, 'utf8');
-  assert.ok(doc.includes(authorityTableMarkdown()), 'regenerate the table in docs/security/authz.md from authorityTableMarkdown()');
+  assert.ok(
+    doc.includes(authorityTableMarkdown()),
+    'regenerate the table in docs/security/authz.md from authorityTableMarkdown()',
+  );
 });
 
 test('host paths and plumbing are node-only; nobody below the node may set them', () => {
-  for (const name of ['cache', 'spool-dir', 'credentials-file', 'log-file', 'cache-max-size', 'volume-id', 'foreground', 'prefix', 'read-only'] as const) {
+  for (const name of [
+    'cache',
+    'spool-dir',
+    'credentials-file',
+    'log-file',
+    'cache-max-size',
+    'volume-id',
+    'foreground',
+    'prefix',
+    'read-only',
+  ] as const) {
     assert.equal(OPTION_AUTHORITY[name].author, 'node', name);
-    for (const author of ['pod', 'volume'] as OptionAuthor[]) assert.equal(mayAuthorSet(name, author), false, `${name} by ${author}`);
+    for (const author of ['pod', 'volume'] as OptionAuthor[])
+      assert.equal(mayAuthorSet(name, author), false, `${name} by ${author}`);
   }
   for (const author of ['pod', 'volume'] as OptionAuthor[]) {
     assert.throws(() => normaliseMountOptions(['spool-dir=/etc/cron.d'], author), MountOptionAuthorityError);
-    assert.throws(() => normaliseMountOptions(['cache=/var/lib/kubelet/pods/x'], author), /chooses a host path.*--cache-root/);
+    assert.throws(
+      () => normaliseMountOptions(['cache=/var/lib/kubelet/pods/x'], author),
+      /chooses a host path.*--cache-root/,
+    );
     assert.throws(() => normaliseMountOptions(['--cache-max-size=99999'], author), MountOptionAuthorityError);
     assert.throws(() => normaliseMountOptions(['log-file=/x'], author), MountOptionAuthorityError);
   }
@@ -41,7 +69,10 @@ test('host paths and plumbing are node-only; nobody below the node may set them'
 
 test('cache is a switch for volumes, not for inline volumes (pods)', () => {
   assert.deepEqual(normaliseMountOptions(['cache'], 'volume'), ['--data-cache']);
-  assert.deepEqual(normaliseMountOptions(['cache=True', 'data-cache=false'], 'volume'), ['--data-cache=true', '--data-cache=false']);
+  assert.deepEqual(normaliseMountOptions(['cache=True', 'data-cache=false'], 'volume'), [
+    '--data-cache=true',
+    '--data-cache=false',
+  ]);
   assert.throws(() => normaliseMountOptions(['cache'], 'pod'), /PV\/StorageClass authors/);
   assert.throws(() => normaliseMountOptions(['data-cache'], 'pod'), MountOptionAuthorityError);
   // Re-normalising what the controller hands on (volume context) is stable.
@@ -49,7 +80,11 @@ test('cache is a switch for volumes, not for inline volumes (pods)', () => {
 });
 
 test('pod-tier options pass for every author; unknown options are INVALID (not authority) errors', () => {
-  assert.deepEqual(normaliseMountOptions(['uid=1000', 'region=eu-west-1', 'metadata-ttl=5'], 'pod'), ['--uid=1000', '--region=eu-west-1', '--metadata-ttl=5']);
+  assert.deepEqual(normaliseMountOptions(['uid=1000', 'region=eu-west-1', 'metadata-ttl=5'], 'pod'), [
+    '--uid=1000',
+    '--region=eu-west-1',
+    '--metadata-ttl=5',
+  ]);
   assert.throws(
     () => normaliseMountOptions(['nope'], 'pod'),
     (e: unknown) => e instanceof MountArgsError && !(e instanceof MountOptionAuthorityError),
@@ -57,7 +92,10 @@ test('pod-tier options pass for every author; unknown options are INVALID (not a
 });
 
 test('ceilings bound node-memory options from volumes, not from the node', () => {
-  assert.deepEqual(normaliseMountOptions(['part-size=64', 'prefetch-budget=2048'], 'volume'), ['--part-size=64', '--prefetch-budget=2048']);
+  assert.deepEqual(normaliseMountOptions(['part-size=64', 'prefetch-budget=2048'], 'volume'), [
+    '--part-size=64',
+    '--prefetch-budget=2048',
+  ]);
   assert.throws(() => normaliseMountOptions(['part-size=5120'], 'volume'), /over 64/);
   assert.throws(() => normaliseMountOptions(['prefetch-budget=65536'], 'volume'), /over 2048/);
   assert.throws(() => normaliseMountOptions(['max-prefetch=4096'], 'pod'), /over 256/);
@@ -65,40 +103,95 @@ test('ceilings bound node-memory options from volumes, not from the node', () =>
   assert.deepEqual(normaliseMountOptions(['prefetch-budget=65536'], 'node'), ['--prefetch-budget=65536']);
 });
 
-test('inline volume attributes are the pod author\'s; a PV\'s are the volume author\'s (PERMISSION_DENIED)', () => {
+test("inline volume attributes are the pod author's; a PV's are the volume author's (PERMISSION_DENIED)", () => {
   const inline = { bucketName: 'b12', 'csi.storage.k8s.io/ephemeral': 'true' };
   assert.equal(isInlineVolume(inline), true);
   assert.equal(optionAuthorOf(inline), 'pod');
   assert.equal(optionAuthorOf({ 'csi.storage.k8s.io/ephemeral': 'false' }), 'volume');
   const denied = (f: () => unknown, re: RegExp): void => {
-    assert.throws(f, (e: unknown) => e instanceof CsiError && e.code === status.PERMISSION_DENIED && re.test(e.message));
+    assert.throws(
+      f,
+      (e: unknown) => e instanceof CsiError && e.code === status.PERMISSION_DENIED && re.test(e.message),
+    );
   };
-  denied(() => parseVolumeAttributes({ ...inline, mountOptions: 'cache' }), /inline volume attribute mountOptions.*"cache"/);
+  denied(
+    () => parseVolumeAttributes({ ...inline, mountOptions: 'cache' }),
+    /inline volume attribute mountOptions.*"cache"/,
+  );
   denied(() => parseVolumeAttributes({ bucketName: 'b12', mountOptions: 'cache=/tmp/x' }), /host path/);
   denied(() => parseVolumeAttributes({ bucketName: 'b12', mountOptions: 'spool-dir=/tmp/x' }), /only the node plugin/);
   assert.deepEqual(parseVolumeAttributes({ bucketName: 'b12', mountOptions: 'cache' }).mountOptions, ['--data-cache']);
 });
 
-test('driver credentials only reach the node\'s endpoints; an allow-list restricts every volume', () => {
+test("driver credentials only reach the node's endpoints; an allow-list restricts every volume", () => {
   const def = 'http://minio.minio:9000';
-  assert.equal(endpointRefusal({ endpoint: def + '/', credentialSource: 'driver', nodeDefault: def, allowed: [] }), undefined);
-  assert.match(endpointRefusal({ endpoint: 'http://evil:9000', credentialSource: 'driver', nodeDefault: def, allowed: [] })!, /--allowed-endpoints/);
-  assert.match(endpointRefusal({ endpoint: undefined, credentialSource: 'driver', nodeDefault: def, allowed: [] })!, /AWS S3/);
-  assert.equal(endpointRefusal({ endpoint: 'http://evil:9000', credentialSource: 'secret', nodeDefault: def, allowed: [] }), undefined);
-  assert.equal(endpointRefusal({ endpoint: 'http://other:9000', credentialSource: 'driver', nodeDefault: def, allowed: ['http://other:9000'] }), undefined);
-  assert.match(endpointRefusal({ endpoint: 'http://evil:9000', credentialSource: 'pod', nodeDefault: def, allowed: ['http://other:9000'] })!, /not in the node's --allowed-endpoints/);
-  assert.equal(endpointRefusal({ endpoint: undefined, credentialSource: 'driver', nodeDefault: undefined, allowed: [] }), undefined);
+  assert.equal(
+    endpointRefusal({ endpoint: def + '/', credentialSource: 'driver', nodeDefault: def, allowed: [] }),
+    undefined,
+  );
+  assert.match(
+    endpointRefusal({ endpoint: 'http://evil:9000', credentialSource: 'driver', nodeDefault: def, allowed: [] })!,
+    /--allowed-endpoints/,
+  );
+  assert.match(
+    endpointRefusal({ endpoint: undefined, credentialSource: 'driver', nodeDefault: def, allowed: [] })!,
+    /AWS S3/,
+  );
+  assert.equal(
+    endpointRefusal({ endpoint: 'http://evil:9000', credentialSource: 'secret', nodeDefault: def, allowed: [] }),
+    undefined,
+  );
+  assert.equal(
+    endpointRefusal({
+      endpoint: 'http://other:9000',
+      credentialSource: 'driver',
+      nodeDefault: def,
+      allowed: ['http://other:9000'],
+    }),
+    undefined,
+  );
+  assert.match(
+    endpointRefusal({
+      endpoint: 'http://evil:9000',
+      credentialSource: 'pod',
+      nodeDefault: def,
+      allowed: ['http://other:9000'],
+    })!,
+    /not in the node's --allowed-endpoints/,
+  );
+  assert.equal(
+    endpointRefusal({ endpoint: undefined, credentialSource: 'driver', nodeDefault: undefined, allowed: [] }),
+    undefined,
+  );
 });
 
 test('inline volumes: only the allowed credential sources; driver never', () => {
-  const req = (ctx: Record<string, string>, secrets: Record<string, string> = {}): CredentialRequest => ({ volumeId: 'v', volumeContext: ctx, secrets });
+  const req = (ctx: Record<string, string>, secrets: Record<string, string> = {}): CredentialRequest => ({
+    volumeId: 'v',
+    volumeContext: ctx,
+    secrets,
+  });
   const denied = (f: () => unknown, re: RegExp): void => {
-    assert.throws(f, (e: unknown) => e instanceof CredentialsError && e.code === 'PERMISSION_DENIED' && re.test(e.message));
+    assert.throws(
+      f,
+      (e: unknown) => e instanceof CredentialsError && e.code === 'PERMISSION_DENIED' && re.test(e.message),
+    );
   };
-  denied(() => checkInlineAuthSource(req({ authenticationSource: 'driver' }), true, ['pod'], {}), /node plugin's own cloud identity.*--inline-auth-sources/);
-  denied(() => checkInlineAuthSource(req({}, { AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'x' }), true, ['pod'], {}), /authenticationSource secret/);
+  denied(
+    () => checkInlineAuthSource(req({ authenticationSource: 'driver' }), true, ['pod'], {}),
+    /node plugin's own cloud identity.*--inline-auth-sources/,
+  );
+  denied(
+    () => checkInlineAuthSource(req({}, { AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'x' }), true, ['pod'], {}),
+    /authenticationSource secret/,
+  );
   checkInlineAuthSource(req({ authenticationSource: 'pod' }), true, ['pod'], {});
-  checkInlineAuthSource(req({}, { AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'x' }), true, ['pod', 'secret'], {});
+  checkInlineAuthSource(
+    req({}, { AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'x' }),
+    true,
+    ['pod', 'secret'],
+    {},
+  );
   checkInlineAuthSource(req({ authenticationSource: 'driver' }), false, ['pod'], {}); // PVs are not inline
   denied(() => checkInlineAuthSource(req({ authenticationSource: 'pod' }), true, [], {}), /inline volumes are off/);
   assert.deepEqual(parseInlineAuthSources('pod, secret,pod'), ['pod', 'secret']);

@@ -4,9 +4,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RetryErrorInfo } from '@aws-sdk/types';
-import { BoundedRetryStrategy, DEFAULT_RETRY_BUDGET_MS, backoffDelay, isRetryable, retryByTime } from '../../src/s3/retry.js';
+import {
+  BoundedRetryStrategy,
+  DEFAULT_RETRY_BUDGET_MS,
+  backoffDelay,
+  isRetryable,
+  retryByTime,
+} from '../../src/s3/retry.js';
 
-const info = (errorType: RetryErrorInfo['errorType'], error: object = {}): RetryErrorInfo => ({ errorType, error: error as RetryErrorInfo['error'] });
+const info = (errorType: RetryErrorInfo['errorType'], error: object = {}): RetryErrorInfo => ({
+  errorType,
+  error: error as RetryErrorInfo['error'],
+});
 
 test('5xx, throttling, transient and connection errors are retried; 4xx are not', () => {
   assert.ok(isRetryable(info('SERVER_ERROR')));
@@ -19,10 +28,22 @@ test('5xx, throttling, transient and connection errors are retried; 4xx are not'
 });
 
 test('backoff doubles per retry with jitter and is capped', () => {
-  assert.equal(backoffDelay(1, 100, 5000, () => 0), 50);
-  assert.equal(backoffDelay(1, 100, 5000, () => 1), 100);
-  assert.equal(backoffDelay(3, 100, 5000, () => 1), 400);
-  assert.equal(backoffDelay(20, 100, 5000, () => 1), 5000);
+  assert.equal(
+    backoffDelay(1, 100, 5000, () => 0),
+    50,
+  );
+  assert.equal(
+    backoffDelay(1, 100, 5000, () => 1),
+    100,
+  );
+  assert.equal(
+    backoffDelay(3, 100, 5000, () => 1),
+    400,
+  );
+  assert.equal(
+    backoffDelay(20, 100, 5000, () => 1),
+    5000,
+  );
 });
 
 test('every request gets all its attempts, however many failed before', async () => {
@@ -67,7 +88,10 @@ test('time budget: refused connections are retried for the whole budget (60 s de
     const total = waits.reduce((a, b) => a + b, 0);
     assert.equal(total, DEFAULT_RETRY_BUDGET_MS, 'the last wait ends exactly at the budget');
     assert.ok(waits.length > 10, `${waits.length} retries`);
-    assert.ok(waits.every((w) => w > 0 && w <= 5_000), 'every wait is capped at 5 s');
+    assert.ok(
+      waits.every((w) => w > 0 && w <= 5_000),
+      'every wait is capped at 5 s',
+    );
     // exponential at first: the first waits grow
     assert.ok(waits[0]! <= 100 && waits[3]! >= 400, waits.slice(0, 4).join(','));
   }
@@ -76,7 +100,10 @@ test('time budget: refused connections are retried for the whole budget (60 s de
 test('time budget: configurable, 0 means a single attempt, and it counts from the first attempt', async () => {
   const clock = { t: 0 };
   const s = new BoundedRetryStrategy({ budgetMs: 20_000, now: () => clock.t, random: () => 1 });
-  assert.equal((await schedule(s, clock, refused)).reduce((a, b) => a + b, 0), 20_000);
+  assert.equal(
+    (await schedule(s, clock, refused)).reduce((a, b) => a + b, 0),
+    20_000,
+  );
   const zero = new BoundedRetryStrategy({ budgetMs: 0, now: () => clock.t });
   assert.deepEqual(await schedule(zero, clock, refused), []);
   // slow attempts (a 10 s connect timeout each) use the budget up too
@@ -104,7 +131,11 @@ test('time budget: 403, 404 and 400 still fail at once', async () => {
     ['NoSuchKey', 404],
     ['InvalidArgument', 400],
   ] as const) {
-    assert.deepEqual(await schedule(s, clock, info('CLIENT_ERROR', { name, $metadata: { httpStatusCode: status } })), [], name);
+    assert.deepEqual(
+      await schedule(s, clock, info('CLIENT_ERROR', { name, $metadata: { httpStatusCode: status } })),
+      [],
+      name,
+    );
   }
 });
 
@@ -129,19 +160,27 @@ test('retryByTime retries a request the SDK cannot (streamed body) on the same s
   clock.t = 0;
   const denied = Object.assign(new Error('denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
   await assert.rejects(
-    retryByTime(s, async () => {
-      calls++;
-      throw denied;
-    }, sleep),
+    retryByTime(
+      s,
+      async () => {
+        calls++;
+        throw denied;
+      },
+      sleep,
+    ),
     (e) => e === denied,
   );
   assert.equal(calls, 1);
   calls = 0;
   await assert.rejects(
-    retryByTime(s, async () => {
-      calls++;
-      throw Object.assign(new Error('slow down'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
-    }, sleep),
+    retryByTime(
+      s,
+      async () => {
+        calls++;
+        throw Object.assign(new Error('slow down'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
+      },
+      sleep,
+    ),
     /slow down/,
   );
   assert.ok(calls > 3 && clock.t === 10_000, `${calls} calls until ${clock.t} ms`);

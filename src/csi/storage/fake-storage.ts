@@ -9,7 +9,18 @@ import { CsiError } from '../errors.js';
 import { snapshotAsLocation, snapshotPrefix, SNAPSHOT_ROOT, type SnapshotLocation } from '../snapshot-id.js';
 import { encodeVolumeId, type VolumeLocation } from '../volume-id.js';
 import { VOLUME_CATALOGUE_ROOT } from './layout.js';
-import { checkVolumeName, type CopyOptions, type CopyResult, type CsiStorage, type ListedVolume, type RecordOptions, type SnapshotRecord, type StorageConnection, type StorageFactory, type VolumeRecord } from './storage.js';
+import {
+  checkVolumeName,
+  type CopyOptions,
+  type CopyResult,
+  type CsiStorage,
+  type ListedVolume,
+  type RecordOptions,
+  type SnapshotRecord,
+  type StorageConnection,
+  type StorageFactory,
+  type VolumeRecord,
+} from './storage.js';
 
 interface FakeBucket {
   /** key → size in bytes. */
@@ -24,7 +35,12 @@ interface FakeBucket {
   snapshots: Map<string, SnapshotRecord>;
 }
 
-const newBucket = (): FakeBucket => ({ objects: new Map(), markers: new Map(), catalogue: new Set(), snapshots: new Map() });
+const newBucket = (): FakeBucket => ({
+  objects: new Map(),
+  markers: new Map(),
+  catalogue: new Set(),
+  snapshots: new Map(),
+});
 
 export class FakeStorageWorld {
   /** endpoint ('' = AWS) → bucket name → bucket. */
@@ -83,7 +99,10 @@ class FakeStorage implements CsiStorage {
   async findVolume(loc: VolumeLocation): Promise<VolumeRecord | undefined> {
     const b = this.buckets.get(loc.bucket);
     if (!b) return undefined;
-    if (loc.prefix === '') return b.volume ? { capacityBytes: b.volume.capacityBytes, ...(b.volume.name !== undefined ? { name: b.volume.name } : {}) } : undefined;
+    if (loc.prefix === '')
+      return b.volume
+        ? { capacityBytes: b.volume.capacityBytes, ...(b.volume.name !== undefined ? { name: b.volume.name } : {}) }
+        : undefined;
     const m = b.markers.get(loc.prefix);
     return m?.state === 'done' ? { ...m.record } : undefined;
   }
@@ -96,16 +115,28 @@ class FakeStorage implements CsiStorage {
     const b = this.buckets.get(loc.bucket);
     if (loc.prefix === '') {
       if (!b) this.buckets.set(loc.bucket, newBucket());
-      else if (b.objects.size > 0) throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for volume ${name} already exists, holds data and was not created by bucketmount`);
+      else if (b.objects.size > 0)
+        throw new CsiError(
+          status.ALREADY_EXISTS,
+          `bucket ${loc.bucket} for volume ${name} already exists, holds data and was not created by bucketmount`,
+        );
       return;
     }
-    if (!b) throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} (StorageClass parameter bucket) does not exist`);
+    if (!b)
+      throw new CsiError(
+        status.FAILED_PRECONDITION,
+        `bucket ${loc.bucket} (StorageClass parameter bucket) does not exist`,
+      );
     const m = b.markers.get(loc.prefix);
     if (m) {
       checkVolumeName(m.record, loc, name);
       return;
     }
-    if (this.under(b, loc.prefix).length > 0) throw new CsiError(status.ALREADY_EXISTS, `s3://${loc.bucket}/${loc.prefix} already holds objects that were not created by bucketmount`);
+    if (this.under(b, loc.prefix).length > 0)
+      throw new CsiError(
+        status.ALREADY_EXISTS,
+        `s3://${loc.bucket}/${loc.prefix} already holds objects that were not created by bucketmount`,
+      );
     b.markers.set(loc.prefix, { state: 'pending', record: { capacityBytes: 0, name } });
   }
 
@@ -125,14 +156,22 @@ class FakeStorage implements CsiStorage {
     const b = this.buckets.get(loc.bucket);
     if (!b) return { deletedObjects: 0 };
     if (loc.prefix === '') {
-      if (!b.volume) throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} exists but was not created by bucketmount; not deleting it`);
+      if (!b.volume)
+        throw new CsiError(
+          status.FAILED_PRECONDITION,
+          `bucket ${loc.bucket} exists but was not created by bucketmount; not deleting it`,
+        );
       const n = b.objects.size;
       this.buckets.delete(loc.bucket);
       return { deletedObjects: n };
     }
     const keys = this.under(b, loc.prefix);
     if (!b.markers.has(loc.prefix)) {
-      if (keys.length > 0) throw new CsiError(status.FAILED_PRECONDITION, `s3://${loc.bucket}/${loc.prefix} holds objects but no volume marker written by bucketmount; not deleting them`);
+      if (keys.length > 0)
+        throw new CsiError(
+          status.FAILED_PRECONDITION,
+          `s3://${loc.bucket}/${loc.prefix} holds objects but no volume marker written by bucketmount; not deleting them`,
+        );
       b.catalogue.delete(encodeVolumeId(loc));
       return { deletedObjects: 0 };
     }
@@ -145,13 +184,18 @@ class FakeStorage implements CsiStorage {
   async copyVolumeData(src: VolumeLocation, dst: VolumeLocation, opts: CopyOptions = {}): Promise<CopyResult> {
     const from = this.buckets.get(src.bucket);
     const to = this.buckets.get(dst.bucket);
-    if (!from || !to) throw new CsiError(status.NOT_FOUND, `listing s3://${src.bucket}/${src.prefix} failed: NoSuchBucket`);
+    if (!from || !to)
+      throw new CsiError(status.NOT_FOUND, `listing s3://${src.bucket}/${src.prefix} failed: NoSuchBucket`);
     const keys = this.under(from, src.prefix).filter(
-      (k) => k !== src.prefix && !(src.bucket === dst.bucket && k.startsWith(dst.prefix)) && !(src.prefix === '' && (k.startsWith(SNAPSHOT_ROOT) || k.startsWith(VOLUME_CATALOGUE_ROOT))),
+      (k) =>
+        k !== src.prefix &&
+        !(src.bucket === dst.bucket && k.startsWith(dst.prefix)) &&
+        !(src.prefix === '' && (k.startsWith(SNAPSHOT_ROOT) || k.startsWith(VOLUME_CATALOGUE_ROOT))),
     );
     let bytes = 0;
     for (const k of keys) {
-      if (opts.signal?.aborted) throw new CsiError(status.ABORTED, `copy to s3://${dst.bucket}/${dst.prefix} was cancelled`);
+      if (opts.signal?.aborted)
+        throw new CsiError(status.ABORTED, `copy to s3://${dst.bucket}/${dst.prefix} was cancelled`);
       const size = from.objects.get(k)!;
       to.objects.set(dst.prefix + k.slice(src.prefix.length), size);
       bytes += size;
@@ -176,7 +220,11 @@ class FakeStorage implements CsiStorage {
 
   async writeSnapshot(loc: SnapshotLocation, rec: SnapshotRecord): Promise<void> {
     const b = this.buckets.get(loc.bucket);
-    if (!b) throw new CsiError(status.NOT_FOUND, `writing snapshot marker s3://${loc.bucket}/${snapshotPrefix(loc)} failed: NoSuchBucket`);
+    if (!b)
+      throw new CsiError(
+        status.NOT_FOUND,
+        `writing snapshot marker s3://${loc.bucket}/${snapshotPrefix(loc)} failed: NoSuchBucket`,
+      );
     b.snapshots.set(snapshotPrefix(loc), { ...rec });
   }
 
@@ -190,8 +238,16 @@ class FakeStorage implements CsiStorage {
       this.buckets.set(loc.bucket, newBucket());
       return;
     }
-    if (b.volume) throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for this snapshot already exists and is a bucketmount volume`);
-    if (b.objects.size > 0) throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for this snapshot already exists and holds data that is not this snapshot`);
+    if (b.volume)
+      throw new CsiError(
+        status.ALREADY_EXISTS,
+        `bucket ${loc.bucket} for this snapshot already exists and is a bucketmount volume`,
+      );
+    if (b.objects.size > 0)
+      throw new CsiError(
+        status.ALREADY_EXISTS,
+        `bucket ${loc.bucket} for this snapshot already exists and holds data that is not this snapshot`,
+      );
   }
 
   async deleteSnapshot(loc: SnapshotLocation): Promise<number> {

@@ -16,7 +16,8 @@ export const VOLUME_CATALOGUE_ROOT = '.bucketmount-volumes/';
 
 /** Names are any UTF-8; tag values and metadata allow only a few characters: store them base64url. */
 export const encodeName = (name: string): string => Buffer.from(name, 'utf8').toString('base64url');
-export const decodeName = (v: string | undefined): string | undefined => (v === undefined ? undefined : Buffer.from(v, 'base64url').toString('utf8'));
+export const decodeName = (v: string | undefined): string | undefined =>
+  v === undefined ? undefined : Buffer.from(v, 'base64url').toString('utf8');
 
 /** The volume id base64url `s` stands for, or undefined when it is not one of ours. */
 export function unb64Id(s: string): string | undefined {

@@ -5,10 +5,30 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../s3/client.js';
 import type { SnapshotLocation } from '../snapshot-id.js';
 import type { VolumeLocation } from '../volume-id.js';
-import { deleteSnapshotStorage, listAllSnapshots, prepareSnapshotBucket, readSnapshot, writeSnapshotMarker } from './snapshot-store.js';
-import type { CopyOptions, CsiStorage, RecordOptions, SnapshotRecord, StorageConnection, StorageFactory } from './storage.js';
+import {
+  deleteSnapshotStorage,
+  listAllSnapshots,
+  prepareSnapshotBucket,
+  readSnapshot,
+  writeSnapshotMarker,
+} from './snapshot-store.js';
+import type {
+  CopyOptions,
+  CsiStorage,
+  RecordOptions,
+  SnapshotRecord,
+  StorageConnection,
+  StorageFactory,
+} from './storage.js';
 import { listAllVolumes } from './volume-catalogue.js';
-import { copyVolumeData, deleteVolumeStorage, findVolume, locationExists, prepareVolumeStorage, recordCapacity } from './volume-store.js';
+import {
+  copyVolumeData,
+  deleteVolumeStorage,
+  findVolume,
+  locationExists,
+  prepareVolumeStorage,
+  recordCapacity,
+} from './volume-store.js';
 
 export class S3Storage implements CsiStorage {
   constructor(readonly s3: S3Client) {}

@@ -5,7 +5,15 @@
 // plus server-side copies of the source volume's objects under that prefix. The marker is written
 // first with ready=false and rewritten with ready=true and the byte count once every object is
 // copied, so an interrupted copy is visible as not ready (and redone by the next CreateSnapshot).
-import { DeleteBucketCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteBucketCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListBucketsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
 import { classifyS3Error } from '../../s3/errors.js';
 import { listCommonPrefixes } from '../../s3/list.js';
@@ -45,7 +53,11 @@ function parseRecord(meta: Record<string, string> | undefined): SnapshotRecord |
 }
 
 /** The snapshot recorded at `loc`, or undefined (no marker, no bucket, or not a marker of this id). */
-export async function readSnapshot(s3: S3Client, loc: SnapshotLocation, expectId?: string): Promise<SnapshotRecord | undefined> {
+export async function readSnapshot(
+  s3: S3Client,
+  loc: SnapshotLocation,
+  expectId?: string,
+): Promise<SnapshotRecord | undefined> {
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: loc.bucket, Key: snapshotPrefix(loc) }));
     const rec = parseRecord(head.Metadata);
@@ -85,14 +97,22 @@ export async function writeSnapshotMarker(s3: S3Client, loc: SnapshotLocation, r
  * Make sure the snapshot's bucket is there: a dedicated bucket is created (an empty one left by an
  * interrupted attempt is reused; one holding other data is refused), a shared one must exist.
  */
-export async function prepareSnapshotBucket(s3: S3Client, loc: SnapshotLocation, region: string | undefined): Promise<void> {
+export async function prepareSnapshotBucket(
+  s3: S3Client,
+  loc: SnapshotLocation,
+  region: string | undefined,
+): Promise<void> {
   if (!loc.dedicatedBucket) {
     try {
       await s3.send(new HeadBucketCommand({ Bucket: loc.bucket }));
       return;
     } catch (err) {
       if (['not-found', 'no-such-bucket'].includes(kindOf(err))) {
-        throw new CsiError(status.FAILED_PRECONDITION, `snapshot bucket ${loc.bucket} does not exist: create it (VolumeSnapshotClass parameter snapshotBucket, or the volume's shared bucket)`, { cause: err });
+        throw new CsiError(
+          status.FAILED_PRECONDITION,
+          `snapshot bucket ${loc.bucket} does not exist: create it (VolumeSnapshotClass parameter snapshotBucket, or the volume's shared bucket)`,
+          { cause: err },
+        );
       }
       throw s3ToCsi(err, `checking snapshot bucket ${loc.bucket}`);
     }
@@ -102,13 +122,20 @@ export async function prepareSnapshotBucket(s3: S3Client, loc: SnapshotLocation,
   } catch (err) {
     if (kindOf(err) !== 'already-exists') throw s3ToCsi(err, `creating snapshot bucket ${loc.bucket}`);
     if (await findVolume(s3, { bucket: loc.bucket, prefix: '' })) {
-      throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for this snapshot already exists and is a bucketmount volume; use another snapshot name, or set the VolumeSnapshotClass parameter snapshotBucket`, { cause: err });
+      throw new CsiError(
+        status.ALREADY_EXISTS,
+        `bucket ${loc.bucket} for this snapshot already exists and is a bucketmount volume; use another snapshot name, or set the VolumeSnapshotClass parameter snapshotBucket`,
+        { cause: err },
+      );
     }
     const r = await s3.send(new ListObjectsV2Command({ Bucket: loc.bucket, MaxKeys: 1 })).catch((e: unknown) => {
       throw s3ToCsi(e, `listing bucket ${loc.bucket}`);
     });
     if ((r.KeyCount ?? r.Contents?.length ?? 0) > 0) {
-      throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for this snapshot already exists and holds data that is not this snapshot; delete it, or set the VolumeSnapshotClass parameter snapshotBucket`);
+      throw new CsiError(
+        status.ALREADY_EXISTS,
+        `bucket ${loc.bucket} for this snapshot already exists and holds data that is not this snapshot; delete it, or set the VolumeSnapshotClass parameter snapshotBucket`,
+      );
     }
   }
 }

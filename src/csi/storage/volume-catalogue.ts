@@ -14,7 +14,15 @@ import { listObjects } from '../../s3/list.js';
 import { mapLimit } from '../../util/pool.js';
 import { s3ToCsi } from '../errors.js';
 import { decodeVolumeId } from '../volume-id.js';
-import { CAPACITY_TAG, encodeName, OWNER_TAG, unb64Id, VOLUME_CATALOGUE_ROOT, VOLUME_ID_TAG, volumeIdFromCatalogueKey } from './layout.js';
+import {
+  CAPACITY_TAG,
+  encodeName,
+  OWNER_TAG,
+  unb64Id,
+  VOLUME_CATALOGUE_ROOT,
+  VOLUME_ID_TAG,
+  volumeIdFromCatalogueKey,
+} from './layout.js';
 
 export interface ListedVolume {
   volumeId: string;
@@ -61,7 +69,10 @@ export async function listAllVolumes(s3: S3Client): Promise<ListedVolume[]> {
     const r = await s3.send(new ListBucketsCommand({}));
     buckets = (r.Buckets ?? []).map((b) => b.Name!).filter(Boolean);
   } catch (err) {
-    throw s3ToCsi(err, 'listing buckets to find volumes (ListVolumes uses the controller credentials and needs s3:ListAllMyBuckets)');
+    throw s3ToCsi(
+      err,
+      'listing buckets to find volumes (ListVolumes uses the controller credentials and needs s3:ListAllMyBuckets)',
+    );
   }
   const perBucket = await mapLimit(buckets, 8, async (b) => {
     const [own, catalogued] = await Promise.all([fromTags(s3, b), fromCatalogue(s3, b)]);

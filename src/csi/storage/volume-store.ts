@@ -34,8 +34,24 @@ import { mapLimit } from '../../util/pool.js';
 import { CsiError, s3ToCsi } from '../errors.js';
 import { SNAPSHOT_ROOT } from '../snapshot-id.js';
 import { encodeVolumeId, type VolumeLocation } from '../volume-id.js';
-import { CAPACITY_TAG, catalogueKey, decodeName, encodeName, NAME_TAG, OWNER_TAG, VOLUME_CATALOGUE_ROOT, VOLUME_ID_TAG, volumeIdTagValue } from './layout.js';
-import { checkVolumeName, type CopyOptions, type CopyResult, type RecordOptions, type VolumeRecord } from './storage.js';
+import {
+  CAPACITY_TAG,
+  catalogueKey,
+  decodeName,
+  encodeName,
+  NAME_TAG,
+  OWNER_TAG,
+  VOLUME_CATALOGUE_ROOT,
+  VOLUME_ID_TAG,
+  volumeIdTagValue,
+} from './layout.js';
+import {
+  checkVolumeName,
+  type CopyOptions,
+  type CopyResult,
+  type RecordOptions,
+  type VolumeRecord,
+} from './storage.js';
 
 /** Metadata keys on the prefix marker (x-amz-meta-…). */
 const META_OWNER = OWNER_TAG;
@@ -55,7 +71,10 @@ async function readMarker(s3: S3Client, loc: VolumeLocation): Promise<Marker> {
     if (owner !== OWNER_DONE && owner !== OWNER_PENDING) return { state: 'foreign' };
     const cap = Number(head.Metadata?.[META_CAPACITY] ?? '0');
     const name = decodeName(head.Metadata?.[META_NAME]);
-    return { state: owner === OWNER_DONE ? 'done' : 'pending', record: { capacityBytes: Number.isFinite(cap) ? cap : 0, ...(name !== undefined ? { name } : {}) } };
+    return {
+      state: owner === OWNER_DONE ? 'done' : 'pending',
+      record: { capacityBytes: Number.isFinite(cap) ? cap : 0, ...(name !== undefined ? { name } : {}) },
+    };
   } catch (err) {
     if (isKind(err, 'not-found')) {
       // A 404 HEAD cannot tell a missing key from a missing bucket: ask the bucket.
@@ -130,7 +149,12 @@ export function createBucketCommand(bucket: string, region: string | undefined):
  * an interrupted attempt is reused) or check that the shared bucket exists (prefix mode). The
  * volume counts as existing only once recordCapacity wrote its tag / marker.
  */
-export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, volumeName: string, region: string | undefined): Promise<void> {
+export async function prepareVolumeStorage(
+  s3: S3Client,
+  loc: VolumeLocation,
+  volumeName: string,
+  region: string | undefined,
+): Promise<void> {
   if (loc.prefix === '') {
     try {
       await s3.send(createBucketCommand(loc.bucket, region));
@@ -142,12 +166,19 @@ export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, vo
         empty = !(await holdsObjects(s3, loc.bucket, ''));
       } catch (e2) {
         if (isKind(e2, 'access-denied')) {
-          throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for volume ${volumeName} already exists and is owned by someone else; use another volume name or the bucket parameter (prefix mode)`, { cause: e2 });
+          throw new CsiError(
+            status.ALREADY_EXISTS,
+            `bucket ${loc.bucket} for volume ${volumeName} already exists and is owned by someone else; use another volume name or the bucket parameter (prefix mode)`,
+            { cause: e2 },
+          );
         }
         throw s3ToCsi(e2, `listing bucket ${loc.bucket}`);
       }
       if (!empty) {
-        throw new CsiError(status.ALREADY_EXISTS, `bucket ${loc.bucket} for volume ${volumeName} already exists, holds data and was not created by bucketmount; delete or rename it, or use the bucket parameter (prefix mode)`);
+        throw new CsiError(
+          status.ALREADY_EXISTS,
+          `bucket ${loc.bucket} for volume ${volumeName} already exists, holds data and was not created by bucketmount; delete or rename it, or use the bucket parameter (prefix mode)`,
+        );
       }
     }
     return;
@@ -156,7 +187,11 @@ export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, vo
     await s3.send(new HeadBucketCommand({ Bucket: loc.bucket }));
   } catch (err) {
     if (isKind(err, 'not-found', 'no-such-bucket')) {
-      throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} (StorageClass parameter bucket) does not exist: create it first, or leave the parameter out for one bucket per volume`, { cause: err });
+      throw new CsiError(
+        status.FAILED_PRECONDITION,
+        `bucket ${loc.bucket} (StorageClass parameter bucket) does not exist: create it first, or leave the parameter out for one bucket per volume`,
+        { cause: err },
+      );
     }
     throw s3ToCsi(err, `checking bucket ${loc.bucket}`);
   }
@@ -174,12 +209,19 @@ export async function prepareVolumeStorage(s3: S3Client, loc: VolumeLocation, vo
     throw s3ToCsi(err, `listing ${where}`);
   }
   if (used) {
-    throw new CsiError(status.ALREADY_EXISTS, `${where} for volume ${quote(volumeName)} already holds objects that were not created by bucketmount; delete or move them, or use another volume name or basePrefix`);
+    throw new CsiError(
+      status.ALREADY_EXISTS,
+      `${where} for volume ${quote(volumeName)} already holds objects that were not created by bucketmount; delete or move them, or use another volume name or basePrefix`,
+    );
   }
   await writeMarker(s3, loc, { owner: OWNER_PENDING, capacityBytes: 0, name: volumeName });
 }
 
-async function writeMarker(s3: S3Client, loc: VolumeLocation, m: { owner: string; capacityBytes: number; name: string | undefined }): Promise<void> {
+async function writeMarker(
+  s3: S3Client,
+  loc: VolumeLocation,
+  m: { owner: string; capacityBytes: number; name: string | undefined },
+): Promise<void> {
   try {
     // The marker is a zero-byte object: writing it again replaces only its metadata.
     await s3.send(
@@ -188,7 +230,11 @@ async function writeMarker(s3: S3Client, loc: VolumeLocation, m: { owner: string
         Key: loc.prefix,
         Body: '',
         ContentType: 'application/x-directory',
-        Metadata: { [META_OWNER]: m.owner, [META_CAPACITY]: String(m.capacityBytes), ...(m.name !== undefined ? { [META_NAME]: encodeName(m.name) } : {}) },
+        Metadata: {
+          [META_OWNER]: m.owner,
+          [META_CAPACITY]: String(m.capacityBytes),
+          ...(m.name !== undefined ? { [META_NAME]: encodeName(m.name) } : {}),
+        },
       }),
     );
   } catch (err) {
@@ -202,25 +248,42 @@ export async function deleteAllUnder(s3: S3Client, bucket: string, prefix: strin
   let previousFirst: string | undefined;
   for (;;) {
     // Always restart from the beginning: we delete what we list, so there is no token to keep.
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1000 }));
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1000 }),
+    );
     const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => k.startsWith(prefix) && k !== keep);
     if (keys.length === 0) break;
     if (keys[0] === previousFirst) {
       // Deleted without error but still listed (object lock, eventual consistency gone wrong): do not loop forever.
-      throw new CsiError(status.FAILED_PRECONDITION, `object s3://${bucket}/${keys[0]} is still listed after it was deleted (object lock or retention?); remove it by hand and retry`);
+      throw new CsiError(
+        status.FAILED_PRECONDITION,
+        `object s3://${bucket}/${keys[0]} is still listed after it was deleted (object lock or retention?); remove it by hand and retry`,
+      );
     }
     previousFirst = keys[0];
-    const r = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+    const r = await s3.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
+    );
     if (r.Errors && r.Errors.length > 0) {
       const e = r.Errors[0]!;
-      throw new CsiError(status.INTERNAL, `deleting ${r.Errors.length} object(s) under s3://${bucket}/${prefix} failed, first: ${e.Key}: ${e.Code} ${e.Message ?? ''}`);
+      throw new CsiError(
+        status.INTERNAL,
+        `deleting ${r.Errors.length} object(s) under s3://${bucket}/${prefix} failed, first: ${e.Key}: ${e.Code} ${e.Message ?? ''}`,
+      );
     }
     deleted += keys.length;
   }
   let keyMarker: string | undefined;
   let uploadIdMarker: string | undefined;
   for (;;) {
-    const mp = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+    const mp = await s3.send(
+      new ListMultipartUploadsCommand({
+        Bucket: bucket,
+        Prefix: prefix || undefined,
+        KeyMarker: keyMarker,
+        UploadIdMarker: uploadIdMarker,
+      }),
+    );
     for (const u of mp.Uploads ?? []) {
       if (!u.Key?.startsWith(prefix)) continue;
       await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
@@ -248,7 +311,10 @@ export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Pr
         if (isKind(err, 'not-found', 'no-such-bucket')) return { deletedObjects: 0 };
         throw s3ToCsi(err, `checking bucket ${loc.bucket}`);
       }
-      throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} exists but was not created by bucketmount (no ${OWNER_TAG} tag); not deleting it`);
+      throw new CsiError(
+        status.FAILED_PRECONDITION,
+        `bucket ${loc.bucket} exists but was not created by bucketmount (no ${OWNER_TAG} tag); not deleting it`,
+      );
     }
     let n: number;
     try {
@@ -258,19 +324,27 @@ export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Pr
       if (err instanceof CsiError) throw err;
       if (isKind(err, 'no-such-bucket')) return { deletedObjects: 0 };
       if (isKind(err, 'not-empty')) {
-        throw new CsiError(status.FAILED_PRECONDITION, `bucket ${loc.bucket} is still not empty after deleting its objects (versioning enabled?); remove the object versions and retry`, { cause: err });
+        throw new CsiError(
+          status.FAILED_PRECONDITION,
+          `bucket ${loc.bucket} is still not empty after deleting its objects (versioning enabled?); remove the object versions and retry`,
+          { cause: err },
+        );
       }
       throw s3ToCsi(err, `deleting bucket ${loc.bucket}`);
     }
     return { deletedObjects: n };
   }
-  if (!loc.prefix.endsWith('/')) throw new CsiError(status.INTERNAL, `refusing to delete prefix "${loc.prefix}" without a trailing "/"`);
+  if (!loc.prefix.endsWith('/'))
+    throw new CsiError(status.INTERNAL, `refusing to delete prefix "${loc.prefix}" without a trailing "/"`);
   const where = `s3://${loc.bucket}/${loc.prefix}`;
   const m = await readMarker(s3, loc);
   try {
     if (m.state === 'absent' || m.state === 'foreign') {
       if (m.state === 'foreign' || (await holdsObjects(s3, loc.bucket, loc.prefix))) {
-        throw new CsiError(status.FAILED_PRECONDITION, `${where} holds objects but no volume marker written by bucketmount; not deleting them (remove them by hand if they belong to this volume)`);
+        throw new CsiError(
+          status.FAILED_PRECONDITION,
+          `${where} holds objects but no volume marker written by bucketmount; not deleting them (remove them by hand if they belong to this volume)`,
+        );
       }
       // Nothing of the volume is left (deleted before, or never created): drop a stray catalogue entry.
       await s3.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: catalogueKey(encodeVolumeId(loc)) }));
@@ -294,7 +368,12 @@ export async function deleteVolumeStorage(s3: S3Client, loc: VolumeLocation): Pr
  * always carry the volume id, a prefix volume gets a catalogue entry when asked (see
  * volume-catalogue.ts). Also ControllerExpandVolume.
  */
-export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacityBytes: number, opts: RecordOptions): Promise<void> {
+export async function recordCapacity(
+  s3: S3Client,
+  loc: VolumeLocation,
+  capacityBytes: number,
+  opts: RecordOptions,
+): Promise<void> {
   if (loc.prefix === '') {
     try {
       await s3.send(
@@ -317,7 +396,8 @@ export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacity
   }
   try {
     // Catalogued (for ListVolumes) before the marker makes the volume exist.
-    if (opts.catalogue) await s3.send(new PutObjectCommand({ Bucket: loc.bucket, Key: catalogueKey(encodeVolumeId(loc)), Body: '' }));
+    if (opts.catalogue)
+      await s3.send(new PutObjectCommand({ Bucket: loc.bucket, Key: catalogueKey(encodeVolumeId(loc)), Body: '' }));
   } catch (err) {
     throw s3ToCsi(err, `writing the volume catalogue entry in bucket ${loc.bucket}`);
   }
@@ -330,7 +410,12 @@ export async function recordCapacity(s3: S3Client, loc: VolumeLocation, capacity
  * (a copy inside its own source) and, for a whole-bucket source, the reserved snapshot prefix.
  * Not atomic: the source should not be written to while it is copied.
  */
-export async function copyVolumeData(s3: S3Client, src: VolumeLocation, dst: VolumeLocation, opts: CopyOptions = {}): Promise<CopyResult> {
+export async function copyVolumeData(
+  s3: S3Client,
+  src: VolumeLocation,
+  dst: VolumeLocation,
+  opts: CopyOptions = {},
+): Promise<CopyResult> {
   const keys: { key: string; size: number }[] = [];
   try {
     for await (const o of listObjects(s3, { bucket: src.bucket, prefix: src.prefix })) {
@@ -345,10 +430,16 @@ export async function copyVolumeData(s3: S3Client, src: VolumeLocation, dst: Vol
   const copyOpts: S3CopyOptions = { multipartThreshold: opts.multipartThreshold, partSize: opts.partSize };
   // mapLimit waits for every running copy (not just the first failure) so no copy lands after we return.
   await mapLimit(keys, 8, async (k) => {
-    if (opts.signal?.aborted) throw new CsiError(status.ABORTED, `copy to s3://${dst.bucket}/${dst.prefix} was cancelled`);
+    if (opts.signal?.aborted)
+      throw new CsiError(status.ABORTED, `copy to s3://${dst.bucket}/${dst.prefix} was cancelled`);
     const rel = k.key.slice(src.prefix.length);
     try {
-      await copyObject(s3, { bucket: src.bucket, key: k.key, size: k.size }, { bucket: dst.bucket, key: dst.prefix + rel }, copyOpts);
+      await copyObject(
+        s3,
+        { bucket: src.bucket, key: k.key, size: k.size },
+        { bucket: dst.bucket, key: dst.prefix + rel },
+        copyOpts,
+      );
     } catch (err) {
       throw s3ToCsi(err, `copying s3://${src.bucket}/${k.key} to s3://${dst.bucket}/${dst.prefix}${rel}`);
     }

@@ -183,7 +183,9 @@ export class KernelAdapter {
       case Op.SETATTR:
         return this.withPath(r, ino, (p) => this.setattr(r, ino, p, a1, a2, data as Float64Array));
       case Op.MKDIR:
-        return this.withChild(r, ino, name!, (p) => this.ops.mkdir!(p, a1, (e) => (e ? this.err(r, e) : this.entry(r, p))));
+        return this.withChild(r, ino, name!, (p) =>
+          this.ops.mkdir!(p, a1, (e) => (e ? this.err(r, e) : this.entry(r, p))),
+        );
       case Op.UNLINK:
         return this.withChild(r, ino, name!, (p) => this.unlink(r, p));
       case Op.RMDIR:
@@ -239,7 +241,19 @@ export class KernelAdapter {
       case Op.STATFS:
         return this.ops.statfs!('/', (e, st) => {
           if (e || !st) return this.err(r, e || Errno.EIO);
-          const v = [st.bsize, st.frsize, st.blocks, st.bfree, st.bavail, st.files, st.ffree, st.favail, st.fsid, st.flag, st.namemax];
+          const v = [
+            st.bsize,
+            st.frsize,
+            st.blocks,
+            st.bfree,
+            st.bavail,
+            st.files,
+            st.ffree,
+            st.favail,
+            st.fsid,
+            st.flag,
+            st.namemax,
+          ];
           this.addon.replyStatfs(r.session, r.id, v);
         });
       case Op.ACCESS:
@@ -281,7 +295,10 @@ export class KernelAdapter {
 
   /** A request on a write handle of a dead predecessor: its unsynced data is gone, say so. */
   private lostWrite(r: Reply, ino: number, what: string): void {
-    this.log.warn('fuse3: write handle of the previous server: EIO (data not synced before the crash is lost)', { op: what, path: this.nodes.pathOf(ino) });
+    this.log.warn('fuse3: write handle of the previous server: EIO (data not synced before the crash is lost)', {
+      op: what,
+      path: this.nodes.pathOf(ino),
+    });
     this.err(r, Errno.EIO);
   }
 
@@ -392,7 +409,8 @@ export class KernelAdapter {
         this.fileNode.set(fh, { ino, fh: bfh });
         this.nodes.opened(ino);
         this.nodes.dropCacheStamp(ino);
-        if (this.addon.replyCreate(r.session, r.id, attr, this.cache.ttlS, this.cache.ttlS, fh, 0)) this.nodes.addLookup(ino);
+        if (this.addon.replyCreate(r.session, r.id, attr, this.cache.ttlS, this.cache.ttlS, fh, 0))
+          this.nodes.addLookup(ino);
         else this.forgetHandle(ino, fh, path);
       });
     });
@@ -479,7 +497,9 @@ export class KernelAdapter {
             this.ok(r);
           });
         if (!(flags & RENAME_NOREPLACE)) return go();
-        this.ops.getattr!(dst, (e) => (e === 0 ? this.err(r, Errno.EEXIST) : e === Errno.ENOENT ? go() : this.err(r, e)));
+        this.ops.getattr!(dst, (e) =>
+          e === 0 ? this.err(r, Errno.EEXIST) : e === Errno.ENOENT ? go() : this.err(r, e),
+        );
       }),
     );
   }

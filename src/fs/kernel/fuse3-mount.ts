@@ -46,7 +46,9 @@ function writePrivate(path: string, data: string | Buffer): void {
 export const FUSE3_MAX_IO = 1024 * 1024;
 
 /** libfuse3 mount options for `cfg` (comma-separated, for fuse_session_new's -o). */
-export function fuse3MountOptions(cfg: Pick<MountConfig, 'bucket' | 'allowOther' | 'defaultPermissions' | 'readOnly'>): string {
+export function fuse3MountOptions(
+  cfg: Pick<MountConfig, 'bucket' | 'allowOther' | 'defaultPermissions' | 'readOnly'>,
+): string {
   const o = [`fsname=bucketmount:${cfg.bucket.replace(/[,\\]/g, '_')}`, 'subtype=bucketmount'];
   if (cfg.allowOther) o.push('allow_other');
   if (cfg.allowOther || cfg.defaultPermissions) o.push('default_permissions');
@@ -70,7 +72,13 @@ export class Fuse3Mount {
     ops: FuseOps,
     private readonly cfg: MountConfig,
     private readonly log: Logger,
-    private readonly init: InitOptions = { maxWrite: FUSE3_MAX_IO, maxReadahead: FUSE3_MAX_IO, maxBackground: 64, congestionThreshold: 48, timeGranNs: 1_000_000 },
+    private readonly init: InitOptions = {
+      maxWrite: FUSE3_MAX_IO,
+      maxReadahead: FUSE3_MAX_IO,
+      maxBackground: 64,
+      congestionThreshold: 48,
+      timeGranNs: 1_000_000,
+    },
   ) {
     this.addon = loadFuse3();
     const h = cfg.handoff;
@@ -79,7 +87,8 @@ export class Fuse3Mount {
       this.successor = isSuccessor(h.stateDir);
       const genFile = join(h.stateDir, GENERATION_FILE);
       this.generation = this.successor && existsSync(genFile) ? Number(readFileSync(genFile, 'utf8')) + 1 : 0;
-      if (!Number.isSafeInteger(this.generation) || this.generation >= 2 ** 20) throw new Error(`bad hand-off generation in ${genFile}`);
+      if (!Number.isSafeInteger(this.generation) || this.generation >= 2 ** 20)
+        throw new Error(`bad hand-off generation in ${genFile}`);
       const saved = this.successor ? loadNodes(h.stateDir) : undefined;
       this.journal = new NodeJournal(h.stateDir);
       nodes = new NodeTable(this.journal);
@@ -87,7 +96,14 @@ export class Fuse3Mount {
       else this.journal.compact([], 1);
       writePrivate(genFile, String(this.generation));
     }
-    this.adapter = new KernelAdapter(this.addon, ops, { ttlS: cfg.metadataTtlMs / 1000, keepCache: true }, log, nodes, this.generation);
+    this.adapter = new KernelAdapter(
+      this.addon,
+      ops,
+      { ttlS: cfg.metadataTtlMs / 1000, keepCache: true },
+      log,
+      nodes,
+      this.generation,
+    );
     if (h) this.adapter.onInit = (raw) => writePrivate(join(h.stateDir, INIT_FILE), raw);
     this.closed = new Promise<void>((res) => (this.markClosed = res));
     this.adapter.onClosed = () => {
@@ -105,7 +121,13 @@ export class Fuse3Mount {
       return;
     }
     if (!this.successor) {
-      this.addon.mountFd(h.fd, this.mnt, `bucketmount:${this.cfg.bucket}`, fuse3KernelOptions(this.cfg), this.cfg.readOnly);
+      this.addon.mountFd(
+        h.fd,
+        this.mnt,
+        `bucketmount:${this.cfg.bucket}`,
+        fuse3KernelOptions(this.cfg),
+        this.cfg.readOnly,
+      );
       this.session = this.addon.open(this.mnt, fuse3MountOptions(this.cfg), this.init, this.adapter.handle, {
         fd: h.fd,
         inflightPath: join(h.stateDir, INFLIGHT_FILE),
@@ -126,7 +148,8 @@ export class Fuse3Mount {
     this.log.info('fuse3: took over the mount from a crashed server', {
       generation: this.generation,
       nodes: this.adapter.nodes.size,
-      resend: res === 0 ? 'ok' : `refused (errno ${-res}): ${failed} request(s) the previous server held answered with EIO`,
+      resend:
+        res === 0 ? 'ok' : `refused (errno ${-res}): ${failed} request(s) the previous server held answered with EIO`,
     });
   }
 

@@ -40,13 +40,35 @@ export type OpCode = (typeof Op)[keyof typeof Op];
 
 /** Doubles per node in an attribute array: ino, mode, nlink, uid, gid, size, blocks, blksize, atime/mtime/ctime (ms). */
 export const ATTR_FIELDS = 11;
-export const A = { INO: 0, MODE: 1, NLINK: 2, UID: 3, GID: 4, SIZE: 5, BLOCKS: 6, BLKSIZE: 7, ATIME: 8, MTIME: 9, CTIME: 10 } as const;
+export const A = {
+  INO: 0,
+  MODE: 1,
+  NLINK: 2,
+  UID: 3,
+  GID: 4,
+  SIZE: 5,
+  BLOCKS: 6,
+  BLKSIZE: 7,
+  ATIME: 8,
+  MTIME: 9,
+  CTIME: 10,
+} as const;
 
 /** Bits of the open/create reply flags. */
 export const OpenFlag = { DIRECT_IO: 1, KEEP_CACHE: 2, CACHE_READDIR: 4, NONSEEKABLE: 8 } as const;
 
 /** SETATTR's to_set bits (FUSE_SET_ATTR_*). */
-export const SetAttr = { MODE: 1, UID: 2, GID: 4, SIZE: 8, ATIME: 16, MTIME: 32, ATIME_NOW: 128, MTIME_NOW: 256, CTIME: 1024 } as const;
+export const SetAttr = {
+  MODE: 1,
+  UID: 2,
+  GID: 4,
+  SIZE: 8,
+  ATIME: 16,
+  MTIME: 32,
+  ATIME_NOW: 128,
+  MTIME_NOW: 256,
+  CTIME: 1024,
+} as const;
 
 /** Parameters applied in the INIT handshake. */
 export interface InitOptions {
@@ -92,7 +114,13 @@ export interface FdServeOptions {
 
 /** The addon's functions. Each reply returns false when the request was already answered or is unknown. */
 export interface Fuse3Addon {
-  open(mountPoint: string, mountOptions: string, init: InitOptions, handler: RequestHandler, fdMode?: FdServeOptions): Session;
+  open(
+    mountPoint: string,
+    mountOptions: string,
+    init: InitOptions,
+    handler: RequestHandler,
+    fdMode?: FdServeOptions,
+  ): Session;
   /** mount(2) FUSE at `mountPoint` on the open /dev/fuse `fd` (root); throws with the errno text. */
   mountFd(fd: number, mountPoint: string, source: string, kernelOptions: string, readOnly: boolean): void;
   /** FUSE_NOTIFY_RESEND: the kernel queues again every request read and never answered. 0 or -errno. */
@@ -108,7 +136,15 @@ export interface Fuse3Addon {
   pending(s: Session): number;
   replyErr(s: Session, id: number, errno: number): boolean;
   replyEntry(s: Session, id: number, attr: Float64Array, attrTimeoutS: number, entryTimeoutS: number): boolean;
-  replyCreate(s: Session, id: number, attr: Float64Array, attrTimeoutS: number, entryTimeoutS: number, fh: number, openFlags: number): boolean;
+  replyCreate(
+    s: Session,
+    id: number,
+    attr: Float64Array,
+    attrTimeoutS: number,
+    entryTimeoutS: number,
+    fh: number,
+    openFlags: number,
+  ): boolean;
   replyAttr(s: Session, id: number, attr: Float64Array, attrTimeoutS: number): boolean;
   replyOpen(s: Session, id: number, fh: number, openFlags: number): boolean;
   replyWrite(s: Session, id: number, count: number): boolean;
@@ -134,7 +170,9 @@ export function addonPath(): string {
   const override = process.env.BUCKETMOUNT_FUSE3_ADDON;
   if (override) return override;
   const here = fileURLToPath(new URL('.', import.meta.url));
-  const root = here.includes('/dist/') ? new URL('../../../../', import.meta.url) : new URL('../../../', import.meta.url);
+  const root = here.includes('/dist/')
+    ? new URL('../../../../', import.meta.url)
+    : new URL('../../../', import.meta.url);
   return fileURLToPath(new URL('native/fuse3/build/Release/bucketmount_fuse3.node', root));
 }
 
@@ -147,7 +185,10 @@ export function loadFuse3(): Fuse3Addon {
   try {
     loaded = createRequire(import.meta.url)(path) as Fuse3Addon;
   } catch (err) {
-    throw new Error(`the fuse3 addon is not available at ${path} (build it with npm run build:native; needs libfuse3-dev)`, { cause: err });
+    throw new Error(
+      `the fuse3 addon is not available at ${path} (build it with npm run build:native; needs libfuse3-dev)`,
+      { cause: err },
+    );
   }
   return loaded;
 }

@@ -8,7 +8,16 @@
 // The snapshot holds ["m", maxId] and one "n"/"d" record per live node; replaying the journal on
 // top of it is idempotent, so a crash between snapshot and journal truncation is harmless. A torn
 // last line (crash mid-write) is ignored.
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 export const JOURNAL_FILE = 'nodes.journal';

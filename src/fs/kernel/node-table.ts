@@ -37,7 +37,12 @@ export class NodeTable {
   /** Journal records after which compact() writes a snapshot (plus twice the live nodes). */
   static COMPACT_AFTER = 10_000;
 
-  constructor(private readonly journal?: NodeChangeSink & { records: number; compact(live: Iterable<readonly [number, string | undefined]>, maxId: number): void }) {
+  constructor(
+    private readonly journal?: NodeChangeSink & {
+      records: number;
+      compact(live: Iterable<readonly [number, string | undefined]>, maxId: number): void;
+    },
+  ) {
     const root: Node = { id: ROOT_ID, path: '/', lookups: 1, opens: 0 };
     this.byId.set(ROOT_ID, root);
     this.byPath.set('/', root);
