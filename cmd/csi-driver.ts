@@ -24,7 +24,7 @@ import { socketPathOf, startCsiServer, type ServedServices } from '../src/csi/se
 import { startKubeletRegistration } from '../src/csi/kubelet-registration.js';
 import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
 import { lockStateDir } from '../src/mounter/state-lock.js';
-import { DEFAULT_FUSE_LAYER, FUSE_LAYERS } from '../src/mount-contract/options.js';
+import { FUSE_LAYERS, fuseLayerOf, type FuseLayer } from '../src/mount-contract/options.js';
 
 const HELP = `usage: csi-driver [flags]
 
@@ -168,7 +168,7 @@ function parseFlags(argv: string[]) {
   if (fuseLayer !== undefined && !(FUSE_LAYERS as readonly string[]).includes(fuseLayer))
     fail(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${fuseLayer}"`);
   const superviseMounts = v['supervise-mounts'] === true || env.BUCKETMOUNT_SUPERVISE_MOUNTS === 'true';
-  if (superviseMounts && (fuseLayer ?? DEFAULT_FUSE_LAYER) !== 'fuse3')
+  if (superviseMounts && fuseLayerOf({ fuseLayer: fuseLayer as FuseLayer | undefined }) !== 'fuse3')
     fail('--supervise-mounts needs --fuse-layer=fuse3');
   const cacheMaxRaw = v['cache-max-size'];
   if (cacheMaxRaw !== undefined && (!/^\d+$/.test(cacheMaxRaw) || Number(cacheMaxRaw) < 1))

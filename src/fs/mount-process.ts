@@ -13,7 +13,7 @@ import Fuse from 'fuse-native';
 import { createLogger, type Logger } from '../log.js';
 import { MountExit, type MountExitCode } from '../mount-contract/exit-codes.js';
 import type { MountConfig } from '../mount-contract/args.js';
-import { DEFAULT_FUSE_LAYER, MOUNT_DEFAULTS } from '../mount-contract/options.js';
+import { fuseLayerOf, MOUNT_DEFAULTS } from '../mount-contract/options.js';
 import { createS3Client, DEFAULT_REGION, signDataBodiesUnsigned } from '../s3/client.js';
 import { classifyS3Error, describeS3Error } from '../s3/errors.js';
 import { isFuse, mountsAt } from '../util/mountinfo.js';
@@ -192,7 +192,7 @@ interface FuseLayerMount {
 }
 
 function fuseLayerFor(mnt: string, fs: BucketFs, cfg: MountConfig, log: Logger): FuseLayerMount {
-  if ((cfg.fuseLayer ?? DEFAULT_FUSE_LAYER) === 'fuse3') {
+  if (fuseLayerOf(cfg) === 'fuse3') {
     const m = new Fuse3Mount(mnt, fs.ops(), cfg, log);
     return { mount: async () => m.mount(), unmount: () => m.unmount() };
   }
@@ -288,7 +288,7 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     mountPoint: mnt,
     source: fs.describe(),
     readOnly: cfg.readOnly,
-    fuseLayer: cfg.fuseLayer ?? DEFAULT_FUSE_LAYER,
+    fuseLayer: fuseLayerOf(cfg),
   });
 
   return new Promise<number>((resolveExit) => {

@@ -65,6 +65,11 @@ export type FuseLayer = (typeof FUSE_LAYERS)[number];
 /** fuse3 since the whole suite passed on it; fuse-native stays selectable as a fallback until it is removed. */
 export const DEFAULT_FUSE_LAYER: FuseLayer = 'fuse3';
 
+/** The FUSE layer that serves a mount with these options (the one place the default is applied). */
+export function fuseLayerOf(opts: { fuseLayer?: FuseLayer }): FuseLayer {
+  return opts.fuseLayer ?? DEFAULT_FUSE_LAYER;
+}
+
 /** What a mount serves: the bucket, the prefix and the options (the mounter's sharing identity). */
 export interface MountSource extends MountOptions {
   bucket: string;
@@ -206,8 +211,7 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
     opts.fuseLayer = layer as FuseLayer;
   }
   if (f.bool('supervise')) {
-    if ((opts.fuseLayer ?? DEFAULT_FUSE_LAYER) !== 'fuse3')
-      throw new MountArgsError('--supervise needs --fuse-layer=fuse3');
+    if (fuseLayerOf(opts) !== 'fuse3') throw new MountArgsError('--supervise needs --fuse-layer=fuse3');
     opts.supervise = true;
   }
   if (!['error', 'warn', 'info', 'debug'].includes(opts.logLevel)) {

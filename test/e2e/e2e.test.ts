@@ -844,6 +844,87 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
   });
 
   scenario(
+    'supervised mounts (csi-driver --supervise-mounts, fuse3): mount-server SIGKILL in a running pod, twice; the pod reads on with no error',
+    async () => {
+      if (!cluster.local || !node) return 'supervised mounts: kills a process on the node (local cluster only)';
+      // The node plugin as shipped plus the opt-in flag (env form): mounts made from now on are supervised.
+      await node.stop('SIGTERM');
+      node = startNodePlugin(cluster, cluster.tmp, { BUCKETMOUNT_SUPERVISE_MOUNTS: 'true' });
+      await sleep(3000);
+      const pvc: Obj = {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: { name: 'supervised', namespace: 'default' },
+        spec: {
+          accessModes: ['ReadWriteMany'],
+          storageClassName: 'bucketmount-prefix',
+          resources: { requests: { storage: '1Gi' } },
+        },
+      };
+      const pod: Obj = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'supervised', namespace: 'default' },
+        spec: {
+          securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
+          containers: [
+            {
+              name: 'c',
+              image: 'busybox:1.37',
+              command: [
+                'sh',
+                '-c',
+                'echo hello > /data/f; i=0; while :; do i=$((i+1)); if [ "$(cat /data/f)" = hello ] && ls /data >/dev/null && stat /data/f >/dev/null; then echo "ok $i"; else echo "FAIL $i"; fi; sleep 0.2; done',
+              ],
+              volumeMounts: [{ name: 'v', mountPath: '/data' }],
+            },
+          ],
+          volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'supervised' } }],
+        },
+      };
+      apply([pvc, pod]);
+      await waitPod('default', 'supervised', 'Ready', 180);
+      await until('reads going', () =>
+        /ok 5\n/.test(kubectl(cluster, ['-n', 'default', 'logs', 'supervised'])) ? true : undefined,
+      );
+      const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'supervised', '-o', 'jsonpath={.spec.volumeName}']);
+      for (let round = 1; round <= 2; round++) {
+        const ours = mountProcesses().filter((l) => l.includes(pv));
+        const supervisors = ours.filter((l) => l.includes('--supervise'));
+        const servers = ours.filter((l) => l.includes('--fuse-fd'));
+        assert.equal(supervisors.length, 1, `one supervisor serves ${pv}: ${ours.join('\n')}`);
+        assert.equal(servers.length, 1, `one supervised server for ${pv}: ${ours.join('\n')}`);
+        process.kill(Number(servers[0]!.split(' ')[0]), 'SIGKILL');
+        await sleep(4000);
+      }
+      const log = kubectl(cluster, ['-n', 'default', 'logs', 'supervised']);
+      const oks = log.split('\n').filter((l) => l.startsWith('ok ')).length;
+      assert.ok(
+        !log.includes('FAIL'),
+        `no failed read:\n${log
+          .split('\n')
+          .filter((l) => l.startsWith('FAIL'))
+          .join('\n')}`,
+      );
+      assert.ok(oks >= 30, `the pod kept reading (${oks} rounds)`);
+      const restarts = kubectl(cluster, [
+        '-n',
+        'default',
+        'get',
+        'pod',
+        'supervised',
+        '-o',
+        'jsonpath={.status.containerStatuses[0].restartCount}',
+      ]);
+      assert.equal(restarts, '0', 'the container was never restarted');
+      deletePods('supervised');
+      kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'supervised', '--wait', '--timeout=120s']);
+      await node.stop('SIGTERM');
+      node = startNodePlugin(cluster, cluster.tmp);
+    },
+  );
+
+  scenario(
     'kubectl apply -k deploy/ and helm template | kubectl apply: accepted by the real apiserver (server dry-run)',
     async () => {
       const k = kubectl(cluster, ['apply', '-k', join(REPO, 'deploy'), '--dry-run=server']);

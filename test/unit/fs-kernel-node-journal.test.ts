@@ -141,6 +141,12 @@ test('--supervise needs fuse3; --fuse-fd/--fuse-state go together and round-trip
     (e: unknown) => e instanceof MountArgsError && /--fuse-layer=fuse3/.test(e.message),
   );
   assert.equal(parseMountArgs(['bkt', '/m', '--supervise']).supervise, true, 'fuse3 is the default layer');
+  // A supervised server is started without --fuse-layer when the node uses the default layer (found by the e2e suite).
+  assert.equal(parseMountArgs(['bkt', '/m', '--fuse-fd=3', '--fuse-state=/run/x']).handoff?.fd, 3);
+  assert.throws(
+    () => parseMountArgs(['bkt', '/m', '--fuse-layer=fuse-native', '--fuse-fd=3', '--fuse-state=/run/x']),
+    /--fuse-fd needs/,
+  );
   assert.equal(parseMountArgs(['bkt', '/m', '--supervise', '--fuse-layer=fuse3']).supervise, true);
   assert.throws(() => parseMountArgs(['bkt', '/m', '--fuse-layer=fuse3', '--fuse-fd=3']), /go together/);
   assert.throws(
