@@ -23,7 +23,7 @@ install_project_node() {
   local arch
   case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) echo "setup: no pinned Node.js for $(uname -m); install Node.js $NODE_RUNTIME_MAJOR yourself" >&2; return 1 ;; esac
   local pkg="node-linux-$arch@$NODE_RUNTIME_VERSION" tmp
-  echo "setup: Node.js $(node --version 2>/dev/null || echo '(none)') is older than $NODE_RUNTIME_MAJOR: installing $pkg into .tools/node"
+  echo "setup: installing $pkg into .tools/node (this machine's Node.js: $(node --version 2>/dev/null || echo none))"
   tmp="$(mktemp -d)"
   (cd "$tmp" && npm pack "$pkg" --silent >/dev/null) || { rm -rf "$tmp"; echo "setup: npm pack $pkg failed" >&2; return 1; }
   local tgz="$tmp/node-linux-$arch-$NODE_RUNTIME_VERSION.tgz" got
