@@ -2,6 +2,7 @@
 // AssumeRoleWithWebIdentity (AWS STS, MinIO STS, or any compatible endpoint), and maps STS
 // failures to gRPC-style codes with messages that never contain the token.
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { UNREACHABLE_ERRORS } from '../s3/errors.js';
 import { CredentialsError } from './errors.js';
 import { redactText } from './redact.js';
 import type { S3Credentials } from './types.js';
@@ -45,15 +46,7 @@ const TOKEN_REFUSED = new Set([
   'InvalidClientTokenId',
 ]);
 const NETWORK = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'TimeoutError',
+  ...UNREACHABLE_ERRORS,
   'IDPCommunicationError',
   'IDPCommunicationErrorException',
   'ServiceUnavailable',

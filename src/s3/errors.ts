@@ -22,7 +22,8 @@ const UNAUTH_CODES = new Set([
   'InvalidClientTokenId',
   'AuthorizationHeaderMalformed',
 ]);
-const NETWORK_CODES = new Set([
+/** Socket and SDK error names that mean "the endpoint could not be reached" (S3 and STS alike). */
+export const UNREACHABLE_ERRORS: readonly string[] = [
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
@@ -32,8 +33,8 @@ const NETWORK_CODES = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
   'TimeoutError',
-  'RequestTimeout',
-]);
+];
+const NETWORK_CODES = new Set([...UNREACHABLE_ERRORS, 'RequestTimeout']);
 
 interface SdkErrorShape {
   name?: string;

@@ -165,6 +165,41 @@ async function startProbePod(): Promise<void> {
  * Deletes pods and waits until they are gone. Grace period 1 s: the examples' busybox shells and
  * sleeps run as PID 1 and ignore SIGTERM, so the default 30 s would be waited out on every pod.
  */
+/**
+ * A dynamic PVC of the prefix StorageClass and a uid-1000 busybox pod (fsGroup 1000) that mounts it at /data
+ * and runs `script`; both named `name`, in the default namespace.
+ */
+function claimAndPod(name: string, script: string): Obj[] {
+  const pvc: Obj = {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      accessModes: ['ReadWriteMany'],
+      storageClassName: 'bucketmount-prefix',
+      resources: { requests: { storage: '1Gi' } },
+    },
+  };
+  const pod: Obj = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
+      containers: [
+        {
+          name: 'c',
+          image: 'busybox:1.37',
+          command: ['sh', '-c', script],
+          volumeMounts: [{ name: 'v', mountPath: '/data' }],
+        },
+      ],
+      volumes: [{ name: 'v', persistentVolumeClaim: { claimName: name } }],
+    },
+  };
+  return [pvc, pod];
+}
+
 function deletePods(...args: string[]): void {
   kubectl(cluster, ['-n', 'default', 'delete', 'pod', ...args, '--grace-period=1', '--wait', '--timeout=120s']);
 }
@@ -795,38 +830,12 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
 
   scenario('node plugin SIGKILL + restart while a pod writes every second: 0 failed operations', async () => {
     if (!cluster.local || !node) return 'node plugin SIGKILL: restarts the plugin on the node (local cluster only)';
-    const pvc: Obj = {
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: 'steady', namespace: 'default' },
-      spec: {
-        accessModes: ['ReadWriteMany'],
-        storageClassName: 'bucketmount-prefix',
-        resources: { requests: { storage: '1Gi' } },
-      },
-    };
-    const pod: Obj = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'steady', namespace: 'default' },
-      spec: {
-        securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
-        containers: [
-          {
-            name: 'c',
-            image: 'busybox:1.37',
-            command: [
-              'sh',
-              '-c',
-              'i=0; while :; do i=$((i+1)); if echo "$i" > /data/n.tmp && mv /data/n.tmp /data/n && cat /data/n >/dev/null; then echo "ok $i"; else echo "FAIL $i"; fi; sleep 1; done',
-            ],
-            volumeMounts: [{ name: 'v', mountPath: '/data' }],
-          },
-        ],
-        volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'steady' } }],
-      },
-    };
-    apply([pvc, pod]);
+    apply(
+      claimAndPod(
+        'steady',
+        'i=0; while :; do i=$((i+1)); if echo "$i" > /data/n.tmp && mv /data/n.tmp /data/n && cat /data/n >/dev/null; then echo "ok $i"; else echo "FAIL $i"; fi; sleep 1; done',
+      ),
+    );
     await waitPod('default', 'steady', 'Ready', 180);
     await until('writes going', () =>
       /ok 3/.test(kubectl(cluster, ['-n', 'default', 'logs', 'steady'])) ? true : undefined,
@@ -851,38 +860,12 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
       await node.stop('SIGTERM');
       node = startNodePlugin(cluster, cluster.tmp, { BUCKETMOUNT_SUPERVISE_MOUNTS: 'true' });
       await sleep(3000);
-      const pvc: Obj = {
-        apiVersion: 'v1',
-        kind: 'PersistentVolumeClaim',
-        metadata: { name: 'supervised', namespace: 'default' },
-        spec: {
-          accessModes: ['ReadWriteMany'],
-          storageClassName: 'bucketmount-prefix',
-          resources: { requests: { storage: '1Gi' } },
-        },
-      };
-      const pod: Obj = {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'supervised', namespace: 'default' },
-        spec: {
-          securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
-          containers: [
-            {
-              name: 'c',
-              image: 'busybox:1.37',
-              command: [
-                'sh',
-                '-c',
-                'echo hello > /data/f; i=0; while :; do i=$((i+1)); if [ "$(cat /data/f)" = hello ] && ls /data >/dev/null && stat /data/f >/dev/null; then echo "ok $i"; else echo "FAIL $i"; fi; sleep 0.2; done',
-              ],
-              volumeMounts: [{ name: 'v', mountPath: '/data' }],
-            },
-          ],
-          volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'supervised' } }],
-        },
-      };
-      apply([pvc, pod]);
+      apply(
+        claimAndPod(
+          'supervised',
+          'echo hello > /data/f; i=0; while :; do i=$((i+1)); if [ "$(cat /data/f)" = hello ] && ls /data >/dev/null && stat /data/f >/dev/null; then echo "ok $i"; else echo "FAIL $i"; fi; sleep 0.2; done',
+        ),
+      );
       await waitPod('default', 'supervised', 'Ready', 180);
       await until('reads going', () =>
         /ok 5\n/.test(kubectl(cluster, ['-n', 'default', 'logs', 'supervised'])) ? true : undefined,

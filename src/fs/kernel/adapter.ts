@@ -14,7 +14,17 @@
 import type { FuseOps, FuseStat } from 'fuse-native';
 import type { Logger } from '../../log.js';
 import { Errno } from '../errno.js';
-import { ATTR_FIELDS, A, Op, OpenFlag, SetAttr, type Fuse3Addon, type OpCode, type Session } from './native.js';
+import {
+  ATTR_FIELDS,
+  A,
+  Op,
+  OpenFlag,
+  SetAttr,
+  type Fuse3Addon,
+  type OpCode,
+  type RequestHandler,
+  type Session,
+} from './native.js';
 import { NodeTable, ROOT_ID } from './node-table.js';
 
 const O_ACCMODE = 3;
@@ -138,17 +148,7 @@ export class KernelAdapter {
   }
 
   /** The handler given to the addon's open(). */
-  readonly handle = (
-    op: OpCode,
-    id: number,
-    ino: number,
-    a1: number,
-    a2: number,
-    a3: number,
-    name: string | undefined,
-    name2: string | undefined,
-    data: Buffer | Float64Array | undefined,
-  ): void => {
+  readonly handle: RequestHandler = (op, id, ino, a1, a2, a3, name, name2, data) => {
     const r: Reply = { session: this.session!, id };
     try {
       this.dispatch(r, op, ino, a1, a2, a3, name, name2, data);
