@@ -52,6 +52,10 @@ export const FLAGS = {
     help: "file recording unfinished multipart uploads; a dead mount's are aborted at start",
   },
   'proc-root': { type: 'string', help: 'procfs showing the processes that write to the mount (default /proc)' },
+  'metrics-socket': {
+    type: 'string',
+    help: "serve this mount's metrics (Prometheus text at /metrics, JSON at /metrics.json) on a unix socket here",
+  },
   'fuse-layer': {
     type: 'string',
     help: 'FUSE implementation: fuse3 (default, our libfuse3 low-level addon) or fuse-native (libfuse 2, fallback)',

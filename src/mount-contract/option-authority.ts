@@ -98,6 +98,10 @@ export const OPTION_AUTHORITY = {
   },
   'upload-journal': { author: 'node', why: 'a host path chosen by the node (per share, under the state dir)' },
   'proc-root': { author: 'node', why: "a host path: the procfs of the node (the node plugin's --host-proc)" },
+  'metrics-socket': {
+    author: 'node',
+    why: "a host path chosen by the node (per share, under the state dir) where the plugin scrapes the mount's metrics",
+  },
   'fuse-layer': {
     author: 'node',
     why: 'which FUSE implementation (native code) serves every mount of the node: a node-wide choice while fuse3 is being proven',

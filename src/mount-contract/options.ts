@@ -53,6 +53,8 @@ export interface MountOptions {
   uploadJournal?: string;
   /** Where to read other processes' descriptors (a forked writer's close): default /proc; a node plugin passes the host's. */
   procRoot?: string;
+  /** Unix socket serving this mount's metrics (src/metrics/mount-endpoint.ts); undefined = no metrics are kept. */
+  metricsSocket?: string;
   /** FUSE implementation serving the mount (--fuse-layer); undefined = DEFAULT_FUSE_LAYER. */
   fuseLayer?: FuseLayer;
   /** --supervise (fuse3 only): a supervisor holds the FUSE connection and restarts a crashed server on it. */
@@ -203,6 +205,7 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
     retryTimeoutMs: retry === undefined ? undefined : parseIntFlag('retry-timeout', retry, 0, 0, 3600) * 1000,
     uploadJournal: f.str('upload-journal'),
     procRoot: f.str('proc-root'),
+    metricsSocket: f.str('metrics-socket'),
   };
   const layer = f.str('fuse-layer');
   if (layer !== undefined) {
@@ -273,6 +276,7 @@ export function optionArgs(opts: MountOptions): string[] {
   opt('retry-timeout', opts.retryTimeoutMs === undefined ? undefined : String(opts.retryTimeoutMs / 1000));
   opt('upload-journal', opts.uploadJournal);
   opt('proc-root', opts.procRoot);
+  opt('metrics-socket', opts.metricsSocket);
   opt('fuse-layer', opts.fuseLayer);
   flag('supervise', opts.supervise === true);
   return args;

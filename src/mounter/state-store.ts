@@ -54,6 +54,19 @@ export interface TargetState {
   staleSince?: string;
   /** Why (shown in NodeGetVolumeStats's message). */
   staleReason?: string;
+  /** Who the target was published for (metrics labels, Events, `bucketmount status`); absent in older state files. */
+  workload?: TargetWorkload;
+}
+
+/** The Kubernetes objects a target serves, from the publish's volume context (podInfoOnMount, the PV's attributes). */
+export interface TargetWorkload {
+  podName?: string;
+  podNamespace?: string;
+  podUid?: string;
+  /** PersistentVolume name (absent for inline volumes). */
+  pvName?: string;
+  pvcName?: string;
+  pvcNamespace?: string;
 }
 
 export interface MounterState {

@@ -3,6 +3,9 @@
 // adopts and cleans up the per-mount FUSE processes that serve it.
 import type { MountSource } from '../mount-contract/options.js';
 import type { S3Credentials } from '../credentials/types.js';
+import type { TargetWorkload } from './state-store.js';
+
+export type { TargetWorkload };
 
 export interface PublishRequest {
   volumeId: string;
@@ -19,6 +22,8 @@ export interface PublishRequest {
   credentialIdentity: string;
   /** Opaque fingerprint of the request's capability, so a conflicting republish can be refused. */
   capabilityFingerprint: string;
+  /** Who the target is published for (recorded with the target; labels, Events, status). */
+  workload?: TargetWorkload;
 }
 
 export interface PublishedVolume {

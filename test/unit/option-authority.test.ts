@@ -53,6 +53,7 @@ test('host paths and plumbing are node-only; nobody below the node may set them'
     'read-only',
     'proc-root',
     'upload-journal',
+    'metrics-socket',
     'fuse-layer',
     'supervise',
     'fuse-fd',
