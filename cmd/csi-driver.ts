@@ -24,6 +24,8 @@ import { socketPathOf, startCsiServer, type ServedServices } from '../src/csi/se
 import { startKubeletRegistration } from '../src/csi/kubelet-registration.js';
 import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
 import { lockStateDir } from '../src/mounter/state-lock.js';
+import { DEFAULT_STATE_DIR } from '../src/mounter/state-store.js';
+import { healthThresholdsFrom, type HealthThresholds } from '../src/mounter/health.js';
 import { FUSE_LAYERS, fuseLayerOf, type FuseLayer } from '../src/mount-contract/options.js';
 
 const HELP = `usage: csi-driver [flags]
@@ -58,6 +60,12 @@ const HELP = `usage: csi-driver [flags]
                                    /var/lib/kubelet/plugins_registry/bucketmount.csi.io-reg.sock); unset = no registration
   --kubelet-csi-endpoint <path>    the --endpoint socket as kubelet sees it, announced at registration
                                    (default the --endpoint path)
+  --health-s3-failures-per-minute <n>  NodeGetVolumeStats reports a serving mount abnormal (degraded) when n or
+                                   more of its S3 requests failed in the last minute (default
+                                   $BUCKETMOUNT_HEALTH_S3_FAILURES_PER_MINUTE or 10; docs/volume-health.md)
+  --health-credential-expiry-minutes <m>  ... or when its temporary credentials expire within m minutes and
+                                   their refresh was due but did not happen (default
+                                   $BUCKETMOUNT_HEALTH_CREDENTIAL_EXPIRY_MINUTES or 5)
   --list-volumes                   serve ListVolumes (needs S3 credentials of the controller's own, e.g.
                                    AWS_* env or IRSA, for the default endpoint; $BUCKETMOUNT_LIST_VOLUMES=true)
   --version                        print the version
@@ -94,6 +102,8 @@ function parseFlags(argv: string[]) {
         'list-volumes': { type: 'boolean' },
         'kubelet-registration-path': { type: 'string' },
         'kubelet-csi-endpoint': { type: 'string' },
+        'health-s3-failures-per-minute': { type: 'string' },
+        'health-credential-expiry-minutes': { type: 'string' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -190,8 +200,21 @@ function parseFlags(argv: string[]) {
       csiEndpoint: socketPathFlag('--kubelet-csi-endpoint', v['kubelet-csi-endpoint'] ?? socketPathOf(endpoint)),
     };
   } else if (v['kubelet-csi-endpoint'] !== undefined) fail('--kubelet-csi-endpoint needs --kubelet-registration-path');
-  const stateDir = v['state-dir'] ?? env.BUCKETMOUNT_STATE_DIR ?? '/var/lib/bucketmount';
+  const stateDir = v['state-dir'] ?? env.BUCKETMOUNT_STATE_DIR ?? DEFAULT_STATE_DIR;
+  let health: HealthThresholds;
+  try {
+    health = healthThresholdsFrom(
+      {
+        s3FailuresPerMinute: v['health-s3-failures-per-minute'],
+        credentialExpiryMinutes: v['health-credential-expiry-minutes'],
+      },
+      env,
+    );
+  } catch (err) {
+    fail((err as Error).message);
+  }
   return {
+    health,
     mode,
     endpoint,
     nodeId: v['node-id'] ?? env.NODE_ID ?? hostname(),
@@ -279,7 +302,12 @@ async function main(): Promise<void> {
     // Host paths are node decisions: the cache root is the node's, 0700, one subdirectory per share.
     mkdirSync(cfg.cacheRoot, { recursive: true, mode: 0o700 });
     chmodSync(cfg.cacheRoot, 0o700);
-    mounter = createProcessMounter({ stateDir: cfg.stateDir, logger: log, cacheRoot: cfg.cacheRoot });
+    mounter = createProcessMounter({
+      stateDir: cfg.stateDir,
+      logger: log,
+      cacheRoot: cfg.cacheRoot,
+      health: cfg.health,
+    });
     nodeService = new NodeService({
       nodeId: cfg.nodeId,
       mounter,

@@ -15,6 +15,9 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 
 export const STATE_VERSION = 1;
 
+/** The node plugin's state dir unless --state-dir or $BUCKETMOUNT_STATE_DIR say otherwise. */
+export const DEFAULT_STATE_DIR = '/var/lib/bucketmount';
+
 export interface ShareState {
   /** Directory name under <stateDir>/shares/ (unique per incarnation of the share). */
   id: string;
@@ -103,6 +106,24 @@ export function newShareId(key: string): string {
   return `${key.slice(0, 12)}-${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * The state in a state file's text (read-only readers such as `bucketmount status` use it too). A
+ * share's target list keeps only the targets whose record names that share.
+ */
+export function parseState(text: string, file: string): MounterState {
+  const parsed = JSON.parse(text) as Partial<MounterState>;
+  if (parsed.version !== STATE_VERSION || typeof parsed.shares !== 'object' || typeof parsed.targets !== 'object') {
+    throw new Error(
+      `state file ${file} has an unknown format (version ${String(parsed.version)}); move it away to start clean`,
+    );
+  }
+  const state: MounterState = { version: STATE_VERSION, shares: parsed.shares ?? {}, targets: parsed.targets ?? {} };
+  for (const share of Object.values(state.shares)) {
+    share.targets = [...new Set(share.targets)].filter((t) => state.targets[t]?.shareId === share.id);
+  }
+  return state;
+}
+
 export class StateStore {
   readonly file: string;
   readonly sharesDir: string;
@@ -132,17 +153,7 @@ export class StateStore {
       }
       throw err;
     }
-    const parsed = JSON.parse(text) as Partial<MounterState>;
-    if (parsed.version !== STATE_VERSION || typeof parsed.shares !== 'object' || typeof parsed.targets !== 'object') {
-      throw new Error(
-        `state file ${this.file} has an unknown format (version ${String(parsed.version)}); move it away to start clean`,
-      );
-    }
-    const state: MounterState = { version: STATE_VERSION, shares: parsed.shares ?? {}, targets: parsed.targets ?? {} };
-    for (const share of Object.values(state.shares)) {
-      share.targets = [...new Set(share.targets)].filter((t) => state.targets[t]?.shareId === share.id);
-    }
-    this.state = state;
+    this.state = parseState(text, this.file);
   }
 
   /** Write the current state atomically. Writes are serialised; each writes the state as it is when called. */
