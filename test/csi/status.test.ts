@@ -211,6 +211,10 @@ test('degraded by S3 failures (gauge served on the share socket): NodeGetVolumeS
     assert.equal(rep.targets[0]!.state, 'degraded');
     assert.equal(rep.counters.s3FailedLastMinute, THRESHOLD + 4);
     assert.match(rep.reasons[0]!, /7 S3 requests failed in the last minute/);
+    const table = await status();
+    process.stdout.write(
+      `# volume_condition: ${r.volumeCondition?.message}\n# status output (degraded):\n${table.stdout.replace(/^/gm, '#   ')}\n`,
+    );
   } finally {
     await endpoint.close();
   }
@@ -267,6 +271,7 @@ test('degraded by credentials close to expiry whose refresh was due; restored wh
   assert.ok(!(r.volumeCondition?.message ?? '').includes(minio.secretKey));
   const rep = await statusJson();
   assert.equal(rep.shares[0]!.state, 'degraded');
+  process.stdout.write(`# volume_condition: ${r.volumeCondition?.message}\n`);
   assert.ok(!JSON.stringify(rep).includes(minio.secretKey), 'status never prints a key');
   // A republish writes the credentials afresh (static secret keys: no expiry).
   await d.clients.node.nodePublishVolume(pub);
