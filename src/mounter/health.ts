@@ -50,7 +50,7 @@ export function assessHealth(signals: HealthSignals, thresholds: HealthThreshold
   const failures = signals.s3FailuresLastMinute;
   if (failures !== undefined && Number.isFinite(failures) && failures >= thresholds.s3FailuresPerMinute) {
     reasons.push(
-      `${Math.round(failures)} S3 requests failed in the last minute (threshold ${thresholds.s3FailuresPerMinute}/min): reads and writes on this volume may fail; the mount's log (bucketmount status) shows the last error`,
+      `${Math.round(failures)} S3 requests failed in the last minute (threshold ${thresholds.s3FailuresPerMinute}/min): reads and writes on this volume may fail ("bucketmount status" in the node plugin shows the counters and the last error)`,
     );
   }
   const c = signals.credentials;

@@ -137,6 +137,7 @@ async function fingerprint(): Promise<string> {
 }
 
 test('status lists the published share: volume, bucket/prefix, pid alive, target and pod, healthy; it writes nothing', async () => {
+  await run('cat', [join(target, 'f0.txt'), join(target, 'f1.txt')]); // 14 bytes through FUSE
   const s = state();
   const share = Object.values(s.shares)[0]!;
   const before = await fingerprint();
@@ -151,6 +152,9 @@ test('status lists the published share: volume, bucket/prefix, pid alive, target
   assert.equal(r.alive, true);
   assert.equal(r.state, 'healthy', JSON.stringify(r));
   assert.deepEqual(r.reasons, []);
+  // Counters come from the mount's metrics socket, when the mount process serves one.
+  if (r.metrics) assert.equal(r.counters.fuseReadBytes, 14, JSON.stringify(r.counters));
+  else assert.deepEqual(r.counters, {});
   assert.equal(r.targets.length, 1);
   assert.equal(r.targets[0]!.targetPath, target);
   assert.equal(r.targets[0]!.state, 'healthy');
@@ -221,35 +225,6 @@ test('degraded by S3 failures (gauge served on the share socket): NodeGetVolumeS
   assert.equal((await stats()).volumeCondition?.abnormal, false, 'socket gone: no verdict from it');
 });
 
-test('degraded by real S3 faults through the proxy (needs the mount process to serve --metrics-socket)', async (t) => {
-  const socket = metricsSocketOf(shareDir());
-  if (!existsSync(socket)) {
-    t.skip(
-      'the mount process does not serve a metrics socket yet (mount metrics helper); covered by the stand-in gauge above',
-    );
-    return;
-  }
-  const rule = proxy.inject({ action: Faults.internalError, op: ['GetObject', 'HeadObject', 'ListObjects'] });
-  try {
-    const deadline = Date.now() + 60_000;
-    let last = '';
-    for (let i = 0; Date.now() < deadline; i++) {
-      // Each attempt reaches S3 (new names miss every cache) and fails.
-      // Async: the proxy runs in this process and must keep answering.
-      await run('cat', [join(target, `missing-${i}.txt`)]);
-      await run('ls', [join(target, `dir-${i}`)]);
-      const r = await stats();
-      last = r.volumeCondition?.message ?? '';
-      if (r.volumeCondition?.abnormal) break;
-    }
-    assert.ok(rule.hits >= THRESHOLD, `the proxy failed ${rule.hits} requests`);
-    assert.match(last, /is degraded .*S3 requests failed in the last minute/);
-    assert.equal((await statusJson()).shares[0]!.state, 'degraded');
-  } finally {
-    rule.remove();
-  }
-});
-
 test('degraded by credentials close to expiry whose refresh was due; restored when fresh ones are written', async () => {
   const share = Object.values(state().shares)[0]!;
   assert.ok(share.credentialsFile, 'a volume with secret credentials has a credentials file');
@@ -277,6 +252,45 @@ test('degraded by credentials close to expiry whose refresh was due; restored wh
   await d.clients.node.nodePublishVolume(pub);
   assert.equal((await stats()).volumeCondition?.abnormal, false);
   assert.equal((await statusJson()).shares[0]!.state, 'healthy');
+});
+
+test('degraded by real S3 faults through the proxy (needs the mount process to serve --metrics-socket)', async (t) => {
+  const socket = metricsSocketOf(shareDir());
+  if (!existsSync(socket)) {
+    t.skip(
+      'the mount process does not serve a metrics socket yet (mount metrics helper); covered by the stand-in gauge above',
+    );
+    return;
+  }
+  // Only requests about names "missing-*" fail (500): the mount's root and other files keep working,
+  // so the probes of NodeGetVolumeStats answer at once.
+  const rule = proxy.inject({ action: Faults.internalError, path: /missing-/ });
+  const lookups: Promise<void>[] = [];
+  try {
+    const deadline = Date.now() + 60_000;
+    let last = '';
+    for (let i = 0; Date.now() < deadline; i++) {
+      // New names miss every cache, so each lookup reaches S3 and fails (with the client's retries).
+      // Not awaited: the proxy runs in this process and the lookups may retry for a while.
+      lookups.push(run('stat', [join(target, `missing-${i}.txt`)]));
+      await new Promise((r) => setTimeout(r, 500));
+      const r = await stats();
+      last = r.volumeCondition?.message ?? '';
+      if (r.volumeCondition?.abnormal) break;
+    }
+    assert.ok(rule.hits >= THRESHOLD, `the proxy failed ${rule.hits} requests`);
+    assert.match(last, /is degraded .*S3 requests failed in the last minute/);
+    const rep = (await statusJson()).shares[0]!;
+    assert.equal(rep.state, 'degraded');
+    assert.ok((rep.counters.s3Failures ?? 0) >= THRESHOLD, JSON.stringify(rep.counters));
+    const table = await status();
+    process.stdout.write(
+      `# volume_condition: ${last}\n# status output (real S3 faults):\n${table.stdout.replace(/^/gm, '#   ')}\n`,
+    );
+  } finally {
+    rule.remove();
+    await Promise.all(lookups);
+  }
 });
 
 test('kill -9 of the mount process: status says dead (pid gone), NodeGetVolumeStats abnormal', async () => {
