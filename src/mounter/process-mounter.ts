@@ -159,6 +159,10 @@ class ProcessMounterImpl implements ProcessMounter {
     this.store.load();
     const log = this.log;
     log.info('reconciling mount state', { shares: this.store.shares().length, targets: this.store.targets().length });
+    for (const legacy of this.store.legacyFuseLayers) {
+      if (legacy.fuseLayer === 'fuse3') log.info('share of an older version: its recorded FUSE layer dropped', legacy);
+      else log.warn('share of an older version on a removed FUSE layer: kept while its process lives', legacy);
+    }
     for (const share of this.store.shares()) {
       await this.shareLocks.run(share.key, async () => {
         if (await this.shareServes(share)) {
@@ -279,7 +283,7 @@ class ProcessMounterImpl implements ProcessMounter {
       if (!(await unmountTop(target, top, opts))) {
         throw new MountError(
           'internal',
-          `cannot unmount ${target} (${describeMount(top)}): umount, fusermount -u -z and umount -l all failed`,
+          `cannot unmount ${target} (${describeMount(top)}): umount, fusermount3 -u -z and umount -l all failed`,
         );
       }
       removed++;
@@ -550,7 +554,7 @@ class ProcessMounterImpl implements ProcessMounter {
 
   /**
    * Stop a share: SIGTERM (the mount process flushes pending uploads, unmounts, exits), bounded
-   * wait, SIGKILL fallback, then remove the staging mount (fusermount -u / umount -l) and files.
+   * wait, SIGKILL fallback, then remove the staging mount (fusermount3 -u / umount -l) and files.
    * Caller holds the share lock.
    */
   private async dropShare(share: ShareState, reason: string): Promise<void> {
