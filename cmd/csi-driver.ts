@@ -25,6 +25,15 @@ import { startKubeletRegistration } from '../src/csi/kubelet-registration.js';
 import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
 import { lockStateDir } from '../src/mounter/state-lock.js';
 import { FUSE_LAYERS, fuseLayerOf, type FuseLayer } from '../src/mount-contract/options.js';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { codeName } from '../src/csi/errors.js';
+import { NodeMetrics, exposition } from '../src/metrics/node-metrics.js';
+import { ControllerMetrics } from '../src/metrics/controller-metrics.js';
+import type { MetricFamily } from '../src/metrics/mount-endpoint.js';
+import { parseMetricsAddress, startMetricsServer, type MetricsAddress } from '../src/metrics/http-server.js';
+
+/** Default --metrics-address: loopback only; a deployment opts in to the pod network (docs/metrics.md). */
+const DEFAULT_METRICS_ADDRESS = { node: '127.0.0.1:9810', controller: '127.0.0.1:9811' } as const;
 
 const HELP = `usage: csi-driver [flags]
 
@@ -58,6 +67,10 @@ const HELP = `usage: csi-driver [flags]
                                    /var/lib/kubelet/plugins_registry/bucketmount.csi.io-reg.sock); unset = no registration
   --kubelet-csi-endpoint <path>    the --endpoint socket as kubelet sees it, announced at registration
                                    (default the --endpoint path)
+  --metrics-address <[host]:port|off>  serve Prometheus metrics at http://<address>/metrics (default
+                                   $BUCKETMOUNT_METRICS_ADDRESS or ${DEFAULT_METRICS_ADDRESS.node} in node/all mode,
+                                   ${DEFAULT_METRICS_ADDRESS.controller} in controller mode: loopback only; ":9810" = every
+                                   interface of the pod; off = no metrics, and mount processes keep none)
   --list-volumes                   serve ListVolumes (needs S3 credentials of the controller's own, e.g.
                                    AWS_* env or IRSA, for the default endpoint; $BUCKETMOUNT_LIST_VOLUMES=true)
   --version                        print the version
@@ -94,6 +107,7 @@ function parseFlags(argv: string[]) {
         'list-volumes': { type: 'boolean' },
         'kubelet-registration-path': { type: 'string' },
         'kubelet-csi-endpoint': { type: 'string' },
+        'metrics-address': { type: 'string' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -191,6 +205,16 @@ function parseFlags(argv: string[]) {
     };
   } else if (v['kubelet-csi-endpoint'] !== undefined) fail('--kubelet-csi-endpoint needs --kubelet-registration-path');
   const stateDir = v['state-dir'] ?? env.BUCKETMOUNT_STATE_DIR ?? '/var/lib/bucketmount';
+  let metricsAddress: MetricsAddress | undefined;
+  try {
+    metricsAddress = parseMetricsAddress(
+      v['metrics-address'] ??
+        env.BUCKETMOUNT_METRICS_ADDRESS ??
+        (mode === 'controller' ? DEFAULT_METRICS_ADDRESS.controller : DEFAULT_METRICS_ADDRESS.node),
+    );
+  } catch (err) {
+    fail(`--metrics-address: ${(err as Error).message}`);
+  }
   return {
     mode,
     endpoint,
@@ -209,6 +233,7 @@ function parseFlags(argv: string[]) {
     listVolumes,
     kubeletRegistration,
     lockTimeoutMs: Math.round(Number(lockRaw) * 1000),
+    metricsAddress,
   };
 }
 
@@ -244,6 +269,13 @@ async function main(): Promise<void> {
   const serveController = cfg.mode !== 'node';
   const serveNode = cfg.mode !== 'controller';
 
+  // Metrics (docs/metrics.md): the services' registries, the process's own (prefix bucketmount_plugin_).
+  const nodeMetrics =
+    serveNode && cfg.metricsAddress ? new NodeMetrics({ state: () => mounter!.snapshot(), logger: log }) : undefined;
+  const controllerMetrics = serveController && cfg.metricsAddress ? new ControllerMetrics() : undefined;
+  const processRegistry = cfg.metricsAddress ? new Registry() : undefined;
+  if (processRegistry) collectDefaultMetrics({ register: processRegistry, prefix: 'bucketmount_plugin_' });
+
   let mounter: ProcessMounter | undefined;
   let nodeService: NodeService | undefined;
   let reconciled = false;
@@ -260,6 +292,7 @@ async function main(): Promise<void> {
         defaults: cfg.defaults,
         snapshotWaitMs: cfg.snapshotWaitMs,
         listVolumes: cfg.listVolumes,
+        ...(controllerMetrics ? { onCopied: (o: number, b: number) => controllerMetrics.copied(o, b) } : {}),
       })
     : undefined;
   if (controller) services.controller = controller.handlers();
@@ -279,7 +312,14 @@ async function main(): Promise<void> {
     // Host paths are node decisions: the cache root is the node's, 0700, one subdirectory per share.
     mkdirSync(cfg.cacheRoot, { recursive: true, mode: 0o700 });
     chmodSync(cfg.cacheRoot, 0o700);
-    mounter = createProcessMounter({ stateDir: cfg.stateDir, logger: log, cacheRoot: cfg.cacheRoot });
+    mounter = createProcessMounter({
+      stateDir: cfg.stateDir,
+      logger: log,
+      cacheRoot: cfg.cacheRoot,
+      // Metrics off: mount processes keep none either.
+      mountMetrics: nodeMetrics !== undefined,
+      ...(nodeMetrics ? { observer: { reconciled: (o) => nodeMetrics.reconciled(o) } } : {}),
+    });
     nodeService = new NodeService({
       nodeId: cfg.nodeId,
       mounter,
@@ -288,6 +328,7 @@ async function main(): Promise<void> {
       inlineAuthSources: cfg.inlineAuthSources,
       allowedEndpoints: cfg.allowedEndpoints,
       cacheRoot: cfg.cacheRoot,
+      ...(nodeMetrics ? { observer: { credentialRefresh: (ok) => nodeMetrics.credentialRefresh(ok) } } : {}),
       baseMountFlags: [
         ...(cfg.cacheMaxSize !== undefined ? [`--cache-max-size=${cfg.cacheMaxSize}`] : []),
         ...(cfg.hostProc !== undefined ? [`--proc-root=${cfg.hostProc}`] : []),
@@ -306,7 +347,33 @@ async function main(): Promise<void> {
     (err: unknown) =>
       log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message }),
   );
-  const server = await startCsiServer(cfg.endpoint, services, log);
+  const server = await startCsiServer(cfg.endpoint, services, log, {
+    onCallDone: (service, method, code, seconds) => {
+      const result = code === 0 ? 'ok' : codeName(code);
+      if (service === 'Node') nodeMetrics?.observeCall(method, result, seconds);
+      else if (service === 'Controller') controllerMetrics?.observeCall(method, result, seconds);
+    },
+  });
+  // A port already taken is logged, not fatal: metrics never stop the CSI services.
+  const metricsServer =
+    cfg.metricsAddress && processRegistry
+      ? await startMetricsServer({
+          address: cfg.metricsAddress,
+          logger: log,
+          render: async () => {
+            const sources: MetricFamily[][] = [(await processRegistry.getMetricsAsJSON()) as MetricFamily[]];
+            if (controllerMetrics) sources.push(await controllerMetrics.families());
+            if (nodeMetrics) sources.push(...(await nodeMetrics.families()));
+            return { contentType: processRegistry.contentType, body: await exposition(sources) };
+          },
+        }).catch((err: unknown) => {
+          log.error('cannot serve metrics; running without them', {
+            metricsAddress: cfg.metricsAddress,
+            error: (err as Error).message,
+          });
+          return undefined;
+        })
+      : undefined;
   // After the CSI socket listens: kubelet calls NodeGetInfo right after registering.
   const registration =
     serveNode && cfg.kubeletRegistration
@@ -332,6 +399,7 @@ async function main(): Promise<void> {
     void (async () => {
       await registration?.shutdown();
       await server.shutdown(10_000);
+      await metricsServer?.close();
       // Running snapshot copies stop; their markers stay not ready and the next CreateSnapshot redoes them.
       controller?.snapshots.abortAll();
       nodeService?.close();
