@@ -21,7 +21,8 @@ import {
 import { exposition, mountStates, NodeMetrics, scrapeTargets } from '../../src/metrics/node-metrics.js';
 import { ControllerMetrics } from '../../src/metrics/controller-metrics.js';
 import { serveMountMetrics, type MetricsEndpoint } from '../../src/metrics/mount-endpoint.js';
-import { parseMetricsAddress } from '../../src/metrics/http-server.js';
+import { parseMetricsAddress, startMetricsServer } from '../../src/metrics/http-server.js';
+import { silentLogger } from '../../src/log.js';
 import { emptyState, type MounterState, type ShareState, type TargetState } from '../../src/mounter/state-store.js';
 import { parseVolumeAttributes, workloadContext, WORKLOAD_ATTR } from '../../src/csi/params.js';
 import { CsiError } from '../../src/csi/errors.js';
@@ -310,4 +311,37 @@ test('aggregation over real sockets: labelled series of each mount; a dead and a
   // The next scrape sees the counters move.
   const again = await exposition(await node.families());
   assert.equal(sample(again, 'bucketmount_node_scrape_errors_total'), 4);
+});
+
+test('the HTTP endpoint: GET /metrics only, concurrent requests share one collection, a taken port is an error', async () => {
+  let renders = 0;
+  const server = await startMetricsServer({
+    address: { host: '127.0.0.1', port: 0 },
+    logger: silentLogger(),
+    render: async () => {
+      renders++;
+      await new Promise((r) => setTimeout(r, 200));
+      return { contentType: 'text/plain; version=0.0.4; charset=utf-8', body: `renders ${renders}\n` };
+    },
+  });
+  try {
+    const url = `http://127.0.0.1:${server.address.port}`;
+    const bodies = await Promise.all([1, 2, 3].map(async () => (await fetch(`${url}/metrics`)).text()));
+    assert.deepEqual(bodies, ['renders 1\n', 'renders 1\n', 'renders 1\n']);
+    assert.equal(renders, 1);
+    assert.equal((await fetch(`${url}/metrics`)).status, 200);
+    assert.equal(renders, 2, 'a later request collects again');
+    assert.equal((await fetch(`${url}/`)).status, 404);
+    assert.equal((await fetch(`${url}/metrics`, { method: 'POST' })).status, 405);
+    await assert.rejects(
+      startMetricsServer({
+        address: { host: '127.0.0.1', port: server.address.port },
+        logger: silentLogger(),
+        render: async () => ({ contentType: 'text/plain', body: '' }),
+      }),
+      /EADDRINUSE/,
+    );
+  } finally {
+    await server.close();
+  }
 });
