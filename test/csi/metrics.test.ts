@@ -29,6 +29,8 @@ const POD = {
 
 let minio: MinioServer;
 let d: RunningDriver;
+/** The first plugin (it owns the temp dir); `d` is the one running now. */
+let first: RunningDriver | undefined;
 let targets: string;
 let secrets: Record<string, string>;
 let metricsUrl: string;
@@ -38,20 +40,29 @@ let target: string;
 before(async () => {
   minio = await startMinio({ buckets: ['metrics'] });
   secrets = { AWS_ACCESS_KEY_ID: minio.accessKey, AWS_SECRET_ACCESS_KEY: minio.secretKey };
-  d = await startDriver({
-    mode: 'all',
-    defaultEndpoint: minio.endpoint,
-    extraArgs: ['--metrics-address=127.0.0.1:0'],
-  });
-  const m = /"metricsAddress":"([^"]+)"/.exec(d.logs());
-  assert.ok(m, `the plugin logs where it serves metrics:\n${d.logs()}`);
-  metricsUrl = `http://${m[1]}/metrics`;
+  d = await startPlugin();
+  first = d;
   targets = mkdtempSync(join(tmpdir(), 'bm-csi-metrics-'));
   target = join(targets, 'web-0', 'vol');
 });
 
+/** The plugin with metrics on an ephemeral loopback port, found in its log. */
+async function startPlugin(dir?: string): Promise<RunningDriver> {
+  const p = await startDriver({
+    mode: 'all',
+    defaultEndpoint: minio.endpoint,
+    extraArgs: ['--metrics-address=127.0.0.1:0'],
+    ...(dir ? { dir } : {}),
+  });
+  const all = [...p.logs().matchAll(/"metricsAddress":"([^"]+)"/g)];
+  assert.ok(all.length, `the plugin logs where it serves metrics:\n${p.logs()}`);
+  metricsUrl = `http://${all[all.length - 1]![1]}/metrics`;
+  return p;
+}
+
 after(async () => {
-  await d?.cleanup();
+  if (d !== first) await d?.cleanup();
+  await first?.cleanup();
   assert.deepEqual(mountsUnder(targets ?? '/nonexistent'), []);
   if (targets) rmSync(targets, { recursive: true, force: true });
   await minio?.stop();
@@ -211,6 +222,15 @@ test(
   },
 );
 
+test('a restarted plugin counts the mount it adopted and keeps its labels', { timeout: 120_000 }, async () => {
+  assert.equal(await d.stop(), 0);
+  d = await startPlugin(d.dir);
+  const text = await scrape();
+  assert.equal(sample(text, 'bucketmount_node_reconcile_total', { outcome: 'adopted' }), 1, text);
+  assert.equal(sample(text, 'bucketmount_node_mounts', { state: 'healthy' }), 1);
+  assert.equal(state().targets[target]?.workload?.podName, 'web-0', 'the workload is kept in the state file');
+});
+
 test('unpublish, clone and delete are counted; mounts by state follow', async () => {
   await d.clients.node.nodeUnpublishVolume({ volumeId: vol.volumeId, targetPath: target });
   // Objects in the volume for the clone to copy (the mount test above may or may not have written some).
@@ -239,7 +259,8 @@ test('unpublish, clone and delete are counted; mounts by state follow', async ()
     1,
   );
   assert.equal(sample(text, 'bucketmount_node_mounts', { state: 'healthy' }), 0);
-  assert.equal(sample(text, 'bucketmount_controller_operations_total', { operation: 'CreateVolume', result: 'ok' }), 2);
+  // Counted since the restart: the clone.
+  assert.equal(sample(text, 'bucketmount_controller_operations_total', { operation: 'CreateVolume', result: 'ok' }), 1);
   assert.equal(sample(text, 'bucketmount_controller_operations_total', { operation: 'DeleteVolume', result: 'ok' }), 2);
   assert.equal(
     sample(text, 'bucketmount_controller_operation_duration_seconds_count', { operation: 'DeleteVolume' }),
