@@ -79,6 +79,8 @@ function familyProblem(f: unknown): string | undefined {
   for (const v of m.values as unknown[]) {
     if (v === null || typeof v !== 'object') return `${m.name}: bad value`;
     const val = v as Record<string, unknown>;
+    // JSON has no NaN or ±Inf: JSON.stringify made them null (e.g. an event-loop mean before its first sample).
+    if (val.value === null) val.value = NaN;
     if (typeof val.value !== 'number') return `${m.name}: non-numeric value`;
     if (val.metricName !== undefined && (typeof val.metricName !== 'string' || !METRIC_NAME.test(val.metricName)))
       return `${m.name}: bad series name`;
@@ -91,7 +93,10 @@ function familyProblem(f: unknown): string | undefined {
   return undefined;
 }
 
-/** Throws unless `families` is a list of well-formed metric families (what scrapeMountMetrics returned). */
+/**
+ * Throws unless `families` is a list of well-formed metric families (what scrapeMountMetrics returned);
+ * a null value (how JSON carries NaN and ±Inf) becomes NaN.
+ */
 export function checkFamilies(families: unknown): MetricFamily[] {
   if (!Array.isArray(families)) throw new Error('metrics JSON is not a list of metric families');
   for (const f of families) {

@@ -133,6 +133,11 @@ test('malformed metrics JSON is refused', () => {
     /bad label/,
   );
   assert.throws(() => checkFamilies([{ name: 'x', type: 'untyped', values: [] }]), /bad type/);
+  // JSON.stringify turns NaN (a mean before its first sample) into null: that is NaN again, not garbage.
+  const nan = checkFamilies(
+    JSON.parse(JSON.stringify([{ name: 'x', type: 'gauge', values: [{ value: NaN, labels: {} }] }])),
+  );
+  assert.ok(Number.isNaN(nan[0]!.values[0]!.value));
 });
 
 test('withLabels: our labels win, omit becomes first (each series is unique after labelling)', () => {
