@@ -27,6 +27,15 @@ import { lockStateDir } from '../src/mounter/state-lock.js';
 import { DEFAULT_STATE_DIR } from '../src/mounter/state-store.js';
 import { healthThresholdsFrom, type HealthThresholds } from '../src/mounter/health.js';
 import { checkLegacyFuseLayer } from '../src/mount-contract/options.js';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { codeName } from '../src/csi/errors.js';
+import { NodeMetrics, exposition } from '../src/metrics/node-metrics.js';
+import { ControllerMetrics } from '../src/metrics/controller-metrics.js';
+import type { MetricFamily } from '../src/metrics/mount-endpoint.js';
+import { parseMetricsAddress, startMetricsServer, type MetricsAddress } from '../src/metrics/http-server.js';
+
+/** Default --metrics-address: loopback only; a deployment opts in to the pod network (docs/metrics.md). */
+const DEFAULT_METRICS_ADDRESS = { node: '127.0.0.1:9810', controller: '127.0.0.1:9811' } as const;
 
 const HELP = `usage: csi-driver [flags]
 
@@ -66,6 +75,10 @@ const HELP = `usage: csi-driver [flags]
   --health-credential-expiry-minutes <m>  ... or when its temporary credentials expire within m minutes and
                                    their refresh was due but did not happen (default
                                    $BUCKETMOUNT_HEALTH_CREDENTIAL_EXPIRY_MINUTES or 5)
+  --metrics-address <[host]:port|off>  serve Prometheus metrics at http://<address>/metrics (default
+                                   $BUCKETMOUNT_METRICS_ADDRESS or ${DEFAULT_METRICS_ADDRESS.node} in node/all mode,
+                                   ${DEFAULT_METRICS_ADDRESS.controller} in controller mode: loopback only; ":9810" = every
+                                   interface of the pod; off = no metrics, and mount processes keep none)
   --list-volumes                   serve ListVolumes (needs S3 credentials of the controller's own, e.g.
                                    AWS_* env or IRSA, for the default endpoint; $BUCKETMOUNT_LIST_VOLUMES=true)
   --version                        print the version
@@ -104,6 +117,7 @@ function parseFlags(argv: string[]) {
         'kubelet-csi-endpoint': { type: 'string' },
         'health-s3-failures-per-minute': { type: 'string' },
         'health-credential-expiry-minutes': { type: 'string' },
+        'metrics-address': { type: 'string' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -216,6 +230,16 @@ function parseFlags(argv: string[]) {
   } catch (err) {
     fail((err as Error).message);
   }
+  let metricsAddress: MetricsAddress | undefined;
+  try {
+    metricsAddress = parseMetricsAddress(
+      v['metrics-address'] ??
+        env.BUCKETMOUNT_METRICS_ADDRESS ??
+        (mode === 'controller' ? DEFAULT_METRICS_ADDRESS.controller : DEFAULT_METRICS_ADDRESS.node),
+    );
+  } catch (err) {
+    fail(`--metrics-address: ${(err as Error).message}`);
+  }
   return {
     health,
     mode,
@@ -235,6 +259,7 @@ function parseFlags(argv: string[]) {
     listVolumes,
     kubeletRegistration,
     lockTimeoutMs: Math.round(Number(lockRaw) * 1000),
+    metricsAddress,
   };
 }
 
@@ -271,6 +296,13 @@ async function main(): Promise<void> {
   const serveController = cfg.mode !== 'node';
   const serveNode = cfg.mode !== 'controller';
 
+  // Metrics (docs/metrics.md): the services' registries, the process's own (prefix bucketmount_plugin_).
+  const nodeMetrics =
+    serveNode && cfg.metricsAddress ? new NodeMetrics({ state: () => mounter!.snapshot(), logger: log }) : undefined;
+  const controllerMetrics = serveController && cfg.metricsAddress ? new ControllerMetrics() : undefined;
+  const processRegistry = cfg.metricsAddress ? new Registry() : undefined;
+  if (processRegistry) collectDefaultMetrics({ register: processRegistry, prefix: 'bucketmount_plugin_' });
+
   let mounter: ProcessMounter | undefined;
   let nodeService: NodeService | undefined;
   let reconciled = false;
@@ -287,6 +319,7 @@ async function main(): Promise<void> {
         defaults: cfg.defaults,
         snapshotWaitMs: cfg.snapshotWaitMs,
         listVolumes: cfg.listVolumes,
+        ...(controllerMetrics ? { onCopied: (o: number, b: number) => controllerMetrics.copied(o, b) } : {}),
       })
     : undefined;
   if (controller) services.controller = controller.handlers();
@@ -311,6 +344,9 @@ async function main(): Promise<void> {
       logger: log,
       cacheRoot: cfg.cacheRoot,
       health: cfg.health,
+      // Metrics off: mount processes keep none either.
+      mountMetrics: nodeMetrics !== undefined,
+      ...(nodeMetrics ? { observer: { reconciled: (o) => nodeMetrics.reconciled(o) } } : {}),
     });
     nodeService = new NodeService({
       nodeId: cfg.nodeId,
@@ -320,6 +356,7 @@ async function main(): Promise<void> {
       inlineAuthSources: cfg.inlineAuthSources,
       allowedEndpoints: cfg.allowedEndpoints,
       cacheRoot: cfg.cacheRoot,
+      ...(nodeMetrics ? { observer: { credentialRefresh: (ok) => nodeMetrics.credentialRefresh(ok) } } : {}),
       baseMountFlags: [
         ...(cfg.cacheMaxSize !== undefined ? [`--cache-max-size=${cfg.cacheMaxSize}`] : []),
         ...(cfg.hostProc !== undefined ? [`--proc-root=${cfg.hostProc}`] : []),
@@ -337,7 +374,33 @@ async function main(): Promise<void> {
     (err: unknown) =>
       log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message }),
   );
-  const server = await startCsiServer(cfg.endpoint, services, log);
+  const server = await startCsiServer(cfg.endpoint, services, log, {
+    onCallDone: (service, method, code, seconds) => {
+      const result = code === 0 ? 'ok' : codeName(code);
+      if (service === 'Node') nodeMetrics?.observeCall(method, result, seconds);
+      else if (service === 'Controller') controllerMetrics?.observeCall(method, result, seconds);
+    },
+  });
+  // A port already taken is logged, not fatal: metrics never stop the CSI services.
+  const metricsServer =
+    cfg.metricsAddress && processRegistry
+      ? await startMetricsServer({
+          address: cfg.metricsAddress,
+          logger: log,
+          render: async () => {
+            const sources: MetricFamily[][] = [(await processRegistry.getMetricsAsJSON()) as MetricFamily[]];
+            if (controllerMetrics) sources.push(await controllerMetrics.families());
+            if (nodeMetrics) sources.push(...(await nodeMetrics.families()));
+            return { contentType: processRegistry.contentType, body: await exposition(sources) };
+          },
+        }).catch((err: unknown) => {
+          log.error('cannot serve metrics; running without them', {
+            metricsAddress: cfg.metricsAddress,
+            error: (err as Error).message,
+          });
+          return undefined;
+        })
+      : undefined;
   // After the CSI socket listens: kubelet calls NodeGetInfo right after registering.
   const registration =
     serveNode && cfg.kubeletRegistration
@@ -363,6 +426,7 @@ async function main(): Promise<void> {
     void (async () => {
       await registration?.shutdown();
       await server.shutdown(10_000);
+      await metricsServer?.close();
       // Running snapshot copies stop; their markers stay not ready and the next CreateSnapshot redoes them.
       controller?.snapshots.abortAll();
       nodeService?.close();

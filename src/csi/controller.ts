@@ -10,7 +10,13 @@ import { credentialsFromSecrets } from '../credentials/resolve.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import { unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';
-import { effectiveS3Settings, parseStorageClassParams, parseVolumeAttributes, type S3Settings } from './params.js';
+import {
+  effectiveS3Settings,
+  parseStorageClassParams,
+  parseVolumeAttributes,
+  workloadContext,
+  type S3Settings,
+} from './params.js';
 import { s3StorageFactory } from './storage/s3-storage.js';
 import { checkVolumeName, type CsiStorage, type StorageFactory } from './storage/storage.js';
 import type {
@@ -37,6 +43,8 @@ export interface ControllerOptions {
    * IRSA) for the default endpoint, because ListVolumes carries no secrets.
    */
   listVolumes?: boolean;
+  /** Told of every finished server-side copy (clone, snapshot, restore): metrics. Must not throw. */
+  onCopied?: (objects: number, bytes: number) => void;
 }
 
 const MAX_NAME_BYTES = 128;
@@ -58,16 +66,19 @@ export class ControllerService {
   private readonly locks = new KeyedMutex();
   readonly snapshots: SnapshotService;
   private readonly listVolumesEnabled: boolean;
+  private readonly onCopied: (objects: number, bytes: number) => void;
 
   constructor(opts: ControllerOptions) {
     this.log = opts.logger.child({ service: 'controller' });
     this.defaults = opts.defaults;
     this.storageFactory = opts.storage ?? s3StorageFactory();
     this.listVolumesEnabled = opts.listVolumes ?? false;
+    this.onCopied = opts.onCopied ?? (() => undefined);
     this.snapshots = new SnapshotService({
       logger: opts.logger,
       open: (loc, secrets) => this.open(loc, secrets),
       waitMs: opts.snapshotWaitMs,
+      onCopied: opts.onCopied,
     });
   }
 
@@ -118,6 +129,8 @@ export class ControllerService {
     const capacity = required > 0 ? required : limit;
 
     const params = parseStorageClassParams(req.parameters ?? {});
+    // PV/PVC names for the node's labels (external-provisioner's --extra-create-metadata), checked before any side effect.
+    const workload = workloadContext(req.parameters ?? {});
     const secrets = req.secrets ?? {};
     const fromSecret = credentialsFromSecrets(secrets);
     // Settings DeleteVolume would fall back to (it sees only the id and the secrets): record in
@@ -208,7 +221,7 @@ export class ControllerService {
         if (effective.region) volumeContext.region = effective.region;
         volumeContext.forcePathStyle = String(effective.forcePathStyle);
         if (params.mountOptions.length) volumeContext.mountOptions = params.mountOptions.join(',');
-        Object.assign(volumeContext, params.credentialAttributes);
+        Object.assign(volumeContext, params.credentialAttributes, workload);
         const contentSource =
           sourceId !== undefined
             ? { volume: { volumeId: sourceId } }
@@ -253,6 +266,7 @@ export class ControllerService {
     const capacity = Math.max(r.capacity, srcRec.capacityBytes);
     await storage.prepareVolume(dst, name, r.region);
     const copied = await storage.copyVolumeData(src, dst);
+    this.onCopied(copied.objects, copied.bytes);
     // Recorded last: a clone interrupted half-way does not count as existing and is redone.
     await storage.recordVolume(dst, capacity, { catalogue: this.listVolumesEnabled, name });
     this.log.debug('clone copied objects', { volumeId: encodeVolumeId(dst), copied });

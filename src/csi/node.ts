@@ -18,10 +18,11 @@ import {
   type ResolvedCredentials,
 } from '../credentials/resolve.js';
 import { CredentialRefresher } from '../credentials/refresher.js';
+import { podInfoFromContext } from '../credentials/pod-identity.js';
 import { MountArgsError } from '../mount-contract/flags.js';
 import { endpointRefusal } from '../mount-contract/option-authority.js';
 import { parseMountOptions, type MountOptions, type MountSource } from '../mount-contract/options.js';
-import type { Mounter } from '../mounter/types.js';
+import type { Mounter, TargetWorkload } from '../mounter/types.js';
 import { capabilityFingerprint, isReadOnlyMode, unsupportedReason } from './capabilities.js';
 import { CsiError, invalid, notFound, unimplemented } from './errors.js';
 import {
@@ -55,6 +56,31 @@ export interface NodeOptions {
   cacheRoot?: string;
   /** Refreshes temporary (STS) credentials before expiry (default: a CredentialRefresher). */
   refresher?: CredentialRefresher;
+  /** Metrics hooks (src/metrics/node-metrics.ts); each must be cheap and must not throw. */
+  observer?: NodeObserver;
+}
+
+export interface NodeObserver {
+  /** Fresh temporary credentials were written into a running mount (true), or getting or writing them failed (false). */
+  credentialRefresh?(ok: boolean): void;
+}
+
+/**
+ * Who a publish serves, for labels and status: the pod from kubelet's podInfoOnMount keys, the
+ * PV/PVC names from the volume attributes (params.ts checked them). Undefined when nothing is known.
+ */
+export function workloadOf(ctx: Record<string, string>, pv: TargetWorkload): TargetWorkload | undefined {
+  const pod = podInfoFromContext(ctx);
+  const all: TargetWorkload = {
+    podName: pod.name,
+    podNamespace: pod.namespace,
+    podUid: pod.uid,
+    pvName: pv.pvName,
+    pvcName: pv.pvcName,
+    pvcNamespace: pv.pvcNamespace,
+  };
+  const set = Object.entries(all).filter(([, v]) => v !== undefined);
+  return set.length ? (Object.fromEntries(set) as TargetWorkload) : undefined;
 }
 
 function required(value: string | undefined, rpc: string, field: string): string {
@@ -131,9 +157,26 @@ export class NodeService {
   constructor(private readonly opts: NodeOptions) {
     this.log = opts.logger.child({ service: 'node' });
     this.resolve = opts.resolve ?? ((r) => resolveCredentials(r));
+    const refreshResolve = opts.resolve;
     this.refresher =
       opts.refresher ??
-      new CredentialRefresher({ logger: this.log, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
+      new CredentialRefresher({
+        logger: this.log,
+        // A refresh whose exchange fails counts as failed (one whose write fails: track()).
+        resolve: (r, o) =>
+          (refreshResolve ? refreshResolve(r) : resolveCredentials(r, o)).catch((err: unknown) => {
+            this.noteRefresh(false);
+            throw err;
+          }),
+      });
+  }
+
+  private noteRefresh(ok: boolean): void {
+    try {
+      this.opts.observer?.credentialRefresh?.(ok);
+    } catch {
+      /* metrics never break a refresh */
+    }
   }
 
   /** Keep the mount's temporary credentials fresh between kubelet republishes. */
@@ -141,7 +184,13 @@ export class NodeService {
     const target = resolvePath(targetPath);
     // The identity travels with the callback: a refresh of an identity the target no longer has is refused.
     return this.refresher.track(target, request, resolved, (c) =>
-      this.opts.mounter.updateCredentials(target, c, resolved.identity),
+      this.opts.mounter.updateCredentials(target, c, resolved.identity).then(
+        () => this.noteRefresh(true),
+        (err: unknown) => {
+          this.noteRefresh(false);
+          throw err;
+        },
+      ),
     );
   }
 
@@ -248,6 +297,7 @@ export class NodeService {
       credentials: resolved.credentials,
       credentialIdentity: resolved.identity,
       capabilityFingerprint: fingerprint,
+      workload: workloadOf(ctx, attrs.workload),
     });
     await this.track(targetPath, credRequest, resolved);
     log.info('published', {

@@ -9,6 +9,7 @@ import type { OptionAuthor } from '../mount-contract/option-authority.js';
 import { S3NameError, validateBucketName, validatePrefix } from '../s3/names.js';
 import { CREDENTIAL_ATTRIBUTES } from '../credentials/pod-identity.js';
 import { CsiError, invalid } from './errors.js';
+import { quote } from '../bounded-text.js';
 
 /** volume_context key kubelet sets (podInfoOnMount) on inline volumes: their attributes are the pod author's. */
 export const EPHEMERAL_KEY = 'csi.storage.k8s.io/ephemeral';
@@ -48,6 +49,76 @@ export const STORAGE_CLASS_KEYS = [
 ] as const;
 const VOLUME_ATTRIBUTE_KEYS = new Set<string>([...Object.values(ATTR), ...CREDENTIAL_KEYS]);
 
+/** Our own namespaced volume-context keys start with this; an unknown one is a typo and refused. */
+export const DRIVER_KEY_PREFIX = 'bucketmount.csi.io/';
+
+/**
+ * Volume-context keys naming the Kubernetes objects of a provisioned volume: CreateVolume copies
+ * them from the parameters external-provisioner adds (--extra-create-metadata), the node records
+ * them with the target. Labels only (metrics, status): they grant nothing. A static PV's author
+ * may set them; an inline volume (pod-authored) may not, it has no PV or PVC.
+ */
+export const WORKLOAD_ATTR = {
+  pvName: `${DRIVER_KEY_PREFIX}pv-name`,
+  pvcName: `${DRIVER_KEY_PREFIX}pvc-name`,
+  pvcNamespace: `${DRIVER_KEY_PREFIX}pvc-namespace`,
+} as const;
+
+/** CreateVolume parameters external-provisioner adds with --extra-create-metadata. */
+export const PROVISIONER_METADATA = {
+  pvName: 'csi.storage.k8s.io/pv/name',
+  pvcName: 'csi.storage.k8s.io/pvc/name',
+  pvcNamespace: 'csi.storage.k8s.io/pvc/namespace',
+} as const;
+
+export interface WorkloadAttributes {
+  pvName?: string;
+  pvcName?: string;
+  pvcNamespace?: string;
+}
+
+/** A DNS-1123 subdomain (PV and PVC names), at most 253 characters. */
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** A DNS-1123 label (namespaces), at most 63 characters. */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function objectName(where: string, v: string | undefined, kind: 'name' | 'namespace'): string | undefined {
+  if (v === undefined) return undefined;
+  const ok = kind === 'name' ? v.length <= 253 && DNS_SUBDOMAIN.test(v) : v.length <= 63 && DNS_LABEL.test(v);
+  if (!ok)
+    throw invalid(
+      `${where} must be a Kubernetes ${kind === 'name' ? 'object name (DNS-1123 subdomain, at most 253 characters)' : 'namespace (DNS-1123 label, at most 63 characters)'}, got ${quote(v)}`,
+    );
+  return v;
+}
+
+/** PV/PVC names from `m` under `keys` (volume context or CreateVolume parameters), checked. */
+export function parseWorkloadAttributes(
+  m: Record<string, string>,
+  keys: Record<keyof WorkloadAttributes, string>,
+  where: string,
+): WorkloadAttributes {
+  const out: WorkloadAttributes = {};
+  const pvName = objectName(`${where} ${keys.pvName}`, trimmed(m, keys.pvName), 'name');
+  const pvcName = objectName(`${where} ${keys.pvcName}`, trimmed(m, keys.pvcName), 'name');
+  const pvcNamespace = objectName(`${where} ${keys.pvcNamespace}`, trimmed(m, keys.pvcNamespace), 'namespace');
+  if (pvName !== undefined) out.pvName = pvName;
+  if (pvcName !== undefined) out.pvcName = pvcName;
+  if (pvcNamespace !== undefined) out.pvcNamespace = pvcNamespace;
+  return out;
+}
+
+/** The volume context CreateVolume returns for the PV/PVC names of its parameters (our keys). */
+export function workloadContext(params: Record<string, string>): Record<string, string> {
+  const w = parseWorkloadAttributes(params, PROVISIONER_METADATA, 'CreateVolume parameter');
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(WORKLOAD_ATTR) as (keyof WorkloadAttributes)[]) {
+    const v = w[k];
+    if (v !== undefined) out[WORKLOAD_ATTR[k]] = v;
+  }
+  return out;
+}
+
 export interface S3Settings {
   endpoint?: string;
   region?: string;
@@ -70,6 +141,8 @@ export interface VolumeAttributes extends S3Settings {
   prefix: string;
   readOnly: boolean;
   mountOptions: string[];
+  /** PV/PVC names (labels only; never set for inline volumes). */
+  workload: WorkloadAttributes;
 }
 
 function trimmed(m: Record<string, string>, k: string): string | undefined {
@@ -174,6 +247,16 @@ export function parseVolumeAttributes(ctx: Record<string, string>): VolumeAttrib
       throw invalid(`unknown volume attribute "${k}"; known attributes: ${[...VOLUME_ATTRIBUTE_KEYS].join(', ')}`);
     }
   }
+  const ours = new Set<string>(Object.values(WORKLOAD_ATTR));
+  for (const k of Object.keys(ctx)) {
+    if (!k.startsWith(DRIVER_KEY_PREFIX)) continue;
+    if (!ours.has(k))
+      throw invalid(
+        `unknown volume attribute ${quote(k)}; known ${DRIVER_KEY_PREFIX} attributes: ${[...ours].join(', ')}`,
+      );
+    if (isInlineVolume(ctx))
+      throw invalid(`inline volume attribute "${k}": an inline volume has no PersistentVolume or claim; remove it`);
+  }
   const bucketRaw = trimmed(ctx, ATTR.bucketName);
   return {
     bucket:
@@ -188,6 +271,7 @@ export function parseVolumeAttributes(ctx: Record<string, string>): VolumeAttrib
       trimmed(ctx, ATTR.mountOptions) ? [ctx.mountOptions!] : [],
       optionAuthorOf(ctx),
     ),
+    workload: parseWorkloadAttributes(ctx, WORKLOAD_ATTR, 'volume attribute'),
   };
 }
 

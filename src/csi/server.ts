@@ -29,6 +29,9 @@ export interface ServedServices {
 /** One handler as the server calls it (the request is checked by validateRequest first). */
 type AnyHandler = (request: unknown) => Promise<unknown>;
 
+/** Told of every finished call: its gRPC status (0 = OK) and duration (metrics; must not throw). */
+export type CallObserver = (service: CsiServiceName, method: string, code: grpc.status, seconds: number) => void;
+
 /** Parse `unix:///path/to.sock` (or `unix:/path`, or a bare absolute path) into a socket path. */
 export function socketPathOf(endpoint: string): string {
   let p = endpoint;
@@ -50,12 +53,20 @@ function requestSummary(req: unknown): Record<string, unknown> {
 
 function wrap(
   log: Logger,
-  service: string,
+  service: CsiServiceName,
   method: string,
   handler: AnyHandler,
+  onCallDone?: CallObserver,
 ): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
     const started = Date.now();
+    const observe = (code: grpc.status): void => {
+      try {
+        onCallDone?.(service, method, code, (Date.now() - started) / 1000);
+      } catch (err) {
+        log.warn('call observer failed', { error: (err as Error).message });
+      }
+    };
     const summary = requestSummary(call.request);
     log.debug('call', { rpc: `${service}.${method}`, ...summary });
     // Every request is validated here, before its handler runs (so before any side effect).
@@ -67,6 +78,7 @@ function wrap(
       .then(
         (res) => {
           log.debug('ok', { rpc: `${service}.${method}`, ms: Date.now() - started, ...summary });
+          observe(grpc.status.OK);
           callback(null, res);
         },
         (err: unknown) => {
@@ -80,6 +92,7 @@ function wrap(
             ms: Date.now() - started,
             ...summary,
           });
+          observe(e.code);
           callback({ code: e.code, details: message, name: e.name, message });
         },
       );
@@ -91,6 +104,7 @@ function implementation<S extends CsiServiceName>(
   service: S,
   def: grpc.ServiceDefinition,
   handlers: Handlers<S>,
+  onCallDone?: CallObserver,
 ): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
   const table = handlers as Record<string, AnyHandler | undefined>;
@@ -104,6 +118,7 @@ function implementation<S extends CsiServiceName>(
         (async () => {
           throw unimplemented(method, 'not served by this plugin');
         }),
+      onCallDone,
     );
   }
   return impl;
@@ -181,18 +196,32 @@ export interface CsiServer {
   shutdown(timeoutMs?: number): Promise<void>;
 }
 
-export async function startCsiServer(endpoint: string, services: ServedServices, logger: Logger): Promise<CsiServer> {
+export interface CsiServerOptions {
+  /** Told of every finished call (the metrics of the node and controller services). */
+  onCallDone?: CallObserver;
+}
+
+export async function startCsiServer(
+  endpoint: string,
+  services: ServedServices,
+  logger: Logger,
+  opts: CsiServerOptions = {},
+): Promise<CsiServer> {
   const socketPath = socketPathOf(endpoint);
   const csi = loadCsi();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * MiB });
   const log = logger.child({ component: 'grpc' });
-  server.addService(csi.Identity.service, implementation(log, 'Identity', csi.Identity.service, services.identity));
+  server.addService(
+    csi.Identity.service,
+    implementation(log, 'Identity', csi.Identity.service, services.identity, opts.onCallDone),
+  );
   if (services.controller)
     server.addService(
       csi.Controller.service,
-      implementation(log, 'Controller', csi.Controller.service, services.controller),
+      implementation(log, 'Controller', csi.Controller.service, services.controller, opts.onCallDone),
     );
-  if (services.node) server.addService(csi.Node.service, implementation(log, 'Node', csi.Node.service, services.node));
+  if (services.node)
+    server.addService(csi.Node.service, implementation(log, 'Node', csi.Node.service, services.node, opts.onCallDone));
 
   await mkdir(dirname(socketPath), { recursive: true });
   await removeStaleSocket(socketPath);

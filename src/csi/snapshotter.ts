@@ -37,6 +37,8 @@ export interface SnapshotServiceOptions {
   /** How long CreateSnapshot waits for the copy before answering ready_to_use=false (default 20 s). */
   waitMs?: number;
   copy?: Omit<CopyOptions, 'signal'>;
+  /** Told of every finished copy (snapshot or restore): metrics. Must not throw. */
+  onCopied?: (objects: number, bytes: number) => void;
 }
 
 const MAX_NAME_BYTES = 128;
@@ -61,6 +63,7 @@ export class SnapshotService {
   private readonly open: StorageOpener;
   private readonly waitMs: number;
   private readonly copyOpts: Omit<CopyOptions, 'signal'>;
+  private readonly onCopied: (objects: number, bytes: number) => void;
   private readonly locks = new KeyedMutex();
   private readonly inflight = new Map<string, Inflight>();
 
@@ -69,6 +72,7 @@ export class SnapshotService {
     this.open = opts.open;
     this.waitMs = opts.waitMs ?? 20_000;
     this.copyOpts = opts.copy ?? {};
+    this.onCopied = opts.onCopied ?? (() => undefined);
   }
 
   async createSnapshot(req: RequestOf<'CreateSnapshot'>): Promise<ResponseOf<'CreateSnapshot'>> {
@@ -184,6 +188,7 @@ export class SnapshotService {
           signal: abort.signal,
         });
         if (abort.signal.aborted) return;
+        this.onCopied(r.objects, r.bytes);
         await storage.writeSnapshot(loc, { ...rec, sizeBytes: r.bytes, readyToUse: true });
         log.info('snapshot ready', { objects: r.objects, bytes: r.bytes, bucket: loc.bucket });
       } finally {
@@ -333,6 +338,7 @@ export class SnapshotService {
     const capacity = Math.max(r.capacity, rec.capacityBytes);
     await storage.prepareVolume(dst, name, r.region);
     const copied = await storage.copyVolumeData(snapshotAsLocation(loc), dst, this.copyOpts);
+    this.onCopied(copied.objects, copied.bytes);
     // Recorded last: a restore interrupted half-way does not count as existing and is redone.
     await storage.recordVolume(dst, capacity, { catalogue: r.catalogue, name });
     this.log.info('volume restored from snapshot', { snapshotId, objects: copied.objects, bytes: copied.bytes });

@@ -38,7 +38,22 @@ import { mountProcessEnv, spawnMount } from './spawn-mount.js';
 import { MountError, type Mounter, type PublishedVolume, type PublishRequest, type VolumeUsage } from './types.js';
 import type { MountConfig } from '../mount-contract/args.js';
 import { assessHealth, DEFAULT_HEALTH_THRESHOLDS, degradedMessage, type HealthThresholds } from './health.js';
-import { shareHealthSignals } from './health-signals.js';
+import { metricsSocketOf, shareHealthSignals } from './health-signals.js';
+import { socketPathFits } from '../metrics/mount-endpoint.js';
+
+/** What reconcile() did, one count per share or target (metrics: bucketmount_node_reconcile_total). */
+export type ReconcileOutcome =
+  | 'adopted' // a live mount recorded on disk was taken over
+  | 'restored' // a missing bind mount of an adopted share's target was made again
+  | 'target_dropped' // a target record whose bind mount could not be restored was forgotten
+  | 'dead_cleaned' // a recorded mount whose process is gone was cleaned up
+  | 'orphan_cleaned' // a mount process or mount no recorded share owns was stopped
+  | 'failed'; // the reconcile run itself failed
+
+/** Optional hooks for metrics; each must be cheap and must not throw. */
+export interface MounterObserver {
+  reconciled?(outcome: ReconcileOutcome): void;
+}
 
 export interface ProcessMounterOptions {
   stateDir: string;
@@ -59,6 +74,9 @@ export interface ProcessMounterOptions {
   cacheRoot?: string;
   /** When a serving mount is reported degraded by usage() (default DEFAULT_HEALTH_THRESHOLDS). */
   health?: HealthThresholds;
+  /** Each mount process serves its metrics on <share dir>/metrics.sock (default true; false = mounts keep no metrics). */
+  mountMetrics?: boolean;
+  observer?: MounterObserver;
 }
 
 export const DEFAULT_MOUNT_COMMAND = [
@@ -88,6 +106,10 @@ class ProcessMounterImpl implements ProcessMounter {
   private readonly env: NodeJS.ProcessEnv;
   private readonly cacheRoot: string;
   private readonly health: HealthThresholds;
+  private readonly mountMetrics: boolean;
+  private readonly observer: MounterObserver;
+  /** The "socket path too long" warning is logged once. */
+  private warnedSocketPath = false;
   private readonly targetLocks = new KeyedMutex();
   private readonly shareLocks = new KeyedMutex();
   /** Settles when the latest reconcile() has finished; every other operation waits for it. */
@@ -105,6 +127,8 @@ class ProcessMounterImpl implements ProcessMounter {
     this.env = opts.env ?? process.env;
     this.cacheRoot = resolve(opts.cacheRoot ?? join(this.stateDir, 'cache'));
     this.health = opts.health ?? DEFAULT_HEALTH_THRESHOLDS;
+    this.mountMetrics = opts.mountMetrics ?? true;
+    this.observer = opts.observer ?? {};
     this.store.load();
   }
 
@@ -151,8 +175,16 @@ class ProcessMounterImpl implements ProcessMounter {
 
   reconcile(): Promise<void> {
     const run = this.reconciled.then(() => this.reconcileNow());
-    this.reconciled = run.catch(() => undefined);
+    this.reconciled = run.catch(() => this.note('failed'));
     return run;
+  }
+
+  private note(outcome: ReconcileOutcome): void {
+    try {
+      this.observer.reconciled?.(outcome);
+    } catch {
+      /* metrics never break a reconcile */
+    }
   }
 
   private async reconcileNow(): Promise<void> {
@@ -172,6 +204,7 @@ class ProcessMounterImpl implements ProcessMounter {
             volumeId: share.volumeId,
             targets: share.targets.length,
           });
+          this.note('adopted');
           for (const target of [...share.targets]) {
             if (await this.targetServes(target, share)) continue;
             const left = await this.removeOurMounts(target, true, { lazyOnly: true }).catch((err: Error) => {
@@ -183,12 +216,14 @@ class ProcessMounterImpl implements ProcessMounter {
               try {
                 await bindMount(share.stagingPath, target, false);
                 log.warn('restored missing bind mount of an adopted share', { target, share: share.id });
+                this.note('restored');
                 continue;
               } catch (err) {
                 log.error('cannot restore bind mount', { target, error: (err as Error).message });
               }
             }
             this.store.removeTarget(target);
+            this.note('target_dropped');
           }
           if (share.targets.length === 0) await this.dropShare(share, 'adopted share has no targets left');
         } else {
@@ -201,6 +236,7 @@ class ProcessMounterImpl implements ProcessMounter {
             volumeId: share.volumeId,
           });
           await this.dropShare(share, 'dead at reconcile');
+          this.note('dead_cleaned');
         }
       });
     }
@@ -220,12 +256,16 @@ class ProcessMounterImpl implements ProcessMounter {
     for (const pid of pidsWithArg(this.store.sharesDir + '/')) {
       if (livePids.has(pid)) continue;
       this.log.warn('killing orphan mount process', { pid });
+      this.note('orphan_cleaned');
       sendSignal(pid, 'SIGTERM');
       if (!(await waitGone(pid, undefined, Math.min(this.unmountTimeoutMs, 10_000)))) sendSignal(pid, 'SIGKILL');
     }
     for (const m of mountsUnder(this.store.sharesDir).reverse()) {
       const id = m.mountPoint.slice(this.store.sharesDir.length + 1).split('/')[0]!;
-      if (!live.has(id)) await unmountAll(m.mountPoint, { lazyOnly: true });
+      if (!live.has(id)) {
+        await unmountAll(m.mountPoint, { lazyOnly: true });
+        this.note('orphan_cleaned');
+      }
     }
     for (const id of await readdir(this.store.sharesDir).catch(() => [] as string[])) {
       if (!live.has(id)) await this.removeShareFiles(id);
@@ -433,6 +473,7 @@ class ProcessMounterImpl implements ProcessMounter {
           capabilityFingerprint: req.capabilityFingerprint,
           credentialIdentity: req.credentialIdentity,
           ...(stale ? { staleSince: stale.since, staleReason: stale.reason } : {}),
+          ...(req.workload ? { workload: req.workload } : {}),
         });
         await this.save();
         this.log.info('published', {
@@ -493,6 +534,24 @@ class ProcessMounterImpl implements ProcessMounter {
     });
   }
 
+  /** Where a share's mount process serves its metrics; undefined when mounts keep none or the path cannot be a socket. */
+  private metricsSocketIn(shareDir: string): string | undefined {
+    if (!this.mountMetrics) return undefined;
+    const path = metricsSocketOf(shareDir);
+    if (socketPathFits(path)) return path;
+    if (!this.warnedSocketPath) {
+      this.warnedSocketPath = true;
+      this.log.warn(
+        'the state dir path is too long for a unix socket: mounts run without metrics (use a shorter --state-dir)',
+        {
+          path,
+          bytes: Buffer.byteLength(path),
+        },
+      );
+    }
+    return undefined;
+  }
+
   /** Start a new mount process for a share and wait until it serves. Caller holds the share lock. */
   private async startShare(req: PublishRequest, key: string): Promise<ShareState> {
     const id = newShareId(key);
@@ -508,6 +567,7 @@ class ProcessMounterImpl implements ProcessMounter {
       stagingPath: join(dir, 'mnt'),
       logFile: join(dir, 'mount.log'),
       credentialsFile: req.credentials ? join(dir, 'credentials.json') : undefined,
+      metricsSocket: this.metricsSocketIn(dir),
       targets: [],
       createdAt: new Date().toISOString(),
     };
@@ -529,6 +589,8 @@ class ProcessMounterImpl implements ProcessMounter {
         volumeId: req.volumeId,
         // Outside the share dir (removed with the share), keyed like the share: a crashed mount's successor aborts its uploads.
         uploadJournal: join(this.stateDir, 'upload-journals', `${key}.json`),
+        // The node plugin scrapes it (src/metrics/node-metrics.ts); 0600 in the 0700 share dir.
+        metricsSocket: share.metricsSocket,
       };
       await spawnMount({
         command: this.command,

@@ -35,6 +35,8 @@ export interface ShareState {
   stagingPath: string;
   logFile: string;
   credentialsFile?: string;
+  /** Unix socket where the mount process serves its metrics (absent: it keeps none). */
+  metricsSocket?: string;
   targets: string[];
   createdAt: string;
 }
