@@ -110,6 +110,9 @@ export interface S3Attempt {
 
 export type S3AttemptObserver = (a: S3Attempt) => void;
 
+/** Set by the SDK's retry middleware on every attempt: `attempt=N; max=M`. */
+const ATTEMPT_HEADER = 'amz-sdk-request';
+
 /**
  * Tell `observer` about every HTTP attempt `client` makes, retries included: a middleware placed
  * right after the SDK's retry middleware, so it runs once per attempt. Per client (the mount's
@@ -117,8 +120,6 @@ export type S3AttemptObserver = (a: S3Attempt) => void;
  * before the client's first request (the client caches its middleware stack).
  */
 export function observeS3Attempts(client: S3Client, observer: S3AttemptObserver): void {
-  /** Attempts so far per request: the SDK keeps one context object across a request's attempts. */
-  const attempts = new WeakMap<object, number>();
   const report = (a: S3Attempt): void => {
     try {
       observer(a);
@@ -128,8 +129,10 @@ export function observeS3Attempts(client: S3Client, observer: S3AttemptObserver)
   };
   const middleware: FinalizeRequestMiddleware<ServiceInputTypes, ServiceOutputTypes> =
     (next, context) => async (args) => {
-      const attempt = (attempts.get(context) ?? 0) + 1;
-      attempts.set(context, attempt);
+      // The retry middleware numbers each attempt in this header just before calling us (the
+      // context object is no help: with cacheMiddleware one context serves every request of a command).
+      const header = (args.request as { headers?: Record<string, string> }).headers?.[ATTEMPT_HEADER];
+      const attempt = Number(/attempt=(\d+)/.exec(header ?? '')?.[1] ?? 1);
       const command = context.commandName ?? 'unknown';
       const t0 = performance.now();
       try {
