@@ -4,10 +4,12 @@
 // the flag the mount uses NO_METRICS, a null object with the same interface whose methods do
 // nothing, and the FUSE layer is not wrapped at all, so "metrics off" costs nothing measurable.
 // Gauges that describe state (open files, spool bytes, failed requests in the last minute) are
-// computed when scraped, not on the hot path. Series carry no volume labels: the node plugin adds
+// computed when scraped, not on the hot path; per FUSE request the cost is an array increment in
+// fast-histogram.ts (prom-client's label lookup per observation cost microseconds). Series carry no volume labels: the node plugin adds
 // them when it aggregates its mounts.
 import { constants as osConstants } from 'node:os';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import { FastHistogram, type RegistryMetric } from './fast-histogram.js';
 import type { S3Attempt } from '../s3/client.js';
 import { classifyAttempt, operationOf } from './s3-outcome.js';
 import { SlidingWindowCounter } from './sliding-window.js';
@@ -114,35 +116,22 @@ export class PromMountMetrics implements MountMetrics {
   private sources: MountGaugeSources = {};
   private readonly opSeries = new Map<string, FuseOpSeries>();
 
-  private readonly fuseOps = new Counter({
-    name: 'bucketmount_fuse_operations_total',
-    help: 'FUSE operations answered, by operation',
-    labelNames: ['op'] as const,
-    registers: [this.registry],
-  });
   private readonly fuseErrors = new Counter({
     name: 'bucketmount_fuse_operation_errors_total',
     help: 'FUSE operations answered with an error, by operation and errno name',
     labelNames: ['op', 'errno'] as const,
     registers: [this.registry],
   });
-  private readonly fuseDuration = new Histogram({
-    name: 'bucketmount_fuse_operation_duration_seconds',
-    help: 'Time from a FUSE request reaching the mount process to its answer, by operation',
-    labelNames: ['op'] as const,
-    buckets: [...FUSE_DURATION_BUCKETS],
-    registers: [this.registry],
-  });
-  private readonly fuseReadBytes = new Counter({
-    name: 'bucketmount_fuse_read_bytes_total',
-    help: 'Bytes returned to READ requests',
-    registers: [this.registry],
-  });
-  private readonly fuseWrittenBytes = new Counter({
-    name: 'bucketmount_fuse_written_bytes_total',
-    help: 'Bytes accepted from WRITE requests',
-    registers: [this.registry],
-  });
+  /** FUSE latency and operation counts: plain array increments per request (fast-histogram.ts). */
+  private readonly fuseDuration = new FastHistogram(
+    'bucketmount_fuse_operation_duration_seconds',
+    'Time from a FUSE request reaching the mount process to its answer, by operation',
+    'op',
+    FUSE_DURATION_BUCKETS,
+  );
+  /** Bytes through FUSE, kept as plain numbers and handed to their counters when scraped. */
+  private readBytes = 0;
+  private writtenBytes = 0;
   private readonly s3Requests = new Counter({
     name: 'bucketmount_s3_requests_total',
     help: 'S3 HTTP requests (every attempt, retries included) by operation and outcome (status class or network)',
@@ -216,6 +205,29 @@ export class PromMountMetrics implements MountMetrics {
     private readonly now: () => number = Date.now,
   ) {
     this.failures = new SlidingWindowCounter(60_000, 1_000);
+    const reg = (m: RegistryMetric): void => this.registry.registerMetric(m as unknown as Metric);
+    reg(this.fuseDuration);
+    reg(this.fuseDuration.countMetric('bucketmount_fuse_operations_total', 'FUSE operations answered, by operation'));
+    const bytesRead = (): number => this.readBytes;
+    const bytesWritten = (): number => this.writtenBytes;
+    new Counter({
+      name: 'bucketmount_fuse_read_bytes_total',
+      help: 'Bytes returned to READ requests',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(bytesRead());
+      },
+    });
+    new Counter({
+      name: 'bucketmount_fuse_written_bytes_total',
+      help: 'Bytes accepted from WRITE requests',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(bytesWritten());
+      },
+    });
     const failedLastMinute = (): number => this.failures.count(this.now());
     const openFiles = (): number => this.sources.openFiles?.() ?? 0;
     const spoolBytes = async (): Promise<number> => (await this.sources.spoolBytes?.()) ?? 0;
@@ -255,13 +267,11 @@ export class PromMountMetrics implements MountMetrics {
   fuseOp(op: string): FuseOpSeries {
     let s = this.opSeries.get(op);
     if (!s) {
-      const count = this.fuseOps.labels(op);
-      const dur = this.fuseDuration.labels(op);
+      const dur = this.fuseDuration.child(op);
       const errors = this.fuseErrors;
       const markError = (): void => this.error();
       s = {
         done(seconds: number, errno?: string): void {
-          count.inc();
           dur.observe(seconds);
           if (errno !== undefined) {
             errors.labels(op, errno).inc();
@@ -275,11 +285,11 @@ export class PromMountMetrics implements MountMetrics {
   }
 
   fuseRead(bytes: number): void {
-    if (bytes > 0) this.fuseReadBytes.inc(bytes);
+    this.readBytes += bytes;
   }
 
   fuseWritten(bytes: number): void {
-    if (bytes > 0) this.fuseWrittenBytes.inc(bytes);
+    this.writtenBytes += bytes;
   }
 
   s3Attempt(a: S3Attempt): void {

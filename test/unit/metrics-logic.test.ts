@@ -1,9 +1,11 @@
 // Unit tests (pure logic) of the mount's metrics: the sliding one-minute window behind
 // bucketmount_s3_failed_requests_last_minute, the S3 attempt classification (status class,
-// network, throttled, what counts as a failure), errno names, and the null object NO_METRICS.
+// network, throttled, what counts as a failure), errno names, the null object NO_METRICS, and the
+// FUSE latency histogram's bucketing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SlidingWindowCounter } from '../../src/metrics/sliding-window.js';
+import { FastHistogram } from '../../src/metrics/fast-histogram.js';
 import { classifyAttempt, operationOf, outcomeOfStatus } from '../../src/metrics/s3-outcome.js';
 import { errnoName, NO_METRICS } from '../../src/metrics/mount-metrics.js';
 import { isThrottlingError } from '../../src/s3/errors.js';
@@ -103,4 +105,24 @@ test('NO_METRICS is a null object: every call is accepted and does nothing', () 
   NO_METRICS.cache('data', true);
   NO_METRICS.watch({ openFiles: () => 1 });
   assert.equal(NO_METRICS.fuseOp('read'), NO_METRICS.fuseOp('write'), 'one shared series object');
+});
+
+test('fast histogram: inclusive upper bounds, cumulative buckets, +Inf, sum and count like prom-client', async () => {
+  const h = new FastHistogram('x_seconds', 'help', 'op', [0.001, 0.01, 1]);
+  const read = h.child('read');
+  assert.equal(h.child('read'), read, 'one series per label value');
+  for (const v of [0.0005, 0.001, 0.005, 2]) read.observe(v);
+  const fam = await h.get();
+  assert.equal(fam.type, 'histogram');
+  const bucket = (le: number | string): number | undefined =>
+    fam.values.find((v) => v.metricName === 'x_seconds_bucket' && v.labels.le === le && v.labels.op === 'read')?.value;
+  assert.equal(bucket(0.001), 2, 'a value equal to a bound falls in that bucket');
+  assert.equal(bucket(0.01), 3);
+  assert.equal(bucket(1), 3);
+  assert.equal(bucket('+Inf'), 4);
+  assert.equal(fam.values.find((v) => v.metricName === 'x_seconds_count')?.value, 4);
+  assert.ok(Math.abs(fam.values.find((v) => v.metricName === 'x_seconds_sum')!.value - 2.0065) < 1e-9);
+  const counts = await h.countMetric('x_total', 'help').get();
+  assert.deepEqual(counts.values, [{ labels: { op: 'read' }, value: 4 }]);
+  assert.throws(() => new FastHistogram('y', 'h', 'op', [1, 0.5]), /increase/);
 });
