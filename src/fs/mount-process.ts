@@ -264,6 +264,8 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     return code;
   };
   const mnt = resolve(cfg.mountPoint);
+  const socketProblem = metricsSocketProblem(cfg);
+  if (socketProblem) return fail(MountExit.BAD_ARGS, socketProblem);
   if (cfg.supervise) return runSupervisor(cfg, log.child({ component: 'supervisor' }));
   // A successor serves a live mount nobody answers yet: a stat of it would wait forever.
   const successor = cfg.handoff !== undefined && isSuccessor(cfg.handoff.stateDir);
@@ -276,8 +278,6 @@ export async function runMount(cfg: MountConfig): Promise<number> {
       return fail(MountExit.BAD_ARGS, `mount point ${mnt} does not exist`);
     }
   }
-  const socketProblem = metricsSocketProblem(cfg);
-  if (socketProblem) return fail(MountExit.BAD_ARGS, socketProblem);
   const metrics = mountMetricsFor(cfg);
   let ctx: FsContext;
   try {

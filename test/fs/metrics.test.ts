@@ -3,7 +3,8 @@
 // a directory and fail a lookup, then scrape the socket and check the counters moved by the right
 // amounts (bytes exactly; S3 requests, FUSE operations and errors by label). Also: the socket is
 // 0600 and goes away at unmount, Prometheus text is served beside the JSON, a mount without the
-// flag binds no socket at all, and a supervised server counts its restarts.
+// flag binds no socket at all, a supervised server counts its restarts, and a socket path that
+// cannot be bound is refused (exit 2) before anything is mounted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -16,6 +17,8 @@ import { scrapeMountMetrics, type MetricFamily } from '../../src/metrics/mount-e
 import { MiB } from '../../src/util/units.js';
 import { fsSuite, patternBytes, released, sha256, sleep } from './helpers.js';
 import { Faults, startFaultProxy } from '../support/fault-proxy.js';
+import { endpointFlags, mountEnv, runMountCommand } from '../support/mount.js';
+import { MountExit } from '../../src/mount-contract/exit-codes.js';
 
 const built = existsSync(addonPath());
 const s = fsSuite({ bucket: 'metrics', mount: false });
@@ -270,6 +273,25 @@ test('a supervised server counts its restarts (the hand-off generation)', T, asy
     assert.equal(await readFile(join(m.dir, 'sv/a.txt'), 'utf8'), 'a', 'the mount still serves');
   } finally {
     await m.unmount();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a metrics socket path that cannot be bound is refused before anything is mounted', T, async () => {
+  await s.ready;
+  const dir = mkdtempSync(join(tmpdir(), 'bm-metrics-mnt-'));
+  try {
+    for (const bad of ['relative/metrics.sock', `/tmp/${'x'.repeat(120)}.sock`]) {
+      const r = await runMountCommand(
+        [s.bucket, dir, ...endpointFlags(s.minio.endpoint), '--fuse-layer=fuse3', `--metrics-socket=${bad}`],
+        mountEnv(s.minio),
+        dir,
+      );
+      assert.equal(r.code, MountExit.BAD_ARGS, r.stderr);
+      assert.match(r.stderr, /--metrics-socket/);
+      assert.equal(r.mounted, false);
+    }
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
