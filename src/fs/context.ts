@@ -3,6 +3,7 @@
 import type { S3Client, StorageClass } from '@aws-sdk/client-s3';
 import type { Logger } from '../log.js';
 import type { MountConfig } from '../mount-contract/args.js';
+import type { MountMetrics } from '../metrics/mount-metrics.js';
 import type { UploadJournal } from './upload-journal.js';
 
 export interface FsContext {
@@ -16,6 +17,8 @@ export interface FsContext {
   spoolDir: string;
   /** Records started multipart uploads so a crashed mount's are aborted at the next start (--upload-journal). */
   journal?: UploadJournal;
+  /** The mount's metrics (absent or NO_METRICS without --metrics-socket). */
+  metrics?: MountMetrics;
 }
 
 /** Extra fields for every request (requester-pays buckets). */

@@ -9,6 +9,7 @@ import { constants as fsConstants, mkdirSync, mkdtempSync, rmSync, statfsSync } 
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import type { MountMetrics } from '../metrics/mount-metrics.js';
 import { MiB } from '../util/units.js';
 
 /** Default bound when none is given: this fraction of the cache's file system size. */
@@ -35,6 +36,8 @@ interface Entry {
 export interface DataCacheOptions {
   /** Most bytes of object data kept (default: defaultCacheMaxBytes of the directory). */
   maxBytes?: number;
+  /** Counts hits and misses (cache="data"). */
+  metrics?: MountMetrics;
 }
 
 export class DataCache {
@@ -56,6 +59,23 @@ export class DataCache {
     mkdirSync(parent, { recursive: true, mode: 0o700 });
     this.dir = mkdtempSync(join(parent, 'bucketmount-cache-'));
     this.maxBytes = opts.maxBytes ?? defaultCacheMaxBytes(this.dir);
+    this.metrics = opts.metrics;
+  }
+
+  private readonly metrics: MountMetrics | undefined;
+
+  /** Look `key`'s range up and count the hit or miss. */
+  async read(
+    key: string,
+    etag: string | undefined,
+    size: number,
+    start: number,
+    end: number,
+  ): Promise<Buffer | undefined> {
+    const buf = await this.readCached(key, etag, size, start, end);
+    // Without an ETag nothing is cacheable: not a lookup.
+    if (etag) this.metrics?.cache('data', buf !== undefined);
+    return buf;
   }
 
   /** Bytes of object data the cache holds or is writing. */
@@ -82,7 +102,7 @@ export class DataCache {
     void rm(e.file, { force: true });
   }
 
-  async read(
+  private async readCached(
     key: string,
     etag: string | undefined,
     size: number,

@@ -84,7 +84,15 @@ export class BucketFs {
     this.budget = new PrefetchBudget(ctx.cfg.prefetchBudget);
     this.pcfg = defaultPrefetchConfig(ctx.cfg.maxPrefetch);
     if (ctx.cfg.dataCache || ctx.cfg.cacheDir)
-      this.cache = new DataCache(ctx.cfg.cacheDir ?? tmpdir(), ctx.log, { maxBytes: ctx.cfg.cacheMaxBytes });
+      this.cache = new DataCache(ctx.cfg.cacheDir ?? tmpdir(), ctx.log, {
+        maxBytes: ctx.cfg.cacheMaxBytes,
+        metrics: ctx.metrics,
+      });
+  }
+
+  /** Descriptors open now (the bucketmount_open_files gauge). */
+  get openFiles(): number {
+    return this.handles.size;
   }
 
   /** Remove the data cache's files (at unmount). */

@@ -16,6 +16,11 @@ export interface Attr {
   etag?: string;
 }
 
+/** Set when answering a lookup or listing needed S3 (a metadata cache miss). */
+interface Asked {
+  s3: boolean;
+}
+
 interface Cached<T> {
   value: T;
   expires: number;
@@ -111,11 +116,21 @@ export class MetadataCache {
     return { kind: 'dir', size: 0, mtimeMs: this.started };
   }
 
-  /** Attributes of `path`, or null when it does not exist. */
+  /**
+   * Attributes of `path`, or null when it does not exist. Counted as a metadata cache hit when
+   * answered without a request of its own (a re-listing of the parent counts as a miss).
+   */
   async lookup(path: string): Promise<Attr | null> {
     if (path === '/') return this.rootAttr();
     const name = baseName(path);
     if (isHiddenName(name)) return null;
+    const note: Asked = { s3: false };
+    const attr = await this.resolve(path, name, note);
+    this.ctx.metrics?.cache('metadata', !note.s3);
+    return attr;
+  }
+
+  private async resolve(path: string, name: string, note: Asked): Promise<Attr | null> {
     const now = Date.now();
     const hit = this.attrs.get(path);
     if (hit && hit.expires > now) return hit.value;
@@ -124,7 +139,7 @@ export class MetadataCache {
     const pp = parentPath(path);
     let parent = this.dirs.get(pp);
     if (parent && parent.expires <= now && this.ttl > 0 && this.worthRelisting(pp, parent.value.size)) {
-      await this.list(pp);
+      await this.listing(pp, note);
       parent = this.dirs.get(pp);
     }
     if (parent && parent.expires > Date.now()) {
@@ -139,6 +154,7 @@ export class MetadataCache {
       const e = hint.value.get(name);
       if (e) return { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, etag: e.etag };
     }
+    note.s3 = true;
     const attr = await this.fetch(path);
     this.remember(this.attrs, path, { value: attr, expires: Date.now() + this.ttl });
     return attr;
@@ -188,11 +204,19 @@ export class MetadataCache {
     return null;
   }
 
-  /** Fresh-or-cached listing of a directory. */
+  /** Fresh-or-cached listing of a directory (a metadata cache hit or miss). */
   async list(path: string): Promise<Map<string, DirEntry>> {
+    const note: Asked = { s3: false };
+    const entries = await this.listing(path, note);
+    this.ctx.metrics?.cache('metadata', !note.s3);
+    return entries;
+  }
+
+  private async listing(path: string, note: Asked): Promise<Map<string, DirEntry>> {
     const now = Date.now();
     const hit = this.dirs.get(path);
     if (hit && hit.expires > now) return hit.value;
+    note.s3 = true;
     for (let attempt = 0; ; attempt++) {
       const gen = this.generation(path);
       let p = this.inflightLists.get(path);

@@ -21,6 +21,9 @@ import { BucketFs } from './filesystem.js';
 import { Fuse3Mount, isSuccessor } from './kernel/fuse3-mount.js';
 import { runSupervisor } from './supervisor.js';
 import { warmUp } from './warm-up.js';
+import { dirUsageBytes } from '../metrics/dir-usage.js';
+import { NO_METRICS, type MountMetrics } from '../metrics/mount-metrics.js';
+import { metricsSocketProblem, mountMetricsFor, observeClient, serveMetrics } from '../metrics/mount-serve.js';
 import { JournalBusyError, UploadJournal } from './upload-journal.js';
 
 export class MountFailure extends Error {
@@ -35,7 +38,12 @@ export class MountFailure extends Error {
 }
 
 /** 'startup': a few attempts (fail fast, the caller retries the mount); 'mount': retry for --retry-timeout. */
-function clientFor(cfg: MountConfig, region: string | undefined, retries: 'startup' | 'mount' = 'mount'): S3Client {
+function clientFor(
+  cfg: MountConfig,
+  region: string | undefined,
+  retries: 'startup' | 'mount' = 'mount',
+  metrics: MountMetrics = NO_METRICS,
+): S3Client {
   const client = createS3Client({
     endpointUrl: cfg.endpointUrl,
     region,
@@ -45,6 +53,7 @@ function clientFor(cfg: MountConfig, region: string | undefined, retries: 'start
     ...(retries === 'mount' ? { retryTimeoutMs: cfg.retryTimeoutMs ?? MOUNT_DEFAULTS.retryTimeoutMs } : {}),
   });
   if (cfg.uploadChecksums) signDataBodiesUnsigned(client);
+  observeClient(client, metrics);
   return client;
 }
 
@@ -90,10 +99,10 @@ async function detectRegion(cfg: MountConfig, log: Logger): Promise<string | und
 }
 
 /** Build the S3 context and check that the bucket/prefix is reachable and listable. */
-export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext> {
+export async function prepare(cfg: MountConfig, log: Logger, metrics: MountMetrics = NO_METRICS): Promise<FsContext> {
   const region = cfg.region ?? (await detectRegion(cfg, log));
-  const check = clientFor(cfg, region, 'startup');
-  const s3 = clientFor(cfg, region);
+  const check = clientFor(cfg, region, 'startup', metrics);
+  const s3 = clientFor(cfg, region, 'mount', metrics);
   let firstKey: string | undefined;
   let journal: UploadJournal | undefined;
   try {
@@ -133,7 +142,7 @@ export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext>
     spoolDir = mkdtempSync(join(tmpdir(), 'bucketmount-spool-'));
   }
   log.info('bucket access ok', { bucket: cfg.bucket, prefix: cfg.prefix, region: region ?? DEFAULT_REGION });
-  const ctx: FsContext = { s3, bucket: cfg.bucket, prefix: cfg.prefix, cfg, log, spoolDir, journal };
+  const ctx: FsContext = { s3, bucket: cfg.bucket, prefix: cfg.prefix, cfg, log, spoolDir, journal, metrics };
   await warmUp(ctx, firstKey);
   return ctx;
 }
@@ -193,6 +202,8 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     return code;
   };
   const mnt = resolve(cfg.mountPoint);
+  const socketProblem = metricsSocketProblem(cfg);
+  if (socketProblem) return fail(MountExit.BAD_ARGS, socketProblem);
   if (cfg.supervise) return runSupervisor(cfg, log.child({ component: 'supervisor' }));
   // A successor serves a live mount nobody answers yet: a stat of it would wait forever.
   const successor = cfg.handoff !== undefined && isSuccessor(cfg.handoff.stateDir);
@@ -205,9 +216,10 @@ export async function runMount(cfg: MountConfig): Promise<number> {
       return fail(MountExit.BAD_ARGS, `mount point ${mnt} does not exist`);
     }
   }
+  const metrics = mountMetricsFor(cfg);
   let ctx: FsContext;
   try {
-    ctx = await prepare(cfg, log);
+    ctx = await prepare(cfg, log, metrics);
   } catch (err) {
     if (err instanceof MountFailure) return fail(err.exitCode, err.message);
     return fail(MountExit.INTERNAL, (err as Error).message);
@@ -215,13 +227,19 @@ export async function runMount(cfg: MountConfig): Promise<number> {
   const fs = new BucketFs(ctx);
   let fuse: Fuse3Mount;
   try {
-    fuse = new Fuse3Mount(mnt, fs.ops(), cfg, log);
+    fuse = new Fuse3Mount(mnt, fs.ops(), cfg, log, metrics);
     fuse.mount();
   } catch (err) {
     ctx.s3.destroy();
     return fail(MountExit.FUSE_FAILED, `FUSE mount at ${mnt} failed: ${(err as Error).message}`);
   }
   tuneReadahead(mnt, log);
+  const metricsEndpoint = await serveMetrics(
+    cfg,
+    metrics,
+    { openFiles: () => fs.openFiles, spoolBytes: () => dirUsageBytes(ctx.spoolDir) },
+    log,
+  );
   log.info('mounted', {
     mountPoint: mnt,
     source: fs.describe(),
@@ -239,6 +257,7 @@ export async function runMount(cfg: MountConfig): Promise<number> {
         await fs.flushAll();
         ctx.journal?.close();
         await fuse.unmount();
+        await metricsEndpoint?.close();
         ctx.s3.destroy();
         rmSync(ctx.spoolDir, { recursive: true, force: true });
         fs.closeCache();

@@ -98,6 +98,8 @@ export class RangeFetch {
     let lastErr: unknown;
     for (let attempt = 0; attempt < BODY_ATTEMPTS && !this.cancelled; attempt++) {
       try {
+        // A resumed body is a new GET the SDK's retry loop never saw: count it as a retry.
+        if (attempt > 0) this.ctx.metrics?.s3Retry('GetObject');
         await this.fetchFrom(this.start + this.filled);
         if (this.filled >= this.length || this.cancelled) return;
         lastErr = new Error(`short body for ${this.key}: ${this.filled} of ${this.length} bytes`);

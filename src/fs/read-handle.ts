@@ -125,6 +125,7 @@ export class ReadHandle {
     const end = Math.min(pos + len, this.size);
     const d = this.policy.onRead(pos, end - pos);
     if (!d.sequential) {
+      this.ctx.metrics?.prefetch(false);
       this.drop(() => false);
       const c: Chunk = { start: pos, end, reserved: 0 };
       if (this.cache && this.etag) c.local = this.cache.read(this.key, this.etag, this.size, pos, end);
@@ -140,6 +141,8 @@ export class ReadHandle {
     // Top up the queue to pos + window once less than half a window is queued ahead, in whole
     // chunks, so a steady reader causes few large GETs rather than one per kernel read.
     let next = this.chunks.length ? this.queuedEnd : pos;
+    /** This read had to start a GET for some of its own bytes (a prefetch miss). */
+    let missed = false;
     if (next < end || next - pos < d.window / 2) {
       const target = Math.min(this.size, Math.max(end, pos + d.window));
       const chunk = Math.min(this.policy.cfg.chunkSize, Math.max(d.window, 1));
@@ -147,6 +150,7 @@ export class ReadHandle {
       while (next < target) {
         const n = Math.min(this.size - next, Math.max(chunk, end - next));
         const needed = next < end;
+        if (needed) missed = true;
         if (!needed && !this.budget.tryReserve(n)) break;
         this.enqueue(next, next + n, needed ? 0 : n);
         next += n;
@@ -154,6 +158,7 @@ export class ReadHandle {
       }
       if (issued) this.policy.grow();
     }
+    this.ctx.metrics?.prefetch(!missed);
     // Copy [pos, end) out of the queued chunks, waiting only for the bytes needed.
     const chunks = this.chunks.filter((c) => c.end > pos && c.start < end);
     const ready = chunks.every(

@@ -71,6 +71,10 @@ export class ObjectUploader {
   private readonly inflight = new Set<Promise<void>>();
   private error?: unknown;
   private finished = false;
+  /** Counted in the mount's uploads-in-flight gauge (from the first request to complete/abort). */
+  private counted = false;
+  /** Counted as an upload failure already. */
+  private failureCounted = false;
   /** Total bytes of the object so far (copied + appended). */
   size = 0;
 
@@ -93,9 +97,30 @@ export class ObjectUploader {
     return this.ctx.cfg.uploadChecksums && !this.hasCopies;
   }
 
+  /** The object's upload has begun (metrics: uploads in flight). */
+  private begin(): void {
+    if (this.counted) return;
+    this.counted = true;
+    this.ctx.metrics?.uploadStarted();
+  }
+
+  private end(): void {
+    if (!this.counted) return;
+    this.counted = false;
+    this.ctx.metrics?.uploadEnded();
+  }
+
+  /** The object could not be saved (metrics: upload failures), once per upload. */
+  private failed(): void {
+    if (this.failureCounted) return;
+    this.failureCounted = true;
+    this.ctx.metrics?.uploadFailed();
+  }
+
   private ensureUpload(): Promise<string> {
     if (this.uploadId) return Promise.resolve(this.uploadId);
     if (!this.creating) {
+      this.begin();
       this.creating = this.ctx.s3
         .send(
           new CreateMultipartUploadCommand({
@@ -257,10 +282,15 @@ export class ObjectUploader {
         await this.ensureUpload();
         // A file stream can be read once, so the SDK does not retry it: each attempt opens the file again.
         const out = spool
-          ? await retryByTime(this.retry, () => {
-              const body = createReadStream(spool.path, { start: 0, end: size - 1 });
-              return this.ctx.s3.send(request(body)).finally(() => body.destroy());
-            })
+          ? await retryByTime(
+              this.retry,
+              () => {
+                const body = createReadStream(spool.path, { start: 0, end: size - 1 });
+                return this.ctx.s3.send(request(body)).finally(() => body.destroy());
+              },
+              undefined,
+              () => this.ctx.metrics?.s3Retry('UploadPart'),
+            )
           : await this.ctx.s3.send(request(whole!.subarray(0, size)));
         this.parts.push({ PartNumber: partNumber, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 ?? crc });
       })().finally(async () => {
@@ -297,6 +327,7 @@ export class ObjectUploader {
     this.finished = true;
     try {
       if (this.nextPart === 1) {
+        this.begin();
         const whole = this.buf;
         const body = whole ? whole.subarray(0, this.bufLen) : Buffer.alloc(0);
         const crc = this.checksums ? crcBase64(whole ? this.bufCrc : 0) : undefined;
@@ -338,14 +369,18 @@ export class ObjectUploader {
       this.ctx.journal?.remove(id);
       return { etag: out.ETag, size: this.size };
     } catch (err) {
+      this.failed();
       await this.abort();
       throw err;
+    } finally {
+      this.end();
     }
   }
 
   /** Abandon the upload (best effort) and free buffers. */
   async abort(): Promise<void> {
     this.finished = true;
+    if (this.error !== undefined) this.failed();
     this.buf = null;
     const spool = this.spool;
     this.spool = null;
@@ -374,5 +409,6 @@ export class ObjectUploader {
         }
       }
     }
+    this.end();
   }
 }

@@ -1,9 +1,9 @@
 // Builds the S3 client used by the mount process and the controller: endpoint, region,
 // path-style addressing, checksum behaviour (R2/GCS need checksums off), retries with
 // backoff by attempts or by time (retry.ts, no client-wide quota), connection pooling, and credentials (file, static, or the SDK default chain).
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig, type ServiceInputTypes, type ServiceOutputTypes } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, FinalizeRequestMiddleware } from '@aws-sdk/types';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { fileCredentialsProvider } from '../credentials/credentials-file.js';
@@ -92,4 +92,62 @@ export function signDataBodiesUnsigned(client: S3Client): void {
     },
     { step: 'build', name: 'bucketmountUnsignedPayload' },
   );
+}
+
+/** One HTTP attempt of an S3 request, as observeS3Attempts reports it. */
+export interface S3Attempt {
+  /** The SDK command's name ("GetObjectCommand"). */
+  command: string;
+  /** 1 for the first attempt of a request, 2 for its first retry, ... */
+  attempt: number;
+  /** From sending the attempt to its response headers (or its failure). */
+  seconds: number;
+  /** HTTP status of an attempt that succeeded. */
+  status?: number;
+  /** What a failed attempt threw: a service error carrying its HTTP status, or a network error. */
+  error?: unknown;
+}
+
+export type S3AttemptObserver = (a: S3Attempt) => void;
+
+/** Set by the SDK's retry middleware on every attempt: `attempt=N; max=M`. */
+const ATTEMPT_HEADER = 'amz-sdk-request';
+
+/**
+ * Tell `observer` about every HTTP attempt `client` makes, retries included: a middleware placed
+ * right after the SDK's retry middleware, so it runs once per attempt. Per client (the mount's
+ * metrics use it; other clients, e.g. the controller's, are not observed unless asked). Call it
+ * before the client's first request (the client caches its middleware stack).
+ */
+export function observeS3Attempts(client: S3Client, observer: S3AttemptObserver): void {
+  const report = (a: S3Attempt): void => {
+    try {
+      observer(a);
+    } catch {
+      /* an observer's bug must not fail the request */
+    }
+  };
+  const middleware: FinalizeRequestMiddleware<ServiceInputTypes, ServiceOutputTypes> =
+    (next, context) => async (args) => {
+      // The retry middleware numbers each attempt in this header just before calling us (the
+      // context object is no help: with cacheMiddleware one context serves every request of a command).
+      const header = (args.request as { headers?: Record<string, string> }).headers?.[ATTEMPT_HEADER];
+      const attempt = Number(/attempt=(\d+)/.exec(header ?? '')?.[1] ?? 1);
+      const command = context.commandName ?? 'unknown';
+      const t0 = performance.now();
+      try {
+        const out = await next(args);
+        const status = (out.response as { statusCode?: number } | undefined)?.statusCode;
+        report({ command, attempt, seconds: (performance.now() - t0) / 1000, status });
+        return out;
+      } catch (error) {
+        report({ command, attempt, seconds: (performance.now() - t0) / 1000, error });
+        throw error;
+      }
+    };
+  client.middlewareStack.addRelativeTo(middleware, {
+    relation: 'after',
+    toMiddleware: 'retryMiddleware',
+    name: 'bucketmountAttemptObserver',
+  });
 }

@@ -54,6 +54,25 @@ export function s3HttpStatus(err: unknown): number | undefined {
   return e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
 }
 
+/** Error names S3 and S3-compatible services use for "slow down" (with 503 or 429). */
+const THROTTLING_NAMES = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'BandwidthLimitExceeded',
+]);
+
+/** The service asked us to slow down (HTTP 429 or a throttling error name); the retry policy and the metrics share this. */
+export function isThrottlingError(err: unknown): boolean {
+  const e = (err ?? {}) as SdkErrorShape & { $retryable?: { throttling?: boolean } };
+  return s3HttpStatus(err) === 429 || e.$retryable?.throttling === true || THROTTLING_NAMES.has(s3ErrorName(err));
+}
+
 export function classifyS3Error(err: unknown): S3ErrorKind {
   const name = s3ErrorName(err);
   const code = ((err ?? {}) as SdkErrorShape).code;

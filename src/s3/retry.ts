@@ -7,6 +7,7 @@
 // later requests without their retries. `retryByTime` applies the same policy to requests the
 // SDK cannot retry itself (streamed bodies).
 import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2, RetryToken } from '@aws-sdk/types';
+import { isThrottlingError } from './errors.js';
 
 export interface RetryPolicyOptions {
   /** Total attempts per request including the first (default: unlimited when budgetMs is set, else 5). */
@@ -135,7 +136,7 @@ export class BoundedRetryStrategy implements RetryStrategyV2 {
 function errorTypeOf(err: unknown): RetryErrorType {
   const e = (err ?? {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
-  if (e.name === 'SlowDown' || e.name === 'Throttling' || status === 429) return 'THROTTLING';
+  if (isThrottlingError(err)) return 'THROTTLING';
   if (status !== undefined && status >= 500) return 'SERVER_ERROR';
   if (e.name === 'TimeoutError' || e.name === 'RequestTimeout') return 'TRANSIENT';
   return 'CLIENT_ERROR';
@@ -144,12 +145,14 @@ function errorTypeOf(err: unknown): RetryErrorType {
 /**
  * Run `attempt` under `strategy` (same schedule and classification as the SDK's own retries),
  * for requests the SDK does not retry itself (a streamed body can be read only once, so each
- * attempt builds a fresh request). Throws the last error.
+ * attempt builds a fresh request). Throws the last error. `onRetry` is told before each retry
+ * (the mount's metrics count these retries, which the SDK's own retry loop never sees).
  */
 export async function retryByTime<T>(
   strategy: BoundedRetryStrategy,
   attempt: () => Promise<T>,
   sleep = defaultSleep,
+  onRetry?: () => void,
 ): Promise<T> {
   let token = await strategy.acquireInitialRetryToken();
   for (;;) {
@@ -164,6 +167,7 @@ export async function retryByTime<T>(
       } catch {
         throw err;
       }
+      onRetry?.();
       await sleep(token.getRetryDelay());
     }
   }

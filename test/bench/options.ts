@@ -2,7 +2,10 @@
 // `npm run bench -- [flags]`; `--smoke` selects tiny sizes (CI), other flags override a preset.
 import { parseArgs } from 'node:util';
 
-export const PEER_NAMES = ['ours', 's3fs', 'rclone', 'goofys', 'geesefs'] as const;
+import { WORKLOADS, type WorkloadId } from './results.js';
+
+/** `ours-metrics`: ours with --metrics-socket, for the metrics overhead (on vs off) of issue 17. */
+export const PEER_NAMES = ['ours', 'ours-metrics', 's3fs', 'rclone', 'goofys', 'geesefs'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 export interface BenchOptions {
@@ -19,6 +22,8 @@ export interface BenchOptions {
   /** Random 4 KiB reads per run. */
   randomReads: number;
   peers: PeerName[];
+  /** Rows to run (default all); the others show as "–". */
+  rows: WorkloadId[];
   /** Output directory for results.json / results.png. */
   out: string;
   smoke: boolean;
@@ -43,7 +48,8 @@ const FULL: BenchOptions = {
   smallCount: 1000,
   smallSize: 4096,
   randomReads: 500,
-  peers: ['ours', 's3fs', 'rclone', 'goofys', 'geesefs'],
+  peers: ['ours', 'ours-metrics', 's3fs', 'rclone', 'goofys', 'geesefs'],
+  rows: WORKLOADS.map((w) => w.id),
   out: 'docs/bench',
   smoke: false,
   writeDoc: true,
@@ -91,6 +97,17 @@ export function parsePeers(v: string): PeerName[] {
   return names as PeerName[];
 }
 
+export function parseRows(v: string): WorkloadId[] {
+  const ids = WORKLOADS.map((w) => w.id) as string[];
+  const rows = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const r of rows) if (!ids.includes(r)) throw new BenchArgsError(`unknown row "${r}" (known: ${ids.join(', ')})`);
+  if (!rows.length) throw new BenchArgsError('--rows needs at least one row');
+  return rows as WorkloadId[];
+}
+
 export const BENCH_USAGE = `usage: npm run bench -- [flags]
   --smoke                 tiny sizes, ours + s3fs, results to <out>/smoke-results.* (CI)
   --size-mib N            big object size in MiB (default 1024)
@@ -99,6 +116,7 @@ export const BENCH_USAGE = `usage: npm run bench -- [flags]
   --small-count N         small files for create / cp -r / rm -r (default 1000)
   --random-reads N        random 4 KiB reads (default 500)
   --peers a,b             subset of ${PEER_NAMES.join(',')} (default all)
+  --rows a,b              only these rows (${WORKLOADS.map((w) => w.id).join(',')}; default all)
   --out DIR               output directory (default docs/bench)
   --no-doc                do not touch docs/benchmarks.md
   --profile               extra node --cpu-prof runs of ours for seq read/write
@@ -118,6 +136,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       'small-count': { type: 'string' },
       'random-reads': { type: 'string' },
       peers: { type: 'string' },
+      rows: { type: 'string' },
       out: { type: 'string' },
       'no-doc': { type: 'boolean' },
       profile: { type: 'boolean' },
@@ -139,10 +158,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     timeoutS: posInt('timeout-s', values['timeout-s'], base.timeoutS),
     rounds: posInt('rounds', values.rounds, base.rounds),
     peers: values.peers !== undefined ? parsePeers(values.peers) : base.peers,
+    rows: values.rows !== undefined ? parseRows(values.rows) : base.rows,
     out: values.out ?? base.out,
     profile: values.profile ?? false,
     verbose: values.verbose ?? false,
   };
-  if (values['no-doc']) opts.writeDoc = false;
+  // A subset of rows never replaces the published table.
+  if (values['no-doc'] || values.rows !== undefined) opts.writeDoc = false;
   return opts;
 }

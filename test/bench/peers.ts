@@ -181,11 +181,19 @@ async function spawnMount(
   return { name, dir, pid: proc.pid!, peakRss, logs: () => output, unmount };
 }
 
-const ours: MountTool = {
-  name: 'ours',
+let metricsSocketSeq = 0;
+
+/**
+ * Ours, and with `metrics` the same mount keeping metrics (`--metrics-socket` in the scratch dir;
+ * nothing scrapes it during the run): the "metrics on vs off" rows of issue 17.
+ */
+const oursTool = (metrics: boolean): MountTool => ({
+  name: metrics ? 'ours-metrics' : 'ours',
   unavailable: () => (existsSync(MOUNT_BIN) ? undefined : `${MOUNT_BIN} missing (run npm run build)`),
   describe: () =>
-    'bucketmount (this repo), defaults: `--part-size 8` MiB, 4 parts in flight, prefetch up to 64 MiB per handle, `--metadata-ttl 1`',
+    metrics
+      ? 'ours with `--metrics-socket` (every metric kept and served on the socket; not scraped during the run)'
+      : 'bucketmount (this repo), defaults: `--part-size 8` MiB, 4 parts in flight, prefetch up to 64 MiB per handle, `--metadata-ttl 1`',
   mount(t, dir, o = {}) {
     const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
     const args = [
@@ -202,9 +210,10 @@ const ours: MountTool = {
       '--log-level=warn',
       `--spool-dir=${join(t.workDir, 'spool')}`,
     ];
-    return spawnMount('ours', process.execPath, args, baseEnv(s3Env(t)), dir, 'sigterm');
+    if (metrics) args.push(`--metrics-socket=${join(t.workDir, `metrics-${++metricsSocketSeq}.sock`)}`);
+    return spawnMount(metrics ? 'ours-metrics' : 'ours', process.execPath, args, baseEnv(s3Env(t)), dir, 'sigterm');
   },
-};
+});
 
 const s3fs: MountTool = {
   name: 's3fs',
@@ -270,7 +279,8 @@ function goPeer(name: 'goofys' | 'geesefs'): MountTool {
 }
 
 export const PEERS: Record<PeerName, MountTool> = {
-  ours,
+  ours: oursTool(false),
+  'ours-metrics': oursTool(true),
   s3fs,
   rclone,
   goofys: goPeer('goofys'),

@@ -109,27 +109,34 @@ export class FsSuite {
     const size = opts.sizeMiB * MiB;
     const big = (m: ActiveMount): string => join(m.dir, BIG_KEY);
     const wdir = `w-${this.tool.name}`;
+    const want = (id: WorkloadId): boolean => opts.rows.includes(id);
 
-    this.record('seqRead', await this.withMount('seqRead', (m) => wl.seqRead(big(m), size)));
-    this.record('ttfb', await this.withMount('ttfb', (m) => wl.timeToFirstByte(big(m))));
-    this.record(
-      'randRead',
-      await this.withMount('randRead', (m) => wl.randomReads(big(m), size, opts.randomReads, RANDOM_SEED)),
-    );
-    this.record('seqWrite', await this.seqWrite(wdir));
-    await deletePrefix(admin, target.bucket, `${wdir}/`);
-
-    this.record(
-      'lsDir',
-      await this.withMount('lsDir', (m) => wl.lsLong(join(m.dir, LIST_DIR), opts.listCount, opts.timeoutS * 1000)),
-    );
+    if (want('seqRead')) this.record('seqRead', await this.withMount('seqRead', (m) => wl.seqRead(big(m), size)));
+    if (want('ttfb')) this.record('ttfb', await this.withMount('ttfb', (m) => wl.timeToFirstByte(big(m))));
+    if (want('randRead'))
+      this.record(
+        'randRead',
+        await this.withMount('randRead', (m) => wl.randomReads(big(m), size, opts.randomReads, RANDOM_SEED)),
+      );
+    if (want('seqWrite')) {
+      this.record('seqWrite', await this.seqWrite(wdir));
+      await deletePrefix(admin, target.bucket, `${wdir}/`);
+    }
+    if (want('lsDir'))
+      this.record(
+        'lsDir',
+        await this.withMount('lsDir', (m) => wl.lsLong(join(m.dir, LIST_DIR), opts.listCount, opts.timeoutS * 1000)),
+      );
     const treeEntries = opts.treeCount + treeDirCount(opts.treeCount);
-    this.record(
-      'findTree',
-      await this.withMount('findTree', (m) => wl.findTree(join(m.dir, TREE_DIR), treeEntries, opts.timeoutS * 1000)),
-    );
-    await this.smallFiles(wdir);
-    await deletePrefix(admin, target.bucket, `${wdir}/`);
+    if (want('findTree'))
+      this.record(
+        'findTree',
+        await this.withMount('findTree', (m) => wl.findTree(join(m.dir, TREE_DIR), treeEntries, opts.timeoutS * 1000)),
+      );
+    if (want('createSmall') || want('cpSmall') || want('rmSmall')) {
+      await this.smallFiles(wdir);
+      await deletePrefix(admin, target.bucket, `${wdir}/`);
+    }
     return this.result;
   }
 
@@ -177,6 +184,8 @@ export class FsSuite {
         );
         if (!rows.createSmall.error) await this.untilListed(rows.createSmall, `${wdir}/small/`, 'create');
         if (rows.createSmall.error) return rows.createSmall;
+        // Only the create row asked for (--rows): stop here.
+        if (!opts.rows.includes('cpSmall') && !opts.rows.includes('rmSmall')) return rows.createSmall;
         rows.cpSmall = await bounded(wl.copyTree(src, dst, limit), limit + 5000, async () => void (await m.unmount()));
         if (!rows.cpSmall.error) await this.untilListed(rows.cpSmall, `${wdir}/small-copy/`, 'cp -r');
         if (rows.cpSmall.error) return rows.cpSmall;
@@ -191,6 +200,7 @@ export class FsSuite {
       3 * limit + 30_000,
     );
     for (const id of ['createSmall', 'cpSmall', 'rmSmall'] as const) {
+      if (!opts.rows.includes(id)) continue;
       this.record(id, rows[id] ?? { seconds: 0, error: 'not run (an earlier step failed)' });
     }
   }
@@ -219,12 +229,15 @@ export class FsSuite {
     const size = opts.sizeMiB * MiB;
     const mo = { zeroSize: size };
     const zero = (m: ActiveMount): string => join(m.dir, 'zero');
-    this.record('seqRead', await this.withMount('seqRead', (m) => wl.seqRead(zero(m), size, false), mo));
-    this.record('ttfb', await this.withMount('ttfb', (m) => wl.timeToFirstByte(zero(m)), mo));
-    this.record(
-      'randRead',
-      await this.withMount('randRead', (m) => wl.randomReads(zero(m), size, opts.randomReads, RANDOM_SEED, false), mo),
-    );
+    const want = (id: WorkloadId): boolean => opts.rows.includes(id);
+    if (want('seqRead'))
+      this.record('seqRead', await this.withMount('seqRead', (m) => wl.seqRead(zero(m), size, false), mo));
+    if (want('ttfb')) this.record('ttfb', await this.withMount('ttfb', (m) => wl.timeToFirstByte(zero(m)), mo));
+    if (want('randRead'))
+      this.record(
+        'randRead',
+        await this.withMount('randRead', (m) => wl.randomReads(zero(m), size, opts.randomReads, RANDOM_SEED, false)),
+      );
     return this.result;
   }
 }
@@ -241,31 +254,43 @@ export async function runRaw(ctx: SuiteContext): Promise<SystemResult> {
   };
   const guard = async (p: Promise<Measurement>): Promise<Measurement> =>
     p.catch((err: Error) => ({ seconds: 0, error: err.message }));
+  const want = (id: WorkloadId): boolean => opts.rows.includes(id);
   try {
-    rec('seqRead', await guard(raw.rawSeqRead(c, b, BIG_KEY)));
-    rec('ttfb', await guard(raw.rawTtfb(c, b, BIG_KEY)));
-    rec('randRead', await guard(raw.rawRandomReads(c, b, BIG_KEY, opts.sizeMiB * MiB, opts.randomReads, RANDOM_SEED)));
-    rec(
-      'seqWrite',
-      await guard(raw.rawSeqWrite(c, b, 'w-raw/big.bin', opts.sizeMiB, opts.partSizeMiB, opts.uploadConcurrency)),
-    );
-    await deletePrefix(admin, b, 'w-raw/');
-    rec('lsDir', await guard(raw.rawList(c, b, `${LIST_DIR}/`, '/')));
-    rec('findTree', await guard(raw.rawList(c, b, `${TREE_DIR}/`)));
+    if (want('seqRead')) rec('seqRead', await guard(raw.rawSeqRead(c, b, BIG_KEY)));
+    if (want('ttfb')) rec('ttfb', await guard(raw.rawTtfb(c, b, BIG_KEY)));
+    if (want('randRead'))
+      rec(
+        'randRead',
+        await guard(raw.rawRandomReads(c, b, BIG_KEY, opts.sizeMiB * MiB, opts.randomReads, RANDOM_SEED)),
+      );
+    if (want('seqWrite')) {
+      rec(
+        'seqWrite',
+        await guard(raw.rawSeqWrite(c, b, 'w-raw/big.bin', opts.sizeMiB, opts.partSizeMiB, opts.uploadConcurrency)),
+      );
+      await deletePrefix(admin, b, 'w-raw/');
+    }
+    if (want('lsDir')) rec('lsDir', await guard(raw.rawList(c, b, `${LIST_DIR}/`, '/')));
+    if (want('findTree')) rec('findTree', await guard(raw.rawList(c, b, `${TREE_DIR}/`)));
     const keys = Array.from({ length: opts.smallCount }, (_v, i) => `w-raw/small/s${String(i).padStart(5, '0')}`);
-    rec('createSmall', await guard(raw.rawCreate(c, b, keys, opts.smallSize)));
     const pairs = keys.map((k) => [k, k.replace('/small/', '/small-copy/')] as [string, string]);
-    rec('cpSmall', await guard(raw.rawCopy(c, b, pairs)));
-    rec(
-      'rmSmall',
-      await guard(
-        raw.rawRemove(
-          c,
-          b,
-          pairs.map((p) => p[1]),
-        ),
-      ),
-    );
+    // cp and rm work on what the create row made.
+    if (want('createSmall') || want('cpSmall') || want('rmSmall')) {
+      const created = await guard(raw.rawCreate(c, b, keys, opts.smallSize));
+      if (want('createSmall')) rec('createSmall', created);
+      if (want('cpSmall') || want('rmSmall')) {
+        const copied = await guard(raw.rawCopy(c, b, pairs));
+        if (want('cpSmall')) rec('cpSmall', copied);
+        const removed = await guard(
+          raw.rawRemove(
+            c,
+            b,
+            pairs.map((p) => p[1]),
+          ),
+        );
+        if (want('rmSmall')) rec('rmSmall', removed);
+      }
+    }
     await deletePrefix(admin, b, 'w-raw/');
   } finally {
     c.destroy();

@@ -26,6 +26,8 @@ import {
   type Session,
 } from './native.js';
 import { NodeTable, ROOT_ID } from './node-table.js';
+import { instrumentKernel } from './op-metrics.js';
+import { NO_METRICS, type MountMetrics } from '../../metrics/mount-metrics.js';
 
 const O_ACCMODE = 3;
 const RENAME_NOREPLACE = 1;
@@ -106,8 +108,15 @@ export class KernelAdapter {
     readonly nodes = new NodeTable(),
     /** 0 for a first server; a successor's is one more than its predecessor's. */
     private readonly generation = 0,
+    /** With metrics on, requests and replies go through op-metrics.ts; off, nothing is wrapped. */
+    metrics: MountMetrics = NO_METRICS,
   ) {
     this.nextDirFh = generation * FH_GEN + 1;
+    if (metrics.enabled) {
+      const k = instrumentKernel(addon, this.handle, metrics);
+      this.addon = k.addon;
+      this.handle = k.handler;
+    }
   }
 
   /** The handle the kernel gets for BucketFs handle `fh`. */

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { FuseOps } from '../ops.js';
 import type { Logger } from '../../log.js';
 import type { MountConfig } from '../../mount-contract/args.js';
+import { NO_METRICS, type MountMetrics } from '../../metrics/mount-metrics.js';
 import { KernelAdapter } from './adapter.js';
 import { loadFuse3, type Fuse3Addon, type InitOptions, type Session } from './native.js';
 import { loadNodes, NodeJournal } from './node-journal.js';
@@ -72,6 +73,8 @@ export class Fuse3Mount {
     ops: FuseOps,
     private readonly cfg: MountConfig,
     private readonly log: Logger,
+    /** The mount's metrics (NO_METRICS without --metrics-socket). */
+    metrics: MountMetrics = NO_METRICS,
     private readonly init: InitOptions = {
       maxWrite: FUSE3_MAX_IO,
       maxReadahead: FUSE3_MAX_IO,
@@ -103,7 +106,9 @@ export class Fuse3Mount {
       log,
       nodes,
       this.generation,
+      metrics,
     );
+    metrics.serverRestarts(this.generation);
     if (h) this.adapter.onInit = (raw) => writePrivate(join(h.stateDir, INIT_FILE), raw);
     this.closed = new Promise<void>((res) => (this.markClosed = res));
     this.adapter.onClosed = () => {
