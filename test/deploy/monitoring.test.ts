@@ -174,10 +174,10 @@ test('chart defaults: metrics served on :9810 / :9811 (port `metrics`), no monit
   assert.deepEqual(monitoringKinds(docs), []);
 });
 
-test('metrics.enabled=false: no --metrics-address flag and no metrics port', () => {
+test('metrics.enabled=false: --metrics-address=off and no metrics port', () => {
   const docs = render(['metrics.enabled=false']);
   for (const c of ['node', 'controller'] as const) {
-    assert.deepEqual(metricsArg(workload(docs, c)), []);
+    assert.deepEqual(metricsArg(workload(docs, c)), ['--metrics-address=off']);
     assert.equal(metricsPort(workload(docs, c)), undefined);
   }
 });
