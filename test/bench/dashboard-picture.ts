@@ -54,14 +54,15 @@ async function main(): Promise<void> {
   }
   if (values['save-scrapes'] !== undefined) saveScrapes(values['save-scrapes'], recs);
   const scrapes = toScrapes(recs);
-  if (caption === '')
-    caption =
-      `drawn by test/bench/dashboard-picture.ts (not grafana) from ${scrapes.length} scrapes every ${interval}s of ` +
-      (values.via === 'mount'
-        ? 'two real bucketmount mount processes'
-        : 'the real node plugin /metrics serving two real mounts') +
-      ' on real minio. phase 3: 30% of gets answered 500, 30% of puts 503 slowdown' +
-      (values.via === 'mount' ? '.' : '. phase 4: one mount process killed, republished 6 s later.');
+  const real =
+    `drawn by test/bench/dashboard-picture.ts (not grafana) from ${scrapes.length} scrapes every ${interval}s of ` +
+    (values.via === 'mount'
+      ? 'two real bucketmount mount processes'
+      : 'the real node plugin /metrics serving two real mounts') +
+    ' on real minio. phase 3: 30% of gets answered 500, 30% of puts 503 slowdown' +
+    (values.via === 'mount' ? '.' : '. phase 4: one mount process killed, republished 6 s later.');
+  if (caption === '') caption = real;
+  else if (values['from-scrapes'] !== undefined) caption = `${real} ${caption}`;
   const dashboard = JSON.parse(readFileSync(join(ROOT, DASHBOARD_JSON), 'utf8')) as Dashboard;
   const png = renderDashboard(dashboard, scrapes, { rateInterval: `${Math.max(4 * interval, 8)}s`, caption });
   mkdirSync(dirname(values.out), { recursive: true });

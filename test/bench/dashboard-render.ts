@@ -229,7 +229,19 @@ export function renderDashboard(
   r.text(PAD + 6, 12, d.title, TEXT, 3);
   const range = `${clock(scrapes[0]!.t)} - ${clock(scrapes[scrapes.length - 1]!.t)} utc`;
   r.text(r.width - PAD - 6 - Raster.textWidth(range, 2), 16, range, DIM, 2);
-  if (opts.caption !== undefined) r.text(PAD + 6, 44, clip(opts.caption, r.width - 20, 1), DIM, 1);
+  if (opts.caption !== undefined) {
+    // two lines at most, broken at a space
+    const perLine = Math.floor((r.width - 20) / 6);
+    let first = opts.caption;
+    let second = '';
+    if (first.length > perLine) {
+      const cut = first.lastIndexOf(' ', perLine);
+      second = first.slice(cut + 1);
+      first = first.slice(0, cut);
+    }
+    r.text(PAD + 6, 42, first, DIM, 1);
+    if (second !== '') r.text(PAD + 6, 52, clip(second, r.width - 20, 1), DIM, 1);
+  }
   for (const p of d.panels) {
     const box = {
       x: PAD + p.gridPos.x * COL + 3,
