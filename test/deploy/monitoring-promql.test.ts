@@ -3,7 +3,7 @@
 // evaluates, uses only metric names of the contract (src/metrics/names.ts: histograms with their
 // _bucket/_sum/_count series, the mount processes' prom-client default metrics under
 // bucketmount_mount_) and only labels those metrics carry; plus the evaluator itself on hand-made
-// scrapes. Milliseconds, no tools.
+// scrapes, and the renderer drawing every panel. Well under a second, no tools.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -21,6 +21,8 @@ import {
   type Scrape,
 } from '../bench/dashboard-promql.js';
 import { ALERTS_YAML, DASHBOARD_JSON, DEPLOY_RULE, ROOT } from '../bench/dashboard-manifests.js';
+import { renderDashboard, type Dashboard } from '../bench/dashboard-render.js';
+import { syntheticScrapes, toScrapes } from '../bench/dashboard-scrapes.js';
 
 /** Labels Prometheus adds to every scraped series (job, instance, the pod's namespace/pod, our node relabeling). */
 const TARGET_LABELS = ['job', 'instance', 'namespace', 'pod', 'container', 'endpoint', 'service', 'node'];
@@ -211,4 +213,14 @@ test('the evaluator: rate with a counter reset, sum by, division, histogram_quan
   );
   assert.equal(evaluate(parsePromQL('g{state="dead"} > 0'), scrapes, 0).kind, 'vector');
   assert.deepEqual(evaluate(parsePromQL('g{state="dead"} > 1'), scrapes, 0), { kind: 'vector', elems: [] });
+});
+
+test('every panel of the dashboard evaluates and draws (renderer of docs/img/dashboard.png, on prom-client scrapes)', async () => {
+  const recs = await syntheticScrapes(60, 5);
+  const png = renderDashboard(dashboard as unknown as Dashboard, toScrapes(recs), {
+    rateInterval: '20s',
+    caption: 'test',
+  });
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  assert.ok(png.length > 10_000);
 });
