@@ -143,5 +143,130 @@ export function generateSchemas(swaggerPath: string, dir: string): SchemaSet {
     written.add(file);
     kinds.push(`${apiVersion}/${gvk.kind}`);
   }
+  kinds.push(...writeMonitoringSchemas(dir));
   return { dir, location: join(dir, '{{ .ResourceKind }}{{ .KindSuffix }}.json'), kinds };
+}
+
+// prometheus-operator's kinds (monitoring.coreos.com/v1) are CRDs, absent from the Kubernetes spec:
+// minimal strict schemas with the fields of the operator's CRDs that deploy/monitoring/ and the
+// chart use (names as in the operator's CRDs; an unknown or misspelt field is rejected).
+const DURATION: Schema = { type: 'string', pattern: '^(0|([0-9]+(ms|s|m|h|d|w|y))+)$' };
+const STRING_MAP: Schema = { type: 'object', additionalProperties: { type: 'string' } };
+const STRINGS: Schema = { type: 'array', items: { type: 'string' } };
+const strict = (properties: Record<string, Json>, required: string[] = []): Schema => ({
+  type: 'object',
+  additionalProperties: false,
+  properties,
+  ...(required.length > 0 ? { required } : {}),
+});
+const RELABELINGS: Schema = {
+  type: 'array',
+  items: strict({
+    sourceLabels: STRINGS,
+    separator: { type: 'string' },
+    targetLabel: { type: 'string' },
+    regex: { type: 'string' },
+    modulus: { type: 'integer' },
+    replacement: { type: 'string' },
+    action: {
+      type: 'string',
+      enum: [
+        'replace',
+        'keep',
+        'drop',
+        'hashmod',
+        'labelmap',
+        'labeldrop',
+        'labelkeep',
+        'lowercase',
+        'uppercase',
+        'keepequal',
+        'dropequal',
+      ],
+    },
+  }),
+};
+const ENDPOINT_FIELDS: Record<string, Json> = {
+  port: { type: 'string' },
+  path: { type: 'string' },
+  scheme: { type: 'string', enum: ['http', 'https'] },
+  interval: DURATION,
+  scrapeTimeout: DURATION,
+  honorLabels: { type: 'boolean' },
+  honorTimestamps: { type: 'boolean' },
+  relabelings: RELABELINGS,
+  metricRelabelings: RELABELINGS,
+};
+const MONITOR_COMMON: Record<string, Json> = {
+  jobLabel: { type: 'string' },
+  podTargetLabels: STRINGS,
+  namespaceSelector: strict({ any: { type: 'boolean' }, matchNames: STRINGS }),
+  selector: strict({ matchLabels: STRING_MAP, matchExpressions: { type: 'array' } }),
+};
+const OBJECT_META: Schema = strict({
+  name: { type: 'string' },
+  namespace: { type: 'string' },
+  labels: STRING_MAP,
+  annotations: STRING_MAP,
+});
+const MONITORING_KINDS: Record<string, Schema> = {
+  ServiceMonitor: strict(
+    {
+      ...MONITOR_COMMON,
+      targetLabels: STRINGS,
+      endpoints: { type: 'array', minItems: 1, items: strict(ENDPOINT_FIELDS) },
+    },
+    ['selector', 'endpoints'],
+  ),
+  PodMonitor: strict(
+    { ...MONITOR_COMMON, podMetricsEndpoints: { type: 'array', minItems: 1, items: strict(ENDPOINT_FIELDS) } },
+    ['selector', 'podMetricsEndpoints'],
+  ),
+  PrometheusRule: strict({
+    groups: {
+      type: 'array',
+      items: strict(
+        {
+          name: { type: 'string', minLength: 1 },
+          interval: DURATION,
+          limit: { type: 'integer' },
+          labels: STRING_MAP,
+          rules: {
+            type: 'array',
+            items: strict(
+              {
+                alert: { type: 'string' },
+                record: { type: 'string' },
+                expr: { oneOf: [{ type: 'string' }, { type: 'integer' }] },
+                for: DURATION,
+                keep_firing_for: DURATION,
+                labels: STRING_MAP,
+                annotations: STRING_MAP,
+              },
+              ['expr'],
+            ),
+          },
+        },
+        ['name'],
+      ),
+    },
+  }),
+};
+
+/** Writes the monitoring.coreos.com/v1 schemas into dir; returns their "apiVersion/Kind" pairs. */
+export function writeMonitoringSchemas(dir: string): string[] {
+  const apiVersion = 'monitoring.coreos.com/v1';
+  return Object.entries(MONITORING_KINDS).map(([kind, spec]) => {
+    const top = strict(
+      {
+        apiVersion: { type: 'string', enum: [apiVersion] },
+        kind: { type: 'string', enum: [kind] },
+        metadata: OBJECT_META,
+        spec,
+      },
+      ['apiVersion', 'kind', 'metadata', 'spec'],
+    );
+    writeFileSync(join(dir, `${kind.toLowerCase()}${kindSuffix(apiVersion)}.json`), JSON.stringify(top));
+    return `${apiVersion}/${kind}`;
+  });
 }

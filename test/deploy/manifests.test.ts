@@ -771,7 +771,7 @@ test('`kustomize edit set image` (README / docs/install.md install step) retarge
 });
 
 test('kustomizations list every manifest of their directory', () => {
-  for (const dir of ['deploy', 'deploy/storageclasses']) {
+  for (const dir of ['deploy', 'deploy/storageclasses', 'deploy/monitoring']) {
     const listed = parseKustomizationResources(join(ROOT, dir, 'kustomization.yaml')).sort();
     const present = readdirSync(join(ROOT, dir))
       .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
