@@ -80,12 +80,15 @@ LD_PRELOAD="$asan_lib" timeout -k 5 300 node --test --test-concurrency=1 \
   dist/test/unit/fuse3-addon.test.js dist/test/unit/fuse3-addon-memory.test.js || status=1
 release_unit_mounts
 if [ $# -gt 0 ]; then suites=("$@"); else
-  suites=(dist/test/fs/fuse3-stress.test.js dist/test/fs/reads.test.js dist/test/fs/supervise.test.js)
+  suites=(dist/test/fs/fuse3-stress.test.js dist/test/fs/reads.test.js dist/test/fs/writes.test.js dist/test/fs/supervise.test.js)
 fi
-# Skipped: it SIGTERMs the supervisor 20 ms after SIGKILLing its server; slowed down by ASan, the
-# supervisor often sees the SIGTERM before the server's exit and ends with 1 instead of 0 (a race
-# in src/fs/supervisor.ts, not a memory error; docs/fuse3.md "Sanitizer run").
+# Two supervise tests are skipped here: their timing assumes an uninstrumented server, and ASan
+# slows every process down (not memory errors; docs/fuse3.md "Sanitizer run"). One kills each
+# server 2 s after it starts and counts takeovers (a slowed successor is killed before it took
+# over); the other SIGTERMs the supervisor 20 ms after SIGKILLing its server (the supervisor may
+# see the SIGTERM before the server's exit, and then ends with 1 instead of 0).
 node --test --test-concurrency=1 --test-timeout=600000 \
+  --test-skip-pattern='a reader sees no error while the server is kill -9ed twice' \
   --test-skip-pattern='SIGTERM right after a server crash' "${suites[@]}" || status=1
 [ "$status" = 0 ] || say "a test failed" >&2
 
