@@ -3,8 +3,10 @@
 # against the headers of the Node.js that runs it (<prefix>/include/node), never downloading
 # headers. Runs from `npm ci` / `npm install` (package.json "install"). Needs libfuse3-dev,
 # pkg-config, make and a C compiler. Extra CFLAGS/LDFLAGS pass through (e.g. -fsanitize=address).
+# An optional argument builds in that directory instead (a copy of native/fuse3's binding.gyp and
+# fuse3.c: the sanitizer build of scripts/test-native-sanitized.sh), leaving native/fuse3/build as it is.
 set -euo pipefail
-cd "$(dirname "$0")/../native/fuse3"
+cd "${1:-$(dirname "$0")/../native/fuse3}"
 prefix="$(node -p 'require("path").resolve(process.execPath, "../..")')"
 gyp="${npm_config_node_gyp:-}"
 if [ -z "$gyp" ]; then

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 APT_PACKAGES=(fuse3 libfuse3-dev pkg-config make g++ s3fs rclone python3-numpy rsync attr procps util-linux)
 missing=()
+APT_PACKAGES+=(gcc libasan8 libubsan1)  # the sanitizer run of the fuse3 addon (scripts/test-native-sanitized.sh)
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: apt-get install ${missing[*]}"

@@ -18,3 +18,4 @@ npm run build --silent
 shopt -s globstar nullglob
 files=(dist/test/**/*.test.js)
 node --test --test-concurrency=1 --test-timeout=900000 "${files[@]}"
+bash scripts/test-native-sanitized.sh  # the fuse3 addon under ASan/UBSan/LSan: docs/fuse3.md "Sanitizer run"

@@ -15,7 +15,7 @@
 //     handler(op, id, ino, a1, a2, a3, name, name2, data) is called once per request.
 //   unmount(session), destroy(session), fd(session)
 //   replyErr, replyEntry, replyCreate, replyAttr, replyOpen, replyWrite, replyBuf,
-//   replyReadlink, replyStatfs, replyDir, pending
+//   replyReadlink, replyStatfs, replyDir, pending, sessions
 //
 // The fd hand-off (docs/fuse3.md, "Mounts that survive their server"):
 //   mountFd(fd, mountpoint, source, kernelOptions, readOnly): mount(2) with `fd=N` on an open
@@ -91,7 +91,13 @@ typedef struct session {
   uint64_t *ring;
   uint64_t *stale;
   size_t nstale;
+  // Owners of this struct (JS thread only): the JS handle and, once created, the thread-safe
+  // function. The last one to let go frees it (session_unref).
+  int refs;
 } session_t;
+
+/** Sessions allocated and not yet freed (reported by sessions(), for the memory test). */
+static uint32_t live_sessions;
 
 enum { RING_SLOTS = 8192 };
 
@@ -544,6 +550,27 @@ static void fill_fi(struct fuse_file_info *fi, double fh, uint32_t flags) {
   fi->nonseekable = !!(flags & OPEN_NONSEEKABLE);
 }
 
+/** Frees a session and everything it still owns; only when nothing can reach it any more. */
+static void session_free(session_t *s) {
+  free(s->slots); free(s->freelist); free(s->stale); free(s->synth);
+  if (s->ring) munmap(s->ring, RING_SLOTS * sizeof(uint64_t));
+  free(s);
+  live_sessions--;
+}
+
+/** Drops one owner; the last frees the session. */
+static void session_unref(session_t *s) { if (--s->refs == 0) session_free(s); }
+
+/** The JS handle was garbage-collected: no reply*() call can name this session again. */
+static void handle_finalized(napi_env env, void *data, void *hint) { session_unref(data); }
+
+/** The thread-safe function is gone (released by destroy(), queue drained): no call_js any more. */
+static void tsfn_finalized(napi_env env, void *data, void *hint) {
+  session_t *s = data;
+  // Not destroyed: Node is tearing the environment down while the reader still runs; keep it.
+  if (s->destroyed) session_unref(s);
+}
+
 // open(mountpoint, options, init, handler[, { fd, resumeInit? }]) -> session
 static napi_value js_open(napi_env env, napi_callback_info info) {
   ARGS(5);
@@ -589,8 +616,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (napi_get_value_string_utf8(env, argv[1], opts, sizeof opts, &n) != napi_ok || n >= sizeof opts - 1) THROW(env, "bad options");
   session_t *s = calloc(1, sizeof *s);
   if (!s) { free(synth); THROW(env, "out of memory"); }
+  live_sessions++;
   s->synth = synth; s->synth_len = synth_len;
-  if (inflight[0] && ring_open(s, inflight, synth != NULL) != 0) { free(synth); free(s); THROW(env, "cannot map the in-flight file"); }
+  if (inflight[0] && ring_open(s, inflight, synth != NULL) != 0) { session_free(s); THROW(env, "cannot map the in-flight file"); }
   const char *keys[] = { "maxWrite", "maxReadahead", "maxBackground", "congestionThreshold", "timeGranNs", "writebackCache" };
   unsigned vals[6] = { 0 };
   for (int i = 0; i < 6; i++) {
@@ -611,38 +639,41 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   struct fuse_args args = FUSE_ARGS_INIT(opts[0] ? 3 : 1, fargv);
   s->se = fuse_session_new(&args, &OPS, sizeof OPS, s);
   fuse_opt_free_args(&args);
-  if (!s->se) { free(s->synth); free(s); THROW(env, "fuse_session_new failed (bad mount options?)"); }
+  if (!s->se) { session_free(s); THROW(env, "fuse_session_new failed (bad mount options?)"); }
   if (use_fd >= 0) {
     s->fd_mode = 1;
     if (fuse_session_custom_io(s->se, &IO, use_fd) != 0) {
       fuse_session_destroy(s->se);
-      free(s->synth); free(s);
+      session_free(s);
       THROW(env, "fuse_session_custom_io failed");
     }
   } else if (fuse_session_mount(s->se, mnt) != 0) {
     fuse_session_destroy(s->se);
-    free(s);
+    session_free(s);
     THROW(env, "fuse_session_mount failed");
   }
   napi_value name;
   napi_create_string_utf8(env, "bucketmount-fuse3", NAPI_AUTO_LENGTH, &name);
-  napi_create_reference(env, argv[3], 1, &s->handler);
-  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, s, call_js, &s->tsfn) != napi_ok) {
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, s, tsfn_finalized, s, call_js, &s->tsfn) != napi_ok) {
     fuse_session_unmount(s->se);
     fuse_session_destroy(s->se);
-    free(s);
+    session_free(s);
     THROW(env, "cannot create thread-safe function");
   }
+  s->refs = 1;  // the thread-safe function
   if (pthread_create(&s->thread, NULL, reader_main, s) != 0) {
-    napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
     fuse_session_unmount(s->se);
     fuse_session_destroy(s->se);
-    free(s);
+    s->se = NULL;
+    s->destroyed = 1;  // tsfn_finalized frees it
+    napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
     THROW(env, "cannot start the reader thread");
   }
   s->thread_started = 1;
+  napi_create_reference(env, argv[3], 1, &s->handler);
   napi_value out;
-  napi_create_external(env, s, NULL, NULL, &out);
+  if (napi_create_external(env, s, handle_finalized, NULL, &out) != napi_ok) return NULL;
+  s->refs++;  // the JS handle
   return out;
 }
 
@@ -672,7 +703,9 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
   free(s->slots); free(s->freelist);
   s->slots = NULL; s->freelist = NULL; s->nslots = 0; s->nfree = 0;
   free(s->stale); s->stale = NULL; s->nstale = 0;
-  // `s` itself stays allocated: late reply calls and queued messages still read `destroyed`.
+  if (s->ring) { munmap(s->ring, RING_SLOTS * sizeof(uint64_t)); s->ring = NULL; }
+  // `s` itself stays allocated while late reply calls (the JS handle) or queued messages (the
+  // thread-safe function) can still read `destroyed`; the last of the two frees it.
   return NULL;
 }
 
@@ -682,6 +715,14 @@ static napi_value js_fd(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   napi_value r;
   napi_create_int32(env, s->destroyed ? -1 : fuse_session_fd(s->se), &r);
+  return r;
+}
+
+// sessions() -> sessions allocated and not yet freed (a destroyed one is freed once its handle
+// is garbage-collected and its queued messages are drained).
+static napi_value js_sessions(napi_env env, napi_callback_info info) {
+  napi_value r;
+  napi_create_uint32(env, live_sessions, &r);
   return r;
 }
 
@@ -948,7 +989,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "replyAttr", js_reply_attr }, { "replyOpen", js_reply_open }, { "replyWrite", js_reply_write },
     { "replyBuf", js_reply_buf }, { "replyReadlink", js_reply_readlink }, { "replyStatfs", js_reply_statfs },
     { "replyDir", js_reply_dir }, { "mountFd", js_mount_fd }, { "notifyResend", js_notify_resend },
-    { "failStale", js_fail_stale },
+    { "failStale", js_fail_stale }, { "sessions", js_sessions },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

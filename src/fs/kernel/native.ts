@@ -134,6 +134,8 @@ export interface Fuse3Addon {
   fd(s: Session): number;
   /** Requests handed to JS and not answered yet. */
   pending(s: Session): number;
+  /** Sessions allocated and not freed (a destroyed one is freed once its handle is garbage-collected). */
+  sessions(): number;
   replyErr(s: Session, id: number, errno: number): boolean;
   replyEntry(s: Session, id: number, attr: Float64Array, attrTimeoutS: number, entryTimeoutS: number): boolean;
   replyCreate(
@@ -165,7 +167,13 @@ export interface Fuse3Addon {
   ): number;
 }
 
-/** Where the addon is built (repository root/native/fuse3/build/Release), from dist/src/fs/kernel or src/fs/kernel. */
+/**
+ * Where the addon is built (repository root/native/fuse3/build/Release), from dist/src/fs/kernel or src/fs/kernel.
+ * BUCKETMOUNT_FUSE3_ADDON overrides it: a test hook for the sanitizer build
+ * (scripts/test-native-sanitized.sh). It is read from this process's own environment only; the
+ * CSI node plugin builds its mount processes' environment from an allow-list that leaves it out
+ * (src/mounter/spawn-mount.ts MOUNT_ENV_ALLOW), so no volume, PV or StorageClass author can set it.
+ */
 export function addonPath(): string {
   const override = process.env.BUCKETMOUNT_FUSE3_ADDON;
   if (override) return override;
