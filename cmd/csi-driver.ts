@@ -51,8 +51,12 @@ const HELP = `usage: csi-driver [flags]
                                    processes to tell a forked child's close from the writer's last one (default /proc)
   --fuse-layer <fuse3|fuse-native>  FUSE implementation serving this node's mounts (default $BUCKETMOUNT_FUSE_LAYER
                                    or fuse3, our libfuse3 low-level layer, docs/fuse3.md; fuse-native = libfuse 2 fallback)
-  --supervise-mounts               fuse3 only: every mount process holds its FUSE connection and restarts a crashed
-                                   server on it, so pods keep reading through a crash ($BUCKETMOUNT_SUPERVISE_MOUNTS=true)
+  --supervise-mounts[=true|false]  fuse3: every mount process holds its FUSE connection and restarts a crashed
+                                   server on it, so pods keep reading through a crash (default true with fuse3;
+                                   --supervise-mounts=false or $BUCKETMOUNT_SUPERVISE_MOUNTS=false turns it off)
+  --upgrade-mounts[=true|false]    after reconcile, hand every supervised mount whose server runs another plugin
+                                   version over to a server started from the binary on disk (default true;
+                                   $BUCKETMOUNT_UPGRADE_MOUNTS)
   --kubelet-registration-path <sock>  node/all mode: register with kubelet by serving its plugin-registration
                                    API on this socket, in kubelet's plugins_registry directory (e.g.
                                    /var/lib/kubelet/plugins_registry/bucketmount.csi.io-reg.sock); unset = no registration
@@ -72,7 +76,7 @@ function parseFlags(argv: string[]) {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: argv.map(bareBooleanFlag),
       options: {
         mode: { type: 'string' },
         endpoint: { type: 'string' },
@@ -90,7 +94,8 @@ function parseFlags(argv: string[]) {
         'cache-max-size': { type: 'string' },
         'host-proc': { type: 'string' },
         'fuse-layer': { type: 'string' },
-        'supervise-mounts': { type: 'boolean' },
+        'supervise-mounts': { type: 'string' },
+        'upgrade-mounts': { type: 'string' },
         'list-volumes': { type: 'boolean' },
         'kubelet-registration-path': { type: 'string' },
         'kubelet-csi-endpoint': { type: 'string' },
@@ -167,9 +172,22 @@ function parseFlags(argv: string[]) {
   const fuseLayer = v['fuse-layer'] ?? (env.BUCKETMOUNT_FUSE_LAYER || undefined);
   if (fuseLayer !== undefined && !(FUSE_LAYERS as readonly string[]).includes(fuseLayer))
     fail(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${fuseLayer}"`);
-  const superviseMounts = v['supervise-mounts'] === true || env.BUCKETMOUNT_SUPERVISE_MOUNTS === 'true';
-  if (superviseMounts && fuseLayerOf({ fuseLayer: fuseLayer as FuseLayer | undefined }) !== 'fuse3')
-    fail('--supervise-mounts needs --fuse-layer=fuse3');
+  const onFuse3 = fuseLayerOf({ fuseLayer: fuseLayer as FuseLayer | undefined }) === 'fuse3';
+  let superviseMounts: boolean;
+  let upgradeMounts: boolean;
+  try {
+    const asked = parseBoolValue(
+      '--supervise-mounts',
+      v['supervise-mounts'] ?? (env.BUCKETMOUNT_SUPERVISE_MOUNTS || undefined),
+    );
+    if (asked === true && !onFuse3) fail('--supervise-mounts needs --fuse-layer=fuse3');
+    // Default on with fuse3 (the default layer); the fuse-native fallback cannot be supervised.
+    superviseMounts = asked ?? onFuse3;
+    upgradeMounts =
+      parseBoolValue('--upgrade-mounts', v['upgrade-mounts'] ?? (env.BUCKETMOUNT_UPGRADE_MOUNTS || undefined)) ?? true;
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const cacheMaxRaw = v['cache-max-size'];
   if (cacheMaxRaw !== undefined && (!/^\d+$/.test(cacheMaxRaw) || Number(cacheMaxRaw) < 1))
     fail(`--cache-max-size must be a whole number of MiB >= 1, got "${cacheMaxRaw}"`);
@@ -203,6 +221,7 @@ function parseFlags(argv: string[]) {
     hostProc: v['host-proc'],
     fuseLayer,
     superviseMounts,
+    upgradeMounts,
     logLevel,
     defaults,
     snapshotWaitMs: Math.round(snapshotWaitS * 1000),
@@ -210,6 +229,12 @@ function parseFlags(argv: string[]) {
     kubeletRegistration,
     lockTimeoutMs: Math.round(Number(lockRaw) * 1000),
   };
+}
+
+/** Flags that take an optional true/false value: the bare form means true. */
+const OPTIONAL_BOOLEAN_FLAGS = ['--supervise-mounts', '--upgrade-mounts'];
+function bareBooleanFlag(arg: string): string {
+  return OPTIONAL_BOOLEAN_FLAGS.includes(arg) ? `${arg}=true` : arg;
 }
 
 /** A socket given as an absolute path or unix:// URL, as a path. */
@@ -279,7 +304,12 @@ async function main(): Promise<void> {
     // Host paths are node decisions: the cache root is the node's, 0700, one subdirectory per share.
     mkdirSync(cfg.cacheRoot, { recursive: true, mode: 0o700 });
     chmodSync(cfg.cacheRoot, 0o700);
-    mounter = createProcessMounter({ stateDir: cfg.stateDir, logger: log, cacheRoot: cfg.cacheRoot });
+    mounter = createProcessMounter({
+      stateDir: cfg.stateDir,
+      logger: log,
+      cacheRoot: cfg.cacheRoot,
+      serverVersion: pluginVersion(),
+    });
     nodeService = new NodeService({
       nodeId: cfg.nodeId,
       mounter,
@@ -302,6 +332,12 @@ async function main(): Promise<void> {
   const reconciling = mounter?.reconcile().then(
     () => {
       reconciled = true;
+      // A new plugin version: supervised mounts of the previous one move to the binary on disk (docs/fuse3.md).
+      if (cfg.upgradeMounts)
+        void mounter
+          ?.upgradeMounts()
+          .then((ids) => ids.length && log.info('asked mounts to upgrade their server', { shares: ids }))
+          .catch((err: unknown) => log.error('upgrading mount servers failed', { error: (err as Error).message }));
     },
     (err: unknown) =>
       log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message }),

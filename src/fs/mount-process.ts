@@ -20,6 +20,7 @@ import { isFuse, mountsAt } from '../util/mountinfo.js';
 import type { FsContext } from './context.js';
 import { BucketFs } from './filesystem.js';
 import { Fuse3Mount, isSuccessor } from './kernel/fuse3-mount.js';
+import { listenForHandOff } from './kernel/handoff.js';
 import { runSupervisor } from './supervisor.js';
 import { warmUp } from './warm-up.js';
 import { JournalBusyError, UploadJournal } from './upload-journal.js';
@@ -189,12 +190,14 @@ function unmountFuse(fuse: Fuse): Promise<void> {
 interface FuseLayerMount {
   mount(): Promise<void>;
   unmount(): Promise<void>;
+  /** Requests handed to JS and not answered yet (fuse3; a hand-off waits for 0). */
+  pending?(): number;
 }
 
 function fuseLayerFor(mnt: string, fs: BucketFs, cfg: MountConfig, log: Logger): FuseLayerMount {
   if (fuseLayerOf(cfg) === 'fuse3') {
     const m = new Fuse3Mount(mnt, fs.ops(), cfg, log);
-    return { mount: async () => m.mount(), unmount: () => m.unmount() };
+    return { mount: async () => m.mount(), unmount: () => m.unmount(), pending: () => m.pending };
   }
   const fuse = new BucketFuse(mnt, fs.ops(), cfg);
   return { mount: () => mountFuse(fuse), unmount: () => unmountFuse(fuse) };
@@ -256,6 +259,8 @@ export async function runMount(cfg: MountConfig): Promise<number> {
   };
   const mnt = resolve(cfg.mountPoint);
   if (cfg.supervise) return runSupervisor(cfg, log.child({ component: 'supervisor' }));
+  // A supervised server: an upgrade hand-off may be asked at any time (kernel/handoff.ts).
+  const handOff = cfg.handoff ? listenForHandOff(log) : undefined;
   // A successor serves a live mount nobody answers yet: a stat of it would wait forever.
   const successor = cfg.handoff !== undefined && isSuccessor(cfg.handoff.stateDir);
   if (!successor) {
@@ -319,6 +324,17 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     process.on('SIGHUP', () =>
       log.info('SIGHUP: credentials are re-read from the credentials file on the next request'),
     );
+    handOff?.serving({
+      pendingWriters: () => fs.pendingWriters,
+      flushAll: () => fs.flushAll(),
+      pendingRequests: () => fuse.pending?.() ?? 0,
+      release: () => {
+        ctx.journal?.close();
+        rmSync(ctx.spoolDir, { recursive: true, force: true });
+        fs.closeCache();
+      },
+      stopping: () => stopping,
+    });
     // Unmounted from outside (fusermount -u, umount): flush what is pending and exit.
     const watch = setInterval(() => {
       if (!stopping && !isMountedAt(mnt)) {

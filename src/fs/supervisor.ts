@@ -7,6 +7,9 @@
 // INIT and asks the kernel to resend the requests the dead one held (docs/fuse3.md). Restarts are
 // bounded (RESTART_LIMIT within RESTART_WINDOW_MS, with backoff) and logged. SIGTERM/SIGINT go to
 // the child, which flushes and unmounts as without a supervisor; this process then exits with it.
+// SIGUSR2 (UPGRADE_SIGNAL) asks for a planned hand-off: the server finishes at a quiet point and
+// exits HANDOFF_EXIT without unmounting, and the successor is started at once from the command on
+// disk (a new binary after an upgrade) on the same connection (kernel/handoff.ts).
 // Towards the CSI mounter nothing changes: one `bucketmount mount` process per mount.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -17,6 +20,7 @@ import { mountConfigToArgs, type MountConfig } from '../mount-contract/args.js';
 import { MountExit } from '../mount-contract/exit-codes.js';
 import { isFuse, mountsAt } from '../util/mountinfo.js';
 import { isSuccessor } from './kernel/fuse3-mount.js';
+import { HANDOFF_EXIT, UPGRADE_SIGNAL } from './kernel/handoff.js';
 
 /** The descriptor number the server child gets the FUSE fd on. */
 export const CHILD_FUSE_FD = 3;
@@ -98,6 +102,7 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
       process.off('SIGTERM', onStop);
       process.off('SIGINT', onStop);
       process.off('SIGHUP', onHup);
+      process.off(UPGRADE_SIGNAL, onUpgrade);
       resolveExit(code);
     };
 
@@ -111,6 +116,14 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
         child = undefined;
         if (stopping) return finish(code ?? MountExit.INTERNAL, `stopped (server exit ${code ?? signal})`);
         if (code === 0) return finish(MountExit.OK, 'server exited cleanly');
+        if (code === HANDOFF_EXIT && isSuccessor(stateDir)) {
+          // A planned hand-off (upgrade): not a crash, no backoff; the command on disk takes over.
+          log.info('supervisor: server handed the connection over; starting the new server from the command on disk', {
+            pid: c.pid,
+          });
+          if (!isMountedAt(mnt)) return finish(MountExit.OK, 'server handed over but the mount is gone');
+          return start();
+        }
         if (!isSuccessor(stateDir)) {
           // Never served: a start-up failure (bad credentials, no bucket...). Report it as before.
           return finish(code ?? MountExit.INTERNAL, `server failed before serving (exit ${code ?? signal})`);
@@ -145,6 +158,15 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
       else finish(MountExit.OK, `${signal} between servers`);
     };
     const onHup = (): void => void child?.kill('SIGHUP');
+    const onUpgrade = (): void => {
+      if (stopping || !child) {
+        log.warn('supervisor: upgrade asked while no server runs; the next one starts from the command on disk anyway');
+        return;
+      }
+      log.info('supervisor: upgrade asked; the server hands the connection over', { pid: child.pid });
+      child.kill(UPGRADE_SIGNAL);
+    };
+    process.on(UPGRADE_SIGNAL, onUpgrade);
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
     process.on('SIGHUP', onHup);

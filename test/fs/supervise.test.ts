@@ -211,7 +211,7 @@ test(
         .filter((l) => /supervisor|took over/.test(l))
         .join('\n')}`,
     );
-    assert.equal((logs.match(/took over the mount from a crashed server/g) ?? []).length, 2, logs);
+    assert.equal((logs.match(/took over the mount from the previous server/g) ?? []).length, 2, logs);
     assert.match(logs, /"resend":"ok"/);
 
     const r = await s.mnt.unmount();

@@ -145,7 +145,7 @@ export class Fuse3Mount {
     // BUCKETMOUNT_FUSE3_NO_RESEND=1 (tests): take the fallback path as on a kernel < 6.9.
     const res = process.env.BUCKETMOUNT_FUSE3_NO_RESEND === '1' ? -38 : this.addon.notifyResend(this.session);
     const failed = res === 0 ? 0 : this.addon.failStale(this.session);
-    this.log.info('fuse3: took over the mount from a crashed server', {
+    this.log.info('fuse3: took over the mount from the previous server (crash or hand-off)', {
       generation: this.generation,
       nodes: this.adapter.nodes.size,
       resend:
