@@ -1,19 +1,30 @@
-// A supervised fuse3 mount published through the ProcessMounter (what the CSI node plugin does
-// with --fuse-layer=fuse3 --supervise-mounts), real MinIO + real FUSE: a process reading through
-// the pod-side target in a loop sees no error while the mount's server child is kill -9ed twice,
-// the mounter keeps reporting the share healthy (its process is the supervisor), and unpublish
-// still flushes, unmounts and leaves nothing behind.
+// Supervised fuse3 mounts (the node plugin's default), real MinIO + real FUSE.
+// 1. Through the ProcessMounter: a process reading through the pod-side target in a loop sees no
+//    error while the mount's server child is kill -9ed twice and then upgraded (upgradeMounts:
+//    SIGUSR2 hand-off), the mounter keeps reporting the share healthy (its process is the
+//    supervisor), and unpublish still flushes, unmounts and leaves nothing behind.
+// 2. Through the real CSI plugin started with no supervise flag: the share is supervised; a
+//    server SIGKILL during a read loop, a republish right after it (same mount: same device, no
+//    new bind, same supervisor) and an upgrade signal (new server pid) cost the reader no error,
+//    and a file written and closed before the upgrade is in the bucket.
+// 3. --supervise-mounts=false: one plain mount process, no supervisor.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { addonPath } from '../../src/fs/kernel/native.js';
-import { processAlive, sendSignal } from '../../src/mounter/proc.js';
+import { childPids, processAlive, sendSignal } from '../../src/mounter/proc.js';
+import type { MounterState } from '../../src/mounter/state-store.js';
+import { mountsAt, readMountInfo } from '../../src/util/mountinfo.js';
+import type { VolumeCapability } from '../../src/csi/types.js';
+import { startDriver, type RunningDriver } from '../csi/driver.js';
 import { publishRequest, leftovers, NOTHING_LEFT, mounterSuite, waitFor } from './helpers.js';
 
 const built = existsSync(addonPath());
-const suite = mounterSuite(['life-sup']);
+const suite = mounterSuite(['life-sup', 'plugin-sup']);
 const work = suite.work;
 
 const READER = String.raw`
@@ -70,6 +81,14 @@ test(
         return s !== undefined && s !== server;
       });
     }
+    // The upgrade path the node plugin takes on a new version (every supervised share, SIGUSR2).
+    const before = serverOf(supervisor)!;
+    const share = suite.mounter.snapshot().shares;
+    assert.deepEqual(await suite.mounter.upgradeMounts(), Object.keys(share));
+    await waitFor('the upgraded server', () => {
+      const s = serverOf(supervisor);
+      return s !== undefined && s !== before;
+    });
     await new Promise((r) => setTimeout(r, 1000));
     writeFileSync(stop, '');
     assert.equal(await done, 0, out);
@@ -83,5 +102,136 @@ test(
     assert.ok(!existsSync(target));
     assert.ok(!processAlive(supervisor) && !processAlive(last));
     assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+  },
+);
+
+const RWX: VolumeCapability = { mount: {}, accessMode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
+
+function sharesOf(d: RunningDriver): MounterState['shares'][string][] {
+  return Object.values((JSON.parse(readFileSync(join(d.stateDir, 'state.json'), 'utf8')) as MounterState).shares);
+}
+
+/** The mounts stacked at `path` (device and mount id), from /proc/self/mountinfo. */
+function stackAt(path: string): string[] {
+  return mountsAt(path, readMountInfo()).map((m) => `${m.device}#${m.mountId}`);
+}
+
+async function publishThroughPlugin(d: RunningDriver, bucket: string, target: string) {
+  const secrets = { AWS_ACCESS_KEY_ID: suite.minio.accessKey, AWS_SECRET_ACCESS_KEY: suite.minio.secretKey };
+  const volume = (
+    await d.clients.controller.createVolume({
+      name: `pvc-${bucket}`,
+      volumeCapabilities: [RWX],
+      parameters: { bucket },
+      secrets,
+    })
+  ).volume!;
+  const pub = {
+    volumeId: volume.volumeId,
+    targetPath: target,
+    volumeCapability: RWX,
+    volumeContext: volume.volumeContext,
+    secrets,
+  };
+  await d.clients.node.nodePublishVolume(pub);
+  return pub;
+}
+
+test(
+  'the plugin supervises by default: server SIGKILL, republish and upgrade during a read loop cost no error',
+  { timeout: 240_000, skip: !built && 'fuse3 addon not built' },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bm-plugin-sup-'));
+    const d = await startDriver({ dir, defaultEndpoint: suite.minio.endpoint });
+    try {
+      const target = join(dir, 'pods', 'p1', 'vol');
+      const pub = await publishThroughPlugin(d, 'plugin-sup', target);
+      const [share] = sharesOf(d);
+      assert.equal(share?.source.supervise, true, 'no flag: the share is supervised');
+      const supervisor = share.pid;
+      const first = serverOf(supervisor);
+      assert.ok(first !== undefined, 'the supervisor runs a server child');
+      writeFileSync(join(target, 'data.txt'), 'survives\n'.repeat(1000));
+      const mountsBefore = stackAt(target);
+      assert.equal(mountsBefore.length, 1, mountsBefore.join(' '));
+
+      const stop = join(dir, 'stop');
+      const reader = spawn('python3', ['-c', READER, target, stop], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      reader.stdout.setEncoding('utf8').on('data', (x: string) => (out += x));
+      reader.stderr.setEncoding('utf8').on('data', (x: string) => (out += x));
+      const done = new Promise<number | null>((res) => reader.on('exit', (c) => res(c)));
+      await new Promise((r) => setTimeout(r, 1000));
+
+      // Server SIGKILL, then at once a republish (kubelet's requiresRepublish): same mount kept.
+      sendSignal(first, 'SIGKILL');
+      await d.clients.node.nodePublishVolume(pub);
+      assert.deepEqual(stackAt(target), mountsBefore, 'same mount at the target: same device, no new bind');
+      const afterRepublish = sharesOf(d);
+      assert.equal(afterRepublish.length, 1);
+      assert.equal(afterRepublish[0]!.id, share.id, 'same share');
+      assert.equal(afterRepublish[0]!.pid, supervisor, 'same supervisor');
+      const second = serverOf(supervisor);
+      assert.ok(second !== undefined && second !== first, 'a successor serves');
+      assert.doesNotMatch(d.logs(), /replacing it|restoring it on the host/);
+
+      // Written and closed before the upgrade: must be in the bucket.
+      writeFileSync(join(target, 'before-upgrade.txt'), 'acknowledged before the upgrade\n');
+      sendSignal(supervisor, 'SIGUSR2');
+      await waitFor('the upgraded server', () => {
+        const s = serverOf(supervisor);
+        return s !== undefined && s !== second;
+      });
+      assert.ok(!processAlive(second!), 'the old server exited');
+      await new Promise((r) => setTimeout(r, 1500));
+      writeFileSync(stop, '');
+      assert.equal(await done, 0, out);
+      const res = JSON.parse(out.trim().split('\n').pop()!) as { errors: string[]; n: number };
+      assert.deepEqual(res.errors, [], out);
+      assert.ok(res.n > 10, out);
+      // The volume is a prefix of the bucket (CreateVolume): find the object under it.
+      const listed = await suite.minio.client.send(new ListObjectsV2Command({ Bucket: 'plugin-sup' }));
+      const key = listed.Contents?.map((o) => o.Key!).find((k) => k.endsWith('/before-upgrade.txt'));
+      assert.ok(key, JSON.stringify(listed.Contents?.map((o) => o.Key)));
+      const got = await suite.minio.client.send(new GetObjectCommand({ Bucket: 'plugin-sup', Key: key }));
+      assert.equal(await got.Body!.transformToString(), 'acknowledged before the upgrade\n');
+      assert.equal(readFileSync(join(target, 'before-upgrade.txt'), 'utf8'), 'acknowledged before the upgrade\n');
+      const shareLog = readFileSync(share.logFile, 'utf8');
+      assert.match(shareLog, /handed the connection over/);
+      assert.match(shareLog, /took over the mount from the previous server/);
+      assert.deepEqual(stackAt(target), mountsBefore, 'still the same mount after the upgrade');
+
+      await d.clients.node.nodeUnpublishVolume({ volumeId: pub.volumeId, targetPath: target });
+      assert.ok(!existsSync(target));
+      assert.ok(!processAlive(supervisor));
+      assert.deepEqual(sharesOf(d), []);
+    } finally {
+      await d.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  '--supervise-mounts=false: one plain mount process per share',
+  { timeout: 120_000, skip: !built && 'fuse3 addon not built' },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bm-plugin-nosup-'));
+    const d = await startDriver({
+      dir,
+      defaultEndpoint: suite.minio.endpoint,
+      extraArgs: ['--supervise-mounts=false'],
+    });
+    try {
+      const target = join(dir, 'pods', 'p1', 'vol');
+      const pub = await publishThroughPlugin(d, 'plugin-sup', target);
+      const [share] = sharesOf(d);
+      assert.equal(share?.source.supervise, undefined);
+      assert.deepEqual(childPids(share.pid), [], 'the mount process serves itself');
+      await d.clients.node.nodeUnpublishVolume({ volumeId: pub.volumeId, targetPath: target });
+    } finally {
+      await d.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
   },
 );
