@@ -260,7 +260,7 @@ export async function runMount(cfg: MountConfig): Promise<number> {
   const mnt = resolve(cfg.mountPoint);
   if (cfg.supervise) return runSupervisor(cfg, log.child({ component: 'supervisor' }));
   // A supervised server: an upgrade hand-off may be asked at any time (kernel/handoff.ts).
-  const handOff = cfg.handoff ? listenForHandOff(log) : undefined;
+  const handOff = cfg.handoff ? listenForHandOff(log, cfg.handoff.stateDir) : undefined;
   // A successor serves a live mount nobody answers yet: a stat of it would wait forever.
   const successor = cfg.handoff !== undefined && isSuccessor(cfg.handoff.stateDir);
   if (!successor) {

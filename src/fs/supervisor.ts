@@ -12,7 +12,7 @@
 // disk (a new binary after an upgrade) on the same connection (kernel/handoff.ts).
 // Towards the CSI mounter nothing changes: one `bucketmount mount` process per mount.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../log.js';
@@ -20,7 +20,7 @@ import { mountConfigToArgs, type MountConfig } from '../mount-contract/args.js';
 import { MountExit } from '../mount-contract/exit-codes.js';
 import { isFuse, mountsAt } from '../util/mountinfo.js';
 import { isSuccessor } from './kernel/fuse3-mount.js';
-import { HANDOFF_EXIT, UPGRADE_SIGNAL } from './kernel/handoff.js';
+import { HANDOFF_EXIT, SERVING_FILE, UPGRADE_SIGNAL } from './kernel/handoff.js';
 
 /** The descriptor number the server child gets the FUSE fd on. */
 export const CHILD_FUSE_FD = 3;
@@ -86,6 +86,9 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
 
   return new Promise<number>((resolveExit) => {
     let child: ChildProcess | undefined;
+    let childStartedAt = 0;
+    /** An upgrade waiting for the current server to serve (it only then listens for the signal). */
+    let upgradeTimer: NodeJS.Timeout | undefined;
     let timer: NodeJS.Timeout | undefined;
     let stopping = false;
     let done = false;
@@ -95,6 +98,7 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
       if (done) return;
       done = true;
       if (timer) clearTimeout(timer);
+      if (upgradeTimer) clearInterval(upgradeTimer);
       detach(mnt, log);
       closeSync(fuseFd);
       rmSync(stateDir, { recursive: true, force: true });
@@ -110,6 +114,7 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
       timer = undefined;
       const c = spawn(process.execPath, childArgs, { stdio: ['ignore', 'inherit', 'inherit', fuseFd] });
       child = c;
+      childStartedAt = Date.now();
       log.info('supervisor: server started', { pid: c.pid, successor: isSuccessor(stateDir) });
       c.on('error', (err) => log.error('supervisor: cannot start the server', { error: String(err) }));
       c.on('exit', (code, signal) => {
@@ -158,13 +163,32 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
       else finish(MountExit.OK, `${signal} between servers`);
     };
     const onHup = (): void => void child?.kill('SIGHUP');
-    const onUpgrade = (): void => {
-      if (stopping || !child) {
-        log.warn('supervisor: upgrade asked while no server runs; the next one starts from the command on disk anyway');
-        return;
+    const serving = (c: ChildProcess): boolean => {
+      try {
+        return readFileSync(join(stateDir, SERVING_FILE), 'utf8') === String(c.pid);
+      } catch {
+        return false;
       }
-      log.info('supervisor: upgrade asked; the server hands the connection over', { pid: child.pid });
-      child.kill(UPGRADE_SIGNAL);
+    };
+    const onUpgrade = (): void => {
+      const askedAt = Date.now();
+      if (upgradeTimer) clearInterval(upgradeTimer);
+      const forward = (): boolean => {
+        // A server started after the request already runs the command on disk: nothing to do.
+        if (stopping || !child || childStartedAt >= askedAt) return true;
+        if (!serving(child)) return false;
+        log.info('supervisor: upgrade asked; the server hands the connection over', { pid: child.pid });
+        child.kill(UPGRADE_SIGNAL);
+        return true;
+      };
+      if (forward()) return;
+      log.info('supervisor: upgrade asked; waiting until the current server serves', { pid: child?.pid });
+      upgradeTimer = setInterval(() => {
+        if (forward()) {
+          clearInterval(upgradeTimer);
+          upgradeTimer = undefined;
+        }
+      }, 100);
     };
     process.on(UPGRADE_SIGNAL, onUpgrade);
     process.on('SIGTERM', onStop);

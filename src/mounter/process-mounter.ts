@@ -34,7 +34,7 @@ import {
 } from '../util/mountinfo.js';
 import { bindMount, isBucketmountFuse, probeMount, unmountAll, unmountTop, type ProbeResult } from './mount-ops.js';
 import { resolveTarget } from './target-path.js';
-import { childPids, pidsWithArg, processAlive, sendSignal, waitGone } from './proc.js';
+import { childPids, pidsWithArg, processAlive, procStartTime, sendSignal, waitGone } from './proc.js';
 import { mountProcessEnv, spawnMount } from './spawn-mount.js';
 import { MountError, type Mounter, type PublishedVolume, type PublishRequest, type VolumeUsage } from './types.js';
 import type { MountConfig } from '../mount-contract/args.js';
@@ -144,7 +144,7 @@ class ProcessMounterImpl implements ProcessMounter {
   }
 
   private async shareServes(share: ShareState): Promise<boolean> {
-    if (!processAlive(share.pid, share.pidStartTime)) return false;
+    if (!processAlive(share.pid, share.pidStartTime) && !this.adoptOrphanServer(share)) return false;
     if (!isFuse(topMountAt(share.stagingPath))) return false;
     return this.serves(share.stagingPath, share);
   }
@@ -182,6 +182,30 @@ class ProcessMounterImpl implements ProcessMounter {
     });
     sendSignal(server, 'SIGKILL');
     return (await probeMount(path, this.readyTimeoutMs)).result === 'serving';
+  }
+
+  /**
+   * A supervised share whose supervisor died while its server lives on (the server holds the
+   * connection too, so the mount still serves): record the server as the share's process, without
+   * supervision from now on (its own crash is final, as for an unsupervised mount), rather than
+   * replacing a mount that serves. False when there is no such server.
+   */
+  private adoptOrphanServer(share: ShareState): boolean {
+    if (!isSupervised(share)) return false;
+    const servers = pidsWithArg(this.store.shareDir(share.id) + '/').filter((p) => p !== share.pid);
+    const server = servers.length === 1 ? servers[0]! : undefined;
+    const startTime = server === undefined ? undefined : procStartTime(server);
+    if (server === undefined || startTime === undefined) return false;
+    this.log.warn("a supervised mount's supervisor died; its server still serves: adopting it without supervision", {
+      share: share.id,
+      supervisor: share.pid,
+      server,
+    });
+    share.pid = server;
+    share.pidStartTime = startTime;
+    share.source = { ...share.source, supervise: undefined };
+    void this.save();
+    return true;
   }
 
   /** A supervised share whose supervisor is alive and still holds the staging mount (the FUSE connection lives). */
@@ -638,6 +662,12 @@ class ProcessMounterImpl implements ProcessMounter {
         sendSignal(share.pid, 'SIGKILL');
         await waitGone(share.pid, share.pidStartTime, 5000);
       }
+    }
+    // A supervised share's server outlives a supervisor that was killed: stop it too (it holds the upload journal).
+    for (const pid of pidsWithArg(this.store.shareDir(share.id) + '/')) {
+      this.log.warn('stopping a process left of the share', { share: share.id, pid });
+      sendSignal(pid, 'SIGTERM');
+      if (!(await waitGone(pid, undefined, this.unmountTimeoutMs))) sendSignal(pid, 'SIGKILL');
     }
     const left = await unmountAll(share.stagingPath);
     if (left.length) this.log.error('staging mount could not be removed', { share: share.id, path: share.stagingPath });

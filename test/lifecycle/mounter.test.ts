@@ -98,7 +98,8 @@ test('identical publishes share one mount process; the share goes with its last 
 
 test('kill -9 of a mount process: lookup/usage report it, republish restores, unpublish cleans up', async () => {
   const target = join(work.podsDir, 'p5', 'vol');
-  const req = publishRequest(suite.minio, 'life-b', target);
+  // The unsupervised path (--supervise-mounts=false, or shares of older versions); supervised: supervise.test.ts.
+  const req = publishRequest(suite.minio, 'life-b', target, { supervise: false });
   await suite.mounter.publish(req);
   writeFileSync(join(target, 'before.txt'), 'before');
   await waitFor(

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -80,6 +81,7 @@ test(
         const s = serverOf(supervisor);
         return s !== undefined && s !== server;
       });
+      await stat(target); // answered once the successor serves
     }
     // The upgrade path the node plugin takes on a new version (every supervised share, SIGUSR2).
     const before = serverOf(supervisor)!;
@@ -97,10 +99,39 @@ test(
     assert.ok(res.n > 10, out);
     assert.equal((await suite.mounter.lookup(target))?.healthy, true);
     assert.equal((await suite.mounter.usage(target)).abnormal, false);
+    const shareLog = readFileSync(Object.values(suite.mounter.snapshot().shares)[0]!.logFile, 'utf8');
+    assert.match(shareLog, /handed the connection over/, 'the planned hand-off, not the crash path');
+    assert.doesNotMatch(shareLog, /"signal":"SIGUSR2"/);
     const last = serverOf(supervisor)!;
     await suite.mounter.unpublish(target);
     assert.ok(!existsSync(target));
     assert.ok(!processAlive(supervisor) && !processAlive(last));
+    assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+  },
+);
+
+test(
+  'kill -9 of the supervisor: its server keeps serving and is adopted without supervision; unpublish cleans up',
+  { timeout: 120_000, skip: !built && 'fuse3 addon not built' },
+  async () => {
+    const target = join(work.podsDir, 'p2', 'vol');
+    await suite.mounter.publish(publishRequest(suite.minio, 'life-sup', target));
+    writeFileSync(join(target, 'kept.txt'), 'kept');
+    const supervisor = (await suite.mounter.lookup(target))!.pid!;
+    const server = serverOf(supervisor)!;
+    sendSignal(supervisor, 'SIGKILL');
+    await waitFor('supervisor gone', () => !processAlive(supervisor));
+    assert.equal(readFileSync(join(target, 'kept.txt'), 'utf8'), 'kept', 'the server still serves');
+    await suite.mounter.reconcile();
+    const after = await suite.mounter.lookup(target);
+    assert.equal(after?.healthy, true);
+    assert.equal(after?.pid, server, "the server is now the share's process");
+    const state = suite.mounter.snapshot();
+    const share = state.shares[state.targets[target]!.shareId];
+    assert.equal(share?.source.supervise, undefined, 'recorded as unsupervised from now on');
+    await suite.mounter.unpublish(target);
+    assert.ok(!existsSync(target));
+    assert.ok(!processAlive(server));
     assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
   },
 );
@@ -198,6 +229,7 @@ test(
       assert.equal(readFileSync(join(target, 'before-upgrade.txt'), 'utf8'), 'acknowledged before the upgrade\n');
       const shareLog = readFileSync(share.logFile, 'utf8');
       assert.match(shareLog, /handed the connection over/);
+      assert.doesNotMatch(shareLog, /"signal":"SIGUSR2"/);
       assert.match(shareLog, /took over the mount from the previous server/);
       assert.deepEqual(stackAt(target), mountsBefore, 'still the same mount after the upgrade');
 

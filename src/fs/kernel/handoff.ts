@@ -6,7 +6,12 @@
 // handed to JS left unanswered at the moment of exit (checked and exited in one synchronous step,
 // so no operation ran without its reply). Requests the reader thread takes off /dev/fuse after
 // that are never executed here: the successor's FUSE_NOTIFY_RESEND replays them.
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from '../../log.js';
+
+/** File of the hand-off state dir naming the pid of the server that serves (the supervisor forwards an upgrade only to it). */
+export const SERVING_FILE = 'serving.pid';
 
 /** Sent by the supervisor (or by hand) to ask for a hand-off to the command on disk. */
 export const UPGRADE_SIGNAL = 'SIGUSR2';
@@ -37,7 +42,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * Install the UPGRADE_SIGNAL listener at once (before it is installed Node's default action for
  * SIGUSR2 would kill the process); the hand-off runs once `serving()` was called.
  */
-export function listenForHandOff(log: Logger, exit: (code: number) => void = (c) => process.exit(c)) {
+export function listenForHandOff(log: Logger, stateDir: string, exit: (code: number) => void = (c) => process.exit(c)) {
   let requested = false;
   let server: HandOffServer | undefined;
   let running = false;
@@ -77,6 +82,9 @@ export function listenForHandOff(log: Logger, exit: (code: number) => void = (c)
     /** The server serves now: a hand-off asked before starts. */
     serving(s: HandOffServer): void {
       server = s;
+      const file = join(stateDir, SERVING_FILE);
+      writeFileSync(`${file}.tmp`, String(process.pid), { mode: 0o600 });
+      renameSync(`${file}.tmp`, file);
       if (requested) void run(s);
     },
   };
