@@ -15,12 +15,11 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Logger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { mountConfigToArgs, type MountConfig } from '../mount-contract/args.js';
 import { MountExit } from '../mount-contract/exit-codes.js';
 import { isFuse, mountsAt } from '../util/mountinfo.js';
-import { isSuccessor } from './kernel/fuse3-mount.js';
-import { HANDOFF_EXIT, SERVING_FILE, UPGRADE_SIGNAL } from './kernel/handoff.js';
+import { HANDOFF_EXIT, isSuccessor, SERVING_FILE, UPGRADE_SIGNAL } from './kernel/handoff.js';
 
 /** The descriptor number the server child gets the FUSE fd on. */
 export const CHILD_FUSE_FD = 3;
@@ -196,4 +195,17 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
     process.on('SIGHUP', onHup);
     start();
   });
+}
+
+/**
+ * `bucketmount mount --supervise` entry point: loaded without the S3 client and the file system
+ * (cmd/bucketmount.ts imports it on its own), so the supervisor process stays small.
+ */
+export function runSupervisedMount(cfg: MountConfig): Promise<number> {
+  const log = createLogger({
+    level: cfg.logLevel,
+    file: cfg.logFile,
+    defaultMeta: { component: 'mount', volumeId: cfg.volumeId },
+  });
+  return runSupervisor(cfg, log.child({ component: 'supervisor' }));
 }

@@ -18,16 +18,12 @@ import { KernelAdapter } from './adapter.js';
 import { loadFuse3, type Fuse3Addon, type InitOptions, type Session } from './native.js';
 import { loadNodes, NodeJournal } from './node-journal.js';
 import { NodeTable } from './node-table.js';
+import { INIT_FILE, isSuccessor } from './handoff.js';
 
-/** Files of the hand-off state dir. */
-export const INIT_FILE = 'fuse-init.bin';
+/** Files of the hand-off state dir (INIT_FILE and isSuccessor live in handoff.ts, which the light supervisor loads). */
+export { INIT_FILE, isSuccessor } from './handoff.js';
 export const GENERATION_FILE = 'generation';
 export const INFLIGHT_FILE = 'inflight.map';
-
-/** Is there a predecessor whose connection a server in `stateDir` takes over? */
-export function isSuccessor(stateDir: string): boolean {
-  return existsSync(join(stateDir, INIT_FILE));
-}
 
 /** Kernel mount options of a mount(2) made on an fd (fsname/subtype go to source and type). */
 export function fuse3KernelOptions(cfg: Pick<MountConfig, 'allowOther' | 'defaultPermissions'>): string {

@@ -6,9 +6,17 @@
 // handed to JS left unanswered at the moment of exit (checked and exited in one synchronous step,
 // so no operation ran without its reply). Requests the reader thread takes off /dev/fuse after
 // that are never executed here: the successor's FUSE_NOTIFY_RESEND replays them.
-import { renameSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../log.js';
+
+/** The kernel's FUSE_INIT request saved by the first server (hand-off state dir). */
+export const INIT_FILE = 'fuse-init.bin';
+
+/** Is there a predecessor whose connection a server in `stateDir` takes over? */
+export function isSuccessor(stateDir: string): boolean {
+  return existsSync(join(stateDir, INIT_FILE));
+}
 
 /** File of the hand-off state dir naming the pid of the server that serves (the supervisor forwards an upgrade only to it). */
 export const SERVING_FILE = 'serving.pid';
