@@ -118,7 +118,9 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
       c.on('error', (err) => log.error('supervisor: cannot start the server', { error: String(err) }));
       c.on('exit', (code, signal) => {
         child = undefined;
-        if (stopping) return finish(code ?? MountExit.INTERNAL, `stopped (server exit ${code ?? signal})`);
+        // A server that died by a signal while we were stopping died before it got ours (a crash
+        // just before the SIGTERM): the same as a SIGTERM between two servers.
+        if (stopping) return finish(code ?? MountExit.OK, `stopped (server exit ${code ?? signal})`);
         if (code === 0) return finish(MountExit.OK, 'server exited cleanly');
         if (code === HANDOFF_EXIT && isSuccessor(stateDir)) {
           // A planned hand-off (upgrade): not a crash, no backoff; the command on disk takes over.
