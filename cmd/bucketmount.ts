@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url';
 import { MountExit } from '../src/mount-contract/exit-codes.js';
 import { parseMountArgs, type MountConfig } from '../src/mount-contract/args.js';
 import { MountArgsError, mountUsage } from '../src/mount-contract/flags.js';
-import { runMount } from '../src/fs/mount-process.js';
 import { quietSdkNodeVersionWarning } from '../src/log.js';
 import { isFuse, mountsAt } from '../src/util/mountinfo.js';
 import { statusCommand, STATUS_USAGE } from '../src/mounter/status-command.js';
@@ -86,7 +85,9 @@ async function main(argv: string[]): Promise<number> {
   // EPIPE, which must not take the mount down.
   process.stderr.on('error', () => undefined);
   process.stdout.on('error', () => undefined);
-  return runMount(cfg);
+  // Loaded on demand: a supervisor never loads the S3 client or the file system (smaller RSS).
+  if (cfg.supervise) return (await import('../src/fs/supervisor.js')).runSupervisedMount(cfg);
+  return (await import('../src/fs/mount-process.js')).runMount(cfg);
 }
 
 main(process.argv.slice(2)).then(

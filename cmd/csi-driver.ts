@@ -62,8 +62,12 @@ const HELP = `usage: csi-driver [flags]
                                    processes to tell a forked child's close from the writer's last one (default /proc)
   --fuse-layer fuse3               deprecated, no effect (also $BUCKETMOUNT_FUSE_LAYER): fuse3 is the only FUSE layer
                                    (docs/fuse3.md); fuse-native was removed and is refused
-  --supervise-mounts               every mount process holds its FUSE connection and restarts a crashed
-                                   server on it, so pods keep reading through a crash ($BUCKETMOUNT_SUPERVISE_MOUNTS=true)
+  --supervise-mounts[=true|false]  every mount process holds its FUSE connection and restarts a crashed
+                                   server on it, so pods keep reading through a crash (default true;
+                                   --supervise-mounts=false or $BUCKETMOUNT_SUPERVISE_MOUNTS=false turns it off)
+  --upgrade-mounts[=true|false]    after reconcile, hand every supervised mount whose server runs another plugin
+                                   version over to a server started from the binary on disk (default true;
+                                   $BUCKETMOUNT_UPGRADE_MOUNTS)
   --kubelet-registration-path <sock>  node/all mode: register with kubelet by serving its plugin-registration
                                    API on this socket, in kubelet's plugins_registry directory (e.g.
                                    /var/lib/kubelet/plugins_registry/bucketmount.csi.io-reg.sock); unset = no registration
@@ -93,7 +97,7 @@ function parseFlags(argv: string[]) {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: argv.map(bareBooleanFlag),
       options: {
         mode: { type: 'string' },
         endpoint: { type: 'string' },
@@ -111,7 +115,8 @@ function parseFlags(argv: string[]) {
         'cache-max-size': { type: 'string' },
         'host-proc': { type: 'string' },
         'fuse-layer': { type: 'string' },
-        'supervise-mounts': { type: 'boolean' },
+        'supervise-mounts': { type: 'string' },
+        'upgrade-mounts': { type: 'string' },
         'list-volumes': { type: 'boolean' },
         'kubelet-registration-path': { type: 'string' },
         'kubelet-csi-endpoint': { type: 'string' },
@@ -196,7 +201,17 @@ function parseFlags(argv: string[]) {
       fail((err as Error).message);
     }
   }
-  const superviseMounts = v['supervise-mounts'] === true || env.BUCKETMOUNT_SUPERVISE_MOUNTS === 'true';
+  let superviseMounts: boolean;
+  let upgradeMounts: boolean;
+  try {
+    superviseMounts =
+      parseBoolValue('--supervise-mounts', v['supervise-mounts'] ?? (env.BUCKETMOUNT_SUPERVISE_MOUNTS || undefined)) ??
+      true;
+    upgradeMounts =
+      parseBoolValue('--upgrade-mounts', v['upgrade-mounts'] ?? (env.BUCKETMOUNT_UPGRADE_MOUNTS || undefined)) ?? true;
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const cacheMaxRaw = v['cache-max-size'];
   if (cacheMaxRaw !== undefined && (!/^\d+$/.test(cacheMaxRaw) || Number(cacheMaxRaw) < 1))
     fail(`--cache-max-size must be a whole number of MiB >= 1, got "${cacheMaxRaw}"`);
@@ -253,6 +268,7 @@ function parseFlags(argv: string[]) {
     hostProc: v['host-proc'],
     fuseLayer,
     superviseMounts,
+    upgradeMounts,
     logLevel,
     defaults,
     snapshotWaitMs: Math.round(snapshotWaitS * 1000),
@@ -261,6 +277,12 @@ function parseFlags(argv: string[]) {
     lockTimeoutMs: Math.round(Number(lockRaw) * 1000),
     metricsAddress,
   };
+}
+
+/** Flags that take an optional true/false value: the bare form means true. */
+const OPTIONAL_BOOLEAN_FLAGS = ['--supervise-mounts', '--upgrade-mounts'];
+function bareBooleanFlag(arg: string): string {
+  return OPTIONAL_BOOLEAN_FLAGS.includes(arg) ? `${arg}=true` : arg;
 }
 
 /** A socket given as an absolute path or unix:// URL, as a path. */
@@ -347,6 +369,7 @@ async function main(): Promise<void> {
       // Metrics off: mount processes keep none either.
       mountMetrics: nodeMetrics !== undefined,
       ...(nodeMetrics ? { observer: { reconciled: (o) => nodeMetrics.reconciled(o) } } : {}),
+      serverVersion: pluginVersion(),
     });
     nodeService = new NodeService({
       nodeId: cfg.nodeId,
@@ -370,6 +393,12 @@ async function main(): Promise<void> {
   const reconciling = mounter?.reconcile().then(
     () => {
       reconciled = true;
+      // A new plugin version: supervised mounts of the previous one move to the binary on disk (docs/fuse3.md).
+      if (cfg.upgradeMounts)
+        void mounter
+          ?.upgradeMounts()
+          .then((ids) => ids.length && log.info('asked mounts to upgrade their server', { shares: ids }))
+          .catch((err: unknown) => log.error('upgrading mount servers failed', { error: (err as Error).message }));
     },
     (err: unknown) =>
       log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message }),

@@ -19,6 +19,7 @@ import { isFuse, mountsAt } from '../util/mountinfo.js';
 import type { FsContext } from './context.js';
 import { BucketFs } from './filesystem.js';
 import { Fuse3Mount, isSuccessor } from './kernel/fuse3-mount.js';
+import { listenForHandOff } from './kernel/handoff.js';
 import { runSupervisor } from './supervisor.js';
 import { warmUp } from './warm-up.js';
 import { dirUsageBytes } from '../metrics/dir-usage.js';
@@ -205,6 +206,8 @@ export async function runMount(cfg: MountConfig): Promise<number> {
   const socketProblem = metricsSocketProblem(cfg);
   if (socketProblem) return fail(MountExit.BAD_ARGS, socketProblem);
   if (cfg.supervise) return runSupervisor(cfg, log.child({ component: 'supervisor' }));
+  // A supervised server: an upgrade hand-off may be asked at any time (kernel/handoff.ts).
+  const handOff = cfg.handoff ? listenForHandOff(log, cfg.handoff.stateDir) : undefined;
   // A successor serves a live mount nobody answers yet: a stat of it would wait forever.
   const successor = cfg.handoff !== undefined && isSuccessor(cfg.handoff.stateDir);
   if (!successor) {
@@ -276,6 +279,17 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     process.on('SIGHUP', () =>
       log.info('SIGHUP: credentials are re-read from the credentials file on the next request'),
     );
+    handOff?.serving({
+      pendingWriters: () => fs.pendingWriters,
+      flushAll: () => fs.flushAll(),
+      pendingRequests: () => fuse.pending,
+      release: () => {
+        ctx.journal?.close();
+        rmSync(ctx.spoolDir, { recursive: true, force: true });
+        fs.closeCache();
+      },
+      stopping: () => stopping,
+    });
     // Unmounted from outside (fusermount3 -u, umount): flush what is pending and exit.
     const watch = setInterval(() => {
       if (!stopping && !isMountedAt(mnt)) {

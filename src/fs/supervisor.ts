@@ -7,16 +7,19 @@
 // INIT and asks the kernel to resend the requests the dead one held (docs/fuse3.md). Restarts are
 // bounded (RESTART_LIMIT within RESTART_WINDOW_MS, with backoff) and logged. SIGTERM/SIGINT go to
 // the child, which flushes and unmounts as without a supervisor; this process then exits with it.
+// SIGUSR2 (UPGRADE_SIGNAL) asks for a planned hand-off: the server finishes at a quiet point and
+// exits HANDOFF_EXIT without unmounting, and the successor is started at once from the command on
+// disk (a new binary after an upgrade) on the same connection (kernel/handoff.ts).
 // Towards the CSI mounter nothing changes: one `bucketmount mount` process per mount.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Logger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { mountConfigToArgs, type MountConfig } from '../mount-contract/args.js';
 import { MountExit } from '../mount-contract/exit-codes.js';
 import { isFuse, mountsAt } from '../util/mountinfo.js';
-import { isSuccessor } from './kernel/fuse3-mount.js';
+import { HANDOFF_EXIT, isSuccessor, SERVING_FILE, UPGRADE_SIGNAL } from './kernel/handoff.js';
 
 /** The descriptor number the server child gets the FUSE fd on. */
 export const CHILD_FUSE_FD = 3;
@@ -82,6 +85,9 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
 
   return new Promise<number>((resolveExit) => {
     let child: ChildProcess | undefined;
+    let childStartedAt = 0;
+    /** An upgrade waiting for the current server to serve (it only then listens for the signal). */
+    let upgradeTimer: NodeJS.Timeout | undefined;
     let timer: NodeJS.Timeout | undefined;
     let stopping = false;
     let done = false;
@@ -91,6 +97,7 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
       if (done) return;
       done = true;
       if (timer) clearTimeout(timer);
+      if (upgradeTimer) clearInterval(upgradeTimer);
       detach(mnt, log);
       closeSync(fuseFd);
       rmSync(stateDir, { recursive: true, force: true });
@@ -98,6 +105,7 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
       process.off('SIGTERM', onStop);
       process.off('SIGINT', onStop);
       process.off('SIGHUP', onHup);
+      process.off(UPGRADE_SIGNAL, onUpgrade);
       resolveExit(code);
     };
 
@@ -105,12 +113,23 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
       timer = undefined;
       const c = spawn(process.execPath, childArgs, { stdio: ['ignore', 'inherit', 'inherit', fuseFd] });
       child = c;
+      childStartedAt = Date.now();
       log.info('supervisor: server started', { pid: c.pid, successor: isSuccessor(stateDir) });
       c.on('error', (err) => log.error('supervisor: cannot start the server', { error: String(err) }));
       c.on('exit', (code, signal) => {
         child = undefined;
-        if (stopping) return finish(code ?? MountExit.INTERNAL, `stopped (server exit ${code ?? signal})`);
+        // A server that died by a signal while we were stopping died before it got ours (a crash
+        // just before the SIGTERM): the same as a SIGTERM between two servers.
+        if (stopping) return finish(code ?? MountExit.OK, `stopped (server exit ${code ?? signal})`);
         if (code === 0) return finish(MountExit.OK, 'server exited cleanly');
+        if (code === HANDOFF_EXIT && isSuccessor(stateDir)) {
+          // A planned hand-off (upgrade): not a crash, no backoff; the command on disk takes over.
+          log.info('supervisor: server handed the connection over; starting the new server from the command on disk', {
+            pid: c.pid,
+          });
+          if (!isMountedAt(mnt)) return finish(MountExit.OK, 'server handed over but the mount is gone');
+          return start();
+        }
         if (!isSuccessor(stateDir)) {
           // Never served: a start-up failure (bad credentials, no bucket...). Report it as before.
           return finish(code ?? MountExit.INTERNAL, `server failed before serving (exit ${code ?? signal})`);
@@ -145,9 +164,50 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
       else finish(MountExit.OK, `${signal} between servers`);
     };
     const onHup = (): void => void child?.kill('SIGHUP');
+    const serving = (c: ChildProcess): boolean => {
+      try {
+        return readFileSync(join(stateDir, SERVING_FILE), 'utf8') === String(c.pid);
+      } catch {
+        return false;
+      }
+    };
+    const onUpgrade = (): void => {
+      const askedAt = Date.now();
+      if (upgradeTimer) clearInterval(upgradeTimer);
+      const forward = (): boolean => {
+        // A server started after the request already runs the command on disk: nothing to do.
+        if (stopping || !child || childStartedAt >= askedAt) return true;
+        if (!serving(child)) return false;
+        log.info('supervisor: upgrade asked; the server hands the connection over', { pid: child.pid });
+        child.kill(UPGRADE_SIGNAL);
+        return true;
+      };
+      if (forward()) return;
+      log.info('supervisor: upgrade asked; waiting until the current server serves', { pid: child?.pid });
+      upgradeTimer = setInterval(() => {
+        if (forward()) {
+          clearInterval(upgradeTimer);
+          upgradeTimer = undefined;
+        }
+      }, 100);
+    };
+    process.on(UPGRADE_SIGNAL, onUpgrade);
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
     process.on('SIGHUP', onHup);
     start();
   });
+}
+
+/**
+ * `bucketmount mount --supervise` entry point: loaded without the S3 client and the file system
+ * (cmd/bucketmount.ts imports it on its own), so the supervisor process stays small.
+ */
+export function runSupervisedMount(cfg: MountConfig): Promise<number> {
+  const log = createLogger({
+    level: cfg.logLevel,
+    file: cfg.logFile,
+    defaultMeta: { component: 'mount', volumeId: cfg.volumeId },
+  });
+  return runSupervisor(cfg, log.child({ component: 'supervisor' }));
 }

@@ -70,3 +70,18 @@ export async function waitGone(pid: number, startTime: string | undefined, timeo
   }
   return true;
 }
+
+/** Live child processes of pid (/proc/<pid>/task/<pid>/children; empty when pid is gone). */
+export function childPids(pid: number): number[] {
+  if (!Number.isInteger(pid) || pid <= 0) return [];
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+      .filter((c) => processAlive(c));
+  } catch {
+    return [];
+  }
+}

@@ -14,6 +14,7 @@ import type { Logger } from 'winston';
 import type { S3Credentials } from '../credentials/types.js';
 import { writeCredentialsFile } from '../credentials/credentials-file.js';
 import {
+  legacySupervisedShareKey,
   newShareId,
   shareKey,
   StateStore,
@@ -33,7 +34,7 @@ import {
 } from '../util/mountinfo.js';
 import { bindMount, isBucketmountFuse, probeMount, unmountAll, unmountTop, type ProbeResult } from './mount-ops.js';
 import { resolveTarget } from './target-path.js';
-import { pidsWithArg, processAlive, sendSignal, waitGone } from './proc.js';
+import { childPids, pidsWithArg, processAlive, procStartTime, sendSignal, waitGone } from './proc.js';
 import { mountProcessEnv, spawnMount } from './spawn-mount.js';
 import { MountError, type Mounter, type PublishedVolume, type PublishRequest, type VolumeUsage } from './types.js';
 import type { MountConfig } from '../mount-contract/args.js';
@@ -77,6 +78,8 @@ export interface ProcessMounterOptions {
   /** Each mount process serves its metrics on <share dir>/metrics.sock (default true; false = mounts keep no metrics). */
   mountMetrics?: boolean;
   observer?: MounterObserver;
+  /** Version of the mount command on disk, recorded per share; upgradeMounts() hands over servers of other versions. */
+  serverVersion?: string;
 }
 
 export const DEFAULT_MOUNT_COMMAND = [
@@ -88,7 +91,20 @@ export interface ProcessMounter extends Mounter {
   readonly stateDir: string;
   /** A copy of the current state (tests, debugging). */
   snapshot(): MounterState;
+  /**
+   * Ask every supervised share's supervisor whose server runs another version than
+   * `serverVersion` (all of them when it is unset) to hand the mount over to a server started
+   * from the command on disk (SIGUSR2, docs/fuse3.md). Returns the share ids asked.
+   */
+  upgradeMounts(): Promise<string[]>;
 }
+
+/** A share whose mount process is a supervisor (`--supervise`); shares of older versions are not. */
+function isSupervised(share: ShareState): boolean {
+  return share.source.supervise === true;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function createProcessMounter(opts: ProcessMounterOptions): ProcessMounter {
   return new ProcessMounterImpl(opts);
@@ -110,6 +126,7 @@ class ProcessMounterImpl implements ProcessMounter {
   private readonly observer: MounterObserver;
   /** The "socket path too long" warning is logged once. */
   private warnedSocketPath = false;
+  private readonly serverVersion: string | undefined;
   private readonly targetLocks = new KeyedMutex();
   private readonly shareLocks = new KeyedMutex();
   /** Settles when the latest reconcile() has finished; every other operation waits for it. */
@@ -129,6 +146,7 @@ class ProcessMounterImpl implements ProcessMounter {
     this.health = opts.health ?? DEFAULT_HEALTH_THRESHOLDS;
     this.mountMetrics = opts.mountMetrics ?? true;
     this.observer = opts.observer ?? {};
+    this.serverVersion = opts.serverVersion;
     this.store.load();
   }
 
@@ -156,9 +174,81 @@ class ProcessMounterImpl implements ProcessMounter {
   }
 
   private async shareServes(share: ShareState): Promise<boolean> {
-    if (!processAlive(share.pid, share.pidStartTime)) return false;
+    if (!processAlive(share.pid, share.pidStartTime) && !this.adoptOrphanServer(share)) return false;
     if (!isFuse(topMountAt(share.stagingPath))) return false;
-    return (await this.probe(share.stagingPath)).result === 'serving';
+    return this.serves(share.stagingPath, share);
+  }
+
+  /**
+   * Does the mount at `path` (the staging mount or a target of `share`) answer? For a supervised
+   * share the recorded pid is the supervisor's: while it lives and holds the mount, a stat that
+   * does not answer means its server is being replaced (crash or upgrade hand-off; requests wait
+   * in the kernel), so we wait for the successor instead of declaring the mount dead. A server
+   * that is alive but still does not answer after readyTimeoutMs is killed so that the
+   * supervisor starts a successor on the same connection (the targets keep their mount).
+   */
+  private async serves(path: string, share: ShareState): Promise<boolean> {
+    if (!isSupervised(share)) return (await this.probe(path)).result === 'serving';
+    // One stat at a time (a hung stat holds a libuv thread until the mount answers).
+    const probe = probeMount(path, this.readyTimeoutMs);
+    const quick = await Promise.race([probe, sleep(this.probeTimeoutMs).then(() => undefined)]);
+    if (quick === undefined && this.supervisorHolds(share)) {
+      this.log.warn("supervised mount does not answer; waiting for its supervisor's server hand-off", {
+        share: share.id,
+        supervisor: share.pid,
+        server: childPids(share.pid)[0],
+        timeoutMs: this.readyTimeoutMs,
+      });
+    }
+    const p = await probe;
+    if (p.result === 'serving') return true;
+    if (p.result !== 'hung' || !this.supervisorHolds(share)) return false;
+    const server = childPids(share.pid)[0];
+    if (server === undefined) return false;
+    this.log.warn('the server of a supervised mount is hung; killing it so its supervisor starts a successor', {
+      share: share.id,
+      server,
+      waitedMs: this.readyTimeoutMs,
+    });
+    sendSignal(server, 'SIGKILL');
+    return (await probeMount(path, this.readyTimeoutMs)).result === 'serving';
+  }
+
+  /**
+   * A supervised share whose supervisor died while its server lives on (the server holds the
+   * connection too, so the mount still serves): record the server as the share's process, without
+   * supervision from now on (its own crash is final, as for an unsupervised mount), rather than
+   * replacing a mount that serves. False when there is no such server.
+   */
+  private adoptOrphanServer(share: ShareState): boolean {
+    if (!isSupervised(share)) return false;
+    const servers = pidsWithArg(this.store.shareDir(share.id) + '/').filter((p) => p !== share.pid);
+    const server = servers.length === 1 ? servers[0]! : undefined;
+    const startTime = server === undefined ? undefined : procStartTime(server);
+    if (server === undefined || startTime === undefined) return false;
+    this.log.warn("a supervised mount's supervisor died; its server still serves: adopting it without supervision", {
+      share: share.id,
+      supervisor: share.pid,
+      server,
+    });
+    share.pid = server;
+    share.pidStartTime = startTime;
+    share.source = { ...share.source, supervise: undefined };
+    void this.save();
+    return true;
+  }
+
+  /** A supervised share whose supervisor is alive and still holds the staging mount (the FUSE connection lives). */
+  private supervisorHolds(share: ShareState): boolean {
+    return isSupervised(share) && processAlive(share.pid, share.pidStartTime) && isFuse(topMountAt(share.stagingPath));
+  }
+
+  /** Refuse to replace a supervised mount whose supervisor still holds the connection. */
+  private refuseToReplace(share: ShareState, target: string): never {
+    throw new MountError(
+      'unavailable',
+      `the mount of ${target} does not answer, but its supervisor (process ${share.pid}) holds the FUSE connection and restarts its server on it; not replacing the mount (retry later)`,
+    );
   }
 
   /** The target is a bind mount of this (serving) share and answers stat. */
@@ -168,7 +258,7 @@ class ProcessMounterImpl implements ProcessMounter {
     const s = topMountAt(share.stagingPath, table);
     if (!t || !s || t.device !== s.device || !isFuse(t)) return false;
     if (!processAlive(share.pid, share.pidStartTime)) return false;
-    return (await this.probe(target)).result === 'serving';
+    return this.serves(target, share);
   }
 
   // ---------------------------------------------------------------- reconcile
@@ -226,6 +316,13 @@ class ProcessMounterImpl implements ProcessMounter {
             this.note('target_dropped');
           }
           if (share.targets.length === 0) await this.dropShare(share, 'adopted share has no targets left');
+        } else if (this.supervisorHolds(share)) {
+          // Never replaced while its supervisor holds the connection: the targets keep this mount.
+          log.warn('recorded supervised mount does not answer yet; keeping it (its supervisor holds the connection)', {
+            share: share.id,
+            pid: share.pid,
+            volumeId: share.volumeId,
+          });
         } else {
           // Dead: its targets keep the dead (ENOTCONN) bind mount until kubelet republishes (the
           // host-side target is restored; running containers keep their dead view until they
@@ -252,7 +349,8 @@ class ProcessMounterImpl implements ProcessMounter {
   /** Mounts, processes and directories under the shares dir that no recorded share owns. */
   private async cleanOrphans(): Promise<void> {
     const live = new Set(this.store.shares().map((s) => s.id));
-    const livePids = new Set(this.store.shares().map((s) => s.pid));
+    // A supervised share's server is the supervisor's child: it names the share's path too.
+    const livePids = new Set(this.store.shares().flatMap((s) => [s.pid, ...(isSupervised(s) ? childPids(s.pid) : [])]));
     for (const pid of pidsWithArg(this.store.sharesDir + '/')) {
       if (livePids.has(pid)) continue;
       this.log.warn('killing orphan mount process', { pid });
@@ -383,10 +481,11 @@ class ProcessMounterImpl implements ProcessMounter {
           existing.shareKey !== key &&
           oldIdentity !== undefined &&
           shareKey(req.volumeId, req.source, req.readOnly, oldIdentity) === existing.shareKey;
-        if (
-          (existing.shareKey !== key && !otherIdentityOnly) ||
-          existing.capabilityFingerprint !== req.capabilityFingerprint
-        ) {
+        const sameKey =
+          existing.shareKey === key ||
+          existing.shareKey ===
+            legacySupervisedShareKey(req.volumeId, req.source, req.readOnly, req.credentialIdentity);
+        if ((!sameKey && !otherIdentityOnly) || existing.capabilityFingerprint !== req.capabilityFingerprint) {
           throw new MountError(
             'already-exists',
             `target ${target} is already published for volume ${existing.volumeId} with different ${existing.volumeId !== req.volumeId ? 'volume' : existing.shareKey !== key ? 'source, options or read-only flag' : 'access mode/capability'}; unpublish it first`,
@@ -413,6 +512,7 @@ class ProcessMounterImpl implements ProcessMounter {
           };
         } else {
           const died = share === undefined || !(await this.shareServes(share));
+          if (died && share && this.supervisorHolds(share)) this.refuseToReplace(share, target);
           this.log.warn(
             'republish of a dead or missing mount: restoring it on the host; running containers keep the dead mount until they restart',
             { target, volumeId: req.volumeId },
@@ -438,6 +538,7 @@ class ProcessMounterImpl implements ProcessMounter {
       await this.shareLocks.run(key, async () => {
         let share = this.store.findShare(key);
         if (share && !(await this.shareServes(share))) {
+          if (this.supervisorHolds(share)) this.refuseToReplace(share, target);
           this.log.warn('shared mount is dead; replacing it', { share: share.id, pid: share.pid });
           // Its other targets are dead too; they get restored on their own republish.
           await this.dropShare(share, 'dead');
@@ -570,6 +671,7 @@ class ProcessMounterImpl implements ProcessMounter {
       metricsSocket: this.metricsSocketIn(dir),
       targets: [],
       createdAt: new Date().toISOString(),
+      ...(this.serverVersion !== undefined ? { serverVersion: this.serverVersion } : {}),
     };
     this.store.putShare(share);
     try {
@@ -632,6 +734,12 @@ class ProcessMounterImpl implements ProcessMounter {
         sendSignal(share.pid, 'SIGKILL');
         await waitGone(share.pid, share.pidStartTime, 5000);
       }
+    }
+    // A supervised share's server outlives a supervisor that was killed: stop it too (it holds the upload journal).
+    for (const pid of pidsWithArg(this.store.shareDir(share.id) + '/')) {
+      this.log.warn('stopping a process left of the share', { share: share.id, pid });
+      sendSignal(pid, 'SIGTERM');
+      if (!(await waitGone(pid, undefined, this.unmountTimeoutMs))) sendSignal(pid, 'SIGKILL');
     }
     const left = await unmountAll(share.stagingPath);
     if (left.length) this.log.error('staging mount could not be removed', { share: share.id, path: share.stagingPath });
@@ -770,6 +878,37 @@ class ProcessMounterImpl implements ProcessMounter {
       abnormal: false,
       message: `mount serves (process ${share.pid}); used bytes are unknown: S3 has no cheap size query`,
     };
+  }
+
+  async upgradeMounts(): Promise<string[]> {
+    await this.reconciled;
+    const asked: string[] = [];
+    for (const share of this.store.shares()) {
+      await this.shareLocks.run(share.key, async () => {
+        if (this.store.share(share.id) !== share) return;
+        if (this.serverVersion !== undefined && share.serverVersion === this.serverVersion) return;
+        if (!isSupervised(share)) {
+          this.log.info('not upgrading an unsupervised mount (its process cannot hand the mount over)', {
+            share: share.id,
+            pid: share.pid,
+            serverVersion: share.serverVersion,
+          });
+          return;
+        }
+        if (!this.supervisorHolds(share)) return;
+        this.log.info("upgrading a mount's server: the supervisor hands the mount to the command on disk", {
+          share: share.id,
+          supervisor: share.pid,
+          from: share.serverVersion,
+          to: this.serverVersion,
+        });
+        if (!sendSignal(share.pid, 'SIGUSR2')) return;
+        if (this.serverVersion !== undefined) share.serverVersion = this.serverVersion;
+        asked.push(share.id);
+      });
+    }
+    await this.save();
+    return asked;
   }
 
   async close(): Promise<void> {

@@ -39,6 +39,11 @@ export interface ShareState {
   metricsSocket?: string;
   targets: string[];
   createdAt: string;
+  /**
+   * Version of the plugin whose binary the mount's server runs (started it, or last handed it
+   * over with `upgradeMounts`); absent in older state files.
+   */
+  serverVersion?: string;
 }
 
 export interface TargetState {
@@ -100,8 +105,22 @@ export function canonicalJson(v: unknown): string {
  * every option, read-only and credential identity are all exactly equal.
  */
 export function shareKey(volumeId: string, source: MountSource, readOnly: boolean, credentialIdentity: string): string {
-  const body = canonicalJson({ volumeId, source, readOnly, credentialIdentity });
+  // `supervise` is the process model, not what is mounted: a share recorded before supervision
+  // became the default (no supervisor) keeps matching the same volume's publishes.
+  const { supervise: _processModel, ...mounted } = source;
+  const body = canonicalJson({ volumeId, source: mounted, readOnly, credentialIdentity });
   return createHash('sha256').update(body).digest('hex');
+}
+
+/** The key an opt-in `--supervise-mounts` share got before `supervise` was left out of shareKey (state files of that version). */
+export function legacySupervisedShareKey(
+  volumeId: string,
+  source: MountSource,
+  readOnly: boolean,
+  credentialIdentity: string,
+): string | undefined {
+  if (!source.supervise) return undefined;
+  return createHash('sha256').update(canonicalJson({ volumeId, source, readOnly, credentialIdentity })).digest('hex');
 }
 
 /** A fresh share directory name: short key prefix plus randomness (an incarnation). */
@@ -123,6 +142,15 @@ export function parseState(text: string, file: string): MounterState {
   const state: MounterState = { version: STATE_VERSION, shares: parsed.shares ?? {}, targets: parsed.targets ?? {} };
   for (const share of Object.values(state.shares)) {
     share.targets = [...new Set(share.targets)].filter((t) => state.targets[t]?.shareId === share.id);
+    // Keys of opt-in supervised shares of an older version included `supervise`: re-key them (and their targets).
+    const key = shareKey(share.volumeId, share.source, share.readOnly, share.credentialIdentity);
+    if (
+      share.key !== key &&
+      share.key === legacySupervisedShareKey(share.volumeId, share.source, share.readOnly, share.credentialIdentity)
+    ) {
+      share.key = key;
+      for (const t of share.targets) state.targets[t]!.shareKey = key;
+    }
   }
   return state;
 }

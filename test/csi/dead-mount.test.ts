@@ -51,7 +51,9 @@ let view: string | undefined;
 
 before(async () => {
   minio = await startMinio({ buckets: ['deadmount'] });
-  d = await startDriver({ mode: 'node', defaultEndpoint: minio.endpoint });
+  // The unsupervised path (a mount process that dies takes its connection with it): supervised
+  // mounts, the default, survive a server crash (test/lifecycle/supervise.test.ts).
+  d = await startDriver({ mode: 'node', defaultEndpoint: minio.endpoint, extraArgs: ['--supervise-mounts=false'] });
 });
 
 after(async () => {

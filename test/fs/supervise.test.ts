@@ -211,7 +211,7 @@ test(
         .filter((l) => /supervisor|took over/.test(l))
         .join('\n')}`,
     );
-    assert.equal((logs.match(/took over the mount from a crashed server/g) ?? []).length, 2, logs);
+    assert.equal((logs.match(/took over the mount from the previous server/g) ?? []).length, 2, logs);
     assert.match(logs, /"resend":"ok"/);
 
     const r = await s.mnt.unmount();
@@ -297,3 +297,37 @@ test('SIGTERM right after a server crash (between two servers) still unmounts; n
   );
   assert.ok(!alive(server));
 });
+
+test(
+  'upgrade hand-off (SIGUSR2): waits for an open writer to close, keeps its data, a new server takes over without unmounting',
+  T,
+  async () => {
+    await s.ready;
+    const m = await s.mount({ flags: ['--fuse-layer=fuse3', '--supervise'] });
+    const mnt = m.dir;
+    const first = await serverPid(m.pid);
+    writeFileSync(join(mnt, 'upgrade-before.txt'), 'closed before the upgrade\n');
+    // A writer is open when the upgrade is asked: the old server waits for its close.
+    const fd = openSync(join(mnt, 'upgrade-open.txt'), 'w');
+    writeSync(fd, 'part one, ');
+    process.kill(m.pid, 'SIGUSR2');
+    await sleep(700);
+    assert.deepEqual(childrenOf(m.pid), [first], 'no hand-off while a file is open for writing');
+    writeSync(fd, 'part two\n');
+    fsyncSync(fd);
+    closeSync(fd);
+    const next = await serverPid(m.pid, first);
+    assert.notEqual(next, first);
+    assert.equal(readFileSync(join(mnt, 'upgrade-open.txt'), 'utf8'), 'part one, part two\n');
+    assert.equal(await s.getText('upgrade-open.txt'), 'part one, part two\n');
+    assert.equal(await s.getText('upgrade-before.txt'), 'closed before the upgrade\n');
+    assert.ok(isFuseMounted(mnt), 'never unmounted');
+    const logs = m.logs();
+    assert.match(logs, /hand-off requested/);
+    assert.match(logs, /handed the connection over/);
+    assert.doesNotMatch(logs, /"signal":"SIGUSR2"/);
+    const r = await m.unmount();
+    assert.equal(r.code, 0, m.logs());
+    assert.equal(r.leftMounted, false);
+  },
+);

@@ -28,18 +28,22 @@ export function mountSource(minio: MinioServer, bucket: string, extraFlags: stri
   };
 }
 
+/**
+ * A publish as the node plugin makes it. `supervise` (default true, as the plugin's
+ * --supervise-mounts) adds `--supervise`; tests of the unsupervised path set it false.
+ */
 export function publishRequest(
   minio: MinioServer,
   bucket: string,
   targetPath: string,
-  over: Partial<PublishRequest> & { flags?: string[] } = {},
+  over: Partial<PublishRequest> & { flags?: string[]; supervise?: boolean } = {},
 ): PublishRequest {
-  const { flags, ...rest } = over;
+  const { flags = [], supervise = true, ...rest } = over;
   return {
     volumeId: `vol-${bucket}`,
     targetPath,
     readOnly: false,
-    source: mountSource(minio, bucket, flags),
+    source: mountSource(minio, bucket, supervise && !flags.includes('--supervise') ? [...flags, '--supervise'] : flags),
     credentials: { accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey },
     credentialIdentity: `static:${minio.accessKey}`,
     capabilityFingerprint: 'mount:rw:single-node-writer',

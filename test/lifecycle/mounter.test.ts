@@ -97,9 +97,30 @@ test('identical publishes share one mount process; the share goes with its last 
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
 });
 
+test('a share recorded without supervision (older version) stays: reconcile adopts it, supervised publishes reuse it', async () => {
+  const t1 = join(work.podsDir, 'old1', 'vol');
+  const t2 = join(work.podsDir, 'old2', 'vol');
+  await suite.mounter.publish(publishRequest(suite.minio, 'life-a', t1, { supervise: false }));
+  const pid = (await suite.mounter.lookup(t1))!.pid!;
+  await suite.mounter.reconcile();
+  assert.equal((await suite.mounter.lookup(t1))?.healthy, true);
+  assert.equal((await suite.mounter.lookup(t1))?.pid, pid, 'adopted unchanged');
+  // The new default adds --supervise: same volume, same share (supervise is not part of the key).
+  await suite.mounter.publish(publishRequest(suite.minio, 'life-a', t1));
+  await suite.mounter.publish(publishRequest(suite.minio, 'life-a', t2));
+  assert.equal((await suite.mounter.lookup(t1))?.pid, pid, 'republish is a no-op');
+  assert.equal((await suite.mounter.lookup(t2))?.pid, pid, 'a new target shares the old process');
+  assert.equal(Object.keys(suite.mounter.snapshot().shares).length, 1);
+  await suite.mounter.unpublish(t1);
+  await suite.mounter.unpublish(t2);
+  assert.ok(!processAlive(pid));
+  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+});
+
 test('kill -9 of a mount process: lookup/usage report it, republish restores, unpublish cleans up', async () => {
   const target = join(work.podsDir, 'p5', 'vol');
-  const req = publishRequest(suite.minio, 'life-b', target);
+  // The unsupervised path (--supervise-mounts=false, or shares of older versions); supervised: supervise.test.ts.
+  const req = publishRequest(suite.minio, 'life-b', target, { supervise: false });
   await suite.mounter.publish(req);
   writeFileSync(join(target, 'before.txt'), 'before');
   await waitFor(

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { isFuse, topMountAt } from '../../src/util/mountinfo.js';
-import { processAlive, sendSignal } from '../../src/mounter/proc.js';
+import { childPids, processAlive, sendSignal } from '../../src/mounter/proc.js';
 import { HarnessPlugin } from './harness-client.js';
 import { publishRequest, makeWorkDir, leftovers, NOTHING_LEFT, forceCleanup, waitFor, sleep } from './helpers.js';
 
@@ -95,9 +95,10 @@ test('mount process dies while the plugin is down: reconcile cleans the share, r
   await plugin.reconcile();
   const t1 = join(work.podsDir, 'crash2', 'vol');
   const t2 = join(work.podsDir, 'crash3', 'vol');
-  const req1 = publishRequest(minio, 'crash-b', t1);
+  // The unsupervised path: the process that dies holds the only copy of the connection.
+  const req1 = publishRequest(minio, 'crash-b', t1, { supervise: false });
   await plugin.publish(req1);
-  await plugin.publish(publishRequest(minio, 'crash-b', t2));
+  await plugin.publish(publishRequest(minio, 'crash-b', t2, { supervise: false }));
   writeFileSync(join(t1, 'kept.txt'), 'kept');
   const pid = (await plugin.lookup(t1))!.pid!;
   assert.equal((await plugin.lookup(t2))!.pid, pid, 'identical publishes share one process');
@@ -124,6 +125,34 @@ test('mount process dies while the plugin is down: reconcile cleans the share, r
   assert.ok(!existsSync(t2));
   await plugin2.unpublish(t1);
   assert.ok(!existsSync(t1));
+  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+  await plugin2.stop();
+});
+
+test('supervised: the server dies while the plugin is down; reconcile keeps the same mount and share', async () => {
+  const plugin = startPlugin();
+  await plugin.reconcile();
+  const t1 = join(work.podsDir, 'crash4', 'vol');
+  await plugin.publish(publishRequest(minio, 'crash-b', t1));
+  writeFileSync(join(t1, 'kept.txt'), 'kept');
+  const supervisor = (await plugin.lookup(t1))!.pid!;
+  const device = topMountAt(t1)!.device;
+  await plugin.kill();
+  const server = childPids(supervisor)[0]!;
+  assert.ok(server, 'the supervisor runs a server child');
+  sendSignal(server, 'SIGKILL');
+  await waitFor('server gone', () => !processAlive(server));
+
+  const plugin2 = startPlugin();
+  await plugin2.reconcile();
+  const after = await plugin2.lookup(t1);
+  assert.equal(after?.healthy, true);
+  assert.equal(after?.pid, supervisor, 'same supervisor, same share');
+  assert.equal(topMountAt(t1)!.device, device, 'same mount at the target');
+  assert.notEqual(childPids(supervisor)[0], server, 'a successor serves');
+  assert.equal(readFileSync(join(t1, 'kept.txt'), 'utf8'), 'kept');
+  await plugin2.unpublish(t1);
+  assert.ok(!processAlive(supervisor));
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
   await plugin2.stop();
 });

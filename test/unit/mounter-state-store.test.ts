@@ -7,7 +7,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { emptyState, StateStore, type ShareState, type TargetState } from '../../src/mounter/state-store.js';
+import {
+  emptyState,
+  legacySupervisedShareKey,
+  shareKey,
+  StateStore,
+  type ShareState,
+  type TargetState,
+} from '../../src/mounter/state-store.js';
 import { parseMountOptions } from '../../src/mount-contract/options.js';
 
 function withStore(f: (store: StateStore, dir: string) => Promise<void> | void): () => Promise<void> {
@@ -157,3 +164,30 @@ test(
     assert.deepEqual(store.share('a')!.targets, ['/t1'], 'a snapshot is a copy');
   }),
 );
+
+test('supervise is not part of the share key; opt-in supervised shares of the older key are re-keyed on load', () => {
+  const plain = { bucket: 'b1', prefix: '', ...parseMountOptions([]) };
+  const supervised = { ...plain, supervise: true };
+  assert.equal(shareKey('v', supervised, false, 'id'), shareKey('v', plain, false, 'id'));
+  assert.equal(legacySupervisedShareKey('v', plain, false, 'id'), undefined);
+  const legacy = legacySupervisedShareKey('v', supervised, false, 'id')!;
+  assert.notEqual(legacy, shareKey('v', supervised, false, 'id'));
+  return withStore(async (store) => {
+    const s: ShareState = { ...share('s1', legacy), volumeId: 'v', credentialIdentity: 'id', source: supervised };
+    store.putShare(s);
+    store.addTarget({
+      targetPath: '/pods/t1',
+      volumeId: 'v',
+      shareId: 's1',
+      shareKey: legacy,
+      readOnly: false,
+      capabilityFingerprint: 'f',
+    });
+    await store.save();
+    store.load();
+    const key = shareKey('v', plain, false, 'id');
+    assert.equal(store.share('s1')?.key, key);
+    assert.equal(store.target('/pods/t1')?.shareKey, key);
+    assert.deepEqual(store.share('s1')?.targets, ['/pods/t1']);
+  })();
+});

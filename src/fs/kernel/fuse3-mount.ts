@@ -19,16 +19,12 @@ import { KernelAdapter } from './adapter.js';
 import { loadFuse3, type Fuse3Addon, type InitOptions, type Session } from './native.js';
 import { loadNodes, NodeJournal } from './node-journal.js';
 import { NodeTable } from './node-table.js';
+import { INIT_FILE, isSuccessor } from './handoff.js';
 
-/** Files of the hand-off state dir. */
-export const INIT_FILE = 'fuse-init.bin';
+/** Files of the hand-off state dir (INIT_FILE and isSuccessor live in handoff.ts, which the light supervisor loads). */
+export { INIT_FILE, isSuccessor } from './handoff.js';
 export const GENERATION_FILE = 'generation';
 export const INFLIGHT_FILE = 'inflight.map';
-
-/** Is there a predecessor whose connection a server in `stateDir` takes over? */
-export function isSuccessor(stateDir: string): boolean {
-  return existsSync(join(stateDir, INIT_FILE));
-}
 
 /** Kernel mount options of a mount(2) made on an fd (fsname/subtype go to source and type). */
 export function fuse3KernelOptions(cfg: Pick<MountConfig, 'allowOther' | 'defaultPermissions'>): string {
@@ -150,7 +146,7 @@ export class Fuse3Mount {
     // BUCKETMOUNT_FUSE3_NO_RESEND=1 (tests): take the fallback path as on a kernel < 6.9.
     const res = process.env.BUCKETMOUNT_FUSE3_NO_RESEND === '1' ? -38 : this.addon.notifyResend(this.session);
     const failed = res === 0 ? 0 : this.addon.failStale(this.session);
-    this.log.info('fuse3: took over the mount from a crashed server', {
+    this.log.info('fuse3: took over the mount from the previous server (crash or hand-off)', {
       generation: this.generation,
       nodes: this.adapter.nodes.size,
       resend:
