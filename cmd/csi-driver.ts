@@ -25,6 +25,11 @@ import { startKubeletRegistration } from '../src/csi/kubelet-registration.js';
 import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
 import { lockStateDir } from '../src/mounter/state-lock.js';
 import { FUSE_LAYERS, fuseLayerOf, type FuseLayer } from '../src/mount-contract/options.js';
+import { driverEventRecorder, eventsEnabled } from '../src/k8s/event-config.js';
+import { NodeEvents } from '../src/k8s/node-events.js';
+import { ControllerEvents } from '../src/k8s/controller-events.js';
+import { createClaimLookup } from '../src/k8s/volume-claim.js';
+import { defaultKubeConfig } from '../src/k8s/service-account.js';
 
 const HELP = `usage: csi-driver [flags]
 
@@ -58,6 +63,9 @@ const HELP = `usage: csi-driver [flags]
                                    /var/lib/kubelet/plugins_registry/bucketmount.csi.io-reg.sock); unset = no registration
   --kubelet-csi-endpoint <path>    the --endpoint socket as kubelet sees it, announced at registration
                                    (default the --endpoint path)
+  --events <true|false>            record Kubernetes Events (MountFailed on pods, ProvisioningFailed on PVCs, ...;
+                                   docs/events.md) (default $BUCKETMOUNT_EVENTS; unset = on when in-cluster
+                                   config or $KUBECONFIG is found)
   --list-volumes                   serve ListVolumes (needs S3 credentials of the controller's own, e.g.
                                    AWS_* env or IRSA, for the default endpoint; $BUCKETMOUNT_LIST_VOLUMES=true)
   --version                        print the version
@@ -92,6 +100,7 @@ function parseFlags(argv: string[]) {
         'fuse-layer': { type: 'string' },
         'supervise-mounts': { type: 'boolean' },
         'list-volumes': { type: 'boolean' },
+        events: { type: 'string' },
         'kubelet-registration-path': { type: 'string' },
         'kubelet-csi-endpoint': { type: 'string' },
         version: { type: 'boolean' },
@@ -191,7 +200,14 @@ function parseFlags(argv: string[]) {
     };
   } else if (v['kubelet-csi-endpoint'] !== undefined) fail('--kubelet-csi-endpoint needs --kubelet-registration-path');
   const stateDir = v['state-dir'] ?? env.BUCKETMOUNT_STATE_DIR ?? '/var/lib/bucketmount';
+  let events = false;
+  try {
+    events = eventsEnabled(v.events, env);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   return {
+    events,
     mode,
     endpoint,
     nodeId: v['node-id'] ?? env.NODE_ID ?? hostname(),
@@ -243,6 +259,9 @@ async function main(): Promise<void> {
   const log = createLogger({ level: cfg.logLevel, defaultMeta: { component: 'csi-driver', mode: cfg.mode } });
   const serveController = cfg.mode !== 'node';
   const serveNode = cfg.mode !== 'controller';
+  // Fire-and-forget Kubernetes Events (a no-op recorder when off); reportingInstance = driver + node id.
+  const recorder = driverEventRecorder(cfg.events, cfg.nodeId, log);
+  const nodeEvents = new NodeEvents(recorder);
 
   let mounter: ProcessMounter | undefined;
   let nodeService: NodeService | undefined;
@@ -260,6 +279,15 @@ async function main(): Promise<void> {
         defaults: cfg.defaults,
         snapshotWaitMs: cfg.snapshotWaitMs,
         listVolumes: cfg.listVolumes,
+        ...(cfg.events
+          ? {
+              events: new ControllerEvents(
+                recorder,
+                createClaimLookup({ kubeConfig: defaultKubeConfig, driver: PLUGIN_NAME }),
+                log,
+              ),
+            }
+          : {}),
       })
     : undefined;
   if (controller) services.controller = controller.handlers();
@@ -279,7 +307,12 @@ async function main(): Promise<void> {
     // Host paths are node decisions: the cache root is the node's, 0700, one subdirectory per share.
     mkdirSync(cfg.cacheRoot, { recursive: true, mode: 0o700 });
     chmodSync(cfg.cacheRoot, 0o700);
-    mounter = createProcessMounter({ stateDir: cfg.stateDir, logger: log, cacheRoot: cfg.cacheRoot });
+    mounter = createProcessMounter({
+      stateDir: cfg.stateDir,
+      logger: log,
+      cacheRoot: cfg.cacheRoot,
+      ...(cfg.events ? { observer: nodeEvents.observer() } : {}),
+    });
     nodeService = new NodeService({
       nodeId: cfg.nodeId,
       mounter,
@@ -288,6 +321,7 @@ async function main(): Promise<void> {
       inlineAuthSources: cfg.inlineAuthSources,
       allowedEndpoints: cfg.allowedEndpoints,
       cacheRoot: cfg.cacheRoot,
+      ...(cfg.events ? { events: nodeEvents } : {}),
       baseMountFlags: [
         ...(cfg.cacheMaxSize !== undefined ? [`--cache-max-size=${cfg.cacheMaxSize}`] : []),
         ...(cfg.hostProc !== undefined ? [`--proc-root=${cfg.hostProc}`] : []),
@@ -323,6 +357,7 @@ async function main(): Promise<void> {
     defaultRegion: cfg.defaults.region,
     listVolumes: serveController ? cfg.listVolumes : undefined,
     snapshotWaitMs: serveController ? cfg.snapshotWaitMs : undefined,
+    events: cfg.events,
   });
   let stopping = false;
   const stop = (signal: string): void => {
@@ -336,6 +371,7 @@ async function main(): Promise<void> {
       controller?.snapshots.abortAll();
       nodeService?.close();
       await mounter?.close();
+      await recorder.close(2_000);
       log.info('stopped');
       process.exit(0);
     })();

@@ -36,6 +36,7 @@ import type { RequestOf, ResponseOf, ServiceHandlers, VolumeUsage } from './type
 import { decodeVolumeId } from './volume-id.js';
 import { checkPublishTarget } from './validate.js';
 import { status } from '@grpc/grpc-js';
+import { podWorkload, type NodeEvents } from '../k8s/node-events.js';
 
 export interface NodeOptions {
   nodeId: string;
@@ -55,6 +56,8 @@ export interface NodeOptions {
   cacheRoot?: string;
   /** Refreshes temporary (STS) credentials before expiry (default: a CredentialRefresher). */
   refresher?: CredentialRefresher;
+  /** Kubernetes Events on the publishing pods (MountFailed, CredentialRefreshFailed); default none. */
+  events?: NodeEvents;
 }
 
 function required(value: string | undefined, rpc: string, field: string): string {
@@ -133,7 +136,11 @@ export class NodeService {
     this.resolve = opts.resolve ?? ((r) => resolveCredentials(r));
     this.refresher =
       opts.refresher ??
-      new CredentialRefresher({ logger: this.log, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
+      new CredentialRefresher({
+        logger: this.log,
+        ...(opts.resolve ? { resolve: opts.resolve } : {}),
+        ...(opts.events ? { onRefreshFailed: (f) => opts.events?.refreshFailed(f) } : {}),
+      });
   }
 
   /** Keep the mount's temporary credentials fresh between kubelet republishes. */
@@ -151,6 +158,15 @@ export class NodeService {
   }
 
   async nodePublishVolume(req: RequestOf<'NodePublishVolume'>): Promise<ResponseOf<'NodePublishVolume'>> {
+    try {
+      return await this.publishVolume(req);
+    } catch (err) {
+      this.opts.events?.publishFailed(req, err); // fire-and-forget: never delays or changes the reply
+      throw err;
+    }
+  }
+
+  private async publishVolume(req: RequestOf<'NodePublishVolume'>): Promise<ResponseOf<'NodePublishVolume'>> {
     await checkPublishTarget(req);
     const rpc = 'NodePublishVolume';
     const volumeId = required(req.volumeId, rpc, 'volume_id');
@@ -248,6 +264,7 @@ export class NodeService {
       credentials: resolved.credentials,
       credentialIdentity: resolved.identity,
       capabilityFingerprint: fingerprint,
+      workload: podWorkload(ctx),
     });
     await this.track(targetPath, credRequest, resolved);
     log.info('published', {

@@ -37,6 +37,26 @@ import { pidsWithArg, processAlive, sendSignal, waitGone } from './proc.js';
 import { mountProcessEnv, spawnMount } from './spawn-mount.js';
 import { MountError, type Mounter, type PublishedVolume, type PublishRequest, type VolumeUsage } from './types.js';
 import type { MountConfig } from '../mount-contract/args.js';
+import type { TargetWorkload } from './state-store.js';
+
+/** A target named in a mount observer's report (workload: who it serves, when the publish said). */
+export interface ObservedTarget {
+  targetPath: string;
+  volumeId: string;
+  workload?: TargetWorkload;
+}
+
+/**
+ * Told when a mount dies or is restored (the node plugin turns these into Kubernetes Events).
+ * Called synchronously and never awaited; a throwing observer is ignored. mountDied may be
+ * reported more than once for one death (watcher, then republish or reconcile): pid + shareId
+ * identify it.
+ */
+export interface MountObserver {
+  mountDied?(e: { shareId: string; pid: number; volumeId: string; targets: ObservedTarget[]; detail: string }): void;
+  /** A republish restored a target whose mount process had died. */
+  mountRestored?(e: { shareId: string; pid: number; target: ObservedTarget }): void;
+}
 
 export interface ProcessMounterOptions {
   stateDir: string;
@@ -55,6 +75,13 @@ export interface ProcessMounterOptions {
   env?: NodeJS.ProcessEnv;
   /** Where shares' data caches live (<cacheRoot>/<share id>; default <stateDir>/cache). */
   cacheRoot?: string;
+  /** Told about dead and restored mounts (optional; Events). */
+  observer?: MountObserver;
+  /**
+   * With an observer: how often the recorded shares' pids are checked so a death between kubelet
+   * calls is noticed (default 30 s; 0 = only at reconcile and publish). No probes, only /proc.
+   */
+  watchIntervalMs?: number;
 }
 
 export const DEFAULT_MOUNT_COMMAND = [
@@ -87,6 +114,8 @@ class ProcessMounterImpl implements ProcessMounter {
   private readonly shareLocks = new KeyedMutex();
   /** Settles when the latest reconcile() has finished; every other operation waits for it. */
   private reconciled: Promise<void> = Promise.resolve();
+  private readonly observer: MountObserver | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: ProcessMounterOptions) {
     this.stateDir = resolve(opts.stateDir);
@@ -100,6 +129,39 @@ class ProcessMounterImpl implements ProcessMounter {
     this.env = opts.env ?? process.env;
     this.cacheRoot = resolve(opts.cacheRoot ?? join(this.stateDir, 'cache'));
     this.store.load();
+    this.observer = opts.observer;
+    const every = opts.watchIntervalMs ?? 30_000;
+    if (this.observer && every > 0) {
+      this.watchTimer = setInterval(() => this.checkSharePids(), every);
+      this.watchTimer.unref();
+    }
+  }
+
+  /** Report recorded shares whose mount process is gone (the watcher; cheap: /proc only). */
+  checkSharePids(): void {
+    for (const share of this.store.shares()) {
+      if (share.pid > 0 && !processAlive(share.pid, share.pidStartTime))
+        this.reportDied(share, 'the mount process exited');
+    }
+  }
+
+  private observed(target: string): ObservedTarget {
+    const t = this.store.target(target);
+    return { targetPath: target, volumeId: t?.volumeId ?? '', ...(t?.workload ? { workload: t.workload } : {}) };
+  }
+
+  private notify(f: (o: MountObserver) => void): void {
+    if (!this.observer) return;
+    try {
+      f(this.observer);
+    } catch (err) {
+      this.log.debug('mount observer failed', { error: (err as Error).message });
+    }
+  }
+
+  private reportDied(share: ShareState, detail: string): void {
+    const targets = share.targets.map((t) => this.observed(t));
+    this.notify((o) => o.mountDied?.({ shareId: share.id, pid: share.pid, volumeId: share.volumeId, targets, detail }));
   }
 
   snapshot(): MounterState {
@@ -190,6 +252,7 @@ class ProcessMounterImpl implements ProcessMounter {
             pid: share.pid,
             volumeId: share.volumeId,
           });
+          this.reportDied(share, 'found dead when the plugin started');
           await this.dropShare(share, 'dead at reconcile');
         }
       });
@@ -327,6 +390,8 @@ class ProcessMounterImpl implements ProcessMounter {
       const existing = this.store.target(target);
       /** Set when the mount this target's containers use is replaced (see TargetState.staleSince). */
       let stale: { since: string; reason: string } | undefined;
+      /** This publish restores a target whose mount died (observer: mountRestored). */
+      let restoring = false;
       if (existing) {
         const oldIdentity = this.identityOf(existing);
         const otherIdentityOnly =
@@ -368,6 +433,8 @@ class ProcessMounterImpl implements ProcessMounter {
             { target, volumeId: req.volumeId },
           );
           if (died) stale = { since: new Date().toISOString(), reason: 'the mount process that served it died' };
+          restoring = true;
+          if (share && died) this.reportDied(share, 'found dead at a republish');
         }
         if (existing.staleSince)
           stale = { since: existing.staleSince, reason: existing.staleReason ?? stale?.reason ?? 'replaced' };
@@ -389,6 +456,7 @@ class ProcessMounterImpl implements ProcessMounter {
         let share = this.store.findShare(key);
         if (share && !(await this.shareServes(share))) {
           this.log.warn('shared mount is dead; replacing it', { share: share.id, pid: share.pid });
+          this.reportDied(share, 'found dead at a publish');
           // Its other targets are dead too; they get restored on their own republish.
           await this.dropShare(share, 'dead');
           share = undefined;
@@ -423,8 +491,15 @@ class ProcessMounterImpl implements ProcessMounter {
           capabilityFingerprint: req.capabilityFingerprint,
           credentialIdentity: req.credentialIdentity,
           ...(stale ? { staleSince: stale.since, staleReason: stale.reason } : {}),
+          ...(req.workload ? { workload: req.workload } : {}),
         });
         await this.save();
+        if (restoring) {
+          const restored = share;
+          this.notify((o) =>
+            o.mountRestored?.({ shareId: restored.id, pid: restored.pid, target: this.observed(target) }),
+          );
+        }
         this.log.info('published', {
           target,
           volumeId: req.volumeId,
@@ -696,6 +771,7 @@ class ProcessMounterImpl implements ProcessMounter {
   }
 
   async close(): Promise<void> {
+    if (this.watchTimer) clearInterval(this.watchTimer);
     await this.store.save();
   }
 }
