@@ -3,7 +3,8 @@
 // missing bucket gives a Warning MountFailed on the pod named in the volume context with the
 // mount's one-line reason ("no such bucket: ..."), bad credentials give "bad credentials: ..."
 // (and the secret never appears), and a killed mount process gives MountDied, then MountRestored
-// when kubelet's republish brings it back.
+// when kubelet's republish brings it back. The mounter's pid watcher alone (no kubelet call) also
+// reports a death.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
@@ -15,6 +16,9 @@ import type { MounterState } from '../../src/mounter/state-store.js';
 import { waitGone } from '../../src/mounter/proc.js';
 import { startFakeKubeApi, type FakeKubeApi, type StoredEvent } from '../credentials/fake-kube-api.js';
 import { expectCsiError, startDriver, type RunningDriver } from './driver.js';
+import { silentLogger } from '../../src/log.js';
+import { createProcessMounter, type MountObserver } from '../../src/mounter/process-mounter.js';
+import { forceCleanup, makeWorkDir, publishRequest, waitFor } from '../lifecycle/helpers.js';
 
 const RWX: VolumeCapability = { mount: {}, accessMode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
 
@@ -171,5 +175,37 @@ test(
     assert.equal(restored.type, 'Normal');
     assert.match(restored.note!, /volume pv-ok is served again/);
     await d.clients.node.nodeUnpublishVolume({ volumeId: 'pv-ok', targetPath: pub.targetPath });
+  },
+);
+
+test(
+  'the pid watcher reports a death between kubelet calls, with the pod of each target',
+  { timeout: 120_000 },
+  async () => {
+    const work = makeWorkDir();
+    const died: Parameters<NonNullable<MountObserver['mountDied']>>[0][] = [];
+    const m = createProcessMounter({
+      stateDir: work.stateDir,
+      logger: silentLogger(),
+      observer: { mountDied: (e) => died.push(e) },
+      watchIntervalMs: 200,
+    });
+    try {
+      const targetPath = join(work.podsDir, 'p1', 'vol');
+      const workload = { podName: 'web-3', podNamespace: 'shop', podUid: 'uid-web-3' };
+      await m.publish(publishRequest(minio, 'events-ok', targetPath, { workload }));
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(died.length, 0, 'a live mount is not reported');
+      const pid = m.snapshot().shares[Object.keys(m.snapshot().shares)[0]!]!.pid;
+      process.kill(pid, 'SIGKILL');
+      await waitFor('the watcher reports the death', () => died.length > 0, 10_000);
+      assert.equal(died[0]!.pid, pid);
+      assert.match(died[0]!.detail, /exited/);
+      assert.deepEqual(died[0]!.targets, [{ targetPath, volumeId: 'vol-events-ok', workload }]);
+      await m.unpublish(targetPath);
+    } finally {
+      await m.close();
+      forceCleanup(work.root, work.stateDir);
+    }
   },
 );

@@ -908,6 +908,81 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
   );
 
   scenario(
+    'a pod whose volume names a missing bucket: Warning MountFailed Event on the pod saying "no such bucket"',
+    async () => {
+      apply(
+        manifest('deploy/examples/static-s3.yaml')
+          .filter((o) => o.kind === 'Secret')
+          .map(withCredentials),
+      );
+      const pv: Obj = {
+        apiVersion: 'v1',
+        kind: 'PersistentVolume',
+        metadata: { name: 'missing-bucket' },
+        spec: {
+          capacity: { storage: '1Gi' },
+          accessModes: ['ReadWriteMany'],
+          persistentVolumeReclaimPolicy: 'Retain',
+          storageClassName: '',
+          csi: {
+            driver: 'bucketmount.csi.io',
+            volumeHandle: 'missing-bucket',
+            volumeAttributes: { bucketName: 'no-such-bucket-e2e', region: 'us-east-1' },
+            nodePublishSecretRef: { name: 's3-credentials', namespace: 'default' },
+          },
+        },
+      };
+      const pvc: Obj = {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: { name: 'missing-bucket', namespace: 'default' },
+        spec: {
+          accessModes: ['ReadWriteMany'],
+          storageClassName: '',
+          volumeName: 'missing-bucket',
+          resources: { requests: { storage: '1Gi' } },
+        },
+      };
+      const pod: Obj = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'nobucket', namespace: 'default' },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'c',
+              image: 'busybox:1.37',
+              command: ['sleep', '3600'],
+              volumeMounts: [{ name: 'v', mountPath: '/data' }],
+            },
+          ],
+          volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'missing-bucket' } }],
+        },
+      };
+      apply([pv, pvc, pod]);
+      // What an operator sees: the Event through the core/v1 view (kubectl get events / describe).
+      const ev = await until(
+        'MountFailed Event on pod nobucket',
+        () => {
+          const list = JSON.parse(kubectl(cluster, ['-n', 'default', 'get', 'events', '-o', 'json'])) as Obj;
+          return (list.items as Obj[]).find((e) => e.involvedObject?.name === 'nobucket' && e.reason === 'MountFailed');
+        },
+        120_000,
+      );
+      assert.equal(ev.type, 'Warning');
+      assert.equal(ev.involvedObject.kind, 'Pod');
+      assert.equal(ev.reportingComponent, 'bucketmount.csi.io');
+      assert.match(String(ev.message), /no such bucket: .*no-such-bucket-e2e/);
+      assert.doesNotMatch(String(ev.message), new RegExp(minio.secretKey));
+      assert.match(kubectl(cluster, ['-n', 'default', 'describe', 'pod', 'nobucket']), /MountFailed/);
+      deletePods('nobucket');
+      kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'missing-bucket', '--wait', '--timeout=60s']);
+      kubectl(cluster, ['delete', 'pv', 'missing-bucket', '--wait', '--timeout=60s']);
+    },
+  );
+
+  scenario(
     'kubectl apply -k deploy/ and helm template | kubectl apply: accepted by the real apiserver (server dry-run)',
     async () => {
       const k = kubectl(cluster, ['apply', '-k', join(REPO, 'deploy'), '--dry-run=server']);
