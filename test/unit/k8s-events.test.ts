@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import { SeriesCache, TokenBuckets } from '../../src/k8s/event-limits.js';
 import { checkEventWord, eventName, eventNote, NOTE_MAX_BYTES, reportingInstance } from '../../src/k8s/event-note.js';
-import { mountFailureSummary, podWorkload } from '../../src/k8s/node-events.js';
+import { mountFailureSummary, NodeEvents, podWorkload } from '../../src/k8s/node-events.js';
+import type { EventInput } from '../../src/k8s/events.js';
+import { CredentialRefresher } from '../../src/credentials/refresher.js';
+import type { ResolvedCredentials } from '../../src/credentials/resolve.js';
 import { podRef, pvcRefFromParams, snapshotRefFromParams } from '../../src/k8s/event-reasons.js';
 import { eventsEnabled } from '../../src/k8s/event-config.js';
 import { copyProgressReporter, describeProgress } from '../../src/csi/storage/copy-progress.js';
@@ -191,4 +194,45 @@ test('--events: explicit values, and on by default only with a cluster to talk t
   assert.equal(eventsEnabled(undefined, {}), false, 'tests and the demo: no cluster, no events');
   assert.equal(eventsEnabled(undefined, { KUBECONFIG: '/k' }), true);
   assert.throws(() => eventsEnabled('maybe', {}), /--events must be true or false/);
+});
+
+test('CredentialRefreshFailed: the refresher tells the node, which records a Warning on the pod with the expiry, secrets redacted', async () => {
+  const recorded: EventInput[] = [];
+  const events = new NodeEvents({ record: (e) => recorded.push(e), flush: async () => {}, close: async () => {} });
+  const expiration = new Date(Date.now() + 3_600_000).toISOString();
+  const secret = 'pod-token-value-xyz';
+  const request = {
+    volumeId: 'vol-1',
+    secrets: { token: secret },
+    volumeContext: {
+      'csi.storage.k8s.io/pod.name': 'trainer',
+      'csi.storage.k8s.io/pod.namespace': 'ml',
+      'csi.storage.k8s.io/pod.uid': 'uid-t',
+    },
+  };
+  const refresher = new CredentialRefresher({
+    resolve: async () => {
+      throw new CredentialsError('UNAVAILABLE', `STS unreachable while sending ${secret}`);
+    },
+    schedule: () => () => undefined, // no timers: the test calls refreshNow itself
+    onRefreshFailed: (f) => events.refreshFailed(f),
+  });
+  await refresher.track(
+    '/t',
+    request,
+    { credentials: { accessKeyId: 'A', secretAccessKey: 'S', sessionToken: 'T', expiration } } as ResolvedCredentials,
+    async () => {},
+  );
+  await assert.rejects(refresher.refreshNow('/t'), /STS unreachable/);
+  refresher.close();
+  assert.equal(recorded.length, 1);
+  const e = recorded[0]!;
+  assert.equal(e.reason, 'CredentialRefreshFailed');
+  assert.equal(e.type, 'Warning');
+  assert.deepEqual(e.regarding, { apiVersion: 'v1', kind: 'Pod', namespace: 'ml', name: 'trainer', uid: 'uid-t' });
+  assert.match(
+    e.note,
+    new RegExp(`volume vol-1: refreshing the mount's temporary credentials failed .*they expire at ${expiration}`),
+  );
+  assert.ok(!e.note.includes(secret), e.note);
 });
