@@ -4,8 +4,8 @@
 #
 #   docker build -t <registry>/bucketmount:0.1.0 .
 #
-# Stage 1 compiles TypeScript and installs production dependencies (fuse-native ships a linux-x64
-# prebuild; on other architectures node-gyp builds it, hence the compiler and libfuse headers).
+# Stage 1 compiles TypeScript, installs production dependencies and builds our libfuse3 addon
+# (native/fuse3, node-gyp against Node's own headers: a compiler and the libfuse3 headers).
 # Stage 2 is node:24-bookworm-slim with FUSE user-space tools and only dist/ + production modules.
 # Default user is the image's unprivileged `node` (uid 1000): the controller runs as is; the node
 # plugin's DaemonSet overrides it (root + privileged) because mounting FUSE and propagating
@@ -13,7 +13,7 @@
 
 FROM node:24-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libfuse-dev libfuse3-dev pkg-config python3 make g++ \
+ && apt-get install -y --no-install-recommends libfuse3-dev pkg-config python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -31,11 +31,12 @@ RUN npx tsc -p tsconfig.json \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim
-# fuse3: fusermount3 (unmount helper) and libfuse3-3 (our native/fuse3 addon, --fuse-layer fuse3); libfuse2: the FUSE 2 library API fuse-native speaks;
+# fuse3: fusermount3 (unmount helper) and /etc/fuse.conf; libfuse3-3: the library our native/fuse3
+# addon links (no libfuse2: nothing uses FUSE 2 any more);
 # util-linux/mount: mount/umount for bind mounts and lazy unmounts; tini: PID 1 that reaps the
 # detached mount processes; ca-certificates: TLS to S3/STS endpoints.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends fuse3 libfuse2 tini ca-certificates util-linux mount \
+ && apt-get install -y --no-install-recommends fuse3 libfuse3-3 tini ca-certificates util-linux mount \
  && rm -rf /var/lib/apt/lists/* \
  && sed -i 's/^#\s*user_allow_other/user_allow_other/' /etc/fuse.conf
 ENV NODE_ENV=production

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `bucketmount mount <bucket|s3://bucket/prefix/> <dir> [flags]`: mounts an S3 bucket with FUSE.
+// `bucketmount status [--json]`: the node plugin's mounts and their health (src/mounter/status-command.ts).
 // With -f/--foreground it serves in this process (the CSI node uses that); otherwise it starts
 // itself again detached in the foreground mode, waits until the mount serves, and exits 0
 // (or with the child's exit code and error line when mounting failed).
@@ -12,9 +13,10 @@ import { MountArgsError, mountUsage } from '../src/mount-contract/flags.js';
 import { runMount } from '../src/fs/mount-process.js';
 import { quietSdkNodeVersionWarning } from '../src/log.js';
 import { isFuse, mountsAt } from '../src/util/mountinfo.js';
+import { statusCommand, STATUS_USAGE } from '../src/mounter/status-command.js';
 
 function usage(): string {
-  return mountUsage();
+  return `${mountUsage()}\n\n${STATUS_USAGE}`;
 }
 
 function isMounted(dir: string): boolean {
@@ -52,13 +54,21 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage() + '\n');
     return argv.length === 0 ? MountExit.BAD_ARGS : MountExit.OK;
   }
+  if (argv[0] === 'status')
+    return statusCommand(argv.slice(1), {
+      out: (t) => process.stdout.write(t),
+      err: (t) => process.stderr.write(t),
+      env: process.env,
+    });
   if (argv[0] !== 'mount') {
-    process.stderr.write(`bucketmount: error: unknown command "${argv[0]}" (expected "mount")\n${usage()}\n`);
+    process.stderr.write(
+      `bucketmount: error: unknown command "${argv[0]}" (expected "mount" or "status")\n${usage()}\n`,
+    );
     return MountExit.BAD_ARGS;
   }
   const rest = argv.slice(1);
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(usage() + '\n');
+    process.stdout.write(mountUsage() + '\n');
     return MountExit.OK;
   }
   let cfg: MountConfig;

@@ -24,12 +24,14 @@ import { socketPathOf, startCsiServer, type ServedServices } from '../src/csi/se
 import { startKubeletRegistration } from '../src/csi/kubelet-registration.js';
 import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
 import { lockStateDir } from '../src/mounter/state-lock.js';
-import { FUSE_LAYERS, fuseLayerOf, type FuseLayer } from '../src/mount-contract/options.js';
 import { driverEventRecorder, eventsEnabled } from '../src/k8s/event-config.js';
 import { NodeEvents } from '../src/k8s/node-events.js';
 import { ControllerEvents } from '../src/k8s/controller-events.js';
 import { createClaimLookup } from '../src/k8s/volume-claim.js';
 import { defaultKubeConfig } from '../src/k8s/service-account.js';
+import { DEFAULT_STATE_DIR } from '../src/mounter/state-store.js';
+import { healthThresholdsFrom, type HealthThresholds } from '../src/mounter/health.js';
+import { checkLegacyFuseLayer } from '../src/mount-contract/options.js';
 
 const HELP = `usage: csi-driver [flags]
 
@@ -54,9 +56,9 @@ const HELP = `usage: csi-driver [flags]
   --cache-max-size <MiB>           data cache bound per mount, LRU (default 10% of the cache-root file system)
   --host-proc <dir>                the node's procfs as mounted in this container (e.g. /host/proc), read by mount
                                    processes to tell a forked child's close from the writer's last one (default /proc)
-  --fuse-layer <fuse3|fuse-native>  FUSE implementation serving this node's mounts (default $BUCKETMOUNT_FUSE_LAYER
-                                   or fuse3, our libfuse3 low-level layer, docs/fuse3.md; fuse-native = libfuse 2 fallback)
-  --supervise-mounts               fuse3 only: every mount process holds its FUSE connection and restarts a crashed
+  --fuse-layer fuse3               deprecated, no effect (also $BUCKETMOUNT_FUSE_LAYER): fuse3 is the only FUSE layer
+                                   (docs/fuse3.md); fuse-native was removed and is refused
+  --supervise-mounts               every mount process holds its FUSE connection and restarts a crashed
                                    server on it, so pods keep reading through a crash ($BUCKETMOUNT_SUPERVISE_MOUNTS=true)
   --kubelet-registration-path <sock>  node/all mode: register with kubelet by serving its plugin-registration
                                    API on this socket, in kubelet's plugins_registry directory (e.g.
@@ -66,6 +68,12 @@ const HELP = `usage: csi-driver [flags]
   --events <true|false>            record Kubernetes Events (MountFailed on pods, ProvisioningFailed on PVCs, ...;
                                    docs/events.md) (default $BUCKETMOUNT_EVENTS; unset = on when in-cluster
                                    config or $KUBECONFIG is found)
+  --health-s3-failures-per-minute <n>  NodeGetVolumeStats reports a serving mount abnormal (degraded) when n or
+                                   more of its S3 requests failed in the last minute (default
+                                   $BUCKETMOUNT_HEALTH_S3_FAILURES_PER_MINUTE or 10; docs/volume-health.md)
+  --health-credential-expiry-minutes <m>  ... or when its temporary credentials expire within m minutes and
+                                   their refresh was due but did not happen (default
+                                   $BUCKETMOUNT_HEALTH_CREDENTIAL_EXPIRY_MINUTES or 5)
   --list-volumes                   serve ListVolumes (needs S3 credentials of the controller's own, e.g.
                                    AWS_* env or IRSA, for the default endpoint; $BUCKETMOUNT_LIST_VOLUMES=true)
   --version                        print the version
@@ -103,6 +111,8 @@ function parseFlags(argv: string[]) {
         events: { type: 'string' },
         'kubelet-registration-path': { type: 'string' },
         'kubelet-csi-endpoint': { type: 'string' },
+        'health-s3-failures-per-minute': { type: 'string' },
+        'health-credential-expiry-minutes': { type: 'string' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -174,11 +184,14 @@ function parseFlags(argv: string[]) {
   if (v['host-proc'] !== undefined && !v['host-proc'].startsWith('/'))
     fail(`--host-proc must be an absolute path, got "${v['host-proc']}"`);
   const fuseLayer = v['fuse-layer'] ?? (env.BUCKETMOUNT_FUSE_LAYER || undefined);
-  if (fuseLayer !== undefined && !(FUSE_LAYERS as readonly string[]).includes(fuseLayer))
-    fail(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${fuseLayer}"`);
+  if (fuseLayer !== undefined) {
+    try {
+      checkLegacyFuseLayer(fuseLayer, v['fuse-layer'] !== undefined ? '--fuse-layer' : 'BUCKETMOUNT_FUSE_LAYER');
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
   const superviseMounts = v['supervise-mounts'] === true || env.BUCKETMOUNT_SUPERVISE_MOUNTS === 'true';
-  if (superviseMounts && fuseLayerOf({ fuseLayer: fuseLayer as FuseLayer | undefined }) !== 'fuse3')
-    fail('--supervise-mounts needs --fuse-layer=fuse3');
   const cacheMaxRaw = v['cache-max-size'];
   if (cacheMaxRaw !== undefined && (!/^\d+$/.test(cacheMaxRaw) || Number(cacheMaxRaw) < 1))
     fail(`--cache-max-size must be a whole number of MiB >= 1, got "${cacheMaxRaw}"`);
@@ -199,7 +212,19 @@ function parseFlags(argv: string[]) {
       csiEndpoint: socketPathFlag('--kubelet-csi-endpoint', v['kubelet-csi-endpoint'] ?? socketPathOf(endpoint)),
     };
   } else if (v['kubelet-csi-endpoint'] !== undefined) fail('--kubelet-csi-endpoint needs --kubelet-registration-path');
-  const stateDir = v['state-dir'] ?? env.BUCKETMOUNT_STATE_DIR ?? '/var/lib/bucketmount';
+  const stateDir = v['state-dir'] ?? env.BUCKETMOUNT_STATE_DIR ?? DEFAULT_STATE_DIR;
+  let health: HealthThresholds;
+  try {
+    health = healthThresholdsFrom(
+      {
+        s3FailuresPerMinute: v['health-s3-failures-per-minute'],
+        credentialExpiryMinutes: v['health-credential-expiry-minutes'],
+      },
+      env,
+    );
+  } catch (err) {
+    fail((err as Error).message);
+  }
   let events = false;
   try {
     events = eventsEnabled(v.events, env);
@@ -208,6 +233,7 @@ function parseFlags(argv: string[]) {
   }
   return {
     events,
+    health,
     mode,
     endpoint,
     nodeId: v['node-id'] ?? env.NODE_ID ?? hostname(),
@@ -257,6 +283,7 @@ async function main(): Promise<void> {
   quietSdkNodeVersionWarning();
   const cfg = parseFlags(process.argv.slice(2));
   const log = createLogger({ level: cfg.logLevel, defaultMeta: { component: 'csi-driver', mode: cfg.mode } });
+  if (cfg.fuseLayer !== undefined) log.warn('--fuse-layer (BUCKETMOUNT_FUSE_LAYER) is deprecated and has no effect');
   const serveController = cfg.mode !== 'node';
   const serveNode = cfg.mode !== 'controller';
   // Fire-and-forget Kubernetes Events (a no-op recorder when off); reportingInstance = driver + node id.
@@ -312,6 +339,7 @@ async function main(): Promise<void> {
       logger: log,
       cacheRoot: cfg.cacheRoot,
       ...(cfg.events ? { observer: nodeEvents.observer() } : {}),
+      health: cfg.health,
     });
     nodeService = new NodeService({
       nodeId: cfg.nodeId,
@@ -325,7 +353,6 @@ async function main(): Promise<void> {
       baseMountFlags: [
         ...(cfg.cacheMaxSize !== undefined ? [`--cache-max-size=${cfg.cacheMaxSize}`] : []),
         ...(cfg.hostProc !== undefined ? [`--proc-root=${cfg.hostProc}`] : []),
-        ...(cfg.fuseLayer !== undefined ? [`--fuse-layer=${cfg.fuseLayer}`] : []),
         ...(cfg.superviseMounts ? ['--supervise'] : []),
       ],
     });

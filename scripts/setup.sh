@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-APT_PACKAGES=(fuse3 libfuse2 libfuse-dev libfuse3-dev pkg-config make g++ s3fs rclone python3-numpy rsync attr procps util-linux)
+APT_PACKAGES=(fuse3 libfuse3-dev pkg-config make g++ s3fs rclone python3-numpy rsync attr procps util-linux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -298,7 +298,8 @@ export class NodeService {
       throw notFound(`${rpc}: volume ${volumeId} is not published at ${volumePath}`);
     const u = await this.opts.mounter.usage(volumePath);
     const usage: VolumeUsage[] = [];
-    if (!u.abnormal) {
+    // A degraded mount still serves: its usage is reported with the abnormal condition.
+    if (!u.abnormal || u.degraded) {
       try {
         // What the mount's statfs reports (what df shows); used bytes from the mounter when it knows.
         const st = await statfs(volumePath);

@@ -1,4 +1,4 @@
-// The FUSE operation table: turns each fuse-native op into calls on the metadata layer
+// The FUSE operation table (ops.ts): turns each path operation into calls on the metadata layer
 // (metadata-cache.ts), per-descriptor read handles (read-handle.ts) and per-file write handles
 // (write-handle.ts), plus rename.ts for renames. Policy checks (--read-only → EROFS,
 // --allow-delete/--allow-overwrite → EPERM) happen here, before any S3 request. Every operation
@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { open as openFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { FuseOps, FuseStat } from 'fuse-native';
+import type { FuseOps, FuseStat } from './ops.js';
 import { createFields, type FsContext } from './context.js';
 import { DataCache } from './data-cache.js';
 import { Errno, FsError, toErrno } from './errno.js';
@@ -539,7 +539,7 @@ export class BucketFs {
     await rm(file, { force: true }); // the open descriptors keep the data
   }
 
-  // ---- fuse-native op table -------------------------------------------------------------------
+  // ---- op table (ops.ts) ----------------------------------------------------------------------
 
   ops(): FuseOps {
     const log = this.ctx.log;

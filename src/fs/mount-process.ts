@@ -9,11 +9,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import Fuse from 'fuse-native';
 import { createLogger, type Logger } from '../log.js';
 import { MountExit, type MountExitCode } from '../mount-contract/exit-codes.js';
 import type { MountConfig } from '../mount-contract/args.js';
-import { fuseLayerOf, MOUNT_DEFAULTS } from '../mount-contract/options.js';
+import { FUSE_LAYER, MOUNT_DEFAULTS } from '../mount-contract/options.js';
 import { createS3Client, DEFAULT_REGION, signDataBodiesUnsigned } from '../s3/client.js';
 import { classifyS3Error, describeS3Error } from '../s3/errors.js';
 import { isFuse, mountsAt } from '../util/mountinfo.js';
@@ -139,67 +138,6 @@ export async function prepare(cfg: MountConfig, log: Logger): Promise<FsContext>
   return ctx;
 }
 
-/**
- * fuse-native with our libfuse options (big writes, kernel cache timeouts, atomic O_TRUNC).
- * Not `hard_remove`: with it libfuse hands NULL paths for unlinked open files to fuse-native,
- * which crashes; libfuse instead renames such files to `.fuse_hidden*` (see filesystem.ts).
- */
-class BucketFuse extends Fuse {
-  constructor(
-    mnt: string,
-    ops: ConstructorParameters<typeof Fuse>[1],
-    private readonly cfg: MountConfig,
-  ) {
-    super(mnt, ops, { force: true, mkdir: false, timeout: false });
-  }
-
-  override _fuseOptions(): string {
-    const ttl = (this.cfg.metadataTtlMs / 1000).toString();
-    const o = [
-      `fsname=bucketmount:${this.cfg.bucket}`,
-      'subtype=bucketmount',
-      'big_writes',
-      'max_write=131072',
-      'max_read=131072',
-      'atomic_o_trunc',
-      `entry_timeout=${ttl}`,
-      `attr_timeout=${ttl}`,
-      'negative_timeout=0',
-    ];
-    if (this.cfg.allowOther) o.push('allow_other');
-    if (this.cfg.allowOther || this.cfg.defaultPermissions) o.push('default_permissions');
-    if (this.cfg.readOnly) o.push('ro');
-    return '-o' + o.join(',');
-  }
-}
-
-function mountFuse(fuse: Fuse): Promise<void> {
-  return new Promise((res, rej) => fuse.mount((err) => (err ? rej(err) : res())));
-}
-
-function unmountFuse(fuse: Fuse): Promise<void> {
-  return new Promise((res) =>
-    fuse.unmount(() => {
-      res();
-    }),
-  );
-}
-
-/** The FUSE layer serving a mount: fuse-native (libfuse 2, high level) or our libfuse3 addon. */
-interface FuseLayerMount {
-  mount(): Promise<void>;
-  unmount(): Promise<void>;
-}
-
-function fuseLayerFor(mnt: string, fs: BucketFs, cfg: MountConfig, log: Logger): FuseLayerMount {
-  if (fuseLayerOf(cfg) === 'fuse3') {
-    const m = new Fuse3Mount(mnt, fs.ops(), cfg, log);
-    return { mount: async () => m.mount(), unmount: () => m.unmount() };
-  }
-  const fuse = new BucketFuse(mnt, fs.ops(), cfg);
-  return { mount: () => mountFuse(fuse), unmount: () => unmountFuse(fuse) };
-}
-
 /** True while /proc/self/mountinfo lists a FUSE mount at `dir`. */
 function isMountedAt(dir: string): boolean {
   try {
@@ -234,7 +172,7 @@ function clearDeadMount(dir: string, log: Logger): void {
     if ((err as NodeJS.ErrnoException).code === 'ENOTCONN') {
       log.warn('clearing dead mount', { dir });
       try {
-        execFileSync('fusermount', ['-u', '-z', dir], { stdio: 'ignore' });
+        execFileSync('fusermount3', ['-u', '-z', dir], { stdio: 'ignore' });
       } catch {
         /* umount below */
       }
@@ -275,10 +213,10 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     return fail(MountExit.INTERNAL, (err as Error).message);
   }
   const fs = new BucketFs(ctx);
-  let fuse: FuseLayerMount;
+  let fuse: Fuse3Mount;
   try {
-    fuse = fuseLayerFor(mnt, fs, cfg, log);
-    await fuse.mount();
+    fuse = new Fuse3Mount(mnt, fs.ops(), cfg, log);
+    fuse.mount();
   } catch (err) {
     ctx.s3.destroy();
     return fail(MountExit.FUSE_FAILED, `FUSE mount at ${mnt} failed: ${(err as Error).message}`);
@@ -288,7 +226,7 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     mountPoint: mnt,
     source: fs.describe(),
     readOnly: cfg.readOnly,
-    fuseLayer: fuseLayerOf(cfg),
+    fuseLayer: FUSE_LAYER,
   });
 
   return new Promise<number>((resolveExit) => {
@@ -319,7 +257,7 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     process.on('SIGHUP', () =>
       log.info('SIGHUP: credentials are re-read from the credentials file on the next request'),
     );
-    // Unmounted from outside (fusermount -u, umount): flush what is pending and exit.
+    // Unmounted from outside (fusermount3 -u, umount): flush what is pending and exit.
     const watch = setInterval(() => {
       if (!stopping && !isMountedAt(mnt)) {
         clearInterval(watch);

@@ -2,7 +2,7 @@
 // writing, read from /proc without a single request to the mount itself. A FUSE flush is the
 // close of one copy of a descriptor, and the kernel has already taken that descriptor out of the
 // closing process's table when the flush arrives: if no other descriptor with write access to the
-// file is left anywhere, this close is the writer's last one. fuse-native does not tell us the
+// file is left anywhere, this close is the writer's last one. The op table (ops.ts) does not carry the
 // pid behind a request, so this is how a forked child's close of an inherited copy is told from
 // the writer's own final close. Only processes whose /proc this process can read are seen (same
 // PID namespace); where none are seen the answer is "no" and the caller publishes as before.

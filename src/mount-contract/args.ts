@@ -4,7 +4,7 @@
 // into argv (the CSI node's mounter spawns the mount process with it).
 import { validateBucketName, validatePrefix, S3NameError } from '../s3/names.js';
 import { MountArgsError, mountUsage, parseFlags } from './flags.js';
-import { fuseLayerOf, optionArgs, readMountOptions, type MountSource } from './options.js';
+import { optionArgs, readMountOptions, type MountSource } from './options.js';
 
 /** Per-process plumbing: set by whoever starts this one mount process, never by a volume. */
 export interface MountProcessArgs {
@@ -61,7 +61,6 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
   const prefix = flagPrefix !== undefined ? named(() => validatePrefix(flagPrefix)) : src.prefix;
   const handoff = readHandoff(f.str('fuse-fd'), f.str('fuse-state'));
   const opts = readMountOptions(f);
-  if (handoff && fuseLayerOf(opts) !== 'fuse3') throw new MountArgsError('--fuse-fd needs --fuse-layer=fuse3');
   if (opts.supervise && handoff) throw new MountArgsError('--supervise and --fuse-fd are exclusive');
   return {
     bucket: src.bucket,

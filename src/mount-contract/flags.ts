@@ -58,11 +58,11 @@ export const FLAGS = {
   },
   'fuse-layer': {
     type: 'string',
-    help: 'FUSE implementation: fuse3 (default, our libfuse3 low-level addon) or fuse-native (libfuse 2, fallback)',
+    help: 'deprecated, no effect: only "fuse3" is accepted (fuse-native was removed; the libfuse3 layer serves every mount)',
   },
   supervise: {
     type: 'boolean',
-    help: 'fuse3 only: keep the FUSE connection in this process and restart a crashed server on it',
+    help: 'keep the FUSE connection in this process and restart a crashed server on it',
   },
   'fuse-fd': { type: 'string', help: 'internal (set by --supervise): serve this inherited /dev/fuse fd' },
   'fuse-state': { type: 'string', help: 'internal (set by --supervise): private dir holding the hand-off state' },

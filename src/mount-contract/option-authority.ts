@@ -104,7 +104,7 @@ export const OPTION_AUTHORITY = {
   },
   'fuse-layer': {
     author: 'node',
-    why: 'which FUSE implementation (native code) serves every mount of the node: a node-wide choice while fuse3 is being proven',
+    why: 'deprecated (fuse3 is the only layer; the flag is accepted as fuse3 for older nodes and supervisors): not a volume option',
   },
   supervise: {
     author: 'node',

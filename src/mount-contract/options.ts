@@ -55,21 +55,27 @@ export interface MountOptions {
   procRoot?: string;
   /** Unix socket serving this mount's metrics (src/metrics/mount-endpoint.ts); undefined = no metrics are kept. */
   metricsSocket?: string;
-  /** FUSE implementation serving the mount (--fuse-layer); undefined = DEFAULT_FUSE_LAYER. */
-  fuseLayer?: FuseLayer;
-  /** --supervise (fuse3 only): a supervisor holds the FUSE connection and restarts a crashed server on it. */
+  /** --supervise: a supervisor holds the FUSE connection and restarts a crashed server on it. */
   supervise?: boolean;
 }
 
-/** FUSE implementations the mount command can serve with (docs/fuse3.md). */
-export const FUSE_LAYERS = ['fuse-native', 'fuse3'] as const;
-export type FuseLayer = (typeof FUSE_LAYERS)[number];
-/** fuse3 since the whole suite passed on it; fuse-native stays selectable as a fallback until it is removed. */
-export const DEFAULT_FUSE_LAYER: FuseLayer = 'fuse3';
+/** The FUSE layer serving every mount: our libfuse3 low-level addon (docs/fuse3.md). */
+export const FUSE_LAYER = 'fuse3';
 
-/** The FUSE layer that serves a mount with these options (the one place the default is applied). */
-export function fuseLayerOf(opts: { fuseLayer?: FuseLayer }): FuseLayer {
-  return opts.fuseLayer ?? DEFAULT_FUSE_LAYER;
+/**
+ * Check a `--fuse-layer` value of an older version (the mount command's deprecated flag, the
+ * node plugin's `--fuse-layer`/BUCKETMOUNT_FUSE_LAYER): `fuse3` is accepted and changes nothing,
+ * `fuse-native` was removed, anything else is a typo. Throws MountArgsError saying what to do.
+ */
+export function checkLegacyFuseLayer(value: string, flag = '--fuse-layer'): void {
+  if (value === FUSE_LAYER) return;
+  if (value === 'fuse-native')
+    throw new MountArgsError(
+      `${flag}=fuse-native is no longer supported: fuse-native (libfuse 2) was removed and every mount is served by the libfuse3 layer (docs/fuse3.md); drop the flag`,
+    );
+  throw new MountArgsError(
+    `${flag} is deprecated and only accepts ${FUSE_LAYER} (the only FUSE layer now), got "${value}"`,
+  );
 }
 
 /** What a mount serves: the bucket, the prefix and the options (the mounter's sharing identity). */
@@ -208,15 +214,8 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
     metricsSocket: f.str('metrics-socket'),
   };
   const layer = f.str('fuse-layer');
-  if (layer !== undefined) {
-    if (!(FUSE_LAYERS as readonly string[]).includes(layer))
-      throw new MountArgsError(`--fuse-layer must be ${FUSE_LAYERS.join(' or ')}, got "${layer}"`);
-    opts.fuseLayer = layer as FuseLayer;
-  }
-  if (f.bool('supervise')) {
-    if (fuseLayerOf(opts) !== 'fuse3') throw new MountArgsError('--supervise needs --fuse-layer=fuse3');
-    opts.supervise = true;
-  }
+  if (layer !== undefined) checkLegacyFuseLayer(layer); // deprecated; not an option of the volume
+  if (f.bool('supervise')) opts.supervise = true;
   if (!['error', 'warn', 'info', 'debug'].includes(opts.logLevel)) {
     throw new MountArgsError(`--log-level must be error, warn, info or debug, got "${opts.logLevel}"`);
   }
@@ -277,7 +276,6 @@ export function optionArgs(opts: MountOptions): string[] {
   opt('upload-journal', opts.uploadJournal);
   opt('proc-root', opts.procRoot);
   opt('metrics-socket', opts.metricsSocket);
-  opt('fuse-layer', opts.fuseLayer);
   flag('supervise', opts.supervise === true);
   return args;
 }

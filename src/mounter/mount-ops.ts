@@ -53,7 +53,7 @@ export async function bindMount(source: string, target: string, readOnly: boolea
 
 /**
  * Remove every mount stacked at `path`. A normal umount first (a live, idle mount), then for
- * FUSE `fusermount -u -z`, then `umount -l` (dead ENOTCONN or busy mounts are detached lazily).
+ * FUSE `fusermount3 -u -z`, then `umount -l` (dead ENOTCONN or busy mounts are detached lazily).
  * Returns the mounts that could not be removed (empty on success).
  */
 export async function unmountAll(path: string, opts: { lazyOnly?: boolean } = {}): Promise<MountInfoEntry[]> {
@@ -62,14 +62,14 @@ export async function unmountAll(path: string, opts: { lazyOnly?: boolean } = {}
     if (!top) return [];
     let ok = false;
     if (!opts.lazyOnly) ok = (await run('umount', [path])).ok;
-    if (!ok && isFuse(top)) ok = (await run('fusermount', ['-u', '-z', path])).ok;
+    if (!ok && isFuse(top)) ok = (await run('fusermount3', ['-u', '-z', path])).ok;
     if (!ok) ok = (await run('umount', ['-l', path])).ok;
     if (!ok) break;
   }
   return mountsAt(path);
 }
 
-/** fsType of the mounts our mount command makes (fuse-native `subtype=bucketmount`); binds keep it. */
+/** fsType of the mounts our mount command makes (`subtype=bucketmount`); binds keep it. */
 export const BUCKETMOUNT_FS_TYPE = 'fuse.bucketmount';
 
 export function isBucketmountFuse(m: MountInfoEntry | undefined): boolean {
@@ -78,7 +78,7 @@ export function isBucketmountFuse(m: MountInfoEntry | undefined): boolean {
 
 /**
  * Remove exactly the top-most mount at `path`, and only while it is still `expected` (same
- * mount id): a normal umount unless lazyOnly, then `fusermount -u -z` for FUSE, then
+ * mount id): a normal umount unless lazyOnly, then `fusermount3 -u -z` for FUSE, then
  * `umount -l`. Returns true when that mount is gone.
  */
 export async function unmountTop(
@@ -90,7 +90,7 @@ export async function unmountTop(
   if (!still()) return true;
   if (!opts.lazyOnly && (await run('umount', [path])).ok && !still()) return true;
   if (!still()) return true;
-  if (isFuse(expected) && (await run('fusermount', ['-u', '-z', path])).ok && !still()) return true;
+  if (isFuse(expected) && (await run('fusermount3', ['-u', '-z', path])).ok && !still()) return true;
   if (!still()) return true;
   await run('umount', ['-l', path]);
   return !still();

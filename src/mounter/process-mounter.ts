@@ -57,6 +57,8 @@ export interface MountObserver {
   /** A republish restored a target whose mount process had died. */
   mountRestored?(e: { shareId: string; pid: number; target: ObservedTarget }): void;
 }
+import { assessHealth, DEFAULT_HEALTH_THRESHOLDS, degradedMessage, type HealthThresholds } from './health.js';
+import { shareHealthSignals } from './health-signals.js';
 
 export interface ProcessMounterOptions {
   stateDir: string;
@@ -82,6 +84,8 @@ export interface ProcessMounterOptions {
    * calls is noticed (default 30 s; 0 = only at reconcile and publish). No probes, only /proc.
    */
   watchIntervalMs?: number;
+  /** When a serving mount is reported degraded by usage() (default DEFAULT_HEALTH_THRESHOLDS). */
+  health?: HealthThresholds;
 }
 
 export const DEFAULT_MOUNT_COMMAND = [
@@ -110,6 +114,7 @@ class ProcessMounterImpl implements ProcessMounter {
   private readonly hungProbeTimeoutMs: number;
   private readonly env: NodeJS.ProcessEnv;
   private readonly cacheRoot: string;
+  private readonly health: HealthThresholds;
   private readonly targetLocks = new KeyedMutex();
   private readonly shareLocks = new KeyedMutex();
   /** Settles when the latest reconcile() has finished; every other operation waits for it. */
@@ -128,6 +133,7 @@ class ProcessMounterImpl implements ProcessMounter {
     this.hungProbeTimeoutMs = opts.hungProbeTimeoutMs ?? 20_000;
     this.env = opts.env ?? process.env;
     this.cacheRoot = resolve(opts.cacheRoot ?? join(this.stateDir, 'cache'));
+    this.health = opts.health ?? DEFAULT_HEALTH_THRESHOLDS;
     this.store.load();
     this.observer = opts.observer;
     const every = opts.watchIntervalMs ?? 30_000;
@@ -215,6 +221,10 @@ class ProcessMounterImpl implements ProcessMounter {
     this.store.load();
     const log = this.log;
     log.info('reconciling mount state', { shares: this.store.shares().length, targets: this.store.targets().length });
+    for (const legacy of this.store.legacyFuseLayers) {
+      if (legacy.fuseLayer === 'fuse3') log.info('share of an older version: its recorded FUSE layer dropped', legacy);
+      else log.warn('share of an older version on a removed FUSE layer: kept while its process lives', legacy);
+    }
     for (const share of this.store.shares()) {
       await this.shareLocks.run(share.key, async () => {
         if (await this.shareServes(share)) {
@@ -336,7 +346,7 @@ class ProcessMounterImpl implements ProcessMounter {
       if (!(await unmountTop(target, top, opts))) {
         throw new MountError(
           'internal',
-          `cannot unmount ${target} (${describeMount(top)}): umount, fusermount -u -z and umount -l all failed`,
+          `cannot unmount ${target} (${describeMount(top)}): umount, fusermount3 -u -z and umount -l all failed`,
         );
       }
       removed++;
@@ -619,7 +629,7 @@ class ProcessMounterImpl implements ProcessMounter {
 
   /**
    * Stop a share: SIGTERM (the mount process flushes pending uploads, unmounts, exits), bounded
-   * wait, SIGKILL fallback, then remove the staging mount (fusermount -u / umount -l) and files.
+   * wait, SIGKILL fallback, then remove the staging mount (fusermount3 -u / umount -l) and files.
    * Caller holds the share lock.
    */
   private async dropShare(share: ShareState, reason: string): Promise<void> {
@@ -764,6 +774,11 @@ class ProcessMounterImpl implements ProcessMounter {
         message: `the mount this volume's containers started with was replaced at ${t.staleSince} (${t.staleReason ?? 'replaced'}); the host-side target serves (process ${share.pid}), but a running container keeps its own view of the old mount (a dead one answers "Transport endpoint is not connected") until it restarts: restart the pod (a liveness probe that stats the mount path does this automatically)`,
       };
     }
+    // Serving: degraded when S3 keeps failing or its credentials run out (src/mounter/health.ts decides).
+    const signals = await shareHealthSignals(this.store.shareDir(share.id), share.credentialsFile);
+    const verdict = assessHealth(signals, this.health, Date.now());
+    if (verdict.degraded)
+      return { abnormal: true, degraded: true, message: degradedMessage(t.volumeId, share.pid, verdict) };
     return {
       abnormal: false,
       message: `mount serves (process ${share.pid}); used bytes are unknown: S3 has no cheap size query`,

@@ -18,7 +18,7 @@ import { cutMiddle } from '../bounded-text.js';
 /**
  * Variables a mount process gets from the plugin's environment, whatever the volume's
  * credential source (docs/security/mounter.md says why each is there):
- * - PATH: finding fusermount / umount;
+ * - PATH: finding fusermount3 / umount;
  * - TZ: log timestamps in the node's zone;
  * - HTTP(S)_PROXY / NO_PROXY (both spellings): node-admin network settings the S3 client needs;
  * - NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, SSL_CERT_DIR: node-admin TLS trust for private endpoints;

@@ -5,7 +5,8 @@
 // memory and owns its invariants: a target's record and its share's target list change together
 // (addTarget, removeTarget), a share is recorded without targets (putShare) and forgotten with
 // its target records left naming a dead share (removeShare). Per-share files (credentials 0600, logs) live in
-// <stateDir>/shares/<id>/ with mode 0700 directories.
+// <stateDir>/shares/<id>/ with mode 0700 directories. State files of older versions that recorded a
+// FUSE layer choice (`source.fuseLayer`) are brought up to date when loaded (dropLegacyFuseLayer).
 import { mkdirSync, readFileSync, chmodSync } from 'node:fs';
 import { mkdir, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,6 +15,9 @@ import type { MountSource } from '../mount-contract/options.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 export const STATE_VERSION = 1;
+
+/** The node plugin's state dir unless --state-dir or $BUCKETMOUNT_STATE_DIR say otherwise. */
+export const DEFAULT_STATE_DIR = '/var/lib/bucketmount';
 
 export interface ShareState {
   /** Directory name under <stateDir>/shares/ (unique per incarnation of the share). */
@@ -103,11 +107,64 @@ export function newShareId(key: string): string {
   return `${key.slice(0, 12)}-${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * The state in a state file's text (read-only readers such as `bucketmount status` use it too). A
+ * share's target list keeps only the targets whose record names that share.
+ */
+export function parseState(text: string, file: string): MounterState {
+  const parsed = JSON.parse(text) as Partial<MounterState>;
+  if (parsed.version !== STATE_VERSION || typeof parsed.shares !== 'object' || typeof parsed.targets !== 'object') {
+    throw new Error(
+      `state file ${file} has an unknown format (version ${String(parsed.version)}); move it away to start clean`,
+    );
+  }
+  const state: MounterState = { version: STATE_VERSION, shares: parsed.shares ?? {}, targets: parsed.targets ?? {} };
+  for (const share of Object.values(state.shares)) {
+    share.targets = [...new Set(share.targets)].filter((t) => state.targets[t]?.shareId === share.id);
+  }
+  return state;
+}
+
+/** A share recorded by an older version with `source.fuseLayer` (see dropLegacyFuseLayer). */
+export interface LegacyFuseLayerShare {
+  shareId: string;
+  /** What was recorded: 'fuse3' or 'fuse-native' (as written by the older version). */
+  fuseLayer: string;
+}
+
+/**
+ * Older versions let the node pick the FUSE layer (`--fuse-layer`) and recorded it in each share's
+ * source, so in its sharing key. fuse3 is now the only layer and no longer part of a source: drop
+ * the field and re-key the share and the target records of its key, so a republish of the same
+ * volume matches its target again instead of failing with "published with different options".
+ * A share served by a fuse-native process of the older version is kept the same way: while that
+ * process lives it serves its targets (reconcile adopts it; replacing it would cut off running
+ * pods); once it is gone, the next publish starts a fuse3 mount. A key that is not the one its
+ * recorded fields give (never written so) is left as it is.
+ */
+export function dropLegacyFuseLayer(state: MounterState): LegacyFuseLayerShare[] {
+  const found: LegacyFuseLayerShare[] = [];
+  for (const share of Object.values(state.shares)) {
+    const source = share.source as MountSource & { fuseLayer?: unknown };
+    if (source.fuseLayer === undefined) continue;
+    found.push({ shareId: share.id, fuseLayer: String(source.fuseLayer) });
+    const oldKey = shareKey(share.volumeId, source, share.readOnly, share.credentialIdentity);
+    delete source.fuseLayer;
+    if (share.key !== oldKey) continue;
+    const key = shareKey(share.volumeId, source, share.readOnly, share.credentialIdentity);
+    for (const t of Object.values(state.targets)) if (t.shareKey === oldKey) t.shareKey = key;
+    share.key = key;
+  }
+  return found;
+}
+
 export class StateStore {
   readonly file: string;
   readonly sharesDir: string;
   private state: MounterState = emptyState();
   private writing: Promise<void> = Promise.resolve();
+  /** Shares the last load() found with a FUSE layer recorded by an older version (reconcile logs them). */
+  legacyFuseLayers: LegacyFuseLayerShare[] = [];
 
   constructor(readonly stateDir: string) {
     this.file = join(stateDir, 'state.json');
@@ -132,16 +189,8 @@ export class StateStore {
       }
       throw err;
     }
-    const parsed = JSON.parse(text) as Partial<MounterState>;
-    if (parsed.version !== STATE_VERSION || typeof parsed.shares !== 'object' || typeof parsed.targets !== 'object') {
-      throw new Error(
-        `state file ${this.file} has an unknown format (version ${String(parsed.version)}); move it away to start clean`,
-      );
-    }
-    const state: MounterState = { version: STATE_VERSION, shares: parsed.shares ?? {}, targets: parsed.targets ?? {} };
-    for (const share of Object.values(state.shares)) {
-      share.targets = [...new Set(share.targets)].filter((t) => state.targets[t]?.shareId === share.id);
-    }
+    const state = parseState(text, this.file);
+    this.legacyFuseLayers = dropLegacyFuseLayer(state);
     this.state = state;
   }
 

@@ -48,6 +48,8 @@ export interface VolumeUsage {
   usedBytes?: number;
   usedObjects?: number;
   abnormal: boolean;
+  /** Abnormal but serving (S3 failures, credentials running out: src/mounter/health.ts); statfs still answers. */
+  degraded?: boolean;
   message: string;
 }
 

@@ -1,18 +1,26 @@
-// One-off comparison of the two FUSE layers on a real mount (docs/fuse3.md): one MinIO, one
-// object of --size MiB, then for each round and each layer a fresh mount reads it once with
-// `dd bs=1M` (cold: new mount, empty page cache for it). Prints MB/s and the mount process's CPU
-// seconds for the read (user+sys from /proc; steadier than MB/s on a shared machine), and medians.
+// One-off comparison of FUSE layers on a real mount (docs/fuse3.md): one MinIO, one object of
+// --size MiB, then for each round and each layer a fresh mount reads it once with `dd bs=1M`
+// (cold: new mount, empty page cache for it). Prints MB/s and the mount process's CPU seconds for
+// the read (user+sys from /proc; steadier than MB/s on a shared machine), and medians. The layers:
+// ours (the mount command, libfuse3) and fuse-native, the former layer, when BENCH_FUSE_NATIVE_DIR
+// gives it (fuse-native.ts, served by fuse-native-mount.ts); otherwise its row says it is missing.
 // Usage: node dist/test/bench/layer-seq-read.js [sizeMiB=512] [rounds=3]
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startMinio } from '../support/minio.js';
 import { mountBucket } from '../support/mount.js';
 import { patternBytes } from '../fs/helpers.js';
+import { fuseNativeMissing } from './fuse-native.js';
 
 const sizeMiB = Number(process.argv[2] ?? 512);
 const rounds = Number(process.argv[3] ?? 3);
-const layers = ['fuse-native', 'fuse3'] as const;
+const FUSE_NATIVE_MOUNT = fileURLToPath(new URL('./fuse-native-mount.js', import.meta.url));
+const nativeMissing = fuseNativeMissing();
+const layers = nativeMissing ? (['fuse3'] as const) : (['fuse-native', 'fuse3'] as const);
+const commandOf = (layer: (typeof layers)[number]): [string, string[]] | undefined =>
+  layer === 'fuse-native' ? [process.execPath, [FUSE_NATIVE_MOUNT]] : undefined;
 
 const minio = await startMinio({ buckets: ['layers'] });
 const results: Record<string, number[]> = { 'fuse-native': [], fuse3: [] };
@@ -28,7 +36,7 @@ try {
   );
   for (let r = 0; r < rounds; r++) {
     for (const layer of layers) {
-      const mb = await mountBucket({ minio, bucket: 'layers', flags: [`--fuse-layer=${layer}`] });
+      const mb = await mountBucket({ minio, bucket: 'layers', command: commandOf(layer) });
       try {
         const c0 = cpuOf(mb.pid);
         const t0 = process.hrtime.bigint();
@@ -53,3 +61,4 @@ for (const l of layers) {
     `${l}: median ${median(results[l]!).toFixed(0)} MB/s, ${median(cpu[l]!).toFixed(2)} CPU s, over ${rounds} cold reads of ${sizeMiB} MiB\n`,
   );
 }
+if (nativeMissing) process.stdout.write(`fuse-native: missing (${nativeMissing})\n`);

@@ -1,20 +1,22 @@
 // A tiny file system for the benchmark's FUSE ceiling: one read-only file `/zero` of the given
 // size whose reads return zeros without touching any storage. Run as its own process:
-// `node dist/test/bench/noop-fuse.js <mountpoint> <sizeBytes> [fuse-native|fuse3]`; SIGTERM
-// unmounts. The layer is fuse-native (default) or our libfuse3 addon through the same adapter
-// and request sizes as a real --fuse-layer fuse3 mount.
+// `node dist/test/bench/noop-fuse.js <mountpoint> <sizeBytes> [fuse3|fuse-native]`; SIGTERM
+// unmounts. The layer is our libfuse3 addon (default: the same adapter and request sizes as a
+// real mount) or, for a comparison, fuse-native loaded from BENCH_FUSE_NATIVE_DIR (fuse-native.ts;
+// without it this exits 3 saying the fuse-native row is missing).
 import { constants } from 'node:os';
-import Fuse, { type FuseOps, type FuseStat } from 'fuse-native';
 import { createLogger } from '../../src/log.js';
 import { Fuse3Mount } from '../../src/fs/kernel/fuse3-mount.js';
+import type { FuseOps, FuseStat } from '../../src/fs/ops.js';
 import { type MountConfig } from '../../src/mount-contract/args.js';
 import { MOUNT_DEFAULTS } from '../../src/mount-contract/options.js';
+import { fuseNativeMissing, fuseNativeOptions, mountFuseNative } from './fuse-native.js';
 
 const ENOENT = -constants.errno.ENOENT;
 
-const [mnt, sizeArg, layer = 'fuse-native'] = process.argv.slice(2);
+const [mnt, sizeArg, layer = 'fuse3'] = process.argv.slice(2);
 if (!mnt || sizeArg === undefined || !/^\d+$/.test(sizeArg) || !['fuse-native', 'fuse3'].includes(layer)) {
-  process.stderr.write('usage: noop-fuse.js <mountpoint> <sizeBytes> [fuse-native|fuse3]\n');
+  process.stderr.write('usage: noop-fuse.js <mountpoint> <sizeBytes> [fuse3|fuse-native]\n');
   process.exit(2);
 }
 const size = Number(sizeArg);
@@ -29,15 +31,6 @@ const stat = (mode: number, bytes: number): FuseStat => ({
   ctime: now,
   nlink: 1,
 });
-
-class ZeroFuse extends Fuse {
-  /** The same transfer sizes as the real mount, so this is its ceiling. */
-  override _fuseOptions(): string {
-    return (
-      '-o' + ['fsname=zerofs', 'subtype=zerofs', 'max_read=131072', 'big_writes', 'max_write=131072', 'ro'].join(',')
-    );
-  }
-}
 
 const ops: FuseOps = {
   getattr(path, cb) {
@@ -88,6 +81,10 @@ const ops: FuseOps = {
   },
 };
 
+const failMount = (err: unknown): never => {
+  process.stderr.write(`noop-fuse: mount failed: ${(err as Error).message}\n`);
+  process.exit(1);
+};
 let stop: () => void;
 if (layer === 'fuse3') {
   const cfg = {
@@ -104,19 +101,20 @@ if (layer === 'fuse3') {
   try {
     m.mount();
   } catch (err) {
-    process.stderr.write(`noop-fuse: mount failed: ${(err as Error).message}\n`);
-    process.exit(1);
+    failMount(err);
   }
   stop = () => void m.unmount().then(() => process.exit(0));
 } else {
-  const fuse = new ZeroFuse(mnt, ops, { force: true, mkdir: false, timeout: false });
-  fuse.mount((err) => {
-    if (err) {
-      process.stderr.write(`noop-fuse: mount failed: ${err.message}\n`);
-      process.exit(1);
-    }
-  });
-  stop = () => fuse.unmount(() => process.exit(0));
+  const missing = fuseNativeMissing();
+  if (missing) {
+    process.stderr.write(`noop-fuse: the fuse-native row is missing: ${missing}\n`);
+    process.exit(3);
+  }
+  // The same transfer sizes as bucketmount's former fuse-native mounts, so this was their ceiling.
+  const fuse = await mountFuseNative(mnt, ops, fuseNativeOptions(['fsname=zerofs', 'subtype=zerofs', 'ro'])).catch(
+    failMount,
+  );
+  stop = () => void fuse.unmount().then(() => process.exit(0));
 }
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

@@ -1,5 +1,5 @@
 // The file systems under test: how to mount the benchmark bucket with ours (bucketmount), s3fs,
-// rclone mount, goofys and geesefs, plus the no-op fuse-native zero file system (FUSE ceiling).
+// rclone mount, goofys and geesefs, plus the no-op zero file system on our FUSE layer (FUSE ceiling).
 // Every mount runs in the foreground so the spawned pid is the FUSE server (for peak RSS).
 // Credentials go through env or a 0600 file, never argv.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -148,7 +148,7 @@ async function spawnMount(
     stopped = true;
     peakRss();
     if (proc.exitCode === null && proc.signalCode === null) {
-      if (stop === 'fusermount') spawnSync('fusermount', ['-u', dir], { stdio: 'ignore' });
+      if (stop === 'fusermount') spawnSync('fusermount3', ['-u', dir], { stdio: 'ignore' });
       else proc.kill('SIGTERM');
       if (!(await waitExit(proc, 60_000))) {
         lazyUnmountSync(dir);
@@ -277,11 +277,12 @@ export const PEERS: Record<PeerName, MountTool> = {
   geesefs: goPeer('geesefs'),
 };
 
-/** The no-op fuse-native file system serving one file `/zero` of zeros: the FUSE read ceiling. */
+/** The no-op file system on our libfuse3 layer serving one file `/zero` of zeros: the FUSE read ceiling. */
 export const ZERO_FS: MountTool = {
   name: 'fuse-ceiling',
   unavailable: () => (existsSync(NOOP_FUSE) ? undefined : `${NOOP_FUSE} missing`),
-  describe: () => 'no-op fuse-native file system (same max_read as ours) answering every read with zeros',
+  describe: () =>
+    'no-op file system on our libfuse3 layer (same request sizes as ours) answering every read with zeros',
   mount(_t, dir, o = {}) {
     const args = [NOOP_FUSE, dir, String(o.zeroSize ?? 0)];
     return spawnMount('fuse-ceiling', process.execPath, args, baseEnv(), dir, 'sigterm');

@@ -46,7 +46,7 @@ function fuseMountsUnder(dir: string): string[] {
 /** Unmount (lazily) everything under dir and kill processes whose cmdline mentions it. */
 export function forceCleanDir(dir: string): void {
   for (const mp of fuseMountsUnder(dir)) {
-    spawnSync('fusermount', ['-u', '-z', mp]);
+    spawnSync('fusermount3', ['-u', '-z', mp]);
     spawnSync('umount', ['-l', mp]);
   }
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {

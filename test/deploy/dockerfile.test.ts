@@ -77,8 +77,14 @@ test('runtime stage: slim Node 24, FUSE packages, tini, non-root default user, o
   assert.equal(froms[1], 'FROM node:24-bookworm-slim');
   const runtime = lines.slice(lines.indexOf(froms[1]));
   const install = runtime.find((l) => l.includes('apt-get install')) ?? '';
-  for (const pkg of ['fuse3', 'libfuse2', 'tini', 'ca-certificates'])
+  for (const pkg of ['fuse3', 'libfuse3-3', 'tini', 'ca-certificates'])
     assert.match(install, new RegExp(`\\b${pkg}\\b`), `installs ${pkg}`);
+  // libfuse 2 is gone with fuse-native: neither its library nor its `fuse` package (fuse3 Breaks it).
+  for (const pkg of ['libfuse2', 'fuse'])
+    assert.doesNotMatch(install, new RegExp(`\\s${pkg}(\\s|$)`), `does not install ${pkg}`);
+  const buildInstall = lines.slice(0, lines.indexOf(froms[1])).find((l) => l.includes('apt-get install')) ?? '';
+  assert.match(buildInstall, /\blibfuse3-dev\b/, 'the build stage has the libfuse3 headers for the addon');
+  assert.doesNotMatch(buildInstall, /\blibfuse-dev\b/, 'no libfuse 2 headers');
   assert.ok(
     runtime.some((l) => /^USER 1000(:1000)?$/.test(l)),
     'non-root default user',

@@ -1,4 +1,4 @@
-// Stress test of the libfuse3 layer (--fuse-layer fuse3) on a real mount: 24 python threads in
+// Stress test of the libfuse3 layer (the only FUSE layer) on a real mount: 24 python threads in
 // one process (real parallel syscalls) write, read back, list + stat, rename and unlink files
 // while another thread keeps dropping the kernel's dentry/inode caches (a stream of FORGETs) for
 // ~12 s. Every operation must finish (no request stuck: the script has a hard deadline), every
@@ -11,7 +11,7 @@ import { addonPath } from '../../src/fs/kernel/native.js';
 import { fsSuite, py } from './helpers.js';
 
 const built = existsSync(addonPath());
-const s = fsSuite({ bucket: 'fuse3-stress', flags: ['--fuse-layer=fuse3'], mount: built });
+const s = fsSuite({ bucket: 'fuse3-stress', mount: built });
 const T = { timeout: 240_000, skip: !built && 'fuse3 addon not built (npm run build:native)' };
 
 const SCRIPT = String.raw`

@@ -29,7 +29,7 @@ import { isFuseMounted, waitExit } from '../support/mount.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 
 const built = existsSync(addonPath());
-const s = fsSuite({ bucket: 'supervise', flags: ['--fuse-layer=fuse3', '--supervise'], mount: built });
+const s = fsSuite({ bucket: 'supervise', flags: ['--supervise'], mount: built });
 const T = { timeout: 180_000, skip: !built && 'fuse3 addon not built (npm run build:native)' };
 
 const READER = String.raw`
@@ -234,7 +234,7 @@ async function heldRequestAcrossCrash(
     const m = await s.mount({
       endpointUrl: proxy.endpoint,
       env,
-      flags: ['--fuse-layer=fuse3', '--supervise', '--metadata-ttl=0'],
+      flags: ['--supervise', '--metadata-ttl=0'],
     });
     const server = await serverPid(m.pid);
     // Every S3 request about held/ waits 60 s: the server holds the LOOKUP it got for it.
@@ -283,7 +283,7 @@ test(
 
 test('SIGTERM right after a server crash (between two servers) still unmounts; nothing is left', T, async () => {
   await s.ready;
-  const m = await s.mount({ flags: ['--fuse-layer=fuse3', '--supervise'] });
+  const m = await s.mount({ flags: ['--supervise'] });
   const server = await serverPid(m.pid);
   process.kill(server, 'SIGKILL');
   await sleep(20);

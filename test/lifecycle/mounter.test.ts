@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createProcessMounter } from '../../src/mounter/process-mounter.js';
 import { MountError } from '../../src/mounter/types.js';
+import { shareKey, type MounterState } from '../../src/mounter/state-store.js';
 import { silentLogger } from '../../src/log.js';
 import { isFuse, topMountAt } from '../../src/util/mountinfo.js';
 import { processAlive, sendSignal } from '../../src/mounter/proc.js';
@@ -258,4 +259,42 @@ test('unpublish while a file is still open for writing: the SIGTERM flush upload
   assert.ok((await getObject('life-b', 'open-at-unpublish.bin')).equals(data));
   assert.ok(!existsSync(target));
   assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+});
+
+test('a state file of the previous version (shares recorded with fuseLayer) is adopted; republish and unpublish work', async () => {
+  // Same state dir, a new mounter = a restarted plugin of the new version. The record is rewritten
+  // as the previous version wrote it for a node started with --fuse-layer=fuse3 (or fuse-native).
+  for (const fuseLayer of ['fuse3', 'fuse-native']) {
+    const target = join(work.podsDir, `p10-${fuseLayer}`, 'vol');
+    const req = publishRequest(suite.minio, 'life-a', target);
+    const before = createProcessMounter({ stateDir: work.stateDir, logger: silentLogger() });
+    await before.reconcile();
+    await before.publish(req);
+    const pid = (await before.lookup(target))!.pid!;
+    await before.close();
+    const file = join(work.stateDir, 'state.json');
+    const old = JSON.parse(readFileSync(file, 'utf8')) as MounterState;
+    for (const share of Object.values(old.shares)) {
+      const source = { ...share.source, fuseLayer };
+      const key = shareKey(share.volumeId, source, share.readOnly, share.credentialIdentity);
+      for (const t of share.targets) old.targets[t]!.shareKey = key;
+      Object.assign(share, { source, key });
+    }
+    writeFileSync(file, JSON.stringify(old));
+    const after = createProcessMounter({ stateDir: work.stateDir, logger: silentLogger() });
+    await after.reconcile();
+    assert.deepEqual(
+      { healthy: (await after.lookup(target))?.healthy, pid: (await after.lookup(target))?.pid },
+      { healthy: true, pid },
+      `${fuseLayer}: the running mount is adopted`,
+    );
+    await after.publish(req); // kubelet's republish: same options, so no ALREADY_EXISTS and no new process
+    assert.equal((await after.lookup(target))?.pid, pid, `${fuseLayer}: republish keeps the process`);
+    assert.ok(!readFileSync(file, 'utf8').includes('fuseLayer'), 'the state file is rewritten without the layer');
+    await after.unpublish(target);
+    await after.close();
+    assert.ok(!processAlive(pid));
+    assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+  }
+  await suite.mounter.reconcile(); // the suite's mounter reloads the state these mounters left
 });

@@ -1,5 +1,5 @@
 // A supervised fuse3 mount published through the ProcessMounter (what the CSI node plugin does
-// with --fuse-layer=fuse3 --supervise-mounts), real MinIO + real FUSE: a process reading through
+// with --supervise-mounts), real MinIO + real FUSE: a process reading through
 // the pod-side target in a loop sees no error while the mount's server child is kill -9ed twice,
 // the mounter keeps reporting the share healthy (its process is the supervisor), and unpublish
 // still flushes, unmounts and leaves nothing behind.
@@ -49,9 +49,7 @@ test(
   { timeout: 120_000, skip: !built && 'fuse3 addon not built' },
   async () => {
     const target = join(work.podsDir, 'p1', 'vol');
-    await suite.mounter.publish(
-      publishRequest(suite.minio, 'life-sup', target, { flags: ['--fuse-layer=fuse3', '--supervise'] }),
-    );
+    await suite.mounter.publish(publishRequest(suite.minio, 'life-sup', target, { flags: ['--supervise'] }));
     writeFileSync(join(target, 'data.txt'), 'survives\n'.repeat(1000));
     const supervisor = (await suite.mounter.lookup(target))!.pid!;
     const stop = join(work.root, 'stop');

@@ -1,6 +1,6 @@
 // Test helper: runs the real mount command (`node dist/cmd/bucketmount.js mount ...`) in the
 // foreground against a MinIO server (or a fault proxy in front of it), waits until the FUSE
-// mount serves, and unmounts it again (SIGTERM → wait → `fusermount -u -z` → SIGKILL).
+// mount serves, and unmounts it again (SIGTERM → wait → `fusermount3 -u -z` → SIGKILL).
 // Credentials go through the environment, never argv. Every mount started here is also
 // force-unmounted when the test process exits, so a failing test never leaves a mount behind.
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
@@ -24,16 +24,9 @@ function mountCommand(): [string, string[]] {
   return alt ? [alt, ['mount']] : [process.execPath, [MOUNT_BIN, 'mount']];
 }
 
-/**
- * Flags every test mount gets from the environment: BUCKETMOUNT_TEST_FUSE_LAYER=fuse3 runs the
- * suites on the libfuse3 layer (--fuse-layer); unset = the mount command's default.
- * BUCKETMOUNT_TEST_SUPERVISE=1 (with fuse3) runs every mount under `--supervise`.
- */
-export function layerFlags(): string[] {
-  const layer = process.env.BUCKETMOUNT_TEST_FUSE_LAYER;
-  const flags = layer ? [`--fuse-layer=${layer}`] : [];
-  if (layer === 'fuse3' && process.env.BUCKETMOUNT_TEST_SUPERVISE === '1') flags.push('--supervise');
-  return flags;
+/** Flags every test mount gets from the environment: BUCKETMOUNT_TEST_SUPERVISE=1 runs every mount under `--supervise`. */
+export function envMountFlags(): string[] {
+  return process.env.BUCKETMOUNT_TEST_SUPERVISE === '1' ? ['--supervise'] : [];
 }
 
 export interface MountBucketOptions {
@@ -51,6 +44,8 @@ export interface MountBucketOptions {
   timeoutMs?: number;
   /** Mount point to use instead of a fresh temp dir (it must exist). */
   dir?: string;
+  /** Program and leading args to run instead of `bucketmount mount` (same arguments follow; a bench's own server). */
+  command?: [string, string[]];
 }
 
 export interface UnmountResult {
@@ -113,7 +108,6 @@ export function isFuseMounted(dir: string): boolean {
 export function lazyUnmountSync(dir: string): void {
   if (!isFuseMounted(dir)) return;
   for (const [cmd, args] of [
-    ['fusermount', ['-u', '-z', dir]],
     ['fusermount3', ['-u', '-z', dir]],
     ['umount', ['-l', dir]],
   ] as const) {
@@ -160,10 +154,10 @@ export async function mountBucket(opts: MountBucketOptions): Promise<MountedBuck
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'bucketmount-mnt-'));
   const source = opts.bucket;
-  const [cmd, lead] = mountCommand();
+  const [cmd, lead] = opts.command ?? mountCommand();
   const args = [...lead, source, dir, ...endpointFlags(opts.endpointUrl ?? opts.minio.endpoint)];
   if (opts.prefix !== undefined) args.push(`--prefix=${opts.prefix}`);
-  args.push(...layerFlags(), ...(opts.flags ?? []));
+  args.push(...envMountFlags(), ...(opts.flags ?? []));
   const proc = spawn(cmd, args, { env: mountEnv(opts.minio, opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
@@ -263,7 +257,7 @@ export async function runMountCommand(
 ): Promise<MountCommandResult> {
   installExitHook();
   const [cmd, lead] = mountCommand();
-  const proc = spawn(cmd, [...lead, ...args, ...layerFlags()], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(cmd, [...lead, ...args, ...envMountFlags()], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const entry = { dir, proc };
   active.add(entry);
   let stdout = '';

@@ -12,7 +12,6 @@ import { JOURNAL_FILE, NodeJournal, SNAPSHOT_FILE, loadNodes } from '../../src/f
 import { NodeTable, ROOT_ID } from '../../src/fs/kernel/node-table.js';
 import { restartDelayMs } from '../../src/fs/supervisor.js';
 import { parseMountArgs, mountConfigToArgs } from '../../src/mount-contract/args.js';
-import { MountArgsError } from '../../src/mount-contract/flags.js';
 
 function withDir(fn: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'node-journal-'));
@@ -135,29 +134,18 @@ test('the table compacts its journal by itself once it grows', () =>
     }
   }));
 
-test('--supervise needs fuse3; --fuse-fd/--fuse-state go together and round-trip', () => {
-  assert.throws(
-    () => parseMountArgs(['bkt', '/m', '--supervise', '--fuse-layer=fuse-native']),
-    (e: unknown) => e instanceof MountArgsError && /--fuse-layer=fuse3/.test(e.message),
-  );
-  assert.equal(parseMountArgs(['bkt', '/m', '--supervise']).supervise, true, 'fuse3 is the default layer');
-  // A supervised server is started without --fuse-layer when the node uses the default layer (found by the e2e suite).
+test('--supervise and --fuse-fd/--fuse-state: they go together and round-trip', () => {
+  assert.equal(parseMountArgs(['bkt', '/m', '--supervise']).supervise, true);
   assert.equal(parseMountArgs(['bkt', '/m', '--fuse-fd=3', '--fuse-state=/run/x']).handoff?.fd, 3);
-  assert.throws(
-    () => parseMountArgs(['bkt', '/m', '--fuse-layer=fuse-native', '--fuse-fd=3', '--fuse-state=/run/x']),
-    /--fuse-fd needs/,
+  // An older supervisor starts its server with the deprecated --fuse-layer=fuse3: still accepted.
+  assert.equal(
+    parseMountArgs(['bkt', '/m', '--fuse-layer=fuse3', '--fuse-fd=3', '--fuse-state=/run/x']).handoff?.fd,
+    3,
   );
-  assert.equal(parseMountArgs(['bkt', '/m', '--supervise', '--fuse-layer=fuse3']).supervise, true);
-  assert.throws(() => parseMountArgs(['bkt', '/m', '--fuse-layer=fuse3', '--fuse-fd=3']), /go together/);
-  assert.throws(
-    () => parseMountArgs(['bkt', '/m', '--fuse-layer=fuse3', '--fuse-fd=1', '--fuse-state=/s']),
-    /descriptor number/,
-  );
-  assert.throws(
-    () => parseMountArgs(['bkt', '/m', '--fuse-layer=fuse3', '--fuse-fd=3', '--fuse-state=rel']),
-    /absolute/,
-  );
-  const cfg = parseMountArgs(['bkt', '/m', '--fuse-layer=fuse3', '--fuse-fd=3', '--fuse-state=/run/x']);
+  assert.throws(() => parseMountArgs(['bkt', '/m', '--fuse-fd=3']), /go together/);
+  assert.throws(() => parseMountArgs(['bkt', '/m', '--fuse-fd=1', '--fuse-state=/s']), /descriptor number/);
+  assert.throws(() => parseMountArgs(['bkt', '/m', '--fuse-fd=3', '--fuse-state=rel']), /absolute/);
+  const cfg = parseMountArgs(['bkt', '/m', '--fuse-fd=3', '--fuse-state=/run/x']);
   assert.deepEqual(cfg.handoff, { fd: 3, stateDir: '/run/x' });
   assert.deepEqual(parseMountArgs(mountConfigToArgs(cfg)).handoff, cfg.handoff);
   assert.equal(parseMountArgs(mountConfigToArgs({ ...cfg, handoff: undefined, supervise: true })).supervise, true);

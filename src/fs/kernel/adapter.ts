@@ -1,5 +1,5 @@
 // The FUSE adapter of the low-level layer: turns each kernel request (node ids, from the native
-// addon) into the path-based operations BucketFs already serves (its fuse-native op table, so
+// addon) into the path-based operations BucketFs already serves (its op table, src/fs/ops.ts, so
 // errno mapping, logging and policy stay in one place) and sends the reply. It owns the node
 // table (node id ↔ path, lookups, forget) and what libfuse's high-level API did for us before:
 // directory listings kept per open directory handle, attribute conversion, and files unlinked
@@ -11,7 +11,7 @@
 // so a successor recognises handles of a dead predecessor: read handles are reopened by path on
 // first use (the reader sees no error), write handles fail with EIO (their unsynced data died
 // with the predecessor), directory handles list again. Node ids the table does not know → ESTALE.
-import type { FuseOps, FuseStat } from 'fuse-native';
+import type { FuseOps, FuseStat } from '../ops.js';
 import type { Logger } from '../../log.js';
 import { Errno } from '../errno.js';
 import {

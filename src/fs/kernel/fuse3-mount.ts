@@ -1,4 +1,4 @@
-// Mounts a BucketFs through our libfuse3 low-level addon (--fuse-layer fuse3): builds the mount
+// Mounts a BucketFs through our libfuse3 low-level addon (the only FUSE layer): builds the mount
 // options and INIT parameters (1 MiB requests, kernel read-ahead, timeouts from --metadata-ttl),
 // starts the session with the KernelAdapter as its request handler, and unmounts. `closed`
 // resolves when the session ends, whoever unmounted it.
@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FuseOps } from 'fuse-native';
+import type { FuseOps } from '../ops.js';
 import type { Logger } from '../../log.js';
 import type { MountConfig } from '../../mount-contract/args.js';
 import { KernelAdapter } from './adapter.js';
