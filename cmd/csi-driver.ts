@@ -22,8 +22,18 @@ import {
 import { parseBoolValue, parseEndpoint, parseRegion, type S3Settings } from '../src/csi/params.js';
 import { socketPathOf, startCsiServer, type ServedServices } from '../src/csi/server.js';
 import { startKubeletRegistration } from '../src/csi/kubelet-registration.js';
-import { createProcessMounter, DEFAULT_MOUNT_COMMAND, type ProcessMounter } from '../src/mounter/process-mounter.js';
+import {
+  createProcessMounter,
+  DEFAULT_MOUNT_COMMAND,
+  type ProcessMounter,
+  type ReconcileOutcome,
+} from '../src/mounter/process-mounter.js';
 import { lockStateDir } from '../src/mounter/state-lock.js';
+import { driverEventRecorder, eventsEnabled } from '../src/k8s/event-config.js';
+import { NodeEvents } from '../src/k8s/node-events.js';
+import { ControllerEvents } from '../src/k8s/controller-events.js';
+import { createClaimLookup } from '../src/k8s/volume-claim.js';
+import { defaultKubeConfig } from '../src/k8s/service-account.js';
 import { DEFAULT_STATE_DIR } from '../src/mounter/state-store.js';
 import { healthThresholdsFrom, type HealthThresholds } from '../src/mounter/health.js';
 import { checkLegacyFuseLayer } from '../src/mount-contract/options.js';
@@ -73,6 +83,9 @@ const HELP = `usage: csi-driver [flags]
                                    /var/lib/kubelet/plugins_registry/bucketmount.csi.io-reg.sock); unset = no registration
   --kubelet-csi-endpoint <path>    the --endpoint socket as kubelet sees it, announced at registration
                                    (default the --endpoint path)
+  --events <true|false>            record Kubernetes Events (MountFailed on pods, ProvisioningFailed on PVCs, ...;
+                                   docs/events.md) (default $BUCKETMOUNT_EVENTS; unset = on when in-cluster
+                                   config or $KUBECONFIG is found)
   --health-s3-failures-per-minute <n>  NodeGetVolumeStats reports a serving mount abnormal (degraded) when n or
                                    more of its S3 requests failed in the last minute (default
                                    $BUCKETMOUNT_HEALTH_S3_FAILURES_PER_MINUTE or 10; docs/volume-health.md)
@@ -118,6 +131,7 @@ function parseFlags(argv: string[]) {
         'supervise-mounts': { type: 'string' },
         'upgrade-mounts': { type: 'string' },
         'list-volumes': { type: 'boolean' },
+        events: { type: 'string' },
         'kubelet-registration-path': { type: 'string' },
         'kubelet-csi-endpoint': { type: 'string' },
         'health-s3-failures-per-minute': { type: 'string' },
@@ -255,7 +269,14 @@ function parseFlags(argv: string[]) {
   } catch (err) {
     fail(`--metrics-address: ${(err as Error).message}`);
   }
+  let events = false;
+  try {
+    events = eventsEnabled(v.events, env);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   return {
+    events,
     health,
     mode,
     endpoint,
@@ -317,6 +338,9 @@ async function main(): Promise<void> {
   if (cfg.fuseLayer !== undefined) log.warn('--fuse-layer (BUCKETMOUNT_FUSE_LAYER) is deprecated and has no effect');
   const serveController = cfg.mode !== 'node';
   const serveNode = cfg.mode !== 'controller';
+  // Fire-and-forget Kubernetes Events (a no-op recorder when off); reportingInstance = driver + node id.
+  const recorder = driverEventRecorder(cfg.events, cfg.nodeId, log);
+  const nodeEvents = new NodeEvents(recorder);
 
   // Metrics (docs/metrics.md): the services' registries, the process's own (prefix bucketmount_plugin_).
   const nodeMetrics =
@@ -342,6 +366,15 @@ async function main(): Promise<void> {
         snapshotWaitMs: cfg.snapshotWaitMs,
         listVolumes: cfg.listVolumes,
         ...(controllerMetrics ? { onCopied: (o: number, b: number) => controllerMetrics.copied(o, b) } : {}),
+        ...(cfg.events
+          ? {
+              events: new ControllerEvents(
+                recorder,
+                createClaimLookup({ kubeConfig: defaultKubeConfig, driver: PLUGIN_NAME }),
+                log,
+              ),
+            }
+          : {}),
       })
     : undefined;
   if (controller) services.controller = controller.handlers();
@@ -365,10 +398,14 @@ async function main(): Promise<void> {
       stateDir: cfg.stateDir,
       logger: log,
       cacheRoot: cfg.cacheRoot,
+      // Events (deaths, restores) and metrics (reconcile outcomes) observe the mounter.
+      observer: {
+        ...(cfg.events ? nodeEvents.observer() : {}),
+        ...(nodeMetrics ? { reconciled: (o: ReconcileOutcome) => nodeMetrics.reconciled(o) } : {}),
+      },
       health: cfg.health,
       // Metrics off: mount processes keep none either.
       mountMetrics: nodeMetrics !== undefined,
-      ...(nodeMetrics ? { observer: { reconciled: (o) => nodeMetrics.reconciled(o) } } : {}),
       serverVersion: pluginVersion(),
     });
     nodeService = new NodeService({
@@ -380,6 +417,7 @@ async function main(): Promise<void> {
       allowedEndpoints: cfg.allowedEndpoints,
       cacheRoot: cfg.cacheRoot,
       ...(nodeMetrics ? { observer: { credentialRefresh: (ok) => nodeMetrics.credentialRefresh(ok) } } : {}),
+      ...(cfg.events ? { events: nodeEvents } : {}),
       baseMountFlags: [
         ...(cfg.cacheMaxSize !== undefined ? [`--cache-max-size=${cfg.cacheMaxSize}`] : []),
         ...(cfg.hostProc !== undefined ? [`--proc-root=${cfg.hostProc}`] : []),
@@ -446,6 +484,7 @@ async function main(): Promise<void> {
     defaultRegion: cfg.defaults.region,
     listVolumes: serveController ? cfg.listVolumes : undefined,
     snapshotWaitMs: serveController ? cfg.snapshotWaitMs : undefined,
+    events: cfg.events,
   });
   let stopping = false;
   const stop = (signal: string): void => {
@@ -460,6 +499,7 @@ async function main(): Promise<void> {
       controller?.snapshots.abortAll();
       nodeService?.close();
       await mounter?.close();
+      await recorder.close(2_000);
       log.info('stopped');
       process.exit(0);
     })();

@@ -26,6 +26,19 @@ export interface RefresherOptions {
   logger?: Logger;
   /** Never refresh earlier than this after obtaining credentials (default 1 s). */
   minDelayMs?: number;
+  /** Told about every failed refresh (the node records a CredentialRefreshFailed Event); must not throw. */
+  onRefreshFailed?: (e: RefreshFailure) => void;
+}
+
+/** A refresh that failed: the mount keeps its current credentials until they expire. */
+export interface RefreshFailure {
+  targetPath: string;
+  request: CredentialRequest;
+  error: Error;
+  /** When the mount's current credentials expire (ISO-8601), if they do. */
+  expiration?: string;
+  /** Consecutive failures so far. */
+  failures: number;
 }
 
 interface Entry {
@@ -70,6 +83,7 @@ export class CredentialRefresher {
   private readonly schedule: (fn: () => void, ms: number) => () => void;
   private readonly log: Logger;
   private readonly minDelay: number;
+  private readonly onRefreshFailed: ((e: RefreshFailure) => void) | undefined;
 
   constructor(opts: RefresherOptions = {}) {
     this.resolve = opts.resolve ?? ((req, o) => resolveCredentials(req, o));
@@ -83,6 +97,7 @@ export class CredentialRefresher {
       });
     this.log = opts.logger ?? silentLogger();
     this.minDelay = opts.minDelayMs ?? 1_000;
+    this.onRefreshFailed = opts.onRefreshFailed;
   }
 
   /**
@@ -181,6 +196,17 @@ export class CredentialRefresher {
         retryInMs: delay,
       });
       e.cancel = this.schedule(() => void this.refreshNow(targetPath).catch(() => undefined), delay);
+      try {
+        this.onRefreshFailed?.({
+          targetPath,
+          request: e.request,
+          error: err as Error,
+          expiration: e.current.expiration,
+          failures: e.failures,
+        });
+      } catch {
+        // an observer's failure is not the refresh's
+      }
       throw err;
     }
   }

@@ -29,6 +29,9 @@ import type {
 import { decodeVolumeId, encodeVolumeId, locationForVolume, VolumeIdError, type VolumeLocation } from './volume-id.js';
 import { SnapshotService } from './snapshotter.js';
 import { decodeVolumePageToken, encodeVolumePageToken } from './storage/volume-catalogue.js';
+import { copyProgressReporter } from './storage/copy-progress.js';
+import type { ControllerEvents } from '../k8s/controller-events.js';
+import { pvcRefFromParams, type ObjectRef } from '../k8s/event-reasons.js';
 
 export interface ControllerOptions {
   logger: Logger;
@@ -45,6 +48,8 @@ export interface ControllerOptions {
   listVolumes?: boolean;
   /** Told of every finished server-side copy (clone, snapshot, restore): metrics. Must not throw. */
   onCopied?: (objects: number, bytes: number) => void;
+  /** Kubernetes Events (ProvisioningFailed, DeletionFailed, copy progress); default none. */
+  events?: ControllerEvents;
 }
 
 const MAX_NAME_BYTES = 128;
@@ -67,8 +72,10 @@ export class ControllerService {
   readonly snapshots: SnapshotService;
   private readonly listVolumesEnabled: boolean;
   private readonly onCopied: (objects: number, bytes: number) => void;
+  private readonly events: ControllerEvents | undefined;
 
   constructor(opts: ControllerOptions) {
+    this.events = opts.events;
     this.log = opts.logger.child({ service: 'controller' });
     this.defaults = opts.defaults;
     this.storageFactory = opts.storage ?? s3StorageFactory();
@@ -79,6 +86,7 @@ export class ControllerService {
       open: (loc, secrets) => this.open(loc, secrets),
       waitMs: opts.snapshotWaitMs,
       onCopied: opts.onCopied,
+      ...(opts.events ? { events: opts.events } : {}),
     });
   }
 
@@ -103,6 +111,15 @@ export class ControllerService {
   }
 
   async createVolume(req: RequestOf<'CreateVolume'>): Promise<ResponseOf<'CreateVolume'>> {
+    try {
+      return await this.provision(req);
+    } catch (err) {
+      this.events?.provisioningFailed(req, err); // fire-and-forget
+      throw err;
+    }
+  }
+
+  private async provision(req: RequestOf<'CreateVolume'>): Promise<ResponseOf<'CreateVolume'>> {
     const name = req.name ?? '';
     if (name === '') throw invalid('CreateVolume: name is missing');
     if (Buffer.byteLength(name) > MAX_NAME_BYTES)
@@ -159,6 +176,7 @@ export class ControllerService {
     }
     const volumeId = encodeVolumeId(loc);
     const log = this.log.child({ volumeId, name });
+    const pvc = pvcRefFromParams(req.parameters);
 
     const srcLoc = sourceId === undefined ? undefined : decodeVolumeId(sourceId);
     if (sourceId !== undefined && !srcLoc)
@@ -189,6 +207,7 @@ export class ControllerService {
             region: effective.region,
             secrets,
             catalogue: this.listVolumesEnabled,
+            ...(pvc ? { pvc } : {}),
           });
           log.info('volume restored', { snapshotId, bucket: loc.bucket, prefix: loc.prefix, capacityBytes });
         } else if (srcLoc) {
@@ -198,6 +217,7 @@ export class ControllerService {
             capacity,
             region: effective.region,
             secrets,
+            ...(pvc ? { pvc } : {}),
           });
           log.info('volume cloned', {
             sourceVolumeId: sourceId,
@@ -243,7 +263,15 @@ export class ControllerService {
     srcId: string,
     dst: VolumeLocation,
     name: string,
-    r: { required: number; limit: number; capacity: number; region: string | undefined; secrets: StringMap },
+    r: {
+      required: number;
+      limit: number;
+      capacity: number;
+      region: string | undefined;
+      secrets: StringMap;
+      /** The PVC the clone is for (copy progress Events). */
+      pvc?: ObjectRef;
+    },
   ): Promise<number> {
     const srcSettings = effectiveS3Settings(
       { endpoint: src.endpoint, region: src.region, forcePathStyle: src.forcePathStyle },
@@ -265,7 +293,13 @@ export class ControllerService {
     }
     const capacity = Math.max(r.capacity, srcRec.capacityBytes);
     await storage.prepareVolume(dst, name, r.region);
-    const copied = await storage.copyVolumeData(src, dst);
+    const progress = copyProgressReporter({
+      what: `clone of volume ${srcId} into s3://${dst.bucket}/${dst.prefix}`,
+      logger: this.log,
+      onReport: this.events?.copyReport(r.pvc, 'CloneVolume'),
+    });
+    const copied = await storage.copyVolumeData(src, dst, { onProgress: progress.onProgress });
+    progress.completed(copied);
     this.onCopied(copied.objects, copied.bytes);
     // Recorded last: a clone interrupted half-way does not count as existing and is redone.
     await storage.recordVolume(dst, capacity, { catalogue: this.listVolumesEnabled, name });
@@ -274,6 +308,15 @@ export class ControllerService {
   }
 
   async deleteVolume(req: RequestOf<'DeleteVolume'>): Promise<ResponseOf<'DeleteVolume'>> {
+    try {
+      return await this.removeVolume(req);
+    } catch (err) {
+      this.events?.deletionFailed(req, err); // fire-and-forget (looks the PVC up in the background)
+      throw err;
+    }
+  }
+
+  private async removeVolume(req: RequestOf<'DeleteVolume'>): Promise<ResponseOf<'DeleteVolume'>> {
     const volumeId = req.volumeId ?? '';
     if (volumeId === '') throw invalid('DeleteVolume: volume_id is missing');
     const loc = decodeVolumeId(volumeId);

@@ -37,6 +37,7 @@ import type { RequestOf, ResponseOf, ServiceHandlers, VolumeUsage } from './type
 import { decodeVolumeId } from './volume-id.js';
 import { checkPublishTarget } from './validate.js';
 import { status } from '@grpc/grpc-js';
+import type { NodeEvents } from '../k8s/node-events.js';
 
 export interface NodeOptions {
   nodeId: string;
@@ -58,6 +59,8 @@ export interface NodeOptions {
   refresher?: CredentialRefresher;
   /** Metrics hooks (src/metrics/node-metrics.ts); each must be cheap and must not throw. */
   observer?: NodeObserver;
+  /** Kubernetes Events on the publishing pods (MountFailed, CredentialRefreshFailed); default none. */
+  events?: NodeEvents;
 }
 
 export interface NodeObserver {
@@ -168,6 +171,7 @@ export class NodeService {
             this.noteRefresh(false);
             throw err;
           }),
+        ...(opts.events ? { onRefreshFailed: (f) => opts.events?.refreshFailed(f) } : {}),
       });
   }
 
@@ -200,6 +204,15 @@ export class NodeService {
   }
 
   async nodePublishVolume(req: RequestOf<'NodePublishVolume'>): Promise<ResponseOf<'NodePublishVolume'>> {
+    try {
+      return await this.publishVolume(req);
+    } catch (err) {
+      this.opts.events?.publishFailed(req, err); // fire-and-forget: never delays or changes the reply
+      throw err;
+    }
+  }
+
+  private async publishVolume(req: RequestOf<'NodePublishVolume'>): Promise<ResponseOf<'NodePublishVolume'>> {
     await checkPublishTarget(req);
     const rpc = 'NodePublishVolume';
     const volumeId = required(req.volumeId, rpc, 'volume_id');

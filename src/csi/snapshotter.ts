@@ -23,6 +23,9 @@ import {
 import type { CopyOptions, CsiStorage, SnapshotRecord } from './storage/storage.js';
 import type { RequestOf, ResponseOf, Snapshot, StringMap } from './types.js';
 import { decodeVolumeId, VolumeIdError, type VolumeLocation } from './volume-id.js';
+import { copyProgressReporter } from './storage/copy-progress.js';
+import type { ControllerEvents } from '../k8s/controller-events.js';
+import { snapshotRefFromParams, type ObjectRef } from '../k8s/event-reasons.js';
 
 type Connection = Pick<VolumeLocation, 'endpoint' | 'region' | 'forcePathStyle'>;
 /** Storage for a location's endpoint with a request's secrets, and the settings it connects with. */
@@ -39,6 +42,8 @@ export interface SnapshotServiceOptions {
   copy?: Omit<CopyOptions, 'signal'>;
   /** Told of every finished copy (snapshot or restore): metrics. Must not throw. */
   onCopied?: (objects: number, bytes: number) => void;
+  /** Copy progress Events on the VolumeSnapshot (snapshots) and the PVC (restores); default none. */
+  events?: ControllerEvents;
 }
 
 const MAX_NAME_BYTES = 128;
@@ -66,8 +71,10 @@ export class SnapshotService {
   private readonly onCopied: (objects: number, bytes: number) => void;
   private readonly locks = new KeyedMutex();
   private readonly inflight = new Map<string, Inflight>();
+  private readonly events: ControllerEvents | undefined;
 
   constructor(opts: SnapshotServiceOptions) {
+    this.events = opts.events;
     this.log = opts.logger.child({ service: 'snapshots' });
     this.open = opts.open;
     this.waitMs = opts.waitMs ?? 20_000;
@@ -146,7 +153,8 @@ export class SnapshotService {
           };
         }
         await storage.writeSnapshot(loc, rec);
-        return { rec, task: this.startCopy(snapshotId, loc, src, rec, secrets, log) };
+        const target = snapshotRefFromParams(req.parameters);
+        return { rec, task: this.startCopy(snapshotId, loc, src, rec, secrets, log, target) };
       } finally {
         storage.close();
       }
@@ -178,18 +186,27 @@ export class SnapshotService {
     rec: SnapshotRecord,
     secrets: StringMap,
     log: Logger,
+    /** The VolumeSnapshot (copy progress Events), when the CO named it. */
+    target?: ObjectRef,
   ): Inflight {
     const abort = new AbortController();
     const run = async (): Promise<void> => {
       const { storage } = this.open(loc, secrets);
       try {
+        const progress = copyProgressReporter({
+          what: `snapshot ${snapshotId} of volume ${rec.sourceVolumeId}`,
+          logger: log,
+          onReport: this.events?.copyReport(target, 'CreateSnapshot'),
+        });
         const r = await storage.copyVolumeData(src, snapshotAsLocation(loc), {
           ...this.copyOpts,
           signal: abort.signal,
+          onProgress: progress.onProgress,
         });
         if (abort.signal.aborted) return;
         this.onCopied(r.objects, r.bytes);
         await storage.writeSnapshot(loc, { ...rec, sizeBytes: r.bytes, readyToUse: true });
+        progress.completed(r);
         log.info('snapshot ready', { objects: r.objects, bytes: r.bytes, bucket: loc.bucket });
       } finally {
         storage.close();
@@ -310,6 +327,8 @@ export class SnapshotService {
       region: string | undefined;
       secrets: StringMap;
       catalogue: boolean;
+      /** The PVC the restore is for (copy progress Events). */
+      pvc?: ObjectRef;
     },
   ): Promise<number> {
     const loc = decodeSnapshotId(snapshotId);
@@ -337,7 +356,16 @@ export class SnapshotService {
     }
     const capacity = Math.max(r.capacity, rec.capacityBytes);
     await storage.prepareVolume(dst, name, r.region);
-    const copied = await storage.copyVolumeData(snapshotAsLocation(loc), dst, this.copyOpts);
+    const progress = copyProgressReporter({
+      what: `restore of snapshot ${snapshotId} into s3://${dst.bucket}/${dst.prefix}`,
+      logger: this.log,
+      onReport: this.events?.copyReport(r.pvc, 'RestoreSnapshot'),
+    });
+    const copied = await storage.copyVolumeData(snapshotAsLocation(loc), dst, {
+      ...this.copyOpts,
+      onProgress: progress.onProgress,
+    });
+    progress.completed(copied);
     this.onCopied(copied.objects, copied.bytes);
     // Recorded last: a restore interrupted half-way does not count as existing and is redone.
     await storage.recordVolume(dst, capacity, { catalogue: r.catalogue, name });

@@ -38,6 +38,28 @@ import { childPids, pidsWithArg, processAlive, procStartTime, sendSignal, waitGo
 import { mountProcessEnv, spawnMount } from './spawn-mount.js';
 import { MountError, type Mounter, type PublishedVolume, type PublishRequest, type VolumeUsage } from './types.js';
 import type { MountConfig } from '../mount-contract/args.js';
+import type { TargetWorkload } from './state-store.js';
+
+/** A target named in a mount observer's report (workload: who it serves, when the publish said). */
+export interface ObservedTarget {
+  targetPath: string;
+  volumeId: string;
+  workload?: TargetWorkload;
+}
+
+/**
+ * Told when a mount dies or is restored (the node plugin turns these into Kubernetes Events).
+ * Called synchronously and never awaited; a throwing observer is ignored. mountDied may be
+ * reported more than once for one death (watcher, then republish or reconcile): pid + shareId
+ * identify it.
+ */
+export interface MountObserver {
+  mountDied?(e: { shareId: string; pid: number; volumeId: string; targets: ObservedTarget[]; detail: string }): void;
+  /** A republish restored a target whose mount process had died. */
+  mountRestored?(e: { shareId: string; pid: number; target: ObservedTarget }): void;
+  /** What reconcile() did (metrics: bucketmount_node_reconcile_total); must be cheap. */
+  reconciled?(outcome: ReconcileOutcome): void;
+}
 import { assessHealth, DEFAULT_HEALTH_THRESHOLDS, degradedMessage, type HealthThresholds } from './health.js';
 import { metricsSocketOf, shareHealthSignals } from './health-signals.js';
 import { socketPathFits } from '../metrics/mount-endpoint.js';
@@ -50,11 +72,6 @@ export type ReconcileOutcome =
   | 'dead_cleaned' // a recorded mount whose process is gone was cleaned up
   | 'orphan_cleaned' // a mount process or mount no recorded share owns was stopped
   | 'failed'; // the reconcile run itself failed
-
-/** Optional hooks for metrics; each must be cheap and must not throw. */
-export interface MounterObserver {
-  reconciled?(outcome: ReconcileOutcome): void;
-}
 
 export interface ProcessMounterOptions {
   stateDir: string;
@@ -73,11 +90,17 @@ export interface ProcessMounterOptions {
   env?: NodeJS.ProcessEnv;
   /** Where shares' data caches live (<cacheRoot>/<share id>; default <stateDir>/cache). */
   cacheRoot?: string;
+  /** Told about dead and restored mounts (Events) and reconcile outcomes (metrics); optional. */
+  observer?: MountObserver;
+  /**
+   * With an observer of deaths (mountDied): how often the recorded shares' pids are checked so a death between kubelet
+   * calls is noticed (default 30 s; 0 = only at reconcile and publish). No probes, only /proc.
+   */
+  watchIntervalMs?: number;
   /** When a serving mount is reported degraded by usage() (default DEFAULT_HEALTH_THRESHOLDS). */
   health?: HealthThresholds;
   /** Each mount process serves its metrics on <share dir>/metrics.sock (default true; false = mounts keep no metrics). */
   mountMetrics?: boolean;
-  observer?: MounterObserver;
   /** Version of the mount command on disk, recorded per share; upgradeMounts() hands over servers of other versions. */
   serverVersion?: string;
 }
@@ -123,7 +146,6 @@ class ProcessMounterImpl implements ProcessMounter {
   private readonly cacheRoot: string;
   private readonly health: HealthThresholds;
   private readonly mountMetrics: boolean;
-  private readonly observer: MounterObserver;
   /** The "socket path too long" warning is logged once. */
   private warnedSocketPath = false;
   private readonly serverVersion: string | undefined;
@@ -131,6 +153,8 @@ class ProcessMounterImpl implements ProcessMounter {
   private readonly shareLocks = new KeyedMutex();
   /** Settles when the latest reconcile() has finished; every other operation waits for it. */
   private reconciled: Promise<void> = Promise.resolve();
+  private readonly observer: MountObserver | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: ProcessMounterOptions) {
     this.stateDir = resolve(opts.stateDir);
@@ -145,9 +169,41 @@ class ProcessMounterImpl implements ProcessMounter {
     this.cacheRoot = resolve(opts.cacheRoot ?? join(this.stateDir, 'cache'));
     this.health = opts.health ?? DEFAULT_HEALTH_THRESHOLDS;
     this.mountMetrics = opts.mountMetrics ?? true;
-    this.observer = opts.observer ?? {};
     this.serverVersion = opts.serverVersion;
     this.store.load();
+    this.observer = opts.observer;
+    const every = opts.watchIntervalMs ?? 30_000;
+    if (this.observer?.mountDied && every > 0) {
+      this.watchTimer = setInterval(() => this.checkSharePids(), every);
+      this.watchTimer.unref();
+    }
+  }
+
+  /** Report recorded shares whose mount process is gone (the watcher; cheap: /proc only). */
+  checkSharePids(): void {
+    for (const share of this.store.shares()) {
+      if (share.pid > 0 && !processAlive(share.pid, share.pidStartTime))
+        this.reportDied(share, 'the mount process exited');
+    }
+  }
+
+  private observed(target: string): ObservedTarget {
+    const t = this.store.target(target);
+    return { targetPath: target, volumeId: t?.volumeId ?? '', ...(t?.workload ? { workload: t.workload } : {}) };
+  }
+
+  private notify(f: (o: MountObserver) => void): void {
+    if (!this.observer) return;
+    try {
+      f(this.observer);
+    } catch (err) {
+      this.log.debug('mount observer failed', { error: (err as Error).message });
+    }
+  }
+
+  private reportDied(share: ShareState, detail: string): void {
+    const targets = share.targets.map((t) => this.observed(t));
+    this.notify((o) => o.mountDied?.({ shareId: share.id, pid: share.pid, volumeId: share.volumeId, targets, detail }));
   }
 
   snapshot(): MounterState {
@@ -270,11 +326,7 @@ class ProcessMounterImpl implements ProcessMounter {
   }
 
   private note(outcome: ReconcileOutcome): void {
-    try {
-      this.observer.reconciled?.(outcome);
-    } catch {
-      /* metrics never break a reconcile */
-    }
+    this.notify((o) => o.reconciled?.(outcome));
   }
 
   private async reconcileNow(): Promise<void> {
@@ -332,6 +384,7 @@ class ProcessMounterImpl implements ProcessMounter {
             pid: share.pid,
             volumeId: share.volumeId,
           });
+          this.reportDied(share, 'found dead when the plugin started');
           await this.dropShare(share, 'dead at reconcile');
           this.note('dead_cleaned');
         }
@@ -475,6 +528,8 @@ class ProcessMounterImpl implements ProcessMounter {
       const existing = this.store.target(target);
       /** Set when the mount this target's containers use is replaced (see TargetState.staleSince). */
       let stale: { since: string; reason: string } | undefined;
+      /** This publish restores a target whose mount died (observer: mountRestored). */
+      let restoring = false;
       if (existing) {
         const oldIdentity = this.identityOf(existing);
         const otherIdentityOnly =
@@ -518,6 +573,8 @@ class ProcessMounterImpl implements ProcessMounter {
             { target, volumeId: req.volumeId },
           );
           if (died) stale = { since: new Date().toISOString(), reason: 'the mount process that served it died' };
+          restoring = true;
+          if (share && died) this.reportDied(share, 'found dead at a republish');
         }
         if (existing.staleSince)
           stale = { since: existing.staleSince, reason: existing.staleReason ?? stale?.reason ?? 'replaced' };
@@ -540,6 +597,7 @@ class ProcessMounterImpl implements ProcessMounter {
         if (share && !(await this.shareServes(share))) {
           if (this.supervisorHolds(share)) this.refuseToReplace(share, target);
           this.log.warn('shared mount is dead; replacing it', { share: share.id, pid: share.pid });
+          this.reportDied(share, 'found dead at a publish');
           // Its other targets are dead too; they get restored on their own republish.
           await this.dropShare(share, 'dead');
           share = undefined;
@@ -577,6 +635,12 @@ class ProcessMounterImpl implements ProcessMounter {
           ...(req.workload ? { workload: req.workload } : {}),
         });
         await this.save();
+        if (restoring) {
+          const restored = share;
+          this.notify((o) =>
+            o.mountRestored?.({ shareId: restored.id, pid: restored.pid, target: this.observed(target) }),
+          );
+        }
         this.log.info('published', {
           target,
           volumeId: req.volumeId,
@@ -912,6 +976,7 @@ class ProcessMounterImpl implements ProcessMounter {
   }
 
   async close(): Promise<void> {
+    if (this.watchTimer) clearInterval(this.watchTimer);
     await this.store.save();
   }
 }

@@ -366,7 +366,22 @@ function checkRbac(docs: Doc[]): void {
   assert.equal(nodeRoles.length, 1, 'one node ClusterRole');
   assert.deepEqual(get(nodeRoles[0].obj, 'rules'), [
     { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] },
+    { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
   ]);
+  // The controller's driver container: exactly what its Events need (docs/events.md).
+  const ctlRoles = ofKind(docs, 'ClusterRole').filter((d) =>
+    String(get(d.obj, 'metadata.name')).endsWith('-controller'),
+  );
+  assert.equal(ctlRoles.length, 1, 'one controller ClusterRole');
+  assert.deepEqual(get(ctlRoles[0].obj, 'rules'), [
+    { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+    { apiGroups: [''], resources: ['persistentvolumes'], verbs: ['list'] },
+  ]);
+  const ctlBinding = ofKind(docs, 'ClusterRoleBinding').find(
+    (d) => get(d.obj, 'roleRef.name') === get(ctlRoles[0].obj, 'metadata.name'),
+  );
+  assert.ok(ctlBinding, 'controller ClusterRole is bound');
+  assert.match(String(get(ctlBinding.obj, 'subjects.0.name')), /-controller$/);
   const prov = ofKind(docs, 'ClusterRole').find((d) => String(get(d.obj, 'metadata.name')).endsWith('-provisioner'));
   assert.ok(prov, 'provisioner ClusterRole');
   const can = (resource: string, verb: string): boolean =>
@@ -673,7 +688,7 @@ test('plain manifests in deploy/ and their kustomize builds are schema-valid and
   const baseDocs = base.docs;
   assert.equal(
     baseDocs.length,
-    14,
+    16,
     `kustomize build deploy/ objects: ${baseDocs.map((d) => String(d.obj.kind)).join(', ')}`,
   );
   for (const d of baseDocs) {

@@ -736,7 +736,7 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
   );
 
   scenario(
-    'mount-process SIGKILL in a running pod: the liveness probe restarts the container, which reads the data again',
+    'mount SIGKILL (supervisor and server) in a running pod: the liveness probe restarts the container, which reads the data again',
     async (t) => {
       if (!cluster.local) return 'mount-process SIGKILL: kills a process on the node (local cluster only)';
       await startProbePod();
@@ -751,8 +751,12 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
         '-c',
         'echo before > /data/before-kill.txt',
       ]);
-      const procs = mountProcesses().filter((l) => l.includes(pv));
-      assert.equal(procs.length, 1, `one mount process serves ${pv}: ${procs.join('\n')}`);
+      // Supervised by default (deploy/node.yaml): the supervisor and its server, both killed (supervisor
+      // first, so nothing restarts the server) = the whole mount dies, as an unsupervised mount's one process.
+      const procs = mountProcesses()
+        .filter((l) => l.includes(pv))
+        .sort((a, b) => Number(b.includes('--supervise')) - Number(a.includes('--supervise')));
+      assert.equal(procs.length, 2, `a supervisor and its server serve ${pv}: ${procs.join('\n')}`);
       const restarts = (): number =>
         Number(
           kubectl(cluster, [
@@ -768,7 +772,7 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
       const before = restarts();
       const killed = Date.now();
       const since = (): string => `${Math.round((Date.now() - killed) / 1000)}s`;
-      process.kill(Number(procs[0]!.split(' ')[0]), 'SIGKILL');
+      for (const p of procs) process.kill(Number(p.split(' ')[0]), 'SIGKILL');
       const dead = kubectl(cluster, [
         '-n',
         'default',
@@ -853,13 +857,10 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
   });
 
   scenario(
-    'supervised mounts (csi-driver --supervise-mounts, fuse3): mount-server SIGKILL in a running pod, twice; the pod reads on with no error',
+    'supervised mounts (the default): mount-server SIGKILL in a running pod, twice; the pod reads on with no error',
     async () => {
       if (!cluster.local || !node) return 'supervised mounts: kills a process on the node (local cluster only)';
-      // The node plugin as shipped plus the opt-in flag (env form): mounts made from now on are supervised.
-      await node.stop('SIGTERM');
-      node = startNodePlugin(cluster, cluster.tmp, { BUCKETMOUNT_SUPERVISE_MOUNTS: 'true' });
-      await sleep(3000);
+      // The node plugin as shipped: supervised mounts are its default (deploy/node.yaml says so too).
       apply(
         claimAndPod(
           'supervised',
@@ -904,6 +905,81 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
       kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'supervised', '--wait', '--timeout=120s']);
       await node.stop('SIGTERM');
       node = startNodePlugin(cluster, cluster.tmp);
+    },
+  );
+
+  scenario(
+    'a pod whose volume names a missing bucket: Warning MountFailed Event on the pod saying "no such bucket"',
+    async () => {
+      apply(
+        manifest('deploy/examples/static-s3.yaml')
+          .filter((o) => o.kind === 'Secret')
+          .map(withCredentials),
+      );
+      const pv: Obj = {
+        apiVersion: 'v1',
+        kind: 'PersistentVolume',
+        metadata: { name: 'missing-bucket' },
+        spec: {
+          capacity: { storage: '1Gi' },
+          accessModes: ['ReadWriteMany'],
+          persistentVolumeReclaimPolicy: 'Retain',
+          storageClassName: '',
+          csi: {
+            driver: 'bucketmount.csi.io',
+            volumeHandle: 'missing-bucket',
+            volumeAttributes: { bucketName: 'no-such-bucket-e2e', region: 'us-east-1' },
+            nodePublishSecretRef: { name: 's3-credentials', namespace: 'default' },
+          },
+        },
+      };
+      const pvc: Obj = {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: { name: 'missing-bucket', namespace: 'default' },
+        spec: {
+          accessModes: ['ReadWriteMany'],
+          storageClassName: '',
+          volumeName: 'missing-bucket',
+          resources: { requests: { storage: '1Gi' } },
+        },
+      };
+      const pod: Obj = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'nobucket', namespace: 'default' },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'c',
+              image: 'busybox:1.37',
+              command: ['sleep', '3600'],
+              volumeMounts: [{ name: 'v', mountPath: '/data' }],
+            },
+          ],
+          volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'missing-bucket' } }],
+        },
+      };
+      apply([pv, pvc, pod]);
+      // What an operator sees: the Event through the core/v1 view (kubectl get events / describe).
+      const ev = await until(
+        'MountFailed Event on pod nobucket',
+        () => {
+          const list = JSON.parse(kubectl(cluster, ['-n', 'default', 'get', 'events', '-o', 'json'])) as Obj;
+          return (list.items as Obj[]).find((e) => e.involvedObject?.name === 'nobucket' && e.reason === 'MountFailed');
+        },
+        120_000,
+      );
+      assert.equal(ev.type, 'Warning');
+      assert.equal(ev.involvedObject.kind, 'Pod');
+      assert.equal(ev.reportingComponent, 'bucketmount.csi.io');
+      assert.match(String(ev.message), /no such bucket: .*no-such-bucket-e2e/);
+      assert.doesNotMatch(String(ev.message), new RegExp(minio.secretKey));
+      assert.match(kubectl(cluster, ['-n', 'default', 'describe', 'pod', 'nobucket']), /MountFailed/);
+      deletePods('nobucket');
+      kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'missing-bucket', '--wait', '--timeout=60s']);
+      kubectl(cluster, ['delete', 'pv', 'missing-bucket', '--wait', '--timeout=60s']);
     },
   );
 

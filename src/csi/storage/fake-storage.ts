@@ -193,12 +193,15 @@ class FakeStorage implements CsiStorage {
         !(src.prefix === '' && (k.startsWith(SNAPSHOT_ROOT) || k.startsWith(VOLUME_CATALOGUE_ROOT))),
     );
     let bytes = 0;
-    for (const k of keys) {
+    const totalBytes = keys.reduce((a, k) => a + from.objects.get(k)!, 0);
+    opts.onProgress?.({ objects: 0, bytes: 0, totalObjects: keys.length, totalBytes });
+    for (const [i, k] of keys.entries()) {
       if (opts.signal?.aborted)
         throw new CsiError(status.ABORTED, `copy to s3://${dst.bucket}/${dst.prefix} was cancelled`);
       const size = from.objects.get(k)!;
       to.objects.set(dst.prefix + k.slice(src.prefix.length), size);
       bytes += size;
+      opts.onProgress?.({ objects: i + 1, bytes, totalObjects: keys.length, totalBytes });
     }
     return { objects: keys.length, bytes };
   }

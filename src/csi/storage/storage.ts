@@ -10,6 +10,7 @@ import { quote } from '../../bounded-text.js';
 import { CsiError } from '../errors.js';
 import type { SnapshotLocation } from '../snapshot-id.js';
 import type { VolumeLocation } from '../volume-id.js';
+import type { CopyProgressListener } from './copy-progress.js';
 
 export interface VolumeRecord {
   /** Recorded capacity in bytes (0 = unknown). */
@@ -32,6 +33,8 @@ export interface CopyOptions {
   partSize?: number;
   /** Checked between objects: a cancelled copy stops with an ABORTED error. */
   signal?: AbortSignal;
+  /** Told the totals after listing and the running sums after each object (copy-progress.ts). */
+  onProgress?: CopyProgressListener;
 }
 
 export interface CopyResult {

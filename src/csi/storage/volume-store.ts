@@ -428,6 +428,13 @@ export async function copyVolumeData(
     throw s3ToCsi(err, `listing s3://${src.bucket}/${src.prefix}`);
   }
   const copyOpts: S3CopyOptions = { multipartThreshold: opts.multipartThreshold, partSize: opts.partSize };
+  const progress = {
+    objects: 0,
+    bytes: 0,
+    totalObjects: keys.length,
+    totalBytes: keys.reduce((a, k) => a + k.size, 0),
+  };
+  opts.onProgress?.({ ...progress });
   // mapLimit waits for every running copy (not just the first failure) so no copy lands after we return.
   await mapLimit(keys, 8, async (k) => {
     if (opts.signal?.aborted)
@@ -443,6 +450,9 @@ export async function copyVolumeData(
     } catch (err) {
       throw s3ToCsi(err, `copying s3://${src.bucket}/${k.key} to s3://${dst.bucket}/${dst.prefix}${rel}`);
     }
+    progress.objects++;
+    progress.bytes += k.size;
+    opts.onProgress?.({ ...progress });
   });
   return { objects: keys.length, bytes: keys.reduce((a, k) => a + k.size, 0) };
 }
