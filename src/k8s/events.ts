@@ -66,7 +66,8 @@ export interface EventRecorderOptions {
 type Job =
   { op: 'create'; key: string; s: SeriesEntry; body: EventBody } | { op: 'patch'; key: string; s: SeriesEntry };
 
-interface EventBody {
+/** An events.k8s.io/v1 Event as the recorder creates it. */
+export interface EventBody {
   apiVersion: 'events.k8s.io/v1';
   kind: 'Event';
   metadata: { name: string; namespace: string };

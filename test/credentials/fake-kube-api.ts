@@ -9,21 +9,13 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { EventBody } from '../../src/k8s/events.js';
 
-/** An Event as stored (events.k8s.io/v1 JSON). */
-export interface StoredEvent {
-  metadata: { name: string; namespace: string };
-  eventTime: string;
-  reportingController: string;
-  reportingInstance: string;
-  action: string;
-  reason: string;
-  type: string;
+/** An Event as stored (events.k8s.io/v1 JSON): what the recorder creates, checked loosely, plus its series. */
+export type StoredEvent = Omit<EventBody, 'apiVersion' | 'kind' | 'note'> & {
   note?: string;
-  regarding: { kind: string; apiVersion?: string; namespace?: string; name: string; uid?: string };
-  related?: { kind: string; namespace?: string; name: string; uid?: string };
   series?: { count: number; lastObservedTime: string };
-}
+};
 
 export interface FakeKubeApi {
   url: string;

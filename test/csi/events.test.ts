@@ -34,7 +34,9 @@ before(async () => {
   d = await startDriver({
     mode: 'node',
     defaultEndpoint: minio.endpoint,
-    extraArgs: ['--events=true'],
+    // Unsupervised: a killed mount process is the whole mount's death here (with supervision, the
+    // supervisor restarts a killed server and nothing dies: test/lifecycle/supervise.test.ts).
+    extraArgs: ['--events=true', '--supervise-mounts=false'],
     env: { KUBECONFIG: api.writeKubeconfig(join(kcDir, 'kubeconfig')) },
   });
 });

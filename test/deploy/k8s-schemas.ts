@@ -3,7 +3,8 @@
 // scripts/setup.d/deploy.sh with `go mod download`) into one strict JSON schema per kind, named
 // the way kubeconform's `{{ .ResourceKind }}{{ .KindSuffix }}.json` template expects.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -269,4 +270,26 @@ export function writeMonitoringSchemas(dir: string): string[] {
     writeFileSync(join(dir, `${kind.toLowerCase()}${kindSuffix(apiVersion)}.json`), JSON.stringify(top));
     return `${apiVersion}/${kind}`;
   });
+}
+
+/** What a deploy test renders and validates with: the pinned tools and the schemas, in a fresh work dir. */
+export interface DeployTools {
+  helm: string;
+  kustomize: string;
+  kubeconform: string;
+  schemas: SchemaSet;
+  /** Temp dir of the test file (remove it after the tests). */
+  work: string;
+}
+
+/** Find helm, kustomize and kubeconform and generate the schemas of `k8sSchemaVersion` in a new temp dir. */
+export function prepareDeployTools(prefix: string, k8sSchemaVersion: string): DeployTools {
+  const work = mkdtempSync(join(tmpdir(), prefix));
+  return {
+    helm: findTool('helm'),
+    kustomize: findTool('kustomize'),
+    kubeconform: findTool('kubeconform'),
+    schemas: generateSchemas(locateSwagger(k8sSchemaVersion), join(work, 'schemas')),
+    work,
+  };
 }

@@ -9,12 +9,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAll } from 'js-yaml';
-import { findTool, generateSchemas, locateSwagger, readToolVersions, type SchemaSet } from './k8s-schemas.js';
+import { prepareDeployTools, readToolVersions, type SchemaSet } from './k8s-schemas.js';
 import { normaliseMountOptions } from '../../src/mount-contract/kube-options.js';
 import { parseStorageClassParams, parseVolumeAttributes } from '../../src/csi/params.js';
 
@@ -101,11 +100,10 @@ let schemas: SchemaSet | undefined;
 let work = '';
 
 before(() => {
-  work = mkdtempSync(join(tmpdir(), 'bucketmount-deploy-'));
-  helm = findTool('helm');
-  kustomize = findTool('kustomize');
-  kubeconform = findTool('kubeconform');
-  schemas = generateSchemas(locateSwagger(VERSIONS.K8S_SCHEMA_VERSION), join(work, 'schemas'));
+  ({ helm, kustomize, kubeconform, schemas, work } = prepareDeployTools(
+    'bucketmount-deploy-',
+    VERSIONS.K8S_SCHEMA_VERSION,
+  ));
 });
 
 after(() => {

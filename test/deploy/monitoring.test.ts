@@ -9,11 +9,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load, loadAll } from 'js-yaml';
-import { findTool, generateSchemas, locateSwagger, readToolVersions, type SchemaSet } from './k8s-schemas.js';
+import { prepareDeployTools, readToolVersions, type SchemaSet } from './k8s-schemas.js';
 import { codeBlocks } from '../support/markdown.js';
 import {
   ALERTS_YAML,
@@ -37,11 +36,10 @@ let schemas: SchemaSet | undefined;
 let work = '';
 
 before(() => {
-  work = mkdtempSync(join(tmpdir(), 'bucketmount-monitoring-'));
-  helm = findTool('helm');
-  kustomize = findTool('kustomize');
-  kubeconform = findTool('kubeconform');
-  schemas = generateSchemas(locateSwagger(VERSIONS.K8S_SCHEMA_VERSION), join(work, 'schemas'));
+  ({ helm, kustomize, kubeconform, schemas, work } = prepareDeployTools(
+    'bucketmount-monitoring-',
+    VERSIONS.K8S_SCHEMA_VERSION,
+  ));
 });
 
 after(() => {
