@@ -1,6 +1,7 @@
 // The Event reasons the driver records (the observability contract of issue 17, docs/events.md)
 // and the references to the objects they are about.
 import type { PodInfo } from '../credentials/pod-identity.js';
+import { PROVISIONER_METADATA } from '../csi/params.js';
 
 export const EventReason = {
   /** Pod, Warning: NodePublishVolume failed (the one-line reason of the mount). */
@@ -46,12 +47,6 @@ export function podRef(pod: PodInfo): ObjectRef | undefined {
   };
 }
 
-/** Parameters external-provisioner adds with --extra-create-metadata. */
-export const PVC_PARAMS = {
-  name: 'csi.storage.k8s.io/pvc/name',
-  namespace: 'csi.storage.k8s.io/pvc/namespace',
-  pvName: 'csi.storage.k8s.io/pv/name',
-} as const;
 /** Parameters csi-snapshotter adds with --extra-create-metadata. */
 export const SNAPSHOT_PARAMS = {
   name: 'csi.storage.k8s.io/volumesnapshot/name',
@@ -62,8 +57,8 @@ const nonEmpty = (v: string | undefined): string | undefined => (v && v.trim() !
 
 /** The PVC a CreateVolume is for, from its parameters; undefined without --extra-create-metadata. */
 export function pvcRefFromParams(params: Record<string, string> | undefined): ObjectRef | undefined {
-  const name = nonEmpty(params?.[PVC_PARAMS.name]);
-  const namespace = nonEmpty(params?.[PVC_PARAMS.namespace]);
+  const name = nonEmpty(params?.[PROVISIONER_METADATA.pvcName]);
+  const namespace = nonEmpty(params?.[PROVISIONER_METADATA.pvcNamespace]);
   return name && namespace ? { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name } : undefined;
 }
 
