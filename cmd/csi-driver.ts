@@ -441,6 +441,16 @@ async function main(): Promise<void> {
     (err: unknown) =>
       log.error('reconciling recorded mounts failed; Probe stays not-ready', { error: (err as Error).message }),
   );
+  // Signals are caught before the socket exists: a SIGTERM during start-up waits for start-up to end and then
+  // stops gracefully (an early default-action death would skip closing the state and the event recorder).
+  const started: { stop?: (signal: string) => void } = {};
+  let signalDuringStartup: string | undefined;
+  const onSignal = (signal: string): void => {
+    if (started.stop) started.stop(signal);
+    else signalDuringStartup ??= signal;
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   const server = await startCsiServer(cfg.endpoint, services, log, {
     onCallDone: (service, method, code, seconds) => {
       const result = code === 0 ? 'ok' : codeName(code);
@@ -504,8 +514,8 @@ async function main(): Promise<void> {
       process.exit(0);
     })();
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  started.stop = stop;
+  if (signalDuringStartup) stop(signalDuringStartup);
   await reconciling;
 }
 
