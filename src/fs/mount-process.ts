@@ -18,7 +18,7 @@ import { classifyS3Error, describeS3Error } from '../s3/errors.js';
 import { isFuse, mountsAt } from '../util/mountinfo.js';
 import type { FsContext } from './context.js';
 import { BucketFs } from './filesystem.js';
-import { Fuse3Mount, isSuccessor } from './kernel/fuse3-mount.js';
+import { Fuse3Mount, isSuccessor, UNMOUNT_GRACE_MS } from './kernel/fuse3-mount.js';
 import { listenForHandOff } from './kernel/handoff.js';
 import { runSupervisor } from './supervisor.js';
 import { warmUp } from './warm-up.js';
@@ -259,7 +259,13 @@ export async function runMount(cfg: MountConfig): Promise<number> {
       void (async () => {
         await fs.flushAll();
         ctx.journal?.close();
-        await fuse.unmount();
+        if (!(await fuse.unmount())) {
+          log.warn('a process still uses the unmounted file system; ending its connection (its open files fail)', {
+            mountPoint: mnt,
+            waitedMs: UNMOUNT_GRACE_MS,
+          });
+          await fs.flushAll(); // what it wrote while it could
+        }
         await metricsEndpoint?.close();
         ctx.s3.destroy();
         rmSync(ctx.spoolDir, { recursive: true, force: true });

@@ -268,14 +268,21 @@ test('unpublish while a file is still open for writing: the SIGTERM flush upload
   const target = join(work.podsDir, 'p9', 'vol');
   await suite.mounter.publish(publishRequest(suite.minio, 'life-b', target));
   const pid = (await suite.mounter.lookup(target))!.pid!;
+  const logFile = Object.values(suite.mounter.snapshot().shares).find((s) => s.targets.includes(target))!.logFile;
   const data = Buffer.alloc(12 * 1024 * 1024);
   for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i ^ 0x5a5a5a5a, i);
   const fh = await open(join(target, 'open-at-unpublish.bin'), 'w');
   await fh.write(data);
   // The writer has not closed the file: the target is busy, unpublish detaches it lazily and
   // the share's mount process flushes on SIGTERM before it exits.
-  await suite.mounter.unpublish(target);
+  let log = '';
+  const tail = setInterval(() => {
+    log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : log; // the share dir goes with the share
+  }, 200);
+  await suite.mounter.unpublish(target).finally(() => clearInterval(tail));
   assert.ok(!processAlive(pid));
+  // The mount process ended the connection itself after its grace (the plugin would kill it only after 60 s).
+  assert.match(log, /still uses the unmounted file system/);
   await fh.close().catch(() => undefined); // the connection is gone; the data is already stored
   assert.ok((await getObject('life-b', 'open-at-unpublish.bin')).equals(data));
   assert.ok(!existsSync(target));

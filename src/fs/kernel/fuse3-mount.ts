@@ -22,6 +22,9 @@ import { NodeTable } from './node-table.js';
 import { INIT_FILE, isSuccessor } from './handoff.js';
 
 /** Files of the hand-off state dir (INIT_FILE and isSuccessor live in handoff.ts, which the light supervisor loads). */
+
+/** How long a stopping mount waits for processes that still use the detached mount (see unmount). */
+export const UNMOUNT_GRACE_MS = 10_000;
 export { INIT_FILE, isSuccessor } from './handoff.js';
 export const GENERATION_FILE = 'generation';
 export const INFLIGHT_FILE = 'inflight.map';
@@ -154,9 +157,14 @@ export class Fuse3Mount {
     });
   }
 
-  /** Unmount and wait until the session ended. */
-  async unmount(): Promise<void> {
-    if (!this.session) return;
+  /**
+   * Unmount and wait until the session ended, at most `graceMs`. A lazily detached mount ends only
+   * when no process uses it any more (an open file, a cwd): after the grace this returns false and
+   * the caller exits, which ends the connection (its last /dev/fuse descriptor closes; a supervisor
+   * exits with its server) — that process's open files then fail with ENOTCONN.
+   */
+  async unmount(graceMs = UNMOUNT_GRACE_MS): Promise<boolean> {
+    if (!this.session) return true;
     this.log.info('fuse3: unmounting', { pending: this.pending, nodes: this.adapter.nodes.size });
     if (this.cfg.handoff) {
       // libfuse does not know the mount point of an inherited fd: detach it ourselves; the
@@ -167,8 +175,14 @@ export class Fuse3Mount {
         this.log.warn('fuse3: umount failed', { error: String(err) });
       }
     } else this.addon.unmount(this.session);
-    await this.closed;
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      this.closed.then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs))),
+    ]);
+    clearTimeout(timer);
     this.journal?.close();
+    return ended;
   }
 
   /** Requests handed to the adapter and not answered yet. */
