@@ -29,6 +29,7 @@ export interface S3ClientOptions extends S3Endpoint {
   retryTimeoutMs?: number;
   /** Parallel sockets per client (default 64). */
   maxSockets?: number;
+  /** Longest silence of the server within one attempt, in ms (default 30 s); the attempt then fails and is retried. */
   requestTimeoutMs?: number;
 }
 
@@ -60,8 +61,10 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
       connectionTimeout: 10_000,
-      // Socket idle timeout: a stalled server costs at most this per attempt, not forever.
-      requestTimeout: opts.requestTimeoutMs ?? 30_000,
+      // Socket idle timeout: a stalled server costs at most this per attempt (then TimeoutError, retried),
+      // not forever. It is `socketTimeout` in @smithy/node-http-handler 4.x: its `requestTimeout` only logs
+      // a warning unless asked to throw, and would bound a whole (long, healthy) GET instead of a silence.
+      socketTimeout: opts.requestTimeoutMs ?? 30_000,
     }),
     // Resolve each command's middleware stack once per client instead of on every request
     // (about a third of the SDK's per-request CPU; middleware is only added at construction).
