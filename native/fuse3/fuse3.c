@@ -17,6 +17,16 @@
 //   replyErr, replyEntry, replyCreate, replyAttr, replyOpen, replyWrite, replyBuf,
 //   replyReadlink, replyStatfs, replyDir, pending, sessions
 //
+// Interrupts (FUSE_INTERRUPT): when JS takes a request, call_js registers a libfuse interrupt
+// callback for it (fuse_req_interrupt_func) whose data is the request's slot id and the slot's
+// generation packed into the pointer value (nothing allocated, nothing to free). libfuse runs the
+// callback on the reader thread when the kernel interrupts the request (or at once, on the JS
+// thread, if the interrupt came before the registration), holding the request alive meanwhile;
+// the callback only queues an OP_INTERRUPT message. call_js hands it to JS only while that slot
+// still holds the same request (same generation): an interrupt of a request JS already answered
+// is dropped, so the id JS sees always names a request it still owns. JS decides what to do
+// (reply EINTR or let it finish); libfuse forgets the callback when the request is answered.
+//
 // The fd hand-off (docs/fuse3.md, "Mounts that survive their server"):
 //   mountFd(fd, mountpoint, source, kernelOptions, readOnly): mount(2) with `fd=N` on an open
 //     /dev/fuse descriptor (the supervisor keeps its own duplicate of it).
@@ -51,7 +61,7 @@ enum {
   OP_CLOSED = 0, OP_LOOKUP, OP_FORGET, OP_GETATTR, OP_SETATTR, OP_READLINK, OP_MKNOD, OP_MKDIR,
   OP_UNLINK, OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_OPEN, OP_READ, OP_WRITE, OP_FLUSH, OP_RELEASE,
   OP_FSYNC, OP_OPENDIR, OP_READDIR, OP_RELEASEDIR, OP_FSYNCDIR, OP_STATFS, OP_ACCESS, OP_CREATE,
-  OP_READDIRPLUS, OP_LINK, OP_INITED
+  OP_READDIRPLUS, OP_LINK, OP_INITED, OP_INTERRUPT
 };
 
 // Attribute arrays (Float64Array) exchanged with JS: this many doubles per node.
@@ -82,6 +92,7 @@ typedef struct session {
   // request slots (JS thread only)
   fuse_req_t *slots;
   uint32_t nslots, *freelist, nfree, pending;
+  uint32_t *gens;  // per slot, bumped each time the slot takes a request (interrupt matching)
   // fd hand-off (custom io): the kernel's INIT seen / a synthetic INIT still to hand to libfuse
   int fd_mode, init_seen;
   char *synth;
@@ -414,9 +425,13 @@ static uint32_t slot_put(session_t *s, fuse_req_t req) {
   if (s->nfree == 0) {
     uint32_t n = s->nslots ? s->nslots * 2 : 256;
     fuse_req_t *slots = realloc(s->slots, n * sizeof *slots);
-    uint32_t *fl = realloc(s->freelist, n * sizeof *fl);
-    if (!slots || !fl) { if (slots) s->slots = slots; if (fl) s->freelist = fl; return 0; }
-    s->slots = slots; s->freelist = fl;
+    if (slots) s->slots = slots;
+    uint32_t *fl = slots ? realloc(s->freelist, n * sizeof *fl) : NULL;
+    if (fl) s->freelist = fl;
+    uint32_t *gens = fl ? realloc(s->gens, n * sizeof *gens) : NULL;
+    if (!gens) return 0;
+    s->gens = gens;
+    for (uint32_t i = s->nslots; i < n; i++) s->gens[i] = 0;
     for (uint32_t i = n; i > s->nslots; i--) if (i - 1 != 0) s->freelist[s->nfree++] = i - 1;  // id 0 = none
     s->slots[0] = NULL;
     for (uint32_t i = s->nslots; i < n; i++) s->slots[i] = NULL;
@@ -424,6 +439,7 @@ static uint32_t slot_put(session_t *s, fuse_req_t req) {
   }
   uint32_t id = s->freelist[--s->nfree];
   s->slots[id] = req;
+  s->gens[id]++;
   s->pending++;
   return id;
 }
@@ -438,6 +454,24 @@ static fuse_req_t slot_take(session_t *s, uint32_t id) {
   return req;
 }
 
+/** Slot id and generation packed into the interrupt callback's data pointer (no allocation). */
+static void *intr_token(uint32_t id, uint32_t gen) { return (void *)(uintptr_t)(((uint64_t)gen << 32) | id); }
+
+/**
+ * libfuse's interrupt callback: the kernel interrupted this request. Runs on the reader thread
+ * (or on the JS thread inside fuse_req_interrupt_func when the interrupt came first), with the
+ * request kept alive by libfuse but possibly answered concurrently by JS: it touches nothing of
+ * the request and only queues a notice; call_js checks it still names an unanswered request.
+ */
+static void on_interrupt(fuse_req_t req, void *data) {
+  uint64_t t = (uint64_t)(uintptr_t)data;
+  msg_t *m = new_msg(OP_INTERRUPT, NULL, 0);
+  if (!m) return;
+  m->a1 = (double)(uint32_t)t;
+  m->a2 = (double)(uint32_t)(t >> 32);
+  post(sess_of(req), m);
+}
+
 static void call_js(napi_env env, napi_value cb, void *ctx, void *data) {
   session_t *s = ctx;
   msg_t *m = data;
@@ -448,6 +482,15 @@ static void call_js(napi_env env, napi_value cb, void *ctx, void *data) {
   }
   uint32_t id = m->req ? slot_put(s, m->req) : 0;
   if (m->req && id == 0) { fuse_reply_err(m->req, ENOMEM); m->req = NULL; }
+  if (m->op == OP_INTERRUPT) {
+    // Only while the slot still holds the interrupted request (not answered, id not reused).
+    uint32_t iid = (uint32_t)m->a1, gen = (uint32_t)m->a2;
+    if (iid == 0 || iid >= s->nslots || !s->slots[iid] || s->gens[iid] != gen) { free(m); return; }
+    id = iid;
+    m->a1 = m->a2 = -1;
+  }
+  // Registered after the slot exists; called at once if the kernel interrupted it already.
+  if (id && m->req) fuse_req_interrupt_func(m->req, on_interrupt, intr_token(id, s->gens[id]));
   napi_value argv[9], undef;
   napi_get_undefined(env, &undef);
   napi_create_int32(env, m->op, &argv[0]);
@@ -552,7 +595,7 @@ static void fill_fi(struct fuse_file_info *fi, double fh, uint32_t flags) {
 
 /** Frees a session and everything it still owns; only when nothing can reach it any more. */
 static void session_free(session_t *s) {
-  free(s->slots); free(s->freelist); free(s->stale); free(s->synth);
+  free(s->slots); free(s->freelist); free(s->gens); free(s->stale); free(s->synth);
   if (s->ring) munmap(s->ring, RING_SLOTS * sizeof(uint64_t));
   free(s);
   live_sessions--;
@@ -700,8 +743,8 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
   s->se = NULL;
   napi_delete_reference(env, s->handler);
   napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
-  free(s->slots); free(s->freelist);
-  s->slots = NULL; s->freelist = NULL; s->nslots = 0; s->nfree = 0;
+  free(s->slots); free(s->freelist); free(s->gens);
+  s->slots = NULL; s->freelist = NULL; s->gens = NULL; s->nslots = 0; s->nfree = 0;
   free(s->stale); s->stale = NULL; s->nstale = 0;
   if (s->ring) { munmap(s->ring, RING_SLOTS * sizeof(uint64_t)); s->ring = NULL; }
   // `s` itself stays allocated while late reply calls (the JS handle) or queued messages (the

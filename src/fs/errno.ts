@@ -5,6 +5,7 @@ import { classifyS3Error } from '../s3/errors.js';
 export const Errno = {
   EPERM: -1,
   ENOENT: -2,
+  EINTR: -4,
   EIO: -5,
   EBADF: -9,
   EACCES: -13,

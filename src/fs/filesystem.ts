@@ -294,14 +294,17 @@ export class BucketFs {
     return this.newFd(f);
   }
 
-  /** Bytes read; synchronous when they are already in memory (the sequential hot path). */
-  read(fd: number, buf: Buffer, len: number, pos: number): number | Promise<number> {
+  /**
+   * Bytes read; synchronous when they are already in memory (the sequential hot path). `signal`
+   * (an interrupted READ) stops waiting for S3 and the GETs no other read waits for.
+   */
+  read(fd: number, buf: Buffer, len: number, pos: number, signal?: AbortSignal): number | Promise<number> {
     const f = this.handle(fd);
     if (f.ghostCopy) return f.ghostCopy.read(buf, 0, len, pos).then((r) => r.bytesRead);
     const w = f.writer ?? this.writers.get(f.path);
     if (w && w.hasLocalData) return w.read(buf, len, pos);
-    if (!f.reader || (w && f.reader.size !== w.size)) return this.readFresh(f, w, buf, len, pos);
-    return f.reader.read(buf, len, pos);
+    if (!f.reader || (w && f.reader.size !== w.size)) return this.readFresh(f, w, buf, len, pos, signal);
+    return f.reader.read(buf, len, pos, signal);
   }
 
   private async readFresh(
@@ -310,11 +313,12 @@ export class BucketFs {
     buf: Buffer,
     len: number,
     pos: number,
+    signal?: AbortSignal,
   ): Promise<number> {
     f.reader?.close();
     const attr = w ? await this.meta.lookup(f.path) : f.attr;
     f.reader = new ReadHandle(this.ctx, f.key, attr?.size ?? 0, attr?.etag, this.pcfg, this.budget, this.cache);
-    return f.reader.read(buf, len, pos);
+    return f.reader.read(buf, len, pos, signal);
   }
 
   async write(fd: number, buf: Buffer, len: number, pos: number): Promise<number> {
@@ -592,10 +596,10 @@ export class BucketFs {
         ),
       open: (path, flags, cb) => run('open', path, () => this.open(path, flags), cb),
       create: (path, _mode, cb) => run('create', path, () => this.create(path), cb),
-      read: (path, fd, buf, len, pos, cb) => {
+      read: (path, fd, buf, len, pos, cb, signal) => {
         let r: number | Promise<number>;
         try {
-          r = this.read(fd, buf, len, pos);
+          r = this.read(fd, buf, len, pos, signal);
         } catch (err) {
           r = Promise.reject(err);
         }

@@ -45,7 +45,8 @@ export interface FuseOps {
   releasedir?(path: string, fd: number, cb: ErrCb): void;
   open?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
   create?(path: string, mode: number, cb: (err: number, fd?: number) => void): void;
-  read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: CountCb): void;
+  /** `signal`: fires when the kernel interrupted the READ (already answered EINTR; see kernel/interrupts.ts). */
+  read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: CountCb, signal?: AbortSignal): void;
   write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: CountCb): void;
   flush?(path: string, fd: number, cb: ErrCb): void;
   fsync?(path: string, datasync: number, fd: number, cb: ErrCb): void;

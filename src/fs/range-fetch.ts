@@ -1,11 +1,14 @@
 // One ranged GET streamed into a buffer allocated once: socket chunks are copied in as they
 // arrive and readers wait only until the bytes they need are there (not for the whole range).
 // A body that breaks off part-way is resumed from the first missing byte. Cancelling an
-// unfinished fetch nobody waits for stops the download (random seeks waste no bandwidth).
+// unfinished fetch nobody waits for stops the download (random seeks waste no bandwidth), and
+// aborts the request itself if its response has not come yet (the SDK then stops retrying). A
+// waiter may give up (an interrupted READ: its abort signal) without affecting the others.
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { BufferPool } from './buffer-pool.js';
 import { payer, type FsContext } from './context.js';
+import { Errno, FsError } from './errno.js';
 
 interface Waiter {
   need: number;
@@ -30,6 +33,8 @@ export class RangeFetch {
   private waiters: Waiter[] = [];
   private body?: Readable;
   private cancelled = false;
+  /** Aborts the request in flight (cancel()). */
+  private readonly stop = new AbortController();
   readonly done: Promise<void>;
 
   constructor(
@@ -58,12 +63,47 @@ export class RangeFetch {
     return this.error !== undefined;
   }
 
-  /** Resolves once bytes [start, start + need) are in buf. */
-  wait(need: number): Promise<void> | undefined {
+  /** Reads waiting for bytes of this fetch. */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  /** All bytes arrived. */
+  get complete(): boolean {
+    return this.filled >= this.length;
+  }
+
+  /**
+   * Resolves once bytes [start, start + need) are in buf. When `signal` fires first, this waiter
+   * alone gives up (EINTR); the fetch goes on for the others (cancel() stops it if none is left).
+   */
+  wait(need: number, signal?: AbortSignal): Promise<void> | undefined {
     if (this.filled >= need) return undefined;
     if (this.error !== undefined) return Promise.reject(this.error);
     if (this.cancelled) return Promise.reject(new Error(`read of ${this.key} was cancelled`));
-    return new Promise((resolve, reject) => this.waiters.push({ need, resolve, reject }));
+    if (signal?.aborted) return Promise.reject(interrupted(this.key));
+    return new Promise((resolve, reject) => {
+      if (!signal) return void this.waiters.push({ need, resolve, reject });
+      const w: Waiter = {
+        need,
+        resolve: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (err) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      const onAbort = (): void => {
+        const i = this.waiters.indexOf(w);
+        if (i < 0) return;
+        this.waiters.splice(i, 1);
+        reject(interrupted(this.key));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(w);
+    });
   }
 
   /**
@@ -74,6 +114,7 @@ export class RangeFetch {
     if (this.waiters.length > 0) return false;
     this.cancelled = true;
     this.body?.destroy();
+    if (!this.complete) this.stop.abort();
     return true;
   }
 
@@ -129,6 +170,7 @@ export class RangeFetch {
           IfMatch: this.etag,
           ...payer(this.ctx),
         }),
+        { abortSignal: this.stop.signal },
       )
       .catch((err: unknown) => {
         throw new RequestFailed(err);
@@ -155,6 +197,11 @@ export class RangeFetch {
       body.once('error', (err) => reject(err));
     });
   }
+}
+
+/** The error of a read that stopped waiting because its request was interrupted. */
+function interrupted(key: string): FsError {
+  return new FsError(Errno.EINTR, `read of ${key} interrupted`);
 }
 
 /** One ranged GET [start, end) returning exactly those bytes (resumes broken bodies). */

@@ -2,7 +2,9 @@
 // queue of in-flight streamed chunk GETs ahead of them (window grows up to --max-prefetch,
 // memory bounded by the global --prefetch-budget) and each read returns as soon as its own
 // bytes arrived; random readers get exactly the bytes they asked for. Optionally serves and
-// fills a local whole-object data cache (--cache).
+// fills a local whole-object data cache (--cache). An interrupted read (its abort signal) stops
+// waiting at once; the GETs it waited for are stopped only when no other read waits for them
+// (then the queue is cut there, so it stays contiguous; a later read fetches those bytes again).
 import type { FsContext } from './context.js';
 import { PrefetchPolicy, type PrefetchBudget, type PrefetchConfig } from './prefetch.js';
 import type { DataCache } from './data-cache.js';
@@ -72,7 +74,8 @@ export class ReadHandle {
     if (this.cache) {
       const cache = this.cache;
       f.done.then(
-        () => cache.store(this.key, this.etag, this.size, c.start, f.buf),
+        // A cancelled fetch also ends without error: only whole ranges go to the cache.
+        () => (f.complete ? cache.store(this.key, this.etag, this.size, c.start, f.buf) : undefined),
         () => undefined,
       );
     }
@@ -91,7 +94,14 @@ export class ReadHandle {
   }
 
   /** Copy bytes [from, to) (absolute offsets inside chunk c) to out at outOff. */
-  private async copyOut(c: Chunk, from: number, to: number, out: Buffer, outOff: number): Promise<void> {
+  private async copyOut(
+    c: Chunk,
+    from: number,
+    to: number,
+    out: Buffer,
+    outOff: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
     if (c.local) {
       const buf = await c.local;
       if (buf) {
@@ -105,11 +115,16 @@ export class ReadHandle {
     if (f.isCancelled) {
       // Dropped by a concurrent read of the same handle: fetch just what this read needs.
       f = new RangeFetch(this.ctx, this.key, from, to, this.etag);
-      await f.wait(to - from);
+      try {
+        await f.wait(to - from, signal);
+      } catch (err) {
+        f.cancel();
+        throw err;
+      }
       f.buf.copy(out, outOff, 0, to - from);
       return;
     }
-    const w = f.wait(to - c.start);
+    const w = f.wait(to - c.start, signal);
     if (w) await w;
     f.buf.copy(out, outOff, from - c.start, to - c.start);
   }
@@ -119,7 +134,7 @@ export class ReadHandle {
    * is already in memory the count is returned synchronously (no promise per kernel read on
    * the sequential hot path).
    */
-  read(out: Buffer, len: number, pos: number): number | Promise<number> {
+  read(out: Buffer, len: number, pos: number, signal?: AbortSignal): number | Promise<number> {
     if (this.closed) return 0;
     if (pos >= this.size) return 0;
     const end = Math.min(pos + len, this.size);
@@ -130,7 +145,13 @@ export class ReadHandle {
       const c: Chunk = { start: pos, end, reserved: 0 };
       if (this.cache && this.etag) c.local = this.cache.read(this.key, this.etag, this.size, pos, end);
       else this.startFetch(c);
-      return this.copyOut(c, pos, end, out, 0).then(() => end - pos);
+      return this.copyOut(c, pos, end, out, 0, signal).then(
+        () => end - pos,
+        (err: unknown) => {
+          if (signal?.aborted) c.fetch?.cancel(); // this read's own GET: nobody else waits for it
+          throw err;
+        },
+      );
     }
     // Keep chunks that still cover pos (or a little behind, for reordered kernel read-ahead).
     // A chunk whose GET failed is dropped too: its error went to the reads waiting then, and a
@@ -174,16 +195,47 @@ export class ReadHandle {
       }
       return copied;
     }
-    return this.copyChunks(chunks, out, pos, end);
+    return this.copyChunks(chunks, out, pos, end, signal);
   }
 
-  private async copyChunks(chunks: Chunk[], out: Buffer, pos: number, end: number): Promise<number> {
+  /**
+   * An interrupted read gave up on `chunks`: the first unfinished one nobody else waits for and
+   * every chunk after it are dropped (their GETs stopped where nobody waits), so the queue stays
+   * one contiguous range; chunks other reads still wait for keep downloading for them.
+   */
+  private abandon(chunks: Chunk[]): void {
+    const idle = chunks.find((c) => c.fetch && !c.fetch.complete && c.fetch.waiting === 0);
+    if (idle && this.chunks.includes(idle)) this.drop((c) => c.start < idle.start);
+  }
+
+  private async copyChunks(
+    chunks: Chunk[],
+    out: Buffer,
+    pos: number,
+    end: number,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    try {
+      return await this.copyChunksInto(chunks, out, pos, end, signal);
+    } catch (err) {
+      if (signal?.aborted && !this.closed) this.abandon(chunks);
+      throw err;
+    }
+  }
+
+  private async copyChunksInto(
+    chunks: Chunk[],
+    out: Buffer,
+    pos: number,
+    end: number,
+    signal?: AbortSignal,
+  ): Promise<number> {
     let copied = 0;
     for (const c of chunks) {
       if (c.end <= pos + copied || c.start >= end) continue;
       const from = pos + copied;
       const to = Math.min(c.end, end);
-      await this.copyOut(c, from, to, out, copied);
+      await this.copyOut(c, from, to, out, copied, signal);
       copied += to - from;
       if (pos + copied >= end) break;
     }

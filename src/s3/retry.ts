@@ -5,7 +5,8 @@
 // them). Non-retryable errors (400, 403, 404, ...) fail at once. Unlike the SDK's standard
 // strategy there is no client-wide retry quota, so a burst of failures (an outage) never leaves
 // later requests without their retries. `retryByTime` applies the same policy to requests the
-// SDK cannot retry itself (streamed bodies).
+// SDK cannot retry itself (streamed bodies). A request aborted by its caller (AbortError) is
+// never retried.
 import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2, RetryToken } from '@aws-sdk/types';
 import { isThrottlingError } from './errors.js';
 
@@ -56,8 +57,14 @@ class Token implements RetryToken {
   }
 }
 
-/** True for errors worth another attempt (pure; exported for unit tests). */
+/** The request was aborted by its caller (an `abortSignal`, e.g. an interrupted READ). */
+export function isAbortError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'AbortError';
+}
+
+/** True for errors worth another attempt (pure; exported for unit tests). Never an abort. */
 export function isRetryable(info: RetryErrorInfo): boolean {
+  if (isAbortError(info.error)) return false;
   if (info.errorType !== 'CLIENT_ERROR') return true;
   const e = (info.error ?? {}) as {
     code?: string;

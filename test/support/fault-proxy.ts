@@ -5,6 +5,7 @@
 // answer ListObjectsV2 from a fake key list (keys MinIO refuses to store). Everything
 // else is forwarded unchanged — including the Host header, which SigV4 signatures cover.
 // refuse()/accept() simulate an endpoint outage (connections refused, then served again).
+// `stall` holds a request unanswered until the client gives up on it (recorded as clientClosed).
 // Every request is counted and recorded (method, path, operation, headers, what was injected).
 import {
   createServer,
@@ -43,6 +44,8 @@ export type FaultAction =
   | { kind: 'drop-response' }
   /** Delay the request by ms before forwarding. */
   | { kind: 'delay'; ms: number }
+  /** Never answer: hold the request until the client closes its connection (a hung endpoint). */
+  | { kind: 'stall' }
   /**
    * Answer from the test instead of MinIO (not forwarded): lets a test emulate S3 servers that
    * store keys MinIO refuses (`a//b`, `a/./b`, `a/../b`, a key that is both file and prefix).
@@ -107,6 +110,8 @@ export interface RecordedRequest {
   status?: number;
   /** The request headers as the client sent them (lower-case names). */
   headers: IncomingHttpHeaders;
+  /** `stall`: when (Date.now()) the client closed the connection of this held request. */
+  clientClosedAt?: number;
 }
 
 export interface FaultProxy {
@@ -333,6 +338,10 @@ export async function startFaultProxy(target: string, opts: { seed?: number } = 
         return forward(req, res, rec, false, true);
       case 'delay':
         setTimeout(() => forward(req, res, rec, false), action.ms);
+        return;
+      case 'stall':
+        req.resume();
+        res.once('close', () => (rec.clientClosedAt = Date.now()));
         return;
       case 'error': {
         // Read the whole request body first, so the client is not cut off mid-upload.

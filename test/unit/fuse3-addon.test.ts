@@ -4,11 +4,13 @@
 // answers). Checks: lookups/getattr/readdirplus/read/write/create/unlink arrive with the right
 // arguments, replies may come later from timers, 1 MiB WRITE/READ requests (max_pages), errno
 // replies, a second reply to one request is refused, FORGET balances lookups, and unmount ends
-// the session (CLOSED) with no request left pending. Skipped when the addon is not built or
+// the session (CLOSED) with no request left pending. Interrupts: a signalled process blocked in a
+// LOOKUP makes the addon report INTERRUPT with that request's id; an EINTR reply frees it. Skipped when the addon is not built or
 // FUSE cannot be mounted here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -203,4 +205,69 @@ test('addon: requests arrive on the event loop and late replies answer them', { 
   }
   assert.equal(addon.pending(session), 0, 'no request left unanswered');
   assert.equal(addon.replyErr(session, 1, 0), false, 'replies after destroy are refused');
+});
+
+test('addon: a signal to a process blocked in a request reports INTERRUPT with its id', { skip }, async () => {
+  const addon = loadFuse3();
+  const dir = mkdtempSync(join(tmpdir(), 'fuse3-addon-'));
+  const box: { session?: Session } = {};
+  let closed!: () => void;
+  const closedP = new Promise<void>((r) => (closed = r));
+  let heldId = 0;
+  let held!: () => void;
+  const heldP = new Promise<void>((r) => (held = r));
+  const interrupts: number[] = [];
+  const dirAttr = new Float64Array(ATTR_FIELDS);
+  dirAttr[A.INO] = 1;
+  dirAttr[A.MODE] = S_IFDIR | 0o755;
+  dirAttr[A.NLINK] = 2;
+  const handler = (
+    op: OpCode,
+    id: number,
+    _ino: number,
+    _a1: number,
+    _a2: number,
+    _a3: number,
+    name?: string,
+  ): void => {
+    const s = box.session!;
+    switch (op) {
+      case Op.CLOSED:
+        return closed();
+      case Op.FORGET:
+        return;
+      case Op.LOOKUP:
+        if (name === 'slow') {
+          heldId = id; // never answered until interrupted
+          return held();
+        }
+        return void addon.replyErr(s, id, 2);
+      case Op.INTERRUPT:
+        interrupts.push(id);
+        assert.equal(addon.replyErr(s, id, 4), true, 'EINTR answers the interrupted request');
+        assert.equal(addon.replyErr(s, id, 0), false, 'and only once');
+        return;
+      case Op.GETATTR:
+        return void addon.replyAttr(s, id, dirAttr, 1);
+      default:
+        return void addon.replyErr(s, id, 38);
+    }
+  };
+  const session = (box.session = addon.open(dir, 'fsname=addontest,subtype=bucketmount', {}, handler));
+  try {
+    const child = spawn('stat', [join(dir, 'slow')], { stdio: 'ignore' });
+    await heldP;
+    assert.equal(addon.pending(session), 1);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGINT');
+    const code = await exited;
+    assert.notEqual(code, 0);
+    assert.deepEqual(interrupts, [heldId], "one INTERRUPT, with the held request's id");
+    assert.equal(addon.pending(session), 0);
+  } finally {
+    addon.unmount(session);
+    await closedP;
+    addon.destroy(session);
+    rmdirSync(dir);
+  }
 });

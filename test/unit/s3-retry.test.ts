@@ -25,6 +25,9 @@ test('5xx, throttling, transient and connection errors are retried; 4xx are not'
   assert.ok(isRetryable(info('CLIENT_ERROR', { message: 'socket hang up' })));
   assert.ok(!isRetryable(info('CLIENT_ERROR', { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } })));
   assert.ok(!isRetryable(info('CLIENT_ERROR', { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } })));
+  // A request its caller aborted (an interrupted READ) is never retried, whatever it looks like.
+  assert.ok(!isRetryable(info('CLIENT_ERROR', { name: 'AbortError', message: 'Request aborted' })));
+  assert.ok(!isRetryable(info('TRANSIENT', { name: 'AbortError', message: 'Request aborted' })));
 });
 
 test('backoff doubles per retry with jitter and is capped', () => {

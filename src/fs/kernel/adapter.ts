@@ -25,6 +25,7 @@ import {
   type RequestHandler,
   type Session,
 } from './native.js';
+import { InFlight, interruptible, type Reply } from './interrupts.js';
 import { NodeTable, ROOT_ID } from './node-table.js';
 import { instrumentKernel } from './op-metrics.js';
 import { NO_METRICS, type MountMetrics } from '../../metrics/mount-metrics.js';
@@ -64,8 +65,6 @@ interface DirHandle {
   stats: FuseStat[];
 }
 
-type Reply = { session: Session; id: number };
-
 /** Opened file: its node and BucketFs handle. */
 interface FileRef {
   ino: number;
@@ -99,6 +98,8 @@ export class KernelAdapter {
   session: Session | undefined;
   /** Called once when the session ends (unmounted from anywhere). */
   onClosed: () => void = () => undefined;
+  /** Interruptible requests not answered yet (interrupts.ts). */
+  readonly inflight = new InFlight();
 
   constructor(
     private readonly addon: Fuse3Addon,
@@ -117,6 +118,7 @@ export class KernelAdapter {
       this.addon = k.addon;
       this.handle = k.handler;
     }
+    this.addon = this.inflight.wrap(this.addon);
   }
 
   /** The handle the kernel gets for BucketFs handle `fh`. */
@@ -159,11 +161,19 @@ export class KernelAdapter {
   /** The handler given to the addon's open(). */
   readonly handle: RequestHandler = (op, id, ino, a1, a2, a3, name, name2, data) => {
     const r: Reply = { session: this.session!, id };
+    if (op === Op.INTERRUPT) {
+      if (this.inflight.interrupt(id)) this.log.debug('fuse3: request interrupted, answered EINTR', { id });
+      return;
+    }
+    if (interruptible(op, a1)) {
+      if (op === Op.READ) r.abort = new AbortController();
+      this.inflight.track(r);
+    }
     try {
       this.dispatch(r, op, ino, a1, a2, a3, name, name2, data);
     } catch (err) {
       this.log.warn('fuse3 request failed', { op, error: String(err) });
-      this.addon.replyErr(r.session, id, -Errno.EIO);
+      this.addon.replyErr(r.session, r.id, -Errno.EIO);
     }
   };
 
@@ -430,11 +440,19 @@ export class KernelAdapter {
     this.resolveFh(kfh, ino, path, (fh) => {
       if (fh === undefined) return this.err(r, this.nodes.has(ino) ? Errno.EIO : Errno.ESTALE);
       const buf = this.takeBuf(size);
-      this.ops.read!(path ?? '', fh, buf, size, off, (n) => {
-        if (n < 0) this.err(r, n);
-        else this.addon.replyBuf(r.session, r.id, buf, Math.min(n, size));
-        this.giveBuf(buf);
-      });
+      this.ops.read!(
+        path ?? '',
+        fh,
+        buf,
+        size,
+        off,
+        (n) => {
+          if (n < 0) this.err(r, n);
+          else this.addon.replyBuf(r.session, r.id, buf, Math.min(n, size));
+          this.giveBuf(buf);
+        },
+        r.abort?.signal,
+      );
     });
   }
 

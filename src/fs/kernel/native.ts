@@ -35,6 +35,11 @@ export const Op = {
   LINK: 26,
   /** fd mode: the kernel's raw FUSE_INIT request (data), to be saved for a successor. */
   INITED: 27,
+  /**
+   * The kernel interrupted request `id` (FUSE_INTERRUPT), which JS has not answered yet; no reply
+   * of its own. The request still needs exactly one reply (EINTR or its result).
+   */
+  INTERRUPT: 28,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 

@@ -2,7 +2,7 @@
 // handler and the addon's reply functions of one KernelAdapter, so every request is timed from
 // reaching JavaScript to its reply and counted by operation, error replies by errno name, READ
 // replies by bytes returned and WRITE replies by bytes accepted. Requests that take no reply
-// (FORGET) and session events (CLOSED, INITED) are not counted. Without metrics the adapter uses
+// (FORGET) and session events (CLOSED, INITED, INTERRUPT) are not counted. Without metrics the adapter uses
 // the addon and its handler as they are: nothing here runs.
 import type { FuseOpSeries, MountMetrics } from '../../metrics/mount-metrics.js';
 import { errnoName } from '../../metrics/mount-metrics.js';
@@ -12,7 +12,7 @@ import { Op, type Fuse3Addon, type OpCode, type RequestHandler } from './native.
 const OP_NAMES: string[] = [];
 for (const [name, code] of Object.entries(Op)) OP_NAMES[code] = name.toLowerCase();
 
-const UNANSWERED: ReadonlySet<OpCode> = new Set<OpCode>([Op.CLOSED, Op.FORGET, Op.INITED]);
+const UNANSWERED: ReadonlySet<OpCode> = new Set<OpCode>([Op.CLOSED, Op.FORGET, Op.INITED, Op.INTERRUPT]);
 
 interface Pending {
   series: FuseOpSeries;
