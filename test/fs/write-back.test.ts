@@ -5,7 +5,7 @@
 // in bucketmount_upload_failures_total.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,9 +39,11 @@ function failureLogged(logs: string, key: string): boolean {
     );
 }
 
-function value(families: MetricFamily[], name: string): number {
+function value(families: MetricFamily[], name: string, labels: Record<string, string> = {}): number {
   const f = families.find((x) => x.name === name);
-  return f?.values.reduce((a, v) => a + v.value, 0) ?? 0;
+  const match = (l: Record<string, string | number | undefined>): boolean =>
+    Object.entries(labels).every(([k, v]) => l[k] === v);
+  return f?.values.filter((v) => match(v.labels)).reduce((a, v) => a + v.value, 0) ?? 0;
 }
 
 async function until(
@@ -157,6 +159,36 @@ test('write-back: unmount (SIGTERM) waits for every pending upload and exits 0',
   }
 });
 
+/** The children of `pid` (a supervisor's server). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+test('write-back: a planned hand-off (SIGUSR2 to a supervised mount) drains pending uploads first', T, async () => {
+  await withMount(['--write-back', '--supervise'], async (m, proxy) => {
+    let first: number | undefined;
+    await until('the first server', async () => (first = childrenOf(m.pid)[0]) !== undefined);
+    await mkdir(join(m.dir, 'wb8'));
+    proxy.inject({ op: 'PutObject', path: /wb8\/[^?]/, action: { kind: 'delay', ms: DELAY_MS } });
+    for (let i = 0; i < 3; i++) await writeFile(join(m.dir, `wb8/f${i}`), `handed ${i}`);
+    assert.equal(await s.exists('wb8/f0'), false, 'pending when the hand-off is asked');
+    process.kill(m.pid, 'SIGUSR2');
+    await until('the successor', async () => childrenOf(m.pid).some((p) => p !== first), 60_000);
+    // The old server is gone and held the only copy: the objects are there, so it uploaded them first.
+    for (let i = 0; i < 3; i++) assert.equal(await s.getText(`wb8/f${i}`), `handed ${i}`);
+    const logs = m.logs();
+    const drained = logs.indexOf('waiting for pending write-back uploads');
+    const exited = logs.indexOf('hand-off: exiting without unmounting');
+    assert.ok(exited > 0, 'handed over');
+    assert.equal(await readFile(join(m.dir, 'wb8/f1'), 'utf8'), 'handed 1', 'the successor serves the files');
+    assert.ok(drained < 0 || drained < exited, 'drained before exiting');
+  });
+});
+
 test('write-back: a failed upload returns EIO at the next fsync/close, is logged and counted', T, async () => {
   await withMount(['--write-back', '--retry-timeout=1'], async (m, proxy, sock) => {
     await mkdir(join(m.dir, 'wb5'));
@@ -240,7 +272,22 @@ test('without --write-back close stays durable (the default)', T, async () => {
 });
 
 test('--kernel-writeback-cache: writes, appends and reads after writes are correct', T, async () => {
-  await withMount(['--kernel-writeback-cache'], async (m) => {
+  await withMount(['--kernel-writeback-cache'], async (m, _proxy, sock) => {
+    // The kernel took the cache: 200 unbuffered 6-byte writes reach the mount as a few WRITE requests.
+    const writes = (): Promise<number> =>
+      scrapeMountMetrics(sock).then((f) => value(f, 'bucketmount_fuse_operations_total', { op: 'write' }));
+    const w0 = await writes();
+    await py(
+      `import os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+for i in range(200):
+    os.write(fd, b'%05d\\n' % i)
+os.close(fd)`,
+      [join(m.dir, 'batched')],
+    );
+    const sent = (await writes()) - w0;
+    assert.ok(sent > 0 && sent < 20, `the kernel batched the writes (${sent} WRITE requests for 200 writes)`);
+    assert.equal((await s.getBytes('batched')).length, 1200);
     const out = await py(
       `import os, sys
 d = sys.argv[1]
