@@ -79,6 +79,11 @@ export type ReconcileOutcome =
  */
 export const WRITE_BACK_STOP_MS = 10 * 60_000;
 
+/** How long the stop path waits for a share's mount process after SIGTERM before SIGKILL. */
+export function stopWaitMs(source: { writeBack?: boolean }, unmountTimeoutMs: number): number {
+  return source.writeBack ? Math.max(unmountTimeoutMs, WRITE_BACK_STOP_MS) : unmountTimeoutMs;
+}
+
 export interface ProcessMounterOptions {
   stateDir: string;
   logger: Logger;
@@ -796,9 +801,7 @@ class ProcessMounterImpl implements ProcessMounter {
     if (processAlive(share.pid, share.pidStartTime)) {
       sendSignal(share.pid, 'SIGTERM');
       // A --write-back mount drains its pending uploads first (docs/write-back.md): give it longer.
-      const waitMs = share.source.writeBack
-        ? Math.max(this.unmountTimeoutMs, WRITE_BACK_STOP_MS)
-        : this.unmountTimeoutMs;
+      const waitMs = stopWaitMs(share.source, this.unmountTimeoutMs);
       if (!(await waitGone(share.pid, share.pidStartTime, waitMs))) {
         this.log.error('mount process did not exit after SIGTERM; killing it (pending uploads may be lost)', {
           share: share.id,

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { fsSuite, python, sleep } from './helpers.js';
 import { Faults, startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { scrapeMountMetrics, type MetricFamily } from '../../src/metrics/mount-endpoint.js';
-import type { MountedBucket } from '../support/mount.js';
+import { waitExit, type MountedBucket } from '../support/mount.js';
 
 const s = fsSuite({ bucket: 'writeback', mount: false });
 const T = { timeout: 120_000 };
@@ -154,6 +154,28 @@ test('write-back: unmount (SIGTERM) waits for every pending upload and exits 0',
     assert.equal(r.code, 0, `mount exit ${r.code} ${r.signal}\n${m.logs().slice(-2000)}`);
     for (let i = 0; i < 5; i++) assert.equal(await s.getText(`wb4/f${i}`), `file ${i}`);
     assert.match(m.logs(), /waiting for pending write-back uploads/);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('write-back: an unmount from outside (fusermount3 -u) also drains before the process exits 0', T, async () => {
+  await s.ready;
+  const proxy = await startFaultProxy(s.minio.endpoint);
+  try {
+    const m = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--write-back'] });
+    try {
+      await mkdir(join(m.dir, 'wb9'));
+      proxy.inject({ op: 'PutObject', path: /wb9\/[^?]/, action: { kind: 'delay', ms: DELAY_MS } });
+      for (let i = 0; i < 3; i++) await writeFile(join(m.dir, `wb9/f${i}`), `outside ${i}`);
+      assert.equal(await s.exists('wb9/f0'), false, 'still pending when the mount is removed');
+      await promisify(execFile)('fusermount3', ['-u', m.dir]);
+      assert.ok(await waitExit(m.proc, 60_000), 'the mount process exits after the external unmount');
+      assert.equal(m.proc.exitCode, 0, m.logs().slice(-2000));
+    } finally {
+      await m.unmount();
+    }
+    for (let i = 0; i < 3; i++) assert.equal(await s.getText(`wb9/f${i}`), `outside ${i}`);
   } finally {
     await proxy.close();
   }
