@@ -68,6 +68,8 @@ const HELP = `usage: csi-driver [flags]
                                    their own credentials may use any endpoint, driver credentials only the default)
   --cache-root <dir>               where data caches live, one 0700 dir per mount (default <state-dir>/cache)
   --cache-max-size <MiB>           data cache bound per mount, LRU (default 10% of the cache-root file system)
+  --write-back-max-size <MiB>      ceiling of pending --write-back uploads per mount (default 256; docs/write-back.md)
+  --write-back-max-files <n>       ceiling of files with a pending --write-back upload per mount (default 1000)
   --host-proc <dir>                the node's procfs as mounted in this container (e.g. /host/proc), read by mount
                                    processes to tell a forked child's close from the writer's last one (default /proc)
   --fuse-layer fuse3               deprecated, no effect (also $BUCKETMOUNT_FUSE_LAYER): fuse3 is the only FUSE layer
@@ -126,6 +128,8 @@ function parseFlags(argv: string[]) {
         'allowed-endpoints': { type: 'string' },
         'cache-root': { type: 'string' },
         'cache-max-size': { type: 'string' },
+        'write-back-max-size': { type: 'string' },
+        'write-back-max-files': { type: 'string' },
         'host-proc': { type: 'string' },
         'fuse-layer': { type: 'string' },
         'supervise-mounts': { type: 'string' },
@@ -229,6 +233,14 @@ function parseFlags(argv: string[]) {
   const cacheMaxRaw = v['cache-max-size'];
   if (cacheMaxRaw !== undefined && (!/^\d+$/.test(cacheMaxRaw) || Number(cacheMaxRaw) < 1))
     fail(`--cache-max-size must be a whole number of MiB >= 1, got "${cacheMaxRaw}"`);
+  // Node ceilings of --write-back volumes, handed to every mount (the mount command validates the range).
+  const writeBackFlags: string[] = [];
+  for (const name of ['write-back-max-size', 'write-back-max-files'] as const) {
+    const raw = v[name];
+    if (raw === undefined) continue;
+    if (!/^\d+$/.test(raw)) fail(`--${name} must be a whole number, got "${raw}"`);
+    writeBackFlags.push(`--${name}=${raw}`);
+  }
   const lockRaw = v['lock-timeout'] ?? (env.BUCKETMOUNT_LOCK_TIMEOUT || '300');
   if (!/^\d+(\.\d+)?$/.test(lockRaw)) fail(`--lock-timeout must be a number of seconds >= 0, got "${lockRaw}"`);
   const endpoint = v.endpoint ?? env.CSI_ENDPOINT ?? 'unix:///csi/csi.sock';
@@ -286,6 +298,7 @@ function parseFlags(argv: string[]) {
     allowedEndpoints,
     cacheRoot: resolvePath(v['cache-root'] ?? cacheRootFor(stateDir)),
     cacheMaxSize: cacheMaxRaw,
+    writeBackFlags,
     hostProc: v['host-proc'],
     fuseLayer,
     superviseMounts,
@@ -421,6 +434,7 @@ async function main(): Promise<void> {
       baseMountFlags: [
         ...(cfg.cacheMaxSize !== undefined ? [`--cache-max-size=${cfg.cacheMaxSize}`] : []),
         ...(cfg.hostProc !== undefined ? [`--proc-root=${cfg.hostProc}`] : []),
+        ...cfg.writeBackFlags,
         ...(cfg.superviseMounts ? ['--supervise'] : []),
       ],
     });

@@ -3,7 +3,9 @@
 // (write-handle.ts), plus rename.ts for renames. Policy checks (--read-only → EROFS,
 // --allow-delete/--allow-overwrite → EPERM) happen here, before any S3 request. Every operation
 // on a path first waits for the releases of that path still running (pending-closes.ts), so it
-// sees the effect of every earlier close.
+// sees the effect of every earlier close. With --write-back (write-back.ts, docs/write-back.md)
+// close() starts the upload in the background instead: the file's write handle stays in
+// `writers` (stat, readdir and reads see its content) until the upload finished.
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { open as openFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
@@ -23,9 +25,13 @@ import { PendingCloses } from './pending-closes.js';
 import { ReadHandle, getRange } from './read-handle.js';
 import { deleteObject, renameDirectory, renameObject } from './rename.js';
 import { WriteHandle } from './write-handle.js';
+import { WriteBackQueue } from './write-back.js';
+import { MOUNT_DEFAULTS } from '../mount-contract/options.js';
 import { MiB } from '../util/units.js';
 
 const O_ACCMODE = 3;
+/** Write-back uploads running at once (the rest wait; each uses the uploader's own part limits). */
+const WRITE_BACK_CONCURRENCY = 16;
 /** Files up to this size opened for reading are fetched whole right at open. */
 const SMALL_FILE_PREFETCH = MiB;
 /** Largest file unlinked while open whose bytes are kept locally for its readers. */
@@ -70,9 +76,22 @@ export class BucketFs {
   /** Fetches the next listings of a tree walk ahead of the walker (not with --metadata-ttl 0). */
   private readonly listAhead?: ListAhead;
   private readonly started = Date.now();
+  /** --write-back: uploads that close() did not wait for (undefined: close waits, the default). */
+  private readonly writeBack?: WriteBackQueue<WriteHandle>;
 
   constructor(private readonly ctx: FsContext) {
     this.meta = new MetadataCache(ctx);
+    if (ctx.cfg.writeBack) {
+      const metrics = ctx.metrics;
+      this.writeBack = new WriteBackQueue<WriteHandle>(
+        {
+          maxBytes: ctx.cfg.writeBackMaxBytes ?? MOUNT_DEFAULTS.writeBackMaxBytes,
+          maxFiles: ctx.cfg.writeBackMaxFiles ?? MOUNT_DEFAULTS.writeBackMaxFiles,
+          concurrency: WRITE_BACK_CONCURRENCY,
+        },
+        { queued: (w) => (w ? metrics?.uploadStarted() : metrics?.uploadEnded()) },
+      );
+    }
     if (ctx.cfg.metadataTtlMs > 0) {
       const meta = this.meta;
       this.listAhead = new ListAhead(
@@ -220,8 +239,15 @@ export class BucketFs {
     this.removed(path);
   }
 
-  /** Flush every file with unsaved data (SIGTERM / unmount). */
+  /** Flush every file with unsaved data (SIGTERM / unmount / hand-off), write-back uploads included. */
   async flushAll(): Promise<void> {
+    if (this.writeBack && this.writeBack.files > 0) {
+      this.ctx.log.info('waiting for pending write-back uploads', {
+        files: this.writeBack.files,
+        bytes: this.writeBack.bytes,
+      });
+      await this.writeBack.drain();
+    }
     const results = await Promise.allSettled([...this.writers.values()].map((w) => w.flush()));
     for (const r of results)
       if (r.status === 'rejected') this.ctx.log.error('upload failed during shutdown', { error: String(r.reason) });
@@ -331,6 +357,10 @@ export class BucketFs {
   /** FUSE flush: the close of one copy of a descriptor (see WriteHandle.flushAtClose). */
   async flush(fd: number): Promise<void> {
     const f = this.handle(fd);
+    if (f.writer && this.writeBack) {
+      this.reportWriteBack(f.writer);
+      if (this.mayWriteBack(f.writer)) return this.startWriteBack(f.writer);
+    }
     if (f.writer?.isDirty) await this.durable(f.writer, (w) => w.flushAtClose(() => this.othersStillWriting(f.path)));
   }
 
@@ -351,7 +381,72 @@ export class BucketFs {
 
   async fsync(fd: number): Promise<void> {
     const f = this.handle(fd);
+    const w = f.writer ?? this.writers.get(f.path);
+    if (w && this.writeBack) {
+      await this.writeBack.settled(w);
+      this.reportWriteBack(w);
+    }
     if (f.writer?.isDirty) await this.durable(f.writer);
+  }
+
+  // ---- write-back (--write-back; write-back.ts) -----------------------------------------------
+
+  /** Throw (EIO, once) the failure of an earlier write-back upload of `w`'s object. */
+  private reportWriteBack(w: WriteHandle): void {
+    const err = this.writeBack?.takeFailure(w.key);
+    if (err !== undefined)
+      throw new FsError(Errno.EIO, `an earlier write-back upload of ${w.key} failed`, { cause: err });
+  }
+
+  /**
+   * May this close leave the upload of `w` to the background? Not when nothing is unsaved, when
+   * its bytes are already lost (the close reports that), when a streamed upload already sent
+   * parts (a forked child's close must not publish it; the close waits as without write-back),
+   * or when the node's ceilings of pending bytes/files are reached (then close waits).
+   */
+  private mayWriteBack(w: WriteHandle): boolean {
+    if (!w.isDirty || w.failed || w.streamingParts || !this.writeBack) return false;
+    if (this.writeBack.admits(w, w.size)) return true;
+    this.ctx.log.debug('write-back ceiling reached; close waits for the upload', {
+      key: w.key,
+      pendingFiles: this.writeBack.files,
+      pendingBytes: this.writeBack.bytes,
+    });
+    return false;
+  }
+
+  /** Upload `w` in the background; it stays in `writers` (stat/read see it) until done. */
+  private startWriteBack(w: WriteHandle): void {
+    this.writeBack!.start(w, w.key, w.size, () => w.flush(), {
+      failed: (err, key) => {
+        // Counted by the uploader (bucketmount_upload_failures_total); reported at the next fsync/close.
+        this.ctx.log.error('write-back upload failed; the next fsync or close of the file returns EIO', {
+          key,
+          error: String(err),
+        });
+        const path = this.pathOf(w);
+        if (path) this.meta.invalidateTree(path);
+      },
+      settled: () => this.afterWriteBack(w),
+    });
+  }
+
+  /** The path `w` is open under now (renames move it), if it is still a live file. */
+  private pathOf(w: WriteHandle): string | undefined {
+    for (const [p, x] of this.writers) if (x === w) return p;
+    return undefined;
+  }
+
+  /** No write-back upload of `w` is left: finish a last release that left it to us. */
+  private afterWriteBack(w: WriteHandle): void {
+    if (w.refs > 0) return;
+    const path = this.pathOf(w);
+    if (!path) return; // unlinked meanwhile (its handle was disposed there)
+    this.writers.delete(path);
+    const failed = w.isDirty;
+    // After a failure the error is remembered for the next fsync/close and logged: drop the data.
+    const done = failed ? w.dispose() : this.closeLast(path, w);
+    void this.closing.track(path, done).catch(() => undefined);
   }
 
   /** Run an upload step of `w` (default: publish everything) and map its failure to an errno. */
@@ -382,6 +477,8 @@ export class BucketFs {
   private async unref(path: string, w: WriteHandle): Promise<void> {
     w.refs--;
     if (w.refs > 0) return;
+    // A write-back upload is pending: the handle stays until it finished (afterWriteBack).
+    if (this.writeBack?.has(w)) return;
     // From here until the upload finished, operations on the path wait (pending-closes.ts).
     for (const [p, x] of this.writers) if (x === w) this.writers.delete(p);
     await this.closing.track(path, this.closeLast(path, w));
@@ -431,6 +528,7 @@ export class BucketFs {
       this.writers.delete(path);
       await w.dispose();
     }
+    this.writeBack?.forget(this.key(path));
     await this.deleteFile(path);
   }
 
@@ -492,6 +590,7 @@ export class BucketFs {
       await renameObject(this.ctx, this.key(src), this.key(dst), srcAttr?.size);
       this.cache?.forget(this.key(src));
       this.cache?.forget(this.key(dst));
+      this.writeBack?.rekey(w, this.key(src), this.key(dst));
       if (w) {
         this.writers.delete(src);
         w.key = this.key(dst);

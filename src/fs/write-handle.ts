@@ -93,6 +93,16 @@ export class WriteHandle {
     return this.dirty || this.broken;
   }
 
+  /** An earlier streamed upload failed and its bytes are lost (every save fails until O_TRUNC). */
+  get failed(): boolean {
+    return this.broken;
+  }
+
+  /** A streamed upload with parts already sent (a forked child's close must not publish it). */
+  get streamingParts(): boolean {
+    return this.mode === 'stream' && this.uploader !== undefined && !this.uploader.unsent;
+  }
+
   /** True when reads must be answered from local state rather than S3. */
   get hasLocalData(): boolean {
     return this.mode !== 'clean' || this.broken;

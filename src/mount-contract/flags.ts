@@ -64,6 +64,22 @@ export const FLAGS = {
     type: 'boolean',
     help: 'keep the FUSE connection in this process and restart a crashed server on it',
   },
+  'write-back': {
+    type: 'string',
+    help: 'close() returns before the upload finished; fsync and unmount wait for it ("false" to turn off)',
+  },
+  'write-back-max-size': {
+    type: 'string',
+    help: 'most MiB of write-back uploads pending at once; beyond it close() waits (default 256)',
+  },
+  'write-back-max-files': {
+    type: 'string',
+    help: 'most files with a write-back upload pending at once; beyond it close() waits (default 1000)',
+  },
+  'kernel-writeback-cache': {
+    type: 'string',
+    help: 'let the kernel cache writes and send them in batches (FUSE writeback cache; "false" to turn off)',
+  },
   'fuse-fd': { type: 'string', help: 'internal (set by --supervise): serve this inherited /dev/fuse fd' },
   'fuse-state': { type: 'string', help: 'internal (set by --supervise): private dir holding the hand-off state' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
@@ -88,7 +104,13 @@ export function mountUsage(): string {
 }
 
 /** Bare boolean-ish flags whose value is optional ("--allow-delete" alone means true). */
-const OPTIONAL_VALUE_FLAGS = new Set<FlagName>(['allow-delete', 'allow-overwrite', 'data-cache']);
+const OPTIONAL_VALUE_FLAGS = new Set<FlagName>([
+  'allow-delete',
+  'allow-overwrite',
+  'data-cache',
+  'write-back',
+  'kernel-writeback-cache',
+]);
 
 /** argv split into positionals and flag values (string flags: the last value given; boolean flags: true). */
 export interface ParsedFlags {

@@ -110,6 +110,22 @@ export const OPTION_AUTHORITY = {
     author: 'node',
     why: "process model of the node's mounts (a supervisor holds the FUSE fd and restarts a crashed server)",
   },
+  'write-back': {
+    author: 'volume',
+    why: "trades durability of this volume's own writes (close returns before the upload); pending uploads use node disk and memory, bounded per mount by the node's write-back-max-size/-files; not for inline volumes",
+  },
+  'write-back-max-size': {
+    author: 'node',
+    why: 'node disk/memory ceiling for pending write-back uploads of one mount',
+  },
+  'write-back-max-files': {
+    author: 'node',
+    why: 'ceiling on files with a pending write-back upload in one mount',
+  },
+  'kernel-writeback-cache': {
+    author: 'pod',
+    why: "changes only this mount's write path: dirty pages are the writer's own page cache (charged to its cgroup, capped by the kernel's FUSE dirty limit); close still uploads",
+  },
   'fuse-fd': {
     author: 'node',
     why: 'process plumbing between the supervisor and its server (an inherited descriptor)',

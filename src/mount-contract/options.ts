@@ -57,6 +57,14 @@ export interface MountOptions {
   metricsSocket?: string;
   /** --supervise: a supervisor holds the FUSE connection and restarts a crashed server on it. */
   supervise?: boolean;
+  /** --write-back: close() returns before the upload finished (docs/write-back.md); undefined = off. */
+  writeBack?: boolean;
+  /** Most bytes of write-back uploads pending at once (node ceiling); undefined = MOUNT_DEFAULTS.writeBackMaxBytes. */
+  writeBackMaxBytes?: number;
+  /** Most files with a write-back upload pending at once (node ceiling); undefined = MOUNT_DEFAULTS.writeBackMaxFiles. */
+  writeBackMaxFiles?: number;
+  /** --kernel-writeback-cache: the kernel caches writes and sends them in batches (FUSE writeback cache). */
+  kernelWritebackCache?: boolean;
 }
 
 /** The FUSE layer serving every mount: our libfuse3 low-level addon (docs/fuse3.md). */
@@ -105,6 +113,8 @@ export const MOUNT_DEFAULTS = {
   dirRenameLimit: 10000,
   logLevel: 'info',
   retryTimeoutMs: 60_000,
+  writeBackMaxBytes: 256 * MiB,
+  writeBackMaxFiles: 1000,
 } as const;
 
 /** Flags that are not volume options: the source (args.ts) and the plumbing of one process. */
@@ -216,6 +226,14 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
   const layer = f.str('fuse-layer');
   if (layer !== undefined) checkLegacyFuseLayer(layer); // deprecated; not an option of the volume
   if (f.bool('supervise')) opts.supervise = true;
+  // Optional fields only when given, so existing share keys (and argv) do not change.
+  if (parseBool('write-back', f.str('write-back'), false)) opts.writeBack = true;
+  const wbBytes = f.str('write-back-max-size');
+  if (wbBytes !== undefined)
+    opts.writeBackMaxBytes = parseIntFlag('write-back-max-size', wbBytes, 0, 0, 1024 * 1024) * MiB;
+  const wbFiles = f.str('write-back-max-files');
+  if (wbFiles !== undefined) opts.writeBackMaxFiles = parseIntFlag('write-back-max-files', wbFiles, 0, 0, 1_000_000);
+  if (parseBool('kernel-writeback-cache', f.str('kernel-writeback-cache'), false)) opts.kernelWritebackCache = true;
   if (!['error', 'warn', 'info', 'debug'].includes(opts.logLevel)) {
     throw new MountArgsError(`--log-level must be error, warn, info or debug, got "${opts.logLevel}"`);
   }
@@ -277,5 +295,9 @@ export function optionArgs(opts: MountOptions): string[] {
   opt('proc-root', opts.procRoot);
   opt('metrics-socket', opts.metricsSocket);
   flag('supervise', opts.supervise === true);
+  flag('write-back', opts.writeBack === true);
+  opt('write-back-max-size', opts.writeBackMaxBytes === undefined ? undefined : String(opts.writeBackMaxBytes / MiB));
+  opt('write-back-max-files', opts.writeBackMaxFiles === undefined ? undefined : String(opts.writeBackMaxFiles));
+  flag('kernel-writeback-cache', opts.kernelWritebackCache === true);
   return args;
 }

@@ -73,6 +73,17 @@ export type ReconcileOutcome =
   | 'orphan_cleaned' // a mount process or mount no recorded share owns was stopped
   | 'failed'; // the reconcile run itself failed
 
+/**
+ * How long a --write-back share may take to drain its pending uploads and exit after SIGTERM
+ * (at least; --unmount-timeout may be longer). Past it the process is killed with an error log.
+ */
+export const WRITE_BACK_STOP_MS = 10 * 60_000;
+
+/** How long the stop path waits for a share's mount process after SIGTERM before SIGKILL. */
+export function stopWaitMs(source: { writeBack?: boolean }, unmountTimeoutMs: number): number {
+  return source.writeBack ? Math.max(unmountTimeoutMs, WRITE_BACK_STOP_MS) : unmountTimeoutMs;
+}
+
 export interface ProcessMounterOptions {
   stateDir: string;
   logger: Logger;
@@ -789,11 +800,14 @@ class ProcessMounterImpl implements ProcessMounter {
     this.log.info('stopping mount process', { share: share.id, pid: share.pid, reason });
     if (processAlive(share.pid, share.pidStartTime)) {
       sendSignal(share.pid, 'SIGTERM');
-      if (!(await waitGone(share.pid, share.pidStartTime, this.unmountTimeoutMs))) {
+      // A --write-back mount drains its pending uploads first (docs/write-back.md): give it longer.
+      const waitMs = stopWaitMs(share.source, this.unmountTimeoutMs);
+      if (!(await waitGone(share.pid, share.pidStartTime, waitMs))) {
         this.log.error('mount process did not exit after SIGTERM; killing it (pending uploads may be lost)', {
           share: share.id,
           pid: share.pid,
-          waitedMs: this.unmountTimeoutMs,
+          waitedMs: waitMs,
+          writeBack: share.source.writeBack === true,
         });
         sendSignal(share.pid, 'SIGKILL');
         await waitGone(share.pid, share.pidStartTime, 5000);

@@ -4,8 +4,12 @@ import { parseArgs } from 'node:util';
 
 import { WORKLOADS, type WorkloadId } from './results.js';
 
-/** `ours-metrics`: ours with --metrics-socket, for the metrics overhead (on vs off) of issue 17. */
-export const PEER_NAMES = ['ours', 'ours-metrics', 's3fs', 'rclone', 'goofys', 'geesefs'] as const;
+/**
+ * `ours-metrics`: ours with --metrics-socket, for the metrics overhead (on vs off) of issue 17.
+ * `ours-writeback`: ours with --write-back (issue 15's small-file rows next to geesefs, which also
+ * uploads after close); not in the default set: ask for it with --peers.
+ */
+export const PEER_NAMES = ['ours', 'ours-metrics', 'ours-writeback', 's3fs', 'rclone', 'goofys', 'geesefs'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 export interface BenchOptions {

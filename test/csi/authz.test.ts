@@ -15,7 +15,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -62,7 +71,7 @@ before(async () => {
     mode: 'node',
     defaultEndpoint: minio.endpoint,
     env: minio.env(),
-    extraArgs: [`--cache-max-size=${CACHE_MAX_MIB}`],
+    extraArgs: [`--cache-max-size=${CACHE_MAX_MIB}`, '--write-back-max-files=7'],
   });
   targets = mkdtempSync(join(tmpdir(), 'bm-authz-targets-'));
   chmodSync(targets, 0o755); // non-root test processes must reach the targets
@@ -262,6 +271,33 @@ test('data cache: per share 0700 dir under the node cache root, files 0600, boun
   assert.deepEqual(readdirSync(cacheRoot), [], 'cache dirs removed with their shares');
 });
 
+test('write-back: a volume may turn it on and gets the node ceiling; an inline volume may not', async () => {
+  const t = target();
+  await expectCsiError(
+    publish({ targetPath: t, volumeContext: inlineContext({ mountOptions: 'write-back' }) }),
+    'PERMISSION_DENIED',
+    /write-back/,
+  );
+  assertNoSideEffect(t);
+  await publish({
+    volumeId: 'wb-a',
+    targetPath: t,
+    volumeContext: { bucketName: BUCKET, mountOptions: 'write-back' },
+    secrets,
+  });
+  const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(join(driver.stateDir, 'shares') + '/'));
+  assert.ok(
+    ps.some((l) => l.includes('--write-back ') && l.includes('--write-back-max-files=7')),
+    `the mount process has --write-back and the node ceiling:\n${ps.join('\n')}`,
+  );
+  writeFileSync(join(t, 'wb-authz.txt'), 'written back');
+  await unpublish(t);
+  const got = await minio.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'wb-authz.txt' }));
+  assert.equal(await got.Body!.transformToString(), 'written back', 'unpublish drained the upload');
+});
+
 test('driver credentials + a volume-chosen endpoint → PERMISSION_DENIED; secret credentials may choose', async () => {
   const t = target();
   const other = minio.endpoint.replace('127.0.0.1', 'localhost'); // the same MinIO under another name
@@ -300,6 +336,7 @@ test('node flags: driver can never be an inline source; bad values stop the plug
     ['--inline-auth-sources=node', /comma list of pod and secret/],
     ['--allowed-endpoints=ftp://x', /allowed-endpoints/],
     ['--cache-max-size=0', /--cache-max-size must be a whole number of MiB/],
+    ['--write-back-max-files=many', /--write-back-max-files must be a whole number/],
   ];
   for (const [flag, re] of bad) {
     const r = spawnSync(process.execPath, [DRIVER_BIN, '--mode=node', flag], { encoding: 'utf8', timeout: 20_000 });

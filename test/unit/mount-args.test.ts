@@ -175,3 +175,25 @@ test('bucket and prefix errors of the source are bad arguments of the mount comm
     (e: unknown) => e instanceof MountArgsError && /segments/.test(e.message),
   );
 });
+
+test('--write-back, its node ceilings and --kernel-writeback-cache parse, round-trip and stay absent when not given', () => {
+  const off = parseMountOptions([]);
+  assert.equal(off.writeBack, undefined, 'default: close is durable');
+  assert.equal(off.kernelWritebackCache, undefined);
+  assert.ok(!optionArgs(off).some((a) => /write-?back/.test(a)), 'no new flag in the argv of an old share');
+  const on = parseMountOptions([
+    '--write-back',
+    '--write-back-max-size=64',
+    '--write-back-max-files=10',
+    '--kernel-writeback-cache',
+  ]);
+  assert.equal(on.writeBack, true);
+  assert.equal(on.writeBackMaxBytes, 64 * 1024 * 1024);
+  assert.equal(on.writeBackMaxFiles, 10);
+  assert.equal(on.kernelWritebackCache, true);
+  assert.deepEqual(parseMountOptions(optionArgs(on)), on, 'optionArgs is the inverse');
+  assert.equal(parseMountOptions(['--write-back=false']).writeBack, undefined);
+  assert.throws(() => parseMountOptions(['--write-back=maybe']), MountArgsError);
+  assert.throws(() => parseMountOptions(['--write-back-max-files=-1']), MountArgsError);
+  assert.throws(() => parseMountOptions(['--write-back-max-size=2000000']), MountArgsError);
+});

@@ -235,3 +235,18 @@ test('data cache: a volume switch becomes the node cache root; never a volume pa
   assert.equal(off.cacheDir, undefined);
   assert.equal(off.dataCache, false);
 });
+
+test('write-back is a volume option with node-only ceilings; the kernel writeback cache is a pod option', () => {
+  assert.deepEqual(normaliseMountOptions(['write-back'], 'volume'), ['--write-back']);
+  assert.deepEqual(normaliseMountOptions(['write_back=false'], 'volume'), ['--write-back=false']);
+  assert.throws(() => normaliseMountOptions(['write-back'], 'pod'), MountOptionAuthorityError);
+  for (const author of ['pod', 'volume'] as const) {
+    for (const o of ['write-back-max-size=100000', 'write-back-max-files=5'])
+      assert.throws(() => normaliseMountOptions([o], author), MountOptionAuthorityError, `${o} by ${author}`);
+  }
+  assert.deepEqual(normaliseMountOptions(['write-back-max-size=64'], 'node'), ['--write-back-max-size=64']);
+  assert.deepEqual(normaliseMountOptions(['kernel-writeback-cache'], 'pod'), ['--kernel-writeback-cache']);
+  assert.deepEqual(normaliseMountOptions(['kernel-writeback-cache=false'], 'volume'), [
+    '--kernel-writeback-cache=false',
+  ]);
+});

@@ -80,6 +80,8 @@ export class Fuse3Mount {
       maxBackground: 64,
       congestionThreshold: 48,
       timeGranNs: 1_000_000,
+      // --kernel-writeback-cache (docs/fuse3.md): negotiated at INIT only when the kernel offers it.
+      writebackCache: cfg.kernelWritebackCache === true,
     },
   ) {
     this.addon = loadFuse3();
