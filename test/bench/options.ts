@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { WORKLOADS, type WorkloadId } from './results.js';
 
 /** `ours-metrics`: ours with --metrics-socket, for the metrics overhead (on vs off) of issue 17. */
-export const PEER_NAMES = ['ours', 'ours-metrics', 's3fs', 'rclone', 'goofys', 'geesefs'] as const;
+export const PEER_NAMES = ['ours', 'ours-metrics', 's3fs', 'rclone', 'goofys', 'geesefs', 'mount-s3'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 export interface BenchOptions {
@@ -48,7 +48,7 @@ const FULL: BenchOptions = {
   smallCount: 1000,
   smallSize: 4096,
   randomReads: 500,
-  peers: ['ours', 'ours-metrics', 's3fs', 'rclone', 'goofys', 'geesefs'],
+  peers: ['ours', 'ours-metrics', 's3fs', 'rclone', 'goofys', 'geesefs', 'mount-s3'],
   rows: WORKLOADS.map((w) => w.id),
   out: 'docs/bench',
   smoke: false,
@@ -115,7 +115,8 @@ export const BENCH_USAGE = `usage: npm run bench -- [flags]
   --tree-count N          objects in the find tree (default 16000)
   --small-count N         small files for create / cp -r / rm -r (default 1000)
   --random-reads N        random 4 KiB reads (default 500)
-  --peers a,b             subset of ${PEER_NAMES.join(',')} (default all)
+  --peers a,b             subset of ${PEER_NAMES.join(',')} (default all; peers are
+                          found on PATH only, the bench builds none; missing ones are listed)
   --rows a,b              only these rows (${WORKLOADS.map((w) => w.id).join(',')}; default all)
   --out DIR               output directory (default docs/bench)
   --no-doc                do not touch docs/benchmarks.md
