@@ -87,7 +87,8 @@ function notOnPath(bin: string, hint: string): string | undefined {
 }
 
 /** Where docs/benchmarks.md says how the peers that Debian does not package were built. */
-const BUILT_BY_HAND = 'built by hand outside the repository: docs/benchmarks.md, "Peers"';
+const BUILT_BY_HAND =
+  'not packaged by Debian: build it by hand outside the repository, see docs/benchmarks.md#how-it-measures, "Peers"';
 
 function versionLine(bin: string, args: string[]): string {
   const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 10_000 });
