@@ -271,7 +271,8 @@ function goPeer(name: 'goofys' | 'geesefs'): MountTool {
   return {
     name,
     unavailable: () => notOnPath(name, BUILT_BY_HAND),
-    describe: () => `${name} ${versionLine(findBinary(name) ?? name, ['--version'])}; defaults`,
+    describe: () =>
+      `${versionLine(findBinary(name) ?? name, ['--version'])}; \`-f --endpoint --region\`, otherwise defaults`,
     mount(t, dir) {
       const args = ['-f', '--endpoint', t.endpoint, '--region', t.region, t.bucket, dir];
       return spawnMount(name, findBinary(name)!, args, baseEnv(s3Env(t)), dir, 'sigterm');
