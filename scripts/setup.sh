@@ -24,7 +24,7 @@ go_tool() { # name module@version (exact): installed when missing or built from 
 go_tool csi-sanity github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0
 # MinIO is pinned to the pseudo-version the module proxy served as newest on 2026-12-06.
 go_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
-# Area-specific installers (helm/kubeconform for deploy checks, benchmark peers, ...).
+# Area-specific installers (helm/kubeconform for deploy checks, the e2e cluster, ...).
 for extra in scripts/setup.d/*.sh; do [ -f "$extra" ] && GOBIN="$GOBIN" bash "$extra"; done
 # shellcheck source=scripts/node-runtime.sh
 . scripts/node-runtime.sh

@@ -13,6 +13,7 @@ const COLORS: Record<string, Rgb> = {
   rclone: [44, 160, 44],
   goofys: [214, 39, 40],
   geesefs: [148, 103, 189],
+  'mount-s3': [140, 86, 75],
 };
 
 const PANEL_W = 560;

@@ -9,7 +9,16 @@ import { WORKLOADS, type WorkloadId } from './results.js';
  * `ours-writeback`: ours with --write-back (issue 15's small-file rows next to geesefs, which also
  * uploads after close); not in the default set: ask for it with --peers.
  */
-export const PEER_NAMES = ['ours', 'ours-metrics', 'ours-writeback', 's3fs', 'rclone', 'goofys', 'geesefs'] as const;
+export const PEER_NAMES = [
+  'ours',
+  'ours-metrics',
+  'ours-writeback',
+  's3fs',
+  'rclone',
+  'goofys',
+  'geesefs',
+  'mount-s3',
+] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 export interface BenchOptions {
@@ -52,7 +61,7 @@ const FULL: BenchOptions = {
   smallCount: 1000,
   smallSize: 4096,
   randomReads: 500,
-  peers: ['ours', 'ours-metrics', 's3fs', 'rclone', 'goofys', 'geesefs'],
+  peers: ['ours', 'ours-metrics', 's3fs', 'rclone', 'goofys', 'geesefs', 'mount-s3'],
   rows: WORKLOADS.map((w) => w.id),
   out: 'docs/bench',
   smoke: false,
@@ -119,7 +128,8 @@ export const BENCH_USAGE = `usage: npm run bench -- [flags]
   --tree-count N          objects in the find tree (default 16000)
   --small-count N         small files for create / cp -r / rm -r (default 1000)
   --random-reads N        random 4 KiB reads (default 500)
-  --peers a,b             subset of ${PEER_NAMES.join(',')} (default all)
+  --peers a,b             subset of ${PEER_NAMES.join(',')} (default all; peers are
+                          found on PATH only, the bench builds none; missing ones are listed)
   --rows a,b              only these rows (${WORKLOADS.map((w) => w.id).join(',')}; default all)
   --out DIR               output directory (default docs/bench)
   --no-doc                do not touch docs/benchmarks.md

@@ -1,10 +1,10 @@
 // The file systems under test: how to mount the benchmark bucket with ours (bucketmount), s3fs,
-// rclone mount, goofys and geesefs, plus the no-op zero file system on our FUSE layer (FUSE ceiling).
-// Every mount runs in the foreground so the spawned pid is the FUSE server (for peak RSS).
-// Credentials go through env or a 0600 file, never argv.
+// rclone mount, goofys, geesefs and Mountpoint for Amazon S3 (`mount-s3`), plus the no-op zero file
+// system on our FUSE layer (FUSE ceiling). Peers are found on PATH only; the bench builds and installs
+// nothing (a peer that is not on PATH is reported as missing). Every mount runs in the foreground so
+// the spawned pid is the FUSE server (for peak RSS). Credentials go through env or a 0600 file, never argv.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { guardUntilExit, isFuseMounted, lazyUnmountSync, MOUNT_BIN, waitExit } from '../support/mount.js';
@@ -67,14 +67,9 @@ function s3Env(t: BenchTarget): Record<string, string> {
   return { AWS_ACCESS_KEY_ID: t.accessKey, AWS_SECRET_ACCESS_KEY: t.secretKey, AWS_REGION: t.region };
 }
 
-/** First executable among $PATH, $GOBIN, $(go env GOPATH)/bin and ~/go/bin. */
+/** First executable named `name` in a directory of $PATH (the only place peers are looked for). */
 export function findBinary(name: string): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(':').filter(Boolean);
-  if (process.env.GOBIN) dirs.push(process.env.GOBIN);
-  const gopath = spawnSync('go', ['env', 'GOPATH'], { encoding: 'utf8' });
-  if (gopath.status === 0 && gopath.stdout.trim()) dirs.push(join(gopath.stdout.trim(), 'bin'));
-  dirs.push(join(homedir(), 'go', 'bin'));
-  for (const d of dirs) {
+  for (const d of (process.env.PATH ?? '').split(':').filter(Boolean)) {
     const p = join(d, name);
     try {
       accessSync(p, constants.X_OK);
@@ -85,6 +80,15 @@ export function findBinary(name: string): string | undefined {
   }
   return undefined;
 }
+
+/** Why a peer binary cannot be used: undefined when it is on PATH. */
+function notOnPath(bin: string, hint: string): string | undefined {
+  return findBinary(bin) ? undefined : `${bin} not on PATH (${hint})`;
+}
+
+/** Where docs/benchmarks.md says how the peers that Debian does not package were built. */
+const BUILT_BY_HAND =
+  'not packaged by Debian: build it by hand outside the repository, see docs/benchmarks.md#how-it-measures, "Peers"';
 
 function versionLine(bin: string, args: string[]): string {
   const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 10_000 });
@@ -228,7 +232,7 @@ const oursTool = (variant: OursVariant): MountTool => ({
 
 const s3fs: MountTool = {
   name: 's3fs',
-  unavailable: () => (findBinary('s3fs') ? undefined : 's3fs not installed (apt-get install s3fs)'),
+  unavailable: () => notOnPath('s3fs', 'Debian package s3fs, installed by scripts/setup.sh'),
   describe: () =>
     `${versionLine('s3fs', ['--version'])}; \`-o use_path_request_style\`, otherwise defaults (no local cache)`,
   mount(t, dir) {
@@ -253,7 +257,7 @@ const s3fs: MountTool = {
 
 const rclone: MountTool = {
   name: 'rclone',
-  unavailable: () => (findBinary('rclone') ? undefined : 'rclone not installed (apt-get install rclone)'),
+  unavailable: () => notOnPath('rclone', 'Debian package rclone, installed by scripts/setup.sh'),
   describe: () =>
     `${versionLine('rclone', ['version'])}; \`rclone mount --vfs-cache-mode off\` (writes stream to S3 and close() returns once the object exists; \`writes\` mode would return from close() before the upload)`,
   mount(t, dir) {
@@ -277,17 +281,39 @@ const rclone: MountTool = {
 function goPeer(name: 'goofys' | 'geesefs'): MountTool {
   return {
     name,
-    unavailable: () =>
-      findBinary(name)
-        ? undefined
-        : `${name} did not build: the Go module proxy here refuses its module (see scripts/setup.d/bench.sh)`,
-    describe: () => `${name} ${versionLine(findBinary(name) ?? name, ['--version'])}; defaults`,
+    unavailable: () => notOnPath(name, BUILT_BY_HAND),
+    describe: () =>
+      `${versionLine(findBinary(name) ?? name, ['--version'])}; \`-f --endpoint --region\`, otherwise defaults`,
     mount(t, dir) {
       const args = ['-f', '--endpoint', t.endpoint, '--region', t.region, t.bucket, dir];
       return spawnMount(name, findBinary(name)!, args, baseEnv(s3Env(t)), dir, 'sigterm');
     },
   };
 }
+
+/**
+ * Mountpoint for Amazon S3. Without `--allow-delete` it refuses `unlink` and without
+ * `--allow-overwrite` it refuses to replace an object; both are needed for the write rows.
+ */
+const mountS3: MountTool = {
+  name: 'mount-s3',
+  unavailable: () => notOnPath('mount-s3', BUILT_BY_HAND),
+  describe: () =>
+    `${versionLine(findBinary('mount-s3') ?? 'mount-s3', ['--version'])}; \`--force-path-style --allow-delete --allow-overwrite\`, otherwise defaults (no cache)`,
+  mount(t, dir) {
+    const args = [
+      t.bucket,
+      dir,
+      '--foreground',
+      `--endpoint-url=${t.endpoint}`,
+      `--region=${t.region}`,
+      '--force-path-style',
+      '--allow-delete',
+      '--allow-overwrite',
+    ];
+    return spawnMount('mount-s3', findBinary('mount-s3')!, args, baseEnv(s3Env(t)), dir, 'sigterm');
+  },
+};
 
 export const PEERS: Record<PeerName, MountTool> = {
   ours: oursTool('ours'),
@@ -297,6 +323,7 @@ export const PEERS: Record<PeerName, MountTool> = {
   rclone,
   goofys: goPeer('goofys'),
   geesefs: goPeer('geesefs'),
+  'mount-s3': mountS3,
 };
 
 /** The no-op file system on our libfuse3 layer serving one file `/zero` of zeros: the FUSE read ceiling. */

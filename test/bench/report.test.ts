@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { inflateSync } from 'node:zlib';
 import { Raster } from './png.js';
-import { updateBenchDoc } from './report.js';
-import { mergeRounds, speedup, WORKLOADS, type SystemResult } from './results.js';
+import { parseBenchArgs } from './options.js';
+import { markdownTable, updateBenchDoc } from './report.js';
+import { mergeRounds, speedup, WORKLOADS, type BenchResults, type SystemResult } from './results.js';
 
 const row = (id: string) => WORKLOADS.find((w) => w.id === id)!;
 
@@ -64,4 +65,29 @@ test('Raster encodes a valid PNG with the drawn pixels', () => {
   const raw = inflateSync(png.subarray(41, 41 + idatLen));
   assert.equal(raw.length, 2 * (1 + 4 * 3));
   assert.deepEqual([...raw.subarray(1, 7)], [255, 255, 255, 10, 20, 30]);
+});
+
+test('a row that completed with a note keeps its value and gets a footnote; a failed row shows failed', () => {
+  const o = parseBenchArgs(['--no-doc']);
+  const res: BenchResults = {
+    date: '2026-12-06T00:00:00.000Z',
+    machine: { cpus: 2, cpuModel: 'x', memGiB: 24, kernel: 'k', node: 'v24', minio: 'MinIO' },
+    options: { ...o },
+    systems: [
+      { name: 'ours', available: true, rows: { rmSmall: { seconds: 2 }, lsDir: { seconds: 1 } } },
+      {
+        name: 'mount-s3',
+        available: true,
+        rows: { rmSmall: { seconds: 4, note: 'rm -r exited 1: gone' }, lsDir: { seconds: 0, error: 'boom' } },
+      },
+      { name: 'goofys', available: false, reason: 'goofys not on PATH (x)', rows: {} },
+    ],
+    notes: [],
+  };
+  const md = markdownTable(res, o);
+  assert.match(md, /\| rm -r 1,000 small files \|.*\| 4\.00 s \[\d\] \(2\.0×\) \|/);
+  assert.match(md, /\| ls -l, 10,000 objects \|.*\| failed \[\d\] \|/);
+  assert.match(md, /\[\d\] mount-s3: rm -r exited 1: gone/);
+  assert.match(md, /\[\d\] mount-s3: boom/);
+  assert.match(md, /Not measured: goofys \(goofys not on PATH \(x\)\)\./);
 });

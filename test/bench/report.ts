@@ -44,14 +44,14 @@ const find = (res: BenchResults, name: string): SystemResult | undefined => res.
 function cell(w: WorkloadInfo, s: SystemResult | undefined, footnotes: string[]): string {
   const m = s?.rows[w.id];
   if (!s || !m) return '–';
+  const footnote = (text: string): number => {
+    const note = `${s.name}: ${text.replace(/\s+/g, ' ').slice(0, 300)}`;
+    const i = footnotes.indexOf(note);
+    return i === -1 ? footnotes.push(note) : i + 1;
+  };
   const v = displayValue(w, m);
-  if (v === undefined) {
-    const note = `${s.name}: ${(m.error ?? 'no value').replace(/\s+/g, ' ').slice(0, 300)}`;
-    let i = footnotes.indexOf(note);
-    if (i === -1) i = footnotes.push(note) - 1;
-    return `failed [${i + 1}]`;
-  }
-  return formatValue(w, v);
+  if (v === undefined) return `failed [${footnote(m.error ?? 'no value')}]`;
+  return m.note ? `${formatValue(w, v)} [${footnote(m.note)}]` : formatValue(w, v);
 }
 
 export function markdownTable(res: BenchResults, o: BenchOptions): string {

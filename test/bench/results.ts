@@ -8,6 +8,8 @@ export interface Measurement {
   rssKiB?: number;
   /** Set when the run failed, timed out, or produced wrong data; the time is then not comparable. */
   error?: string;
+  /** The run completed correctly but differently from the others (shown as a footnote; the value counts). */
+  note?: string;
   /** With several rounds: every round's value in the row's unit (MiB/s, ms or s); this one is the median. */
   samples?: number[];
 }

@@ -40,16 +40,20 @@ function machine(minioBin: string): BenchResults['machine'] {
   };
 }
 
-/** goofys/geesefs are optional: try the setup hook once when one is requested but missing. */
-function ensureGoPeers(o: BenchOptions): void {
-  const missing = o.peers.filter((p) => (p === 'goofys' || p === 'geesefs') && !findBinary(p));
-  if (!missing.length || o.smoke) return;
-  log.info('trying to install missing peers', { missing });
-  spawnSync('bash', [join(REPO, 'scripts/setup.d/bench.sh')], {
-    env: { ...process.env, BUCKETMOUNT_BENCH_PEERS: '1' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-    timeout: 900_000,
-  });
+/**
+ * Says up front which requested systems will run and which are missing and why (peers are looked
+ * for on PATH only; the bench builds and installs none). The report lists the missing ones again.
+ */
+function announcePeers(o: BenchOptions): void {
+  const found: string[] = [];
+  const missing: string[] = [];
+  for (const name of o.peers) {
+    const reason = PEERS[name].unavailable();
+    if (reason) missing.push(`${name}: ${reason}`);
+    else found.push(name === 'ours' || name === 'ours-metrics' ? name : `${name} (${findBinary(name) ?? '?'})`);
+  }
+  log.info('systems under test', { found });
+  if (missing.length) log.warn('peers missing (not measured)', { missing });
 }
 
 function newestProfile(dir: string): string | undefined {
@@ -109,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const outDir = resolve(REPO, o.out);
   mkdirSync(outDir, { recursive: true });
-  ensureGoPeers(o);
+  announcePeers(o);
   const workDir = mkdtempSync(join(tmpdir(), 'bucketmount-bench-'));
   let minio: MinioServer | undefined;
   const stop = (sig: string): void => {
@@ -171,7 +175,6 @@ async function main(argv: string[]): Promise<number> {
         const tool = PEERS[name];
         const reason = tool.unavailable();
         if (reason) {
-          if (round === 1) log.warn('peer not available', { peer: name, reason });
           add({ name, available: false, reason, rows: {} });
           continue;
         }

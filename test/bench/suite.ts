@@ -168,7 +168,7 @@ export class FsSuite {
 
   /** create → cp -r → rm -r in one mount (public for the profiled run). */
   async smallFiles(wdir: string, mo: MountOptions = {}): Promise<void> {
-    const { opts, target, admin } = this.ctx;
+    const { opts } = this.ctx;
     const limit = opts.timeoutS * 1000;
     const rows: Partial<Record<WorkloadId, Measurement>> = {};
     await this.withMount(
@@ -190,10 +190,7 @@ export class FsSuite {
         if (!rows.cpSmall.error) await this.untilListed(rows.cpSmall, `${wdir}/small-copy/`, 'cp -r');
         if (rows.cpSmall.error) return rows.cpSmall;
         rows.rmSmall = await bounded(wl.removeTree(dst, limit), limit + 5000, async () => void (await m.unmount()));
-        if (!rows.rmSmall.error) {
-          const n = await objectCount(admin, target.bucket, `${wdir}/small-copy/`);
-          if (n !== 0) rows.rmSmall.error = `${n} objects left in the bucket after rm -r`;
-        }
+        if (!rows.rmSmall.error) await this.untilListed(rows.rmSmall, `${wdir}/small-copy/`, 'rm -r', 0);
         return rows.rmSmall;
       },
       mo,
@@ -206,20 +203,31 @@ export class FsSuite {
   }
 
   /**
-   * Wait until every small file is in the bucket (a peer may upload after close() returns) and
+   * Wait until the bucket holds every small file (`want` = smallCount: a peer may upload after
+   * close() returns) or none of them (`want` = 0: a peer may delete after unlink() returns), and
    * add that lag to the row when it is more than the listing itself takes.
    */
-  private async untilListed(m: Measurement, prefix: string, what: string): Promise<void> {
-    const { opts, target, admin } = this.ctx;
+  private async untilListed(
+    m: Measurement,
+    prefix: string,
+    what: string,
+    want = this.ctx.opts.smallCount,
+  ): Promise<void> {
+    const { target, admin } = this.ctx;
+    const done = (n: number): boolean => (want === 0 ? n === 0 : n >= want);
     const t0 = performance.now();
     let n = 0;
     for (let i = 0; i < 200; i++) {
       n = await objectCount(admin, target.bucket, prefix);
-      if (n >= opts.smallCount) break;
+      if (done(n)) break;
       await sleep(50);
     }
     const lag = (performance.now() - t0) / 1000;
-    if (n < opts.smallCount) m.error = `only ${n} of ${opts.smallCount} objects in the bucket after ${what}`;
+    if (!done(n))
+      m.error =
+        want === 0
+          ? `${n} objects left in the bucket after ${what}`
+          : `only ${n} of ${want} objects in the bucket after ${what}`;
     else if (lag > 0.25) m.seconds += lag;
   }
 
@@ -236,7 +244,11 @@ export class FsSuite {
     if (want('randRead'))
       this.record(
         'randRead',
-        await this.withMount('randRead', (m) => wl.randomReads(zero(m), size, opts.randomReads, RANDOM_SEED, false)),
+        await this.withMount(
+          'randRead',
+          (m) => wl.randomReads(zero(m), size, opts.randomReads, RANDOM_SEED, false),
+          mo,
+        ),
       );
     return this.result;
   }
