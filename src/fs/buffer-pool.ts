@@ -6,12 +6,14 @@
 // Memory goes back to the system at once instead of waiting for a garbage collection: a buffer
 // given with `release` (only our own JS code ever touched it: read-ahead chunks) that the pool
 // does not keep is released with `releaseBuffer`; every pooled buffer is dropped once the pool
-// has not been used for `idleMs` (a mount at rest holds none), released too when it may be.
+// has not been used for `idleMs` (a mount at rest holds none), released too when it may be,
+// followed by one garbage collection (idle-gc.ts).
 // Buffers given without `release` (upload parts: the HTTP stack may have handed their memory to
 // a socket write) are only ever left to the GC (docs/fuse3.md "Memory").
 // The prefetch budget also shrinks the pool so that pooled + reserved read-ahead bytes stay
 // within it (prefetch.ts).
 import { MiB } from '../util/units.js';
+import { collectIdleGarbage } from './idle-gc.js';
 
 /** Pooled buffers are released after this long without a take or give. */
 export const POOL_IDLE_MS = 5_000;
@@ -102,8 +104,10 @@ export class BufferPool {
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       const idle = Date.now() - this.lastUse;
-      if (idle >= this.idleMs) this.shrinkTo(0);
-      else this.armIdleTimer(this.idleMs - idle);
+      if (idle < this.idleMs) return this.armIdleTimer(this.idleMs - idle);
+      this.shrinkTo(0);
+      // What the busy period left for the GC (socket chunks, dropped buffers) goes now too.
+      collectIdleGarbage();
     }, ms);
     this.idleTimer.unref();
   }

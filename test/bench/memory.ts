@@ -9,7 +9,9 @@
 // With --metrics, every mount gets --metrics-socket (what the node plugin passes) and the line
 // also shows the V8 heap used/total and external memory from the socket.
 // Usage: node dist/test/bench/memory.js [runs=1] [readers=20] [objectMiB=128] [budgetMiB=512]
-//   [--metrics] [--idle=<s>] [--node-flags="--max-semi-space-size=1 ..."] [--skip-peak]
+//   [--metrics] [--idle=<s>] [--node-flags="--max-semi-space-size=1 ..."] [--skip-peak] [--skip-rest]
+//   [--seq=<rounds>]: also read one object alone with `dd bs=1M` that many times on one mount and
+//   print MB/s and the server's CPU seconds (did a memory setting cost speed?)
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,12 +37,14 @@ const withMetrics = flag('metrics') !== undefined;
 const idleS = Number(flag('idle') ?? 0);
 const nodeFlags = (flag('node-flags') ?? '').split(' ').filter((f) => f !== '');
 const skipPeak = flag('skip-peak') !== undefined;
+const skipRest = flag('skip-rest') !== undefined;
+const seqRounds = Number(flag('seq') ?? 0);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const MiBf = (kib: number | undefined): string => (kib === undefined ? '?' : `${(kib / 1024).toFixed(1)} MiB`);
 
 /** A field of /proc/<pid>/status in KiB (VmRSS, VmHWM), undefined when the process is gone. */
-function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number | undefined {
   try {
     const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : undefined;
@@ -48,6 +52,10 @@ function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
     return undefined;
   }
 }
+
+/** VmRSS, with the anonymous part (heap, buffers; the rest is file-backed, mostly the node binary's pages shared between processes). */
+const rssLine = (pid: number): string =>
+  `${MiBf(statusKiB(pid, 'VmRSS'))} (anonymous ${MiBf(statusKiB(pid, 'RssAnon'))})`;
 
 /** The child of a supervisor (its server), if it has exactly one. */
 function childOf(pid: number): number | undefined {
@@ -104,20 +112,41 @@ async function atRest(minio: MinioServer, supervise: boolean, socketDir: string)
     if (server === undefined) throw new Error('supervised mount without a server child');
     const what = supervise ? 'supervised server' : 'unsupervised server';
     await sleep(5000);
-    process.stdout.write(`${what}: at rest after mount ${MiBf(statusKiB(server, 'VmRSS'))}${await heapLine(socket)}\n`);
-    if (supervise) process.stdout.write(`supervisor: ${MiBf(statusKiB(mb.pid, 'VmRSS'))}\n`);
+    process.stdout.write(`${what}: at rest after mount ${rssLine(server)}${await heapLine(socket)}\n`);
+    if (supervise) process.stdout.write(`supervisor: ${rssLine(mb.pid)}\n`);
     await someReads(mb);
     await sleep(5000);
     process.stdout.write(
-      `${what}: at rest after reads ${MiBf(statusKiB(server, 'VmRSS'))} (peak ${MiBf(statusKiB(server, 'VmHWM'))})${await heapLine(socket)}\n`,
+      `${what}: at rest after reads ${rssLine(server)} (peak ${MiBf(statusKiB(server, 'VmHWM'))})${await heapLine(socket)}\n`,
     );
     if (idleS > 0) {
       await sleep(idleS * 1000);
+      process.stdout.write(`${what}: after ${idleS} s more idle ${rssLine(server)}${await heapLine(socket)}\n`);
+    }
+    if (supervise) process.stdout.write(`supervisor: ${rssLine(mb.pid)}\n`);
+  } finally {
+    await mb.unmount();
+  }
+}
+
+/** user+sys CPU seconds of a process (clock ticks are 100 Hz on Linux). */
+function cpuOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+async function seqRead(minio: MinioServer, socketDir: string): Promise<void> {
+  const { mb } = await mount(minio, false, socketDir, 'seq');
+  try {
+    for (let i = 0; i < seqRounds; i++) {
+      const c0 = cpuOf(mb.pid);
+      const t0 = Date.now();
+      await run('dd', [`if=${mb.dir}/big-${i % readers}.bin`, 'of=/dev/null', 'bs=1M', 'status=none']);
+      const s = (Date.now() - t0) / 1000;
       process.stdout.write(
-        `${what}: after ${idleS} s more idle ${MiBf(statusKiB(server, 'VmRSS'))}${await heapLine(socket)}\n`,
+        `seq: ${objectMiB} MiB alone: ${((objectMiB * 1.048576) / s).toFixed(0)} MB/s, server CPU ${(cpuOf(mb.pid) - c0).toFixed(2)} s, VmHWM ${MiBf(statusKiB(mb.pid, 'VmHWM'))}\n`,
       );
     }
-    if (supervise) process.stdout.write(`supervisor: ${MiBf(statusKiB(mb.pid, 'VmRSS'))}\n`);
   } finally {
     await mb.unmount();
   }
@@ -146,10 +175,10 @@ async function peak(minio: MinioServer, socketDir: string): Promise<void> {
         `largest sampled VmRSS ${MiBf(maxRss)}; budget ${budgetMiB} MiB, VmHWM − budget = ${(hwm / 1024 - budgetMiB).toFixed(0)} MiB${await heapLine(socket)}\n`,
     );
     await sleep(5000);
-    process.stdout.write(`peak: 5 s after the readers ${MiBf(statusKiB(mb.pid, 'VmRSS'))}\n`);
+    process.stdout.write(`peak: 5 s after the readers ${rssLine(mb.pid)}${await heapLine(socket)}\n`);
     if (idleS > 0) {
       await sleep(idleS * 1000);
-      process.stdout.write(`peak: after ${idleS} s more idle ${MiBf(statusKiB(mb.pid, 'VmRSS'))}\n`);
+      process.stdout.write(`peak: after ${idleS} s more idle ${rssLine(mb.pid)}\n`);
     }
   } finally {
     await mb.unmount();
@@ -166,14 +195,17 @@ try {
   const put = (Key: string, Body: Buffer) => minio.client.send(new PutObjectCommand({ Bucket: 'mem', Key, Body }));
   for (let i = 0; i < 10; i++) await put(`small-${i}.txt`, patternBytes(4096, i));
   await put('mid.bin', patternBytes(32 * 1048576, 3));
-  if (!skipPeak) {
+  if (!skipPeak || seqRounds > 0) {
     const big = patternBytes(objectMiB * 1048576, 7);
     for (let i = 0; i < readers; i++) await put(`big-${i}.bin`, big);
   }
   for (let r = 0; r < runs; r++) {
     process.stdout.write(`--- run ${r + 1} (load average ${loadavg()})\n`);
-    await atRest(minio, false, socketDir);
-    await atRest(minio, true, socketDir);
+    if (!skipRest) {
+      await atRest(minio, false, socketDir);
+      await atRest(minio, true, socketDir);
+    }
+    if (seqRounds > 0) await seqRead(minio, socketDir);
     if (!skipPeak) await peak(minio, socketDir);
   }
 } finally {
