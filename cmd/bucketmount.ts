@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { MountExit } from '../src/mount-contract/exit-codes.js';
 import { parseMountArgs, type MountConfig } from '../src/mount-contract/args.js';
 import { MountArgsError, mountUsage } from '../src/mount-contract/flags.js';
-import { quietSdkNodeVersionWarning } from '../src/log.js';
+import { quietSdkNodeVersionWarning } from '../src/sdk-warning.js';
 import { isFuse, mountsAt } from '../src/util/mountinfo.js';
 
 /** The status command and its usage are loaded on demand: a mount process never needs them (RSS). */

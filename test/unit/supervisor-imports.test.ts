@@ -1,7 +1,7 @@
 // The supervisor process stays lean (docs/fuse3.md "Memory"): the modules it loads — the static
 // import graph of dist/cmd/bucketmount.js plus dist/src/fs/supervisor.js, which the command
-// imports on demand — never reach the AWS SDK, prom-client, the file system (filesystem.ts) or
-// the native addon; those belong to the server. Walks the compiled JS (tsc output) statically:
+// imports on demand — never reach the AWS SDK, prom-client, winston, the file system
+// (filesystem.ts) or the native addon; those belong to the server. Walks the compiled JS (tsc output) statically:
 // `import … from`, `export … from` and bare `import '…'`, never `import(…)` (loaded on demand).
 // The same walk from mount-process.js must find the SDK (the walk itself works). Milliseconds.
 import { test } from 'node:test';
@@ -34,10 +34,10 @@ function staticGraph(roots: string[]): { files: Set<string>; packages: Set<strin
 
 const rel = (files: Set<string>): string[] => [...files].map((f) => f.slice(DIST.length + 1)).sort();
 
-test('the supervisor process does not load the SDK, prom-client, the file system or the addon', () => {
+test('the supervisor process does not load the SDK, prom-client, winston, the file system or the addon', () => {
   const g = staticGraph(['cmd/bucketmount.js', 'src/fs/supervisor.js']);
   for (const pkg of g.packages) {
-    assert.ok(!/^@aws-sdk\/|^@smithy\/|^prom-client$/.test(pkg), `the supervisor loads ${pkg}`);
+    assert.ok(!/^@aws-sdk\/|^@smithy\/|^prom-client$|^winston$/.test(pkg), `the supervisor loads ${pkg}`);
   }
   const files = rel(g.files);
   for (const banned of [
