@@ -1,7 +1,8 @@
 // Memory of a mount (issue 15: at rest ≤ 60 MiB, peak ≤ prefetch budget + a constant), measured
 // against a real MinIO on loopback with the real mount command. Not a test: it asserts nothing
 // and prints numbers (docs/fuse3.md "Memory"). For each run it measures, from /proc/<pid>/status:
-//   - unsupervised server: VmRSS 5 s after mounting, then after a few reads and 5 s of rest
+//   - unsupervised server: VmRSS 5 s after mounting, then after a few reads and 8 s of rest (the
+//     read buffers are released after 5 s idle)
 //     (and again after --idle seconds, when the idle release of buffers has run);
 //   - supervised (`--supervise`): the same for the server child, and the supervisor's VmRSS;
 //   - peak: VmHWM of an unsupervised server while N `dd bs=1M` readers each read their own object
@@ -10,6 +11,7 @@
 // also shows the V8 heap used/total and external memory from the socket.
 // Usage: node dist/test/bench/memory.js [runs=1] [readers=20] [objectMiB=128] [budgetMiB=512]
 //   [--metrics] [--idle=<s>] [--node-flags="--max-semi-space-size=1 ..."] [--skip-peak] [--skip-rest]
+//   [--bin=<dist/cmd/bucketmount.js of another build, e.g. the code before a change>]
 //   [--seq=<rounds>]: also read one object alone with `dd bs=1M` that many times on one mount and
 //   print MB/s and the server's CPU seconds (did a memory setting cost speed?)
 import { execFile } from 'node:child_process';
@@ -22,6 +24,10 @@ import { startMinio, type MinioServer } from '../support/minio.js';
 import { MOUNT_BIN, mountBucket, type MountedBucket } from '../support/mount.js';
 import { patternBytes } from '../fs/helpers.js';
 import { scrapeMountMetrics } from '../../src/metrics/mount-endpoint.js';
+import { POOL_IDLE_MS } from '../../src/fs/buffer-pool.js';
+
+/** Rest after activity: longer than the pool's idle release (and its one garbage collection). */
+const REST_MS = POOL_IDLE_MS + 3000;
 
 const run = promisify(execFile);
 const flagArgs = process.argv.slice(2).filter((a) => a.startsWith('--'));
@@ -39,6 +45,7 @@ const nodeFlags = (flag('node-flags') ?? '').split(' ').filter((f) => f !== '');
 const skipPeak = flag('skip-peak') !== undefined;
 const skipRest = flag('skip-rest') !== undefined;
 const seqRounds = Number(flag('seq') ?? 0);
+const mountBin = flag('bin') ?? MOUNT_BIN;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const MiBf = (kib: number | undefined): string => (kib === undefined ? '?' : `${(kib / 1024).toFixed(1)} MiB`);
@@ -93,7 +100,7 @@ async function mount(minio: MinioServer, supervise: boolean, socketDir: string, 
     minio,
     bucket: 'mem',
     flags,
-    command: [process.execPath, [...nodeFlags, MOUNT_BIN, 'mount']],
+    command: [process.execPath, [...nodeFlags, mountBin, 'mount']],
   });
   return { mb, socket };
 }
@@ -115,7 +122,7 @@ async function atRest(minio: MinioServer, supervise: boolean, socketDir: string)
     process.stdout.write(`${what}: at rest after mount ${rssLine(server)}${await heapLine(socket)}\n`);
     if (supervise) process.stdout.write(`supervisor: ${rssLine(mb.pid)}\n`);
     await someReads(mb);
-    await sleep(5000);
+    await sleep(REST_MS);
     process.stdout.write(
       `${what}: at rest after reads ${rssLine(server)} (peak ${MiBf(statusKiB(server, 'VmHWM'))})${await heapLine(socket)}\n`,
     );
@@ -187,7 +194,7 @@ async function peak(minio: MinioServer, socketDir: string): Promise<void> {
 
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 process.stdout.write(
-  `node ${process.version}, node flags [${nodeFlags.join(' ')}], metrics ${withMetrics ? 'on' : 'off'}, load average ${loadavg()}\n`,
+  `${mountBin}, node ${process.version}, node flags [${nodeFlags.join(' ')}], metrics ${withMetrics ? 'on' : 'off'}, load average ${loadavg()}\n`,
 );
 const minio = await startMinio({ buckets: ['mem'] });
 const socketDir = mkdtempSync(join(tmpdir(), 'bm-mem-'));
