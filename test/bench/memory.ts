@@ -181,8 +181,8 @@ async function peak(minio: MinioServer, socketDir: string): Promise<void> {
       `peak: ${readers} readers × ${objectMiB} MiB in ${s.toFixed(1)} s (${mbps.toFixed(0)} MB/s): VmHWM ${MiBf(hwm)}, ` +
         `largest sampled VmRSS ${MiBf(maxRss)}; budget ${budgetMiB} MiB, VmHWM − budget = ${(hwm / 1024 - budgetMiB).toFixed(0)} MiB${await heapLine(socket)}\n`,
     );
-    await sleep(5000);
-    process.stdout.write(`peak: 5 s after the readers ${rssLine(mb.pid)}${await heapLine(socket)}\n`);
+    await sleep(REST_MS);
+    process.stdout.write(`peak: ${REST_MS / 1000} s after the readers ${rssLine(mb.pid)}${await heapLine(socket)}\n`);
     if (idleS > 0) {
       await sleep(idleS * 1000);
       process.stdout.write(`peak: after ${idleS} s more idle ${rssLine(mb.pid)}\n`);
