@@ -10,12 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { MountExit } from '../src/mount-contract/exit-codes.js';
 import { parseMountArgs, type MountConfig } from '../src/mount-contract/args.js';
 import { MountArgsError, mountUsage } from '../src/mount-contract/flags.js';
-import { quietSdkNodeVersionWarning } from '../src/log.js';
+import { quietSdkNodeVersionWarning } from '../src/sdk-warning.js';
 import { isFuse, mountsAt } from '../src/util/mountinfo.js';
-import { statusCommand, STATUS_USAGE } from '../src/mounter/status-command.js';
 
-function usage(): string {
-  return `${mountUsage()}\n\n${STATUS_USAGE}`;
+/** The status command and its usage are loaded on demand: a mount process never needs them (RSS). */
+const statusModule = () => import('../src/mounter/status-command.js');
+
+async function usage(): Promise<string> {
+  return `${mountUsage()}\n\n${(await statusModule()).STATUS_USAGE}`;
 }
 
 function isMounted(dir: string): boolean {
@@ -50,18 +52,18 @@ async function daemonize(cfg: MountConfig, argv: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   quietSdkNodeVersionWarning();
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    process.stdout.write(usage() + '\n');
+    process.stdout.write((await usage()) + '\n');
     return argv.length === 0 ? MountExit.BAD_ARGS : MountExit.OK;
   }
   if (argv[0] === 'status')
-    return statusCommand(argv.slice(1), {
+    return (await statusModule()).statusCommand(argv.slice(1), {
       out: (t) => process.stdout.write(t),
       err: (t) => process.stderr.write(t),
       env: process.env,
     });
   if (argv[0] !== 'mount') {
     process.stderr.write(
-      `bucketmount: error: unknown command "${argv[0]}" (expected "mount" or "status")\n${usage()}\n`,
+      `bucketmount: error: unknown command "${argv[0]}" (expected "mount" or "status")\n${await usage()}\n`,
     );
     return MountExit.BAD_ARGS;
   }

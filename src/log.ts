@@ -2,38 +2,12 @@
 // Every log line is JSON with a level; callers attach volume id / target path as fields.
 import winston from 'winston';
 import { MiB } from './util/units.js';
+import { isSecretKey, redact } from './log-redact.js';
 
 export type Logger = winston.Logger;
 
-const SECRET_KEYS = /secret|token|password|credential|authorization|session/i;
-
-/**
- * Fields whose names look secret but whose values are not: operators need them to see which
- * credentials a mount uses. Each is checked against every key the code logs by
- * test/unit/log-redaction-keys.test.ts.
- */
-const NOT_SECRET_KEYS = new Set<string>([
-  'credentialSource', // secret | pod | driver
-  'credentialIdentity', // a one-way fingerprint, never a key
-  'credentialsFile', // a path
-  'sessionName', // the STS role session name (pod namespace/name)
-]);
-
-/** Whether a log field of this name has its value replaced by [REDACTED]. */
-export function isSecretKey(key: string): boolean {
-  return SECRET_KEYS.test(key) && !NOT_SECRET_KEYS.has(key);
-}
-
-/** Replace values of secret-looking fields so they never reach a log sink. */
-export function redact(value: unknown, depth = 0): unknown {
-  if (depth > 6 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    out[k] = isSecretKey(k) && v !== undefined && v !== '' ? '[REDACTED]' : redact(v, depth + 1);
-  }
-  return out;
-}
+export { isSecretKey, redact };
+export { quietSdkNodeVersionWarning } from './sdk-warning.js';
 
 const redactFormat = winston.format((info) => {
   for (const key of Object.keys(info)) {
@@ -79,17 +53,4 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 /** A logger that drops everything (unit tests, library use). */
 export function silentLogger(): Logger {
   return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
-}
-
-/**
- * The AWS SDK warns on stderr when it runs on a Node.js it will soon stop supporting (it did on Node 20).
- * We run Node 24 (docs/runtime.md); an operator running an older supported Node still gets readable
- * stderr: drop that one warning (keep every other warning).
- */
-export function quietSdkNodeVersionWarning(): void {
-  process.removeAllListeners('warning');
-  process.on('warning', (w) => {
-    if (w.name === 'NodeVersionSupportWarning' || /AWS SDK for JavaScript/.test(w.message)) return;
-    process.stderr.write(`${w.name}: ${w.message}\n`);
-  });
 }

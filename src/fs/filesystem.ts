@@ -21,6 +21,7 @@ import { DEFAULT_LIST_AHEAD, ListAhead } from './list-ahead.js';
 import { mountDeviceOf, otherWriterHolds } from './open-writers.js';
 import { listAllKeys } from './listing.js';
 import { PrefetchBudget, defaultPrefetchConfig, type PrefetchConfig } from './prefetch.js';
+import { sharedPool } from './buffer-pool.js';
 import { PendingCloses } from './pending-closes.js';
 import { ReadHandle, getRange } from './read-handle.js';
 import { deleteObject, renameDirectory, renameObject } from './rename.js';
@@ -100,7 +101,7 @@ export class BucketFs {
         { ...DEFAULT_LIST_AHEAD, staleMs: ctx.cfg.metadataTtlMs },
       );
     }
-    this.budget = new PrefetchBudget(ctx.cfg.prefetchBudget);
+    this.budget = new PrefetchBudget(ctx.cfg.prefetchBudget, sharedPool);
     this.pcfg = defaultPrefetchConfig(ctx.cfg.maxPrefetch);
     if (ctx.cfg.dataCache || ctx.cfg.cacheDir)
       this.cache = new DataCache(ctx.cfg.cacheDir ?? tmpdir(), ctx.log, {

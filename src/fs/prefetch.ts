@@ -55,17 +55,38 @@ export class PrefetchPolicy {
   }
 }
 
-/** Global read-ahead memory budget shared by every open file of the mount. */
+/** Memory the budget may reclaim: the buffer pool's idle buffers (buffer-pool.ts). */
+export interface SpareBuffers {
+  shrinkTo(bytes: number): void;
+}
+
+/**
+ * Global read-ahead memory budget shared by every open file of the mount. Idle pooled buffers
+ * count too: each reservation shrinks `spare` to what is left of the limit, so reserved
+ * read-ahead plus pooled buffers stay within it.
+ */
 export class PrefetchBudget {
   private used = 0;
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    private readonly spare?: SpareBuffers,
+  ) {}
 
   /** Reserve `n` bytes of read-ahead; false when the budget is exhausted. */
   tryReserve(n: number): boolean {
     if (this.used + n > this.limit) return false;
-    this.used += n;
+    this.reserve(n);
     return true;
+  }
+
+  /**
+   * Reserve `n` bytes even beyond the limit: the bytes a read is waiting for right now (at
+   * most one kernel read per call once the limit is reached, read-handle.ts).
+   */
+  reserve(n: number): void {
+    this.used += n;
+    this.spare?.shrinkTo(Math.max(0, this.limit - this.used));
   }
 
   release(n: number): void {

@@ -19,7 +19,7 @@ interface Chunk {
   /** Streaming fetch, or bytes served by the local data cache. */
   fetch?: RangeFetch;
   local?: Promise<Buffer | undefined>;
-  /** Bytes reserved from the global budget (0 when fetched for an immediate read). */
+  /** Bytes reserved from the global budget (0 for a random read's exact range). */
   reserved: number;
 }
 
@@ -52,7 +52,8 @@ export class ReadHandle {
       } else {
         this.budget.release(c.reserved);
         // With --cache the buffer may still be on its way to disk: leave it to the GC then.
-        if (c.fetch?.cancel() && !this.cache) sharedPool.give(c.fetch.buf);
+        // Only our own code wrote or read it: it may be freed at once (buffer-pool.ts).
+        if (c.fetch?.cancel() && !this.cache) sharedPool.give(c.fetch.buf, true);
       }
     }
     this.chunks = kept;
@@ -169,11 +170,17 @@ export class ReadHandle {
       const chunk = Math.min(this.policy.cfg.chunkSize, Math.max(d.window, 1));
       let issued = false;
       while (next < target) {
-        const n = Math.min(this.size - next, Math.max(chunk, end - next));
+        let n = Math.min(this.size - next, Math.max(chunk, end - next));
         const needed = next < end;
         if (needed) missed = true;
-        if (!needed && !this.budget.tryReserve(n)) break;
-        this.enqueue(next, next + n, needed ? 0 : n);
+        if (!this.budget.tryReserve(n)) {
+          if (!needed) break;
+          // Budget exhausted: fetch only the bytes this read waits for, still counted, so the
+          // overshoot is bounded by the reads in flight, not by whole chunks per reader.
+          n = end - next;
+          this.budget.reserve(n);
+        }
+        this.enqueue(next, next + n, n);
         next += n;
         issued = true;
       }

@@ -15,7 +15,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createLogger, type Logger } from '../log.js';
+import { createSupervisorLog, type SupervisorLog } from './supervisor-log.js';
 import { mountConfigToArgs, type MountConfig } from '../mount-contract/args.js';
 import { MountExit } from '../mount-contract/exit-codes.js';
 import { isFuse, mountsAt } from '../util/mountinfo.js';
@@ -53,7 +53,7 @@ function isMountedAt(dir: string): boolean {
   }
 }
 
-function detach(dir: string, log: Logger): void {
+function detach(dir: string, log: SupervisorLog): void {
   if (!isMountedAt(dir)) return;
   try {
     execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
@@ -63,7 +63,7 @@ function detach(dir: string, log: Logger): void {
 }
 
 /** Run the supervisor until the mount ends. Resolves with the exit code. */
-export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
+export function runSupervisor(cfg: MountConfig, log: SupervisorLog): Promise<number> {
   const mnt = resolve(cfg.mountPoint);
   let stateDir: string;
   let fuseFd: number;
@@ -200,14 +200,16 @@ export function runSupervisor(cfg: MountConfig, log: Logger): Promise<number> {
 }
 
 /**
- * `bucketmount mount --supervise` entry point: loaded without the S3 client and the file system
- * (cmd/bucketmount.ts imports it on its own), so the supervisor process stays small.
+ * `bucketmount mount --supervise` entry point: loaded without the S3 client, the file system and
+ * winston (cmd/bucketmount.ts imports it on its own), so the supervisor process stays small
+ * (test/unit/supervisor-imports.test.ts).
  */
 export function runSupervisedMount(cfg: MountConfig): Promise<number> {
-  const log = createLogger({
+  // Without winston (supervisor-log.ts): the same fields as the server's log lines.
+  const log = createSupervisorLog({
     level: cfg.logLevel,
     file: cfg.logFile,
-    defaultMeta: { component: 'mount', volumeId: cfg.volumeId },
+    defaultMeta: { component: 'supervisor', volumeId: cfg.volumeId },
   });
-  return runSupervisor(cfg, log.child({ component: 'supervisor' }));
+  return runSupervisor(cfg, log);
 }
