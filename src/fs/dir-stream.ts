@@ -2,7 +2,8 @@
 // "Listing a large directory"): '.' and '..', then the listing's entries as its pages arrive
 // (a file open for writing shows its local size and time), then, once the listing is complete,
 // the directories made here that S3 does not show yet and the files open for writing it did not
-// list. Entries are converted when a reader asks for them (pull), and never reordered, so a
+// list. Once we changed the directory after its listing started, entries still to be handed out
+// take what we know now (our own change, or a lookup within the TTL) over the older page. Entries are converted when a reader asks for them (pull), and never reordered, so a
 // kernel offset stays an index.
 import type { DirStream, FuseStat } from './ops.js';
 import type { DirEntry, ListingRun } from './listing.js';
@@ -23,6 +24,10 @@ export interface DirView {
   listed(dir: string, subdirs: string[]): void;
   /** Called once when the listing failed (after `errno` was chosen for it). */
   failed(dir: string, err: unknown, errno: number): void;
+  /** Generation of `dir`: changes when we change something in it (metadata-cache.ts). */
+  generation(dir: string): number;
+  /** Fresh attributes of `path` we hold (null: known gone); undefined when none. */
+  known(path: string): Pick<DirEntry, 'kind' | 'size' | 'mtimeMs'> | null | undefined;
 }
 
 export class ListingDirStream implements DirStream {
@@ -36,6 +41,8 @@ export class ListingDirStream implements DirStream {
   constructor(
     private readonly dir: string,
     private readonly run: ListingRun,
+    /** The directory's generation when the listing started. */
+    private readonly gen: number,
     private readonly view: DirView,
     dot: FuseStat,
     dotdot: FuseStat,
@@ -58,10 +65,20 @@ export class ListingDirStream implements DirStream {
 
   private pull(): void {
     const es = this.run.entries;
+    // We changed the directory since its listing started (a rename, a close, an unlink): a page
+    // fetched before may be older than what we know, and the kernel must not get those attributes.
+    const changed = this.taken < es.length && this.view.generation(this.dir) !== this.gen;
     for (; this.taken < es.length; this.taken++) {
       const e = es[this.taken]!;
-      const w = this.view.writer(joinPath(this.dir, e.name));
-      this.add(e.name, this.view.stat(w ? { kind: 'file', size: w.size, mtimeMs: w.mtimeMs } : e));
+      const path = joinPath(this.dir, e.name);
+      const w = this.view.writer(path);
+      if (w) {
+        this.add(e.name, this.view.stat({ kind: 'file', size: w.size, mtimeMs: w.mtimeMs }));
+        continue;
+      }
+      const k = changed ? this.view.known(path) : undefined;
+      if (k === null) continue; // gone since
+      this.add(e.name, this.view.stat(k ?? e));
     }
     if (!this.run.done || this.done) return;
     this.done = true;

@@ -255,13 +255,8 @@ export class BucketFs {
     const attr = await this.attrOf(path);
     if (!attr) throw new FsError(Errno.ENOENT, 'no such directory');
     if (attr.kind !== 'dir') throw new FsError(Errno.ENOTDIR, 'not a directory');
-    return new ListingDirStream(
-      path,
-      this.meta.follow(path),
-      this.dirView,
-      this.stat(attr),
-      this.stat(this.meta.rootAttr()),
-    );
+    const { run, gen } = this.meta.follow(path);
+    return new ListingDirStream(path, run, gen, this.dirView, this.stat(attr), this.stat(this.meta.rootAttr()));
   }
 
   private readonly dirView: DirView = {
@@ -276,6 +271,8 @@ export class BucketFs {
     },
     localDirsIn: (dir) => this.meta.localDirsIn(dir),
     listed: (dir, subdirs) => this.listAhead?.onReaddir(dir, subdirs),
+    generation: (dir) => this.meta.generationOf(dir),
+    known: (p) => this.meta.known(p),
     failed: (dir, err, errno) => {
       if (errno === Errno.EIO) this.ctx.log.warn('operation failed', { op: 'readdir', path: dir, error: String(err) });
       else this.ctx.log.debug('operation error', { op: 'readdir', path: dir, errno, error: String(err) });

@@ -251,11 +251,22 @@ export class MetadataCache {
    * new one. Once complete, a listing is cached for the TTL (unless we changed the directory
    * meanwhile).
    */
-  follow(path: string): ListingRun {
+  follow(path: string): { run: ListingRun; gen: number } {
     const hit = this.dirs.get(path);
     const fresh = hit !== undefined && hit.expires > Date.now();
     this.ctx.metrics?.cache('metadata', fresh);
-    return fresh ? new ListingRun(hit.value) : this.runFor(path).run;
+    return fresh ? { run: new ListingRun(hit.value), gen: this.generation(path) } : this.runFor(path);
+  }
+
+  /** Bumped by every change we make inside directory `path` (see follow: entries of an older generation may be stale). */
+  generationOf(path: string): number {
+    return this.generation(path);
+  }
+
+  /** What we know of `path` within the TTL without asking (our own change or a recent lookup); undefined: nothing. */
+  known(path: string): Attr | null | undefined {
+    const hit = this.attrs.get(path);
+    return hit && hit.expires > Date.now() ? hit.value : undefined;
   }
 
   /** The listing of `path` running for its current generation, started when there is none. */
