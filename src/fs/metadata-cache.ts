@@ -1,7 +1,9 @@
 // Metadata layer: resolves FUSE paths to file/directory attributes with a short-TTL attribute
 // cache (positive and negative) and a directory listing cache. Our own mutations update or
 // invalidate the caches immediately, so a TTL never serves stale data after our own writes.
-// Lookups never HEAD every entry: readdir fills the attribute cache from the listing. Bounded:
+// Lookups never HEAD every entry: readdir fills the attribute cache from the listing, and a
+// listing can be followed while it runs (follow: readdir hands its pages to the kernel as they
+// arrive; lookups of names it has shown are answered from it). Bounded:
 // expired entries are swept out and the oldest dropped past `maxEntries` (a miss asks S3 again).
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { classifyS3Error } from '../s3/errors.js';
