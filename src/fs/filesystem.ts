@@ -11,12 +11,13 @@ import { randomBytes } from 'node:crypto';
 import { open as openFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { FuseOps, FuseStat } from './ops.js';
+import type { DirStream, FuseOps, FuseStat } from './ops.js';
+import { ListingDirStream, type DirView } from './dir-stream.js';
 import { createFields, type FsContext } from './context.js';
 import { DataCache } from './data-cache.js';
 import { Errno, FsError, toErrno } from './errno.js';
 import { MetadataCache, type Attr } from './metadata-cache.js';
-import { baseName, dirPrefix, fileKey, isInside, joinPath, parentPath } from './keys.js';
+import { baseName, dirPrefix, fileKey, isInside, parentPath } from './keys.js';
 import { DEFAULT_LIST_AHEAD, ListAhead } from './list-ahead.js';
 import { mountDeviceOf, otherWriterHolds } from './open-writers.js';
 import { listAllKeys } from './listing.js';
@@ -269,29 +270,41 @@ export class BucketFs {
   }
 
   async readdir(path: string): Promise<{ names: string[]; stats: FuseStat[] }> {
+    const d = await this.readdirStream(path);
+    while (!d.done) await d.more(d.names.length);
+    if (d.error) throw new FsError(d.error, 'listing failed');
+    return { names: [...d.names], stats: [...d.stats] };
+  }
+
+  /** The directory's entries, handed out while its listing runs (dir-stream.ts). */
+  async readdirStream(path: string): Promise<DirStream> {
     await this.closing.settleTree(path);
     const attr = await this.attrOf(path);
     if (!attr) throw new FsError(Errno.ENOENT, 'no such directory');
     if (attr.kind !== 'dir') throw new FsError(Errno.ENOTDIR, 'not a directory');
-    const entries = new Map(await this.meta.list(path));
-    if (this.listAhead) {
-      const subdirs: string[] = [];
-      for (const e of entries.values()) if (e.kind === 'dir') subdirs.push(joinPath(path, e.name));
-      this.listAhead.onReaddir(path, subdirs);
-    }
-    for (const [p, w] of this.writers) {
-      if (parentPath(p) === path && p !== '/') {
-        entries.set(baseName(p), { name: baseName(p), kind: 'file', size: w.size, mtimeMs: w.mtimeMs });
-      }
-    }
-    const names = ['.', '..'];
-    const stats = [this.stat(attr), this.stat(this.meta.rootAttr())];
-    for (const e of entries.values()) {
-      names.push(e.name);
-      stats.push(this.stat(e));
-    }
-    return { names, stats };
+    const { run, gen } = this.meta.follow(path);
+    return new ListingDirStream(path, run, gen, this.dirView, this.stat(attr), this.stat(this.meta.rootAttr()));
   }
+
+  private readonly dirView: DirView = {
+    stat: (e) => this.stat(e),
+    writer: (p) => this.writers.get(p),
+    writersIn: (dir) => {
+      const out: { name: string; size: number; mtimeMs: number }[] = [];
+      for (const [p, w] of this.writers) {
+        if (parentPath(p) === dir && p !== '/') out.push({ name: baseName(p), size: w.size, mtimeMs: w.mtimeMs });
+      }
+      return out;
+    },
+    localDirsIn: (dir) => this.meta.localDirsIn(dir),
+    listed: (dir, subdirs) => this.listAhead?.onReaddir(dir, subdirs),
+    generation: (dir) => this.meta.generationOf(dir),
+    known: (p) => this.meta.known(p),
+    failed: (dir, err, errno) => {
+      if (errno === Errno.EIO) this.ctx.log.warn('operation failed', { op: 'readdir', path: dir, error: String(err) });
+      else this.ctx.log.debug('operation error', { op: 'readdir', path: dir, errno, error: String(err) });
+    },
+  };
 
   async open(path: string, flags: number): Promise<number> {
     await this.closing.settle(path);
@@ -694,6 +707,7 @@ export class BucketFs {
           () => this.readdir(path),
           (err, v) => (err ? cb(err) : cb(0, v!.names, v!.stats)),
         ),
+      readdirStream: (path, cb) => run('readdir', path, () => this.readdirStream(path), cb),
       open: (path, flags, cb) => run('open', path, () => this.open(path, flags), cb),
       create: (path, _mode, cb) => run('create', path, () => this.create(path), cb),
       read: (path, fd, buf, len, pos, cb, signal) => {

@@ -1,13 +1,15 @@
 // Metadata layer: resolves FUSE paths to file/directory attributes with a short-TTL attribute
 // cache (positive and negative) and a directory listing cache. Our own mutations update or
 // invalidate the caches immediately, so a TTL never serves stale data after our own writes.
-// Lookups never HEAD every entry: readdir fills the attribute cache from the listing. Bounded:
+// Lookups never HEAD every entry: readdir fills the attribute cache from the listing, and a
+// listing can be followed while it runs (follow: readdir hands its pages to the kernel as they
+// arrive; lookups of names it has shown are answered from it). Bounded:
 // expired entries are swept out and the oldest dropped past `maxEntries` (a miss asks S3 again).
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { classifyS3Error } from '../s3/errors.js';
 import { payer, type FsContext } from './context.js';
 import { baseName, dirPrefix, fileKey, isHiddenName, parentPath } from './keys.js';
-import { listDirectory, probeDirectory, type DirEntry } from './listing.js';
+import { ListingRun, probeDirectory, startListing, type DirEntry } from './listing.js';
 
 export interface Attr {
   kind: 'file' | 'dir';
@@ -43,7 +45,14 @@ export interface InodesOptions {
 export class MetadataCache {
   private readonly attrs = new Map<string, Cached<Attr | null>>();
   private readonly dirs = new Map<string, Cached<Map<string, DirEntry>>>();
-  private readonly inflightLists = new Map<string, Promise<Map<string, DirEntry>>>();
+  /**
+   * Listings running now, followed by readdir while they run: the generation of the directory
+   * when each started, and the complete listing once cached (see runFor).
+   */
+  private readonly inflightLists = new Map<
+    string,
+    { run: ListingRun; gen: number; cached: Promise<Map<string, DirEntry>> }
+  >();
   /** Directories created by us that have no marker/children visible yet (never expire). */
   private readonly localDirs = new Set<string>();
   /**
@@ -134,6 +143,12 @@ export class MetadataCache {
     const now = Date.now();
     const hit = this.attrs.get(path);
     if (hit && hit.expires > now) return hit.value;
+    // A directory being listed right now (a big one: `ls -l` revalidates it every TTL while it
+    // reads the entries) is a directory while its latest page is fresh: no request that would
+    // queue behind the listing's own.
+    const own = this.inflightLists.get(path);
+    const latest = own && own.gen === this.generation(path) ? own.run.entries.at(-1)?.listedAt : undefined;
+    if (latest !== undefined && latest + this.ttl > now) return { kind: 'dir', size: 0, mtimeMs: now };
     // Answer from a fresh listing of the parent when we have one. A small directory whose
     // listing expired is listed again (one request) rather than HEAD + LIST per looked-up name.
     const pp = parentPath(path);
@@ -147,6 +162,13 @@ export class MetadataCache {
       const e = parent.value.get(name);
       if (e) return { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, etag: e.etag };
       if (!this.localDirs.has(path)) return null;
+    }
+    // A listing of the parent still running (a big directory being read): a name it has shown
+    // is as fresh as its page, for a TTL (names it has not reached yet are asked below).
+    const running = this.inflightLists.get(pp);
+    const seen = running && running.gen === this.generation(pp) ? running.run.byName.get(name) : undefined;
+    if (seen?.listedAt !== undefined && seen.listedAt + this.ttl > Date.now()) {
+      return { kind: seen.kind, size: seen.size, mtimeMs: seen.mtimeMs, etag: seen.etag };
     }
     if (this.localDirs.has(path)) return { kind: 'dir', size: 0, mtimeMs: now };
     const hint = this.hints.get(pp);
@@ -218,15 +240,52 @@ export class MetadataCache {
     if (hit && hit.expires > now) return hit.value;
     note.s3 = true;
     for (let attempt = 0; ; attempt++) {
-      const gen = this.generation(path);
-      let p = this.inflightLists.get(path);
-      if (!p) {
-        p = listDirectory(this.ctx, dirPrefix(this.ctx.prefix, path)).finally(() => this.inflightLists.delete(path));
-        this.inflightLists.set(path, p);
-      }
-      const entries = new Map(await p);
-      if (this.generation(path) === gen || attempt >= 2) return this.cacheListing(path, entries, gen);
+      const { gen, cached } = this.runFor(path);
+      const entries = await cached;
+      // We changed the directory while it was listed: the listing may miss that (list again).
+      if (this.generation(path) === gen || attempt >= 2) return entries;
     }
+  }
+
+  /**
+   * A listing of `path` to follow while it runs (readdir hands its entries to the kernel page by
+   * page): the cached one when fresh (a metadata cache hit), else the one running now, else a
+   * new one. Once complete, a listing is cached for the TTL (unless we changed the directory
+   * meanwhile).
+   */
+  follow(path: string): { run: ListingRun; gen: number } {
+    const hit = this.dirs.get(path);
+    const fresh = hit !== undefined && hit.expires > Date.now();
+    this.ctx.metrics?.cache('metadata', fresh);
+    return fresh ? { run: new ListingRun(hit.value), gen: this.generation(path) } : this.runFor(path);
+  }
+
+  /** Bumped by every change we make inside directory `path` (see follow: entries of an older generation may be stale). */
+  generationOf(path: string): number {
+    return this.generation(path);
+  }
+
+  /** What we know of `path` within the TTL without asking (our own change or a recent lookup); undefined: nothing. */
+  known(path: string): Attr | null | undefined {
+    const hit = this.attrs.get(path);
+    return hit && hit.expires > Date.now() ? hit.value : undefined;
+  }
+
+  /** The listing of `path` running for its current generation, started when there is none. */
+  private runFor(path: string): { run: ListingRun; gen: number; cached: Promise<Map<string, DirEntry>> } {
+    const gen = this.generation(path);
+    const running = this.inflightLists.get(path);
+    if (running && running.gen === gen) return running;
+    const run = startListing(this.ctx, dirPrefix(this.ctx.prefix, path));
+    const cached = run.complete
+      .then((entries) => this.cacheListing(path, entries, gen))
+      .finally(() => {
+        if (this.inflightLists.get(path)?.run === run) this.inflightLists.delete(path);
+      });
+    cached.catch(() => undefined); // a failed listing is reported to whoever follows or awaits it
+    const r = { run, gen, cached };
+    this.inflightLists.set(path, r);
+    return r;
   }
 
   /** A fresh listing of `path` is cached or on its way. */
@@ -281,6 +340,11 @@ export class MetadataCache {
     const parent = this.dirs.get(parentPath(path));
     if (parent) parent.value.set(baseName(path), { name: baseName(path), ...attr });
     this.noteParentsExist(path);
+  }
+
+  /** Names of the directories we created directly in `dir` (kept visible until S3 shows them). */
+  *localDirsIn(dir: string): Iterable<string> {
+    for (const d of this.localDirs) if (parentPath(d) === dir) yield baseName(d);
   }
 
   /** A directory we created locally (kept visible even if S3 shows nothing for it yet). */

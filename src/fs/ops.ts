@@ -30,6 +30,22 @@ export interface FuseStatfs {
   namemax: number;
 }
 
+/**
+ * A directory listing handed out while it is still being fetched (readdirStream): '.' and '..'
+ * first, then the entries as their listing pages arrive. Entries are only ever appended, so an
+ * offset into them stays valid.
+ */
+export interface DirStream {
+  readonly names: readonly string[];
+  readonly stats: readonly FuseStat[];
+  /** Every entry is in, or the listing failed (`error`). */
+  readonly done: boolean;
+  /** Negative errno once the listing failed (the entries so far stay valid); 0 otherwise. */
+  readonly error: number;
+  /** Resolves once there are more than `known` entries or the listing ended. */
+  more(known: number): Promise<void>;
+}
+
 /** Result callback: 0 for success or a negative errno. */
 export type ErrCb = (err: number) => void;
 /** Read/write callback: bytes transferred (>= 0) or a negative errno. */
@@ -41,6 +57,8 @@ export interface FuseOps {
   getattr?(path: string, cb: (err: number, st?: FuseStat) => void): void;
   access?(path: string, mode: number, cb: ErrCb): void;
   readdir?(path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void): void;
+  /** Like readdir, but answers as soon as the listing starts (large directories stream). */
+  readdirStream?(path: string, cb: (err: number, dir?: DirStream) => void): void;
   opendir?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
   releasedir?(path: string, fd: number, cb: ErrCb): void;
   open?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;

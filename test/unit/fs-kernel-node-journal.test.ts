@@ -155,3 +155,23 @@ test('restart backoff doubles from 100 ms and stays bounded', () => {
   assert.deepEqual([0, 1, 2, 3].map(restartDelayMs), [100, 200, 400, 800]);
   assert.equal(restartDelayMs(30), 5000);
 });
+
+test('the nodes of one READDIRPLUS reply are journaled in one batch, before it returns', () =>
+  withDir((dir) => {
+    const { t, j } = journaled(dir);
+    const ids = t.batch(() => Array.from({ length: 500 }, (_v, i) => t.ensure(`/big/f${i}`)));
+    assert.equal(j.records, 500);
+    const s = successor(dir);
+    for (let i = 0; i < 500; i += 99) assert.equal(s.pathOf(ids[i]!), `/big/f${i}`);
+    // A compaction in the middle of a batch leaves nothing out.
+    NodeTable.COMPACT_AFTER = 10;
+    try {
+      const more = t.batch(() => Array.from({ length: 50 }, (_v, i) => t.ensure(`/big/g${i}`)));
+      const s2 = successor(dir);
+      assert.equal(s2.pathOf(more[49]!), '/big/g49');
+      assert.equal(s2.pathOf(ids[0]!), '/big/f0');
+    } finally {
+      NodeTable.COMPACT_AFTER = 10_000;
+    }
+    j.close();
+  }));

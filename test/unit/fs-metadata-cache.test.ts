@@ -187,3 +187,48 @@ test('expired entries do not pile up when the TTL is short', async (t) => {
   }
   assert.ok(s.meta.cachedEntries <= 20, `${s.meta.cachedEntries} entries cached`);
 });
+
+test('a listing followed while it runs answers lookups of the names it has shown, and of its directory', async (t) => {
+  const s = setup(t);
+  for (let i = 0; i < 2500; i++) s.s3.put(`big/f${String(i).padStart(5, '0')}`, 'x');
+  const { run } = s.meta.follow('/big');
+  await run.more(0);
+  assert.ok(!run.done && run.entries.length > 0 && run.entries.length < 2500, 'part of the listing is in');
+  const n = s.requests();
+  assert.equal((await s.meta.lookup(`/big/${run.entries[0]!.name}`))?.size, 1, 'a listed name: from the listing');
+  assert.equal((await s.meta.lookup('/big'))?.kind, 'dir', 'the directory being listed is a directory');
+  assert.equal(s.requests(), n, 'no request of their own');
+  assert.equal(s.meta.follow('/big').run, run, 'a second reader follows the same listing');
+  await run.complete;
+  await turn();
+  assert.equal(run.entries.length, 2500);
+  assert.equal(s.requests(), 3, 'three pages, nothing else');
+  assert.equal((await s.meta.lookup('/big/f02499'))?.size, 1, 'the complete listing is cached');
+  assert.equal(s.requests(), 3);
+  mock.timers.tick(TTL);
+  const { run: late } = s.meta.follow('/big');
+  assert.notEqual(late, run, 'after the TTL a new listing runs');
+  await late.complete;
+});
+
+test('a listed entry is trusted only for the TTL after its page arrived', async (t) => {
+  const s = setup(t);
+  for (let i = 0; i < 1500; i++) s.s3.put(`big/f${String(i).padStart(5, '0')}`, 'x');
+  let release: (() => void) | undefined;
+  const held = new Promise<void>((r) => (release = r));
+  // Hold the second page until released.
+  const send = s.ctx.s3.send.bind(s.ctx.s3);
+  let pages = 0;
+  s.ctx.s3.send = (async (cmd: Parameters<typeof send>[0]) => {
+    if (cmd.constructor.name === 'ListObjectsV2Command' && pages++ === 1) await held;
+    return send(cmd);
+  }) as typeof send;
+  const { run } = s.meta.follow('/big');
+  await run.more(0);
+  mock.timers.tick(TTL);
+  const n = s.requests();
+  await s.meta.lookup(`/big/${run.entries[0]!.name}`);
+  assert.ok(s.requests() > n, 'an expired entry of a running listing is asked again');
+  release!();
+  await run.complete;
+});

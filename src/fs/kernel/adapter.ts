@@ -11,7 +11,7 @@
 // so a successor recognises handles of a dead predecessor: read handles are reopened by path on
 // first use (the reader sees no error), write handles fail with EIO (their unsynced data died
 // with the predecessor), directory handles list again. Node ids the table does not know → ESTALE.
-import type { FuseOps, FuseStat } from '../ops.js';
+import type { DirStream, FuseOps, FuseStat } from '../ops.js';
 import type { Logger } from '../../log.js';
 import { Errno } from '../errno.js';
 import {
@@ -61,8 +61,13 @@ export interface KernelCacheOptions {
 
 interface DirHandle {
   path: string;
-  names: string[];
-  stats: FuseStat[];
+  /** The listing being handed out (started by the READDIR at offset 0). */
+  list?: DirStream;
+}
+
+/** A finished DirStream over a plain readdir result (ops without readdirStream). */
+function finishedDir(names: string[], stats: FuseStat[]): DirStream {
+  return { names, stats, done: true, error: 0, more: () => Promise.resolve() };
 }
 
 /** Opened file: its node and BucketFs handle. */
@@ -246,7 +251,7 @@ export class KernelAdapter {
       case Op.OPENDIR:
         return this.withPath(r, ino, (p) => {
           const fh = this.nextDirFh++;
-          this.dirs.set(fh, { path: p, names: [], stats: [] });
+          this.dirs.set(fh, { path: p });
           this.addon.replyOpen(r.session, r.id, fh, 0);
         });
       case Op.READDIR:
@@ -537,41 +542,78 @@ export class KernelAdapter {
       // A predecessor's directory handle: list the directory again.
       const p = this.nodes.pathOf(ino);
       if (p === undefined) return this.err(r, Errno.ESTALE);
-      d = { path: p, names: [], stats: [] };
+      d = { path: p };
       this.dirs.set(fh, d);
     }
     if (!d) return this.err(r, Errno.EBADF);
-    if (off === 0 || d.names.length === 0) {
-      // A fresh listing at offset 0 (rewinddir sees new entries).
-      return this.ops.readdir!(d.path, (e, names, stats) => {
-        if (e) return this.err(r, e);
-        d.names = names ?? [];
-        d.stats = stats ?? [];
-        this.sendDir(r, d, ino, size, off, plus);
-      });
+    const dir = d;
+    if (off === 0 || !dir.list) {
+      // A fresh listing at offset 0 (rewinddir sees new entries). Entries are handed out as the
+      // listing's pages arrive: a directory of 100,000 objects needs no wait for its last page.
+      const got = (e: number, list?: DirStream): void => {
+        if (e || !list) return this.err(r, e || Errno.EIO);
+        dir.list = list;
+        this.serveDir(r, dir, list, ino, size, off, plus);
+      };
+      if (this.ops.readdirStream) return this.ops.readdirStream(dir.path, got);
+      return this.ops.readdir!(dir.path, (e, names, stats) => got(e, finishedDir(names ?? [], stats ?? [])));
     }
-    this.sendDir(r, d, ino, size, off, plus);
+    this.serveDir(r, dir, dir.list, ino, size, off, plus);
   }
 
-  private sendDir(r: Reply, d: DirHandle, ino: number, size: number, off: number, plus: boolean): void {
-    const max = Math.min(d.names.length - off, Math.floor(size / (plus ? MIN_DIRENTPLUS : 32)) + 1);
-    if (max <= 0) return void this.addon.replyDir(r.session, r.id, plus, size, off, [], new Float64Array(0), 0, 0);
-    const names = d.names.slice(off, off + max);
+  /** Reply with the entries from `off` on, waiting for the listing when it has not got there yet. */
+  private serveDir(
+    r: Reply,
+    d: DirHandle,
+    list: DirStream,
+    ino: number,
+    size: number,
+    off: number,
+    plus: boolean,
+  ): void {
+    if (off < list.names.length) return this.sendDir(r, d.path, list, ino, size, off, plus);
+    if (list.done) {
+      if (list.error) return this.err(r, list.error);
+      return void this.addon.replyDir(r.session, r.id, plus, size, off, [], new Float64Array(0), 0, 0); // the end
+    }
+    list.more(off).then(
+      () => this.serveDir(r, d, list, ino, size, off, plus),
+      (err: unknown) => {
+        this.log.warn('fuse3: waiting for a listing failed', { path: d.path, error: String(err) });
+        this.err(r, Errno.EIO);
+      },
+    );
+  }
+
+  private sendDir(
+    r: Reply,
+    dirPath: string,
+    list: DirStream,
+    ino: number,
+    size: number,
+    off: number,
+    plus: boolean,
+  ): void {
+    const max = Math.min(list.names.length - off, Math.floor(size / (plus ? MIN_DIRENTPLUS : 32)) + 1);
+    const names = list.names.slice(off, off + max);
     const attrs = new Float64Array(names.length * ATTR_FIELDS);
     const ids: number[] = [];
-    const parentPath = d.path === '/' ? '/' : d.path.slice(0, d.path.lastIndexOf('/')) || '/';
-    for (let i = 0; i < names.length; i++) {
-      const n = names[i]!;
-      let id: number;
-      if (n === '.') id = ino;
-      else if (n === '..') id = this.nodes.idOf(parentPath) ?? ROOT_ID;
-      else {
-        const p = d.path === '/' ? `/${n}` : `${d.path}/${n}`;
-        id = plus ? this.nodes.ensure(p) : (this.nodes.idOf(p) ?? UNKNOWN_INO);
+    const parentPath = dirPath === '/' ? '/' : dirPath.slice(0, dirPath.lastIndexOf('/')) || '/';
+    // New nodes of one reply reach the journal (hand-off) in one write, before the reply.
+    this.nodes.batch(() => {
+      for (let i = 0; i < names.length; i++) {
+        const n = names[i]!;
+        let id: number;
+        if (n === '.') id = ino;
+        else if (n === '..') id = this.nodes.idOf(parentPath) ?? ROOT_ID;
+        else {
+          const p = dirPath === '/' ? `/${n}` : `${dirPath}/${n}`;
+          id = plus ? this.nodes.ensure(p) : (this.nodes.idOf(p) ?? UNKNOWN_INO);
+        }
+        ids.push(id);
+        this.attrOf(id, list.stats[off + i]!, attrs, i * ATTR_FIELDS);
       }
-      ids.push(id);
-      this.attrOf(id, d.stats[off + i]!, attrs, i * ATTR_FIELDS);
-    }
+    });
     const fit = this.addon.replyDir(r.session, r.id, plus, size, off, names, attrs, this.cache.ttlS, this.cache.ttlS);
     if (!plus) return;
     for (let i = 0; i < names.length; i++) {

@@ -35,6 +35,8 @@ export interface NodeChangeSink {
   node(id: number, path: string): void;
   detached(id: number): void;
   gone(id: number): void;
+  /** Run `fn`, writing the records it makes in one write when it returns (a READDIRPLUS reply). */
+  batch?<T>(fn: () => T): T;
 }
 
 function apply(into: SavedNodes, text: string): void {
@@ -96,6 +98,7 @@ export class NodeJournal implements NodeChangeSink {
     renameSync(tmp, join(this.dir, SNAPSHOT_FILE));
     ftruncateSync(this.fd, 0);
     this.records = 0;
+    if (this.pending) this.pending = []; // a batch's records so far are in the snapshot
   }
 
   close(): void {
@@ -103,9 +106,25 @@ export class NodeJournal implements NodeChangeSink {
     this.fd = -1;
   }
 
+  /** Lines of the batch running now (undefined: none). */
+  private pending: string[] | undefined;
+
+  batch<T>(fn: () => T): T {
+    if (this.pending) return fn();
+    this.pending = [];
+    try {
+      return fn();
+    } finally {
+      const lines = this.pending;
+      this.pending = undefined;
+      if (lines.length > 0 && this.fd >= 0) writeSync(this.fd, lines.join(''));
+    }
+  }
+
   private write(line: string): void {
     if (this.fd < 0) return;
-    writeSync(this.fd, line + '\n');
     this.records++;
+    if (this.pending) this.pending.push(line + '\n');
+    else writeSync(this.fd, line + '\n');
   }
 }

@@ -112,6 +112,11 @@ export class NodeTable {
     return n.id;
   }
 
+  /** Run `fn` (e.g. the ensure() calls of one READDIRPLUS reply) with its journal records written at once at the end. */
+  batch<T>(fn: () => T): T {
+    return this.journal?.batch ? this.journal.batch(fn) : fn();
+  }
+
   /** One more kernel lookup on `id` (after a successful entry reply). */
   addLookup(id: number, n = 1): void {
     const node = this.byId.get(id);
