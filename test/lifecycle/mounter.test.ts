@@ -4,7 +4,7 @@
 // failures that must report the mount process's error and leave nothing behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync, statSync, readdirSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, rmSync, writeFileSync, statSync, readdirSync } from 'node:fs';
 import { open, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -275,11 +275,12 @@ test('unpublish while a file is still open for writing: the SIGTERM flush upload
   await fh.write(data);
   // The writer has not closed the file: the target is busy, unpublish detaches it lazily and
   // the share's mount process flushes on SIGTERM before it exits.
-  let log = '';
-  const tail = setInterval(() => {
-    log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : log; // the share dir goes with the share
-  }, 200);
-  await suite.mounter.unpublish(target).finally(() => clearInterval(tail));
+  // A hard link keeps the mount's log readable after unpublish removes the share dir.
+  const logCopy = join(work.root, 'p9-mount.log');
+  linkSync(logFile, logCopy);
+  await suite.mounter.unpublish(target);
+  const log = readFileSync(logCopy, 'utf8');
+  rmSync(logCopy);
   assert.ok(!processAlive(pid));
   // The mount process ended the connection itself after its grace (the plugin would kill it only after 60 s).
   assert.match(log, /still uses the unmounted file system/);
