@@ -80,6 +80,10 @@ export const FLAGS = {
     type: 'string',
     help: 'let the kernel cache writes and send them in batches (FUSE writeback cache; "false" to turn off)',
   },
+  'fuse-interrupts': {
+    type: 'string',
+    help: 'answer requests the kernel interrupts (a signal to the caller) with EINTR and stop their S3 reads ("false" to turn off; default off)',
+  },
   'fuse-fd': { type: 'string', help: 'internal (set by --supervise): serve this inherited /dev/fuse fd' },
   'fuse-state': { type: 'string', help: 'internal (set by --supervise): private dir holding the hand-off state' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
@@ -110,6 +114,7 @@ const OPTIONAL_VALUE_FLAGS = new Set<FlagName>([
   'data-cache',
   'write-back',
   'kernel-writeback-cache',
+  'fuse-interrupts',
 ]);
 
 /** argv split into positionals and flag values (string flags: the last value given; boolean flags: true). */

@@ -126,6 +126,10 @@ export const OPTION_AUTHORITY = {
     author: 'pod',
     why: "changes only this mount's write path: dirty pages are the writer's own page cache (charged to its cgroup, capped by the kernel's FUSE dirty limit); close still uploads",
   },
+  'fuse-interrupts': {
+    author: 'pod',
+    why: "changes only what this mount's callers see when a signal interrupts their request (EINTR instead of waiting)",
+  },
   'fuse-fd': {
     author: 'node',
     why: 'process plumbing between the supervisor and its server (an inherited descriptor)',

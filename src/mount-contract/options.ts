@@ -65,6 +65,8 @@ export interface MountOptions {
   writeBackMaxFiles?: number;
   /** --kernel-writeback-cache: the kernel caches writes and sends them in batches (FUSE writeback cache). */
   kernelWritebackCache?: boolean;
+  /** --fuse-interrupts: interrupted requests answer EINTR (docs/fuse3.md#interrupts); undefined = off. */
+  fuseInterrupts?: boolean;
 }
 
 /** The FUSE layer serving every mount: our libfuse3 low-level addon (docs/fuse3.md). */
@@ -234,6 +236,7 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
   const wbFiles = f.str('write-back-max-files');
   if (wbFiles !== undefined) opts.writeBackMaxFiles = parseIntFlag('write-back-max-files', wbFiles, 0, 0, 1_000_000);
   if (parseBool('kernel-writeback-cache', f.str('kernel-writeback-cache'), false)) opts.kernelWritebackCache = true;
+  if (parseBool('fuse-interrupts', f.str('fuse-interrupts'), false)) opts.fuseInterrupts = true;
   if (!['error', 'warn', 'info', 'debug'].includes(opts.logLevel)) {
     throw new MountArgsError(`--log-level must be error, warn, info or debug, got "${opts.logLevel}"`);
   }
@@ -299,5 +302,6 @@ export function optionArgs(opts: MountOptions): string[] {
   opt('write-back-max-size', opts.writeBackMaxBytes === undefined ? undefined : String(opts.writeBackMaxBytes / MiB));
   opt('write-back-max-files', opts.writeBackMaxFiles === undefined ? undefined : String(opts.writeBackMaxFiles));
   flag('kernel-writeback-cache', opts.kernelWritebackCache === true);
+  flag('fuse-interrupts', opts.fuseInterrupts === true);
   return args;
 }

@@ -28,7 +28,7 @@ before(async () => {
   proxy = await startFaultProxy(s.minio.endpoint);
   // Default retry budget (60 s) and request timeout (30 s): without interrupts every test below
   // would wait at least 30 s.
-  mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--metadata-ttl=0'] });
+  mnt = await s.mount({ endpointUrl: proxy.endpoint, flags: ['--metadata-ttl=0', '--fuse-interrupts'] });
 });
 afterEach(() => proxy.clearRules());
 after(async () => {

@@ -137,10 +137,10 @@ test('an untracked request (one that changes something) is not answered by an in
   assert.equal(f.sent.length, 0);
 });
 
-/** A KernelAdapter over `ops`, its session and the fake addon. */
-function adapter(ops: FuseOps): { a: KernelAdapter; f: ReturnType<typeof fakeAddon> } {
+/** A KernelAdapter over `ops` (interrupts on unless `interrupts` is false), its session and the fake addon. */
+function adapter(ops: FuseOps, interrupts = true): { a: KernelAdapter; f: ReturnType<typeof fakeAddon> } {
   const f = fakeAddon();
-  const a = new KernelAdapter(f.addon, ops, { ttlS: 1, keepCache: false }, silentLogger());
+  const a = new KernelAdapter(f.addon, ops, { ttlS: 1, keepCache: false, interrupts }, silentLogger());
   a.session = SESSION;
   return { a, f };
 }
@@ -228,4 +228,28 @@ test('range fetch: one reader giving up does not disturb another waiting for the
   g.open();
   await b;
   assert.deepEqual(f.buf, data);
+});
+
+test('adapter without --fuse-interrupts (the default): an interrupted READ waits for its bytes and gets them', () => {
+  let done: ((n: number) => void) | undefined;
+  let signal: AbortSignal | undefined;
+  const { a, f } = adapter(
+    {
+      read: (_p, _fd, _buf, _len, _pos, cb, sig) => {
+        done = cb;
+        signal = sig;
+      },
+    },
+    false,
+  );
+  a.nodes.ensure('/f');
+  const ino = a.nodes.idOf('/f')!;
+  f.live.add(11);
+  a.handle(Op.READ, 11, ino, 1, 4096, 0, undefined, undefined, undefined);
+  a.handle(Op.INTERRUPT, 11, 0, -1, -1, -1, undefined, undefined, undefined);
+  assert.equal(f.sent.length, 0, 'no EINTR');
+  assert.equal(signal, undefined, 'no abort signal handed to the read');
+  done!(4096);
+  assert.equal(f.sent.length, 1, 'the real reply, once');
+  assert.equal(f.sent[0]!.fn, 'replyBuf');
 });

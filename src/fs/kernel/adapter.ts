@@ -57,6 +57,12 @@ export interface KernelCacheOptions {
   ttlS: number;
   /** FOPEN_KEEP_CACHE when a file is reopened unchanged (same size and mtime). */
   keepCache: boolean;
+  /**
+   * --fuse-interrupts: answer interrupted requests with EINTR (interrupts.ts). Off by default: the
+   * kernel interrupts a request whenever the waiting thread gets any signal (a SIGCHLD, a profiler's
+   * timer), and read(2) then fails with EINTR even under SA_RESTART; libuv does not retry reads.
+   */
+  interrupts?: boolean;
 }
 
 interface DirHandle {
@@ -167,10 +173,12 @@ export class KernelAdapter {
   readonly handle: RequestHandler = (op, id, ino, a1, a2, a3, name, name2, data) => {
     const r: Reply = { session: this.session!, id };
     if (op === Op.INTERRUPT) {
-      if (this.inflight.interrupt(id)) this.log.debug('fuse3: request interrupted, answered EINTR', { id });
+      // Off by default (--fuse-interrupts): the request runs to completion, as the caller expects of a file.
+      if (this.cache.interrupts && this.inflight.interrupt(id))
+        this.log.debug('fuse3: request interrupted, answered EINTR', { id });
       return;
     }
-    if (interruptible(op, a1)) {
+    if (this.cache.interrupts && interruptible(op, a1)) {
       if (op === Op.READ) r.abort = new AbortController();
       this.inflight.track(r);
     }

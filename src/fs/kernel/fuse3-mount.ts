@@ -103,7 +103,7 @@ export class Fuse3Mount {
     this.adapter = new KernelAdapter(
       this.addon,
       ops,
-      { ttlS: cfg.metadataTtlMs / 1000, keepCache: true },
+      { ttlS: cfg.metadataTtlMs / 1000, keepCache: true, interrupts: cfg.fuseInterrupts === true },
       log,
       nodes,
       this.generation,
