@@ -588,6 +588,8 @@ test('helm template with every option set renders schema-valid manifests that ho
   const driver = arr(ds, 'spec.template.spec.containers').find((c) => c.name === 'bucketmount') as Obj;
   assert.equal(driver.image, 'registry.example.internal/storage/bucketmount:0.1.0-test');
   assert.ok((driver.args as string[]).includes('--log-level=debug'));
+  for (const flag of ['--cache-max-size=4096', '--write-back-max-size=1024', '--write-back-max-files=5000'])
+    assert.ok((driver.args as string[]).includes(flag), `${flag} from node.* values`);
   const env = new Map(arr(driver, 'env').map((e) => [e.name, e.value]));
   assert.equal(env.get('BUCKETMOUNT_STS_ENDPOINT'), 'https://sts.eu-central-1.example.internal');
   assert.equal(env.get('BUCKETMOUNT_STS_REGION'), 'eu-central-1');
