@@ -50,7 +50,7 @@ function announcePeers(o: BenchOptions): void {
   for (const name of o.peers) {
     const reason = PEERS[name].unavailable();
     if (reason) missing.push(`${name}: ${reason}`);
-    else found.push(name === 'ours' || name === 'ours-metrics' ? name : `${name} (${findBinary(name) ?? '?'})`);
+    else found.push(name.startsWith('ours') ? name : `${name} (${findBinary(name) ?? '?'})`);
   }
   log.info('systems under test', { found });
   if (missing.length) log.warn('peers missing (not measured)', { missing });
