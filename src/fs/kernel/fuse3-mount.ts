@@ -21,10 +21,10 @@ import { loadNodes, NodeJournal } from './node-journal.js';
 import { NodeTable } from './node-table.js';
 import { INIT_FILE, isSuccessor } from './handoff.js';
 
-/** Files of the hand-off state dir (INIT_FILE and isSuccessor live in handoff.ts, which the light supervisor loads). */
-
 /** How long a stopping mount waits for processes that still use the detached mount (see unmount). */
 export const UNMOUNT_GRACE_MS = 10_000;
+
+/** Files of the hand-off state dir (INIT_FILE and isSuccessor live in handoff.ts, which the light supervisor loads). */
 export { INIT_FILE, isSuccessor } from './handoff.js';
 export const GENERATION_FILE = 'generation';
 export const INFLIGHT_FILE = 'inflight.map';
