@@ -1,11 +1,12 @@
 // One ranged GET streamed into a buffer allocated once: socket chunks are copied in as they
-// arrive and readers wait only until the bytes they need are there (not for the whole range).
+// arrive (straight from the connection's read buffer with the lean GET client) and readers wait only until the bytes they need are there (not for the whole range).
 // A body that breaks off part-way is resumed from the first missing byte. Cancelling an
 // unfinished fetch nobody waits for stops the download (random seeks waste no bandwidth), and
 // aborts the request itself if its response has not come yet (the SDK then stops retrying). A
 // waiter may give up (an interrupted READ: its abort signal) without affecting the others.
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
+import { LeanBody } from '../s3/lean-get.js';
 import type { BufferPool } from './buffer-pool.js';
 import { payer, type FsContext } from './context.js';
 import { Errno, FsError } from './errno.js';
@@ -183,15 +184,17 @@ export class RangeFetch {
       return;
     }
     this.body = body;
+    const take = (chunk: Buffer): void => {
+      if (this.cancelled) return;
+      const n = Math.min(this.length - this.filled, chunk.length);
+      chunk.copy(this.buf, this.filled, 0, n);
+      this.filled += n;
+      this.wake();
+    };
+    // The client's lean connection hands over views of its read buffer: one copy, no stream.
+    if (body instanceof LeanBody) return body.consume(take);
     await new Promise<void>((resolve, reject) => {
-      body.on('data', (chunk: Buffer) => {
-        if (this.cancelled) return;
-        const room = this.length - this.filled;
-        const n = Math.min(room, chunk.length);
-        chunk.copy(this.buf, this.filled, 0, n);
-        this.filled += n;
-        this.wake();
-      });
+      body.on('data', take);
       body.once('end', () => resolve());
       body.once('close', () => resolve());
       body.once('error', (err) => reject(err));

@@ -2,11 +2,11 @@
 // path-style addressing, checksum behaviour (R2/GCS need checksums off), retries with
 // backoff by attempts or by time (retry.ts, no client-wide quota), connection pooling, and credentials (file, static, or the SDK default chain).
 import { S3Client, type S3ClientConfig, type ServiceInputTypes, type ServiceOutputTypes } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, FinalizeRequestMiddleware } from '@aws-sdk/types';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { fileCredentialsProvider } from '../credentials/credentials-file.js';
+import { LeanGetHandler } from './lean-get.js';
 import { BoundedRetryStrategy } from './retry.js';
 import type { S3Credentials } from '../credentials/types.js';
 
@@ -45,8 +45,11 @@ function credentialsOption(opts: S3ClientOptions): AwsCredentialIdentity | AwsCr
   return undefined;
 }
 
+const CONNECTION_TIMEOUT_MS = 10_000;
+
 export function createS3Client(opts: S3ClientOptions): S3Client {
   const maxSockets = opts.maxSockets ?? 64;
+  const socketTimeout = opts.requestTimeoutMs ?? 30_000;
   const config: S3ClientConfig = {
     region: opts.region ?? DEFAULT_REGION,
     endpoint: opts.endpointUrl,
@@ -57,15 +60,19 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
         ? { budgetMs: opts.retryTimeoutMs, maxAttempts: opts.maxAttempts }
         : { maxAttempts: opts.maxAttempts ?? 5 },
     ),
-    requestHandler: new NodeHttpHandler({
-      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-      connectionTimeout: 10_000,
-      // Socket idle timeout: a stalled server costs at most this per attempt (then TimeoutError, retried),
-      // not forever. It is `socketTimeout` in @smithy/node-http-handler 4.x: its `requestTimeout` only logs
-      // a warning unless asked to throw, and would bound a whole (long, healthy) GET instead of a silence.
-      socketTimeout: opts.requestTimeoutMs ?? 30_000,
-    }),
+    // Ranged GETs (data reads) over lean connections of our own (lean-get.ts); everything else as the SDK sends it.
+    requestHandler: new LeanGetHandler(
+      {
+        httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+        connectionTimeout: CONNECTION_TIMEOUT_MS,
+        // Socket idle timeout: a stalled server costs at most this per attempt (then TimeoutError, retried),
+        // not forever. It is `socketTimeout` in @smithy/node-http-handler 4.x: its `requestTimeout` only logs
+        // a warning unless asked to throw, and would bound a whole (long, healthy) GET instead of a silence.
+        socketTimeout,
+      },
+      { connectionTimeoutMs: CONNECTION_TIMEOUT_MS, socketTimeoutMs: socketTimeout },
+    ),
     // Resolve each command's middleware stack once per client instead of on every request
     // (about a third of the SDK's per-request CPU; middleware is only added at construction).
     cacheMiddleware: true,
