@@ -1,12 +1,14 @@
 // Builds the S3 client used by the mount process and the controller: endpoint, region,
 // path-style addressing, checksum behaviour (R2/GCS need checksums off), retries with
 // backoff by attempts or by time (retry.ts, no client-wide quota), connection pooling, and credentials (file, static, or the SDK default chain).
+// Ranged GETs go over lean connections (lean-get.ts); ListObjectsV2 bodies are parsed by list-xml.ts (list-parse.ts).
 import { S3Client, type S3ClientConfig, type ServiceInputTypes, type ServiceOutputTypes } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, FinalizeRequestMiddleware } from '@aws-sdk/types';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { fileCredentialsProvider } from '../credentials/credentials-file.js';
 import { LeanGetHandler } from './lean-get.js';
+import { parseListingsFast } from './list-parse.js';
 import { BoundedRetryStrategy } from './retry.js';
 import type { S3Credentials } from '../credentials/types.js';
 
@@ -81,7 +83,9 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
   };
   const credentials = credentialsOption(opts);
   if (credentials) config.credentials = credentials;
-  return new S3Client(config);
+  const client = new S3Client(config);
+  parseListingsFast(client);
+  return client;
 }
 
 const DATA_BODY_COMMANDS = new Set(['UploadPartCommand', 'PutObjectCommand']);
