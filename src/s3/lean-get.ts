@@ -268,14 +268,20 @@ export class LeanGetHandler extends NodeHttpHandler {
   override async handle(request: HttpRequest, options: HttpHandlerOptions = {}): Promise<{ response: HttpResponse }> {
     if (!LeanGetHandler.eligible(request)) return super.handle(request, options);
     const origin = `${request.protocol}//${request.hostname}:${request.port ?? ''}`;
+    const wire = requestHead(request); // throws on a bad header before any socket exists
     const reused = this.take(origin);
     try {
-      return await this.send(reused ?? new Conn(origin, request, this.lean.connectionTimeoutMs), request, options);
+      return await this.send(
+        reused ?? new Conn(origin, request, this.lean.connectionTimeoutMs),
+        request,
+        wire,
+        options,
+      );
     } catch (err) {
       // A kept-alive connection the server closed meanwhile fails before any byte: try once on a fresh one.
       const e = err as { beforeResponse?: boolean; name?: string };
       if (reused && e.beforeResponse && e.name !== 'TimeoutError' && !options.abortSignal?.aborted)
-        return this.send(new Conn(origin, request, this.lean.connectionTimeoutMs), request, options);
+        return this.send(new Conn(origin, request, this.lean.connectionTimeoutMs), request, wire, options);
       throw err;
     }
   }
@@ -311,7 +317,12 @@ export class LeanGetHandler extends NodeHttpHandler {
     conn.socket.resume();
   }
 
-  private send(conn: Conn, request: HttpRequest, options: HttpHandlerOptions): Promise<{ response: HttpResponse }> {
+  private send(
+    conn: Conn,
+    request: HttpRequest,
+    wire: string,
+    options: HttpHandlerOptions,
+  ): Promise<{ response: HttpResponse }> {
     const signal = options.abortSignal as AbortSignal | undefined;
     const idleMs = this.lean.socketTimeoutMs;
     conn.socket.ref();
@@ -334,7 +345,10 @@ export class LeanGetHandler extends NodeHttpHandler {
             if (used < 0) return true;
             const rest = used < data.length ? Buffer.from(data.subarray(used)) : undefined;
             settle();
-            this.respond(conn, request, head.head!, rest, idleMs).then(resolve, reject);
+            this.respond(conn, request, head.head!, rest, idleMs).then(resolve, (err: Error) => {
+              conn.kill(err);
+              reject(err);
+            });
             return false;
           } catch (err) {
             conn.kill(err as Error);
@@ -348,7 +362,7 @@ export class LeanGetHandler extends NodeHttpHandler {
         },
         idleMs,
       );
-      conn.socket.write(requestHead(request));
+      conn.socket.write(wire);
       conn.socket.resume();
     });
   }

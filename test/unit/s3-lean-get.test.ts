@@ -14,7 +14,7 @@ import { LeanBody } from '../../src/s3/lean-get.js';
 const DATA = Buffer.alloc(3 * 1024 * 1024);
 for (let i = 0; i < DATA.length; i++) DATA[i] = (i * 7 + (i >> 12)) & 0xff;
 
-type Mode = 'length' | 'chunked' | 'error' | 'silent' | 'close-after' | 'slow';
+type Mode = 'length' | 'chunked' | 'error' | 'silent' | 'close-after' | 'slow' | 'malformed';
 let mode: Mode = 'length';
 const seen: { method: string; url: string; headers: IncomingMessage['headers'] }[] = [];
 const sockets = new Set<Socket>();
@@ -23,6 +23,10 @@ let connections = 0;
 const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   seen.push({ method: req.method!, url: req.url!, headers: req.headers });
   if (mode === 'silent') return;
+  if (mode === 'malformed') {
+    req.socket.end('HTTP/1.1 206 Partial Content\r\nContent-Length: 12abc\r\n\r\nhello');
+    return;
+  }
   if (mode === 'error') {
     const xml = '<?xml version="1.0"?><Error><Code>AccessDenied</Code><Message>no</Message></Error>';
     res.writeHead(403, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml) });
@@ -164,6 +168,13 @@ test('an abort before the answer rejects with AbortError; destroying a body ends
   const out = await get(0, DATA.length);
   (out.Body as unknown as LeanBody).destroy();
   assert.equal((await consumeAll((await get(0, 10)).Body)).length, 10, 'the client still works');
+});
+
+test('a malformed response fails the request with EPROTO; the client keeps working', async () => {
+  mode = 'malformed';
+  await assert.rejects(get(0, 10), (e: unknown) => (e as { code?: string }).code === 'EPROTO');
+  mode = 'length';
+  assert.equal((await consumeAll((await get(0, 10)).Body)).length, 10);
 });
 
 test('requests without a Range header go through the SDK handler', async () => {
