@@ -14,7 +14,14 @@ const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"'
 
 /** Text content with XML entities and character references decoded. */
 export function decodeXmlText(s: string): string {
-  if (!s.includes('&')) return s;
+  const amp = s.indexOf('&');
+  if (amp < 0) return s;
+  // The usual ETag: "…" with its quotes written as &#34; (MinIO) or &quot; (S3).
+  if (amp === 0 && s.length >= 12) {
+    const q = s.startsWith('&#34;') ? '&#34;' : s.startsWith('&quot;') ? '&quot;' : '';
+    if (q && s.endsWith(q) && s.indexOf('&', q.length) === s.length - q.length)
+      return `"${s.slice(q.length, s.length - q.length)}"`;
+  }
   return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);?/g, (m: string, ref: string) => {
     if (!m.endsWith(';')) throw new ListXmlUnsupported(`bare & in text: ${m}`);
     if (ref[0] === '#') {
@@ -27,8 +34,6 @@ export function decodeXmlText(s: string): string {
     return e;
   });
 }
-
-const TAG = /<(\/?)([A-Za-z_][\w.-]*)((?:\s+[^>]*?)?)(\/?)>/g;
 
 type Leaf = (out: ListOutput, text: string) => void;
 
@@ -47,75 +52,97 @@ const TOP: Record<string, Leaf> = {
   },
 };
 
-type ObjectLeaf = (o: _Object, text: string) => void;
-const CONTENTS: Record<string, ObjectLeaf> = {
-  Key: (o, t) => (o.Key = t),
-  LastModified: (o, t) => {
-    const d = new Date(t);
-    if (Number.isNaN(d.getTime())) throw new ListXmlUnsupported(`bad LastModified ${t}`);
-    o.LastModified = d;
-  },
-  ETag: (o, t) => (o.ETag = t),
-  Size: (o, t) => (o.Size = int(t)),
-  StorageClass: (o, t) => (o.StorageClass = t as _Object['StorageClass']),
-};
-
 function int(t: string): number {
   if (!/^-?\d+$/.test(t)) throw new ListXmlUnsupported(`not an integer: ${t}`);
   return Number(t);
 }
 
+const ROOT_OPEN = '<ListBucketResult';
+const ROOT_CLOSE = '</ListBucketResult>';
+
 /**
  * Parse a ListBucketResult document. Contents get Key, LastModified, ETag, Size and StorageClass
- * (Owner, checksums and restore status are skipped); CommonPrefixes get Prefix.
+ * (Owner, checksums and restore status are skipped); CommonPrefixes get Prefix. A scanner over
+ * the known element names (indexOf, no general tokenizer): the top-level children are walked in
+ * order and each Contents block is searched for its five fields.
  */
 export function parseListBucketResult(xml: string): ListOutput {
   if (xml.includes('<![CDATA[') || xml.includes('<!DOCTYPE')) throw new ListXmlUnsupported('CDATA or DOCTYPE');
+  const root = xml.indexOf(ROOT_OPEN);
+  const rootEnd = xml.lastIndexOf(ROOT_CLOSE);
+  if (root < 0 || rootEnd < root) throw new ListXmlUnsupported('not a complete ListBucketResult');
   const out: ListOutput = {};
   const contents: _Object[] = [];
   const prefixes: CommonPrefix[] = [];
-  const path: string[] = [];
-  let textStart = 0;
-  let current: _Object | undefined;
-  let prefix: CommonPrefix | undefined;
-  let sawRoot = false;
-  TAG.lastIndex = 0;
-  for (let m = TAG.exec(xml); m; m = TAG.exec(xml)) {
-    const [whole, closing, name, , selfClosing] = m as unknown as [string, string, string, string, string];
-    if (!closing) {
-      const depth = path.length;
-      if (depth === 0) {
-        if (name !== 'ListBucketResult') throw new ListXmlUnsupported(`root element ${name}`);
-        sawRoot = true;
-      } else if (depth === 1 && name === 'Contents') current = {};
-      else if (depth === 1 && name === 'CommonPrefixes') prefix = {};
-      if (selfClosing) {
-        if (depth === 1 && name === 'Contents') contents.push(current!);
-        if (depth === 1 && name === 'CommonPrefixes') prefixes.push(prefix!);
-        if (depth >= 1) leaf(path, name, '');
-      } else path.push(name);
-      textStart = m.index + whole.length;
+  let at = xml.indexOf('>', root) + 1;
+  for (let lt = xml.indexOf('<', at); lt >= 0 && lt < rootEnd; lt = xml.indexOf('<', at)) {
+    const gt = xml.indexOf('>', lt);
+    if (gt < 0 || gt > rootEnd) throw new ListXmlUnsupported('unterminated tag');
+    const tag = xml.slice(lt + 1, gt);
+    if (tag.startsWith('?') || tag.startsWith('!--')) {
+      at = gt + 1;
       continue;
     }
-    if (path.at(-1) !== name) throw new ListXmlUnsupported(`</${name}> closes <${path.at(-1)}>`);
-    const text = xml.slice(textStart, m.index);
-    path.pop();
-    const depth = path.length;
-    if (depth === 1 && name === 'Contents') contents.push(current!);
-    else if (depth === 1 && name === 'CommonPrefixes') prefixes.push(prefix!);
-    else if (!text.includes('<')) leaf(path, name, text);
-    textStart = m.index + whole.length;
+    if (tag.endsWith('/')) {
+      // <Prefix/>: an empty element
+      TOP[tag.slice(0, -1).trim()]?.(out, '');
+      at = gt + 1;
+      continue;
+    }
+    const name = /^[A-Za-z_][\w.-]*/.exec(tag)?.[0];
+    if (!name) throw new ListXmlUnsupported(`unexpected <${tag.slice(0, 40)}>`);
+    const close = `</${name}>`;
+    const end = xml.indexOf(close, gt + 1);
+    if (end < 0 || end > rootEnd) throw new ListXmlUnsupported(`<${name}> is not closed`);
+    if (name === 'Contents') contents.push(parseContents(xml, gt + 1, end));
+    else if (name === 'CommonPrefixes') prefixes.push({ Prefix: field(xml, 'Prefix', gt + 1, end) });
+    else {
+      const raw = xml.slice(gt + 1, end);
+      if (raw.includes('<')) {
+        if (name in TOP) throw new ListXmlUnsupported(`<${name}> has child elements`);
+      } else TOP[name]?.(out, decodeXmlText(raw));
+    }
+    at = end + close.length;
   }
-  if (!sawRoot || path.length > 0) throw new ListXmlUnsupported('truncated document');
   if (contents.length > 0) out.Contents = contents;
   if (prefixes.length > 0) out.CommonPrefixes = prefixes;
   return out;
+}
 
-  function leaf(at: string[], name: string, raw: string): void {
-    const depth = at.length;
-    const text = decodeXmlText(raw);
-    if (depth === 1) TOP[name]?.(out, text);
-    else if (depth === 2 && at[1] === 'Contents') CONTENTS[name]?.(current!, text);
-    else if (depth === 2 && at[1] === 'CommonPrefixes' && name === 'Prefix') prefix!.Prefix = text;
+function parseContents(xml: string, from: number, to: number): _Object {
+  const o: _Object = {};
+  const key = field(xml, 'Key', from, to);
+  if (key !== undefined) o.Key = key;
+  const modified = field(xml, 'LastModified', from, to);
+  if (modified !== undefined) {
+    const d = new Date(modified);
+    if (Number.isNaN(d.getTime())) throw new ListXmlUnsupported(`bad LastModified ${modified}`);
+    o.LastModified = d;
   }
+  const etag = field(xml, 'ETag', from, to);
+  if (etag !== undefined) o.ETag = etag;
+  const size = field(xml, 'Size', from, to);
+  if (size !== undefined) o.Size = int(size);
+  const storageClass = field(xml, 'StorageClass', from, to);
+  if (storageClass !== undefined) o.StorageClass = storageClass as _Object['StorageClass'];
+  return o;
+}
+
+const OPEN_TAGS = new Map<string, [string, string, string]>();
+
+/** The decoded text of child element `name` within xml[from, to); undefined when absent. */
+function field(xml: string, name: string, from: number, to: number): string | undefined {
+  let tags = OPEN_TAGS.get(name);
+  if (!tags) OPEN_TAGS.set(name, (tags = [`<${name}>`, `</${name}>`, `<${name}/>`]));
+  const [open, close, empty] = tags;
+  const a = xml.indexOf(open, from);
+  if (a < 0 || a >= to) {
+    const e = xml.indexOf(empty, from);
+    return e >= 0 && e < to ? '' : undefined;
+  }
+  const b = xml.indexOf(close, a + open.length);
+  if (b < 0 || b > to) throw new ListXmlUnsupported(`<${name}> is not closed`);
+  const raw = xml.slice(a + open.length, b);
+  if (raw.includes('<')) throw new ListXmlUnsupported(`<${name}> has child elements`);
+  return decodeXmlText(raw);
 }

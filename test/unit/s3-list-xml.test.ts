@@ -16,6 +16,7 @@ const obj = (key: string, size = 5, extra = '') =>
 const DOCS: Record<string, string> = {
   plain: `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult ${NS}><Name>b</Name><Prefix>dir/</Prefix><KeyCount>3</KeyCount><MaxKeys>1000</MaxKeys><Delimiter>/</Delimiter><IsTruncated>true</IsTruncated><ContinuationToken>c1</ContinuationToken><NextContinuationToken>c2==</NextContinuationToken>${obj('dir/a')}${obj('dir/b c', 0)}<CommonPrefixes><Prefix>dir/sub/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>dir/z/</Prefix></CommonPrefixes></ListBucketResult>`,
   entities: `<ListBucketResult ${NS}><Name>b</Name><Prefix></Prefix><IsTruncated>false</IsTruncated>${obj('a&amp;b &lt;c&gt; &quot;d&quot; &apos;e&apos;')}${obj('tab&#9;x 😀 é ü &#x41;')}${obj('  spaced  ')}</ListBucketResult>`,
+  odd: `<?xml version="1.0"?><!-- a comment --><ListBucketResult ${NS}><Name>b</Name><Prefix/><IsTruncated>false</IsTruncated>${obj('q&#34;k&#34;')}<Contents><Key>e</Key><ETag>&quot;x&quot;</ETag><Size>0</Size></Contents><CommonPrefixes><Prefix>p&amp;q/</Prefix></CommonPrefixes></ListBucketResult>`,
   owner: `<ListBucketResult ${NS}><Name>b</Name><IsTruncated>false</IsTruncated>${obj('k', 7, '<Owner><ID>id1</ID><DisplayName>me</DisplayName></Owner>')}</ListBucketResult>`,
   empty: `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult ${NS}><Name>b</Name><Prefix>none/</Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>`,
   encoded: `<ListBucketResult ${NS}><Name>b</Name><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>${obj('a%20b')}</ListBucketResult>`,
@@ -40,6 +41,17 @@ test('pure parses: fields, entities, skipped elements', () => {
   assert.equal(parseListBucketResult(DOCS.owner!).Contents![0]!.Size, 7);
   assert.equal(parseListBucketResult(DOCS.empty!).Contents, undefined);
   assert.equal(decodeXmlText('&lt;&#60;&#x3c;'), '<<<');
+  const odd = parseListBucketResult(DOCS.odd!);
+  assert.equal(odd.Prefix, '');
+  assert.deepEqual(
+    odd.Contents!.map((c) => [c.Key, c.ETag, c.Size, c.LastModified]),
+    [
+      ['q"k"', '"abc"', 5, new Date('2026-12-07T01:02:03.456Z')],
+      ['e', '"x"', 0, undefined],
+    ],
+  );
+  assert.deepEqual(odd.CommonPrefixes, [{ Prefix: 'p&q/' }]);
+  assert.equal(decodeXmlText('&#34;a&amp;b&#34;'), '"a&b"', 'an & inside quotes takes the general path');
 });
 
 test('what the fast parser refuses', () => {
