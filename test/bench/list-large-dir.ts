@@ -42,12 +42,24 @@ function delta(before: Map<string, number>, after: Map<string, number>): string 
 }
 
 /** Run `cmd args` on mount `m`, check its line count, print time and what the mount did meanwhile. */
+/** The mount serves its metrics socket right after the FUSE mount appears: wait for it (up to 10 s). */
+async function scrape(sock: string): Promise<MetricFamily[]> {
+  for (let waited = 0; ; waited += 50) {
+    try {
+      return await scrapeMountMetrics(sock);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENOENT' || waited >= 10_000) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 async function timed(m: MountedBucket, sock: string, label: string, args: string[], lines: number): Promise<number> {
-  const b = await scrapeMountMetrics(sock);
+  const b = await scrape(sock);
   const t0 = process.hrtime.bigint();
   const r = await runCommand(args[0]!, args.slice(1), 900_000);
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  const a = await scrapeMountMetrics(sock);
+  const a = await scrape(sock);
   if (r.code !== 0 || r.lines !== lines) {
     throw new Error(
       `${label}: exit ${r.code}, ${r.lines} lines (want ${lines}): ${r.stderr}\n${m.logs().slice(-2000)}`,
