@@ -100,6 +100,8 @@ class Conn {
       this.connecting = false;
       this.socket.setTimeout(this.sink ? this.idleTimeoutMs : 0);
     });
+    // Every socket error ends the connection and fails its request (an 'error' without a listener would end the process).
+    this.socket.on('error', (err) => this.kill(err));
     const hangUp = (): void => this.kill(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
     this.socket.on('end', hangUp);
     this.socket.on('close', hangUp);

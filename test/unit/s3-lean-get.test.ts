@@ -14,7 +14,7 @@ import { LeanBody } from '../../src/s3/lean-get.js';
 const DATA = Buffer.alloc(3 * 1024 * 1024);
 for (let i = 0; i < DATA.length; i++) DATA[i] = (i * 7 + (i >> 12)) & 0xff;
 
-type Mode = 'length' | 'chunked' | 'error' | 'silent' | 'close-after' | 'slow' | 'malformed';
+type Mode = 'length' | 'chunked' | 'error' | 'silent' | 'close-after' | 'slow' | 'malformed' | 'reset';
 let mode: Mode = 'length';
 const seen: { method: string; url: string; headers: IncomingMessage['headers'] }[] = [];
 const sockets = new Set<Socket>();
@@ -47,6 +47,10 @@ const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   }
   if (mode === 'close-after') res.shouldKeepAlive = false;
   res.writeHead(206, { ...headers, 'content-length': body.length });
+  if (mode === 'reset') {
+    res.write(body.subarray(0, 1000), () => setTimeout(() => req.socket.resetAndDestroy(), 20));
+    return;
+  }
   if (mode === 'slow') {
     res.write(body.subarray(0, 1000));
     return; // the rest never comes
@@ -173,6 +177,37 @@ test('an abort before the answer rejects with AbortError; destroying a body ends
 test('a malformed response fails the request with EPROTO; the client keeps working', async () => {
   mode = 'malformed';
   await assert.rejects(get(0, 10), (e: unknown) => (e as { code?: string }).code === 'EPROTO');
+  mode = 'length';
+  assert.equal((await consumeAll((await get(0, 10)).Body)).length, 10);
+});
+
+test('socket errors (a refused connection, a reset mid-body) fail the request, never the process', async () => {
+  const spare = createServer();
+  await new Promise<void>((r) => spare.listen(0, '127.0.0.1', r));
+  const port = (spare.address() as { port: number }).port;
+  await new Promise<void>((r) => spare.close(() => r()));
+  const refused = createS3Client({
+    endpointUrl: `http://127.0.0.1:${port}`,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
+    maxAttempts: 1,
+  });
+  try {
+    await assert.rejects(
+      refused.send(new GetObjectCommand({ Bucket: 'b', Key: 'k', Range: 'bytes=0-9' })),
+      (e: unknown) => (e as { code?: string }).code === 'ECONNREFUSED',
+    );
+  } finally {
+    refused.destroy();
+  }
+  mode = 'reset';
+  const out = await get(0, 100_000);
+  let got = 0;
+  await assert.rejects(
+    (out.Body as unknown as LeanBody).consume((d) => (got += d.length)),
+    (e: unknown) => (e as { code?: string }).code === 'ECONNRESET',
+  );
+  assert.equal(got, 1000);
   mode = 'length';
   assert.equal((await consumeAll((await get(0, 10)).Body)).length, 10);
 });
