@@ -21,27 +21,23 @@ export class HttpFramingError extends Error {
  * `chunk` belonged to the head once it is complete (the rest is body), or -1 while more are needed.
  */
 export class HeadParser {
-  private parts: Buffer[] = [];
-  private size = 0;
+  /** Head bytes of earlier reads (copied: a read's buffer is reused). */
+  private held: Buffer = Buffer.alloc(0);
   head?: ResponseHead;
 
   push(chunk: Buffer): number {
-    // Search the tail of what came before too: the blank line may straddle two reads.
-    const carry = Math.min(3, this.size);
-    const prev = carry > 0 ? Buffer.concat(this.parts).subarray(this.size - carry) : Buffer.alloc(0);
-    const window = carry > 0 ? Buffer.concat([prev, chunk]) : chunk;
-    const at = window.indexOf('\r\n\r\n');
+    const before = this.held.length;
+    const all = before === 0 ? chunk : Buffer.concat([this.held, chunk]);
+    // The blank line may straddle two reads: search from the last 3 bytes held before this one.
+    const at = all.indexOf('\r\n\r\n', Math.max(0, before - 3));
     if (at < 0) {
-      this.parts.push(Buffer.from(chunk));
-      this.size += chunk.length;
-      if (this.size > MAX_HEAD_BYTES) throw new HttpFramingError(`response head over ${MAX_HEAD_BYTES} bytes`);
+      if (all.length > MAX_HEAD_BYTES) throw new HttpFramingError(`response head over ${MAX_HEAD_BYTES} bytes`);
+      this.held = before === 0 ? Buffer.from(chunk) : all;
       return -1;
     }
-    const used = at + 4 - carry;
-    const text = Buffer.concat([...this.parts, chunk.subarray(0, used)]).toString('latin1');
-    this.parts = [];
-    this.head = parseHead(text);
-    return used;
+    this.held = Buffer.alloc(0);
+    this.head = parseHead(all.toString('latin1', 0, at + 4));
+    return at + 4 - before;
   }
 }
 

@@ -160,8 +160,10 @@ export class LeanBody extends Readable {
     super();
     let used = 0;
     if (rest) {
+      // `rest` is a view of the connection's read buffer, which the next read overwrites: copy.
       const parts: Buffer[] = [];
-      used = framing ? framing.push(rest, (v) => parts.push(Buffer.from(v))) : (parts.push(rest), rest.length);
+      const keep = (v: Buffer): void => void parts.push(Buffer.from(v));
+      used = framing ? framing.push(rest, keep) : (keep(rest), rest.length);
       if (parts.length > 0) this.pending = parts.length === 1 ? parts[0] : Buffer.concat(parts);
     }
     if (framing?.done) {
@@ -236,9 +238,8 @@ export class LeanBody extends Readable {
       this.settle?.resolve();
       return;
     }
-    this.ended = true;
     this.failure = err;
-    this.release(false);
+    this.complete(false);
     // Not consumed yet: consume() reports it (an unread stream must not emit an unhandled 'error').
     this.settle?.reject(err);
   }
@@ -345,7 +346,8 @@ export class LeanGetHandler extends NodeHttpHandler {
           try {
             const used = head.push(data);
             if (used < 0) return true;
-            const rest = used < data.length ? Buffer.from(data.subarray(used)) : undefined;
+            // A view: LeanBody copies it before this read's buffer is reused (respond builds it synchronously).
+            const rest = used < data.length ? data.subarray(used) : undefined;
             settle();
             this.respond(conn, request, head.head!, rest, idleMs).then(resolve, (err: Error) => {
               conn.kill(err);

@@ -6,6 +6,7 @@
 // parser does not take (ListXmlUnsupported) are left to the SDK exactly as before.
 import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@aws-sdk/types';
+import { streamCollector } from '@smithy/node-http-handler';
 import { Readable } from 'node:stream';
 import { ListXmlUnsupported, parseListBucketResult, type ListOutput } from './list-xml.js';
 
@@ -17,13 +18,6 @@ interface RawResponse {
   body?: unknown;
 }
 
-async function collect(body: unknown): Promise<Buffer> {
-  if (body instanceof Uint8Array) return Buffer.from(body);
-  const parts: Buffer[] = [];
-  for await (const chunk of body as AsyncIterable<Uint8Array | string>) parts.push(Buffer.from(chunk));
-  return Buffer.concat(parts);
-}
-
 /** Parse `client`'s ListObjectsV2 responses with the fast parser. Call before its first request. */
 export function parseListingsFast(client: S3Client): void {
   const parsed = new WeakMap<object, ListOutput>();
@@ -32,7 +26,7 @@ export function parseListingsFast(client: S3Client): void {
     const res = out.response as RawResponse | undefined;
     if (context.commandName !== COMMAND || !res || !res.body) return out;
     if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) return out;
-    const bytes = await collect(res.body);
+    const bytes = Buffer.from(await streamCollector(res.body as Readable));
     try {
       parsed.set(res, parseListBucketResult(bytes.toString('utf8')));
       res.body = Readable.from([Buffer.from(EMPTY_RESULT)]);

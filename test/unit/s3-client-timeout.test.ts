@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../src/s3/client.js';
+import { loopbackS3Client } from '../support/loopback-client.js';
 
 test('a silent server costs requestTimeoutMs per attempt, then the request fails (no endless wait)', async () => {
   const sockets = new Set<Socket>();
@@ -18,13 +18,7 @@ test('a silent server costs requestTimeoutMs per attempt, then the request fails
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  const client = createS3Client({
-    endpointUrl: `http://127.0.0.1:${port}`,
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
-    maxAttempts: 2,
-    requestTimeoutMs: 300,
-  });
+  const client = loopbackS3Client(`http://127.0.0.1:${port}`, { maxAttempts: 2, requestTimeoutMs: 300 });
   try {
     const started = Date.now();
     await assert.rejects(client.send(new HeadObjectCommand({ Bucket: 'b', Key: 'k' })), (e: unknown) => {

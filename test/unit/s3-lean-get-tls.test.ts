@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../src/s3/client.js';
+import { loopbackS3Client } from '../support/loopback-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lean-tls-'));
 execFileSync(
@@ -103,12 +103,7 @@ test('a trusted TLS endpoint: ranged GETs on the lean path arrive exactly over o
 });
 
 test('an endpoint whose certificate is not trusted is refused', async () => {
-  const client = createS3Client({
-    endpointUrl,
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
-    maxAttempts: 1,
-  });
+  const client = loopbackS3Client(endpointUrl, { maxAttempts: 1 });
   try {
     await assert.rejects(
       client.send(new GetObjectCommand({ Bucket: 'b', Key: 'k', Range: 'bytes=0-9' })),

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/s3/client.js';
 import { LeanBody } from '../../src/s3/lean-get.js';
+import { loopbackS3Client } from '../support/loopback-client.js';
 
 const DATA = Buffer.alloc(3 * 1024 * 1024);
 for (let i = 0; i < DATA.length; i++) DATA[i] = (i * 7 + (i >> 12)) & 0xff;
@@ -186,12 +187,7 @@ test('socket errors (a refused connection, a reset mid-body) fail the request, n
   await new Promise<void>((r) => spare.listen(0, '127.0.0.1', r));
   const port = (spare.address() as { port: number }).port;
   await new Promise<void>((r) => spare.close(() => r()));
-  const refused = createS3Client({
-    endpointUrl: `http://127.0.0.1:${port}`,
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
-    maxAttempts: 1,
-  });
+  const refused = loopbackS3Client(`http://127.0.0.1:${port}`, { maxAttempts: 1 });
   try {
     await assert.rejects(
       refused.send(new GetObjectCommand({ Bucket: 'b', Key: 'k', Range: 'bytes=0-9' })),

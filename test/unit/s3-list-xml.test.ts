@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { ListObjectsV2Command, S3Client, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../src/s3/client.js';
+import { loopbackS3Client } from '../support/loopback-client.js';
 import { decodeXmlText, ListXmlUnsupported, parseListBucketResult } from '../../src/s3/list-xml.js';
 
 const NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
@@ -75,7 +75,7 @@ const server = createServer((_req, res) => {
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 const credentials = { accessKeyId: 'k', secretAccessKey: 's' };
-const ours = createS3Client({ endpointUrl: endpoint, forcePathStyle: true, credentials, maxAttempts: 1 });
+const ours = loopbackS3Client(endpoint, { maxAttempts: 1 });
 const sdk = new S3Client({ endpoint, forcePathStyle: true, credentials, region: 'us-east-1', maxAttempts: 1 });
 after(async () => {
   ours.destroy();
