@@ -6,7 +6,7 @@
 // sees the effect of every earlier close. With --write-back (write-back.ts, docs/write-back.md)
 // close() starts the upload in the background instead: the file's write handle stays in
 // `writers` (stat, readdir and reads see its content) until the upload finished.
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import * as fast from '../s3/fast-requests.js';
 import { randomBytes } from 'node:crypto';
 import { open as openFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
@@ -550,14 +550,12 @@ export class BucketFs {
     this.mutable('write');
     await this.closing.settle(path);
     if (await this.attrOf(path)) throw new FsError(Errno.EEXIST, 'already exists');
-    await this.ctx.s3.send(
-      new PutObjectCommand({
-        Bucket: this.ctx.bucket,
-        Key: dirPrefix(this.ctx.prefix, path),
-        Body: '',
-        ...createFields(this.ctx),
-      }),
-    );
+    await fast.putObject(this.ctx.s3, {
+      Bucket: this.ctx.bucket,
+      Key: dirPrefix(this.ctx.prefix, path),
+      Body: new Uint8Array(0),
+      ...createFields(this.ctx),
+    });
     this.meta.addLocalDir(path);
     this.meta.seedEmptyDir(path);
   }

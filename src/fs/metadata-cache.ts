@@ -5,7 +5,7 @@
 // listing can be followed while it runs (follow: readdir hands its pages to the kernel as they
 // arrive; lookups of names it has shown are answered from it). Bounded:
 // expired entries are swept out and the oldest dropped past `maxEntries` (a miss asks S3 again).
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import * as fast from '../s3/fast-requests.js';
 import { classifyS3Error } from '../s3/errors.js';
 import { payer, type FsContext } from './context.js';
 import { baseName, dirPrefix, fileKey, isHiddenName, parentPath } from './keys.js';
@@ -199,12 +199,10 @@ export class MetadataCache {
     const key = fileKey(this.ctx.prefix, path);
     const gen = this.generation(path);
     const [head, isDir] = await Promise.all([
-      this.ctx.s3
-        .send(new HeadObjectCommand({ Bucket: this.ctx.bucket, Key: key, ...payer(this.ctx) }))
-        .catch((err: unknown) => {
-          if (classifyS3Error(err) === 'not-found') return null;
-          throw err;
-        }),
+      fast.headObject(this.ctx.s3, { Bucket: this.ctx.bucket, Key: key, ...payer(this.ctx) }).catch((err: unknown) => {
+        if (classifyS3Error(err) === 'not-found') return null;
+        throw err;
+      }),
       probeDirectory(this.ctx, dirPrefix(this.ctx.prefix, path)).then((probe) => {
         // The probe often holds the whole directory: names found in it need no request of
         // their own for a TTL (names missing from it are still looked up, so objects created

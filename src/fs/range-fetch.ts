@@ -4,9 +4,9 @@
 // unfinished fetch nobody waits for stops the download (random seeks waste no bandwidth), and
 // aborts the request itself if its response has not come yet (the SDK then stops retrying). A
 // waiter may give up (an interrupted READ: its abort signal) without affecting the others.
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import * as fast from '../s3/fast-requests.js';
 import type { Readable } from 'node:stream';
-import { LeanBody } from '../s3/lean-get.js';
+import { LeanBody } from '../s3/lean-http.js';
 import type { BufferPool } from './buffer-pool.js';
 import { payer, type FsContext } from './context.js';
 import { Errno, FsError } from './errno.js';
@@ -162,16 +162,17 @@ export class RangeFetch {
   }
 
   private async fetchFrom(from: number): Promise<void> {
-    const out = await this.ctx.s3
-      .send(
-        new GetObjectCommand({
+    const out = await fast
+      .getObjectRange(
+        this.ctx.s3,
+        {
           Bucket: this.ctx.bucket,
           Key: this.key,
           Range: `bytes=${from}-${this.end - 1}`,
-          IfMatch: this.etag,
+          ...(this.etag !== undefined ? { IfMatch: this.etag } : {}),
           ...payer(this.ctx),
-        }),
-        { abortSignal: this.stop.signal },
+        },
+        this.stop.signal,
       )
       .catch((err: unknown) => {
         throw new RequestFailed(err);

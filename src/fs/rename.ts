@@ -2,7 +2,7 @@
 // UploadPartCopy for objects above 5 GiB) and the source deleted afterwards. Directories are renamed object by
 // object up to --dir-rename-limit objects; beyond that the rename fails with EXDEV (so `mv`
 // falls back to copy + delete) and a log line explains why.
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import * as fast from '../s3/fast-requests.js';
 import { copyObject as copyS3Object } from '../s3/copy.js';
 import { mapLimit } from '../util/pool.js';
 import { payer, type FsContext } from './context.js';
@@ -29,7 +29,7 @@ async function copyObject(ctx: FsContext, src: string, dst: string, size?: numbe
 }
 
 export async function deleteObject(ctx: FsContext, key: string): Promise<void> {
-  await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.bucket, Key: key, ...payer(ctx) }));
+  await fast.deleteObject(ctx.s3, { Bucket: ctx.bucket, Key: key, ...payer(ctx) });
 }
 
 /** Rename a single object. */

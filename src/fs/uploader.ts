@@ -11,7 +11,6 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  PutObjectCommand,
   UploadPartCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
@@ -23,6 +22,7 @@ import { join } from 'node:path';
 import { BoundedRetryStrategy, DEFAULT_RETRY_BUDGET_MS, retryByTime } from '../s3/retry.js';
 import { classifyS3Error } from '../s3/errors.js';
 import { copyPart } from '../s3/copy.js';
+import * as fast from '../s3/fast-requests.js';
 import { MAX_PART_SIZE, MAX_PARTS } from '../s3/limits.js';
 import { sharedPool } from './buffer-pool.js';
 import { createFields, payer, type FsContext } from './context.js';
@@ -333,16 +333,13 @@ export class ObjectUploader {
         const crc = this.checksums ? crcBase64(whole ? this.bufCrc : 0) : undefined;
         this.buf = null;
         try {
-          const out = await this.ctx.s3.send(
-            new PutObjectCommand({
-              Bucket: this.ctx.bucket,
-              Key: this.key,
-              Body: body,
-              ContentLength: body.length,
-              ...createFields(this.ctx),
-              ...(crc ? { ChecksumAlgorithm: 'CRC32' as const, ChecksumCRC32: crc } : {}),
-            }),
-          );
+          const out = await fast.putObject(this.ctx.s3, {
+            Bucket: this.ctx.bucket,
+            Key: this.key,
+            Body: body,
+            ...createFields(this.ctx),
+            ...(crc ? { ChecksumCRC32: crc } : {}),
+          });
           return { etag: out.ETag, size: this.size };
         } finally {
           if (whole?.length === this.curSize) sharedPool.give(whole);

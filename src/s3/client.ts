@@ -1,13 +1,21 @@
 // Builds the S3 client used by the mount process and the controller: endpoint, region,
 // path-style addressing, checksum behaviour (R2/GCS need checksums off), retries with
 // backoff by attempts or by time (retry.ts, no client-wide quota), connection pooling, and credentials (file, static, or the SDK default chain).
-// Ranged GETs go over lean connections (lean-get.ts); ListObjectsV2 bodies are parsed by list-xml.ts (list-parse.ts).
+// Ranged GETs, HEADs, DELETEs and in-memory PUTs go over lean connections (lean-http.ts); the file system's
+// PutObject/HeadObject/DeleteObject try a fast first attempt (fast-requests.ts); ListObjectsV2 bodies are parsed by list-xml.ts (list-parse.ts).
 import { S3Client, type S3ClientConfig, type ServiceInputTypes, type ServiceOutputTypes } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, FinalizeRequestMiddleware } from '@aws-sdk/types';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { fileCredentialsProvider } from '../credentials/credentials-file.js';
-import { LeanGetHandler } from './lean-get.js';
+import {
+  enableFastRequests,
+  fastAttemptFailed,
+  observeFastAttempts,
+  type S3Attempt,
+  type S3AttemptObserver,
+} from './fast-requests.js';
+import { LeanHttpHandler } from './lean-http.js';
 import { parseListingsFast } from './list-parse.js';
 import { BoundedRetryStrategy } from './retry.js';
 import type { S3Credentials } from '../credentials/types.js';
@@ -52,6 +60,20 @@ const CONNECTION_TIMEOUT_MS = 10_000;
 export function createS3Client(opts: S3ClientOptions): S3Client {
   const maxSockets = opts.maxSockets ?? 64;
   const socketTimeout = opts.requestTimeoutMs ?? 30_000;
+  // Ranged GETs, HEADs, DELETEs and in-memory PUTs over lean connections of our own (lean-http.ts);
+  // everything else as the SDK sends it.
+  const handler = new LeanHttpHandler(
+    {
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+      connectionTimeout: CONNECTION_TIMEOUT_MS,
+      // Socket idle timeout: a stalled server costs at most this per attempt (then TimeoutError, retried),
+      // not forever. It is `socketTimeout` in @smithy/node-http-handler 4.x: its `requestTimeout` only logs
+      // a warning unless asked to throw, and would bound a whole (long, healthy) GET instead of a silence.
+      socketTimeout,
+    },
+    { connectionTimeoutMs: CONNECTION_TIMEOUT_MS, socketTimeoutMs: socketTimeout },
+  );
   const config: S3ClientConfig = {
     region: opts.region ?? DEFAULT_REGION,
     endpoint: opts.endpointUrl,
@@ -62,19 +84,7 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
         ? { budgetMs: opts.retryTimeoutMs, maxAttempts: opts.maxAttempts }
         : { maxAttempts: opts.maxAttempts ?? 5 },
     ),
-    // Ranged GETs (data reads) over lean connections of our own (lean-get.ts); everything else as the SDK sends it.
-    requestHandler: new LeanGetHandler(
-      {
-        httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-        connectionTimeout: CONNECTION_TIMEOUT_MS,
-        // Socket idle timeout: a stalled server costs at most this per attempt (then TimeoutError, retried),
-        // not forever. It is `socketTimeout` in @smithy/node-http-handler 4.x: its `requestTimeout` only logs
-        // a warning unless asked to throw, and would bound a whole (long, healthy) GET instead of a silence.
-        socketTimeout,
-      },
-      { connectionTimeoutMs: CONNECTION_TIMEOUT_MS, socketTimeoutMs: socketTimeout },
-    ),
+    requestHandler: handler,
     // Resolve each command's middleware stack once per client instead of on every request
     // (about a third of the SDK's per-request CPU; middleware is only added at construction).
     cacheMiddleware: true,
@@ -85,6 +95,8 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
   if (credentials) config.credentials = credentials;
   const client = new S3Client(config);
   parseListingsFast(client);
+  // PutObject / HeadObject / DeleteObject of the file system: first attempt without the SDK's middleware.
+  enableFastRequests(client, handler);
   return client;
 }
 
@@ -108,21 +120,7 @@ export function signDataBodiesUnsigned(client: S3Client): void {
   );
 }
 
-/** One HTTP attempt of an S3 request, as observeS3Attempts reports it. */
-export interface S3Attempt {
-  /** The SDK command's name ("GetObjectCommand"). */
-  command: string;
-  /** 1 for the first attempt of a request, 2 for its first retry, ... */
-  attempt: number;
-  /** From sending the attempt to its response headers (or its failure). */
-  seconds: number;
-  /** HTTP status of an attempt that succeeded. */
-  status?: number;
-  /** What a failed attempt threw: a service error carrying its HTTP status, or a network error. */
-  error?: unknown;
-}
-
-export type S3AttemptObserver = (a: S3Attempt) => void;
+export type { S3Attempt, S3AttemptObserver } from './fast-requests.js';
 
 /** Set by the SDK's retry middleware on every attempt: `attempt=N; max=M`. */
 const ATTEMPT_HEADER = 'amz-sdk-request';
@@ -146,7 +144,8 @@ export function observeS3Attempts(client: S3Client, observer: S3AttemptObserver)
       // The retry middleware numbers each attempt in this header just before calling us (the
       // context object is no help: with cacheMiddleware one context serves every request of a command).
       const header = (args.request as { headers?: Record<string, string> }).headers?.[ATTEMPT_HEADER];
-      const attempt = Number(/attempt=(\d+)/.exec(header ?? '')?.[1] ?? 1);
+      // After a failed fast attempt (fast-requests.ts) the SDK's first attempt is the second one.
+      const attempt = Number(/attempt=(\d+)/.exec(header ?? '')?.[1] ?? 1) + (fastAttemptFailed(args.input) ? 1 : 0);
       const command = context.commandName ?? 'unknown';
       const t0 = performance.now();
       try {
@@ -164,4 +163,5 @@ export function observeS3Attempts(client: S3Client, observer: S3AttemptObserver)
     toMiddleware: 'retryMiddleware',
     name: 'bucketmountAttemptObserver',
   });
+  observeFastAttempts(client, report);
 }

@@ -10,7 +10,7 @@ import { request, Agent } from 'node:http';
 import { connect } from 'node:net';
 import { quietSdkNodeVersionWarning } from '../../src/log.js';
 import { createS3Client } from '../../src/s3/client.js';
-import { LeanBody } from '../../src/s3/lean-get.js';
+import { LeanBody } from '../../src/s3/lean-http.js';
 import { startMinio } from '../support/minio.js';
 import { BIG_KEY, uploadBig } from './dataset.js';
 

@@ -1,4 +1,4 @@
-// The lean GET client over TLS (src/s3/lean-get.ts): a loopback HTTPS server with a throw-away
+// The lean GET client over TLS (src/s3/lean-http.ts): a loopback HTTPS server with a throw-away
 // self-signed certificate (openssl). A child process that trusts it (NODE_EXTRA_CA_CERTS, read at
 // start-up) reads ranges through the mount's client on the lean path, exactly and over one
 // connection; this process, which does not trust it, is refused. About 1 s.
@@ -79,7 +79,7 @@ test('a trusted TLS endpoint: ranged GETs on the lean path arrive exactly over o
       NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'),
       ENDPOINT: endpointUrl,
       CLIENT_JS: here('../../src/s3/client.js'),
-      LEAN_JS: here('../../src/s3/lean-get.js'),
+      LEAN_JS: here('../../src/s3/lean-http.js'),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

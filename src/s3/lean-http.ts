@@ -1,10 +1,11 @@
-// The S3 client's request handler: ranged GETs (the mount's data reads) go over a lean HTTP/1.1
-// connection of our own; every other request goes through the SDK's NodeHttpHandler unchanged.
+// The S3 client's request handler: ranged GETs (the mount's data reads), HEADs, DELETEs and PUTs of a
+// body held in memory go over a lean HTTP/1.1 connection of our own; every other request (listings,
+// multipart calls, streamed bodies, `Expect: 100-continue`) goes through the SDK's NodeHttpHandler unchanged.
 // Why (docs/fuse3.md, "The lean GET client"): reading a GiB through node:http costs the process ~2 s of CPU
 // (its parser and a fresh 64 KiB buffer per socket read) against ~0.2 s for a socket that reads
 // into one reused buffer (`onread`); on a 2-core node that CPU was what capped sequential reads.
-// The SDK still builds, signs, retries and deserializes every request; only the bytes on the wire
-// are ours. A 2xx body is handed to its reader as views of the connection's read buffer
+// The SDK (or fast-requests.ts) still builds, signs, retries and deserializes every request; only the
+// bytes on the wire are ours. A 2xx body is handed to its reader as views of the connection's read buffer
 // (LeanBody.consume); as a plain stream it still works (copies). Non-2xx bodies are collected and
 // given to the SDK as a normal stream, so its error parsing is the same as before.
 import { NodeHttpHandler, type NodeHttpHandlerOptions } from '@smithy/node-http-handler';
@@ -27,7 +28,7 @@ const READ_BUFFER_BYTES = 256 * 1024;
 /** Idle connections kept per origin. */
 const MAX_IDLE_PER_ORIGIN = 16;
 
-export interface LeanGetOptions {
+export interface LeanHttpOptions {
   connectionTimeoutMs: number;
   /** Longest silence of the server while a request is open (then a TimeoutError, which the SDK retries). */
   socketTimeoutMs: number;
@@ -245,31 +246,44 @@ export class LeanBody extends Readable {
   }
 }
 
-/** The SDK's NodeHttpHandler, with ranged GETs sent over lean connections. */
-export class LeanGetHandler extends NodeHttpHandler {
+/** The SDK's NodeHttpHandler, with the requests `eligible` names sent over lean connections. */
+export class LeanHttpHandler extends NodeHttpHandler {
   private readonly idle = new Map<string, Conn[]>();
 
   constructor(
     options: NodeHttpHandlerOptions,
-    private readonly lean: LeanGetOptions,
+    private readonly lean: LeanHttpOptions,
   ) {
     super(options);
   }
 
-  /** Ranged GETs without a body over http(s) without credentials in the URL. */
+  /**
+   * Requests the lean connections carry: over http(s) without credentials in the URL, a ranged GET
+   * or a HEAD or DELETE without a body, or a PUT of bytes in memory with its Content-Length and no
+   * `Expect` (the SDK's bodies ≥ 2 MiB wait for `100 Continue`, which only NodeHttpHandler speaks).
+   */
   static eligible(req: HttpRequest): boolean {
-    return (
-      req.method === 'GET' &&
-      req.headers.range !== undefined &&
-      req.body === undefined &&
-      (req.protocol === 'http:' || req.protocol === 'https:') &&
-      !req.username &&
-      !req.password
-    );
+    if ((req.protocol !== 'http:' && req.protocol !== 'https:') || req.username || req.password) return false;
+    switch (req.method) {
+      case 'GET':
+        return req.headers.range !== undefined && req.body === undefined;
+      case 'HEAD':
+      case 'DELETE':
+        return req.body === undefined;
+      case 'PUT':
+        return (
+          req.body instanceof Uint8Array &&
+          header(req, 'content-length') === String(req.body.byteLength) &&
+          header(req, 'expect') === undefined &&
+          header(req, 'transfer-encoding') === undefined
+        );
+      default:
+        return false;
+    }
   }
 
   override async handle(request: HttpRequest, options: HttpHandlerOptions = {}): Promise<{ response: HttpResponse }> {
-    if (!LeanGetHandler.eligible(request)) return super.handle(request, options);
+    if (!LeanHttpHandler.eligible(request)) return super.handle(request, options);
     const origin = `${request.protocol}//${request.hostname}:${request.port ?? ''}`;
     const wire = requestHead(request); // throws on a bad header before any socket exists
     const reused = this.take(origin);
@@ -366,7 +380,12 @@ export class LeanGetHandler extends NodeHttpHandler {
         },
         idleMs,
       );
-      conn.socket.write(wire);
+      if (request.body instanceof Uint8Array && request.body.byteLength > 0) {
+        conn.socket.cork();
+        conn.socket.write(wire);
+        conn.socket.write(request.body);
+        conn.socket.uncork();
+      } else conn.socket.write(wire);
       conn.socket.resume();
     });
   }
@@ -380,13 +399,17 @@ export class LeanGetHandler extends NodeHttpHandler {
     idleMs: number,
   ): Promise<{ response: HttpResponse }> {
     const framing = bodyFraming(request.method, head);
-    const reusable = framing !== undefined && keepsAlive(head);
+    const ok = head.statusCode >= 200 && head.statusCode <= 299;
+    // A server that refuses a request with a body may answer before reading all of it: the rest
+    // would then be read as the next request, so such a connection is never reused.
+    const sentBody = request.body instanceof Uint8Array && request.body.byteLength > 0;
+    const reusable = framing !== undefined && keepsAlive(head) && (ok || !sentBody);
     const release = (clean: boolean): void => {
       if (clean && reusable) this.giveBack(conn);
       else conn.kill(new AbortError('connection not reusable'));
     };
     let body: Readable = new LeanBody(conn, framing, rest, release, idleMs);
-    if (head.statusCode < 200 || head.statusCode > 299) {
+    if (!ok) {
       const parts: Buffer[] = [];
       await (body as LeanBody).consume((d) => parts.push(Buffer.from(d)));
       body = Readable.from([Buffer.concat(parts)]);
@@ -397,7 +420,13 @@ export class LeanGetHandler extends NodeHttpHandler {
   }
 }
 
-/** The request line and headers of a bodiless request, as the SDK built and signed it. */
+/** A request header by its lower-case name, whatever its case in `req.headers`. */
+function header(req: HttpRequest, name: string): string | undefined {
+  for (const [k, v] of Object.entries(req.headers)) if (k.toLowerCase() === name) return v;
+  return undefined;
+}
+
+/** The request line and headers of a request, as the SDK built and signed it (its body goes after). */
 function requestHead(req: HttpRequest): string {
   const query = buildQueryString(req.query ?? {});
   let path = req.path || '/';

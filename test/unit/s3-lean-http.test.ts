@@ -1,4 +1,4 @@
-// The lean GET client (src/s3/lean-get.ts) against a real loopback HTTP server: ranged GETs reach
+// The lean GET client (src/s3/lean-http.ts) against a real loopback HTTP server: ranged GETs reach
 // the server as the SDK signed them and their bodies arrive exactly (Content-Length or chunked,
 // read through consume() or as a stream), connections are reused, a kept-alive connection the
 // server closed is replaced, error responses reach the SDK's own error parsing, a silent server
@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/s3/client.js';
-import { LeanBody } from '../../src/s3/lean-get.js';
+import { LeanBody } from '../../src/s3/lean-http.js';
 import { loopbackS3Client } from '../support/loopback-client.js';
 
 const DATA = Buffer.alloc(3 * 1024 * 1024);
