@@ -43,6 +43,16 @@ async function learn(c: ReturnType<typeof client>): Promise<void> {
   assert.equal(fast.fastRouteKnown(c, BUCKET), true, 'a signed SDK request for a key teaches the route');
 }
 
+/** A client that has learned the route, and the attempts it reports from then on. */
+async function observedClient(): Promise<{ c: ReturnType<typeof client>; seen: S3Attempt[] }> {
+  const c = client();
+  const seen: S3Attempt[] = [];
+  observeS3Attempts(c, (a) => seen.push(a));
+  await learn(c);
+  seen.length = 0;
+  return { c, seen };
+}
+
 async function bodyBytes(body: unknown): Promise<Buffer> {
   if (body instanceof LeanBody) {
     const parts: Buffer[] = [];
@@ -146,11 +156,7 @@ test('HEAD maps the fields the mount uses like the SDK does (metadata, content h
 });
 
 test('a missing key: HEAD throws the SDK NotFound after one request, and the attempt is reported once', async () => {
-  const c = client();
-  const seen: S3Attempt[] = [];
-  observeS3Attempts(c, (a) => seen.push(a));
-  await learn(c);
-  seen.length = 0;
+  const { c, seen } = await observedClient();
   const since = proxy.requests.length;
   await assert.rejects(fast.headObject(c, { Bucket: BUCKET, Key: 'no/such/key' }), (err: Error) => {
     assert.equal(err.name, 'NotFound');
@@ -165,11 +171,7 @@ test('a missing key: HEAD throws the SDK NotFound after one request, and the att
 });
 
 test('a failed fast attempt falls back to the SDK: retried, numbered as one sequence, same bytes', async () => {
-  const c = client();
-  const seen: S3Attempt[] = [];
-  observeS3Attempts(c, (a) => seen.push(a));
-  await learn(c);
-  seen.length = 0;
+  const { c, seen } = await observedClient();
   const data = Buffer.alloc(5000, 3);
   const broken = proxy.inject({ op: 'PutObject', action: Faults.internalError, count: 1 });
   await fast.putObject(c, { Bucket: BUCKET, Key: 'fallback/put', Body: data });
