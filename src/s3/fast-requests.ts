@@ -174,8 +174,7 @@ async function attemptOnce(client: S3Client, at: Attempt): Promise<Answer | unde
   const state = states.get(client);
   const route = state?.routes.get(at.bucket);
   if (!state || !route) return undefined;
-  const t0 = performance.now();
-  let answer: Answer;
+  let signed: HttpRequest;
   try {
     const request = new HttpRequest({
       method: at.method,
@@ -187,8 +186,16 @@ async function attemptOnce(client: S3Client, at: Attempt): Promise<Answer | unde
       headers: { host: route.port ? `${route.hostname}:${route.port}` : route.hostname, ...at.headers },
       body: at.body,
     });
-    const signed = await signerFor(state, route).sign(request);
-    const { response } = await state.handler.handle(signed as HttpRequest, { abortSignal: at.abortSignal });
+    signed = (await signerFor(state, route).sign(request)) as HttpRequest;
+  } catch {
+    // No credentials to sign with (a provider that failed): nothing was sent, so no attempt to
+    // report; the SDK tries its own way and reports what it finds.
+    return undefined;
+  }
+  const t0 = performance.now();
+  let answer: Answer;
+  try {
+    const { response } = await state.handler.handle(signed, { abortSignal: at.abortSignal });
     answer = { status: response.statusCode, headers: response.headers };
     const ok = answer.status >= 200 && answer.status <= 299;
     if (ok && at.method === 'GET') answer.body = response.body;
