@@ -23,15 +23,18 @@ import {
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { escapeUriPath, HttpRequest } from '@smithy/core/protocols';
+import { streamCollector } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type {
   AwsCredentialIdentityProvider,
   ChecksumConstructor,
   FinalizeRequestMiddleware,
   HashConstructor,
+  ResponseMetadata,
 } from '@smithy/types';
 import { createHash } from 'node:crypto';
-import type { LeanHttpHandler } from './lean-http.js';
+import type { Readable } from 'node:stream';
+import { requestHeader, type LeanHttpHandler } from './lean-http.js';
 
 /** One HTTP attempt of an S3 request, as observers are told of it (client.ts observeS3Attempts). */
 export interface S3Attempt {
@@ -131,19 +134,16 @@ function learnRoute(state: FastState, input: { Bucket?: unknown; Key?: unknown }
   if (typeof input.Bucket !== 'string' || typeof input.Key !== 'string' || !HttpRequest.isInstance(request)) return;
   const tail = `/${escapeUriPath(input.Key)}`;
   if (!request.path.endsWith(tail) || Object.keys(request.query).some((k) => k !== 'x-id')) return;
-  const auth = Object.entries(request.headers).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
-  const scope = SCOPE.exec(auth ?? '');
+  const scope = SCOPE.exec(requestHeader(request, 'authorization') ?? '');
   if (!scope) return;
-  const route: BucketRoute = {
+  state.routes.set(input.Bucket, {
     protocol: request.protocol,
     hostname: request.hostname,
     port: request.port,
     basePath: request.path.slice(0, -tail.length),
     region: scope[1]!,
     service: scope[2]!,
-  };
-  const known = state.routes.get(input.Bucket);
-  if (!known || JSON.stringify(known) !== JSON.stringify(route)) state.routes.set(input.Bucket, route);
+  });
 }
 
 interface Answer {
@@ -151,6 +151,8 @@ interface Answer {
   headers: Record<string, string>;
   /** A GET's 2xx body, unread (every other answer's body is read before it is returned). */
   body?: unknown;
+  /** A HEAD's 404: the SDK's NotFound, reported as the attempt's error and thrown by headObject. */
+  notFound?: NotFound;
 }
 
 interface Attempt {
@@ -201,9 +203,9 @@ async function attemptOnce(client: S3Client, at: Attempt): Promise<Answer | unde
     if (ok && at.method === 'GET') answer.body = response.body;
     else {
       // A 2xx of PUT/HEAD/DELETE has no body; an error's is small (and only its <Code> is used).
-      const bodyBytes = await collect(response.body as AsyncIterable<Uint8Array> | undefined);
-      if (!ok && !(at.method === 'HEAD' && answer.status === 404))
-        throw serviceError(answer.status, errorCode(bodyBytes));
+      const bodyBytes = response.body ? Buffer.from(await streamCollector(response.body as Readable)) : undefined;
+      if (at.method === 'HEAD' && answer.status === 404) answer.notFound = notFound(answer);
+      else if (!ok) throw serviceError(answer.status, errorCode(bodyBytes));
     }
   } catch (error) {
     report(state, { command: at.command, attempt: 1, seconds: (performance.now() - t0) / 1000, error });
@@ -212,7 +214,7 @@ async function attemptOnce(client: S3Client, at: Attempt): Promise<Answer | unde
     return undefined;
   }
   const seconds = (performance.now() - t0) / 1000;
-  if (answer.status === 404) report(state, { command: at.command, attempt: 1, seconds, error: notFound(answer) });
+  if (answer.notFound) report(state, { command: at.command, attempt: 1, seconds, error: answer.notFound });
   else report(state, { command: at.command, attempt: 1, seconds, status: answer.status });
   return answer;
 }
@@ -254,15 +256,9 @@ function report(state: FastState, a: S3Attempt): void {
   }
 }
 
-async function collect(body: AsyncIterable<Uint8Array> | undefined): Promise<Buffer> {
-  if (!body) return Buffer.alloc(0);
-  const parts: Buffer[] = [];
-  for await (const chunk of body) parts.push(Buffer.from(chunk));
-  return Buffer.concat(parts);
-}
-
 /** The <Code> of an S3 error document, if any. */
-function errorCode(body: Buffer): string | undefined {
+function errorCode(body: Buffer | undefined): string | undefined {
+  if (!body) return undefined;
   const text = body.toString('utf8', 0, Math.min(body.length, 4096));
   return /<Code>([^<]{1,64})<\/Code>/.exec(text)?.[1];
 }
@@ -274,13 +270,7 @@ function serviceError(status: number, code: string | undefined): Error {
   });
 }
 
-function metadataOf(a: Answer): {
-  httpStatusCode: number;
-  requestId?: string;
-  extendedRequestId?: string;
-  attempts: number;
-  totalRetryDelay: number;
-} {
+function metadataOf(a: Answer): ResponseMetadata {
   return {
     httpStatusCode: a.status,
     requestId: a.headers['x-amz-request-id'],
@@ -355,11 +345,15 @@ export interface FastKeyInput {
   RequestPayer?: 'requester';
 }
 
+/** The attempt of a bodiless request for one key (HEAD, DELETE). */
+function keyAttempt(command: string, method: 'HEAD' | 'DELETE', input: FastKeyInput): Attempt {
+  const headers = { 'x-amz-content-sha256': EMPTY_SHA256, ...payerHeader(input.RequestPayer) };
+  return { command, input, bucket: input.Bucket, key: input.Key, method, headers };
+}
+
 /** DeleteObject (fast first attempt, then the SDK). */
 export async function deleteObject(client: S3Client, input: FastKeyInput): Promise<void> {
-  const headers = { 'x-amz-content-sha256': EMPTY_SHA256, ...payerHeader(input.RequestPayer) };
-  const at = { command: 'DeleteObjectCommand', input, bucket: input.Bucket, key: input.Key, headers };
-  if (await attemptOnce(client, { ...at, method: 'DELETE' })) return;
+  if (await attemptOnce(client, keyAttempt('DeleteObjectCommand', 'DELETE', input))) return;
   await sdkSend(input, () => client.send(new DeleteObjectCommand(input)));
 }
 
@@ -381,11 +375,9 @@ export type ObjectHead = Pick<
 
 /** HeadObject (fast first attempt, then the SDK). A missing key throws the SDK's NotFound either way. */
 export async function headObject(client: S3Client, input: FastKeyInput): Promise<ObjectHead> {
-  const headers = { 'x-amz-content-sha256': EMPTY_SHA256, ...payerHeader(input.RequestPayer) };
-  const at = { command: 'HeadObjectCommand', input, bucket: input.Bucket, key: input.Key, headers };
-  const a = await attemptOnce(client, { ...at, method: 'HEAD' });
+  const a = await attemptOnce(client, keyAttempt('HeadObjectCommand', 'HEAD', input));
   if (!a) return sdkSend(input, () => client.send(new HeadObjectCommand(input)));
-  if (a.status === 404) throw notFound(a);
+  if (a.notFound) throw a.notFound;
   return headOf(a.headers);
 }
 
@@ -442,8 +434,16 @@ export async function getObjectRange(
     ...payerHeader(input.RequestPayer),
   };
   if (input.IfMatch !== undefined) headers['if-match'] = input.IfMatch;
-  const at = { command: 'GetObjectCommand', input, bucket: input.Bucket, key: input.Key, headers, abortSignal };
-  const a = await attemptOnce(client, { ...at, method: 'GET' });
+  const at: Attempt = {
+    command: 'GetObjectCommand',
+    input,
+    bucket: input.Bucket,
+    key: input.Key,
+    method: 'GET',
+    headers,
+    abortSignal,
+  };
+  const a = await attemptOnce(client, at);
   if (a) return { Body: a.body };
   return sdkSend(input, () => client.send(new GetObjectCommand(input), { abortSignal }));
 }

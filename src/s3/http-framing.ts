@@ -1,4 +1,4 @@
-// HTTP/1.1 response framing for the lean GET client (lean-http.ts): the response head (status line
+// HTTP/1.1 response framing for the lean connections (lean-http.ts): the response head (status line
 // and headers) and the body's extent (Content-Length or chunked transfer coding). Pure byte
 // logic, no sockets: the client feeds it whatever each socket read returned.
 

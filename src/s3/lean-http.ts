@@ -266,16 +266,16 @@ export class LeanHttpHandler extends NodeHttpHandler {
     if ((req.protocol !== 'http:' && req.protocol !== 'https:') || req.username || req.password) return false;
     switch (req.method) {
       case 'GET':
-        return req.headers.range !== undefined && req.body === undefined;
+        return requestHeader(req, 'range') !== undefined && req.body === undefined;
       case 'HEAD':
       case 'DELETE':
         return req.body === undefined;
       case 'PUT':
         return (
           req.body instanceof Uint8Array &&
-          header(req, 'content-length') === String(req.body.byteLength) &&
-          header(req, 'expect') === undefined &&
-          header(req, 'transfer-encoding') === undefined
+          requestHeader(req, 'content-length') === String(req.body.byteLength) &&
+          requestHeader(req, 'expect') === undefined &&
+          requestHeader(req, 'transfer-encoding') === undefined
         );
       default:
         return false;
@@ -421,7 +421,7 @@ export class LeanHttpHandler extends NodeHttpHandler {
 }
 
 /** A request header by its lower-case name, whatever its case in `req.headers`. */
-function header(req: HttpRequest, name: string): string | undefined {
+export function requestHeader(req: HttpRequest, name: string): string | undefined {
   for (const [k, v] of Object.entries(req.headers)) if (k.toLowerCase() === name) return v;
   return undefined;
 }

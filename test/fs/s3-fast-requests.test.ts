@@ -7,9 +7,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { streamCollector } from '@smithy/node-http-handler';
+import type { Readable } from 'node:stream';
 import { createS3Client, observeS3Attempts, type S3Attempt } from '../../src/s3/client.js';
 import * as fast from '../../src/s3/fast-requests.js';
-import { LeanBody } from '../../src/s3/lean-http.js';
 import { startFaultProxy, Faults, type FaultProxy } from '../support/fault-proxy.js';
 import { startMinio, type MinioServer } from '../support/minio.js';
 
@@ -54,14 +55,7 @@ async function observedClient(): Promise<{ c: ReturnType<typeof client>; seen: S
 }
 
 async function bodyBytes(body: unknown): Promise<Buffer> {
-  if (body instanceof LeanBody) {
-    const parts: Buffer[] = [];
-    await body.consume((d) => parts.push(Buffer.from(d)));
-    return Buffer.concat(parts);
-  }
-  const parts: Buffer[] = [];
-  for await (const chunk of body as AsyncIterable<Uint8Array>) parts.push(Buffer.from(chunk));
-  return Buffer.concat(parts);
+  return Buffer.from(await streamCollector(body as Readable));
 }
 
 /** The SDK's own requests carry `x-id=<Operation>` (PutObject, GetObject); fast attempts never do. */
