@@ -6,7 +6,7 @@
 // with its retries and errors, attempts are numbered as one sequence, and an abort stays an abort.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type StorageClass } from '@aws-sdk/client-s3';
 import { streamCollector } from '@smithy/node-http-handler';
 import type { Readable } from 'node:stream';
 import { createS3Client, observeS3Attempts, type S3Attempt } from '../../src/s3/client.js';
@@ -223,4 +223,18 @@ test('an aborted ranged GET rejects at once, without a second request through th
     name: 'AbortError',
   });
   assert.equal(proxy.requests.length - since, 0, 'nothing sent');
+});
+
+test('attacker: a storage class with a line break (a pod author sets --storage-class) adds no header; the upload fails', async () => {
+  const c = client();
+  await learn(c);
+  const since = proxy.requests.length;
+  const injected = 'STANDARD\r\nx-amz-acl: public-read-write' as StorageClass;
+  await assert.rejects(
+    fast.putObject(c, { Bucket: BUCKET, Key: 'inject/obj', Body: Buffer.from('x'), StorageClass: injected }),
+  );
+  for (const r of proxy.requests.slice(since)) assert.equal(r.headers['x-amz-acl'], undefined, 'no injected header');
+  await assert.rejects(minio.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'inject/obj' })), {
+    name: 'NotFound',
+  });
 });
