@@ -147,7 +147,7 @@ export async function spawnMount(opts: SpawnMountOptions): Promise<SpawnedMount>
   logger.info('mount process started', { pid, source: what, mountPoint: cfg.mountPoint });
   await opts.onSpawn?.(pid, startTime);
 
-  const deadline = Date.now() + opts.readyTimeoutMs;
+  const deadline = performance.now() + opts.readyTimeoutMs; // monotonic: a step of the wall clock must not end (or stretch) the wait
   let lastProbe = 'not mounted yet';
   while (true) {
     if (exited || spawnError) {
@@ -164,14 +164,14 @@ export async function spawnMount(opts: SpawnMountOptions): Promise<SpawnedMount>
       );
     }
     if (isFuse(topMountAt(cfg.mountPoint))) {
-      const p = await probeMount(cfg.mountPoint, Math.max(500, Math.min(3000, deadline - Date.now())));
+      const p = await probeMount(cfg.mountPoint, Math.max(500, Math.min(3000, deadline - performance.now())));
       if (p.result === 'serving') {
         logger.info('mount serves', { pid, source: what, mountPoint: cfg.mountPoint });
         return { pid, startTime };
       }
       lastProbe = p.detail;
     }
-    if (Date.now() >= deadline) break;
+    if (performance.now() >= deadline) break;
     await sleep(100);
   }
   // Not ready in time: kill it and remove whatever it mounted.
