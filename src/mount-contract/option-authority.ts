@@ -62,7 +62,10 @@ export const OPTION_AUTHORITY = {
   'spool-dir': { author: 'node', why: 'a host path: CSI mounts spool inside their share dir under the state dir' },
   'metadata-ttl': { author: 'pod', why: "staleness of this mount's own view (0..60 s)" },
   'requester-pays': { author: 'pod', why: "billing header on this mount's own requests" },
-  'storage-class': { author: 'pod', why: 'storage class of objects this mount writes' },
+  'storage-class': {
+    author: 'pod',
+    why: 'storage class of objects this mount writes; a class name only (letters, digits, `_ - .`), checked at parsing: it becomes a request header',
+  },
   'upload-checksums': { author: 'pod', why: "integrity header on this mount's own uploads" },
   'part-size': {
     author: 'volume',

@@ -152,6 +152,20 @@ function parseMode(name: string, v: string | undefined, dflt: number): number {
   return parseInt(v, 8);
 }
 
+/**
+ * A storage class is a name like STANDARD_IA (AWS, R2), NEARLINE (GCS) or a Ceph placement class:
+ * letters, digits, `_`, `-`, `.`, at most 64. A pod author sets it and it becomes a request header,
+ * so anything else (a line break above all) is refused here, before anything is mounted.
+ */
+function parseStorageClass(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(v))
+    throw new MountArgsError(
+      `--storage-class must be a storage class name like STANDARD_IA (letters, digits, _ - .; at most 64), got ${JSON.stringify(v).slice(0, 80)}`,
+    );
+  return v;
+}
+
 /** The options of parsed flags (args.ts reads the source and the plumbing itself). */
 export function readMountOptions(f: ParsedFlags): MountOptions {
   const checksums = f.str('upload-checksums') ?? 'crc32';
@@ -206,7 +220,7 @@ export function readMountOptions(f: ParsedFlags): MountOptions {
     spoolDir: f.str('spool-dir'),
     metadataTtlMs,
     requesterPays: f.bool('requester-pays'),
-    storageClass: f.str('storage-class'),
+    storageClass: parseStorageClass(f.str('storage-class')),
     uploadChecksums: checksums === 'crc32',
     partSize: parseIntFlag('part-size', f.str('part-size'), MOUNT_DEFAULTS.partSize / MiB, 5, 5120) * MiB,
     maxPrefetch: parseIntFlag('max-prefetch', f.str('max-prefetch'), MOUNT_DEFAULTS.maxPrefetch / MiB, 1, 4096) * MiB,

@@ -72,6 +72,13 @@ test('clear errors for bad flags', () => {
   assert.throws(() => parseMountArgs(['bkt', '/m', '--metadata-ttl=999']), /between 0 and 60/);
 });
 
+test('--storage-class takes a class name only: a line break or other header text is refused before mounting', () => {
+  for (const c of ['STANDARD_IA', 'GLACIER_IR', 'NEARLINE', 'cold-tier.2'])
+    assert.equal(parseMountOptions([`--storage-class=${c}`]).storageClass, c);
+  for (const c of ['STANDARD\r\nx-amz-acl: public-read', 'A B', '', '_X', 'X'.repeat(65), 'STANDARD;x'])
+    assert.throws(() => parseMountOptions([`--storage-class=${c}`]), /--storage-class must be a storage class name/);
+});
+
 test('mountConfigToArgs round-trips', () => {
   const c = parseMountArgs([
     's3://bkt/p/q/',
