@@ -1,8 +1,9 @@
 // The mount process: builds the S3 client (credentials file or the SDK's default env chain),
 // detects the bucket region with HeadBucket when --region is absent, checks access before
 // mounting (failures → exit code from exit-codes.ts and one stderr line), aborts the multipart
-// uploads a crashed predecessor left in --upload-journal, mounts the FUSE file system, and on
-// SIGTERM/SIGINT flushes pending uploads, unmounts and exits 0. Start-up checks retry briefly (a
+// uploads a crashed predecessor left in --upload-journal, serves --metrics-socket, mounts the FUSE
+// file system, and on SIGTERM/SIGINT (caught from the start: one during start-up is carried out when
+// start-up ends) flushes pending uploads, unmounts and exits 0. Start-up checks retry briefly (a
 // few attempts: the caller retries the mount); the mount's own requests retry for --retry-timeout.
 import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
@@ -190,6 +191,41 @@ function clearDeadMount(dir: string, log: Logger): void {
   }
 }
 
+/** SIGTERM/SIGINT, caught from the first moment of a mount process (see runMount). */
+interface StopSignals {
+  /** The first stop signal received so far, if any. */
+  readonly requested: string | undefined;
+  /** From now on a stop signal calls `stop`; at once if one came already. */
+  handle(stop: (signal: string) => void): void;
+}
+
+/**
+ * Without a listener a SIGTERM ends a Node process by the default action. Between the FUSE mount
+ * and its handler that would leave a mount nobody serves (ENOTCONN for every user of it), so the
+ * signals are caught before anything else and remembered until the mount can stop properly.
+ */
+function catchStopSignals(log: Logger): StopSignals {
+  let requested: string | undefined;
+  let stop: ((signal: string) => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stop) return stop(signal);
+    if (requested !== undefined) return;
+    requested = signal;
+    log.info('stop asked during start-up; stopping once start-up ends', { signal });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return {
+    get requested() {
+      return requested;
+    },
+    handle(fn) {
+      stop = fn;
+      if (requested !== undefined) fn(requested);
+    },
+  };
+}
+
 /** Run the mount in this process until SIGTERM/SIGINT. Resolves with the exit code. */
 export async function runMount(cfg: MountConfig): Promise<number> {
   const log = createLogger({
@@ -206,6 +242,7 @@ export async function runMount(cfg: MountConfig): Promise<number> {
   const socketProblem = metricsSocketProblem(cfg);
   if (socketProblem) return fail(MountExit.BAD_ARGS, socketProblem);
   if (cfg.supervise) return runSupervisor(cfg, log.child({ component: 'supervisor' }));
+  const stopSignals = catchStopSignals(log);
   // A supervised server: an upgrade hand-off may be asked at any time (kernel/handoff.ts).
   const handOff = cfg.handoff ? listenForHandOff(log, cfg.handoff.stateDir) : undefined;
   // A successor serves a live mount nobody answers yet: a stat of it would wait forever.
@@ -228,21 +265,34 @@ export async function runMount(cfg: MountConfig): Promise<number> {
     return fail(MountExit.INTERNAL, (err as Error).message);
   }
   const fs = new BucketFs(ctx);
-  let fuse: Fuse3Mount;
-  try {
-    fuse = new Fuse3Mount(mnt, fs.ops(), cfg, log, metrics);
-    fuse.mount();
-  } catch (err) {
-    ctx.s3.destroy();
-    return fail(MountExit.FUSE_FAILED, `FUSE mount at ${mnt} failed: ${(err as Error).message}`);
-  }
-  tuneReadahead(mnt, log);
+  // Served before the FUSE mount appears: whoever sees the mount can scrape it at once.
   const metricsEndpoint = await serveMetrics(
     cfg,
     metrics,
     { openFiles: () => fs.openFiles, spoolBytes: () => dirUsageBytes(ctx.spoolDir) },
     log,
   );
+  const abandon = async (): Promise<void> => {
+    await metricsEndpoint?.close();
+    ctx.s3.destroy();
+    ctx.journal?.close();
+    rmSync(ctx.spoolDir, { recursive: true, force: true });
+    fs.closeCache();
+  };
+  if (stopSignals.requested !== undefined) {
+    await abandon();
+    log.info('stopped before mounting', { signal: stopSignals.requested });
+    return MountExit.OK;
+  }
+  let fuse: Fuse3Mount;
+  try {
+    fuse = new Fuse3Mount(mnt, fs.ops(), cfg, log, metrics);
+    fuse.mount();
+  } catch (err) {
+    await abandon();
+    return fail(MountExit.FUSE_FAILED, `FUSE mount at ${mnt} failed: ${(err as Error).message}`);
+  }
+  tuneReadahead(mnt, log);
   log.info('mounted', {
     mountPoint: mnt,
     source: fs.describe(),
@@ -278,8 +328,7 @@ export async function runMount(cfg: MountConfig): Promise<number> {
         resolveExit(MountExit.INTERNAL);
       });
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    stopSignals.handle(stop);
     // Credentials are re-read from --credentials-file whenever it changes; SIGHUP only asks for
     // that explicitly (and must never kill the mount).
     process.on('SIGHUP', () =>

@@ -1,14 +1,24 @@
 // The mount command itself: bad flags and sources fail with exit code 2 and a clear message
 // before anything is mounted; wrong credentials, missing buckets and unreachable endpoints get
 // their own exit codes; secrets never show up in `ps` or in logs; prefix mounts only expose
-// their prefix; SIGTERM flushes, unmounts and exits 0.
+// their prefix; SIGTERM flushes, unmounts and exits 0, also when it comes during start-up.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, readdir, rm, rmdir, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fsSuite } from './helpers.js';
-import { endpointFlags, isFuseMounted, mountEnv, psArgs, runMountCommand } from '../support/mount.js';
+import { spawn } from 'node:child_process';
+import { startFaultProxy } from '../support/fault-proxy.js';
+import {
+  endpointFlags,
+  isFuseMounted,
+  MOUNT_BIN,
+  mountEnv,
+  psArgs,
+  runMountCommand,
+  waitExit,
+} from '../support/mount.js';
 import { freePort } from '../support/minio.js';
 import { MountExit } from '../../src/mount-contract/exit-codes.js';
 
@@ -184,4 +194,35 @@ test('SIGTERM flushes, unmounts and exits 0', T, async () => {
   assert.equal(code, 0, mnt.logs());
   assert.equal(leftMounted, false, 'the process unmounted itself');
   assert.equal(await s.getText('before-term.txt'), 'flushed');
+});
+
+test('a SIGTERM during start-up ends it with exit 0 and leaves no mount behind', T, async () => {
+  await s.ready;
+  const proxy = await startFaultProxy(s.minio.endpoint);
+  // Every start-up request is held for a while: the signal reaches the process inside them.
+  proxy.inject({ action: { kind: 'delay', ms: 1_500 } });
+  try {
+    await withDir(async (dir) => {
+      const args = [MOUNT_BIN, 'mount', 'cmd', dir, ...endpointFlags(proxy.endpoint)];
+      const proc = spawn(process.execPath, args, { env: mountEnv(s.minio), stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      proc.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+      try {
+        const deadline = Date.now() + 30_000;
+        while (proxy.requests.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(proxy.requests.length > 0, `the mount made no request:\n${output}`);
+        proc.kill('SIGTERM');
+        assert.ok(await waitExit(proc, 30_000), 'the process exits');
+        assert.equal(proc.signalCode, null, `not ended by the signal's default action:\n${output}`);
+        assert.equal(proc.exitCode, 0, output);
+        assert.equal(isFuseMounted(dir), false, 'nothing mounted');
+        assert.match(output, /stop asked during start-up/);
+        assert.match(output, /stopped before mounting/);
+      } finally {
+        if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      }
+    });
+  } finally {
+    await proxy.close();
+  }
 });
