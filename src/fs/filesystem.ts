@@ -15,6 +15,8 @@ import type { DirStream, FuseOps, FuseStat } from './ops.js';
 import { ListingDirStream, type DirView } from './dir-stream.js';
 import { createFields, type FsContext } from './context.js';
 import { DataCache } from './data-cache.js';
+import type { UploadResult } from './uploader.js';
+import { WrittenCache } from './written-cache.js';
 import { Errno, FsError, toErrno } from './errno.js';
 import { MetadataCache, type Attr } from './metadata-cache.js';
 import { baseName, dirPrefix, fileKey, isInside, parentPath } from './keys.js';
@@ -75,6 +77,8 @@ export class BucketFs {
   private readonly budget: PrefetchBudget;
   private readonly pcfg: PrefetchConfig;
   private readonly cache?: DataCache;
+  /** Small files just uploaded through this mount, for reading them back without a GET. */
+  private readonly written = new WrittenCache();
   /** Fetches the next listings of a tree walk ahead of the walker (not with --metadata-ttl 0). */
   private readonly listAhead?: ListAhead;
   private readonly started = Date.now();
@@ -119,6 +123,7 @@ export class BucketFs {
   /** Remove the data cache's files (at unmount). */
   closeCache(): void {
     this.cache?.close();
+    this.written.clear();
   }
 
   private key(path: string): string {
@@ -167,10 +172,12 @@ export class BucketFs {
     return this.meta.lookup(path);
   }
 
-  private onDurable = (r: { key: string; etag?: string; size: number }): void => {
+  private onDurable = (r: UploadResult & { key: string }): void => {
     const path = this.pathOfKey(r.key);
     this.meta.noteFile(path, r.size, Date.now(), r.etag);
     this.cache?.forget(r.key);
+    if (r.body && r.etag !== undefined) this.written.put(r.key, r.etag, r.body);
+    else this.written.forget(r.key);
   };
 
   /**
@@ -238,6 +245,7 @@ export class BucketFs {
   private async deleteFile(path: string): Promise<void> {
     await deleteObject(this.ctx, this.key(path));
     this.cache?.forget(this.key(path));
+    this.written.forget(this.key(path));
     this.removed(path);
   }
 
@@ -316,7 +324,9 @@ export class BucketFs {
       if (flags & O_TRUNC) await f.writer.truncate(0);
     } else if (attr.size <= SMALL_FILE_PREFETCH && !this.writers.has(path)) {
       f.reader = new ReadHandle(this.ctx, f.key, attr.size, attr.etag, this.pcfg, this.budget, this.cache);
-      f.reader.prefetchWhole(SMALL_FILE_PREFETCH);
+      const justWritten = this.written.get(f.key, attr.etag, attr.size);
+      if (justWritten) f.reader.serveWhole(justWritten);
+      else f.reader.prefetchWhole(SMALL_FILE_PREFETCH);
     }
     return this.newFd(f);
   }
@@ -602,6 +612,8 @@ export class BucketFs {
       await renameObject(this.ctx, this.key(src), this.key(dst), srcAttr?.size);
       this.cache?.forget(this.key(src));
       this.cache?.forget(this.key(dst));
+      this.written.forget(this.key(src));
+      this.written.forget(this.key(dst));
       this.writeBack?.rekey(w, this.key(src), this.key(dst));
       if (w) {
         this.writers.delete(src);

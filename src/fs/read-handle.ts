@@ -94,6 +94,12 @@ export class ReadHandle {
     this.enqueue(0, this.size, this.size);
   }
 
+  /** Serve the whole file from `body` (its bytes, already in memory: written-cache.ts); no GET. */
+  serveWhole(body: Buffer): void {
+    if (this.chunks.length > 0 || this.size === 0 || body.length !== this.size) return;
+    this.chunks.push({ start: 0, end: this.size, local: Promise.resolve(body), reserved: 0 });
+  }
+
   /** Copy bytes [from, to) (absolute offsets inside chunk c) to out at outOff. */
   private async copyOut(
     c: Chunk,

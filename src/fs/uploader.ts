@@ -25,6 +25,7 @@ import { copyPart } from '../s3/copy.js';
 import * as fast from '../s3/fast-requests.js';
 import { MAX_PART_SIZE, MAX_PARTS } from '../s3/limits.js';
 import { sharedPool } from './buffer-pool.js';
+import { WRITTEN_CACHE_MAX_FILE } from './written-cache.js';
 import { createFields, payer, type FsContext } from './context.js';
 import { Errno, FsError } from './errno.js';
 import { DEFAULT_SCHEDULE, inflightLimit, partSizeFor, spoolsPart, type PartSchedule } from './part-schedule.js';
@@ -41,6 +42,8 @@ function crcBase64(crc: number): string {
 export interface UploadResult {
   etag?: string;
   size: number;
+  /** A copy of the whole body of a single small PutObject (for WrittenCache; see written-cache.ts). */
+  body?: Buffer;
 }
 
 /** A part being written to disk (parts bigger than the schedule's memoryPartMax). */
@@ -340,7 +343,9 @@ export class ObjectUploader {
             ...createFields(this.ctx),
             ...(crc ? { ChecksumCRC32: crc } : {}),
           });
-          return { etag: out.ETag, size: this.size };
+          // The pooled buffer is reused: a small body is copied for reading back (written-cache.ts).
+          const kept = body.length <= WRITTEN_CACHE_MAX_FILE ? Buffer.from(body) : undefined;
+          return { etag: out.ETag, size: this.size, ...(kept ? { body: kept } : {}) };
         } finally {
           if (whole?.length === this.curSize) sharedPool.give(whole);
         }
