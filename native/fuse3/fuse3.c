@@ -76,8 +76,22 @@ typedef struct msg {
   char *name, *name2;
   char *data;  // WRITE payload (malloc'd copy, handed to JS as an external buffer)
   size_t datalen;
+  int slot;    // WRITE payload in payload-arena slot `slot` instead (-1: none; see payload_take)
   double setattr[6];  // size, atimeMs, mtimeMs, mode, uid, gid (SETATTR)
 } msg_t;
+
+/**
+ * WRITE payloads without a fresh buffer per request: a few max_write-sized slots that JS sees
+ * through one long-lived Buffer (payloadArena), so writing does not allocate (and the GC does not
+ * collect) a 1 MiB buffer per request. Freed when the session and every such Buffer let go of it
+ * (JS thread only).
+ */
+typedef struct arena {
+  char *mem;
+  size_t slot_size;
+  uint32_t nslots;
+  int refs;
+} arena_t;
 
 typedef struct session {
   struct fuse_session *se;
@@ -105,6 +119,12 @@ typedef struct session {
   // Owners of this struct (JS thread only): the JS handle and, once created, the thread-safe
   // function. The last one to let go frees it (session_unref).
   int refs;
+  // WRITE payload slots (NULL: off): a bit per free slot, taken on the reader thread and given
+  // back on the JS thread when the request holding it is answered, so under a lock.
+  arena_t *arena;
+  uint32_t arena_free;
+  pthread_mutex_t arena_lock;
+  int8_t *payload_of;  // per request id: the payload slot its WRITE holds, or -1 (JS thread only)
 } session_t;
 
 /** Sessions allocated and not yet freed (reported by sessions(), for the memory test). */
@@ -125,17 +145,41 @@ static session_t *sess_of(fuse_req_t req) { return (session_t *)fuse_req_userdat
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
+/** A free payload slot for `size` bytes, or -1 (no arena, too big, or all in use: then malloc). */
+static int payload_take(session_t *s, size_t size) {
+  if (!s->arena || size > s->arena->slot_size) return -1;
+  pthread_mutex_lock(&s->arena_lock);
+  int i = s->arena_free ? __builtin_ctz(s->arena_free) : -1;
+  if (i >= 0) s->arena_free &= ~(1u << i);
+  pthread_mutex_unlock(&s->arena_lock);
+  return i;
+}
+
+/** Give slot `i` back. */
+static void payload_give(session_t *s, int i) {
+  if (!s->arena || i < 0 || (uint32_t)i >= s->arena->nslots) return;
+  pthread_mutex_lock(&s->arena_lock);
+  s->arena_free |= 1u << i;
+  pthread_mutex_unlock(&s->arena_lock);
+}
+
+/** Free a message that will not reach JS (its payload slot goes back). */
+static void msg_drop(session_t *s, msg_t *m) {
+  if (m->slot >= 0) payload_give(s, m->slot);
+  free(m->name); free(m->name2); free(m->data); free(m);
+}
+
 static void post(session_t *s, msg_t *m) {
   if (napi_call_threadsafe_function(s->tsfn, m, napi_tsfn_nonblocking) != napi_ok) {
     if (m->req) fuse_reply_err(m->req, EIO);
-    free(m->name); free(m->name2); free(m->data); free(m);
+    msg_drop(s, m);
   }
 }
 
 static msg_t *new_msg(int op, fuse_req_t req, fuse_ino_t ino) {
   msg_t *m = calloc(1, sizeof *m);
   if (!m) { if (req) fuse_reply_err(req, ENOMEM); return NULL; }
-  m->op = op; m->req = req; m->ino = (double)ino; m->a1 = m->a2 = m->a3 = -1;
+  m->op = op; m->req = req; m->ino = (double)ino; m->a1 = m->a2 = m->a3 = -1; m->slot = -1;
   return m;
 }
 
@@ -256,10 +300,17 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
   msg_t *m = new_msg(OP_WRITE, req, ino);
   if (!m) return;
-  // The receive buffer is reused for the next request: copy the payload now.
-  m->data = malloc(size ? size : 1);
-  if (!m->data) { fuse_reply_err(req, ENOMEM); free(m); return; }
-  memcpy(m->data, buf, size);
+  // The receive buffer is reused for the next request: copy the payload now, into a free
+  // payload slot when there is one.
+  session_t *s = sess_of(req);
+  m->slot = payload_take(s, size);
+  if (m->slot >= 0) {
+    memcpy(s->arena->mem + (size_t)m->slot * s->arena->slot_size, buf, size);
+  } else {
+    m->data = malloc(size ? size : 1);
+    if (!m->data) { fuse_reply_err(req, ENOMEM); free(m); return; }
+    memcpy(m->data, buf, size);
+  }
   m->datalen = size;
   m->a1 = (double)fi->fh; m->a2 = (double)off; m->a3 = fi->flags;
   POST(m);
@@ -429,9 +480,11 @@ static uint32_t slot_put(session_t *s, fuse_req_t req) {
     uint32_t *fl = slots ? realloc(s->freelist, n * sizeof *fl) : NULL;
     if (fl) s->freelist = fl;
     uint32_t *gens = fl ? realloc(s->gens, n * sizeof *gens) : NULL;
-    if (!gens) return 0;
-    s->gens = gens;
-    for (uint32_t i = s->nslots; i < n; i++) s->gens[i] = 0;
+    if (gens) s->gens = gens;
+    int8_t *pay = gens ? realloc(s->payload_of, n * sizeof *pay) : NULL;
+    if (!pay) return 0;
+    s->payload_of = pay;
+    for (uint32_t i = s->nslots; i < n; i++) { s->gens[i] = 0; s->payload_of[i] = -1; }
     for (uint32_t i = n; i > s->nslots; i--) if (i - 1 != 0) s->freelist[s->nfree++] = i - 1;  // id 0 = none
     s->slots[0] = NULL;
     for (uint32_t i = s->nslots; i < n; i++) s->slots[i] = NULL;
@@ -449,6 +502,8 @@ static fuse_req_t slot_take(session_t *s, uint32_t id) {
   if (id == 0 || id >= s->nslots || !s->slots[id]) return NULL;
   fuse_req_t req = s->slots[id];
   s->slots[id] = NULL;
+  // The answer ends the request: JS no longer reads its WRITE payload, so the slot is free again.
+  if (s->payload_of[id] >= 0) { payload_give(s, s->payload_of[id]); s->payload_of[id] = -1; }
   s->freelist[s->nfree++] = id;
   s->pending--;
   return req;
@@ -477,11 +532,13 @@ static void call_js(napi_env env, napi_value cb, void *ctx, void *data) {
   msg_t *m = data;
   if (env == NULL || s->destroyed) {
     // The session is gone: replying would touch freed memory; the request is dropped.
-    free(m->name); free(m->name2); free(m->data); free(m);
+    msg_drop(s, m);
     return;
   }
   uint32_t id = m->req ? slot_put(s, m->req) : 0;
   if (m->req && id == 0) { fuse_reply_err(m->req, ENOMEM); m->req = NULL; }
+  if (id && m->slot >= 0) s->payload_of[id] = (int8_t)m->slot;
+  else if (m->slot >= 0) { payload_give(s, m->slot); m->slot = -1; }
   if (m->op == OP_INTERRUPT) {
     // Only while the slot still holds the interrupted request (not answered, id not reused).
     uint32_t iid = (uint32_t)m->a1, gen = (uint32_t)m->a2;
@@ -502,7 +559,10 @@ static void call_js(napi_env env, napi_value cb, void *ctx, void *data) {
   argv[6] = undef; argv[7] = undef; argv[8] = undef;
   if (m->name) napi_create_string_utf8(env, m->name, NAPI_AUTO_LENGTH, &argv[6]);
   if (m->name2) napi_create_string_utf8(env, m->name2, NAPI_AUTO_LENGTH, &argv[7]);
-  if (m->data) {
+  if (m->slot >= 0) {
+    // A payload slot: JS reads it through its payloadArena Buffer until it answers the request.
+    napi_create_double(env, (double)m->slot * 4294967296.0 + (double)m->datalen, &argv[8]);
+  } else if (m->data) {
     if (napi_create_external_buffer(env, m->datalen, m->data, free_external, NULL, &argv[8]) != napi_ok) {
       napi_create_buffer_copy(env, m->datalen, m->data, NULL, &argv[8]);
       free(m->data);
@@ -593,9 +653,17 @@ static void fill_fi(struct fuse_file_info *fi, double fh, uint32_t flags) {
   fi->nonseekable = !!(flags & OPEN_NONSEEKABLE);
 }
 
+static void arena_unref(arena_t *a) {
+  if (a && --a->refs == 0) { free(a->mem); free(a); }
+}
+
+/** A JS Buffer over the arena was garbage-collected. */
+static void arena_buffer_finalized(napi_env env, void *data, void *hint) { arena_unref(hint); }
+
 /** Frees a session and everything it still owns; only when nothing can reach it any more. */
 static void session_free(session_t *s) {
-  free(s->slots); free(s->freelist); free(s->gens); free(s->stale); free(s->synth);
+  if (s->arena) { arena_unref(s->arena); pthread_mutex_destroy(&s->arena_lock); }
+  free(s->slots); free(s->freelist); free(s->gens); free(s->payload_of); free(s->stale); free(s->synth);
   if (s->ring) munmap(s->ring, RING_SLOTS * sizeof(uint64_t));
   free(s);
   live_sessions--;
@@ -662,9 +730,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   live_sessions++;
   s->synth = synth; s->synth_len = synth_len;
   if (inflight[0] && ring_open(s, inflight, synth != NULL) != 0) { session_free(s); THROW(env, "cannot map the in-flight file"); }
-  const char *keys[] = { "maxWrite", "maxReadahead", "maxBackground", "congestionThreshold", "timeGranNs", "writebackCache" };
-  unsigned vals[6] = { 0 };
-  for (int i = 0; i < 6; i++) {
+  const char *keys[] = { "maxWrite", "maxReadahead", "maxBackground", "congestionThreshold", "timeGranNs", "writebackCache", "payloadSlots" };
+  unsigned vals[7] = { 0 };
+  for (int i = 0; i < 7; i++) {
     napi_value v;
     bool has = false;
     napi_has_named_property(env, argv[2], keys[i], &has);
@@ -677,6 +745,17 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   s->max_write = vals[0]; s->max_readahead = vals[1]; s->max_background = vals[2];
   s->congestion_threshold = vals[3]; s->time_gran = vals[4]; s->writeback = (int)vals[5];
+  if (vals[6] > 0 && s->max_write > 0) {
+    // payloadSlots (at most 32: one bit each) of max_write bytes, touched only when used.
+    uint32_t n = vals[6] > 32 ? 32 : vals[6];
+    arena_t *a = calloc(1, sizeof *a);
+    if (a) a->mem = malloc((size_t)n * s->max_write);
+    if (!a || !a->mem) { free(a); session_free(s); THROW(env, "out of memory"); }
+    a->slot_size = s->max_write; a->nslots = n; a->refs = 1;
+    s->arena = a;
+    s->arena_free = n == 32 ? 0xffffffffu : (1u << n) - 1;
+    pthread_mutex_init(&s->arena_lock, NULL);
+  }
 
   char *fargv[3] = { "bucketmount", opts[0] ? "-o" : NULL, opts[0] ? opts : NULL };
   struct fuse_args args = FUSE_ARGS_INIT(opts[0] ? 3 : 1, fargv);
@@ -743,8 +822,8 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
   s->se = NULL;
   napi_delete_reference(env, s->handler);
   napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
-  free(s->slots); free(s->freelist); free(s->gens);
-  s->slots = NULL; s->freelist = NULL; s->gens = NULL; s->nslots = 0; s->nfree = 0;
+  free(s->slots); free(s->freelist); free(s->gens); free(s->payload_of);
+  s->slots = NULL; s->freelist = NULL; s->gens = NULL; s->payload_of = NULL; s->nslots = 0; s->nfree = 0;
   free(s->stale); s->stale = NULL; s->nstale = 0;
   if (s->ring) { munmap(s->ring, RING_SLOTS * sizeof(uint64_t)); s->ring = NULL; }
   // `s` itself stays allocated while late reply calls (the JS handle) or queued messages (the
@@ -767,6 +846,19 @@ static napi_value js_sessions(napi_env env, napi_callback_info info) {
   napi_value r;
   napi_create_uint32(env, live_sessions, &r);
   return r;
+}
+
+// payloadArena(session) -> Buffer over every payload slot (undefined without payloadSlots)
+static napi_value js_payload_arena(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  session_t *s = get_session(env, argv[0]);
+  if (!s || !s->arena) return NULL;
+  napi_value out;
+  arena_t *a = s->arena;
+  if (napi_create_external_buffer(env, (size_t)a->nslots * a->slot_size, a->mem, arena_buffer_finalized, a, &out) != napi_ok)
+    return NULL;
+  a->refs++;
+  return out;
 }
 
 static napi_value js_pending(napi_env env, napi_callback_info info) {
@@ -1032,7 +1124,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "replyAttr", js_reply_attr }, { "replyOpen", js_reply_open }, { "replyWrite", js_reply_write },
     { "replyBuf", js_reply_buf }, { "replyReadlink", js_reply_readlink }, { "replyStatfs", js_reply_statfs },
     { "replyDir", js_reply_dir }, { "mountFd", js_mount_fd }, { "notifyResend", js_notify_resend },
-    { "failStale", js_fail_stale }, { "sessions", js_sessions },
+    { "failStale", js_fail_stale }, { "sessions", js_sessions }, { "payloadArena", js_payload_arena },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -67,7 +67,7 @@ test('addon: requests arrive on the event loop and late replies answer them', { 
     a3: number,
     name?: string,
     _n2?: string,
-    data?: Buffer | Float64Array,
+    data?: Buffer | Float64Array | number,
   ): void => {
     seen.set(op, (seen.get(op) ?? 0) + 1);
     const s = box.session!;
@@ -271,3 +271,119 @@ test('addon: a signal to a process blocked in a request reports INTERRUPT with i
     rmdirSync(dir);
   }
 });
+
+test(
+  'addon: WRITE payloads arrive in reused payload slots, intact until answered; beyond the slots in Buffers',
+  { skip },
+  async () => {
+    const addon = loadFuse3();
+    const dir = mkdtempSync(join(tmpdir(), 'fuse3-addon-'));
+    const box: { session?: Session; arena?: Buffer } = {};
+    let closed!: () => void;
+    const closedP = new Promise<void>((r) => (closed = r));
+    const files = new Map<number, Buffer>();
+    const names = new Map<string, number>();
+    let nextIno = 2;
+    const kinds = { slot: 0, buffer: 0 };
+    const slotsSeen = new Set<number>();
+    const SLOTS = 2;
+    const attrOf = (ino: number): Float64Array => {
+      const a = new Float64Array(ATTR_FIELDS);
+      a[A.INO] = ino;
+      a[A.MODE] = ino === 1 ? S_IFDIR | 0o755 : S_IFREG | 0o644;
+      a[A.NLINK] = 1;
+      a[A.SIZE] = files.get(ino)?.length ?? 0;
+      a[A.BLKSIZE] = 4096;
+      return a;
+    };
+    const handler = (
+      op: OpCode,
+      id: number,
+      ino: number,
+      _a1: number,
+      a2: number,
+      _a3: number,
+      name?: string,
+      _n2?: string,
+      data?: Buffer | Float64Array | number,
+    ): void => {
+      const s = box.session!;
+      switch (op) {
+        case Op.CLOSED:
+          return closed();
+        case Op.FORGET:
+          return;
+        case Op.LOOKUP: {
+          const i = names.get(name!);
+          return void (i ? addon.replyEntry(s, id, attrOf(i), 0, 0) : addon.replyErr(s, id, 2));
+        }
+        case Op.CREATE: {
+          const i = nextIno++;
+          names.set(name!, i);
+          files.set(i, Buffer.alloc(0));
+          return void addon.replyCreate(s, id, attrOf(i), 0, 0, i, 0);
+        }
+        case Op.GETATTR:
+        case Op.SETATTR:
+          return void addon.replyAttr(s, id, attrOf(ino), 0);
+        case Op.WRITE: {
+          let view: Buffer;
+          if (typeof data === 'number') {
+            kinds.slot++;
+            const slot = Math.floor(data / 2 ** 32);
+            slotsSeen.add(slot);
+            view = box.arena!.subarray(slot * MiB, slot * MiB + (data % 2 ** 32));
+          } else {
+            kinds.buffer++;
+            view = data as Buffer;
+          }
+          // Read the bytes only just before answering: they must still be this request's then.
+          return void setTimeout(() => {
+            const f = files.get(ino)!;
+            const end = a2 + view.length;
+            const grown = f.length < end ? Buffer.concat([f, Buffer.alloc(end - f.length)]) : f;
+            view.copy(grown, a2);
+            files.set(ino, grown);
+            addon.replyWrite(s, id, view.length);
+          }, 15);
+        }
+        default:
+          return void addon.replyErr(s, id, op === Op.FLUSH || op === Op.RELEASE ? 0 : 38);
+      }
+    };
+    const session = (box.session = addon.open(
+      dir,
+      'fsname=addontest,subtype=bucketmount',
+      { maxWrite: MiB, payloadSlots: SLOTS },
+      handler,
+    ));
+    box.arena = addon.payloadArena(session);
+    try {
+      assert.equal(box.arena?.length, SLOTS * MiB, 'one Buffer over every slot');
+      // Four files written at once (the thread pool runs four writes): more WRITEs in flight than slots.
+      const content = (f: number): Buffer => {
+        const b = Buffer.alloc(4 * MiB);
+        for (let i = 0; i < b.length; i += 4) b.writeUInt32LE((f * 2654435761 + i) >>> 0, i);
+        return b;
+      };
+      await Promise.all(
+        [0, 1, 2, 3].map(async (f) => {
+          const fh = await open(join(dir, `f${f}`), 'w');
+          const b = content(f);
+          for (let off = 0; off < b.length; off += MiB) await fh.write(b, off, MiB, off);
+          await fh.close();
+        }),
+      );
+      for (const f of [0, 1, 2, 3]) assert.ok(files.get(names.get(`f${f}`)!)!.equals(content(f)), `file ${f} intact`);
+      assert.equal(kinds.slot + kinds.buffer, 16);
+      assert.ok(kinds.slot > SLOTS, `slots are reused once answered (${kinds.slot} WRITEs in slots)`);
+      assert.ok(kinds.buffer > 0, `WRITEs beyond the slots get a Buffer (${kinds.buffer})`);
+      assert.deepEqual([...slotsSeen].sort(), [0, 1]);
+    } finally {
+      addon.unmount(session);
+      await closedP;
+      addon.destroy(session);
+      rmdirSync(dir);
+    }
+  },
+);

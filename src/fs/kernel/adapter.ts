@@ -107,6 +107,9 @@ export class KernelAdapter {
   private hiddenSeq = 0;
   private readonly bufPool: Buffer[] = [];
   session: Session | undefined;
+  /** The session's WRITE payload slots (native payloadArena) and the size of one. */
+  private payloadArena: Buffer | undefined;
+  private payloadSlotBytes = 0;
   /** Called once when the session ends (unmounted from anywhere). */
   onClosed: () => void = () => undefined;
   /** Interruptible requests not answered yet (interrupts.ts). */
@@ -130,6 +133,25 @@ export class KernelAdapter {
       this.handle = k.handler;
     }
     this.addon = this.inflight.wrap(this.addon);
+  }
+
+  /** Serve `session` (right after the addon's open, before any request can reach JS). */
+  attach(session: Session, payloadSlotBytes: number): void {
+    this.session = session;
+    this.payloadArena = this.addon.payloadArena(session);
+    this.payloadSlotBytes = payloadSlotBytes;
+  }
+
+  /**
+   * A WRITE's bytes: its own Buffer, or (a number: slot * 2^32 + length) a view of a payload slot,
+   * valid until the request is answered (the addon then reuses the slot; nothing keeps `data`
+   * past the write's callback: write-handle.ts copies it).
+   */
+  private payload(data: Buffer | Float64Array | number | undefined): Buffer {
+    if (typeof data !== 'number') return data as Buffer;
+    const slot = Math.floor(data / 2 ** 32);
+    const start = slot * this.payloadSlotBytes;
+    return this.payloadArena!.subarray(start, start + (data % 2 ** 32));
   }
 
   /** The handle the kernel gets for BucketFs handle `fh`. */
@@ -199,7 +221,7 @@ export class KernelAdapter {
     a3: number,
     name: string | undefined,
     name2: string | undefined,
-    data: Buffer | Float64Array | undefined,
+    data: Buffer | Float64Array | number | undefined,
   ): void {
     switch (op) {
       case Op.CLOSED:
@@ -236,13 +258,15 @@ export class KernelAdapter {
         return this.withChild(r, ino, name!, (p) => this.create(r, p, a1));
       case Op.READ:
         return this.read(r, ino, a1, a2, a3);
-      case Op.WRITE:
+      case Op.WRITE: {
         if (this.parseFh(a1).stale) return this.lostWrite(r, ino, 'WRITE');
+        const bytes = this.payload(data);
         return this.withPath(r, ino, (p) =>
-          this.ops.write!(p, this.parseFh(a1).fh!, data as Buffer, (data as Buffer).length, a2, (n) =>
+          this.ops.write!(p, this.parseFh(a1).fh!, bytes, bytes.length, a2, (n) =>
             n < 0 ? this.err(r, n) : this.addon.replyWrite(r.session, r.id, n),
           ),
         );
+      }
       case Op.FLUSH:
       case Op.FSYNC: {
         const k = this.parseFh(a1);

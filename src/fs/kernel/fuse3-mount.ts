@@ -44,6 +44,12 @@ function writePrivate(path: string, data: string | Buffer): void {
 
 /** Largest READ/WRITE request: 1 MiB (256 pages; libfuse sets max_pages from max_write). */
 export const FUSE3_MAX_IO = 1024 * 1024;
+/**
+ * WRITE payload slots of FUSE3_MAX_IO bytes (native payloadArena): WRITEs in flight at once
+ * beyond this many get a buffer of their own. Memory is touched only by slots in use (one per
+ * concurrent writer), so a sequential writer keeps 1 MiB resident.
+ */
+export const PAYLOAD_SLOTS = 8;
 
 /** libfuse3 mount options for `cfg` (comma-separated, for fuse_session_new's -o). */
 export function fuse3MountOptions(
@@ -82,6 +88,7 @@ export class Fuse3Mount {
       timeGranNs: 1_000_000,
       // --kernel-writeback-cache (docs/fuse3.md): negotiated at INIT only when the kernel offers it.
       writebackCache: cfg.kernelWritebackCache === true,
+      payloadSlots: PAYLOAD_SLOTS,
     },
   ) {
     this.addon = loadFuse3();
@@ -123,7 +130,7 @@ export class Fuse3Mount {
     const h = this.cfg.handoff;
     if (!h) {
       this.session = this.addon.open(this.mnt, fuse3MountOptions(this.cfg), this.init, this.adapter.handle);
-      this.adapter.session = this.session;
+      this.adapter.attach(this.session, FUSE3_MAX_IO);
       return;
     }
     if (!this.successor) {
@@ -138,7 +145,7 @@ export class Fuse3Mount {
         fd: h.fd,
         inflightPath: join(h.stateDir, INFLIGHT_FILE),
       });
-      this.adapter.session = this.session;
+      this.adapter.attach(this.session, FUSE3_MAX_IO);
       return;
     }
     const resumeInit = readFileSync(join(h.stateDir, INIT_FILE));
@@ -147,7 +154,7 @@ export class Fuse3Mount {
       resumeInit,
       inflightPath: join(h.stateDir, INFLIGHT_FILE),
     });
-    this.adapter.session = this.session;
+    this.adapter.attach(this.session, FUSE3_MAX_IO);
     // BUCKETMOUNT_FUSE3_NO_RESEND=1 (tests): take the fallback path as on a kernel < 6.9.
     const res = process.env.BUCKETMOUNT_FUSE3_NO_RESEND === '1' ? -38 : this.addon.notifyResend(this.session);
     const failed = res === 0 ? 0 : this.addon.failStale(this.session);

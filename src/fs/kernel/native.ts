@@ -87,6 +87,12 @@ export interface InitOptions {
   timeGranNs?: number;
   /** Kernel write-back cache (opt-in: writes are acknowledged before they reach us). */
   writebackCache?: boolean;
+  /**
+   * WRITE payload slots of maxWrite bytes (at most 32; needs maxWrite). A WRITE whose payload
+   * fits a free slot gets a number instead of a Buffer as `data` (see payloadOf in payloads.ts)
+   * and holds the slot until payloadDone; without a free slot it gets a Buffer as before.
+   */
+  payloadSlots?: number;
 }
 
 /**
@@ -102,7 +108,7 @@ export type RequestHandler = (
   a3: number,
   name: string | undefined,
   name2: string | undefined,
-  data: Buffer | Float64Array | undefined,
+  data: Buffer | Float64Array | number | undefined,
 ) => void;
 
 declare const sessionBrand: unique symbol;
@@ -139,6 +145,10 @@ export interface Fuse3Addon {
   fd(s: Session): number;
   /** Requests handed to JS and not answered yet. */
   pending(s: Session): number;
+  /** One Buffer over every WRITE payload slot (undefined without InitOptions.payloadSlots). */
+  payloadArena(s: Session): Buffer | undefined;
+  /** Give WRITE payload slot `slot` back; false when it was not taken. */
+  payloadDone(s: Session, slot: number): boolean;
   /** Sessions allocated and not freed (a destroyed one is freed once its handle is garbage-collected). */
   sessions(): number;
   replyErr(s: Session, id: number, errno: number): boolean;
