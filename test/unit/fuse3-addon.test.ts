@@ -14,7 +14,16 @@ import { spawn } from 'node:child_process';
 import { open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ATTR_FIELDS, A, Op, addonPath, loadFuse3, type OpCode, type Session } from '../../src/fs/kernel/native.js';
+import {
+  ATTR_FIELDS,
+  A,
+  Op,
+  addonPath,
+  loadFuse3,
+  type OpCode,
+  type RequestHandler,
+  type Session,
+} from '../../src/fs/kernel/native.js';
 
 const skip = !existsSync(addonPath())
   ? 'fuse3 addon not built (npm run build:native)'
@@ -296,21 +305,10 @@ test(
       a[A.BLKSIZE] = 4096;
       return a;
     };
-    const handler = (
-      op: OpCode,
-      id: number,
-      ino: number,
-      _a1: number,
-      a2: number,
-      _a3: number,
-      name?: string,
-      _n2?: string,
-      data?: Buffer | Float64Array | number,
-    ): void => {
+    const handler: RequestHandler = (op, id, ino, _a1, a2, _a3, name, _n2, data) => {
       const s = box.session!;
+      if (op === Op.CLOSED) return closed();
       switch (op) {
-        case Op.CLOSED:
-          return closed();
         case Op.FORGET:
           return;
         case Op.LOOKUP: {
