@@ -321,7 +321,10 @@ static void ll_fh_op(int op, fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
   if (m) { m->a1 = fi ? (double)fi->fh : -1; m->a2 = a2; }
   POST(m);
 }
-static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_fh_op(OP_FLUSH, req, ino, fi, -1); }
+// FLUSH carries the pid of the closing process (0 when the kernel cannot name it in our PID namespace).
+static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  ll_fh_op(OP_FLUSH, req, ino, fi, (double)fuse_req_ctx(req)->pid);
+}
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_fh_op(OP_RELEASE, req, ino, fi, fi->flags); }
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int ds, struct fuse_file_info *fi) { ll_fh_op(OP_FSYNC, req, ino, fi, ds); }
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_fh_op(OP_RELEASEDIR, req, ino, fi, -1); }

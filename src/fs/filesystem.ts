@@ -21,7 +21,7 @@ import { Errno, FsError, toErrno } from './errno.js';
 import { MetadataCache, type Attr } from './metadata-cache.js';
 import { baseName, dirPrefix, fileKey, isInside, parentPath } from './keys.js';
 import { DEFAULT_LIST_AHEAD, ListAhead } from './list-ahead.js';
-import { mountDeviceOf, otherWriterHolds } from './open-writers.js';
+import { mountDeviceOf, otherWriterHolds, WRITER_SCAN_DEADLINE_MS } from './open-writers.js';
 import { listAllKeys } from './listing.js';
 import { PrefetchBudget, defaultPrefetchConfig, type PrefetchConfig } from './prefetch.js';
 import { sharedPool } from './buffer-pool.js';
@@ -379,21 +379,30 @@ export class BucketFs {
   }
 
   /** FUSE flush: the close of one copy of a descriptor (see WriteHandle.flushAtClose). */
-  async flush(fd: number): Promise<void> {
+  async flush(fd: number, closerPid = 0): Promise<void> {
     const f = this.handle(fd);
     if (f.writer && this.writeBack) {
       this.reportWriteBack(f.writer);
       if (this.mayWriteBack(f.writer)) return this.startWriteBack(f.writer);
     }
-    if (f.writer?.isDirty) await this.durable(f.writer, (w) => w.flushAtClose(() => this.othersStillWriting(f.path)));
+    if (f.writer?.isDirty)
+      await this.durable(f.writer, (w) => w.flushAtClose(() => this.othersStillWriting(f.path, closerPid)));
   }
 
   /** Another process still holds `path` open for writing (see open-writers.ts); false when unknown. */
-  private async othersStillWriting(path: string): Promise<boolean> {
+  private async othersStillWriting(path: string, closerPid: number): Promise<boolean> {
     this.mountDevice ??= mountDeviceOf(resolvePath(this.ctx.cfg.mountPoint)) ?? '';
     if (this.mountDevice === '') return false;
     try {
-      return await otherWriterHolds(this.mountDevice, path, this.ctx.cfg.procRoot ?? '/proc');
+      // The closer's pid is in this process's PID namespace; a --proc-root of another one does not match it.
+      const procRoot = this.ctx.cfg.procRoot;
+      const held = await otherWriterHolds(this.mountDevice, path, { procRoot, closerPid: procRoot ? 0 : closerPid });
+      if (held === 'unknown')
+        this.ctx.log.warn('the scan for other writers of the file did not end in time; publishing it now', {
+          path,
+          deadlineMs: WRITER_SCAN_DEADLINE_MS,
+        });
+      return held === true;
     } catch (err) {
       this.ctx.log.warn('cannot tell whether other processes still write the file; publishing it now', {
         path,
@@ -732,7 +741,7 @@ export class BucketFs {
         count('read', path, () => p, cb);
       },
       write: (path, fd, buf, len, pos, cb) => count('write', path, () => this.write(fd, buf, len, pos), cb),
-      flush: (path, fd, cb) => run('flush', path, () => this.flush(fd), ok(cb)),
+      flush: (path, fd, cb, closerPid) => run('flush', path, () => this.flush(fd, closerPid), ok(cb)),
       fsync: (path, _ds, fd, cb) => run('fsync', path, () => this.fsync(fd), ok(cb)),
       fsyncdir: (_path, _ds, _fd, cb) => cb(0),
       release: (path, fd, cb) => run('release', path, () => this.release(fd), ok(cb)),

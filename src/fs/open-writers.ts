@@ -2,12 +2,22 @@
 // writing, read from /proc without a single request to the mount itself. A FUSE flush is the
 // close of one copy of a descriptor, and the kernel has already taken that descriptor out of the
 // closing process's table when the flush arrives: if no other descriptor with write access to the
-// file is left anywhere, this close is the writer's last one. The op table (ops.ts) does not carry the
-// pid behind a request, so this is how a forked child's close of an inherited copy is told from
-// the writer's own final close. Only processes whose /proc this process can read are seen (same
+// file is left anywhere, this close is the writer's last one. Knowing which process closes (the
+// FUSE request's pid) is not enough: a forked child's close of an inherited copy is told from the
+// writer's own final close only by whether the writer still holds a copy. Only processes whose /proc this process can read are seen (same
 // PID namespace); where none are seen the answer is "no" and the caller publishes as before.
+//
+// The closing process itself is never read: a process in execve closes its close-on-exec
+// descriptors while holding its exec lock, and since Linux 6.18.40 / 6.12.97 / 6.6.145 / 6.1.178
+// reading its /proc/<pid>/fd links takes that lock, so the scan would wait for the flush it is
+// part of. Where the kernel cannot name the closer (pid 0: it is outside the mount's PID namespace,
+// as pods are for the node plugin's mount processes) or another process is in the same state (two
+// children exec at once), a process whose entries do not answer within 100 ms is skipped as not
+// writing, and the whole scan has a deadline (1 s): past it the answer is "unknown" and the caller
+// publishes now. A skipped read stays blocked in a libuv thread until that exec goes on.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { parseMountInfo, readMountInfo, type MountInfoEntry } from '../util/mountinfo.js';
+import { settleWithin } from '../util/deadline.js';
 
 const O_ACCMODE = 0o3;
 const O_RDONLY = 0o0;
@@ -38,31 +48,76 @@ export function parseFdInfo(text: string): { flags: number; mountId: number } | 
   return { flags: parseInt(flags[1]!, 8), mountId: Number(mnt[1]) };
 }
 
+export interface WriterScan {
+  /** Where /proc is mounted (default /proc). */
+  procRoot?: string;
+  /** The process whose close caused the flush (FUSE request header; 0 = unknown): not read. */
+  closerPid?: number;
+  /** Give up after this long and answer 'unknown' (default WRITER_SCAN_DEADLINE_MS). */
+  deadlineMs?: number;
+  /** Skip a process whose entries do not answer within this (default PROCESS_READ_DEADLINE_MS). */
+  processDeadlineMs?: number;
+}
+
+export const WRITER_SCAN_DEADLINE_MS = 1_000;
+/** A process whose /proc entries do not answer within this is skipped (it is in execve). */
+export const PROCESS_READ_DEADLINE_MS = 100;
+
 /**
- * True when a process other than this one holds `path` (a path of this mount, "/dir/file") open
- * with write access through any mount of `device` (bind mounts into pods included).
+ * Whether a process other than this one (and other than the closer) holds `path` (a path of this
+ * mount, "/dir/file") open with write access through any mount of `device` (bind mounts into pods
+ * included); 'unknown' when the scan did not end within its deadline.
  */
-export async function otherWriterHolds(device: string, path: string, procRoot = '/proc'): Promise<boolean> {
-  const name = path.slice(path.lastIndexOf('/'));
+export async function otherWriterHolds(
+  device: string,
+  path: string,
+  scan: WriterScan = {},
+): Promise<boolean | 'unknown'> {
+  const stop = { asked: false };
+  return settleWithin(scanForWriter(device, path, scan, stop), scan.deadlineMs ?? WRITER_SCAN_DEADLINE_MS, () => {
+    stop.asked = true;
+    return 'unknown' as const;
+  });
+}
+
+async function scanForWriter(
+  device: string,
+  path: string,
+  { procRoot = '/proc', closerPid = 0, processDeadlineMs = PROCESS_READ_DEADLINE_MS }: WriterScan,
+  stop: { asked: boolean },
+): Promise<boolean> {
   for (const pid of await readdir(procRoot).catch(() => [] as string[])) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    const fds = await readdir(`${procRoot}/${pid}/fd`).catch(() => [] as string[]);
-    let mounts: Map<number, MountInfoEntry> | undefined;
-    for (const fd of fds) {
-      const target = await readlink(`${procRoot}/${pid}/fd/${fd}`).catch(() => '');
-      // Cheap filter first: same last component (a deleted file's link ends in " (deleted)").
-      if (!target.endsWith(name)) continue;
-      const info = parseFdInfo(await readFile(`${procRoot}/${pid}/fdinfo/${fd}`, 'utf8').catch(() => ''));
-      if (!info || (info.flags & O_ACCMODE) === O_RDONLY) continue;
-      mounts ??= new Map(
-        parseMountInfo(await readFile(`${procRoot}/${pid}/mountinfo`, 'utf8').catch(() => '')).map((m) => [
-          m.mountId,
-          m,
-        ]),
-      );
-      const mount = mounts.get(info.mountId);
-      if (mount && mount.device === device && pathInFileSystem(target, mount) === path) return true;
-    }
+    if (stop.asked) return false;
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid || Number(pid) === closerPid) continue;
+    // A process in execve (closing its close-on-exec copies, perhaps this very flush) blocks its
+    // fd links until that flush is answered: skipped, it is not writing meanwhile.
+    const held = await settleWithin(
+      processHolds(`${procRoot}/${pid}`, device, path, stop),
+      processDeadlineMs,
+      () => false,
+    );
+    if (held) return true;
+  }
+  return false;
+}
+
+/** Whether the process at `proc` (/proc/<pid>) holds `path` of `device` open with write access. */
+async function processHolds(proc: string, device: string, path: string, stop: { asked: boolean }): Promise<boolean> {
+  const name = path.slice(path.lastIndexOf('/'));
+  const fds = await readdir(`${proc}/fd`).catch(() => [] as string[]);
+  let mounts: Map<number, MountInfoEntry> | undefined;
+  for (const fd of fds) {
+    if (stop.asked) return false;
+    const target = await readlink(`${proc}/fd/${fd}`).catch(() => '');
+    // Cheap filter first: same last component (a deleted file's link ends in " (deleted)").
+    if (!target.endsWith(name)) continue;
+    const info = parseFdInfo(await readFile(`${proc}/fdinfo/${fd}`, 'utf8').catch(() => ''));
+    if (!info || (info.flags & O_ACCMODE) === O_RDONLY) continue;
+    mounts ??= new Map(
+      parseMountInfo(await readFile(`${proc}/mountinfo`, 'utf8').catch(() => '')).map((m) => [m.mountId, m]),
+    );
+    const mount = mounts.get(info.mountId);
+    if (mount && mount.device === device && pathInFileSystem(target, mount) === path) return true;
   }
   return false;
 }

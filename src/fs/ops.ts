@@ -66,7 +66,8 @@ export interface FuseOps {
   /** `signal`: fires when the kernel interrupted the READ (already answered EINTR; see kernel/interrupts.ts). */
   read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: CountCb, signal?: AbortSignal): void;
   write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: CountCb): void;
-  flush?(path: string, fd: number, cb: ErrCb): void;
+  /** `closerPid`: the process closing its copy of the descriptor, when the kernel names it (else 0). */
+  flush?(path: string, fd: number, cb: ErrCb, closerPid?: number): void;
   fsync?(path: string, datasync: number, fd: number, cb: ErrCb): void;
   fsyncdir?(path: string, datasync: number, fd: number, cb: ErrCb): void;
   release?(path: string, fd: number, cb: ErrCb): void;

@@ -10,7 +10,8 @@
 // (close()), and at a FUSE flush (the close of any copy of a descriptor) unless the file is being
 // streamed and parts were already sent — then that flush only waits for those parts (so their
 // failure is still reported to close()), because it may come from a forked child closing its
-// inherited copy while the writer goes on (the op table, ops.ts, does not say which process flushes).
+// inherited copy while the writer goes on (open-writers.ts tells whether another process still
+// holds the file open for writing).
 // A failed upload is returned as an error (EIO) to that call; staged data stays for the next
 // attempt.
 import { closeSync, openSync } from 'node:fs';

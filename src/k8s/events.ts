@@ -11,6 +11,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
+import { settleWithin } from '../util/deadline.js';
 import { SeriesCache, TokenBuckets, type SeriesEntry } from './event-limits.js';
 import { checkEventWord, eventName, eventNote } from './event-note.js';
 import type { EventReason, ObjectRef } from './event-reasons.js';
@@ -283,12 +284,9 @@ class QueuedEventRecorder implements EventRecorder {
   }
 
   private withTimeout<T>(p: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const t = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-      timer.unref();
+    return settleWithin(p, this.timeoutMs, (): never => {
+      throw new Error(`no answer within ${this.timeoutMs} ms`);
     });
-    return Promise.race([p, t]).finally(() => clearTimeout(timer));
   }
 
   async flush(): Promise<void> {
@@ -297,6 +295,6 @@ class QueuedEventRecorder implements EventRecorder {
 
   async close(timeoutMs = 5_000): Promise<void> {
     this.closed = true;
-    await Promise.race([this.flush(), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    await settleWithin(this.flush(), timeoutMs, () => undefined);
   }
 }

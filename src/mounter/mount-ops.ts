@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { isFuse, mountsAt, topMountAt, type MountInfoEntry } from '../util/mountinfo.js';
+import { settleWithin } from '../util/deadline.js';
 
 export type ProbeResult = 'serving' | 'dead' | 'hung' | 'error';
 
@@ -12,13 +13,6 @@ export type ProbeResult = 'serving' | 'dead' | 'hung' | 'error';
  * or ECONNABORTED after an abort); 'hung' means it did not answer in time.
  */
 export async function probeMount(path: string, timeoutMs = 3000): Promise<{ result: ProbeResult; detail: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<{ result: ProbeResult; detail: string }>((resolve) => {
-    timer = setTimeout(
-      () => resolve({ result: 'hung', detail: `stat ${path} did not answer within ${timeoutMs} ms` }),
-      timeoutMs,
-    );
-  });
   const probe = stat(path).then(
     () => ({ result: 'serving' as ProbeResult, detail: 'ok' }),
     (err: NodeJS.ErrnoException) => ({
@@ -26,11 +20,10 @@ export async function probeMount(path: string, timeoutMs = 3000): Promise<{ resu
       detail: `stat ${path}: ${err.code ?? err.message}`,
     }),
   );
-  try {
-    return await Promise.race([probe, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return settleWithin(probe, timeoutMs, () => ({
+    result: 'hung' as ProbeResult,
+    detail: `stat ${path} did not answer within ${timeoutMs} ms`,
+  }));
 }
 
 function run(cmd: string, args: string[], timeoutMs = 15_000): Promise<{ ok: boolean; output: string }> {

@@ -23,6 +23,7 @@ import {
   type TargetState,
 } from './state-store.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
+import { settleWithin } from '../util/deadline.js';
 import {
   describeMount,
   isFuse,
@@ -137,8 +138,6 @@ export interface ProcessMounter extends Mounter {
 function isSupervised(share: ShareState): boolean {
   return share.source.supervise === true;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function createProcessMounter(opts: ProcessMounterOptions): ProcessMounter {
   return new ProcessMounterImpl(opts);
@@ -258,7 +257,7 @@ class ProcessMounterImpl implements ProcessMounter {
     if (!isSupervised(share)) return (await this.probe(path)).result === 'serving';
     // One stat at a time (a hung stat holds a libuv thread until the mount answers).
     const probe = probeMount(path, this.readyTimeoutMs);
-    const quick = await Promise.race([probe, sleep(this.probeTimeoutMs).then(() => undefined)]);
+    const quick = await settleWithin(probe, this.probeTimeoutMs, () => undefined);
     if (quick === undefined && this.supervisorHolds(share)) {
       this.log.warn("supervised mount does not answer; waiting for its supervisor's server hand-off", {
         share: share.id,

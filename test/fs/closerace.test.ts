@@ -186,3 +186,44 @@ test('a forked child closing its copy of the descriptor never publishes a partia
   for (const size of seen)
     assert.equal(size, 2 * part, `a ${size}-byte object was visible while the file was being written`);
 });
+
+test(
+  'a child that execs after the writer closed (its close-on-exec copy is the last) does not hang the mount',
+  T,
+  async () => {
+    // The writer forks, closes its own copy (the child still holds one: not published yet) and the
+    // child execs: its close-on-exec copy is closed (a FUSE flush) while the kernel holds that
+    // child's exec lock, and reading the child's /proc fd links waits on that lock (Linux >= 6.18.40,
+    // 6.12.97, ...). The scan for other writers must not read the closing process.
+    const script = [
+      'import os, sys, time',
+      'p = sys.argv[1]; part = int(sys.argv[2])',
+      'f = open(p, "wb")',
+      'f.write(b"A" * part); f.write(b"B" * part); f.flush()',
+      'pid = os.fork()',
+      'if pid == 0:',
+      '    time.sleep(0.5)',
+      '    os.execv("/bin/true", ["true"])',
+      'f.close()',
+      'os.waitpid(pid, 0)',
+      'print("done")',
+    ].join('\n');
+    const part = 20 * MiB;
+    const child = spawn(python(), ['-c', script, m('exec.bin'), String(part)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((res) => child.on('close', res));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), 60_000)));
+    const first = await Promise.race([exited, timeout]);
+    clearTimeout(timer);
+    if (first === 'timeout') child.kill('SIGKILL');
+    assert.notEqual(first, 'timeout', `the writer's child hung in execve: ${out}`);
+    assert.equal(first, 0, out);
+    assert.equal(out.trim(), 'done');
+    await released(s.mnt.dir);
+    const want = Buffer.concat([Buffer.alloc(part, 'A'), Buffer.alloc(part, 'B')]);
+    assert.equal(sha256(await s.getBytes('exec.bin')), sha256(want));
+  },
+);

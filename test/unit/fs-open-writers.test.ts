@@ -1,13 +1,15 @@
 // Unit tests of src/fs/open-writers.ts: fdinfo parsing, mapping a descriptor's path through the
 // mount it was opened by (bind mounts with another root, subPath-style), and the /proc scan
-// against a real child process holding a file open for writing or only for reading.
+// against a real child process holding a file open for writing or only for reading; the closing
+// process is not read, and a scan blocked on a /proc read (a FIFO stands in for the links of a
+// process in execve) answers 'unknown' at its deadline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, closeSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { otherWriterHolds, parseFdInfo, pathInFileSystem } from '../../src/fs/open-writers.js';
+import { otherWriterHolds, parseFdInfo, pathInFileSystem, type WriterScan } from '../../src/fs/open-writers.js';
 import { readMountInfo } from '../../src/util/mountinfo.js';
 
 test('parseFdInfo reads the octal flags and the mount id', () => {
@@ -31,7 +33,11 @@ function locate(path: string): { device: string; inner: string } {
   return { device: m.device, inner: pathInFileSystem(path, m)! };
 }
 
-async function holding(file: string, mode: 'w' | 'r', check: () => Promise<boolean>): Promise<boolean> {
+async function holding(
+  file: string,
+  mode: 'w' | 'r',
+  check: (pid: number) => Promise<boolean | 'unknown'>,
+): Promise<boolean | 'unknown'> {
   const child = spawn(
     'python3',
     [
@@ -43,7 +49,7 @@ async function holding(file: string, mode: 'w' | 'r', check: () => Promise<boole
   );
   try {
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-    return await check();
+    return await check(child.pid!);
   } finally {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
@@ -61,7 +67,42 @@ test('otherWriterHolds sees another process holding the file for writing, not fo
     assert.equal(await holding(file, 'r', () => otherWriterHolds(device, inner)), false, 'a reader does not count');
     assert.equal(await holding(file, 'w', () => otherWriterHolds(device, inner + '.other')), false, 'another name');
     assert.equal(await holding(file, 'w', () => otherWriterHolds('0:0', inner)), false, 'another device');
+    assert.equal(
+      await holding(file, 'w', (pid) => otherWriterHolds(device, inner, { closerPid: pid })),
+      false,
+      'the closing process itself is not read',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a process whose /proc entries block is skipped, and a blocked scan answers unknown at its deadline', async () => {
+  // A fake /proc: process 4242 has a link to the file, and its fdinfo is a FIFO nobody writes, so
+  // reading it blocks the way a process's fd links do while it is in execve.
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'bm-open-writers-proc-')));
+  const fifo = join(root, '4242', 'fdinfo', '3');
+  try {
+    mkdirSync(join(root, '4242', 'fd'), { recursive: true });
+    mkdirSync(join(root, '4242', 'fdinfo'));
+    symlinkSync('/mnt/vol/held.bin', join(root, '4242', 'fd', '3'));
+    execFileSync('mkfifo', [fifo]);
+    const timed = async (scan: WriterScan): Promise<[boolean | 'unknown', number]> => {
+      const started = performance.now();
+      const held = await otherWriterHolds('0:99', '/held.bin', { procRoot: root, ...scan });
+      return [held, performance.now() - started];
+    };
+    const [skipped, skipMs] = await timed({ processDeadlineMs: 100, deadlineMs: 5_000 });
+    assert.equal(skipped, false, 'the blocked process is skipped');
+    assert.ok(skipMs >= 95 && skipMs < 4_000, `skipped after ${skipMs} ms`);
+    const [late, lateMs] = await timed({ processDeadlineMs: 5_000, deadlineMs: 200 });
+    assert.equal(late, 'unknown');
+    assert.ok(lateMs >= 195 && lateMs < 4_000, `unknown after ${lateMs} ms`);
+    const [closer] = await timed({ closerPid: 4242, processDeadlineMs: 5_000, deadlineMs: 5_000 });
+    assert.equal(closer, false, 'the closer is not read, so nothing blocks');
+  } finally {
+    // Let the blocked reads end (each holds a libuv thread): open the FIFO's other end once.
+    closeSync(openSync(fifo, 'w'));
+    rmSync(root, { recursive: true, force: true });
   }
 });

@@ -273,7 +273,7 @@ export class KernelAdapter {
         if (k.stale) return k.writer ? this.lostWrite(r, ino, op === Op.FLUSH ? 'FLUSH' : 'FSYNC') : this.ok(r);
         if (op === Op.FLUSH) {
           if (!this.ops.flush) return this.ok(r);
-          return this.withPath(r, ino, (p) => this.ops.flush!(p, k.fh!, (e) => this.done(r, e)));
+          return this.withPath(r, ino, (p) => this.ops.flush!(p, k.fh!, (e) => this.done(r, e), a2 > 0 ? a2 : 0));
         }
         if (!this.ops.fsync) return this.ok(r);
         return this.withPath(r, ino, (p) => this.ops.fsync!(p, a2, k.fh!, (e) => this.done(r, e)));
