@@ -175,10 +175,15 @@ export class BucketFs {
   private onDurable = (r: UploadResult & { key: string }): void => {
     const path = this.pathOfKey(r.key);
     this.meta.noteFile(path, r.size, Date.now(), r.etag);
-    this.cache?.forget(r.key);
+    this.forgetBytes(r.key);
     if (r.body && r.etag !== undefined) this.written.put(r.key, r.etag, r.body);
-    else this.written.forget(r.key);
   };
+
+  /** Drop whatever this process keeps of the object's bytes (read cache, read-back copy). */
+  private forgetBytes(key: string): void {
+    this.cache?.forget(key);
+    this.written.forget(key);
+  }
 
   /**
    * The write handle of `path` with one more reference: the open one, or a new one based on
@@ -244,8 +249,7 @@ export class BucketFs {
   /** Delete the object of the file at `path` and forget it (unlink, and unlink while open). */
   private async deleteFile(path: string): Promise<void> {
     await deleteObject(this.ctx, this.key(path));
-    this.cache?.forget(this.key(path));
-    this.written.forget(this.key(path));
+    this.forgetBytes(this.key(path));
     this.removed(path);
   }
 
@@ -619,10 +623,8 @@ export class BucketFs {
       if (w?.isDirty) await this.durable(w);
       const srcAttr = w ? await this.meta.lookup(src) : sa;
       await renameObject(this.ctx, this.key(src), this.key(dst), srcAttr?.size);
-      this.cache?.forget(this.key(src));
-      this.cache?.forget(this.key(dst));
-      this.written.forget(this.key(src));
-      this.written.forget(this.key(dst));
+      this.forgetBytes(this.key(src));
+      this.forgetBytes(this.key(dst));
       this.writeBack?.rekey(w, this.key(src), this.key(dst));
       if (w) {
         this.writers.delete(src);

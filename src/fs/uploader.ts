@@ -343,8 +343,10 @@ export class ObjectUploader {
             ...createFields(this.ctx),
             ...(crc ? { ChecksumCRC32: crc } : {}),
           });
-          // The pooled buffer is reused: a small body is copied for reading back (written-cache.ts).
-          const kept = body.length <= WRITTEN_CACHE_MAX_FILE ? Buffer.from(body) : undefined;
+          // The pooled buffer is reused: a small body is copied for reading back (written-cache.ts),
+          // into its own memory (a copy from Node's shared slab would hold the whole slab), and only
+          // when the ETag it will be matched by is known.
+          const kept = out.ETag !== undefined && body.length <= WRITTEN_CACHE_MAX_FILE ? ownCopy(body) : undefined;
           return { etag: out.ETag, size: this.size, ...(kept ? { body: kept } : {}) };
         } finally {
           if (whole?.length === this.curSize) sharedPool.give(whole);
@@ -413,4 +415,11 @@ export class ObjectUploader {
     }
     this.end();
   }
+}
+
+/** A copy of `b` in memory of its own (not a slice of Node's shared allocation slab). */
+function ownCopy(b: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(b.length);
+  b.copy(copy);
+  return copy;
 }

@@ -59,3 +59,37 @@ test('a file written through the mount reads back without a GET until another cl
     await proxy.close();
   }
 });
+
+test('a deleted or renamed file is not read back from the kept copy', T, async () => {
+  await s.ready;
+  const proxy = await startFaultProxy(s.minio.endpoint);
+  try {
+    const m = await s.mount({ endpointUrl: proxy.endpoint });
+    try {
+      const gets = (name: string): number => proxy.count({ op: 'GetObject', path: new RegExp(`/gone/${name}$`) });
+      await mkdir(join(m.dir, 'gone'), { recursive: true });
+      await writeFile(join(m.dir, 'gone', 'a.txt'), 'same bytes');
+      await writeFile(join(m.dir, 'gone', 'b.txt'), 'moved bytes');
+      assert.equal(await readFile(join(m.dir, 'gone', 'a.txt'), 'utf8'), 'same bytes');
+      assert.equal(gets('a.txt'), 0, 'kept while it is the object this mount wrote');
+      // Deleted through the mount, then the same bytes (same ETag) put by another client: read from S3.
+      await run('rm', [join(m.dir, 'gone', 'a.txt')]);
+      await s.put('gone/a.txt', Buffer.from('same bytes'));
+      await sleep(1_500);
+      assert.equal(await readFile(join(m.dir, 'gone', 'a.txt'), 'utf8'), 'same bytes');
+      assert.equal(gets('a.txt'), 1, 'the copy was dropped with the delete');
+      // Renamed: neither name is served from the copy kept for the old one.
+      await run('mv', [join(m.dir, 'gone', 'b.txt'), join(m.dir, 'gone', 'c.txt')]);
+      await s.put('gone/b.txt', Buffer.from('moved bytes'));
+      await sleep(1_500);
+      assert.equal(await readFile(join(m.dir, 'gone', 'b.txt'), 'utf8'), 'moved bytes');
+      assert.equal(await readFile(join(m.dir, 'gone', 'c.txt'), 'utf8'), 'moved bytes');
+      assert.deepEqual([gets('b.txt'), gets('c.txt')], [1, 1], 'the copy was dropped with the rename');
+    } finally {
+      const r = await m.unmount();
+      assert.equal(r.code, 0, m.logs());
+    }
+  } finally {
+    await proxy.close();
+  }
+});

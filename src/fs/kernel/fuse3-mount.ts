@@ -125,12 +125,17 @@ export class Fuse3Mount {
     };
   }
 
+  /** Hand the opened session to the adapter: the addon's payload slots are maxWrite bytes each. */
+  private attach(session: Session): void {
+    this.adapter.attach(session, this.init.maxWrite ?? 0);
+  }
+
   /** Mount and start serving (throws when libfuse refuses the options or the mount). */
   mount(): void {
     const h = this.cfg.handoff;
     if (!h) {
       this.session = this.addon.open(this.mnt, fuse3MountOptions(this.cfg), this.init, this.adapter.handle);
-      this.adapter.attach(this.session, FUSE3_MAX_IO);
+      this.attach(this.session);
       return;
     }
     if (!this.successor) {
@@ -145,7 +150,7 @@ export class Fuse3Mount {
         fd: h.fd,
         inflightPath: join(h.stateDir, INFLIGHT_FILE),
       });
-      this.adapter.attach(this.session, FUSE3_MAX_IO);
+      this.attach(this.session);
       return;
     }
     const resumeInit = readFileSync(join(h.stateDir, INIT_FILE));
@@ -154,7 +159,7 @@ export class Fuse3Mount {
       resumeInit,
       inflightPath: join(h.stateDir, INFLIGHT_FILE),
     });
-    this.adapter.attach(this.session, FUSE3_MAX_IO);
+    this.attach(this.session);
     // BUCKETMOUNT_FUSE3_NO_RESEND=1 (tests): take the fallback path as on a kernel < 6.9.
     const res = process.env.BUCKETMOUNT_FUSE3_NO_RESEND === '1' ? -38 : this.addon.notifyResend(this.session);
     const failed = res === 0 ? 0 : this.addon.failStale(this.session);
