@@ -114,6 +114,21 @@ test('NodePublishVolume: each bad input → INVALID_ARGUMENT naming the field, n
       /volume attribute bucketName: bucket name .*not valid/,
     );
   }
+  // A storage class becomes a request header: header text in it is refused before any mount (the
+  // same parser serves an inline volume's mountOptions, with the pod author's authority).
+  for (const [storageClass, why] of [
+    ['STANDARD\r\nx-amz-acl:public-read', /unknown mount option "x-amz-acl:public-read"/], // split at the line break
+    ['STANDARD:x-amz-acl=public-read', /--storage-class must be a storage class name/],
+  ] as const) {
+    await expectInvalid(
+      () =>
+        c.nodePublishVolume({
+          ...pub,
+          volumeContext: { bucketName: 'shared', mountOptions: `storage-class=${storageClass}` },
+        }),
+      why,
+    );
+  }
   await expectInvalid(
     () => c.nodePublishVolume({ ...pub, volumeContext: { bucketName: 'shared', prefix: 'a\tb/' } }),
     /volume attribute prefix: .*control characters/,
