@@ -402,10 +402,13 @@ export class BucketFs {
       const procRoot = this.ctx.cfg.procRoot;
       const held = await otherWriterHolds(this.mountDevice, path, { procRoot, closerPid: procRoot ? 0 : closerPid });
       if (held === 'unknown')
-        this.ctx.log.warn('the scan for other writers of the file did not end in time; publishing it now', {
-          path,
-          deadlineMs: WRITER_SCAN_DEADLINE_MS,
-        });
+        this.ctx.log.warn(
+          'cannot tell in time whether other processes still write the file (/proc reads blocked); publishing it now',
+          {
+            path,
+            deadlineMs: WRITER_SCAN_DEADLINE_MS,
+          },
+        );
       return held === true;
     } catch (err) {
       this.ctx.log.warn('cannot tell whether other processes still write the file; publishing it now', {

@@ -14,7 +14,8 @@
 // as pods are for the node plugin's mount processes) or another process is in the same state (two
 // children exec at once), a process whose entries do not answer within 100 ms is skipped as not
 // writing, and the whole scan has a deadline (1 s): past it the answer is "unknown" and the caller
-// publishes now. A skipped read stays blocked in a libuv thread until that exec goes on.
+// publishes now. A skipped read stays blocked in a libuv thread until that exec goes on; while two
+// are, no scan starts ("unknown"), so the threads that DNS lookups and file reads need stay free.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { parseMountInfo, readMountInfo, type MountInfoEntry } from '../util/mountinfo.js';
 import { settleWithin } from '../util/deadline.js';
@@ -62,6 +63,17 @@ export interface WriterScan {
 export const WRITER_SCAN_DEADLINE_MS = 1_000;
 /** A process whose /proc entries do not answer within this is skipped (it is in execve). */
 export const PROCESS_READ_DEADLINE_MS = 100;
+/**
+ * Reads of skipped processes still blocked (each holds one of libuv's 4 threads, which DNS lookups
+ * and file reads need too): from this many on, no scan starts and the answer is 'unknown'.
+ */
+export const MAX_BLOCKED_READS = 2;
+let blockedReads = 0;
+
+/** Reads of skipped processes that are still blocked (tests). */
+export function blockedProcessReads(): number {
+  return blockedReads;
+}
 
 /**
  * Whether a process other than this one (and other than the closer) holds `path` (a path of this
@@ -73,6 +85,7 @@ export async function otherWriterHolds(
   path: string,
   scan: WriterScan = {},
 ): Promise<boolean | 'unknown'> {
+  if (blockedReads >= MAX_BLOCKED_READS) return 'unknown';
   const stop = { asked: false };
   return settleWithin(scanForWriter(device, path, scan, stop), scan.deadlineMs ?? WRITER_SCAN_DEADLINE_MS, () => {
     stop.asked = true;
@@ -85,17 +98,19 @@ async function scanForWriter(
   path: string,
   { procRoot = '/proc', closerPid = 0, processDeadlineMs = PROCESS_READ_DEADLINE_MS }: WriterScan,
   stop: { asked: boolean },
-): Promise<boolean> {
+): Promise<boolean | 'unknown'> {
   for (const pid of await readdir(procRoot).catch(() => [] as string[])) {
     if (stop.asked) return false;
+    if (blockedReads >= MAX_BLOCKED_READS) return 'unknown';
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid || Number(pid) === closerPid) continue;
     // A process in execve (closing its close-on-exec copies, perhaps this very flush) blocks its
     // fd links until that flush is answered: skipped, it is not writing meanwhile.
-    const held = await settleWithin(
-      processHolds(`${procRoot}/${pid}`, device, path, stop),
-      processDeadlineMs,
-      () => false,
-    );
+    const reading = processHolds(`${procRoot}/${pid}`, device, path, stop);
+    const held = await settleWithin(reading, processDeadlineMs, () => {
+      blockedReads++;
+      void reading.finally(() => blockedReads--).catch(() => undefined);
+      return false;
+    });
     if (held) return true;
   }
   return false;

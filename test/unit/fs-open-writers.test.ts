@@ -1,15 +1,23 @@
 // Unit tests of src/fs/open-writers.ts: fdinfo parsing, mapping a descriptor's path through the
 // mount it was opened by (bind mounts with another root, subPath-style), and the /proc scan
 // against a real child process holding a file open for writing or only for reading; the closing
-// process is not read, and a scan blocked on a /proc read (a FIFO stands in for the links of a
-// process in execve) answers 'unknown' at its deadline.
+// process is not read; a process whose /proc read blocks (a FIFO stands in for the links of a
+// process in execve) is skipped, at most two such reads stay blocked, and a blocked scan answers
+// 'unknown' at its deadline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, closeSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { otherWriterHolds, parseFdInfo, pathInFileSystem, type WriterScan } from '../../src/fs/open-writers.js';
+import {
+  blockedProcessReads,
+  MAX_BLOCKED_READS,
+  otherWriterHolds,
+  parseFdInfo,
+  pathInFileSystem,
+  type WriterScan,
+} from '../../src/fs/open-writers.js';
 import { readMountInfo } from '../../src/util/mountinfo.js';
 
 test('parseFdInfo reads the octal flags and the mount id', () => {
@@ -77,32 +85,48 @@ test('otherWriterHolds sees another process holding the file for writing, not fo
   }
 });
 
-test('a process whose /proc entries block is skipped, and a blocked scan answers unknown at its deadline', async () => {
-  // A fake /proc: process 4242 has a link to the file, and its fdinfo is a FIFO nobody writes, so
-  // reading it blocks the way a process's fd links do while it is in execve.
+/** A fake /proc where each pid has a link to /mnt/vol/held.bin and an fdinfo that is a FIFO nobody
+ * writes: reading it blocks the way a process's fd links do while it is in execve. */
+function blockingProc(pids: number[]): { root: string; fifos: string[] } {
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'bm-open-writers-proc-')));
-  const fifo = join(root, '4242', 'fdinfo', '3');
-  try {
-    mkdirSync(join(root, '4242', 'fd'), { recursive: true });
-    mkdirSync(join(root, '4242', 'fdinfo'));
-    symlinkSync('/mnt/vol/held.bin', join(root, '4242', 'fd', '3'));
+  const fifos = pids.map((pid) => {
+    mkdirSync(join(root, String(pid), 'fd'), { recursive: true });
+    mkdirSync(join(root, String(pid), 'fdinfo'));
+    symlinkSync('/mnt/vol/held.bin', join(root, String(pid), 'fd', '3'));
+    const fifo = join(root, String(pid), 'fdinfo', '3');
     execFileSync('mkfifo', [fifo]);
-    const timed = async (scan: WriterScan): Promise<[boolean | 'unknown', number]> => {
-      const started = performance.now();
-      const held = await otherWriterHolds('0:99', '/held.bin', { procRoot: root, ...scan });
-      return [held, performance.now() - started];
-    };
-    const [skipped, skipMs] = await timed({ processDeadlineMs: 100, deadlineMs: 5_000 });
-    assert.equal(skipped, false, 'the blocked process is skipped');
-    assert.ok(skipMs >= 95 && skipMs < 4_000, `skipped after ${skipMs} ms`);
-    const [late, lateMs] = await timed({ processDeadlineMs: 5_000, deadlineMs: 200 });
-    assert.equal(late, 'unknown');
-    assert.ok(lateMs >= 195 && lateMs < 4_000, `unknown after ${lateMs} ms`);
-    const [closer] = await timed({ closerPid: 4242, processDeadlineMs: 5_000, deadlineMs: 5_000 });
+    return fifo;
+  });
+  return { root, fifos };
+}
+
+test('a process whose /proc entries block is skipped; blocked reads are bounded; a blocked scan answers unknown', async () => {
+  const one = blockingProc([4242]);
+  const two = blockingProc([4242, 4243]);
+  const timed = async (root: string, scan: WriterScan): Promise<[boolean | 'unknown', number]> => {
+    const started = performance.now();
+    const held = await otherWriterHolds('0:99', '/held.bin', { procRoot: root, ...scan });
+    return [held, performance.now() - started];
+  };
+  try {
+    const [closer] = await timed(one.root, { closerPid: 4242, processDeadlineMs: 5_000, deadlineMs: 5_000 });
     assert.equal(closer, false, 'the closer is not read, so nothing blocks');
+    const [late, lateMs] = await timed(one.root, { processDeadlineMs: 5_000, deadlineMs: 200 });
+    assert.equal(late, 'unknown', 'the whole scan has a deadline');
+    assert.ok(lateMs >= 195 && lateMs < 4_000, `unknown after ${lateMs} ms`);
+    const [skipped, skipMs] = await timed(two.root, { processDeadlineMs: 100, deadlineMs: 5_000 });
+    assert.equal(skipped, false, 'both blocked processes are skipped');
+    assert.ok(skipMs >= 190 && skipMs < 4_000, `skipped after ${skipMs} ms`);
+    assert.equal(blockedProcessReads(), MAX_BLOCKED_READS);
+    const [bounded, boundedMs] = await timed(two.root, { processDeadlineMs: 100, deadlineMs: 5_000 });
+    assert.equal(bounded, 'unknown', 'no scan while that many reads are blocked');
+    assert.ok(boundedMs < 90, `answered after ${boundedMs} ms`);
   } finally {
-    // Let the blocked reads end (each holds a libuv thread): open the FIFO's other end once.
-    closeSync(openSync(fifo, 'w'));
-    rmSync(root, { recursive: true, force: true });
+    // Let the blocked reads end (each holds a libuv thread): open each FIFO's other end once.
+    for (const fifo of [...one.fifos, ...two.fifos]) closeSync(openSync(fifo, 'w'));
+    for (let i = 0; i < 100 && blockedProcessReads() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    rmSync(one.root, { recursive: true, force: true });
+    rmSync(two.root, { recursive: true, force: true });
   }
+  assert.equal(blockedProcessReads(), 0, 'the count goes down once the reads end');
 });
