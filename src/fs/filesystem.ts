@@ -21,7 +21,7 @@ import { Errno, FsError, toErrno } from './errno.js';
 import { MetadataCache, type Attr } from './metadata-cache.js';
 import { baseName, dirPrefix, fileKey, isInside, parentPath } from './keys.js';
 import { DEFAULT_LIST_AHEAD, ListAhead } from './list-ahead.js';
-import { mountDeviceOf, otherWriterHolds, WRITER_SCAN_DEADLINE_MS } from './open-writers.js';
+import { mountDeviceOf, otherWriterHolds } from './open-writers.js';
 import { listAllKeys } from './listing.js';
 import { PrefetchBudget, defaultPrefetchConfig, type PrefetchConfig } from './prefetch.js';
 import { sharedPool } from './buffer-pool.js';
@@ -404,10 +404,7 @@ export class BucketFs {
       if (held === 'unknown')
         this.ctx.log.warn(
           'cannot tell in time whether other processes still write the file (/proc reads blocked); publishing it now',
-          {
-            path,
-            deadlineMs: WRITER_SCAN_DEADLINE_MS,
-          },
+          { path },
         );
       return held === true;
     } catch (err) {

@@ -4,13 +4,15 @@
 // closing process's table when the flush arrives: if no other descriptor with write access to the
 // file is left anywhere, this close is the writer's last one. Knowing which process closes (the
 // FUSE request's pid) is not enough: a forked child's close of an inherited copy is told from the
-// writer's own final close only by whether the writer still holds a copy. Only processes whose /proc this process can read are seen (same
-// PID namespace); where none are seen the answer is "no" and the caller publishes as before.
+// writer's own final close only by whether the writer still holds a copy. Only processes whose
+// /proc this process can read are seen (same PID namespace); where none are seen the answer is
+// "no" and the caller publishes as before.
 //
-// The closing process itself is never read: a process in execve closes its close-on-exec
-// descriptors while holding its exec lock, and since Linux 6.18.40 / 6.12.97 / 6.6.145 / 6.1.178
-// reading its /proc/<pid>/fd links takes that lock, so the scan would wait for the flush it is
-// part of. Where the kernel cannot name the closer (pid 0: it is outside the mount's PID namespace,
+// The closing process itself is never read (so a process closing one of two copies of its own
+// descriptor publishes at that close, as without the scan): a process in execve closes its
+// close-on-exec descriptors while holding its exec lock, and since Linux 6.18.40 / 6.12.97 /
+// 6.6.145 / 6.1.178 reading its /proc/<pid>/fd links takes that lock, so the scan would wait for
+// the flush it is part of. Where the kernel cannot name the closer (pid 0: it is outside the mount's PID namespace,
 // as pods are for the node plugin's mount processes) or another process is in the same state (two
 // children exec at once), a process whose entries do not answer within 100 ms is skipped as not
 // writing, and the whole scan has a deadline (1 s): past it the answer is "unknown" and the caller
