@@ -12,12 +12,14 @@
 // descriptor publishes at that close, as without the scan): a process in execve closes its
 // close-on-exec descriptors while holding its exec lock, and since Linux 6.18.40 / 6.12.97 /
 // 6.6.145 / 6.1.178 reading its /proc/<pid>/fd links takes that lock, so the scan would wait for
-// the flush it is part of. Where the kernel cannot name the closer (pid 0: it is outside the mount's PID namespace,
-// as pods are for the node plugin's mount processes) or another process is in the same state (two
-// children exec at once), a process whose entries do not answer within 100 ms is skipped as not
-// writing, and the whole scan has a deadline (1 s): past it the answer is "unknown" and the caller
-// publishes now. A skipped read stays blocked in a libuv thread until that exec goes on; while two
-// are, no scan starts ("unknown"), so the threads that DNS lookups and file reads need stay free.
+// the flush it is part of. Where the kernel cannot name the closer (pid 0: it is outside the
+// mount's PID namespace, as pods are for the node plugin's mount processes) or another process is
+// in the same state (two children exec at once), a process one of whose /proc reads does not
+// answer within 100 ms is skipped as not writing (each read is bounded, not the process, so a
+// slow process with many descriptors is still seen), and the whole scan has a deadline (5 s): past
+// it the answer is "unknown" and the caller publishes now. A blocked read stays in a libuv thread
+// until that exec goes on; while two are, no scan starts ("unknown"), so the threads that DNS
+// lookups and file reads need stay free.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { parseMountInfo, readMountInfo, type MountInfoEntry } from '../util/mountinfo.js';
 import { settleWithin } from '../util/deadline.js';
@@ -58,21 +60,21 @@ export interface WriterScan {
   closerPid?: number;
   /** Give up after this long and answer 'unknown' (default WRITER_SCAN_DEADLINE_MS). */
   deadlineMs?: number;
-  /** Skip a process whose entries do not answer within this (default PROCESS_READ_DEADLINE_MS). */
+  /** Skip a process one of whose reads does not answer within this (default PROCESS_READ_DEADLINE_MS). */
   processDeadlineMs?: number;
 }
 
-export const WRITER_SCAN_DEADLINE_MS = 1_000;
-/** A process whose /proc entries do not answer within this is skipped (it is in execve). */
+export const WRITER_SCAN_DEADLINE_MS = 5_000;
+/** A /proc read that does not answer within this is blocked: its process is skipped (it is in execve). */
 export const PROCESS_READ_DEADLINE_MS = 100;
 /**
- * Reads of skipped processes still blocked (each holds one of libuv's 4 threads, which DNS lookups
- * and file reads need too): from this many on, no scan starts and the answer is 'unknown'.
+ * Blocked /proc reads still in flight (each holds one of libuv's 4 threads, which DNS lookups and
+ * file reads need too): from this many on, no scan starts and the answer is 'unknown'.
  */
 export const MAX_BLOCKED_READS = 2;
 let blockedReads = 0;
 
-/** Reads of skipped processes that are still blocked (tests). */
+/** Blocked /proc reads still in flight (tests). */
 export function blockedProcessReads(): number {
   return blockedReads;
 }
@@ -80,7 +82,7 @@ export function blockedProcessReads(): number {
 /**
  * Whether a process other than this one (and other than the closer) holds `path` (a path of this
  * mount, "/dir/file") open with write access through any mount of `device` (bind mounts into pods
- * included); 'unknown' when the scan did not end within its deadline.
+ * included); 'unknown' when the scan did not end within its deadline or too many reads are blocked.
  */
 export async function otherWriterHolds(
   device: string,
@@ -95,6 +97,21 @@ export async function otherWriterHolds(
   });
 }
 
+const BLOCKED = Symbol('blocked');
+
+/**
+ * One /proc read, or BLOCKED when it does not answer within `ms` (a process in execve blocks its
+ * fd links until the flush it is sending is answered; slow is fine, blocked is not). The read
+ * itself goes on and is counted until it ends.
+ */
+function bounded<T>(read: Promise<T>, ms: number): Promise<T | typeof BLOCKED> {
+  return settleWithin(read, ms, () => {
+    blockedReads++;
+    void read.finally(() => blockedReads--).catch(() => undefined);
+    return BLOCKED;
+  });
+}
+
 async function scanForWriter(
   device: string,
   path: string,
@@ -105,34 +122,53 @@ async function scanForWriter(
     if (stop.asked) return false;
     if (blockedReads >= MAX_BLOCKED_READS) return 'unknown';
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid || Number(pid) === closerPid) continue;
-    // A process in execve (closing its close-on-exec copies, perhaps this very flush) blocks its
-    // fd links until that flush is answered: skipped, it is not writing meanwhile.
-    const reading = processHolds(`${procRoot}/${pid}`, device, path, stop);
-    const held = await settleWithin(reading, processDeadlineMs, () => {
-      blockedReads++;
-      void reading.finally(() => blockedReads--).catch(() => undefined);
-      return false;
-    });
-    if (held) return true;
+    if (await processHolds(`${procRoot}/${pid}`, device, path, processDeadlineMs, stop)) return true;
   }
   return false;
 }
 
-/** Whether the process at `proc` (/proc/<pid>) holds `path` of `device` open with write access. */
-async function processHolds(proc: string, device: string, path: string, stop: { asked: boolean }): Promise<boolean> {
+/**
+ * Whether the process at `proc` (/proc/<pid>) holds `path` of `device` open with write access;
+ * false (skipped) as soon as one of its reads is blocked.
+ */
+async function processHolds(
+  proc: string,
+  device: string,
+  path: string,
+  readMs: number,
+  stop: { asked: boolean },
+): Promise<boolean> {
   const name = path.slice(path.lastIndexOf('/'));
-  const fds = await readdir(`${proc}/fd`).catch(() => [] as string[]);
+  const fds = await bounded(
+    readdir(`${proc}/fd`).catch(() => [] as string[]),
+    readMs,
+  );
+  if (fds === BLOCKED) return false;
   let mounts: Map<number, MountInfoEntry> | undefined;
   for (const fd of fds) {
     if (stop.asked) return false;
-    const target = await readlink(`${proc}/fd/${fd}`).catch(() => '');
+    const target = await bounded(
+      readlink(`${proc}/fd/${fd}`).catch(() => ''),
+      readMs,
+    );
+    if (target === BLOCKED) return false;
     // Cheap filter first: same last component (a deleted file's link ends in " (deleted)").
     if (!target.endsWith(name)) continue;
-    const info = parseFdInfo(await readFile(`${proc}/fdinfo/${fd}`, 'utf8').catch(() => ''));
-    if (!info || (info.flags & O_ACCMODE) === O_RDONLY) continue;
-    mounts ??= new Map(
-      parseMountInfo(await readFile(`${proc}/mountinfo`, 'utf8').catch(() => '')).map((m) => [m.mountId, m]),
+    const fdinfo = await bounded(
+      readFile(`${proc}/fdinfo/${fd}`, 'utf8').catch(() => ''),
+      readMs,
     );
+    if (fdinfo === BLOCKED) return false;
+    const info = parseFdInfo(fdinfo);
+    if (!info || (info.flags & O_ACCMODE) === O_RDONLY) continue;
+    if (!mounts) {
+      const table = await bounded(
+        readFile(`${proc}/mountinfo`, 'utf8').catch(() => ''),
+        readMs,
+      );
+      if (table === BLOCKED) return false;
+      mounts = new Map(parseMountInfo(table).map((m) => [m.mountId, m]));
+    }
     const mount = mounts.get(info.mountId);
     if (mount && mount.device === device && pathInFileSystem(target, mount) === path) return true;
   }
