@@ -139,33 +139,27 @@ async function processHolds(
   stop: { asked: boolean },
 ): Promise<boolean> {
   const name = path.slice(path.lastIndexOf('/'));
-  const fds = await bounded(
-    readdir(`${proc}/fd`).catch(() => [] as string[]),
-    readMs,
-  );
+  // A read that fails (the process ended) gives `fallback`; one that blocks gives BLOCKED.
+  const read = <T>(p: Promise<T>, fallback: T): Promise<T | typeof BLOCKED> =>
+    bounded(
+      p.catch(() => fallback),
+      readMs,
+    );
+  const fds = await read(readdir(`${proc}/fd`), [] as string[]);
   if (fds === BLOCKED) return false;
   let mounts: Map<number, MountInfoEntry> | undefined;
   for (const fd of fds) {
     if (stop.asked) return false;
-    const target = await bounded(
-      readlink(`${proc}/fd/${fd}`).catch(() => ''),
-      readMs,
-    );
+    const target = await read(readlink(`${proc}/fd/${fd}`), '');
     if (target === BLOCKED) return false;
     // Cheap filter first: same last component (a deleted file's link ends in " (deleted)").
     if (!target.endsWith(name)) continue;
-    const fdinfo = await bounded(
-      readFile(`${proc}/fdinfo/${fd}`, 'utf8').catch(() => ''),
-      readMs,
-    );
+    const fdinfo = await read(readFile(`${proc}/fdinfo/${fd}`, 'utf8'), '');
     if (fdinfo === BLOCKED) return false;
     const info = parseFdInfo(fdinfo);
     if (!info || (info.flags & O_ACCMODE) === O_RDONLY) continue;
     if (!mounts) {
-      const table = await bounded(
-        readFile(`${proc}/mountinfo`, 'utf8').catch(() => ''),
-        readMs,
-      );
+      const table = await read(readFile(`${proc}/mountinfo`, 'utf8'), '');
       if (table === BLOCKED) return false;
       mounts = new Map(parseMountInfo(table).map((m) => [m.mountId, m]));
     }

@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fsSuite, py, python, released, sha256, sleep } from './helpers.js';
 import { MiB } from '../../src/util/units.js';
+import { settleWithin } from '../../src/util/deadline.js';
 
 const s = fsSuite({ bucket: 'closerace' });
 const T = { timeout: 300_000 };
@@ -225,10 +226,7 @@ test(
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
         child.stderr.on('data', (d: Buffer) => (out += d.toString()));
         const exited = new Promise<number | null>((res) => child.on('close', res));
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), 60_000)));
-        const first = await Promise.race([exited, timeout]);
-        clearTimeout(timer);
+        const first = await settleWithin(exited, 60_000, () => 'timeout' as const);
         if (first === 'timeout') child.kill('SIGKILL');
         assert.notEqual(first, 'timeout', `${how}: the writer's child hung in execve: ${out}`);
         assert.equal(first, 0, `${how}: ${out}`);

@@ -259,10 +259,11 @@ export class KernelAdapter {
       case Op.READ:
         return this.read(r, ino, a1, a2, a3);
       case Op.WRITE: {
-        if (this.parseFh(a1).stale) return this.lostWrite(r, ino, 'WRITE');
+        const k = this.parseFh(a1);
+        if (k.stale) return this.lostWrite(r, ino, 'WRITE');
         const bytes = this.payload(data);
         return this.withPath(r, ino, (p) =>
-          this.ops.write!(p, this.parseFh(a1).fh!, bytes, bytes.length, a2, (n) =>
+          this.ops.write!(p, k.fh!, bytes, bytes.length, a2, (n) =>
             n < 0 ? this.err(r, n) : this.addon.replyWrite(r.session, r.id, n),
           ),
         );

@@ -89,8 +89,9 @@ export interface InitOptions {
   writebackCache?: boolean;
   /**
    * WRITE payload slots of maxWrite bytes (at most 32; needs maxWrite). A WRITE whose payload
-   * fits a free slot gets a number instead of a Buffer as `data` (see payloadOf in payloads.ts)
-   * and holds the slot until payloadDone; without a free slot it gets a Buffer as before.
+   * fits a free slot gets a number (slot * 2^32 + length) instead of a Buffer as `data` and holds
+   * the slot until the request is answered (any reply; see KernelAdapter.payload); without a free
+   * slot it gets a Buffer as before.
    */
   payloadSlots?: number;
 }
@@ -147,8 +148,6 @@ export interface Fuse3Addon {
   pending(s: Session): number;
   /** One Buffer over every WRITE payload slot (undefined without InitOptions.payloadSlots). */
   payloadArena(s: Session): Buffer | undefined;
-  /** Give WRITE payload slot `slot` back; false when it was not taken. */
-  payloadDone(s: Session, slot: number): boolean;
   /** Sessions allocated and not freed (a destroyed one is freed once its handle is garbage-collected). */
   sessions(): number;
   replyErr(s: Session, id: number, errno: number): boolean;
