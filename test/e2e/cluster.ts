@@ -111,7 +111,7 @@ export function cannotStart(): string | undefined {
     'kubectl',
     'csi-provisioner',
   ].filter((b) => !existsSync(join(GOBIN, b)));
-  for (const b of ['etcd', 'containerd', 'runc', 'ctr']) {
+  for (const b of ['etcd', 'containerd', 'runc', 'ctr', 'gcc']) {
     if (spawnSync('sh', ['-c', `command -v ${b}`]).status !== 0) missing.push(b);
   }
   if (!existsSync('/bin/busybox')) missing.push('/bin/busybox (busybox-static)');

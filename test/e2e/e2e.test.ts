@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { addCannedPolicy, prefixOnlyPolicy } from '../credentials/minio-admin.js';
@@ -162,10 +162,6 @@ async function startProbePod(): Promise<void> {
   await waitPod('default', 'reader-with-probe', 'Ready', 180);
 }
 /**
- * Deletes pods and waits until they are gone. Grace period 1 s: the examples' busybox shells and
- * sleeps run as PID 1 and ignore SIGTERM, so the default 30 s would be waited out on every pod.
- */
-/**
  * A dynamic PVC of the prefix StorageClass and a uid-1000 busybox pod (fsGroup 1000) that mounts it at /data
  * and runs `script`; both named `name`, in the default namespace.
  */
@@ -200,6 +196,52 @@ function claimAndPod(name: string, script: string): Obj[] {
   return [pvc, pod];
 }
 
+/**
+ * Runs test/e2e/cloexec-writer.c (`mode` FILE MiB) in a uid-1000 pod on a new dynamic PVC of the prefix
+ * class, both named `name`; `watch(key, done)` runs from the PV's binding until the pod ends. Checks that
+ * the pod printed "ok" and the object is the helper's pattern, byte for byte; then deletes the pod and
+ * the PVC (reclaim Delete: the object goes too).
+ */
+async function runHelperPod(
+  name: string,
+  mode: 'exec' | 'fork-close',
+  mib: number,
+  watch?: (key: string, done: () => boolean) => Promise<void>,
+): Promise<void> {
+  const [pvc, pod] = claimAndPod(name, `cloexec-writer ${mode} /data/${name}.bin ${mib}`);
+  pod!.spec.restartPolicy = 'Never';
+  apply([pvc!]);
+  const pv = await until('PVC bound', () => {
+    const v = kubectl(cluster, ['-n', 'default', 'get', 'pvc', name, '-o', 'jsonpath={.spec.volumeName}']);
+    return v || undefined;
+  });
+  const key = `${pv}/${name}.bin`;
+  let finished = false;
+  const watching = watch?.(key, () => finished);
+  try {
+    apply([pod!]);
+    assert.equal((await podSucceeded(name, 120_000)).trim(), 'ok');
+  } finally {
+    finished = true;
+    await watching;
+  }
+  await assertPatternObject(key, mib);
+  deletePods(name);
+  kubectl(cluster, ['-n', 'default', 'delete', 'pvc', name, '--wait', '--timeout=120s']);
+}
+/** The object at `key` is the helper's pattern of `mib` MiB, byte for byte. */
+async function assertPatternObject(key: string, mib: number): Promise<void> {
+  const got = await minio.client.send(new GetObjectCommand({ Bucket: 'my-shared-bucket', Key: key }));
+  const body = Buffer.from(await got.Body!.transformToByteArray());
+  const want = createHash('sha256');
+  for (let b = 0; b < mib; b++) want.update(Buffer.alloc(1 << 20, (b * 37 + 11) & 0xff));
+  assert.equal(body.length, mib << 20, 'the whole file');
+  assert.equal(createHash('sha256').update(body).digest('hex'), want.digest('hex'), 'byte-exact');
+}
+/**
+ * Deletes pods and waits until they are gone. Grace period 1 s: the examples' busybox shells and
+ * sleeps run as PID 1 and ignore SIGTERM, so the default 30 s would be waited out on every pod.
+ */
 function deletePods(...args: string[]): void {
   kubectl(cluster, ['-n', 'default', 'delete', 'pod', ...args, '--grace-period=1', '--wait', '--timeout=120s']);
 }
@@ -905,6 +947,44 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
       kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'supervised', '--wait', '--timeout=120s']);
       await node.stop('SIGTERM');
       node = startNodePlugin(cluster, cluster.tmp);
+    },
+  );
+
+  scenario(
+    'a pod process that writes a large file and execs a child holding it close-on-exec: no hang, the object is whole',
+    async () => {
+      if (!cluster.local) return 'exec-close: needs the static helper the local cluster builds into its busybox image';
+      // The child's copy is closed inside execve, where the kernel holds the child's exec lock; the mount
+      // process's scan for other writers (under --proc-root, as the node plugin runs it) must not wait
+      // on that child (docs/security/closerace.md section 2). With the bug the pod never finished.
+      await runHelperPod('exec-close', 'exec', 40);
+    },
+  );
+
+  scenario(
+    "a pod's forked child closing its copy of a file being written: no partial object is ever visible",
+    async () => {
+      if (!cluster.local) return 'fork-close: needs the static helper the local cluster builds into its busybox image';
+      // The child's close is a FUSE flush from another PID namespace; the mount process must see the
+      // parent still holding the file through the node's procfs (--host-proc → --proc-root) and not
+      // publish the first half. The parent writes the second half 2 s later, so a partial object
+      // would stay visible long enough for the HEAD polling below.
+      const seen = new Set<number>();
+      await runHelperPod('fork-close', 'fork-close', 40, async (k, done) => {
+        while (!done()) {
+          const size = await minio.client
+            .send(new HeadObjectCommand({ Bucket: 'my-shared-bucket', Key: k }))
+            .then((h) => h.ContentLength)
+            .catch(() => undefined);
+          if (size !== undefined) seen.add(size);
+          await sleep(10);
+        }
+      });
+      assert.deepEqual(
+        [...seen].filter((n) => n !== 40 << 20),
+        [],
+        'only the whole object was ever visible',
+      );
     },
   );
 

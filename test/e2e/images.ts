@@ -1,13 +1,17 @@
 // E2E images without a registry: the busybox image the manifests name and the sandbox (pause) image,
-// both one layer holding Debian's busybox-static, written as docker-archive tarballs for `ctr images import`.
+// both one layer holding Debian's busybox-static (plus the static test helper cloexec-writer, built
+// here with gcc from test/e2e/cloexec-writer.c), written as docker-archive tarballs for `ctr images import`.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const BUSYBOX_IMAGE = 'docker.io/library/busybox:1.37';
 export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10.1';
 const BUSYBOX_BIN = '/bin/busybox';
+/** The helper's C source (not copied to dist/: read from the repository). */
+const CLOEXEC_WRITER_SRC = fileURLToPath(new URL('../../../test/e2e/cloexec-writer.c', import.meta.url));
 
 function layer(dir: string): { file: string; digest: string } {
   const root = join(dir, 'rootfs');
@@ -18,6 +22,7 @@ function layer(dir: string): { file: string; digest: string } {
     .split('\n')
     .filter((a) => a && a !== 'busybox');
   for (const a of applets) symlinkSync('busybox', join(root, 'bin', a));
+  execFileSync('gcc', ['-static', '-O2', '-o', join(root, 'bin', 'cloexec-writer'), CLOEXEC_WRITER_SRC]);
   writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\n');
   writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\nuser:x:1000:\n');
   const file = join(dir, 'layer.tar');
