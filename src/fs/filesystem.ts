@@ -401,6 +401,7 @@ export class BucketFs {
       // The closer's pid is in this process's PID namespace; a --proc-root of another one does not match it.
       const procRoot = this.ctx.cfg.procRoot;
       const held = await otherWriterHolds(this.mountDevice, path, { procRoot, closerPid: procRoot ? 0 : closerPid });
+      this.ctx.metrics?.writerScan(held === 'unknown' ? 'unknown' : held ? 'held' : 'none');
       if (held === 'unknown')
         this.ctx.log.warn(
           'cannot tell in time whether other processes still write the file (/proc reads blocked); publishing it now',
@@ -408,6 +409,7 @@ export class BucketFs {
         );
       return held === true;
     } catch (err) {
+      this.ctx.metrics?.writerScan('unknown');
       this.ctx.log.warn('cannot tell whether other processes still write the file; publishing it now', {
         path,
         error: String(err),

@@ -48,6 +48,9 @@ export interface MountGaugeSources {
   spoolBytes?: () => number | Promise<number>;
 }
 
+/** held: another process still writes the file (publish deferred); none: nobody else; unknown: /proc did not answer in time. */
+export type WriterScanResult = 'held' | 'none' | 'unknown';
+
 export interface MountMetrics {
   /** false for NO_METRICS: callers may skip work only needed for metrics (timing, wrapping). */
   readonly enabled: boolean;
@@ -65,6 +68,8 @@ export interface MountMetrics {
   uploadEnded(): void;
   /** An object could not be saved (the writer got an error). */
   uploadFailed(): void;
+  /** A close's scan for other processes still writing the file (src/fs/open-writers.ts) and what it found. */
+  writerScan(result: WriterScanResult): void;
   /** Something failed that an operator should look at (sets the last-error time). */
   error(): void;
   /** The hand-off generation of this server: how many times it was restarted under --supervise. */
@@ -87,6 +92,7 @@ export const NO_METRICS: MountMetrics = {
   uploadStarted: () => undefined,
   uploadEnded: () => undefined,
   uploadFailed: () => undefined,
+  writerScan: () => undefined,
   error: () => undefined,
   serverRestarts: () => undefined,
   watch: () => undefined,
@@ -187,6 +193,12 @@ export class PromMountMetrics implements MountMetrics {
   private readonly uploadFailures = new Counter({
     name: 'bucketmount_upload_failures_total',
     help: 'Uploads that failed for good: the object was not saved and the writer got an error',
+    registers: [this.registry],
+  });
+  private readonly writerScans = new Counter({
+    name: 'bucketmount_writer_scans_total',
+    help: 'Scans at a close for other processes still writing the file, by result (held: publish deferred; unknown: /proc reads blocked, published)',
+    labelNames: ['result'] as const,
     registers: [this.registry],
   });
   private readonly lastError = new Gauge({
@@ -328,6 +340,10 @@ export class PromMountMetrics implements MountMetrics {
   uploadFailed(): void {
     this.uploadFailures.inc();
     this.error();
+  }
+
+  writerScan(result: WriterScanResult): void {
+    this.writerScans.labels(result).inc();
   }
 
   error(): void {

@@ -44,6 +44,7 @@ export const METRICS: readonly MetricName[] = [
   { name: 'bucketmount_open_files', type: 'gauge', labels: [], scope: 'mount' },
   { name: 'bucketmount_uploads_in_flight', type: 'gauge', labels: [], scope: 'mount' },
   { name: 'bucketmount_upload_failures_total', type: 'counter', labels: [], scope: 'mount' },
+  { name: 'bucketmount_writer_scans_total', type: 'counter', labels: ['result'], scope: 'mount' },
   { name: 'bucketmount_last_error_timestamp_seconds', type: 'gauge', labels: [], scope: 'mount' },
   { name: 'bucketmount_server_restarts_total', type: 'counter', labels: [], scope: 'mount' },
   { name: 'bucketmount_mount_info', type: 'gauge', labels: ['fuse_layer', 'version'], scope: 'mount' },

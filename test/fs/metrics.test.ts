@@ -3,7 +3,8 @@
 // a directory and fail a lookup, then scrape the socket and check the counters moved by the right
 // amounts (bytes exactly; S3 requests, FUSE operations and errors by label). Also: the socket is
 // 0600 and goes away at unmount, Prometheus text is served beside the JSON, a mount without the
-// flag binds no socket at all, a supervised server counts its restarts, and a socket path that
+// flag binds no socket at all, a supervised server counts its restarts, the close of a streamed
+// file counts its scan for other writers (held by a forked child / none), and a socket path that
 // cannot be bound is refused (exit 2) before anything is mounted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ import { join } from 'node:path';
 import { addonPath } from '../../src/fs/kernel/native.js';
 import { scrapeMountMetrics, type MetricFamily } from '../../src/metrics/mount-endpoint.js';
 import { MiB } from '../../src/util/units.js';
-import { fsSuite, patternBytes, released, sha256, sleep } from './helpers.js';
+import { fsSuite, patternBytes, py, released, sha256, sleep } from './helpers.js';
 import { Faults, startFaultProxy } from '../support/fault-proxy.js';
 import { endpointFlags, mountEnv, runMountCommand } from '../support/mount.js';
 import { MountExit } from '../../src/mount-contract/exit-codes.js';
@@ -176,6 +177,47 @@ test('counters move by the right amounts for writes, reads, listings and a faile
     // An exit by signal once showed here under CI load (code null): say which, with the mount's own output.
     assert.equal(r.code, 0, `mount exit code ${r.code}, signal ${r.signal}; its output:\n${m.logs().slice(-3000)}`);
     assert.equal(existsSync(sock), false, 'the socket is removed at unmount');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('closes of a streamed file count the scan for other writers by result', T, async () => {
+  await s.ready;
+  const dir = socketDir();
+  const sock = join(dir, 'metrics.sock');
+  const m = await s.mount({ flags: [`--metrics-socket=${sock}`] });
+  try {
+    const before = await scrapeMountMetrics(sock);
+    // 20 MiB: two parts are sent before the close, so the close scans. The parent closes while a
+    // forked child still holds the descriptor (held); the child's exit is the last close (none).
+    py(
+      [
+        'import os, sys, time',
+        'f = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)',
+        "data = b'x' * (20 << 20)",
+        'done = 0',
+        'while done < len(data): done += os.write(f, data[done:])',
+        'pid = os.fork()',
+        'if pid == 0:',
+        '    time.sleep(0.5)',
+        '    os._exit(0)',
+        'os.close(f)',
+        'os.waitpid(pid, 0)',
+      ].join('\n'),
+      [join(m.dir, 'forked.bin')],
+    );
+    await writeFile(join(m.dir, 'plain.bin'), patternBytes(20 * MiB, 5));
+    await released(m.dir);
+    const after = await scrapeMountMetrics(sock);
+    const d = (result: string): number =>
+      value(after, 'bucketmount_writer_scans_total', { result }) -
+      value(before, 'bucketmount_writer_scans_total', { result });
+    assert.equal(d('held'), 1, "the parent's close while the child holds the file");
+    assert.equal(d('none'), 2, "the child's last close and the plain file's close");
+    assert.equal(d('unknown'), 0);
+    assert.equal((await s.getBytes('forked.bin')).length, 20 * MiB, 'published at the last close');
+  } finally {
+    await m.unmount();
     rmSync(dir, { recursive: true, force: true });
   }
 });
