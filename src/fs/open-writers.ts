@@ -20,6 +20,10 @@
 // it the answer is "unknown" and the caller publishes now. A blocked read stays in a libuv thread
 // until that exec goes on; while two are, no scan starts ("unknown"), so the threads that DNS
 // lookups and file reads need stay free.
+//
+// Only processes whose mount table (per mount namespace and root, read once per scan) shows a
+// mount of this file system have their descriptors read: on a node most processes are other
+// pods' containers, passed over after two readlinks.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { parseMountInfo, readMountInfo, type MountInfoEntry } from '../util/mountinfo.js';
 import { settleWithin } from '../util/deadline.js';
@@ -118,36 +122,56 @@ async function scanForWriter(
   { procRoot = '/proc', closerPid = 0, processDeadlineMs = PROCESS_READ_DEADLINE_MS }: WriterScan,
   stop: { asked: boolean },
 ): Promise<boolean | 'unknown'> {
+  // Per mount namespace and root directory (the /proc/<pid>/ns/mnt and root links; processes that
+  // share both see the same mount table): the mounts of `device` there by mount id, or null when it
+  // has none. Most processes of a node (other pods' containers) live in namespaces without this
+  // mount and are passed over after two readlinks, without a read per descriptor.
+  const views = new Map<string, Map<number, MountInfoEntry> | null>();
   for (const pid of await readdir(procRoot).catch(() => [] as string[])) {
     if (stop.asked) return false;
     if (blockedReads >= MAX_BLOCKED_READS) return 'unknown';
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid || Number(pid) === closerPid) continue;
-    if (await processHolds(`${procRoot}/${pid}`, device, path, processDeadlineMs, stop)) return true;
+    if (await processHolds(`${procRoot}/${pid}`, device, path, processDeadlineMs, views, stop)) return true;
   }
   return false;
 }
 
 /**
  * Whether the process at `proc` (/proc/<pid>) holds `path` of `device` open with write access;
- * false (skipped) as soon as one of its reads is blocked.
+ * false (skipped) as soon as one of its reads is blocked, or when its mount table has no mount of
+ * `device` (a descriptor opened through a mount its table does not show is not matched).
  */
 async function processHolds(
   proc: string,
   device: string,
   path: string,
   readMs: number,
+  views: Map<string, Map<number, MountInfoEntry> | null>,
   stop: { asked: boolean },
 ): Promise<boolean> {
-  const name = path.slice(path.lastIndexOf('/'));
   // A read that fails (the process ended) gives `fallback`; one that blocks gives BLOCKED.
   const read = <T>(p: Promise<T>, fallback: T): Promise<T | typeof BLOCKED> =>
     bounded(
       p.catch(() => fallback),
       readMs,
     );
+  const ns = await read(readlink(`${proc}/ns/mnt`), '');
+  if (ns === BLOCKED) return false;
+  const root = ns ? await read(readlink(`${proc}/root`), '') : '';
+  if (root === BLOCKED) return false;
+  const view = ns && root ? `${ns}\0${root}` : '';
+  let mounts = view ? views.get(view) : undefined;
+  if (mounts === undefined) {
+    const table = await read(readFile(`${proc}/mountinfo`, 'utf8'), '');
+    if (table === BLOCKED) return false;
+    const own = parseMountInfo(table).filter((m) => m.device === device);
+    mounts = own.length ? new Map(own.map((m) => [m.mountId, m])) : null;
+    if (view && table) views.set(view, mounts);
+  }
+  if (!mounts) return false;
+  const name = path.slice(path.lastIndexOf('/'));
   const fds = await read(readdir(`${proc}/fd`), [] as string[]);
   if (fds === BLOCKED) return false;
-  let mounts: Map<number, MountInfoEntry> | undefined;
   for (const fd of fds) {
     if (stop.asked) return false;
     const target = await read(readlink(`${proc}/fd/${fd}`), '');
@@ -158,13 +182,8 @@ async function processHolds(
     if (fdinfo === BLOCKED) return false;
     const info = parseFdInfo(fdinfo);
     if (!info || (info.flags & O_ACCMODE) === O_RDONLY) continue;
-    if (!mounts) {
-      const table = await read(readFile(`${proc}/mountinfo`, 'utf8'), '');
-      if (table === BLOCKED) return false;
-      mounts = new Map(parseMountInfo(table).map((m) => [m.mountId, m]));
-    }
     const mount = mounts.get(info.mountId);
-    if (mount && mount.device === device && pathInFileSystem(target, mount) === path) return true;
+    if (mount && pathInFileSystem(target, mount) === path) return true;
   }
   return false;
 }

@@ -7,7 +7,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, closeSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -85,13 +95,19 @@ test('otherWriterHolds sees another process holding the file for writing, not fo
   }
 });
 
-/** A fake /proc where each pid has a link to /mnt/vol/held.bin and an fdinfo that is a FIFO nobody
- * writes: reading it blocks the way a process's fd links do while it is in execve. */
+/** A mountinfo line: the file system `device` mounted at /mnt/vol. */
+const volMount = (device: string): string =>
+  `36 25 ${device} / /mnt/vol rw,nosuid,nodev,relatime shared:1 - fuse.bucketmount bucketmount rw,user_id=0\n`;
+
+/** A fake /proc where each pid has a link to /mnt/vol/held.bin, a mount table showing 0:99 at
+ * /mnt/vol, and an fdinfo that is a FIFO nobody writes: reading it blocks the way a process's fd
+ * links do while it is in execve. */
 function blockingProc(pids: number[]): { root: string; fifos: string[] } {
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'bm-open-writers-proc-')));
   const fifos = pids.map((pid) => {
     mkdirSync(join(root, String(pid), 'fd'), { recursive: true });
     mkdirSync(join(root, String(pid), 'fdinfo'));
+    writeFileSync(join(root, String(pid), 'mountinfo'), volMount('0:99'));
     symlinkSync('/mnt/vol/held.bin', join(root, String(pid), 'fd', '3'));
     const fifo = join(root, String(pid), 'fdinfo', '3');
     execFileSync('mkfifo', [fifo]);
@@ -129,4 +145,47 @@ test('a process whose /proc entries block is skipped; blocked reads are bounded;
     rmSync(two.root, { recursive: true, force: true });
   }
   assert.equal(blockedProcessReads(), 0, 'the count goes down once the reads end');
+});
+
+test('processes whose mount table has no mount of the file system are passed over without reading their descriptors', async () => {
+  // Two processes in one mount namespace and root (same ns/mnt and root links) whose table lacks
+  // 0:99, each with a blocking fdinfo; the second one's mountinfo is a FIFO too: the table is read
+  // once per namespace and root, so neither blocks.
+  const { root, fifos } = blockingProc([5001, 5002]);
+  try {
+    for (const pid of [5001, 5002]) {
+      mkdirSync(join(root, String(pid), 'ns'));
+      symlinkSync('mnt:[4026530001]', join(root, String(pid), 'ns', 'mnt'));
+      symlinkSync('/', join(root, String(pid), 'root'));
+    }
+    writeFileSync(join(root, '5001', 'mountinfo'), volMount('0:42'));
+    rmSync(join(root, '5002', 'mountinfo'));
+    execFileSync('mkfifo', [join(root, '5002', 'mountinfo')]);
+    fifos.push(join(root, '5002', 'mountinfo'));
+    const started = performance.now();
+    const held = await otherWriterHolds('0:99', '/held.bin', { procRoot: root, processDeadlineMs: 2_000 });
+    const ms = performance.now() - started;
+    assert.equal(held, false);
+    assert.ok(ms < 1_000, `answered after ${ms} ms without a blocked read`);
+    assert.equal(blockedProcessReads(), 0, 'nothing was left blocked');
+    // The same processes in a namespace that has the mount: their descriptors are read (and block).
+    writeFileSync(join(root, '5001', 'mountinfo'), volMount('0:99'));
+    const [, blocked] = await Promise.all([
+      otherWriterHolds('0:99', '/held.bin', { procRoot: root, processDeadlineMs: 100 }),
+      new Promise((r) => setTimeout(r, 150)).then(() => blockedProcessReads()),
+    ]);
+    assert.ok((blocked as number) >= 1, 'a process in a namespace with the mount is read');
+  } finally {
+    // End the blocked reads; a FIFO nobody reads (never opened) refuses a non-blocking writer.
+    for (const fifo of fifos) {
+      try {
+        closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+      } catch {
+        /* no reader */
+      }
+    }
+    for (let i = 0; i < 100 && blockedProcessReads() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    rmSync(root, { recursive: true, force: true });
+  }
+  assert.equal(blockedProcessReads(), 0);
 });
