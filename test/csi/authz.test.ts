@@ -10,7 +10,9 @@
 // - driver credentials with a volume-chosen endpoint (attribute, mountOptions) → PERMISSION_DENIED;
 //   the node's default endpoint works; secret credentials may choose an endpoint;
 // - a non-root process can list/read/write a CSI mount: with volume_mount_group (fsGroup) as a
-//   member of that group, and without any group or option at all.
+//   member of that group, and without any group or option at all;
+// - write-back: a volume may ask for it (an inline one may not), and NodeUnpublishVolume returns only
+//   after uploads still pending (their endpoint refusing connections until then) are in the bucket.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -25,9 +27,11 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import type { ClientRequestOf, VolumeCapability } from '../../src/csi/types.js';
@@ -296,6 +300,44 @@ test('write-back: a volume may turn it on and gets the node ceiling; an inline v
   await unpublish(t);
   const got = await minio.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'wb-authz.txt' }));
   assert.equal(await got.Body!.transformToString(), 'written back', 'unpublish drained the upload');
+});
+
+test('write-back: NodeUnpublishVolume waits for uploads still pending; they are in the bucket when it returns', async () => {
+  // The volume's own endpoint (secret credentials may choose it) is a proxy in front of MinIO. It
+  // refuses connections while the files are written, so their write-back uploads stay in the mount
+  // process (retrying); it comes back only after NodeUnpublishVolume was called. Were the mount
+  // process stopped without its drain, nothing would ever reach the bucket.
+  const proxy = await startFaultProxy(minio.endpoint);
+  try {
+    const t = target();
+    await publish({
+      volumeId: 'wb-slow',
+      targetPath: t,
+      volumeContext: { bucketName: BUCKET, endpoint: proxy.endpoint, mountOptions: 'write-back' },
+      secrets,
+    });
+    // Asynchronous calls only: the proxy answers the mount from this process's event loop.
+    await mkdir(join(t, 'wb-slow'));
+    await proxy.refuse();
+    const names = ['a', 'b', 'c'];
+    for (const name of names) await writeFile(join(t, 'wb-slow', name), `pending ${name}`);
+    for (const name of names)
+      await assert.rejects(
+        minio.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `wb-slow/${name}` })),
+        { name: 'NotFound' },
+        'the upload is still pending when close() has returned',
+      );
+    const unpublished = unpublish(t);
+    await new Promise((r) => setTimeout(r, 1500));
+    await proxy.accept();
+    await unpublished;
+    for (const name of names) {
+      const got = await minio.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `wb-slow/${name}` }));
+      assert.equal(await got.Body!.transformToString(), `pending ${name}`, 'drained before unpublish returned');
+    }
+  } finally {
+    await proxy.close();
+  }
 });
 
 test('driver credentials + a volume-chosen endpoint → PERMISSION_DENIED; secret credentials may choose', async () => {
