@@ -286,13 +286,13 @@ test('write-back: past the node ceiling close waits for the upload as without wr
 
 test('write-back: past the size ceiling close waits for the upload as without write-back', T, async () => {
   await withMount(['--write-back', '--write-back-max-size=1'], async (m, proxy) => {
-    proxy.inject({ op: 'PutObject', path: /wb8\/[^?]/, action: { kind: 'delay', ms: DELAY_MS } });
-    await mkdir(join(m.dir, 'wb8'));
+    proxy.inject({ op: 'PutObject', path: /wbmax\/[^?]/, action: { kind: 'delay', ms: DELAY_MS } });
+    await mkdir(join(m.dir, 'wbmax'));
     const bytes = Buffer.alloc(700 * 1024, 8);
-    await writeFile(join(m.dir, 'wb8/first'), bytes);
-    assert.equal(await s.exists('wb8/first'), false, 'the first close was written back (700 KiB pending of 1 MiB)');
-    await writeFile(join(m.dir, 'wb8/second'), bytes);
-    assert.equal(await s.exists('wb8/second'), true, 'the second close waited: 1,400 KiB would exceed 1 MiB');
+    await writeFile(join(m.dir, 'wbmax/first'), bytes);
+    assert.equal(await s.exists('wbmax/first'), false, 'the first close was written back (700 KiB pending of 1 MiB)');
+    await writeFile(join(m.dir, 'wbmax/second'), bytes);
+    assert.equal(await s.exists('wbmax/second'), true, 'the second close waited: 1,400 KiB would exceed 1 MiB');
   });
 });
 
