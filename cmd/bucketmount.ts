@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `bucketmount mount <bucket|s3://bucket/prefix/> <dir> [flags]`: mounts an S3 bucket with FUSE.
 // `bucketmount status [--json]`: the node plugin's mounts and their health (src/mounter/status-command.ts).
+// `bucketmount fd-keeper --socket=<path>`: the node's holder of FUSE connections (src/mounter/fd-keeper.ts).
 // With -f/--foreground it serves in this process (the CSI node uses that); otherwise it starts
 // itself again detached in the foreground mode, waits until the mount serves, and exits 0
 // (or with the child's exit code and error line when mounting failed).
@@ -17,7 +18,8 @@ import { isFuse, mountsAt } from '../src/util/mountinfo.js';
 const statusModule = () => import('../src/mounter/status-command.js');
 
 async function usage(): Promise<string> {
-  return `${mountUsage()}\n\n${(await statusModule()).STATUS_USAGE}`;
+  const keeper = (await import('../src/mounter/fd-keeper.js')).FD_KEEPER_USAGE;
+  return `${mountUsage()}\n\n${(await statusModule()).STATUS_USAGE}\n\n${keeper}`;
 }
 
 function isMounted(dir: string): boolean {
@@ -61,9 +63,11 @@ async function main(argv: string[]): Promise<number> {
       err: (t) => process.stderr.write(t),
       env: process.env,
     });
+  if (argv[0] === 'fd-keeper')
+    return (await import('../src/mounter/fd-keeper.js')).fdKeeperCommand(argv.slice(1), (t) => process.stderr.write(t));
   if (argv[0] !== 'mount') {
     process.stderr.write(
-      `bucketmount: error: unknown command "${argv[0]}" (expected "mount" or "status")\n${await usage()}\n`,
+      `bucketmount: error: unknown command "${argv[0]}" (expected "mount", "status" or "fd-keeper")\n${await usage()}\n`,
     );
     return MountExit.BAD_ARGS;
   }

@@ -77,6 +77,9 @@ const HELP = `usage: csi-driver [flags]
   --supervise-mounts[=true|false]  every mount process holds its FUSE connection and restarts a crashed
                                    server on it, so pods keep reading through a crash (default true;
                                    --supervise-mounts=false or $BUCKETMOUNT_SUPERVISE_MOUNTS=false turns it off)
+  --fd-keeper <socket>             the node's fd keeper (\`bucketmount fd-keeper\`): supervised mounts keep a duplicate
+                                   of their FUSE connection there, so a restart of this plugin's container does not
+                                   end them; reconcile resumes them (docs/architecture.md; default: none)
   --upgrade-mounts[=true|false]    after reconcile, hand every supervised mount whose server runs another plugin
                                    version over to a server started from the binary on disk (default true;
                                    $BUCKETMOUNT_UPGRADE_MOUNTS)
@@ -131,6 +134,7 @@ function parseFlags(argv: string[]) {
         'write-back-max-size': { type: 'string' },
         'write-back-max-files': { type: 'string' },
         'host-proc': { type: 'string' },
+        'fd-keeper': { type: 'string' },
         'fuse-layer': { type: 'string' },
         'supervise-mounts': { type: 'string' },
         'upgrade-mounts': { type: 'string' },
@@ -211,6 +215,8 @@ function parseFlags(argv: string[]) {
   }
   if (v['host-proc'] !== undefined && !v['host-proc'].startsWith('/'))
     fail(`--host-proc must be an absolute path, got "${v['host-proc']}"`);
+  if (v['fd-keeper'] !== undefined && !v['fd-keeper'].startsWith('/'))
+    fail(`--fd-keeper must be an absolute path, got "${v['fd-keeper']}"`);
   const fuseLayer = v['fuse-layer'] ?? (env.BUCKETMOUNT_FUSE_LAYER || undefined);
   if (fuseLayer !== undefined) {
     try {
@@ -300,6 +306,7 @@ function parseFlags(argv: string[]) {
     cacheMaxSize: cacheMaxRaw,
     writeBackFlags,
     hostProc: v['host-proc'],
+    fdKeeper: v['fd-keeper'],
     fuseLayer,
     superviseMounts,
     upgradeMounts,
@@ -420,6 +427,7 @@ async function main(): Promise<void> {
       // Metrics off: mount processes keep none either.
       mountMetrics: nodeMetrics !== undefined,
       serverVersion: pluginVersion(),
+      ...(cfg.fdKeeper !== undefined ? { fdKeeper: cfg.fdKeeper } : {}),
     });
     nodeService = new NodeService({
       nodeId: cfg.nodeId,

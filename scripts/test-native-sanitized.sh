@@ -23,7 +23,7 @@ mkdir -p "$reports" "$work/src"
 # 1. The sanitizer build, with gcc (its libasan is what the processes preload).
 asan_lib="$(gcc -print-file-name=libasan.so)"
 [ -e "$asan_lib" ] || { say "gcc's libasan.so not found (apt-get install libasan8 libubsan1; scripts/setup.sh does)" >&2; exit 1; }
-cp native/fuse3/binding.gyp native/fuse3/fuse3.c "$work/src/"
+cp native/fuse3/binding.gyp native/fuse3/fuse3.c native/fuse3/fd-pass.c "$work/src/"
 # -fsanitize-recover=address (with halt_on_error=0 below): a bad access is reported and the process
 # goes on. Aborting would hang the unit tests: their process serves the mount it is reading from,
 # and a FUSE server that dies with one of its own requests in flight never finishes exiting.

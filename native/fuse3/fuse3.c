@@ -1120,6 +1120,8 @@ static napi_value js_fail_stale(napi_env env, napi_callback_info info) {
   return out;
 }
 
+void fd_pass_register(napi_env env, napi_value exports); // fd-pass.c
+
 static napi_value init(napi_env env, napi_value exports) {
   struct { const char *name; napi_callback fn; } fns[] = {
     { "open", js_open }, { "unmount", js_unmount }, { "destroy", js_destroy }, { "fd", js_fd }, { "pending", js_pending },
@@ -1134,6 +1136,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
     napi_set_named_property(env, exports, fns[i].name, f);
   }
+  fd_pass_register(env, exports);
   return exports;
 }
 

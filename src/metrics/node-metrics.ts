@@ -111,7 +111,7 @@ export class NodeMetrics {
     });
     this.reconcile = new Counter({
       name: 'bucketmount_node_reconcile_total',
-      help: 'What reconciling recorded mounts did, by outcome (adopted, restored, target_dropped, dead_cleaned, orphan_cleaned, failed)',
+      help: 'What reconciling recorded mounts did, by outcome (adopted, resumed, restored, target_dropped, dead_cleaned, orphan_cleaned, failed)',
       labelNames: ['outcome'],
       registers,
     });

@@ -18,6 +18,14 @@ export interface MountProcessArgs {
   volumeId?: string;
   /** --fuse-fd + --fuse-state: serve an inherited /dev/fuse fd (a supervised server). */
   handoff?: { fd: number; stateDir: string };
+  /**
+   * With --supervise: --fuse-state names the supervisor's hand-off state dir (default: a new
+   * private dir under /run/bucketmount); --fuse-fd adds an inherited, already mounted connection
+   * to take over (the node plugin resuming a mount the fd keeper held).
+   */
+  supervision?: { stateDir: string; adoptFd?: number };
+  /** With --supervise: the node's fd keeper socket (src/mounter/fd-keeper.ts). */
+  fdKeeper?: string;
 }
 
 /** Everything one mount process runs with. */
@@ -59,14 +67,20 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
     throw new MountArgsError('give the prefix either in the source (s3://bucket/prefix/) or with --prefix, not both');
   }
   const prefix = flagPrefix !== undefined ? named(() => validatePrefix(flagPrefix)) : src.prefix;
-  const handoff = readHandoff(f.str('fuse-fd'), f.str('fuse-state'));
   const opts = readMountOptions(f);
-  if (opts.supervise && handoff) throw new MountArgsError('--supervise and --fuse-fd are exclusive');
+  const supervision = opts.supervise ? readSupervision(f.str('fuse-fd'), f.str('fuse-state')) : undefined;
+  const handoff = opts.supervise ? undefined : readHandoff(f.str('fuse-fd'), f.str('fuse-state'));
+  const fdKeeper = f.str('fd-keeper');
+  if (fdKeeper !== undefined && !opts.supervise) throw new MountArgsError('--fd-keeper needs --supervise');
+  if (fdKeeper !== undefined && !fdKeeper.startsWith('/'))
+    throw new MountArgsError(`--fd-keeper must be an absolute path, got "${fdKeeper}"`);
   return {
     bucket: src.bucket,
     prefix,
     ...opts,
     ...(handoff ? { handoff } : {}),
+    ...(supervision ? { supervision } : {}),
+    ...(fdKeeper !== undefined ? { fdKeeper } : {}),
     mountPoint: f.positionals[1]!,
     readOnly: f.bool('read-only'),
     foreground: f.bool('foreground'),
@@ -76,14 +90,32 @@ export function parseMountArgs(argv: readonly string[]): MountConfig {
   };
 }
 
-/** --fuse-fd and --fuse-state come together: a non-negative fd number and an absolute directory. */
+function readFd(fd: string): number {
+  if (!/^\d{1,4}$/.test(fd) || Number(fd) < 3)
+    throw new MountArgsError(`--fuse-fd must be a descriptor number >= 3, got "${fd}"`);
+  return Number(fd);
+}
+
+function readStateDir(state: string): string {
+  if (!state.startsWith('/')) throw new MountArgsError(`--fuse-state must be an absolute path, got "${state}"`);
+  return state;
+}
+
+/** A server: --fuse-fd and --fuse-state come together: a descriptor number >= 3 and an absolute directory. */
 function readHandoff(fd: string | undefined, state: string | undefined): MountProcessArgs['handoff'] {
   if (fd === undefined && state === undefined) return undefined;
   if (fd === undefined || state === undefined) throw new MountArgsError('--fuse-fd and --fuse-state go together');
-  if (!/^\d{1,4}$/.test(fd) || Number(fd) < 3)
-    throw new MountArgsError(`--fuse-fd must be a descriptor number >= 3, got "${fd}"`);
-  if (!state.startsWith('/')) throw new MountArgsError(`--fuse-state must be an absolute path, got "${state}"`);
-  return { fd: Number(fd), stateDir: state };
+  return { fd: readFd(fd), stateDir: readStateDir(state) };
+}
+
+/** A supervisor: --fuse-state alone (its state dir), or with --fuse-fd (a connection to take over). */
+function readSupervision(fd: string | undefined, state: string | undefined): MountProcessArgs['supervision'] {
+  if (state === undefined) {
+    if (fd !== undefined)
+      throw new MountArgsError('--supervise with --fuse-fd needs --fuse-state (the saved hand-off state)');
+    return undefined;
+  }
+  return { stateDir: readStateDir(state), ...(fd !== undefined ? { adoptFd: readFd(fd) } : {}) };
 }
 
 /** Turn a MountConfig back into argv for `bucketmount mount` (inverse of parseMountArgs). */
@@ -95,5 +127,10 @@ export function mountConfigToArgs(cfg: MountConfig): string[] {
   if (cfg.logFile !== undefined) args.push(`--log-file=${cfg.logFile}`);
   if (cfg.foreground) args.push('--foreground');
   if (cfg.handoff) args.push(`--fuse-fd=${cfg.handoff.fd}`, `--fuse-state=${cfg.handoff.stateDir}`);
+  if (cfg.supervision) {
+    if (cfg.supervision.adoptFd !== undefined) args.push(`--fuse-fd=${cfg.supervision.adoptFd}`);
+    args.push(`--fuse-state=${cfg.supervision.stateDir}`);
+  }
+  if (cfg.fdKeeper !== undefined) args.push(`--fd-keeper=${cfg.fdKeeper}`);
   return args;
 }

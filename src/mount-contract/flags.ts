@@ -84,8 +84,18 @@ export const FLAGS = {
     type: 'string',
     help: 'answer requests the kernel interrupts (a signal to the caller) with EINTR and stop their S3 reads ("false" to turn off; default off)',
   },
-  'fuse-fd': { type: 'string', help: 'internal (set by --supervise): serve this inherited /dev/fuse fd' },
-  'fuse-state': { type: 'string', help: 'internal (set by --supervise): private dir holding the hand-off state' },
+  'fuse-fd': {
+    type: 'string',
+    help: 'internal: serve this inherited /dev/fuse fd (a supervised server; with --supervise: take over a mounted connection)',
+  },
+  'fuse-state': {
+    type: 'string',
+    help: 'internal: private dir holding the hand-off state (set by --supervise for its server; given to --supervise by the node plugin)',
+  },
+  'fd-keeper': {
+    type: 'string',
+    help: "with --supervise: the node's fd keeper socket; the supervisor keeps a duplicate of the connection there (a restart of the plugin's container does not end the mount)",
+  },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
 
 export type FlagName = keyof typeof FLAGS;

@@ -137,6 +137,10 @@ export const OPTION_AUTHORITY = {
     author: 'node',
     why: 'process plumbing between the supervisor and its server (an inherited descriptor)',
   },
+  'fd-keeper': {
+    author: 'node',
+    why: "a host path: the node's fd keeper socket (holds the mount's FUSE connection across plugin container restarts)",
+  },
   'fuse-state': {
     author: 'node',
     why: "a host path: the supervisor's private hand-off state (node table, INIT parameters)",

@@ -7,7 +7,7 @@
 //        │                                            │ FUSE
 //        └── mount --bind <stateDir>/shares/<id>/mnt ─┴──▶ <target 1>, <target 2>, …
 import { mkdir, readdir, rm, rmdir, unlink } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'winston';
@@ -37,6 +37,8 @@ import { bindMount, isBucketmountFuse, probeMount, unmountAll, unmountTop, type 
 import { resolveTarget } from './target-path.js';
 import { childPids, pidsWithArg, processAlive, procStartTime, sendSignal, waitGone } from './proc.js';
 import { mountProcessEnv, spawnMount } from './spawn-mount.js';
+import { FdKeeperClient } from '../fs/kernel/fd-keeper-client.js';
+import { isSuccessor } from '../fs/kernel/handoff.js';
 import { MountError, type Mounter, type PublishedVolume, type PublishRequest, type VolumeUsage } from './types.js';
 import type { MountConfig } from '../mount-contract/args.js';
 import type { TargetWorkload } from './state-store.js';
@@ -71,6 +73,7 @@ export type ReconcileOutcome =
   | 'restored' // a missing bind mount of an adopted share's target was made again
   | 'target_dropped' // a target record whose bind mount could not be restored was forgotten
   | 'dead_cleaned' // a recorded mount whose process is gone was cleaned up
+  | 'resumed' // a mount whose processes were gone was served again on the connection the fd keeper held
   | 'orphan_cleaned' // a mount process or mount no recorded share owns was stopped
   | 'failed'; // the reconcile run itself failed
 
@@ -115,7 +118,15 @@ export interface ProcessMounterOptions {
   mountMetrics?: boolean;
   /** Version of the mount command on disk, recorded per share; upgradeMounts() hands over servers of other versions. */
   serverVersion?: string;
+  /**
+   * The node's fd keeper socket (src/mounter/fd-keeper.ts): supervised mounts keep a duplicate of
+   * their connection there, and reconcile resumes a mount whose processes are gone on it.
+   */
+  fdKeeper?: string;
 }
+
+/** The descriptor number a resuming supervisor gets the kept connection on (spawnMount's passFd). */
+const ADOPTED_FD = 3;
 
 export const DEFAULT_MOUNT_COMMAND = [
   process.execPath,
@@ -159,6 +170,7 @@ class ProcessMounterImpl implements ProcessMounter {
   /** The "socket path too long" warning is logged once. */
   private warnedSocketPath = false;
   private readonly serverVersion: string | undefined;
+  private readonly keeper: FdKeeperClient | undefined;
   private readonly targetLocks = new KeyedMutex();
   private readonly shareLocks = new KeyedMutex();
   /** Settles when the latest reconcile() has finished; every other operation waits for it. */
@@ -180,6 +192,7 @@ class ProcessMounterImpl implements ProcessMounter {
     this.health = opts.health ?? DEFAULT_HEALTH_THRESHOLDS;
     this.mountMetrics = opts.mountMetrics ?? true;
     this.serverVersion = opts.serverVersion;
+    this.keeper = opts.fdKeeper !== undefined ? new FdKeeperClient(opts.fdKeeper) : undefined;
     this.store.load();
     this.observer = opts.observer;
     const every = opts.watchIntervalMs ?? 30_000;
@@ -349,7 +362,7 @@ class ProcessMounterImpl implements ProcessMounter {
     }
     for (const share of this.store.shares()) {
       await this.shareLocks.run(share.key, async () => {
-        if (await this.shareServes(share)) {
+        if ((await this.shareServes(share)) || (await this.resumeFromKeeper(share))) {
           log.info('adopting healthy mount', {
             share: share.id,
             pid: share.pid,
@@ -727,6 +740,85 @@ class ProcessMounterImpl implements ProcessMounter {
     return undefined;
   }
 
+  /** The argv of a share's mount process, from its record (a new mount, or a supervisor resuming it). */
+  private mountConfigOf(share: ShareState): MountConfig {
+    const dir = this.store.shareDir(share.id);
+    const supervised = isSupervised(share);
+    return {
+      ...share.source,
+      // Spool files live with the share, so they go with it even after a kill -9.
+      spoolDir: share.source.spoolDir ?? join(dir, 'spool'),
+      // A data cache gets its own 0700 dir per share, removed with the share (removeShareFiles).
+      cacheDir: share.source.cacheDir === undefined ? undefined : join(share.source.cacheDir, share.id),
+      mountPoint: share.stagingPath,
+      readOnly: share.readOnly,
+      foreground: true,
+      credentialsFile: share.credentialsFile,
+      logFile: share.logFile,
+      volumeId: share.volumeId,
+      // Outside the share dir (removed with the share), keyed like the share: a crashed mount's successor aborts its uploads.
+      uploadJournal: join(this.stateDir, 'upload-journals', `${share.key}.json`),
+      // The node plugin scrapes it (src/metrics/node-metrics.ts); 0600 in the 0700 share dir.
+      metricsSocket: share.metricsSocket,
+      // The supervisor's hand-off state lives with the share on the node, so the next plugin container finds it.
+      ...(supervised ? { supervision: { stateDir: join(dir, 'supervise') } } : {}),
+      ...(supervised && this.keeper ? { fdKeeper: this.keeper.socketPath } : {}),
+    };
+  }
+
+  /**
+   * A supervised share whose processes are gone (the plugin's container was restarted or killed)
+   * while its staging mount is still there: take the connection back from the fd keeper and start
+   * a supervisor on it, which starts a successor server at once (requests that waited are
+   * replayed). The keeper's descriptor must belong to the mount now at the staging path (same
+   * device). True when the mount serves again. Caller holds the share lock.
+   */
+  private async resumeFromKeeper(share: ShareState): Promise<boolean> {
+    if (!this.keeper || !isSupervised(share) || processAlive(share.pid, share.pidStartTime)) return false;
+    const mounted = topMountAt(share.stagingPath);
+    const stateDir = join(this.store.shareDir(share.id), 'supervise');
+    if (!isFuse(mounted) || !isSuccessor(stateDir)) return false;
+    const taken = this.keeper.take(share.stagingPath);
+    if (!taken) return false;
+    const log = this.log;
+    try {
+      if (taken.dev !== mounted!.device) {
+        log.warn('the fd keeper holds another connection for this mount point; not resuming', {
+          share: share.id,
+          held: taken.dev,
+          mounted: mounted!.device,
+        });
+        this.keeper.release(share.stagingPath);
+        return false;
+      }
+      log.info('resuming a mount on the connection the fd keeper held', { share: share.id, device: taken.dev });
+      const cfg = this.mountConfigOf(share);
+      await spawnMount({
+        command: this.command,
+        cfg: { ...cfg, supervision: { stateDir, adoptFd: ADOPTED_FD } },
+        passFd: taken.fd,
+        outputFile: share.logFile,
+        env: mountProcessEnv(this.env, share.credentialsFile !== undefined),
+        readyTimeoutMs: this.readyTimeoutMs,
+        logger: log,
+        onSpawn: async (pid, startTime) => {
+          share.pid = pid;
+          share.pidStartTime = startTime;
+          // Its server runs the command on disk: this plugin's version (no upgrade hand-off needed).
+          if (this.serverVersion !== undefined) share.serverVersion = this.serverVersion;
+          await this.save();
+        },
+      });
+      this.note('resumed');
+      return true;
+    } catch (err) {
+      log.error('resuming the mount from the fd keeper failed', { share: share.id, error: (err as Error).message });
+      return false;
+    } finally {
+      closeSync(taken.fd);
+    }
+  }
+
   /** Start a new mount process for a share and wait until it serves. Caller holds the share lock. */
   private async startShare(req: PublishRequest, key: string): Promise<ShareState> {
     const id = newShareId(key);
@@ -751,28 +843,12 @@ class ProcessMounterImpl implements ProcessMounter {
     try {
       await this.save();
       if (req.credentials && share.credentialsFile) await writeCredentialsFile(share.credentialsFile, req.credentials);
-      const cfg: MountConfig = {
-        ...req.source,
-        // Spool files live with the share, so they go with it even after a kill -9.
-        spoolDir: req.source.spoolDir ?? join(dir, 'spool'),
-        // A data cache gets its own 0700 dir per share, removed with the share (removeShareFiles).
-        cacheDir: req.source.cacheDir === undefined ? undefined : join(req.source.cacheDir, id),
-        mountPoint: share.stagingPath,
-        readOnly: req.readOnly,
-        foreground: true,
-        credentialsFile: share.credentialsFile,
-        logFile: share.logFile,
-        volumeId: req.volumeId,
-        // Outside the share dir (removed with the share), keyed like the share: a crashed mount's successor aborts its uploads.
-        uploadJournal: join(this.stateDir, 'upload-journals', `${key}.json`),
-        // The node plugin scrapes it (src/metrics/node-metrics.ts); 0600 in the 0700 share dir.
-        metricsSocket: share.metricsSocket,
-      };
+      const cfg = this.mountConfigOf(share);
       await spawnMount({
         command: this.command,
         cfg,
         outputFile: share.logFile,
-        env: mountProcessEnv(this.env, req.credentials !== undefined),
+        env: mountProcessEnv(this.env, share.credentialsFile !== undefined),
         readyTimeoutMs: this.readyTimeoutMs,
         logger: this.log,
         onSpawn: async (pid, startTime) => {
@@ -820,6 +896,8 @@ class ProcessMounterImpl implements ProcessMounter {
     }
     const left = await unmountAll(share.stagingPath);
     if (left.length) this.log.error('staging mount could not be removed', { share: share.id, path: share.stagingPath });
+    // A supervisor releases its connection when it ends; one that was killed could not.
+    this.keeper?.release(share.stagingPath);
     this.store.removeShare(share.id);
     await this.save();
     if (!left.length) await this.removeShareFiles(share.id, share.source.cacheDir);

@@ -4,7 +4,7 @@
 // kills it, removes the half-made mount and throws a MountError carrying the exit-code mapping
 // and the last lines of the process's log. Secrets never go on argv: only a 0600 file path; the
 // environment is built from an allow-list, not inherited.
-import { spawn } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
 import { openSync, closeSync, readSync, statSync } from 'node:fs';
 import type { Logger } from 'winston';
 import { mountConfigToArgs, type MountConfig } from '../mount-contract/args.js';
@@ -106,6 +106,8 @@ export interface SpawnMountOptions {
   env: NodeJS.ProcessEnv;
   readyTimeoutMs: number;
   logger: Logger;
+  /** A descriptor the process gets as fd 3 (a kept FUSE connection for a resuming supervisor). */
+  passFd?: number;
   /** Called right after spawn so the caller can record the pid before waiting. */
   onSpawn?: (pid: number, startTime: string | undefined) => Promise<void>;
 }
@@ -125,7 +127,8 @@ export async function spawnMount(opts: SpawnMountOptions): Promise<SpawnedMount>
   const out = openSync(opts.outputFile, 'a', 0o600);
   let child;
   try {
-    child = spawn(opts.command[0]!, argv, { detached: true, stdio: ['ignore', out, out], env: opts.env });
+    const stdio: StdioOptions = ['ignore', out, out, ...(opts.passFd === undefined ? [] : [opts.passFd])];
+    child = spawn(opts.command[0]!, argv, { detached: true, stdio, env: opts.env });
   } finally {
     closeSync(out);
   }

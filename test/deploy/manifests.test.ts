@@ -3,7 +3,8 @@
 // charts/bucketmount (helm lint, helm template with default values and with a values file that
 // sets every option), all checked with kubeconform -strict against Kubernetes JSON schemas
 // generated offline from the k8s.io/kubernetes OpenAPI spec, plus the properties that matter for
-// this driver (CSIDriver fields, privileges, mount propagation, RBAC, no real secrets).
+// this driver (CSIDriver fields, privileges, mount propagation, RBAC, no real secrets, the fd keeper
+// DaemonSet and the node plugin's --fd-keeper agreeing on one host socket path).
 // helm, kustomize and kubeconform are installed by scripts/setup.d/deploy.sh; when missing the
 // tests FAIL.
 import { test, before, after } from 'node:test';
@@ -81,6 +82,23 @@ function arr(obj: unknown, path: string): Obj[] {
 
 function ofKind(docs: Doc[], kind: string): Doc[] {
   return docs.filter((d) => d.obj.kind === kind);
+}
+
+/** An object's app.kubernetes.io/component label. */
+function component(obj: Obj): unknown {
+  return ((get(obj, 'metadata.labels') ?? {}) as Obj)['app.kubernetes.io/component'];
+}
+
+/** The DaemonSets of one component (node: the plugin; fd-keeper: the keeper). */
+function daemonSets(docs: Doc[], name: 'node' | 'fd-keeper'): Doc[] {
+  return ofKind(docs, 'DaemonSet').filter((d) => component(d.obj) === name);
+}
+
+/** The node plugin's DaemonSet (exactly one). */
+function nodeDaemonSet(docs: Doc[]): Obj {
+  const ds = daemonSets(docs, 'node');
+  assert.equal(ds.length, 1, 'exactly one node plugin DaemonSet');
+  return ds[0].obj;
 }
 
 function yamlFiles(dir: string): string[] {
@@ -194,7 +212,7 @@ function checkCsiDriver(docs: Doc[], audience: string): void {
     [audience],
   );
   // The node plugin's default STS audience must be one kubelet mints tokens for.
-  const ds = ofKind(docs, 'DaemonSet')[0]?.obj;
+  const ds = nodeDaemonSet(docs);
   const driver = arr(ds, 'spec.template.spec.containers').find((c) => c.name === 'bucketmount');
   const env = new Map(arr(driver, 'env').map((e) => [e.name, e.value]));
   assert.equal(
@@ -205,9 +223,15 @@ function checkCsiDriver(docs: Doc[], audience: string): void {
 }
 
 function checkNodeDaemonSet(docs: Doc[], kubeletPath: string): void {
-  const ds = ofKind(docs, 'DaemonSet');
-  assert.equal(ds.length, 1, 'exactly one DaemonSet');
-  const spec = get(ds[0].obj, 'spec.template.spec') as Obj;
+  const ds = nodeDaemonSet(docs);
+  assert.deepEqual(
+    ofKind(docs, 'DaemonSet')
+      .map((d) => component(d.obj))
+      .filter((c) => c !== 'node' && c !== 'fd-keeper'),
+    [],
+    'no DaemonSet besides the node plugin and the fd keeper',
+  );
+  const spec = get(ds, 'spec.template.spec') as Obj;
   assert.notEqual(spec.hostPID, true, 'hostPID must stay off (see node.yaml comment)');
   assert.notEqual(spec.hostNetwork, true, 'no hostNetwork');
   const containers = arr(spec, 'containers');
@@ -273,6 +297,80 @@ function checkNodeDaemonSet(docs: Doc[], kubeletPath: string): void {
     '/csi',
     'the --endpoint socket dir (/csi) is that host path (socket-dir)',
   );
+}
+
+/**
+ * The fd keeper DaemonSet (deploy/fd-keeper.yaml, chart fdKeeper.enabled) and the node plugin's
+ * --fd-keeper: one socket path, the same in both pods (the keeper mounts its host dir at that path,
+ * the plugin sees it through its kubelet-dir mount); the keeper has no privileges, no API token, no
+ * host namespaces, no probes, OnDelete, no memory limit and the node plugin's placement. Without
+ * the keeper the plugin gets no --fd-keeper. Returns the keeper container (undefined without one).
+ */
+function checkFdKeeper(docs: Doc[], kubeletPath: string, enabled: boolean): Obj | undefined {
+  const node = nodeDaemonSet(docs);
+  const nodeSpec = get(node, 'spec.template.spec') as Obj;
+  const driver = arr(nodeSpec, 'containers').find((c) => c.name === 'bucketmount') as Obj;
+  const flags = (driver.args as string[]).filter((a) => a.startsWith('--fd-keeper'));
+  const keepers = daemonSets(docs, 'fd-keeper');
+  if (!enabled) {
+    assert.deepEqual(keepers, [], 'no fd keeper DaemonSet');
+    assert.deepEqual(flags, [], 'no --fd-keeper without the keeper');
+    return undefined;
+  }
+  assert.equal(keepers.length, 1, 'exactly one fd keeper DaemonSet');
+  const ds = keepers[0].obj;
+  const socket = `${kubeletPath}/plugins/${DRIVER}/keeper/keeper.sock`;
+  const dir = `${kubeletPath}/plugins/${DRIVER}/keeper`;
+  assert.deepEqual(flags, [`--fd-keeper=${socket}`], 'the node plugin passes the keeper socket');
+  assert.equal(get(ds, 'metadata.namespace'), get(node, 'metadata.namespace'));
+  assert.match(String(get(ds, 'metadata.name')), /-fd-keeper$/);
+  assert.equal(get(ds, 'spec.updateStrategy.type'), 'OnDelete', 'keeper pods are replaced only by hand');
+  // The selector picks the keeper's pods and not the node plugin's (and vice versa).
+  const podLabels = get(ds, 'spec.template.metadata.labels') as Obj;
+  for (const [k, v] of Object.entries(get(ds, 'spec.selector.matchLabels') as Obj)) assert.equal(podLabels[k], v);
+  assert.equal(podLabels['app.kubernetes.io/component'], 'fd-keeper');
+  const spec = get(ds, 'spec.template.spec') as Obj;
+  assert.equal(spec.automountServiceAccountToken, false, 'no Kubernetes API token');
+  for (const f of ['hostPID', 'hostNetwork', 'hostIPC']) assert.notEqual(spec[f], true, `keeper: no ${f}`);
+  assert.equal(spec.priorityClassName, nodeSpec.priorityClassName, 'same priority as the node plugin');
+  for (const f of ['nodeSelector', 'tolerations', 'affinity', 'imagePullSecrets'])
+    assert.deepEqual(spec[f], nodeSpec[f], `keeper ${f} = node plugin ${f} (runs wherever the plugin runs)`);
+  const containers = arr(spec, 'containers');
+  assert.deepEqual(
+    containers.map((c) => c.name),
+    ['fd-keeper'],
+  );
+  assert.equal(arr(spec, 'initContainers').length, 0);
+  const c = containers[0];
+  assert.equal(c.image, driver.image, 'same image as the node plugin');
+  assert.deepEqual(c.command, ['/usr/bin/tini', '--', 'node', '/app/dist/cmd/bucketmount.js', 'fd-keeper']);
+  const args = c.args as string[];
+  assert.ok(args.includes(`--socket=${socket}`), `keeper socket: ${args.join(' ')}`);
+  assert.ok(
+    args.some((a) => /^--hold-timeout=\d+$/.test(a)),
+    `--hold-timeout: ${args.join(' ')}`,
+  );
+  assert.deepEqual(get(c, 'securityContext'), {
+    runAsUser: 0,
+    runAsNonRoot: false,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  });
+  assert.equal(get(c, 'resources.limits.memory'), undefined, 'no memory limit: an OOM kill drops every descriptor');
+  for (const f of ['ports', 'livenessProbe', 'readinessProbe', 'startupProbe', 'env', 'envFrom'])
+    assert.equal(c[f], undefined, `keeper: no ${f}`);
+  // One volume: the keeper's host dir, mounted at the same path (the socket path is one string for both pods).
+  const volumes = arr(spec, 'volumes');
+  assert.equal(volumes.length, 1);
+  assert.deepEqual(volumes[0].hostPath, { path: dir, type: 'DirectoryOrCreate' });
+  assert.deepEqual(arr(c, 'volumeMounts'), [{ name: volumes[0].name, mountPath: dir }]);
+  // The node plugin reaches the same host path through its kubelet-dir mount (host path = mount path).
+  const kubeletMount = arr(driver, 'volumeMounts').find((m) => m.name === 'kubelet-dir');
+  assert.equal(kubeletMount?.mountPath, kubeletPath);
+  assert.ok(socket.startsWith(`${String(kubeletMount?.mountPath)}/`));
+  return c;
 }
 
 function checkController(docs: Doc[], snapshots = true): void {
@@ -523,6 +621,9 @@ test('helm template (default values) renders schema-valid manifests with the rig
   assertConform([file], 10);
   checkCsiDriver(docs, 'sts.amazonaws.com');
   checkNodeDaemonSet(docs, '/var/lib/kubelet');
+  const keeper = checkFdKeeper(docs, '/var/lib/kubelet', true);
+  assert.ok((keeper?.args as string[]).includes('--hold-timeout=180'));
+  assert.deepEqual(get(keeper, 'resources'), { requests: { cpu: '10m', memory: '64Mi' } });
   checkController(docs);
   checkImages(docs);
   checkRbac(docs);
@@ -535,11 +636,11 @@ test('helm template (default values) renders schema-valid manifests with the rig
     undefined,
     'tokens in volume context by default (older API servers)',
   );
-  for (const d of [...ofKind(docs, 'DaemonSet'), ...ofKind(docs, 'Deployment')]) {
+  for (const d of [...daemonSets(docs, 'node'), ...ofKind(docs, 'Deployment')]) {
     const driver = arr(d.obj, 'spec.template.spec.containers').find((c) => c.name === 'bucketmount') as Obj;
     assert.ok(!(driver.args as string[]).some((a) => a.startsWith('--default-')), 'no S3 fallbacks by default');
   }
-  assert.equal(get(ofKind(docs, 'DaemonSet')[0].obj, 'spec.updateStrategy.type'), 'OnDelete');
+  assert.equal(get(nodeDaemonSet(docs), 'spec.updateStrategy.type'), 'OnDelete');
 });
 
 test('helm template with every option set renders schema-valid manifests that honour the values', () => {
@@ -547,6 +648,11 @@ test('helm template with every option set renders schema-valid manifests that ho
   assertConform([file], 14);
   checkCsiDriver(docs, 'sts.example.internal');
   checkNodeDaemonSet(docs, '/var/snap/microk8s/common/var/lib/kubelet');
+  const keeper = checkFdKeeper(docs, '/var/snap/microk8s/common/var/lib/kubelet', true);
+  assert.ok((keeper?.args as string[]).includes('--hold-timeout=600'), 'fdKeeper.holdTimeoutSeconds');
+  assert.ok((keeper?.args as string[]).includes('--log-level=debug'), 'logLevel');
+  assert.deepEqual(get(keeper, 'resources'), { requests: { cpu: '20m', memory: '96Mi' } }, 'fdKeeper.resources');
+  assert.equal(keeper?.imagePullPolicy, 'Always');
   checkController(docs);
   checkImages(docs);
   checkRbac(docs);
@@ -584,7 +690,7 @@ test('helm template with every option set renders schema-valid manifests that ho
   assert.equal((get(scs[2].obj, 'parameters') as Obj)['csi.storage.k8s.io/node-publish-secret-name'], undefined);
   assert.equal(get(scs[2].obj, 'parameters.authenticationSource'), 'pod');
   assert.equal(get(scs[2].obj, 'parameters.roleArn'), 'arn:aws:iam::111122223333:role/bucketmount-volumes');
-  const ds = ofKind(docs, 'DaemonSet')[0].obj;
+  const ds = nodeDaemonSet(docs);
   const driver = arr(ds, 'spec.template.spec.containers').find((c) => c.name === 'bucketmount') as Obj;
   assert.equal(driver.image, 'registry.example.internal/storage/bucketmount:0.1.0-test');
   assert.ok((driver.args as string[]).includes('--log-level=debug'));
@@ -649,6 +755,35 @@ test('snapshots.enabled=false drops the csi-snapshotter sidecar and its RBAC', (
   checkRbac(docs);
 });
 
+test("fdKeeper.enabled=false drops the keeper DaemonSet and the node plugin's --fd-keeper", () => {
+  const r = run(helm, [
+    'template',
+    'bm',
+    CHART,
+    '--namespace',
+    'bucketmount',
+    '--kube-version',
+    KUBE_VERSION,
+    '--set',
+    'fdKeeper.enabled=false',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const docs = parseDocs(r.stdout, 'fd-keeper-off');
+  checkNodeDaemonSet(docs, '/var/lib/kubelet');
+  checkFdKeeper(docs, '/var/lib/kubelet', false);
+  const bad = run(helm, [
+    'template',
+    'bm',
+    CHART,
+    '--kube-version',
+    KUBE_VERSION,
+    '--set',
+    'fdKeeper.holdTimeoutSeconds=5',
+  ]);
+  assert.notEqual(bad.code, 0, 'a hold timeout below 10 s is refused');
+  assert.match(bad.stderr, /fdKeeper\/holdTimeoutSeconds|fdKeeper\.holdTimeoutSeconds/);
+});
+
 test('the chart refuses bad values with a message that says what to fix', () => {
   const bad = run(helm, ['template', 'bm', CHART, '--kube-version', KUBE_VERSION, '--set', 'logLevel=verbose']);
   assert.notEqual(bad.code, 0);
@@ -688,7 +823,7 @@ test('plain manifests in deploy/ and their kustomize builds are schema-valid and
   const baseDocs = base.docs;
   assert.equal(
     baseDocs.length,
-    16,
+    17,
     `kustomize build deploy/ objects: ${baseDocs.map((d) => String(d.obj.kind)).join(', ')}`,
   );
   for (const d of baseDocs) {
@@ -703,6 +838,11 @@ test('plain manifests in deploy/ and their kustomize builds are schema-valid and
   checkVolumes(classes.docs);
   checkCsiDriver(baseDocs, 'sts.amazonaws.com');
   checkNodeDaemonSet(baseDocs, '/var/lib/kubelet');
+  const keeper = checkFdKeeper(baseDocs, '/var/lib/kubelet', true) as Obj;
+  // The chart's keeper (default values) is deploy/fd-keeper.yaml's, image aside.
+  const chartKeeper = checkFdKeeper(helmTemplate([]).docs, '/var/lib/kubelet', true) as Obj;
+  const noImage = (c: Obj): Obj => ({ ...c, image: undefined });
+  assert.deepEqual(noImage(chartKeeper), noImage(keeper), 'chart keeper container = deploy/fd-keeper.yaml');
   checkController(baseDocs);
   checkRbac(baseDocs);
   checkSnapshotRbac(baseDocs);
@@ -765,7 +905,7 @@ function parseKustomizationResources(path: string): string[] {
   return resources;
 }
 
-test('`kustomize edit set image` (README / docs/install.md install step) retargets both driver containers', () => {
+test('`kustomize edit set image` (README / docs/install.md install step) retargets both driver containers and the fd keeper', () => {
   const copy = join(work, 'deploy-copy');
   cpSync(join(ROOT, 'deploy'), copy, { recursive: true });
   const r = spawnSync(
@@ -777,9 +917,10 @@ test('`kustomize edit set image` (README / docs/install.md install step) retarge
   const { docs } = kustomizeBuild(copy, 'edited');
   const images = docs
     .flatMap((d) => arr(d.obj, 'spec.template.spec.containers'))
-    .filter((c) => c.name === 'bucketmount')
+    .filter((c) => c.name === 'bucketmount' || c.name === 'fd-keeper')
     .map((c) => c.image);
   assert.deepEqual(images, [
+    'registry.example.internal/storage/bucketmount:9.9.9',
     'registry.example.internal/storage/bucketmount:9.9.9',
     'registry.example.internal/storage/bucketmount:9.9.9',
   ]);

@@ -112,9 +112,12 @@ interface Workload {
   args: string[];
   ports: Obj[];
 }
-/** The bucketmount container of the DaemonSet (node) or Deployment (controller). */
+/** The bucketmount container of the node plugin's DaemonSet (node) or the Deployment (controller). */
 function workload(docs: Obj[], component: 'node' | 'controller'): Workload {
-  const w = ofKind(docs, component === 'node' ? 'DaemonSet' : 'Deployment');
+  // Not the fd keeper's DaemonSet (component fd-keeper): it serves no metrics.
+  const w = ofKind(docs, component === 'node' ? 'DaemonSet' : 'Deployment').filter(
+    (d) => ((get(d, 'metadata.labels') ?? {}) as Obj)['app.kubernetes.io/component'] === component,
+  );
   assert.equal(w.length, 1);
   const c = arr(w[0], 'spec.template.spec.containers').find((x) => x.name === 'bucketmount')!;
   return {

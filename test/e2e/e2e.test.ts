@@ -14,7 +14,7 @@ import { loadAllYaml } from '@kubernetes/client-node';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { addCannedPolicy, prefixOnlyPolicy } from '../credentials/minio-admin.js';
 import { bin, cannotStart, kubectl, useCluster, type Cluster } from './cluster.js';
-import { REPO, startController, startNodePlugin, type HostProcess } from './plugin.js';
+import { REPO, startController, startFdKeeper, startNodePlugin, type HostProcess } from './plugin.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -26,6 +26,7 @@ const INLINE_POLICY = 'inline-scratch';
 let cluster: Cluster;
 let minio: MinioServer;
 let node: HostProcess | undefined;
+let keeper: HostProcess | undefined;
 let controller: HostProcess[] = [];
 const results: { name: string; ok: boolean; skipped?: string }[] = [];
 
@@ -345,6 +346,7 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     for (const o of sc) o.parameters = { ...o.parameters, endpoint: minio.endpoint, forcePathStyle: 'true' };
     apply(sc);
     if (cluster.local) {
+      keeper = startFdKeeper(cluster, cluster.tmp);
       node = startNodePlugin(cluster, cluster.tmp);
       controller = await startController(cluster, cluster.tmp);
     }
@@ -381,6 +383,7 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
         }
       }
       await node?.stop();
+      await keeper?.stop();
       for (const p of controller) await p.stop();
     } finally {
       await cluster?.stop();
@@ -947,6 +950,58 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
       kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'supervised', '--wait', '--timeout=120s']);
       await node.stop('SIGTERM');
       node = startNodePlugin(cluster, cluster.tmp);
+    },
+  );
+
+  scenario(
+    "the node plugin's container killed (plugin, supervisor and server SIGKILLed at once): the pod reads on with no error; the next plugin resumes the mount from the fd keeper",
+    async () => {
+      if (!cluster.local || !node || !keeper) return 'container kill: kills processes on the node (local cluster only)';
+      apply(
+        claimAndPod(
+          'kept',
+          'echo hello > /data/f; i=0; while :; do i=$((i+1)); if [ "$(cat /data/f)" = hello ] && ls /data >/dev/null && stat /data/f >/dev/null; then echo "ok $i"; else echo "FAIL $i"; fi; sleep 0.2; done',
+        ),
+      );
+      await waitPod('default', 'kept', 'Ready', 180);
+      await until('reads going', () =>
+        /ok 5\n/.test(kubectl(cluster, ['-n', 'default', 'logs', 'kept'])) ? true : undefined,
+      );
+      const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'kept', '-o', 'jsonpath={.spec.volumeName}']);
+      await until('the fd keeper holds the connection', () =>
+        readFileSync(keeper!.log, 'utf8').includes('fd keeper: holding a connection') ? true : undefined,
+      );
+      const ours = mountProcesses().filter((l) => l.includes(pv));
+      assert.equal(ours.length, 2, `a supervisor and its server serve ${pv}: ${ours.join('\n')}`);
+      // What a container kill does to the processes of this mount: all at once, the plugin with them.
+      const killed = node.stop('SIGKILL');
+      for (const l of ours) process.kill(Number(l.split(' ')[0]), 'SIGKILL');
+      await killed;
+      await sleep(3000);
+      const before = kubectl(cluster, ['-n', 'default', 'logs', 'kept'])
+        .split('\n')
+        .filter((l) => l.startsWith('ok ')).length;
+      node = startNodePlugin(cluster, cluster.tmp);
+      await until('the plugin resumed the mount', () =>
+        readFileSync(node!.log, 'utf8').includes('resuming a mount on the connection the fd keeper held')
+          ? true
+          : undefined,
+      );
+      await sleep(5000);
+      const log = kubectl(cluster, ['-n', 'default', 'logs', 'kept']);
+      const oks = log.split('\n').filter((l) => l.startsWith('ok ')).length;
+      assert.ok(
+        !log.includes('FAIL'),
+        `no failed read:\n${log
+          .split('\n')
+          .filter((l) => l.startsWith('FAIL'))
+          .join('\n')}`,
+      );
+      assert.ok(oks >= before + 10, `the pod kept reading after the resume (${before} → ${oks} rounds)`);
+      const now = mountProcesses().filter((l) => l.includes(pv));
+      assert.equal(now.length, 2, `a new supervisor and server serve ${pv}: ${now.join('\n')}`);
+      deletePods('kept');
+      kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'kept', '--wait', '--timeout=120s']);
     },
   );
 

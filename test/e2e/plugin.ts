@@ -12,6 +12,7 @@ import { bin, kubectl, NODE_NAME, type Cluster } from './cluster.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const DRIVER = join(REPO, 'dist', 'cmd', 'csi-driver.js');
+const CLI = join(REPO, 'dist', 'cmd', 'bucketmount.js');
 
 interface EnvVar {
   name: string;
@@ -148,6 +149,12 @@ export function startNodePlugin(cluster: Cluster, dir: string, extraEnv: Record<
     ...extraEnv,
     KUBECONFIG: kc,
   });
+}
+
+/** The fd keeper as deploy/fd-keeper.yaml runs it (its socket at the host path the node plugin's --fd-keeper names). */
+export function startFdKeeper(cluster: Cluster, dir: string): HostProcess {
+  const { args, env } = hostArgs(cluster, 'fd-keeper.yaml', 'fd-keeper', join(dir, 'keeper-emptydir'));
+  return startHostProcess('fd-keeper', dir, process.execPath, [CLI, 'fd-keeper', ...args], env);
 }
 
 /** The controller and csi-provisioner as deploy/controller.yaml runs them, on this host. */

@@ -58,3 +58,12 @@ capabilities:
 - --default-force-path-style={{ .Values.s3Defaults.forcePathStyle }}
 {{- end }}
 {{- end -}}
+
+{{- /* The fd keeper's socket: same host path in the keeper pod and in the node plugin (which sees it through its kubelet-dir mount). */ -}}
+{{- define "bucketmount.fdKeeperDir" -}}
+{{- printf "%s/keeper" (include "bucketmount.pluginDir" .) -}}
+{{- end -}}
+
+{{- define "bucketmount.fdKeeperSocket" -}}
+{{- printf "%s/keeper.sock" (include "bucketmount.fdKeeperDir" .) -}}
+{{- end -}}
