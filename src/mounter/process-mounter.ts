@@ -125,6 +125,9 @@ export interface ProcessMounterOptions {
   fdKeeper?: string;
 }
 
+/** With an fd keeper: how often shares whose processes all died are looked for (and resumed). */
+export const RESUME_CHECK_MS = 2_000;
+
 /** The descriptor number a resuming supervisor gets the kept connection on (spawnMount's passFd). */
 const ADOPTED_FD = 3;
 
@@ -177,6 +180,8 @@ class ProcessMounterImpl implements ProcessMounter {
   private reconciled: Promise<void> = Promise.resolve();
   private readonly observer: MountObserver | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
+  private resumeTimer: NodeJS.Timeout | undefined;
+  private resuming = false;
 
   constructor(opts: ProcessMounterOptions) {
     this.stateDir = resolve(opts.stateDir);
@@ -199,6 +204,36 @@ class ProcessMounterImpl implements ProcessMounter {
     if (this.observer?.mountDied && every > 0) {
       this.watchTimer = setInterval(() => this.checkSharePids(), every);
       this.watchTimer.unref();
+    }
+    if (this.keeper && every > 0) {
+      this.resumeTimer = setInterval(() => void this.resumeDeadShares(), Math.min(every, RESUME_CHECK_MS));
+      this.resumeTimer.unref();
+    }
+  }
+
+  /**
+   * With an fd keeper: a supervised share whose supervisor and server are both gone while the
+   * plugin runs (killed together, OOM) is resumed on the kept connection within RESUME_CHECK_MS,
+   * so its pods see a pause instead of waiting for the next republish. One pass at a time.
+   */
+  private async resumeDeadShares(): Promise<void> {
+    if (this.resuming) return;
+    this.resuming = true;
+    try {
+      await this.reconciled;
+      for (const share of this.store.shares()) {
+        if (share.pid <= 0 || !isSupervised(share) || processAlive(share.pid, share.pidStartTime)) continue;
+        await this.shareLocks.run(share.key, async () => {
+          if (this.store.share(share.id) === share && (await this.resumeFromKeeper(share)))
+            this.log.warn("a supervised mount's processes died while the plugin ran; resumed it from the fd keeper", {
+              share: share.id,
+            });
+        });
+      }
+    } catch (err) {
+      this.log.error('resuming dead mounts from the fd keeper failed', { error: (err as Error).message });
+    } finally {
+      this.resuming = false;
     }
   }
 
@@ -570,6 +605,8 @@ class ProcessMounterImpl implements ProcessMounter {
           );
         }
         const share = this.store.share(existing.shareId);
+        // Its processes died but the fd keeper holds the connection: serve it again first.
+        if (share) await this.shareLocks.run(share.key, () => this.resumeFromKeeper(share));
         const serves = share !== undefined && (await this.targetServes(target, share));
         if (serves && !otherIdentityOnly) {
           if (req.credentials && share.credentialsFile)
@@ -617,7 +654,7 @@ class ProcessMounterImpl implements ProcessMounter {
       }
       await this.shareLocks.run(key, async () => {
         let share = this.store.findShare(key);
-        if (share && !(await this.shareServes(share))) {
+        if (share && !(await this.shareServes(share)) && !(await this.resumeFromKeeper(share))) {
           if (this.supervisorHolds(share)) this.refuseToReplace(share, target);
           this.log.warn('shared mount is dead; replacing it', { share: share.id, pid: share.pid });
           this.reportDied(share, 'found dead at a publish');
@@ -778,6 +815,8 @@ class ProcessMounterImpl implements ProcessMounter {
     const mounted = topMountAt(share.stagingPath);
     const stateDir = join(this.store.shareDir(share.id), 'supervise');
     if (!isFuse(mounted) || !isSuccessor(stateDir)) return false;
+    // A server that outlived its supervisor still serves the connection: never a second one on it.
+    if (pidsWithArg(this.store.shareDir(share.id) + '/').length > 0) return false;
     const taken = this.keeper.take(share.stagingPath);
     if (!taken) return false;
     const log = this.log;
@@ -1068,6 +1107,7 @@ class ProcessMounterImpl implements ProcessMounter {
 
   async close(): Promise<void> {
     if (this.watchTimer) clearInterval(this.watchTimer);
+    if (this.resumeTimer) clearInterval(this.resumeTimer);
     await this.store.save();
   }
 }

@@ -164,17 +164,17 @@ function assertConform(files: string[], minResources: number): void {
   assert.ok(res.valid >= minResources, `expected at least ${minResources} valid resources, got ${res.valid}`);
 }
 
+/** `helm template` of the chart in namespace bucketmount with these extra arguments (the result as it is: it may fail). */
+function helmRender(extra: string[]): { code: number; stdout: string; stderr: string } {
+  return run(helm, ['template', 'bm', CHART, '--namespace', 'bucketmount', '--kube-version', KUBE_VERSION, ...extra]);
+}
+
+/** The same with `--set` pairs. */
+const helmWith = (sets: string[]): { code: number; stdout: string; stderr: string } =>
+  helmRender(sets.flatMap((x) => ['--set', x]));
+
 function helmTemplate(extra: string[]): { file: string; docs: Doc[] } {
-  const r = run(helm, [
-    'template',
-    'bm',
-    CHART,
-    '--namespace',
-    'bucketmount',
-    '--kube-version',
-    KUBE_VERSION,
-    ...extra,
-  ]);
+  const r = helmRender(extra);
   assert.equal(r.code, 0, `helm template failed: ${r.stderr}`);
   const file = join(work, `rendered-${extra.length === 0 ? 'default' : 'all'}.yaml`);
   writeFileSync(file, r.stdout);
@@ -737,17 +737,7 @@ test('helm template with every option set renders schema-valid manifests that ho
 });
 
 test('snapshots.enabled=false drops the csi-snapshotter sidecar and its RBAC', () => {
-  const r = run(helm, [
-    'template',
-    'bm',
-    CHART,
-    '--namespace',
-    'bucketmount',
-    '--kube-version',
-    KUBE_VERSION,
-    '--set',
-    'snapshots.enabled=false',
-  ]);
+  const r = helmWith(['snapshots.enabled=false']);
   assert.equal(r.code, 0, r.stderr);
   const docs = parseDocs(r.stdout, 'snapshots-off');
   checkController(docs, false);
@@ -756,30 +746,12 @@ test('snapshots.enabled=false drops the csi-snapshotter sidecar and its RBAC', (
 });
 
 test("fdKeeper.enabled=false drops the keeper DaemonSet and the node plugin's --fd-keeper", () => {
-  const r = run(helm, [
-    'template',
-    'bm',
-    CHART,
-    '--namespace',
-    'bucketmount',
-    '--kube-version',
-    KUBE_VERSION,
-    '--set',
-    'fdKeeper.enabled=false',
-  ]);
+  const r = helmWith(['fdKeeper.enabled=false']);
   assert.equal(r.code, 0, r.stderr);
   const docs = parseDocs(r.stdout, 'fd-keeper-off');
   checkNodeDaemonSet(docs, '/var/lib/kubelet');
   checkFdKeeper(docs, '/var/lib/kubelet', false);
-  const bad = run(helm, [
-    'template',
-    'bm',
-    CHART,
-    '--kube-version',
-    KUBE_VERSION,
-    '--set',
-    'fdKeeper.holdTimeoutSeconds=5',
-  ]);
+  const bad = helmWith(['fdKeeper.holdTimeoutSeconds=5']);
   assert.notEqual(bad.code, 0, 'a hold timeout below 10 s is refused');
   assert.match(bad.stderr, /fdKeeper\/holdTimeoutSeconds|fdKeeper\.holdTimeoutSeconds/);
 });

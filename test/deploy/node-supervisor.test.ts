@@ -77,6 +77,34 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 15000): Pr
   }
 }
 
+/** Last-resort cleanup: SIGKILL whatever of a test is still running. */
+function killLeft(token: string, proc: ChildProcess | undefined): void {
+  for (const pid of pidsWith(token)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  if (proc && proc.exitCode === null) proc.kill('SIGKILL');
+}
+
+/** node-supervisor.sh as a container runs it: PID 1 of a new PID namespace, the fake driver of `dir`. */
+function startSupervisor(dir: string, log: string, args: string[], onStderr: (text: string) => void): ChildProcess {
+  const proc = spawn('unshare', ['--pid', '--fork', '--mount-proc', 'bash', SUPERVISOR, ...args], {
+    env: {
+      ...process.env,
+      BUCKETMOUNT_DRIVER: join(dir, 'fake-driver.mjs'),
+      BUCKETMOUNT_FLUSH_TIMEOUT_SECONDS: '10',
+      FAKE_LOG: log,
+      FAKE_DIR: dir,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  proc.stderr?.on('data', (d: Buffer) => onStderr(d.toString()));
+  return proc;
+}
+
 test('node-supervisor restarts a dead driver without touching mounts, and flushes mounts on SIGTERM', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bucketmount-supervisor-'));
   const token = `--test-token=${randomUUID()}`;
@@ -87,19 +115,7 @@ test('node-supervisor restarts a dead driver without touching mounts, and flushe
   let proc: ChildProcess | undefined;
   let stderr = '';
   try {
-    proc = spawn('unshare', ['--pid', '--fork', '--mount-proc', 'bash', SUPERVISOR, '--mode=node', token], {
-      env: {
-        ...process.env,
-        BUCKETMOUNT_DRIVER: join(dir, 'fake-driver.mjs'),
-        BUCKETMOUNT_FLUSH_TIMEOUT_SECONDS: '10',
-        FAKE_LOG: log,
-        FAKE_DIR: dir,
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    proc.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
+    proc = startSupervisor(dir, log, ['--mode=node', token], (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => proc?.on('exit', (code) => r(code)));
 
     // The first driver run spawns the mount and crashes; the supervisor starts a second one.
@@ -137,14 +153,7 @@ test('node-supervisor restarts a dead driver without touching mounts, and flushe
     );
     assert.deepEqual(pidsWith(token), [], 'nothing left running');
   } finally {
-    for (const pid of pidsWith(token)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    if (proc && proc.exitCode === null) proc.kill('SIGKILL');
+    killLeft(token, proc);
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -235,19 +244,7 @@ for (const c of [
         await new Promise<void>((r) => server.listen(socket, r));
       }
       const args = ['--mode=node', ...(c.flag ? [`--fd-keeper=${socket}`] : []), token];
-      proc = spawn('unshare', ['--pid', '--fork', '--mount-proc', 'bash', SUPERVISOR, ...args], {
-        env: {
-          ...process.env,
-          BUCKETMOUNT_DRIVER: join(dir, 'fake-driver.mjs'),
-          BUCKETMOUNT_FLUSH_TIMEOUT_SECONDS: '10',
-          FAKE_LOG: log,
-          FAKE_DIR: dir,
-        },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      proc.stderr?.on('data', (d: Buffer) => {
-        stderr += d.toString();
-      });
+      proc = startSupervisor(dir, log, args, (d) => (stderr += d));
       const exited = new Promise<number | null>((r) => proc?.on('exit', (code) => r(code)));
       await waitFor('supervisor, its server and the plain mount', () =>
         ['start:supervisor', 'start:server', 'start:plain'].every(
@@ -297,14 +294,7 @@ for (const c of [
       assert.match(stderr, /"message":"stopped"/);
       assert.deepEqual(pidsWith(token), [], 'the supervisor waited for every mount process: nothing left running');
     } finally {
-      for (const pid of pidsWith(token)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      if (proc && proc.exitCode === null) proc.kill('SIGKILL');
+      killLeft(token, proc);
       keeper?.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -197,6 +197,26 @@ function claimAndPod(name: string, script: string): Obj[] {
   return [pvc, pod];
 }
 
+/** A claim and pod `name` whose shell reads, lists and stats its volume every 0.2 s, printing "ok N" or "FAIL N"; waits for 5 rounds. */
+async function startReadLoopPod(name: string): Promise<void> {
+  apply(
+    claimAndPod(
+      name,
+      'echo hello > /data/f; i=0; while :; do i=$((i+1)); if [ "$(cat /data/f)" = hello ] && ls /data >/dev/null && stat /data/f >/dev/null; then echo "ok $i"; else echo "FAIL $i"; fi; sleep 0.2; done',
+    ),
+  );
+  await waitPod('default', name, 'Ready', 180);
+  await until('reads going', () =>
+    /ok 5\n/.test(kubectl(cluster, ['-n', 'default', 'logs', name])) ? true : undefined,
+  );
+}
+/** The read-loop pod's rounds so far; fails the test on any failed round. */
+function readRoundsWithoutFailure(name: string): number {
+  const log = kubectl(cluster, ['-n', 'default', 'logs', name]).split('\n');
+  const failed = log.filter((l) => l.startsWith('FAIL'));
+  assert.deepEqual(failed, [], `no failed read:\n${failed.join('\n')}`);
+  return log.filter((l) => l.startsWith('ok ')).length;
+}
 /**
  * Runs test/e2e/cloexec-writer.c (`mode` FILE MiB) in a uid-1000 pod on a new dynamic PVC of the prefix
  * class, both named `name`; `watch(key, done)` runs from the PV's binding until the pod ends. Checks that
@@ -797,7 +817,10 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
         'echo before > /data/before-kill.txt',
       ]);
       // Supervised by default (deploy/node.yaml): the supervisor and its server, both killed (supervisor
-      // first, so nothing restarts the server) = the whole mount dies, as an unsupervised mount's one process.
+      // first, so nothing restarts the server), with the fd keeper stopped first (no copy of the connection
+      // anywhere) = the whole mount dies, as an unsupervised mount's one process. (With the keeper the
+      // plugin resumes it: scenario "container killed".)
+      await keeper?.stop();
       const procs = mountProcesses()
         .filter((l) => l.includes(pv))
         .sort((a, b) => Number(b.includes('--supervise')) - Number(a.includes('--supervise')));
@@ -828,7 +851,12 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
         '-c',
         'cat /data/before-kill.txt 2>&1; true',
       ]);
-      assert.match(dead, /not connected/i, 'the running container sees the dead mount (issue 14, bug 2)');
+      // ENOTCONN, or ECONNABORTED when the last descriptor of the connection was closed (this kernel).
+      assert.match(
+        dead,
+        /not connected|connection abort/i,
+        'the running container sees the dead mount (issue 14, bug 2)',
+      );
       // kubelet reports the volume condition of NodeGetVolumeStats as a pod event (CSIVolumeHealth).
       await until(
         'VolumeConditionAbnormal event',
@@ -872,6 +900,7 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
       );
       assert.equal(again, 'before\n');
       t.diagnostic(`restarted container read the data after ${since()} (restarts: ${restarts() - before})`);
+      if (keeper) keeper = startFdKeeper(cluster, cluster.tmp);
       deletePods('reader-with-probe');
       kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'scratch', '--wait', '--timeout=120s']);
     },
@@ -906,16 +935,7 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
     async () => {
       if (!cluster.local || !node) return 'supervised mounts: kills a process on the node (local cluster only)';
       // The node plugin as shipped: supervised mounts are its default (deploy/node.yaml says so too).
-      apply(
-        claimAndPod(
-          'supervised',
-          'echo hello > /data/f; i=0; while :; do i=$((i+1)); if [ "$(cat /data/f)" = hello ] && ls /data >/dev/null && stat /data/f >/dev/null; then echo "ok $i"; else echo "FAIL $i"; fi; sleep 0.2; done',
-        ),
-      );
-      await waitPod('default', 'supervised', 'Ready', 180);
-      await until('reads going', () =>
-        /ok 5\n/.test(kubectl(cluster, ['-n', 'default', 'logs', 'supervised'])) ? true : undefined,
-      );
+      await startReadLoopPod('supervised');
       const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'supervised', '-o', 'jsonpath={.spec.volumeName}']);
       for (let round = 1; round <= 2; round++) {
         const ours = mountProcesses().filter((l) => l.includes(pv));
@@ -926,15 +946,7 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
         process.kill(Number(servers[0]!.split(' ')[0]), 'SIGKILL');
         await sleep(4000);
       }
-      const log = kubectl(cluster, ['-n', 'default', 'logs', 'supervised']);
-      const oks = log.split('\n').filter((l) => l.startsWith('ok ')).length;
-      assert.ok(
-        !log.includes('FAIL'),
-        `no failed read:\n${log
-          .split('\n')
-          .filter((l) => l.startsWith('FAIL'))
-          .join('\n')}`,
-      );
+      const oks = readRoundsWithoutFailure('supervised');
       assert.ok(oks >= 30, `the pod kept reading (${oks} rounds)`);
       const restarts = kubectl(cluster, [
         '-n',
@@ -954,23 +966,24 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
   );
 
   scenario(
-    "the node plugin's container killed (plugin, supervisor and server SIGKILLed at once): the pod reads on with no error; the next plugin resumes the mount from the fd keeper",
+    "fd keeper: the mount's processes killed, then the whole node plugin container killed, then stopped (park): the pod reads on with no error; the plugin resumes the mount each time",
     async () => {
       if (!cluster.local || !node || !keeper) return 'container kill: kills processes on the node (local cluster only)';
-      apply(
-        claimAndPod(
-          'kept',
-          'echo hello > /data/f; i=0; while :; do i=$((i+1)); if [ "$(cat /data/f)" = hello ] && ls /data >/dev/null && stat /data/f >/dev/null; then echo "ok $i"; else echo "FAIL $i"; fi; sleep 0.2; done',
-        ),
-      );
-      await waitPod('default', 'kept', 'Ready', 180);
-      await until('reads going', () =>
-        /ok 5\n/.test(kubectl(cluster, ['-n', 'default', 'logs', 'kept'])) ? true : undefined,
-      );
+      const count = (log: string, what: RegExp): number => (readFileSync(log, 'utf8').match(what) ?? []).length;
+      const holds = (): number => count(keeper!.log, /fd keeper: holding a connection/g);
+      const resumes = (): number => count(node!.log, /resuming a mount on the connection the fd keeper held/g);
+      const holdsBefore = holds();
+      await startReadLoopPod('kept');
       const pv = kubectl(cluster, ['-n', 'default', 'get', 'pvc', 'kept', '-o', 'jsonpath={.spec.volumeName}']);
-      await until('the fd keeper holds the connection', () =>
-        readFileSync(keeper!.log, 'utf8').includes('fd keeper: holding a connection') ? true : undefined,
-      );
+      await until('the fd keeper holds the connection', () => (holds() > holdsBefore ? true : undefined));
+      // (0) Supervisor and server killed while the plugin runs: the plugin itself resumes the mount.
+      const live = mountProcesses().filter((l) => l.includes(pv));
+      assert.equal(live.length, 2, `a supervisor and its server serve ${pv}: ${live.join('\n')}`);
+      const resumedLive = resumes();
+      for (const l of live) process.kill(Number(l.split(' ')[0]), 'SIGKILL');
+      await until('the running plugin resumed the mount', () => (resumes() > resumedLive ? true : undefined));
+      await sleep(3000);
+      const afterLive = readRoundsWithoutFailure('kept');
       const ours = mountProcesses().filter((l) => l.includes(pv));
       assert.equal(ours.length, 2, `a supervisor and its server serve ${pv}: ${ours.join('\n')}`);
       // What a container kill does to the processes of this mount: all at once, the plugin with them.
@@ -978,28 +991,30 @@ describe('e2e: bucketmount on a real single-node Kubernetes', { timeout: 900_000
       for (const l of ours) process.kill(Number(l.split(' ')[0]), 'SIGKILL');
       await killed;
       await sleep(3000);
-      const before = kubectl(cluster, ['-n', 'default', 'logs', 'kept'])
-        .split('\n')
-        .filter((l) => l.startsWith('ok ')).length;
+      const before = readRoundsWithoutFailure('kept');
+      assert.ok(before >= afterLive, 'reads went on after the live resume');
+      const resumedBefore = resumes();
       node = startNodePlugin(cluster, cluster.tmp);
-      await until('the plugin resumed the mount', () =>
-        readFileSync(node!.log, 'utf8').includes('resuming a mount on the connection the fd keeper held')
-          ? true
-          : undefined,
-      );
+      await until('the plugin resumed the mount', () => (resumes() > resumedBefore ? true : undefined));
       await sleep(5000);
-      const log = kubectl(cluster, ['-n', 'default', 'logs', 'kept']);
-      const oks = log.split('\n').filter((l) => l.startsWith('ok ')).length;
-      assert.ok(
-        !log.includes('FAIL'),
-        `no failed read:\n${log
-          .split('\n')
-          .filter((l) => l.startsWith('FAIL'))
-          .join('\n')}`,
-      );
+      const oks = readRoundsWithoutFailure('kept');
       assert.ok(oks >= before + 10, `the pod kept reading after the resume (${before} → ${oks} rounds)`);
       const now = mountProcesses().filter((l) => l.includes(pv));
       assert.equal(now.length, 2, `a new supervisor and server serve ${pv}: ${now.join('\n')}`);
+      // A container stop with the keeper: PID 1 (node-supervisor) stops the plugin and parks each
+      // supervisor (SIGQUIT: its server flushes and both exit without unmounting).
+      const resumedBeforePark = resumes();
+      await node.stop('SIGTERM');
+      process.kill(Number(now.find((l) => l.includes('--supervise'))!.split(' ')[0]), 'SIGQUIT');
+      await until('the parked mount processes exited', () =>
+        mountProcesses().some((l) => l.includes(pv)) ? undefined : true,
+      );
+      const beforePark = readRoundsWithoutFailure('kept');
+      node = startNodePlugin(cluster, cluster.tmp);
+      await until('the plugin resumed the parked mount', () => (resumes() > resumedBeforePark ? true : undefined));
+      await sleep(5000);
+      const afterPark = readRoundsWithoutFailure('kept');
+      assert.ok(afterPark >= beforePark + 10, `the pod kept reading after the park (${beforePark} → ${afterPark})`);
       deletePods('kept');
       kubectl(cluster, ['-n', 'default', 'delete', 'pvc', 'kept', '--wait', '--timeout=120s']);
     },

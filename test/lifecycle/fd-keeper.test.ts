@@ -4,12 +4,14 @@
 //    dropped): a reader in a loop on the pod-side target sees no error; a new mounter on the same
 //    state dir resumes the mount on the connection the keeper held (reconcile outcome `resumed`),
 //    writes after it reach the bucket, and unpublish releases the keeper's copy.
-// 2. A container stop with the keeper: SIGQUIT parks the mount (a file closed before is in the
+// 2. Supervisor and server killed while the plugin runs: the plugin resumes the mount itself
+//    (RESUME_CHECK_MS), the reader sees no error.
+// 3. A container stop with the keeper: SIGQUIT parks the mount (a file closed before is in the
 //    bucket, the staging mount stays, nothing serves it for a while); the next mounter resumes it;
 //    the reader again sees no error.
-// 3. Nobody comes back: the keeper closes the connection after its hold timeout and the mount
+// 4. Nobody comes back: the keeper closes the connection after its hold timeout and the mount
 //    answers ENOTCONN instead of hanging.
-// 4. Without a keeper (no --fd-keeper) the same kill leaves a dead mount, as before: the test can fail.
+// 5. Without a keeper (no --fd-keeper) the same kill leaves a dead mount, as before: the test can fail.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,7 +27,18 @@ import { childPids, processAlive, sendSignal } from '../../src/mounter/proc.js';
 import { createProcessMounter, type ProcessMounter, type ReconcileOutcome } from '../../src/mounter/process-mounter.js';
 import { isFuse, topMountAt } from '../../src/util/mountinfo.js';
 import { startMinio, type MinioServer } from '../support/minio.js';
-import { forceCleanup, leftovers, makeWorkDir, NOTHING_LEFT, publishRequest, sleep, waitFor } from './helpers.js';
+import {
+  forceCleanup,
+  leftovers,
+  makeWorkDir,
+  NOTHING_LEFT,
+  publishRequest,
+  READ_LOOP_DATA,
+  sleep,
+  startReadLoop,
+  waitFor,
+  type ReadLoopResult,
+} from './helpers.js';
 
 const built = existsSync(addonPath());
 const CLI = fileURLToPath(new URL('../../cmd/bucketmount.js', import.meta.url));
@@ -33,24 +46,6 @@ const BUCKET = 'keeper';
 const HOLD_TIMEOUT_S = 10;
 /** What a FUSE mount whose connection is gone answers (ECONNABORTED on this kernel once every descriptor closed). */
 const DEAD_MOUNT = (err: NodeJS.ErrnoException): boolean => err.code === 'ENOTCONN' || err.code === 'ECONNABORTED';
-
-const READER = String.raw`
-import os, sys, time, json, errno
-root, stop = sys.argv[1], sys.argv[2]
-errors, n, longest = [], 0, 0.0
-while not os.path.exists(stop):
-    t = time.monotonic()
-    try:
-        with open(os.path.join(root, 'data.txt')) as f:
-            if f.read() != 'survives\n' * 1000: errors.append('wrong bytes')
-        os.listdir(root)
-        n += 1
-    except OSError as e:
-        errors.append(errno.errorcode.get(e.errno, str(e.errno)))
-    longest = max(longest, time.monotonic() - t)
-    time.sleep(0.02)
-print(json.dumps({'errors': errors, 'n': n, 'longest': round(longest, 2)}))
-`;
 
 const work = makeWorkDir();
 const keeperSocket = join(work.root, 'keeper', 'keeper.sock');
@@ -76,19 +71,39 @@ function mounterWith(outcomes: ReconcileOutcome[], fdKeeper: string | undefined 
   });
 }
 
-/** A python reader on `target` until stop() resolves its result. */
-function startReader(target: string, name: string): () => Promise<{ errors: string[]; n: number; longest: number }> {
-  const stopFile = join(work.root, `stop-${name}`);
-  const reader = spawn('python3', ['-c', READER, target, stopFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  reader.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  reader.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const done = new Promise<number | null>((res) => reader.on('exit', (c) => res(c)));
-  return async () => {
-    writeFileSync(stopFile, '');
-    assert.equal(await done, 0, out);
-    return JSON.parse(out.trim().split('\n').pop()!) as { errors: string[]; n: number; longest: number };
-  };
+/** The read loop of a pod on `target` (helpers.ts). */
+function startReader(target: string, name: string): () => Promise<ReadLoopResult> {
+  return startReadLoop(target, join(work.root, `stop-${name}`));
+}
+
+/**
+ * What a kill of the plugin's container does to a mount: supervisor and server SIGKILLed at once,
+ * the mounter (the plugin) dropped with them; resolves once both are gone.
+ */
+async function killContainer(m: ProcessMounter, supervisor: number): Promise<void> {
+  const server = childPids(supervisor)[0];
+  assert.ok(server !== undefined && server > 0, 'the supervisor runs a server');
+  sendSignal(supervisor, 'SIGKILL');
+  sendSignal(server, 'SIGKILL');
+  await m.close();
+  await waitFor('supervisor and server gone', () => !processAlive(supervisor) && !processAlive(server));
+}
+
+/** A plugin (mounter) on the state dir, reconciled; `outcomes` collects what its reconcile did. */
+async function startPlugin(
+  fdKeeper: string | undefined = keeperSocket,
+): Promise<{ m: ProcessMounter; outcomes: ReconcileOutcome[] }> {
+  const outcomes: ReconcileOutcome[] = [];
+  const m = mounterWith(outcomes, fdKeeper);
+  await m.reconcile();
+  return { m, outcomes };
+}
+
+/** Unpublish the last target and check that nothing is left behind. */
+async function endWith(m: ProcessMounter, target: string): Promise<void> {
+  await m.unpublish(target);
+  await m.close();
+  assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
 }
 
 async function objectText(key: string): Promise<string> {
@@ -103,7 +118,7 @@ async function publishKept(
 ): Promise<{ target: string; staging: string; supervisor: number }> {
   const target = join(work.podsDir, pod, 'vol');
   await m.publish(publishRequest(minio, BUCKET, target, { volumeId: `vol-${pod}` }));
-  writeFileSync(join(target, 'data.txt'), 'survives\n'.repeat(1000));
+  writeFileSync(join(target, 'data.txt'), READ_LOOP_DATA);
   const share = Object.values(m.snapshot().shares).find((s) => s.volumeId === `vol-${pod}`)!;
   await waitFor('the keeper holds the connection', () => keeperLog.includes(share.stagingPath));
   return { target, staging: share.stagingPath, supervisor: share.pid };
@@ -123,24 +138,15 @@ after(async () => {
 test(
   "every process of the plugin's container killed: the reader sees no error, the next plugin resumes the mount from the keeper",
   { timeout: 120_000, skip: !built && 'fuse3 addon not built' },
-  async () => {
-    const first = mounterWith([]);
-    await first.reconcile();
+  async (t) => {
+    const { m: first } = await startPlugin();
     const { target, staging, supervisor } = await publishKept(first, 'crash');
-    const server = childPids(supervisor)[0]!;
-    assert.ok(server > 0, 'the supervisor runs a server');
     const stopReader = startReader(target, 'crash');
     await sleep(500);
-    // The container's cgroup is killed: both processes at once, the plugin gone with them.
-    sendSignal(supervisor, 'SIGKILL');
-    sendSignal(server, 'SIGKILL');
-    await first.close();
-    await waitFor('both gone', () => !processAlive(supervisor) && !processAlive(server));
+    await killContainer(first, supervisor);
     assert.ok(isFuse(topMountAt(staging)), 'the staging mount is still there (the keeper holds its connection)');
     await sleep(1500); // the new container starting
-    const outcomes: ReconcileOutcome[] = [];
-    const second = mounterWith(outcomes);
-    await second.reconcile();
+    const { m: second, outcomes } = await startPlugin();
     assert.deepEqual(outcomes, ['resumed', 'adopted'], keeperLog);
     const resumed = (await second.lookup(target))!;
     assert.equal(resumed.healthy, true);
@@ -149,14 +155,37 @@ test(
     writeFileSync(join(target, 'after.txt'), 'written after the resume');
     await sleep(500);
     const res = await stopReader();
-    assert.deepEqual(res.errors, [], JSON.stringify(res));
-    assert.ok(res.n > 5, JSON.stringify(res));
+    assert.deepEqual(res.errors, [], res.out);
+    assert.ok(res.n > 5, res.out);
+    t.diagnostic(`reader: ${res.n} rounds, no error, longest round ${res.longest} s (the gap)`);
     assert.equal(await objectText('after.txt'), 'written after the resume');
-    await second.unpublish(target);
-    await second.close();
-    assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+    await endWith(second, target);
     await waitFor('the keeper released it', () => /closed the connection \(its mount ended\)/.test(keeperLog));
     assert.equal(new FdKeeperClient(keeperSocket).take(staging, 1000), undefined);
+  },
+);
+
+test(
+  'supervisor and server killed while the plugin runs: the plugin resumes the mount from the keeper, the reader sees no error',
+  { timeout: 120_000, skip: !built && 'fuse3 addon not built' },
+  async (t) => {
+    const { m: plugin } = await startPlugin();
+    const { target, supervisor } = await publishKept(plugin, 'live');
+    const stopReader = startReader(target, 'live');
+    await sleep(500);
+    const server = childPids(supervisor)[0]!;
+    sendSignal(supervisor, 'SIGKILL');
+    sendSignal(server, 'SIGKILL');
+    await waitFor('a new supervisor', async () => {
+      const pid = (await plugin.lookup(target))?.pid;
+      return pid !== undefined && pid !== supervisor && processAlive(pid);
+    });
+    await stat(target);
+    await sleep(500);
+    const res = await stopReader();
+    assert.deepEqual(res.errors, [], res.out);
+    t.diagnostic(`reader: ${res.n} rounds, no error, longest round ${res.longest} s`);
+    await endWith(plugin, target);
   },
 );
 
@@ -164,8 +193,7 @@ test(
   'a container stop parks the mount (SIGQUIT): written files are in the bucket, the next plugin resumes it, the reader sees no error',
   { timeout: 120_000, skip: !built && 'fuse3 addon not built' },
   async () => {
-    const first = mounterWith([]);
-    await first.reconcile();
+    const { m: first } = await startPlugin();
     const { target, staging, supervisor } = await publishKept(first, 'park');
     const server = childPids(supervisor)[0]!;
     writeFileSync(join(target, 'before.txt'), 'closed before the park');
@@ -179,16 +207,12 @@ test(
     const supervisorLog = readFileSync(Object.values(first.snapshot().shares)[0]!.logFile, 'utf8');
     assert.match(supervisorLog, /parked; the fd keeper holds the connection/);
     await sleep(1000);
-    const outcomes: ReconcileOutcome[] = [];
-    const second = mounterWith(outcomes);
-    await second.reconcile();
+    const { m: second, outcomes } = await startPlugin();
     assert.deepEqual(outcomes, ['resumed', 'adopted'], keeperLog);
     await sleep(500);
     const res = await stopReader();
-    assert.deepEqual(res.errors, [], JSON.stringify(res));
-    await second.unpublish(target);
-    await second.close();
-    assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+    assert.deepEqual(res.errors, [], res.out);
+    await endWith(second, target);
   },
 );
 
@@ -196,13 +220,9 @@ test(
   'nobody takes the connection back: the keeper closes it after its hold timeout and the mount answers ENOTCONN',
   { timeout: 120_000, skip: !built && 'fuse3 addon not built' },
   async () => {
-    const first = mounterWith([]);
-    await first.reconcile();
+    const { m: first } = await startPlugin();
     const { target, staging, supervisor } = await publishKept(first, 'gone');
-    const server = childPids(supervisor)[0]!;
-    sendSignal(supervisor, 'SIGKILL');
-    sendSignal(server, 'SIGKILL');
-    await first.close();
+    await killContainer(first, supervisor);
     const killedAt = Date.now();
     await waitFor(
       'the keeper closes it',
@@ -212,14 +232,10 @@ test(
     assert.ok(Date.now() - killedAt >= (HOLD_TIMEOUT_S - 6) * 1000, 'held for about the hold timeout');
     await assert.rejects(stat(join(target, 'data.txt')), DEAD_MOUNT);
     // The next plugin finds a dead mount and cleans it up as before.
-    const outcomes: ReconcileOutcome[] = [];
-    const second = mounterWith(outcomes);
-    await second.reconcile();
+    const { m: second, outcomes } = await startPlugin();
     assert.deepEqual(outcomes, ['dead_cleaned'], keeperLog);
     assert.ok(!isFuse(topMountAt(staging)));
-    await second.unpublish(target);
-    await second.close();
-    assert.deepEqual(leftovers(work.root, work.stateDir), NOTHING_LEFT);
+    await endWith(second, target);
   },
 );
 
@@ -227,20 +243,12 @@ test(
   'without a keeper the same kill leaves a dead mount (what the keeper changes)',
   { timeout: 120_000, skip: !built && 'fuse3 addon not built' },
   async () => {
-    const first = mounterWith([], undefined);
-    await first.reconcile();
+    const { m: first } = await startPlugin(undefined);
     const target = join(work.podsDir, 'nokeeper', 'vol');
     await first.publish(publishRequest(minio, BUCKET, target, { volumeId: 'vol-nokeeper' }));
-    const supervisor = (await first.lookup(target))!.pid!;
-    const server = childPids(supervisor)[0]!;
-    sendSignal(supervisor, 'SIGKILL');
-    sendSignal(server, 'SIGKILL');
-    await first.close();
-    await waitFor('both gone', () => !processAlive(supervisor) && !processAlive(server));
+    await killContainer(first, (await first.lookup(target))!.pid!);
     await assert.rejects(stat(target), DEAD_MOUNT);
-    const outcomes: ReconcileOutcome[] = [];
-    const second = mounterWith(outcomes, undefined);
-    await second.reconcile();
+    const { m: second, outcomes } = await startPlugin(undefined);
     assert.deepEqual(outcomes, ['dead_cleaned']);
     await second.unpublish(target);
     await second.close();

@@ -1,8 +1,8 @@
 // Shared helpers for the lifecycle tests: publish requests against a MinIO server, leak checks
 // (mounts, mount processes, state entries and files under a state dir) and last-resort cleanup
 // that runs even when a test fails.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, mkdtempSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
@@ -148,5 +148,53 @@ export function mounterSuite(buckets: string[]): {
       if (!mounter) throw new Error('the mounter is not created yet (use it inside a test)');
       return mounter;
     },
+  };
+}
+
+/** The content a read loop expects in `<target>/data.txt` (write it before starting one). */
+export const READ_LOOP_DATA = 'survives\n'.repeat(1000);
+
+const READ_LOOP = String.raw`
+import os, sys, time, json, errno
+root, stop = sys.argv[1], sys.argv[2]
+errors, n, longest = [], 0, 0.0
+while not os.path.exists(stop):
+    t = time.monotonic()
+    try:
+        with open(os.path.join(root, 'data.txt')) as f:
+            if f.read() != 'survives\n' * 1000: errors.append('wrong bytes')
+        os.listdir(root)
+        n += 1
+    except OSError as e:
+        errors.append(errno.errorcode.get(e.errno, str(e.errno)))
+    longest = max(longest, time.monotonic() - t)
+    time.sleep(0.01)
+print(json.dumps({'errors': errors, 'n': n, 'longest': round(longest, 2)}))
+`;
+
+export interface ReadLoopResult {
+  errors: string[];
+  n: number;
+  /** Longest round (read + listing), seconds. */
+  longest: number;
+  /** What the loop printed. */
+  out: string;
+}
+
+/**
+ * A process reading `<target>/data.txt` and listing `target` in a loop, as a pod would, counting
+ * every error; the returned function stops it (through `stopFile`) and resolves its result.
+ */
+export function startReadLoop(target: string, stopFile: string): () => Promise<ReadLoopResult> {
+  const reader = spawn('python3', ['-c', READ_LOOP, target, stopFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  reader.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  reader.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const done = new Promise<number | null>((res) => reader.on('exit', (c) => res(c)));
+  return async () => {
+    writeFileSync(stopFile, '');
+    const code = await done;
+    if (code !== 0) throw new Error(`the read loop exited with ${code}: ${out}`);
+    return { ...(JSON.parse(out.trim().split('\n').pop()!) as Omit<ReadLoopResult, 'out'>), out };
   };
 }

@@ -10,7 +10,6 @@
 // 3. --supervise-mounts=false: one plain mount process, no supervisor.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,27 +21,19 @@ import type { MounterState } from '../../src/mounter/state-store.js';
 import { mountsAt, readMountInfo } from '../../src/util/mountinfo.js';
 import type { VolumeCapability } from '../../src/csi/types.js';
 import { startDriver, type RunningDriver } from '../csi/driver.js';
-import { publishRequest, leftovers, NOTHING_LEFT, mounterSuite, waitFor } from './helpers.js';
+import {
+  publishRequest,
+  leftovers,
+  NOTHING_LEFT,
+  mounterSuite,
+  READ_LOOP_DATA,
+  startReadLoop,
+  waitFor,
+} from './helpers.js';
 
 const built = existsSync(addonPath());
 const suite = mounterSuite(['life-sup', 'plugin-sup']);
 const work = suite.work;
-
-const READER = String.raw`
-import os, sys, time, json, errno
-root, stop = sys.argv[1], sys.argv[2]
-errors, n = [], 0
-while not os.path.exists(stop):
-    try:
-        with open(os.path.join(root, 'data.txt')) as f:
-            if f.read() != 'survives\n' * 1000: errors.append('wrong bytes')
-        os.listdir(root)
-        n += 1
-    except OSError as e:
-        errors.append(errno.errorcode.get(e.errno, str(e.errno)))
-    time.sleep(0.01)
-print(json.dumps({'errors': errors, 'n': n}))
-`;
 
 function serverOf(supervisor: number): number | undefined {
   try {
@@ -62,14 +53,9 @@ test(
   async () => {
     const target = join(work.podsDir, 'p1', 'vol');
     await suite.mounter.publish(publishRequest(suite.minio, 'life-sup', target, { flags: ['--supervise'] }));
-    writeFileSync(join(target, 'data.txt'), 'survives\n'.repeat(1000));
+    writeFileSync(join(target, 'data.txt'), READ_LOOP_DATA);
     const supervisor = (await suite.mounter.lookup(target))!.pid!;
-    const stop = join(work.root, 'stop');
-    const reader = spawn('python3', ['-c', READER, target, stop], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    reader.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    reader.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    const done = new Promise<number | null>((res) => reader.on('exit', (c) => res(c)));
+    const stopReader = startReadLoop(target, join(work.root, 'stop'));
     for (let i = 0; i < 2; i++) {
       await new Promise((r) => setTimeout(r, 1000));
       const server = serverOf(supervisor);
@@ -90,11 +76,9 @@ test(
       return s !== undefined && s !== before;
     });
     await new Promise((r) => setTimeout(r, 1000));
-    writeFileSync(stop, '');
-    assert.equal(await done, 0, out);
-    const res = JSON.parse(out.trim().split('\n').pop()!) as { errors: string[]; n: number };
-    assert.deepEqual(res.errors, [], out);
-    assert.ok(res.n > 10, out);
+    const res = await stopReader();
+    assert.deepEqual(res.errors, [], res.out);
+    assert.ok(res.n > 10, res.out);
     assert.equal((await suite.mounter.lookup(target))?.healthy, true);
     assert.equal((await suite.mounter.usage(target)).abnormal, false);
     const shareLog = readFileSync(Object.values(suite.mounter.snapshot().shares)[0]!.logFile, 'utf8');
@@ -180,16 +164,11 @@ test(
       const supervisor = share.pid;
       const first = serverOf(supervisor);
       assert.ok(first !== undefined, 'the supervisor runs a server child');
-      writeFileSync(join(target, 'data.txt'), 'survives\n'.repeat(1000));
+      writeFileSync(join(target, 'data.txt'), READ_LOOP_DATA);
       const mountsBefore = stackAt(target);
       assert.equal(mountsBefore.length, 1, mountsBefore.join(' '));
 
-      const stop = join(dir, 'stop');
-      const reader = spawn('python3', ['-c', READER, target, stop], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      reader.stdout.setEncoding('utf8').on('data', (x: string) => (out += x));
-      reader.stderr.setEncoding('utf8').on('data', (x: string) => (out += x));
-      const done = new Promise<number | null>((res) => reader.on('exit', (c) => res(c)));
+      const stopReader = startReadLoop(target, join(dir, 'stop'));
       await new Promise((r) => setTimeout(r, 1000));
 
       // Server SIGKILL, then at once a republish (kubelet's requiresRepublish): same mount kept.
@@ -218,11 +197,9 @@ test(
       });
       assert.ok(!processAlive(second!), 'the old server exited');
       await new Promise((r) => setTimeout(r, 1500));
-      writeFileSync(stop, '');
-      assert.equal(await done, 0, out);
-      const res = JSON.parse(out.trim().split('\n').pop()!) as { errors: string[]; n: number };
-      assert.deepEqual(res.errors, [], out);
-      assert.ok(res.n > 10, out);
+      const res = await stopReader();
+      assert.deepEqual(res.errors, [], res.out);
+      assert.ok(res.n > 10, res.out);
       // The volume is a prefix of the bucket (CreateVolume): find the object under it.
       const listed = await suite.minio.client.send(new ListObjectsV2Command({ Bucket: 'plugin-sup' }));
       const key = listed.Contents?.map((o) => o.Key!).find((k) => k.endsWith('/before-upgrade.txt'));
