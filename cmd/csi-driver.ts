@@ -411,6 +411,12 @@ async function main(): Promise<void> {
       fail((err as Error).message);
     }
     log.info('state dir locked', { stateDir: cfg.stateDir });
+    if (cfg.fdKeeper !== undefined && !existsSync(cfg.fdKeeper))
+      log.warn('no fd keeper serves --fd-keeper (yet): until one does, mounts end with this container', {
+        socket: cfg.fdKeeper,
+      });
+    if (cfg.fdKeeper !== undefined && !cfg.superviseMounts)
+      log.warn('--fd-keeper has no effect with --supervise-mounts=false (only supervised mounts are kept)');
     // Host paths are node decisions: the cache root is the node's, 0700, one subdirectory per share.
     mkdirSync(cfg.cacheRoot, { recursive: true, mode: 0o700 });
     chmodSync(cfg.cacheRoot, 0o700);

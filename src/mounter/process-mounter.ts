@@ -182,6 +182,8 @@ class ProcessMounterImpl implements ProcessMounter {
   private watchTimer: NodeJS.Timeout | undefined;
   private resumeTimer: NodeJS.Timeout | undefined;
   private resuming = false;
+  /** Shares the keeper had no descriptor for: the periodic check does not ask again (a take blocks briefly). */
+  private readonly notKept = new Set<string>();
 
   constructor(opts: ProcessMounterOptions) {
     this.stateDir = resolve(opts.stateDir);
@@ -222,7 +224,8 @@ class ProcessMounterImpl implements ProcessMounter {
     try {
       await this.reconciled;
       for (const share of this.store.shares()) {
-        if (share.pid <= 0 || !isSupervised(share) || processAlive(share.pid, share.pidStartTime)) continue;
+        if (share.pid <= 0 || !isSupervised(share) || this.notKept.has(share.id)) continue;
+        if (processAlive(share.pid, share.pidStartTime)) continue;
         await this.shareLocks.run(share.key, async () => {
           if (this.store.share(share.id) === share && (await this.resumeFromKeeper(share)))
             this.log.warn("a supervised mount's processes died while the plugin ran; resumed it from the fd keeper", {
@@ -818,7 +821,10 @@ class ProcessMounterImpl implements ProcessMounter {
     // A server that outlived its supervisor still serves the connection: never a second one on it.
     if (pidsWithArg(this.store.shareDir(share.id) + '/').length > 0) return false;
     const taken = this.keeper.take(share.stagingPath);
-    if (!taken) return false;
+    if (!taken) {
+      this.notKept.add(share.id);
+      return false;
+    }
     const log = this.log;
     try {
       if (taken.dev !== mounted!.device) {
@@ -937,6 +943,7 @@ class ProcessMounterImpl implements ProcessMounter {
     if (left.length) this.log.error('staging mount could not be removed', { share: share.id, path: share.stagingPath });
     // A supervisor releases its connection when it ends; one that was killed could not.
     this.keeper?.release(share.stagingPath);
+    this.notKept.delete(share.id);
     this.store.removeShare(share.id);
     await this.save();
     if (!left.length) await this.removeShareFiles(share.id, share.source.cacheDir);

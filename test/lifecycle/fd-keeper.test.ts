@@ -4,6 +4,8 @@
 //    dropped): a reader in a loop on the pod-side target sees no error; a new mounter on the same
 //    state dir resumes the mount on the connection the keeper held (reconcile outcome `resumed`),
 //    writes after it reach the bucket, and unpublish releases the keeper's copy.
+// 1b. The keeper restarted alone: every supervisor re-sends its descriptor within HOLD_REFRESH_MS,
+//    and a container kill after that is survived as in 1.
 // 2. Supervisor and server killed while the plugin runs: the plugin resumes the mount itself
 //    (RESUME_CHECK_MS), the reader sees no error.
 // 3. A container stop with the keeper: SIGQUIT parks the mount (a file closed before is in the
@@ -23,6 +25,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { silentLogger } from '../../src/log.js';
 import { addonPath } from '../../src/fs/kernel/native.js';
 import { FdKeeperClient } from '../../src/fs/kernel/fd-keeper-client.js';
+import { HOLD_REFRESH_MS } from '../../src/fs/kernel/fd-keeper-protocol.js';
 import { childPids, processAlive, sendSignal } from '../../src/mounter/proc.js';
 import { createProcessMounter, type ProcessMounter, type ReconcileOutcome } from '../../src/mounter/process-mounter.js';
 import { isFuse, topMountAt } from '../../src/util/mountinfo.js';
@@ -162,6 +165,28 @@ test(
     await endWith(second, target);
     await waitFor('the keeper released it', () => /closed the connection \(its mount ended\)/.test(keeperLog));
     assert.equal(new FdKeeperClient(keeperSocket).take(staging, 1000), undefined);
+  },
+);
+
+test(
+  'a restarted keeper has every live mount again within the refresh period; a container kill after it is still survived',
+  { timeout: 120_000, skip: !built && 'fuse3 addon not built' },
+  async () => {
+    const { m: first } = await startPlugin();
+    const { target, staging, supervisor } = await publishKept(first, 'rekept');
+    const stopped = new Promise((r) => keeper!.once('exit', r));
+    keeper!.kill('SIGTERM');
+    await stopped;
+    keeperLog = '';
+    const restartedAt = Date.now();
+    startKeeper();
+    await waitFor('the supervisor re-sent its descriptor', () => keeperLog.includes(staging), 15_000);
+    assert.ok(Date.now() - restartedAt <= HOLD_REFRESH_MS + 2_000, 'within the refresh period');
+    await killContainer(first, supervisor);
+    const { m: second, outcomes } = await startPlugin();
+    assert.deepEqual(outcomes, ['resumed', 'adopted'], keeperLog);
+    await stat(target);
+    await endWith(second, target);
   },
 );
 
