@@ -58,6 +58,7 @@ test('host paths and plumbing are node-only; nobody below the node may set them'
     'supervise',
     'fuse-fd',
     'fuse-state',
+    'fd-keeper',
   ] as const) {
     assert.equal(OPTION_AUTHORITY[name].author, 'node', name);
     for (const author of ['pod', 'volume'] as OptionAuthor[])
@@ -72,7 +73,13 @@ test('host paths and plumbing are node-only; nobody below the node may set them'
     assert.throws(() => normaliseMountOptions(['--cache-max-size=99999'], author), MountOptionAuthorityError);
     assert.throws(() => normaliseMountOptions(['log-file=/x'], author), MountOptionAuthorityError);
     // The FUSE hand-off plumbing: an inherited fd or a state dir of the volume's choosing would reach another mount.
-    for (const o of ['fuse-fd=3', 'fuse-state=/var/lib/kubelet', 'supervise', 'fuse-layer=fuse-native'])
+    for (const o of [
+      'fuse-fd=3',
+      'fuse-state=/var/lib/kubelet',
+      'supervise',
+      'fuse-layer=fuse-native',
+      'fd-keeper=/tmp/k.sock',
+    ])
       assert.throws(() => normaliseMountOptions([o], author), MountOptionAuthorityError, `${o} by ${author}`);
   }
 });
