@@ -19,7 +19,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 # npm ci builds our libfuse3 addon (package.json "install" → scripts/build-native.sh).
 COPY scripts/build-native.sh ./scripts/build-native.sh
-COPY native/fuse3/binding.gyp native/fuse3/fuse3.c native/fuse3/fd-pass.c ./native/fuse3/
+COPY native/fuse3/binding.gyp native/fuse3/fuse3.c native/fuse3/fd-pass.c native/fuse3/napi-args.h ./native/fuse3/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY proto ./proto

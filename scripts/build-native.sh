@@ -4,7 +4,7 @@
 # headers. Runs from `npm ci` / `npm install` (package.json "install"). Needs libfuse3-dev,
 # pkg-config, make and a C compiler. Extra CFLAGS/LDFLAGS pass through (e.g. -fsanitize=address).
 # An optional argument builds in that directory instead (a copy of native/fuse3's binding.gyp and
-# fuse3.c: the sanitizer build of scripts/test-native-sanitized.sh), leaving native/fuse3/build as it is.
+# sources: the sanitizer build of scripts/test-native-sanitized.sh), leaving native/fuse3/build as it is.
 set -euo pipefail
 cd "${1:-$(dirname "$0")/../native/fuse3}"
 prefix="$(node -p 'require("path").resolve(process.execPath, "../..")')"

@@ -4,7 +4,7 @@
 # into a temp dir (native/fuse3/build is left alone), runs the addon's own tests in a Node with the
 # ASan runtime preloaded and a few FUSE suites with every mount process loading that build, then
 # fails when a test fails, when a mount process ran without the runtime, or when any sanitizer
-# report names our code (fuse3.c / bucketmount_fuse3.node). Reports of Node's own leaks are
+# report names our code (fuse3.c, fd-pass.c / bucketmount_fuse3.node). Reports of Node's own leaks are
 # ignored. Needs root, /dev/fuse, gcc with libasan/libubsan (scripts/setup.sh installs them), MinIO.
 # Usage: bash scripts/test-native-sanitized.sh [dist/test/... files run with sanitized mounts]
 set -euo pipefail
@@ -23,7 +23,7 @@ mkdir -p "$reports" "$work/src"
 # 1. The sanitizer build, with gcc (its libasan is what the processes preload).
 asan_lib="$(gcc -print-file-name=libasan.so)"
 [ -e "$asan_lib" ] || { say "gcc's libasan.so not found (apt-get install libasan8 libubsan1; scripts/setup.sh does)" >&2; exit 1; }
-cp native/fuse3/binding.gyp native/fuse3/fuse3.c native/fuse3/fd-pass.c "$work/src/"
+cp native/fuse3/binding.gyp native/fuse3/fuse3.c native/fuse3/fd-pass.c native/fuse3/napi-args.h "$work/src/"
 # -fsanitize-recover=address (with halt_on_error=0 below): a bad access is reported and the process
 # goes on. Aborting would hang the unit tests: their process serves the mount it is reading from,
 # and a FUSE server that dies with one of its own requests in flight never finishes exiting.
@@ -104,7 +104,7 @@ done <"$work/mount-pids"
 # 5. Reports that name our code: an ASan error report, a leak whose allocation stack passes
 # through the addon or libfuse3 (only the addon uses libfuse3 in these processes; fuse-native links
 # libfuse 2), any UBSan report (only the addon is built with UBSan).
-ours_re='fuse3\.c|bucketmount_fuse3|libfuse3\.so'
+ours_re='fuse3\.c|fd-pass\.c|bucketmount_fuse3|libfuse3\.so'
 ours="$work/ours.txt" errors=0 leaks=0
 : >"$ours"
 for f in "$reports"/asan.*; do

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "napi-args.h"
 
 #define FD_PASS_MAX_MESSAGE 4096
 
@@ -50,9 +51,7 @@ static napi_value int_value(napi_env env, int i) {
 
 // bindDatagram(path) -> fd: a non-blocking, close-on-exec datagram socket bound at `path` (owner only: umask 077).
 static napi_value js_bind_datagram(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  ARGS(1);
   struct sockaddr_un sa;
   if (argc < 1 || unix_address(env, argv[0], &sa) != 0) return throw_errno(env, "bad socket path", ENAMETOOLONG);
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -78,9 +77,7 @@ static napi_value js_open_datagram(napi_env env, napi_callback_info info) {
 // sendDatagram(sock, path, data, fd) -> undefined: one message to the socket bound at `path`,
 // carrying a duplicate of `fd` when fd >= 0 (the sender keeps its own).
 static napi_value js_send_datagram(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  ARGS(4);
   if (argc < 4) return throw_errno(env, "sendDatagram(sock, path, data, fd)", EINVAL);
   struct sockaddr_un sa;
   if (unix_address(env, argv[1], &sa) != 0) return throw_errno(env, "bad socket path", ENAMETOOLONG);
@@ -110,9 +107,7 @@ static napi_value js_send_datagram(napi_env env, napi_callback_info info) {
 // receiveDatagram(sock) -> undefined (nothing waiting) | { data: Buffer, fd: number (-1: none) }.
 // A message with more than one descriptor keeps the first; the others are closed.
 static napi_value js_receive_datagram(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  ARGS(1);
   int sock = argc < 1 ? -1 : int_arg(env, argv[0]);
   char buf[FD_PASS_MAX_MESSAGE];
   union { char buf[CMSG_SPACE(4 * sizeof(int))]; struct cmsghdr align; } control;
@@ -151,9 +146,7 @@ static napi_value js_receive_datagram(napi_env env, napi_callback_info info) {
 
 // waitReadable(sock, timeoutMs) -> boolean: poll(2) for one socket (blocks the caller).
 static napi_value js_wait_readable(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  ARGS(2);
   struct pollfd p = { .fd = argc < 1 ? -1 : int_arg(env, argv[0]), .events = POLLIN };
   int timeout = argc < 2 ? 0 : int_arg(env, argv[1]);
   int r;

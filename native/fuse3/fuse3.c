@@ -43,6 +43,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 #include <node_api.h>
+#include "napi-args.h"
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -587,12 +588,6 @@ static void call_js(napi_env env, napi_value cb, void *ctx, void *data) {
 
 // Argument helpers ------------------------------------------------------------------------------
 
-#define THROW(env, msg) do { napi_throw_error(env, NULL, msg); return NULL; } while (0)
-#define ARGS(n)                                                        \
-  size_t argc = n;                                                     \
-  napi_value argv[n];                                                  \
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) \
-    return NULL;
 
 static session_t *get_session(napi_env env, napi_value v) {
   session_t *s = NULL;

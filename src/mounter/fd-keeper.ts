@@ -39,8 +39,6 @@ export interface FdKeeperOptions {
 }
 
 export interface FdKeeper {
-  /** Keys (mount points) held now. */
-  held(): string[];
   /** Stop: close the socket and every held descriptor. */
   stop(): void;
 }
@@ -132,7 +130,6 @@ export function startFdKeeper(opts: FdKeeperOptions): FdKeeper {
   log.info('fd keeper: serving', { socket: socketPath, holdTimeoutS: opts.holdTimeoutMs / 1000 });
 
   return {
-    held: () => [...held.keys()],
     stop: () => {
       clearInterval(poll);
       clearInterval(expiry);

@@ -36,7 +36,7 @@ import {
 import { bindMount, isBucketmountFuse, probeMount, unmountAll, unmountTop, type ProbeResult } from './mount-ops.js';
 import { resolveTarget } from './target-path.js';
 import { childPids, pidsWithArg, processAlive, procStartTime, sendSignal, waitGone } from './proc.js';
-import { mountProcessEnv, spawnMount } from './spawn-mount.js';
+import { mountProcessEnv, PASSED_FD, spawnMount } from './spawn-mount.js';
 import { FdKeeperClient } from '../fs/kernel/fd-keeper-client.js';
 import { isSuccessor } from '../fs/kernel/handoff.js';
 import { MountError, type Mounter, type PublishedVolume, type PublishRequest, type VolumeUsage } from './types.js';
@@ -127,9 +127,6 @@ export interface ProcessMounterOptions {
 
 /** With an fd keeper: how often shares whose processes all died are looked for (and resumed). */
 export const RESUME_CHECK_MS = 2_000;
-
-/** The descriptor number a resuming supervisor gets the kept connection on (spawnMount's passFd). */
-const ADOPTED_FD = 3;
 
 export const DEFAULT_MOUNT_COMMAND = [
   process.execPath,
@@ -780,6 +777,11 @@ class ProcessMounterImpl implements ProcessMounter {
     return undefined;
   }
 
+  /** Where a supervised share's supervisor keeps its hand-off state: with the share on the node, so the next plugin container finds it. */
+  private supervisorStateDir(share: ShareState): string {
+    return join(this.store.shareDir(share.id), 'supervise');
+  }
+
   /** The argv of a share's mount process, from its record (a new mount, or a supervisor resuming it). */
   private mountConfigOf(share: ShareState): MountConfig {
     const dir = this.store.shareDir(share.id);
@@ -800,8 +802,7 @@ class ProcessMounterImpl implements ProcessMounter {
       uploadJournal: join(this.stateDir, 'upload-journals', `${share.key}.json`),
       // The node plugin scrapes it (src/metrics/node-metrics.ts); 0600 in the 0700 share dir.
       metricsSocket: share.metricsSocket,
-      // The supervisor's hand-off state lives with the share on the node, so the next plugin container finds it.
-      ...(supervised ? { supervision: { stateDir: join(dir, 'supervise') } } : {}),
+      ...(supervised ? { supervision: { stateDir: this.supervisorStateDir(share) } } : {}),
       ...(supervised && this.keeper ? { fdKeeper: this.keeper.socketPath } : {}),
     };
   }
@@ -816,7 +817,7 @@ class ProcessMounterImpl implements ProcessMounter {
   private async resumeFromKeeper(share: ShareState): Promise<boolean> {
     if (!this.keeper || !isSupervised(share) || processAlive(share.pid, share.pidStartTime)) return false;
     const mounted = topMountAt(share.stagingPath);
-    const stateDir = join(this.store.shareDir(share.id), 'supervise');
+    const stateDir = this.supervisorStateDir(share);
     if (!isFuse(mounted) || !isSuccessor(stateDir)) return false;
     // A server that outlived its supervisor still serves the connection: never a second one on it.
     if (pidsWithArg(this.store.shareDir(share.id) + '/').length > 0) return false;
@@ -840,7 +841,7 @@ class ProcessMounterImpl implements ProcessMounter {
       const cfg = this.mountConfigOf(share);
       await spawnMount({
         command: this.command,
-        cfg: { ...cfg, supervision: { stateDir, adoptFd: ADOPTED_FD } },
+        cfg: { ...cfg, supervision: { stateDir, adoptFd: PASSED_FD } },
         passFd: taken.fd,
         outputFile: share.logFile,
         env: mountProcessEnv(this.env, share.credentialsFile !== undefined),

@@ -97,6 +97,9 @@ export function lastLogLines(logFile: string, maxLines = 5): string {
   return picked.length ? cutMiddle(picked.join(' | '), LOG_TAIL_MAX_BYTES) : '(no log output)';
 }
 
+/** The descriptor number SpawnMountOptions.passFd arrives on in the mount process (the first after stdio). */
+export const PASSED_FD = 3;
+
 export interface SpawnMountOptions {
   /** argv prefix of the mount command, e.g. [node, dist/cmd/bucketmount.js]. */
   command: string[];
@@ -106,7 +109,7 @@ export interface SpawnMountOptions {
   env: NodeJS.ProcessEnv;
   readyTimeoutMs: number;
   logger: Logger;
-  /** A descriptor the process gets as fd 3 (a kept FUSE connection for a resuming supervisor). */
+  /** A descriptor the process gets as fd PASSED_FD (a kept FUSE connection for a resuming supervisor). */
   passFd?: number;
   /** Called right after spawn so the caller can record the pid before waiting. */
   onSpawn?: (pid: number, startTime: string | undefined) => Promise<void>;
